@@ -1,0 +1,176 @@
+"""Just enough of Lean 4's lexical structure to read source text safely.
+
+The tokenizer skips comments (``--`` lines and nested ``/- ... -/`` blocks,
+doc comments included) and keeps string and character literals whole, so that
+a word inside a comment or a string is never mistaken for a command. It is not
+a parser: identifiers, ``#commands``, numbers, literals and single symbols are
+all it knows, which is what the prefilter and the header splitter need.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    IDENT = "ident"
+    HASH_COMMAND = "hash_command"
+    STRING = "string"
+    CHAR = "char"
+    NUMBER = "number"
+    SYMBOL = "symbol"
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: Kind
+    text: str
+    start: int
+    """Offset of the first character in the source."""
+    line: int
+    """1-based line of the first character."""
+
+
+def _is_letter_like(c: str) -> bool:
+    # Lean's `isLetterLike`: Greek (but λ, Π, Σ), Coptic, polytonic Greek, letterlike symbols.
+    o = ord(c)
+    return (
+        (0x3B1 <= o <= 0x3C9 and o != 0x3BB)
+        or (0x391 <= o <= 0x3A9 and o not in (0x3A0, 0x3A3))
+        or 0x3CA <= o <= 0x3FB
+        or 0x1F00 <= o <= 0x1FFE
+        or 0x2100 <= o <= 0x214F
+        or 0x1D49C <= o <= 0x1D59F
+    )
+
+
+def _is_subscript(c: str) -> bool:
+    o = ord(c)
+    return 0x2080 <= o <= 0x2089 or 0x2090 <= o <= 0x209C or 0x1D62 <= o <= 0x1D6A
+
+
+def is_ident_start(c: str) -> bool:
+    return c.isalpha() or c == "_" or _is_letter_like(c)
+
+
+def is_ident_rest(c: str) -> bool:
+    return is_ident_start(c) or c.isdigit() or c in "'!?" or _is_subscript(c)
+
+
+_CHAR_LITERAL = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'\n])'")
+_RAW_STRING = re.compile(r'r(#*)"')
+
+
+@dataclass(frozen=True)
+class Lexed:
+    tokens: list[Token]
+    unterminated: str | None
+    """"comment" or "string" when the text ends inside one, else None."""
+
+
+def tokenize(source: str) -> Lexed:
+    """Split Lean source into tokens, dropping whitespace and comments."""
+    return Lexed(*_scan(source))
+
+
+def _scan(s: str) -> tuple[list[Token], str | None]:  # noqa: C901 - one flat scanner loop
+    tokens: list[Token] = []
+    i, n, line = 0, len(s), 1
+
+    def emit(kind: Kind, end: int) -> None:
+        tokens.append(Token(kind, s[i:end], i, line))
+
+    while i < n:
+        c = s[i]
+        if c.isspace():
+            end = i + 1
+        elif s.startswith("--", i):
+            end = s.find("\n", i)
+            end = n if end < 0 else end
+        elif s.startswith("/-", i):
+            end = _block_comment_end(s, i)
+            if end < 0:
+                return tokens, "comment"
+        elif c == '"' or _RAW_STRING.match(s, i):
+            end = _string_end(s, i)
+            if end < 0:
+                return tokens, "string"
+            emit(Kind.STRING, end)
+        elif c == "'" and (m := _CHAR_LITERAL.match(s, i)):
+            end = m.end()
+            emit(Kind.CHAR, end)
+        elif c == "#" and i + 1 < n and is_ident_start(s[i + 1]):
+            end = _ident_end(s, i + 1)
+            emit(Kind.HASH_COMMAND, end)
+        elif is_ident_start(c) or c == "«":
+            end = _ident_end(s, i)
+            emit(Kind.IDENT, end)
+        elif c.isdigit():
+            end = i + 1
+            while end < n and (s[end].isalnum() or s[end] in "._"):
+                end += 1
+            emit(Kind.NUMBER, end)
+        else:
+            end = i + 1
+            emit(Kind.SYMBOL, end)
+        line += s.count("\n", i, end)
+        i = end
+    return tokens, None
+
+
+def _block_comment_end(s: str, i: int) -> int:
+    """End offset of the (nested) block comment starting at ``i``, or -1 if unterminated."""
+    depth, j = 0, i
+    while j < len(s):
+        if s.startswith("/-", j):
+            depth += 1
+            j += 2
+        elif s.startswith("-/", j):
+            depth -= 1
+            j += 2
+            if depth == 0:
+                return j
+        else:
+            j += 1
+    return -1
+
+
+def _string_end(s: str, i: int) -> int:
+    raw = _RAW_STRING.match(s, i)
+    if raw:
+        closing = '"' + raw.group(1)
+        end = s.find(closing, raw.end())
+        return -1 if end < 0 else end + len(closing)
+    j = i + 1
+    while j < len(s):
+        if s[j] == "\\":
+            j += 2
+        elif s[j] == '"':
+            return j + 1
+        else:
+            j += 1
+    return -1
+
+
+def _ident_end(s: str, i: int) -> int:
+    """End of a (possibly dotted, possibly «escaped») identifier starting at ``i``."""
+    n = len(s)
+    while True:
+        if i < n and s[i] == "«":
+            close = s.find("»", i + 1)
+            i = n if close < 0 else close + 1
+        else:
+            while i < n and is_ident_rest(s[i]):
+                i += 1
+        if i + 1 < n and s[i] == "." and (is_ident_start(s[i + 1]) or s[i + 1] == "«"):
+            i += 1
+            continue
+        return i
+
+
+def idents(source: str) -> Iterator[Token]:
+    """Identifier tokens of ``source`` (outside comments and strings)."""
+    return (t for t in tokenize(source).tokens if t.kind is Kind.IDENT)

@@ -1,0 +1,407 @@
+"""A pool of warm REPL workers, keyed by the import block they were started with.
+
+Each worker elaborates its imports once (e.g. ``import Mathlib``, a minute of
+work) and then runs every command in that environment, with the command's text
+otherwise unchanged so that message positions match what the caller wrote.
+
+Policy (after kimina-lean-server's manager, minus its failures):
+
+1. An idle worker with the same imports takes the request.
+2. Else a new worker starts if the pool is under its size.
+3. Else the oldest idle worker of other imports is evicted for a new one.
+4. Else the request waits (at most ``max_queue`` wait; more raise ``PoolBusy``).
+   Every event frees exactly one worker or slot, and any waiter can use any
+   free worker (rule 3), so each event wakes one waiter, not all of them.
+
+A worker retires after ``max_commands`` commands or once its RSS passes
+``recycle_rss_mb``; its successor is warmed *before* it leaves (started when the
+remaining commands would take about as long as a warm-up), so throughput does
+not dip. A worker that timed out, crashed or ran out of memory is already dead;
+a replacement warms in the background while other workers keep serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psutil
+
+from stepprover.errors import PoolBusy, PoolClosed, ReplError, ReplStartError
+from stepprover.lean.process import ProcessConfig, ReplProcess
+from stepprover.lean.protocol import CommandReply, CommandRequest, Reply, Request
+
+MATHLIB_WORKER_RSS_MB = 6500.0
+"""RSS of a REPL after ``import Mathlib`` (measured on Mathlib v4.20)."""
+
+_T = TypeVar("_T")
+
+
+def default_worker_count(expected_worker_rss_mb: float, *, reserve_mb: float = 2048.0) -> int:
+    """Workers this machine can hold: at most cores - 1, and what free memory allows."""
+    by_cpu = max(1, (os.cpu_count() or 2) - 1)
+    available_mb = psutil.virtual_memory().available / 2**20
+    by_memory = int((available_mb - reserve_mb) // max(expected_worker_rss_mb, 1.0))
+    return max(1, min(by_cpu, by_memory))
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Size, recycling and queueing of a worker pool."""
+
+    process: ProcessConfig
+    workers: int | None = None
+    """Pool size; ``None`` means ``default_worker_count(expected_worker_rss_mb)``."""
+    expected_worker_rss_mb: float = MATHLIB_WORKER_RSS_MB
+    max_commands: int | None = 500
+    """Retire a worker after this many commands (``None``: never)."""
+    recycle_rss_mb: float | None = 12_000.0
+    """Retire a worker after a command that left its RSS above this. The hard,
+    mid-request cap is ``process.max_rss_mb``."""
+    warmup_timeout: float = 300.0
+    max_queue: int = 10_000
+    """Requests allowed to wait for a worker; more raise ``PoolBusy``."""
+    prewarm: bool = True
+    """Warm a retiring worker's successor before it leaves."""
+    max_spares: int | None = None
+    """Successors warming at once (``None``: as many as there are workers); a
+    spare also needs ``expected_worker_rss_mb`` of free memory."""
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("PoolConfig.workers must be at least 1")
+        if self.max_commands is not None and self.max_commands < 1:
+            raise ValueError("PoolConfig.max_commands must be at least 1 (or None)")
+
+    @property
+    def size(self) -> int:
+        return self.workers or default_worker_count(self.expected_worker_rss_mb)
+
+
+@dataclass(frozen=True)
+class PoolHealth:
+    """A snapshot of the pool, for health checks and metrics."""
+
+    size: int
+    workers: int
+    idle: int
+    busy: int
+    starting: int
+    spares: int
+    waiting: int
+    served: int
+    replaced: int
+    recycled: int
+    closed: bool
+
+
+class _Worker:
+    def __init__(self, process: ReplProcess, imports: str, env: int | None, life: int | None):
+        self.process = process
+        self.imports = imports
+        self.env = env
+        self.life = life
+        self.commands = 0
+        self.successor: asyncio.Task[_Worker] | None = None
+        self.idle_since = time.monotonic()
+
+    def mean_command_seconds(self) -> float:
+        stats = self.process.stats
+        return stats.busy_seconds / stats.requests if stats.requests else 0.0
+
+
+class ReplPool:
+    """Header-keyed warm REPL workers. ``async with ReplPool(config) as pool: ...``."""
+
+    def __init__(self, config: PoolConfig) -> None:
+        self.config = config
+        self.size = config.size
+        self._workers: set[_Worker] = set()
+        self._idle: list[_Worker] = []
+        self._starting = 0
+        self._spares = 0
+        self._waiting = 0
+        self._spawned = 0
+        self._served = 0
+        self._replaced = 0
+        self._recycled = 0
+        self._warmup_seconds: dict[str, float] = {}
+        self._cond = asyncio.Condition()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._processes: set[ReplProcess] = set()
+        self._closed = False
+
+    async def __aenter__(self) -> ReplPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ public API
+
+    async def run(self, imports: str, request: Request, timeout: float) -> Reply:
+        """Run ``request`` on a worker whose environment holds ``imports``.
+
+        A command without an explicit ``env`` runs in the imports' environment.
+
+        Raises:
+            ReplError: the worker timed out, crashed or exceeded memory (it is
+                replaced in the background).
+            PoolBusy, PoolClosed: the pool cannot take the request.
+        """
+        worker = await self._acquire(imports)
+        try:
+            if isinstance(request, CommandRequest) and request.env is None:
+                request = request.model_copy(update={"env": worker.env})
+            reply = await worker.process.send(request, timeout)
+            self._served += 1
+            return reply
+        finally:
+            await self._release(worker)
+
+    async def warm(self, imports: str, count: int | None = None) -> None:
+        """Start ``count`` workers (default: the pool size) for ``imports`` now."""
+        workers = await asyncio.gather(
+            *(self._acquire(imports) for _ in range(min(count or self.size, self.size)))
+        )
+        for worker in workers:
+            await self._release(worker, counted=False)
+
+    async def health(self) -> PoolHealth:
+        """Drop idle workers that died while idle and report the pool's state."""
+        async with self._cond:
+            for worker in [w for w in self._idle if not w.process.alive]:
+                self._idle.remove(worker)
+                self._forget(worker)
+                self._replace(worker.imports)
+            idle = len(self._idle)
+            return PoolHealth(
+                size=self.size,
+                workers=len(self._workers),
+                idle=idle,
+                busy=len(self._workers) - idle,
+                starting=self._starting,
+                spares=self._spares,
+                waiting=self._waiting,
+                served=self._served,
+                replaced=self._replaced,
+                recycled=self._recycled,
+                closed=self._closed,
+            )
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers now serving (for tests and metrics)."""
+        return [w.process.pid for w in self._workers]
+
+    async def close(self) -> None:
+        """Stop every worker and background task; waiting requests get ``PoolClosed``."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._workers.clear()
+        self._idle.clear()
+        # Every process ever spawned, including warmed successors nobody took over.
+        processes = list(self._processes)
+        await asyncio.gather(*(self._close_process(p) for p in processes), return_exceptions=True)
+        async with self._cond:
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ acquire / release
+
+    async def _acquire(self, imports: str) -> _Worker:
+        if self._closed:
+            raise PoolClosed("the REPL pool is closed")
+        if self._waiting >= self.config.max_queue:
+            raise PoolBusy(queued=self._waiting, max_queue=self.config.max_queue)
+        self._waiting += 1
+        try:
+            async with self._cond:
+                while True:
+                    if self._closed:
+                        raise PoolClosed("the REPL pool is closed")
+                    worker = self._take_idle(imports)
+                    if worker is not None:
+                        return worker
+                    if self._has_room() or self._evict_idle():
+                        self._starting += 1
+                        break
+                    await self._cond.wait()
+        finally:
+            self._waiting -= 1
+        try:
+            worker = await self._start_worker(imports)
+        except BaseException:
+            async with self._cond:
+                self._starting -= 1
+                self._cond.notify()
+            raise
+        async with self._cond:
+            self._starting -= 1
+            if self._closed:
+                await self._close_process(worker.process)
+                raise PoolClosed("the REPL pool is closed")
+            self._workers.add(worker)
+        return worker
+
+    def _take_idle(self, imports: str) -> _Worker | None:
+        for worker in self._idle:
+            if worker.imports == imports:
+                self._idle.remove(worker)
+                if worker.process.alive:
+                    return worker
+                self._forget(worker)
+                self._replace(imports)
+                return None
+        return None
+
+    def _has_room(self) -> bool:
+        return len(self._workers) + self._starting < self.size
+
+    def _evict_idle(self) -> bool:
+        if not self._idle:
+            return False
+        oldest = min(self._idle, key=lambda w: w.idle_since)
+        self._idle.remove(oldest)
+        self._forget(oldest)
+        return True
+
+    async def _release(self, worker: _Worker, *, counted: bool = True) -> None:
+        if counted:
+            worker.commands += 1
+        async with self._cond:
+            if self._closed:
+                await self._close_process(worker.process)
+                return
+            if not worker.process.alive:
+                self._forget(worker, keep_successor=True)
+                self._replace(worker.imports, successor=worker.successor)
+            elif self._must_retire(worker):
+                self._recycled += 1
+                self._forget(worker, keep_successor=True)
+                self._replace(worker.imports, successor=worker.successor)
+            else:
+                if self.config.prewarm and worker.successor is None and self._near_end(worker):
+                    worker.successor = self._start_spare(worker.imports)
+                worker.idle_since = time.monotonic()
+                self._idle.append(worker)
+            self._cond.notify()
+
+    def _forget(self, worker: _Worker, *, keep_successor: bool = False) -> None:
+        """Take a worker out of service and stop it (and, unless kept, its successor)."""
+        self._workers.discard(worker)
+        self._spawn(self._close_process(worker.process))
+        if worker.successor is not None and not keep_successor:
+            worker.successor.cancel()  # a successor that already warmed is closed by close()
+
+    # ------------------------------------------------------------------ life cycle
+
+    def _must_retire(self, worker: _Worker) -> bool:
+        if worker.life is not None and worker.commands >= worker.life:
+            return True
+        cap = self.config.recycle_rss_mb
+        return cap is not None and worker.process.rss_mb() > cap
+
+    def _near_end(self, worker: _Worker) -> bool:
+        """Would the worker's remaining commands take about as long as warming its successor?"""
+        cap = self.config.recycle_rss_mb
+        if cap is not None and worker.process.rss_mb() > 0.85 * cap:
+            return True
+        if worker.life is None:
+            return False
+        per_command = worker.mean_command_seconds()
+        warmup = self._warmup_seconds.get(worker.imports, self.config.warmup_timeout)
+        remaining = (worker.life - worker.commands) * per_command
+        return remaining <= 1.5 * warmup + per_command
+
+    def _start_spare(self, imports: str) -> asyncio.Task[_Worker] | None:
+        max_spares = self.config.max_spares if self.config.max_spares is not None else self.size
+        free_mb = psutil.virtual_memory().available / 2**20
+        if self._spares >= max_spares or free_mb < self.config.expected_worker_rss_mb:
+            return None
+        self._spares += 1
+
+        async def warm_spare() -> _Worker:
+            try:
+                return await self._start_worker(imports)
+            finally:
+                self._spares -= 1
+
+        return self._spawn(warm_spare())
+
+    def _replace(self, imports: str, successor: asyncio.Task[_Worker] | None = None) -> None:
+        """Fill a freed slot in the background, with the warmed successor if there is one."""
+        self._replaced += 1
+        self._starting += 1
+
+        async def fill_slot() -> None:
+            try:
+                worker = await (successor if successor is not None else self._start_worker(imports))
+            except (ReplError, OSError):
+                return  # the next request for these imports starts a worker itself
+            finally:
+                async with self._cond:
+                    self._starting -= 1
+                    self._cond.notify()
+            async with self._cond:
+                if self._closed:
+                    await self._close_process(worker.process)
+                    return
+                self._workers.add(worker)
+                self._idle.append(worker)
+                self._cond.notify()
+
+        self._spawn(fill_slot())
+
+    async def _start_worker(self, imports: str) -> _Worker:
+        self._spawned += 1
+        life = self._life_for(self._spawned)
+        started = time.monotonic()
+        process = await ReplProcess.spawn(self.config.process)
+        self._processes.add(process)
+        env: int | None = None
+        if imports.strip():
+            try:
+                reply = await process.send(CommandRequest(cmd=imports), self.config.warmup_timeout)
+            except ReplError as exc:
+                await self._close_process(process)
+                raise ReplStartError(f"warm-up {imports!r} failed: {exc}") from exc
+            except BaseException:
+                await self._close_process(process)
+                raise
+            errors = [m.data for m in getattr(reply, "messages", []) if m.severity == "error"]
+            if not isinstance(reply, CommandReply) or errors or reply.env is None:
+                await self._close_process(process)
+                raise ReplStartError(
+                    f"warm-up {imports!r} was refused: {errors or reply.raw}", refused=True
+                )
+            env = reply.env
+        elapsed = time.monotonic() - started
+        previous = self._warmup_seconds.get(imports)
+        self._warmup_seconds[imports] = elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
+        return _Worker(process, imports, env, life)
+
+    def _life_for(self, ordinal: int) -> int | None:
+        """Stagger the first generation's lives so that workers do not all retire at once."""
+        limit = self.config.max_commands
+        if limit is None or ordinal > self.size:
+            return limit
+        return max(1, limit - (ordinal - 1) * limit // (2 * self.size))
+
+    def _spawn(self, aw: Awaitable[_T]) -> asyncio.Task[_T]:
+        task: asyncio.Task[_T] = asyncio.ensure_future(aw)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _close_process(self, process: ReplProcess) -> None:
+        try:
+            await process.close()
+        finally:
+            self._processes.discard(process)  # only once it is surely dead

@@ -1,0 +1,289 @@
+"""One REPL process: spawn, send a request, read its reply, enforce limits, kill.
+
+The process runs in its own process group (and session), so that killing it
+also kills what it spawned (``lake env``/``lake exe repl`` run the REPL as a
+child). Each request has a wall-clock timeout; while it runs, the RSS of the
+whole process tree is polled and the group is killed when it passes the cap.
+Any failure leaves the process dead: callers replace it, never reuse it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from stepprover.errors import (
+    ReplCrashed,
+    ReplError,
+    ReplMemoryExceeded,
+    ReplProtocolError,
+    ReplStartError,
+    ReplTimeout,
+)
+from stepprover.lean.protocol import MESSAGE_END, Reply, Request, encode_request, parse_reply
+
+_READ_CHUNK = 1 << 16
+_STDERR_KEEP_BYTES = 64 * 1024
+_TREE_RELIST_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """How to start one REPL process and the limits it runs under."""
+
+    command: Sequence[str]
+    """argv of the REPL, e.g. ``["lake", "env", "/opt/repl/.lake/build/bin/repl"]``."""
+    cwd: Path | None = None
+    env: Mapping[str, str] | None = None
+    """Environment for the process; ``None`` inherits ours."""
+    prefix: Sequence[str] = ()
+    """Wrapper put before ``command``, e.g. a bubblewrap sandbox invocation."""
+    max_rss_mb: float | None = None
+    """Kill the process tree when its summed RSS passes this (polled during requests)."""
+    rss_poll_interval: float = 0.1
+    max_reply_bytes: int = 512 * 1024 * 1024
+    """A reply larger than this is a protocol error (there is no line-length limit below it)."""
+
+    @property
+    def argv(self) -> list[str]:
+        return [*self.prefix, *self.command]
+
+
+@dataclass
+class ProcessStats:
+    requests: int = 0
+    busy_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class ReplProcess:
+    """A running REPL. Use ``await ReplProcess.spawn(config)``; always ``await close()``."""
+
+    def __init__(self, config: ProcessConfig, proc: asyncio.subprocess.Process) -> None:
+        self.config = config
+        self._proc = proc
+        self._buffer = bytearray()
+        self._stderr: collections.deque[bytes] = collections.deque()
+        self._stderr_size = 0
+        self._stderr_task = asyncio.create_task(self._drain_stderr())
+        self._lock = asyncio.Lock()
+        self._dead_reason: ReplError | None = None
+        self._tree: list[psutil.Process] = []
+        self._tree_listed_at = -float("inf")
+        self.stats = ProcessStats()
+
+    @classmethod
+    async def spawn(cls, config: ProcessConfig) -> ReplProcess:
+        """Start the process in a new session (its own process group)."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *config.argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=config.cwd,
+                env=dict(config.env) if config.env is not None else None,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ReplStartError(f"cannot start REPL {config.argv!r}: {exc}") from exc
+        return cls(config, proc)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._dead_reason is None and self._proc.returncode is None
+
+    @property
+    def stderr_tail(self) -> str:
+        return b"".join(self._stderr).decode(errors="replace")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process and all its descendants, in MB."""
+        now = time.monotonic()
+        if now - self._tree_listed_at > _TREE_RELIST_SECONDS:
+            # Listing descendants scans every process on the machine; reading RSS is cheap.
+            try:
+                root = psutil.Process(self._proc.pid)
+                self._tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                self._tree = []
+            self._tree_listed_at = now
+        total = 0
+        for p in self._tree:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+        return total / (1024 * 1024)
+
+    # ------------------------------------------------------------------ requests
+
+    async def send(self, request: Request, timeout: float) -> Reply:
+        """Send one request and return the parsed reply.
+
+        Raises:
+            ReplTimeout, ReplCrashed, ReplMemoryExceeded, ReplProtocolError: the
+                process has been killed and must be replaced.
+        """
+        text = await self.send_raw(encode_request(request), timeout)
+        try:
+            return parse_reply(text)
+        except ReplProtocolError as exc:
+            await self._die(exc)
+            raise
+
+    async def send_raw(self, payload: bytes, timeout: float) -> str:
+        """Write framed bytes, return the next framed reply's text (without the blank line)."""
+        async with self._lock:
+            if not self.alive:
+                raise self._dead_reason or ReplCrashed(
+                    returncode=self._proc.returncode, stderr_tail=self.stderr_tail
+                )
+            started = time.monotonic()
+            watchdog = (
+                asyncio.create_task(self._watch_memory())
+                if self.config.max_rss_mb is not None
+                else None
+            )
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._write(payload)
+                    text = await self._read_message()
+            except TimeoutError:
+                if self._dead_reason is None:
+                    await self._die(
+                        ReplTimeout(
+                            timeout=timeout,
+                            elapsed=time.monotonic() - started,
+                            stderr_tail=self.stderr_tail,
+                        )
+                    )
+                raise self._dead_reason from None
+            except ReplError as exc:
+                # A memory kill shows up here as EOF; report the cause, not the symptom.
+                await self._die(exc)
+                raise self._dead_reason from None
+            except asyncio.CancelledError:
+                # The caller gave up mid-request: the reply would arrive out of turn, so kill.
+                await self._die(ReplCrashed(returncode=None, stderr_tail="request cancelled"))
+                raise
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watchdog
+            self.stats.requests += 1
+            self.stats.busy_seconds += time.monotonic() - started
+            return text
+
+    async def _write(self, payload: bytes) -> None:
+        stdin = self._proc.stdin
+        assert stdin is not None
+        try:
+            stdin.write(payload)
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            await self._proc.wait()
+            raise ReplCrashed(
+                returncode=self._proc.returncode, stderr_tail=self.stderr_tail
+            ) from exc
+
+    async def _read_message(self) -> str:
+        stdout = self._proc.stdout
+        assert stdout is not None
+        scan_from = 0
+        while True:
+            end = self._buffer.find(MESSAGE_END, scan_from)
+            if end >= 0:
+                data = bytes(self._buffer[:end])
+                del self._buffer[: end + len(MESSAGE_END)]
+                return self._decode(data)
+            if len(self._buffer) > self.config.max_reply_bytes:
+                raise ReplProtocolError(
+                    f"reply exceeds max_reply_bytes={self.config.max_reply_bytes}",
+                    excerpt=self._buffer[:200].decode(errors="replace"),
+                )
+            scan_from = max(0, len(self._buffer) - 1)
+            chunk = await stdout.read(_READ_CHUNK)
+            if not chunk:
+                await self._proc.wait()
+                raise ReplCrashed(returncode=self._proc.returncode, stderr_tail=self.stderr_tail)
+            self._buffer += chunk
+
+    @staticmethod
+    def _decode(data: bytes) -> str:
+        try:
+            return data.decode("utf-8").strip("\n")
+        except UnicodeDecodeError as exc:
+            raise ReplProtocolError(
+                "reply is not valid UTF-8", excerpt=data[:200].decode(errors="replace")
+            ) from exc
+
+    async def _watch_memory(self) -> None:
+        limit = self.config.max_rss_mb
+        assert limit is not None
+        while True:
+            rss = self.rss_mb()
+            self.stats.peak_rss_mb = max(self.stats.peak_rss_mb, rss)
+            if rss > limit:
+                await self._die(
+                    ReplMemoryExceeded(rss_mb=rss, limit_mb=limit, stderr_tail=self.stderr_tail)
+                )
+                return
+            await asyncio.sleep(self.config.rss_poll_interval)
+
+    async def _drain_stderr(self) -> None:
+        """Keep only the tail of stderr, so a flood can neither block the REPL nor fill memory."""
+        stderr = self._proc.stderr
+        assert stderr is not None
+        while chunk := await stderr.read(_READ_CHUNK):
+            self._stderr.append(chunk)
+            self._stderr_size += len(chunk)
+            while self._stderr_size > _STDERR_KEEP_BYTES and len(self._stderr) > 1:
+                self._stderr_size -= len(self._stderr.popleft())
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def _die(self, reason: ReplError) -> None:
+        if self._dead_reason is None:
+            self._dead_reason = reason
+        await self.kill()
+
+    async def kill(self) -> None:
+        """Kill the whole process group (and any descendant that left it), then reap."""
+        try:
+            stray = psutil.Process(self._proc.pid).children(recursive=True)
+        except psutil.Error:
+            stray = []
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        for child in stray:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.kill()
+        await self._proc.wait()
+
+    async def close(self) -> None:
+        """Stop the process and release its pipes. Safe to call twice."""
+        if self._dead_reason is None:
+            self._dead_reason = ReplCrashed(returncode=None, stderr_tail="process closed")
+        await self.kill()
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(self._stderr_task, timeout=1.0)

@@ -1,0 +1,85 @@
+"""Shared fixtures: the stand-in REPL, the golden transcripts, and an orphan check."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from stepprover.lean.pool import PoolConfig
+from stepprover.lean.process import ProcessConfig
+from stepprover.lean.toolchain import LeanSetup, lean_ready
+
+STANDIN = Path(__file__).parent / "fakes" / "standin_repl.py"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("STEPPROVER_SHARED", REPO.parent / "shared"))
+
+
+TRANSCRIPTS = shared_dir() / "data" / "lean-repl-transcripts" / "test"
+
+
+def standin_command(*args: str) -> list[str]:
+    """argv that starts the stand-in REPL (a test program, not Lean)."""
+    return [sys.executable, str(STANDIN), *args]
+
+
+@pytest.fixture
+def script_file(tmp_path: Path) -> Callable[[Any], str]:
+    """Write a stand-in script (what "Lean" answers) and return its path."""
+
+    def write(script: Any) -> str:
+        path = tmp_path / f"script-{time.monotonic_ns()}.json"
+        path.write_text(json.dumps(script))
+        return str(path)
+
+    return write
+
+
+def standin_pool_config(*args: str, workers: int = 2, **pool: Any) -> PoolConfig:
+    process = pool.pop("process", {})
+    return PoolConfig(
+        process=ProcessConfig(command=standin_command(*args), **process),
+        workers=workers,
+        expected_worker_rss_mb=50,
+        **pool,
+    )
+
+
+def standin_processes() -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        cmdline = p.info["cmdline"] or []
+        if any(str(STANDIN) == part for part in cmdline) and p.info["status"] != "zombie":
+            found.append(p)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_orphan_processes() -> Iterator[None]:
+    """Every test must leave no stand-in REPL process behind."""
+    yield
+    deadline = time.monotonic() + 3
+    while (alive := standin_processes()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for p in alive:
+        p.kill()
+    assert not alive, f"orphan stand-in REPL processes: {[p.pid for p in alive]}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if lean_ready(LeanSetup()):
+        return
+    skip = pytest.mark.skip(reason="no Lean toolchain + built REPL + Mathlib (stepprover lean doctor)")
+    for item in items:
+        if item.get_closest_marker("lean") is not None:
+            item.add_marker(skip)

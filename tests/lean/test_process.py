@@ -1,0 +1,156 @@
+"""One REPL process: limits, faults and clean kills, against the stand-in REPL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import psutil
+import pytest
+
+from stepprover.errors import (
+    ReplCrashed,
+    ReplMemoryExceeded,
+    ReplProtocolError,
+    ReplStartError,
+    ReplTimeout,
+)
+from stepprover.lean.process import ProcessConfig, ReplProcess
+from stepprover.lean.protocol import CommandReply, CommandRequest
+from tests.conftest import standin_command
+
+
+async def spawn(*args: str, **config: object) -> ReplProcess:
+    return await ReplProcess.spawn(ProcessConfig(command=standin_command(*args), **config))  # type: ignore[arg-type]
+
+
+def cmd(text: str) -> CommandRequest:
+    return CommandRequest(cmd=text)
+
+
+async def test_round_trip_and_stats() -> None:
+    repl = await spawn()
+    try:
+        first = await repl.send(cmd("import Mathlib"), 5)
+        second = await repl.send(CommandRequest(cmd="def x := 1", env=0), 5)
+        assert isinstance(first, CommandReply) and first.env == 0
+        assert isinstance(second, CommandReply) and second.env == 1
+        assert repl.stats.requests == 2 and repl.alive
+    finally:
+        await repl.close()
+    assert not repl.alive
+
+
+async def test_timeout_kills_the_process_group() -> None:
+    repl = await spawn()
+    started = time.monotonic()
+    with pytest.raises(ReplTimeout) as info:
+        await repl.send(cmd("-- standin:hang"), 0.5)
+    assert 0.5 <= time.monotonic() - started < 3
+    assert info.value.timeout == 0.5 and info.value.elapsed >= 0.5
+    assert not repl.alive and not psutil.pid_exists(repl.pid) or psutil.Process(repl.pid).status() == "zombie"
+    with pytest.raises(ReplTimeout):  # a dead process keeps reporting why it died
+        await repl.send(cmd("x"), 1)
+    await repl.close()
+
+
+async def test_crash_reports_stderr() -> None:
+    repl = await spawn()
+    with pytest.raises(ReplCrashed) as info:
+        await repl.send(cmd("-- standin:crash"), 5)
+    assert info.value.returncode == 3
+    assert info.value.first_stderr_line == "standin: crash requested\n"
+    await repl.close()
+
+
+async def test_exit_mid_reply_is_a_crash_not_a_hang() -> None:
+    repl = await spawn()
+    with pytest.raises(ReplCrashed):
+        await repl.send(cmd("-- standin:exit-mid-reply"), 5)
+    await repl.close()
+
+
+@pytest.mark.parametrize("marker", ["garbage", "bad-utf8"])
+async def test_garbage_is_a_protocol_error(marker: str) -> None:
+    repl = await spawn()
+    with pytest.raises(ReplProtocolError):
+        await repl.send(cmd(f"-- standin:{marker}"), 5)
+    assert not repl.alive
+    await repl.close()
+
+
+async def test_five_megabyte_single_line_reply() -> None:
+    repl = await spawn()
+    try:
+        reply = await repl.send(cmd("-- standin:big-reply=5"), 10)
+        assert isinstance(reply, CommandReply)
+        assert len(reply.messages[0].data) == 5 * 1024 * 1024
+    finally:
+        await repl.close()
+
+
+async def test_reply_over_the_size_limit_is_refused() -> None:
+    repl = await spawn(max_reply_bytes=1024 * 1024)
+    with pytest.raises(ReplProtocolError, match="max_reply_bytes"):
+        await repl.send(cmd("-- standin:big-reply=3"), 10)
+    await repl.close()
+
+
+async def test_stderr_flood_neither_blocks_nor_grows_memory() -> None:
+    repl = await spawn()
+    try:
+        reply = await repl.send(cmd("-- standin:stderr-flood=8"), 20)
+        assert isinstance(reply, CommandReply)
+        assert "standin stderr noise" in repl.stderr_tail
+        assert len(repl.stderr_tail) <= 128 * 1024
+    finally:
+        await repl.close()
+
+
+async def test_slow_answers_within_the_timeout_succeed() -> None:
+    repl = await spawn("--delay", "0.3")
+    try:
+        assert isinstance(await repl.send(cmd("x"), 2), CommandReply)
+    finally:
+        await repl.close()
+
+
+async def test_memory_cap_kills_mid_request_counting_forked_children() -> None:
+    # The child holds the memory, as under `lake exe repl`: only the tree sum sees it.
+    repl = await spawn("--fork-child", max_rss_mb=150, rss_poll_interval=0.05)
+    try:
+        await repl.send(cmd("import Mathlib"), 5)
+        started = time.monotonic()
+        with pytest.raises(ReplMemoryExceeded) as info:
+            await repl.send(cmd("-- standin:grow=300\n-- standin:sleep=30"), 20)
+        assert time.monotonic() - started < 5, "killed mid-request, not at the timeout"
+        assert info.value.rss_mb > 150 and info.value.limit_mb == 150
+    finally:
+        await repl.close()
+
+
+async def test_cancelled_request_kills_the_process() -> None:
+    repl = await spawn()
+    task = asyncio.create_task(repl.send(cmd("-- standin:sleep=30"), 60))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not repl.alive
+    await repl.close()
+
+
+async def test_command_that_cannot_start() -> None:
+    with pytest.raises(ReplStartError):
+        await ReplProcess.spawn(ProcessConfig(command=["/nonexistent/repl"]))
+
+
+async def test_prefix_wraps_the_command() -> None:
+    repl = await ReplProcess.spawn(
+        ProcessConfig(command=standin_command(), prefix=["env", "STANDIN_DELAY=0"])
+    )
+    try:
+        assert isinstance(await repl.send(cmd("x"), 5), CommandReply)
+        assert "env" in psutil.Process(repl.pid).cmdline()[0]
+    finally:
+        await repl.close()
