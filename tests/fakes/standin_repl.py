@@ -125,6 +125,8 @@ class Scripted:
             return lean_style({"message": "Unknown environment."})
         cmd = request["cmd"]
         reply = self.lookup(cmd)
+        if set(reply) == {"message"}:  # an error reply: no environment was made
+            return lean_style(reply)
         last_line = cmd.count("\n") + 1
         for item in [*reply.get("messages", []), *reply.get("sorries", [])]:
             for key in ("pos", "endPos"):

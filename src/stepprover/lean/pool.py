@@ -160,6 +160,10 @@ class ReplPool:
             reply = await worker.process.send(request, timeout)
             self._served += 1
             return reply
+        except ReplError as exc:
+            if self._closed:
+                raise PoolClosed("the REPL pool was closed during the request") from exc
+            raise
         finally:
             await self._release(worker)
 
@@ -237,10 +241,12 @@ class ReplPool:
             self._waiting -= 1
         try:
             worker = await self._start_worker(imports)
-        except BaseException:
+        except BaseException as exc:
             async with self._cond:
                 self._starting -= 1
                 self._cond.notify()
+            if self._closed and isinstance(exc, ReplError):
+                raise PoolClosed("the REPL pool was closed during the warm-up") from exc
             raise
         async with self._cond:
             self._starting -= 1

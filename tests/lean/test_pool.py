@@ -1,0 +1,184 @@
+"""The warm pool: header reuse, recycling, fault replacement, back-pressure, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import psutil
+import pytest
+
+from stepprover.errors import PoolBusy, PoolClosed, ReplCrashed, ReplStartError, ReplTimeout
+from stepprover.lean.pool import PoolConfig, ReplPool, default_worker_count
+from stepprover.lean.protocol import CommandReply, CommandRequest
+from tests.conftest import standin_pool_config, standin_processes
+
+MATHLIB = "import Mathlib"
+
+
+def cmd(text: str) -> CommandRequest:
+    return CommandRequest(cmd=text)
+
+
+async def run_ok(pool: ReplPool, text: str, imports: str = MATHLIB) -> CommandReply:
+    reply = await pool.run(imports, cmd(text), timeout=10)
+    assert isinstance(reply, CommandReply)
+    return reply
+
+
+async def test_imports_run_once_per_worker_and_commands_use_their_env() -> None:
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        replies = [await run_ok(pool, f"theorem t{i} : True := trivial") for i in range(3)]
+        # env 0 is the imports; each command gets the next env, so the header ran exactly once.
+        assert [r.env for r in replies] == [1, 2, 3]
+        health = await pool.health()
+        assert health.workers == 1 and health.served == 3
+
+
+async def test_command_without_imports_runs_without_env() -> None:
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        reply = await run_ok(pool, "def x := 1", imports="")
+        assert reply.env == 0  # no warm-up command was sent
+
+
+async def test_workers_are_keyed_by_imports_and_evicted_when_full() -> None:
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        await run_ok(pool, "a")
+        first = pool.worker_pids()
+        await run_ok(pool, "b", imports="import Mathlib\nimport Aesop")
+        assert pool.worker_pids() != first, "the other header needs its own worker"
+        await run_ok(pool, "c", imports="import Mathlib\nimport Aesop")
+        assert (await pool.health()).workers == 1
+
+
+async def test_recycles_after_max_commands_with_a_prewarmed_successor() -> None:
+    config = standin_pool_config("--warmup", "0.2", workers=1, max_commands=5)
+    async with ReplPool(config) as pool:
+        pids = []
+        for i in range(12):
+            await run_ok(pool, f"t{i}")
+            pids.append(pool.worker_pids())
+        health = await pool.health()
+        assert health.recycled >= 2
+        assert len({tuple(p) for p in pids if p}) >= 3
+
+
+async def test_recycles_when_rss_passes_the_soft_cap() -> None:
+    config = standin_pool_config("--grow-mb", "40", workers=1, max_commands=None, recycle_rss_mb=150)
+    async with ReplPool(config) as pool:
+        for i in range(8):
+            await run_ok(pool, f"t{i}")
+        assert (await pool.health()).recycled >= 1
+
+
+async def test_timed_out_worker_is_replaced_while_others_serve() -> None:
+    async with ReplPool(standin_pool_config("--warmup", "0.3", workers=2)) as pool:
+        await pool.warm(MATHLIB)
+        hang = asyncio.create_task(pool.run(MATHLIB, cmd("-- standin:hang"), timeout=1.0))
+        started = time.monotonic()
+        for i in range(5):
+            await run_ok(pool, f"quick {i}")
+        assert time.monotonic() - started < 0.9, "other requests were blocked by the hanging one"
+        with pytest.raises(ReplTimeout):
+            await hang
+        await run_ok(pool, "after")
+        health = await pool.health()
+        assert health.replaced >= 1 and health.workers <= 2
+
+
+async def test_crashed_worker_is_replaced() -> None:
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        await run_ok(pool, "a")
+        before = pool.worker_pids()
+        with pytest.raises(ReplCrashed):
+            await pool.run(MATHLIB, cmd("-- standin:crash"), timeout=5)
+        await run_ok(pool, "b")
+        assert pool.worker_pids() != before
+        assert all(not psutil.pid_exists(p) or psutil.Process(p).status() == "zombie" for p in before)
+
+
+async def test_bounded_queue_raises_pool_busy() -> None:
+    config = standin_pool_config("--delay", "0.3", workers=1, max_queue=2)
+    async with ReplPool(config) as pool:
+        tasks = [asyncio.create_task(pool.run(MATHLIB, cmd(f"t{i}"), timeout=10)) for i in range(3)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(PoolBusy) as info:
+            await pool.run(MATHLIB, cmd("one too many"), timeout=10)
+        assert info.value.max_queue == 2
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert sum(isinstance(r, CommandReply) for r in results) == 3
+
+
+async def test_refused_imports_raise_a_start_error() -> None:
+    config = standin_pool_config(workers=1)
+    script = [["import Nonexistent", {"messages": [{"severity": "error", "pos": {"line": 1, "column": 0},
+                                                    "endPos": None, "data": "unknown module"}]}]]
+    import json, tempfile  # noqa: E401
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(script, f)
+    config = standin_pool_config("--script", f.name, workers=1)
+    async with ReplPool(config) as pool:
+        with pytest.raises(ReplStartError) as info:
+            await pool.run("import Nonexistent", cmd("x"), timeout=5)
+        assert info.value.refused
+        assert (await pool.health()).starting == 0
+        await run_ok(pool, "still serving")
+    os.unlink(f.name)
+
+
+async def test_health_drops_workers_that_died_while_idle() -> None:
+    async with ReplPool(standin_pool_config(workers=2)) as pool:
+        await pool.warm(MATHLIB)
+        victim = pool.worker_pids()[0]
+        os.killpg(victim, 9)
+        await asyncio.sleep(0.2)
+        await pool.health()
+        await asyncio.sleep(0.5)
+        health = await pool.health()
+        assert victim not in pool.worker_pids() and health.replaced >= 1
+        await run_ok(pool, "fine")
+
+
+@pytest.mark.parametrize("ending", ["normal", "timeout", "crash"])
+async def test_close_leaves_no_child_process(ending: str) -> None:
+    pool = ReplPool(standin_pool_config("--fork-child", "--warmup", "0.2", workers=2, max_commands=3))
+    await pool.warm(MATHLIB)
+    for i in range(5):
+        await run_ok(pool, f"t{i}")
+    if ending == "timeout":
+        with pytest.raises(ReplTimeout):
+            await pool.run(MATHLIB, cmd("-- standin:hang"), timeout=0.3)
+    elif ending == "crash":
+        with pytest.raises(ReplCrashed):
+            await pool.run(MATHLIB, cmd("-- standin:crash"), timeout=5)
+    assert standin_processes()
+    await pool.close()
+    assert not psutil.Process().children(recursive=True)
+    assert not standin_processes()
+    with pytest.raises(PoolClosed):
+        await pool.run(MATHLIB, cmd("x"), timeout=1)
+
+
+async def test_close_while_requests_wait() -> None:
+    pool = ReplPool(standin_pool_config("--delay", "0.5", workers=1))
+    tasks = [asyncio.create_task(pool.run(MATHLIB, cmd(f"t{i}"), timeout=10)) for i in range(3)]
+    await asyncio.sleep(0.3)
+    await pool.close()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, (PoolClosed, CommandReply)) for r in results)
+    assert any(isinstance(r, PoolClosed) for r in results)
+
+
+def test_default_worker_count_is_bounded_by_cores_and_memory() -> None:
+    cores = os.cpu_count() or 2
+    free_mb = psutil.virtual_memory().available / 2**20
+    assert 1 <= default_worker_count(1.0) <= max(1, cores - 1)
+    assert default_worker_count(free_mb * 10) == 1
+    assert default_worker_count(6500) <= max(1, int((free_mb - 2048) // 6500), 1)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        PoolConfig(process=standin_pool_config().process, workers=0)
