@@ -125,17 +125,20 @@ def check(
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    items = []
+    """Proof records; a bad line becomes a record with an ``error`` (kept, never dropped)."""
+    items: list[dict[str, Any]] = []
     for number, line in enumerate(path.read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-            if not isinstance(record, dict) or not isinstance(record.get("code"), str):
-                raise ValueError('each line must be an object with a string "code"')
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            record = {"code": b"", "error": f"line {number}: {exc}"}
-        record.setdefault("id", str(number))
+            items.append({"id": str(number), "error": f"line {number}: {exc}"})
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("code"), str):
+            given = record.get("id") if isinstance(record, dict) else None
+            record = {"id": given, "error": f'line {number}: expected an object with a string "code"'}
+        record["id"] = str(record.get("id") or number)
         items.append(record)
     return items
 

@@ -141,8 +141,9 @@ def setup_plan(setup: LeanSetup) -> list[Step]:
     ]  # fmt: skip
 
 
-def check_reachable(url: str = "https://github.com", timeout: float = 5.0) -> None:
+def check_reachable(url: str | None = None, timeout: float = 5.0) -> None:
     """Raise ``SetupError`` with instructions when the download host cannot be reached."""
+    url = url or os.environ.get("STEPPROVER_DOWNLOAD_PROBE_URL", "https://github.com")
     try:
         urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout)
     except urllib.error.HTTPError:

@@ -1,0 +1,66 @@
+"""The same checks against real Lean + Mathlib. Skipped unless `stepprover lean doctor` is green."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from stepprover.lean.pool import PoolConfig, ReplPool
+from stepprover.lean.protocol import CommandReply, CommandRequest
+from stepprover.lean.toolchain import LeanSetup
+from stepprover.lean.verify import LeanVerifier, Outcome, VerifyConfig
+
+pytestmark = pytest.mark.lean
+EXAMPLES = Path(__file__).parents[2] / "examples"
+STATEMENT = (EXAMPLES / "mathd_algebra_10.statement.lean").read_text()
+PROOF = (EXAMPLES / "mathd_algebra_10.lean").read_text()
+
+
+@pytest.fixture(scope="module")
+async def verifier() -> AsyncIterator[LeanVerifier]:
+    config = PoolConfig(process=LeanSetup().process_config(), workers=1, warmup_timeout=600)
+    async with ReplPool(config) as pool:
+        yield LeanVerifier(pool, VerifyConfig(timeout=300))
+
+
+async def test_real_proof_is_proved(verifier: LeanVerifier) -> None:
+    verdict = await verifier.check(PROOF, statement=STATEMENT)
+    assert verdict.outcome is Outcome.PROVED, verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "outcome"),
+    [
+        (("norm_num [abs_of_nonneg]", "sorry"), Outcome.SORRY),
+        (("norm_num [abs_of_nonneg]", "linarith [foo]"), Outcome.LEAN_ERROR),
+        (("norm_num [abs_of_nonneg]", "native_decide"), None),
+        (("theorem mathd_algebra_10 : abs ((120 : ℝ)", "theorem mathd_algebra_10 : abs ((121 : ℝ)"),
+         Outcome.REJECTED),
+    ],
+)
+async def test_real_failures(
+    verifier: LeanVerifier, change: tuple[str, str], outcome: Outcome | None
+) -> None:
+    verdict = await verifier.check(PROOF.replace(*change), statement=STATEMENT)
+    assert not verdict.proved
+    if outcome is not None:
+        assert verdict.outcome is outcome, verdict.reason
+
+
+async def test_redefined_notation_cannot_change_the_statement(verifier: LeanVerifier) -> None:
+    cheat = PROOF.replace(
+        "theorem mathd_algebra_10",
+        "local instance : OfNat ℝ 10 := ⟨(2 : ℝ)⟩\ntheorem mathd_algebra_10",
+    )
+    verdict = await verifier.check(cheat, statement=STATEMENT)
+    assert verdict.outcome is not Outcome.PROVED
+
+
+async def test_env_zero_holds_mathlib() -> None:
+    config = PoolConfig(process=LeanSetup().process_config(), workers=1, warmup_timeout=600)
+    async with ReplPool(config) as pool:
+        reply = await pool.run("import Mathlib", CommandRequest(cmd="#check Real.sqrt"), 120)
+        assert isinstance(reply, CommandReply)
+        assert not [m for m in reply.messages if m.severity == "error"]

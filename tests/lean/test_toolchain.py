@@ -1,0 +1,81 @@
+"""The Lean install plan and doctor (nothing is downloaded in tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stepprover.lean.toolchain import LeanSetup, SetupError, doctor, run_plan, setup_plan
+
+
+def fake_install(setup: LeanSetup, *, built: bool) -> None:
+    (setup.elan_home / "bin").mkdir(parents=True)
+    (setup.elan_home / "bin" / "elan").write_text("")
+    setup.toolchain_dir.mkdir(parents=True)
+    (setup.repl_dir / ".git").mkdir(parents=True)
+    (setup.repl_dir / "lean-toolchain").write_text(setup.toolchain + "\n")
+    (setup.mathlib_dir / ".git").mkdir(parents=True)
+    if built:
+        setup.repl_binary.parent.mkdir(parents=True)
+        setup.repl_binary.write_text("")
+        olean = setup.mathlib_dir / ".lake" / "build" / "lib" / "lean" / "Mathlib.olean"
+        olean.parent.mkdir(parents=True)
+        olean.write_text("")
+
+
+def test_default_plan_is_the_reference_setup(tmp_path: Path) -> None:
+    setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
+    steps = setup_plan(setup)
+    assert setup.toolchain == "leanprover/lean4:v4.20.0-rc5"
+    assert [s.done for s in steps] == [False] * 7
+    commands = [" ".join(s.argv) for s in steps]
+    assert "elan-init.sh" in commands[0] and "--default-toolchain none" in commands[0]
+    assert commands[1].endswith("toolchain install leanprover/lean4:v4.20.0-rc5")
+    assert "--branch bump_to_v4.20.1" in commands[2] and "leanprover-community/repl" in commands[2]
+    assert "leanprover/lean4:v4.20.0-rc5" in commands[3] and steps[3].cwd == setup.repl_dir
+    assert commands[4].endswith("lake build") and steps[4].cwd == setup.repl_dir
+    assert "--branch v4.20.0-rc5" in commands[5] and "mathlib4" in commands[5]
+    assert commands[6].endswith("lake exe cache get") and steps[6].cwd == setup.mathlib_dir
+
+
+def test_versions_are_configurable(tmp_path: Path) -> None:
+    setup = LeanSetup(root=tmp_path, elan_home=tmp_path / "elan", lean_version="v4.24.0",
+                      mathlib_rev="v4.24.0", repl_rev="v4.24.0")
+    commands = [" ".join(s.argv) for s in setup_plan(setup)]
+    assert "leanprover/lean4:v4.24.0" in commands[1] and "--branch v4.24.0" in commands[5]
+
+
+def test_plan_skips_what_is_present_and_doctor_reports_it(tmp_path: Path) -> None:
+    setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
+    fake_install(setup, built=False)
+    assert [s.done for s in setup_plan(setup)] == [True, True, True, True, False, True, False]
+    checks = {c.name: c for c in doctor(setup)}
+    assert not checks["build the REPL"].ok and "stepprover lean setup" in checks["build the REPL"].fix
+    fake_install_rest = setup.repl_binary
+    fake_install_rest.parent.mkdir(parents=True)
+    fake_install_rest.write_text("")
+    olean = setup.mathlib_dir / ".lake" / "build" / "lib" / "lean" / "Mathlib.olean"
+    olean.parent.mkdir(parents=True)
+    olean.write_text("")
+    assert all(c.ok for c in doctor(setup))
+    config = setup.process_config()
+    assert config.command[-1] == str(setup.repl_binary) and config.cwd == setup.mathlib_dir
+    assert config.max_rss_mb == 15_360
+
+
+def test_run_plan_runs_pending_steps_and_stops_at_a_failure(tmp_path: Path) -> None:
+    from stepprover.lean.toolchain import Step
+
+    log: list[str] = []
+    marker = tmp_path / "ran"
+    steps = [
+        Step("already", ["false"], None, True),
+        Step("touch", ["touch", str(marker)], None, False),
+        Step("fails", ["false"], None, False),
+        Step("never", ["touch", str(tmp_path / "never")], None, False),
+    ]
+    with pytest.raises(SetupError, match="fails"):
+        run_plan(steps, log=log.append)
+    assert marker.exists() and not (tmp_path / "never").exists()
+    assert log[0].startswith("[done]")
