@@ -247,12 +247,10 @@ def serve(args: argparse.Namespace) -> int:
     scripted = Scripted(script)
     answered = 0
     for i, text in enumerate(read_requests(sys.stdin)):
+        received = time.monotonic()
         if args.hang:
             time.sleep(10**6)
-        if i == 0 and args.warmup:
-            time.sleep(args.warmup)
-        if args.delay:
-            time.sleep(args.delay)
+        busy = args.delay + (args.warmup if i == 0 else 0.0)
         grow(args.grow_mb)
         try:
             per_request_faults(marker_text(text))
@@ -268,6 +266,8 @@ def serve(args: argparse.Namespace) -> int:
                     reply = lean_style({"message": f"Could not parse JSON:\n{exc}"})
                 if request is not None:
                     reply = scripted.answer(request)
+            # Answer `busy` seconds after the request arrived, our own work included.
+            time.sleep(max(0.0, busy - (time.monotonic() - received)))
             write(reply + "\n\n")
         except _Answered:
             pass

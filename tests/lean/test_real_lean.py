@@ -6,19 +6,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.protocol import CommandReply, CommandRequest
 from stepprover.lean.toolchain import LeanSetup
 from stepprover.lean.verify import LeanVerifier, Outcome, VerifyConfig
 
-pytestmark = pytest.mark.lean
+pytestmark = [pytest.mark.lean, pytest.mark.asyncio(loop_scope="module")]
 EXAMPLES = Path(__file__).parents[2] / "examples"
 STATEMENT = (EXAMPLES / "mathd_algebra_10.statement.lean").read_text()
 PROOF = (EXAMPLES / "mathd_algebra_10.lean").read_text()
 
 
-@pytest.fixture(scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def verifier() -> AsyncIterator[LeanVerifier]:
     config = PoolConfig(process=LeanSetup().process_config(), workers=1, warmup_timeout=600)
     async with ReplPool(config) as pool:
