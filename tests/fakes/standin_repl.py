@@ -245,7 +245,6 @@ def serve(args: argparse.Namespace) -> int:
         transcript = list(zip(requests, replies, strict=True))
     script = json.loads(args.script.read_text()) if args.script else {}
     scripted = Scripted(script)
-    answered = 0
     for i, text in enumerate(read_requests(sys.stdin)):
         received = time.monotonic()
         if args.hang:
@@ -271,8 +270,7 @@ def serve(args: argparse.Namespace) -> int:
             write(reply + "\n\n")
         except _Answered:
             pass
-        answered += 1
-        if answered == args.crash_after:
+        if i + 1 == args.crash_after:
             sys.stderr.write("standin: crash-after reached\n")
             return 5
     return 0

@@ -114,7 +114,8 @@ async def test_refused_imports_raise_a_start_error() -> None:
     config = standin_pool_config(workers=1)
     script = [["import Nonexistent", {"messages": [{"severity": "error", "pos": {"line": 1, "column": 0},
                                                     "endPos": None, "data": "unknown module"}]}]]
-    import json, tempfile  # noqa: E401
+    import json
+    import tempfile
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(script, f)

@@ -37,6 +37,7 @@ def test_standin_answers_each_transcript_byte_for_byte(path: Path) -> None:
         input=path.read_bytes(),
         capture_output=True,
         timeout=30,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected
@@ -49,6 +50,7 @@ def test_standin_refuses_a_request_out_of_script() -> None:
         input=b'{"cmd": "something else"}\n\n',
         capture_output=True,
         timeout=30,
+        check=False,
     )
     assert json.loads(split_messages(result.stdout.decode())[0]) == {
         "message": "standin: unexpected request 0"
@@ -56,7 +58,7 @@ def test_standin_refuses_a_request_out_of_script() -> None:
 
 
 def test_scripted_mode_counts_environments_and_resolves_negative_lines(
-    script_file,  # noqa: ANN001
+    script_file,
 ) -> None:
     script = [
         ["bad", {"messages": [{"severity": "error", "pos": {"line": -1, "column": 0},
@@ -64,7 +66,8 @@ def test_scripted_mode_counts_environments_and_resolves_negative_lines(
     ]
     requests = b'{"cmd": "import Mathlib"}\n\n{"cmd": "a\\nb\\nbad", "env": 0}\n\n{"cmd": "x", "env": 7}\n\n'
     result = subprocess.run(
-        standin_command("--script", script_file(script)), input=requests, capture_output=True, timeout=30
+        standin_command("--script", script_file(script)), input=requests, capture_output=True, timeout=30,
+        check=False,
     )
     replies = [json.loads(t) for t in split_messages(result.stdout.decode())]
     assert replies[0] == {"env": 0}

@@ -76,7 +76,7 @@ def tokenize(source: str) -> Lexed:
     return Lexed(*_scan(source))
 
 
-def _scan(s: str) -> tuple[list[Token], str | None]:  # noqa: C901 - one flat scanner loop
+def _scan(s: str) -> tuple[list[Token], str | None]:
     tokens: list[Token] = []
     i, n, line = 0, len(s), 1
 

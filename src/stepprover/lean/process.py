@@ -143,8 +143,7 @@ class ReplProcess:
         try:
             return parse_reply(text)
         except ReplProtocolError as exc:
-            await self._die(exc)
-            raise
+            raise await self._die(exc) from exc
 
     async def send_raw(self, payload: bytes, timeout: float) -> str:
         """Write framed bytes, return the next framed reply's text (without the blank line)."""
@@ -164,19 +163,12 @@ class ReplProcess:
                     await self._write(payload)
                     text = await self._read_message()
             except TimeoutError:
-                if self._dead_reason is None:
-                    await self._die(
-                        ReplTimeout(
-                            timeout=timeout,
-                            elapsed=time.monotonic() - started,
-                            stderr_tail=self.stderr_tail,
-                        )
-                    )
-                raise self._dead_reason from None
+                elapsed = time.monotonic() - started
+                timed_out = ReplTimeout(timeout=timeout, elapsed=elapsed, stderr_tail=self.stderr_tail)
+                raise await self._die(timed_out) from None
             except ReplError as exc:
-                # A memory kill shows up here as EOF; report the cause, not the symptom.
-                await self._die(exc)
-                raise self._dead_reason from None
+                # A memory kill shows up here as EOF; _die reports the cause, not the symptom.
+                raise await self._die(exc) from None
             except asyncio.CancelledError:
                 # The caller gave up mid-request: the reply would arrive out of turn, so kill.
                 await self._die(ReplCrashed(returncode=None, stderr_tail="request cancelled"))
@@ -258,10 +250,12 @@ class ReplProcess:
 
     # ------------------------------------------------------------------ shutdown
 
-    async def _die(self, reason: ReplError) -> None:
+    async def _die(self, reason: ReplError) -> ReplError:
+        """Kill the process; return the first reason it was given to die."""
         if self._dead_reason is None:
             self._dead_reason = reason
         await self.kill()
+        return self._dead_reason
 
     async def kill(self) -> None:
         """Kill the whole process group (and any descendant that left it), then reap."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from stepprover.lean.lexer import Kind, tokenize
 
@@ -45,7 +46,7 @@ def declared_theorems(code: str) -> list[str]:
     tokens = tokenize(code).tokens
     return [
         nxt.text
-        for tok, nxt in zip(tokens, tokens[1:], strict=False)
+        for tok, nxt in pairwise(tokens)
         if tok.kind is Kind.IDENT and tok.text in THEOREM_KEYWORDS and nxt.kind is Kind.IDENT
     ]
 

@@ -140,6 +140,7 @@ class LeanVerifier:
         self, imports: str, command: str, timeout: float
     ) -> tuple[Reply, int] | Verdict:
         tries = 2 if self.config.retry_on_crash else 1
+        failure: ReplError | None = None
         for attempt in range(1, tries + 1):
             try:
                 return await self.pool.run(imports, CommandRequest(cmd=command), timeout), attempt
@@ -161,35 +162,32 @@ class LeanVerifier:
             return Verdict(outcome=Outcome.CRASH, reason="unexpected reply kind", reply=reply.raw)
         own = [m for m in reply.messages if m.pos.line < probe_line]
         probe = [m for m in reply.messages if m.pos.line >= probe_line]
-        base = {"messages": [_shift(m, offset) for m in own], "reply": reply.raw}
+        messages = [_shift(m, offset) for m in own]
+
+        def verdict(outcome: Outcome, reason: str = "", axioms: list[str] | None = None) -> Verdict:
+            return Verdict(
+                outcome=outcome, reason=reason, messages=messages, axioms=axioms, reply=reply.raw
+            )
+
         if errors := [m for m in own if m.severity == "error"]:
-            return Verdict(outcome=Outcome.LEAN_ERROR, reason=errors[0].data, **base)
+            return verdict(Outcome.LEAN_ERROR, errors[0].data)
         if any(m.data in SORRY_WARNINGS for m in own) or any(
             s.pos is None or s.pos.line < probe_line for s in reply.sorries
         ):
-            return Verdict(outcome=Outcome.SORRY, reason="the proof uses sorry", **base)
+            return verdict(Outcome.SORRY, "the proof uses sorry")
         if probe_errors := [m for m in probe if m.severity == "error"]:
-            return Verdict(
-                outcome=Outcome.REJECTED, reason=f"check failed: {probe_errors[0].data}", **base
-            )
+            return verdict(Outcome.REJECTED, f"check failed: {probe_errors[0].data}")
         used: list[str] = []
         for name in names:
             axioms = _axioms_of(name, probe)
             if axioms is None:
-                return Verdict(
-                    outcome=Outcome.REJECTED, reason=f"no axioms report for {name}", **base
-                )
+                return verdict(Outcome.REJECTED, f"no axioms report for {name}")
             used += axioms
         if "sorryAx" in used:
-            return Verdict(outcome=Outcome.SORRY, reason="depends on sorryAx", axioms=used, **base)
+            return verdict(Outcome.SORRY, "depends on sorryAx", used)
         if bad := sorted(set(used) - self.config.allowed_axioms):
-            return Verdict(
-                outcome=Outcome.REJECTED,
-                reason=f"depends on disallowed axioms: {', '.join(bad)}",
-                axioms=used,
-                **base,
-            )
-        return Verdict(outcome=Outcome.PROVED, axioms=used, **base)
+            return verdict(Outcome.REJECTED, f"depends on disallowed axioms: {', '.join(bad)}", used)
+        return verdict(Outcome.PROVED, axioms=used)
 
     async def _compare_statement(
         self, verdict: Verdict, reply: Reply, name: str, probe_line: int, statement: str
