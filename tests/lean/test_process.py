@@ -154,3 +154,29 @@ async def test_prefix_wraps_the_command() -> None:
         assert "env" in psutil.Process(repl.pid).cmdline()[0]
     finally:
         await repl.close()
+
+
+async def test_whole_process_faults_by_flag() -> None:
+    repl = await spawn("--crash-after", "2")
+    await repl.send(cmd("a"), 5)
+    await repl.send(cmd("b"), 5)
+    with pytest.raises(ReplCrashed):
+        await repl.send(cmd("c"), 5)
+    await repl.close()
+    repl = await spawn("--hang")
+    with pytest.raises(ReplTimeout):
+        await repl.send(cmd("a"), 0.3)
+    await repl.close()
+
+
+async def test_warmup_delay_applies_to_the_first_command_only() -> None:
+    repl = await spawn("--warmup", "0.4")
+    try:
+        started = time.monotonic()
+        await repl.send(cmd("import Mathlib"), 5)
+        first = time.monotonic() - started
+        started = time.monotonic()
+        await repl.send(cmd("x"), 5)
+        assert first >= 0.4 and time.monotonic() - started < 0.3
+    finally:
+        await repl.close()

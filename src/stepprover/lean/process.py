@@ -268,8 +268,8 @@ class ReplProcess:
         for child in stray:
             with contextlib.suppress(psutil.Error):
                 child.kill()
-        with contextlib.suppress(ProcessLookupError):
-            self._proc.kill()
+        # No self._proc.kill() here: Popen.send_signal polls first, reaping the child behind
+        # asyncio's child watcher (which then reports a bogus exit code 255).
         await self._proc.wait()
 
     async def close(self) -> None:
