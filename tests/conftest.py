@@ -83,3 +83,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("lean") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tokenizer() -> Any:
+    """A tiny byte-level BPE tokenizer with the R1/StepFun special tokens (built locally)."""
+    from tests.fakes.tiny_model import build_tokenizer
+
+    return build_tokenizer()

@@ -32,6 +32,8 @@ class ReplError(StepproverError):
     def __init__(self, message: str, *, stderr_tail: str = "") -> None:
         detail = f"{message}\n--- REPL stderr (tail) ---\n{stderr_tail}" if stderr_tail else message
         super().__init__(detail)
+        self.summary = message
+        """The message without the stderr tail."""
         self.stderr_tail = stderr_tail
 
 

@@ -1,0 +1,207 @@
+"""The tool-integrated reasoning loop: generate, run sketches in Lean, feed back, verify.
+
+By default this reproduces StepFun-Prover-Preview's demo exactly (prompt, stop
+tokens, sketch extraction and cleanup, env 0 = ``import Mathlib``, feedback
+bytes); where we differ it is a named option of ``LoopConfig`` (see README,
+"Differences from the reference demo").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Literal, Protocol
+
+from stepprover.agent.prompts import SKETCH_CLOSE, prompt_style, stop_token_ids, token_id
+from stepprover.agent.tir_format import (
+    clean_sketch,
+    crash_feedback,
+    extract_final_proof,
+    extract_sketch,
+    reply_feedback,
+    timeout_feedback,
+)
+from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
+from stepprover.data.problems import Problem
+from stepprover.errors import ReplCrashed, ReplError, ReplStartError, ReplTimeout
+from stepprover.lean.protocol import CommandRequest, Reply, Request
+from stepprover.lean.verify import Verifier
+from stepprover.models.base import Generation, Generator, SamplingParams
+
+
+class SketchRepl(Protocol):
+    """Where sketches run: a ``ReplPool`` (or the verification service's client)."""
+
+    async def run(self, imports: str, request: Request, timeout: float) -> Reply: ...
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Budgets and behaviour of one trajectory."""
+
+    max_context_tokens: int = 20480
+    """Cap on prompt + generations + feedback."""
+    max_tokens_per_call: int = 16384
+    budget_rule: Literal["hard_cap", "reference"] = "hard_cap"
+    """hard_cap (ours): each call gets min(max_tokens_per_call, room left).
+    reference (demo): each call gets max_tokens_per_call; stop once the context
+    reaches the cap, so a context can pass it."""
+    max_repl_calls: int | None = None
+    """The (k+1)-th ``</sketch>`` ends the trajectory unsolved."""
+    sketch_timeout: float = 60.0
+    sketch_imports: str = "import Mathlib"
+    """Env 0 of the sketch REPL, whatever the problem's header (as the demo)."""
+    resume: Literal["token_ids", "text"] = "token_ids"
+    """token_ids (ours): continue from exactly the ids generated plus tokenised
+    feedback. text (demo): re-tokenise the whole context text each turn."""
+    final_timeout: float = 300.0
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    prompt_style: str = "stepfun-tir"
+
+    def __post_init__(self) -> None:
+        if self.max_context_tokens < 1 or self.max_tokens_per_call < 1:
+            raise ValueError("LoopConfig token budgets must be positive")
+        if self.max_repl_calls is not None and self.max_repl_calls < 0:
+            raise ValueError("LoopConfig.max_repl_calls must be >= 0 or None")
+
+
+class TirAgent:
+    """Runs trajectories; many may run at once on one agent."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        repl: SketchRepl,
+        verifier: Verifier,
+        config: LoopConfig | None = None,
+    ) -> None:
+        self.generator = generator
+        self.repl = repl
+        self.verifier = verifier
+        self.config = config or LoopConfig()
+        self.style = prompt_style(self.config.prompt_style)
+        tokenizer = generator.tokenizer
+        self.stop_ids = stop_token_ids(tokenizer, tool_use=self.style.tool_use)
+        self.sketch_stop = token_id(tokenizer, SKETCH_CLOSE) if self.style.tool_use else None
+
+    async def run(self, problem: Problem, sample_index: int = 0) -> Trajectory:
+        """One trajectory. Failures of the backend or verifier are recorded, never raised."""
+        tokenizer = self.generator.tokenizer
+        prompt_text = self.style.render(tokenizer, problem)
+        trajectory = Trajectory(
+            problem=problem.name,
+            prompt_text=prompt_text,
+            prompt_ids=tokenizer.encode(prompt_text, add_special_tokens=False),
+            sample_index=sample_index,
+            meta={"loop": asdict(self.config)},
+        )
+        try:
+            trajectory.finish = await self._converse(trajectory)
+            if trajectory.finish is Finish.ANSWERED:
+                await self._verify_final(trajectory, problem)
+        except Exception as exc:  # noqa: BLE001 - the boundary of one sample: record, don't kill the batch
+            trajectory.finish = Finish.ERROR
+            trajectory.error = f"{type(exc).__name__}: {exc}"
+        return trajectory
+
+    async def _converse(self, trajectory: Trajectory) -> Finish:
+        config, tokenizer = self.config, self.generator.tokenizer
+        context_ids = list(trajectory.prompt_ids)
+        context_text = trajectory.prompt_text
+        while True:
+            prompt = (
+                context_ids
+                if config.resume == "token_ids"
+                else tokenizer.encode(context_text, add_special_tokens=False)
+            )
+            room = config.max_context_tokens - len(prompt)
+            if room <= 0:
+                return Finish.CONTEXT_EXHAUSTED
+            max_tokens = (
+                config.max_tokens_per_call
+                if config.budget_rule == "reference"
+                else min(config.max_tokens_per_call, room)
+            )
+            generation = await self.generator.generate(
+                prompt, config.sampling.with_max_tokens(max_tokens), self.stop_ids
+            )
+            context_length = len(prompt) + len(generation.token_ids)
+            text = self._decode(generation)
+            trajectory.segments.append(
+                Segment(
+                    kind="model",
+                    text=text,
+                    token_ids=generation.token_ids,
+                    elapsed=generation.elapsed,
+                    finish_reason=generation.finish_reason,
+                )
+            )
+            context_ids += generation.token_ids
+            context_text += text
+            if generation.finish_reason != "stop":
+                full = context_length >= config.max_context_tokens
+                return Finish.CONTEXT_EXHAUSTED if full else Finish.LENGTH
+            if config.budget_rule == "reference" and context_length >= config.max_context_tokens:
+                return Finish.CONTEXT_EXHAUSTED
+            if generation.stop_token_id != self.sketch_stop:
+                trajectory.final_context_tokens = context_length
+                return Finish.ANSWERED
+            if config.max_repl_calls is not None and len(trajectory.repl_calls) >= config.max_repl_calls:
+                return Finish.REPL_BUDGET
+            sketch = extract_sketch(text)
+            if sketch is None:
+                return Finish.FORMAT_ERROR
+            call = await self._run_sketch(clean_sketch(sketch), context_length)
+            feedback_ids = tokenizer.encode(call.feedback, add_special_tokens=False)
+            trajectory.repl_calls.append(call)
+            trajectory.segments.append(
+                Segment(kind="feedback", text=call.feedback, token_ids=feedback_ids, elapsed=call.latency)
+            )
+            context_ids += feedback_ids
+            context_text += call.feedback
+
+    def _decode(self, generation: Generation) -> str:
+        ids = generation.token_ids
+        eos = int(self.generator.tokenizer.eos_token_id)
+        if ids and ids[-1] == eos:
+            ids = ids[:-1]  # the demo's text never holds the EOS token's text
+        return self.generator.tokenizer.decode(ids, skip_special_tokens=False)
+
+    async def _run_sketch(self, sketch: str, context_tokens: int) -> ReplCall:
+        started = time.monotonic()
+        reply = None
+        status: Literal["ok", "timeout", "crash"]
+        try:
+            result = await self.repl.run(
+                self.config.sketch_imports, CommandRequest(cmd=sketch), self.config.sketch_timeout
+            )
+        except ReplTimeout as exc:
+            status, feedback = "timeout", timeout_feedback(exc.elapsed)
+        except ReplStartError:
+            raise  # Lean itself is not usable: the sample cannot go on
+        except ReplCrashed as exc:
+            status, feedback = "crash", crash_feedback(exc.first_stderr_line)
+        except ReplError as exc:  # memory kill or garbage output
+            status, feedback = "crash", crash_feedback(exc.summary)
+        else:
+            status, reply = "ok", result.raw
+            feedback = reply_feedback(result.raw)
+        return ReplCall(
+            sketch=sketch,
+            status=status,
+            reply=reply,
+            feedback=feedback,
+            latency=time.monotonic() - started,
+            context_tokens=context_tokens,
+        )
+
+    async def _verify_final(self, trajectory: Trajectory, problem: Problem) -> None:
+        proof = extract_final_proof(trajectory.completion_text)
+        trajectory.final_proof = proof
+        if proof is None:
+            return
+        trajectory.verdict = await self.verifier.check(
+            problem.with_proof(proof),
+            statement=problem.statement_text,
+            timeout=self.config.final_timeout,
+        )

@@ -1,0 +1,120 @@
+"""A trajectory: everything one attempt at one problem produced, token for token.
+
+The context the model saw is ``prompt_ids`` followed by every segment's ids in
+order. Model segments are what the model generated (loss mask 1); feedback
+segments are the tokenised ``<REPL>`` blocks (loss mask 0), as is the prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stepprover.lean.verify import Verdict
+
+
+class Finish(StrEnum):
+    """Why the trajectory ended."""
+
+    ANSWERED = "answered"
+    """The model ended its turn (EOS); the final proof, if any, was verified."""
+    FORMAT_ERROR = "format_error"
+    """A turn stopped at ``</sketch>`` without a ``<sketch>``."""
+    REPL_BUDGET = "repl_budget"
+    """The model asked for one REPL call more than ``max_repl_calls``."""
+    CONTEXT_EXHAUSTED = "context_exhausted"
+    """The context reached ``max_context_tokens``."""
+    LENGTH = "length"
+    """One call reached its ``max_tokens`` with context left."""
+    ERROR = "error"
+    """The backend or the verifier failed; ``error`` says how."""
+
+
+class Segment(BaseModel):
+    """A run of context tokens from one source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["model", "feedback"]
+    text: str
+    token_ids: list[int]
+    elapsed: float = 0.0
+    """Generation time (model) or REPL time (feedback), seconds."""
+    finish_reason: str | None = None
+    """For model segments: "stop" or "length"."""
+
+
+class ReplCall(BaseModel):
+    """One sketch sent to Lean and what came back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sketch: str
+    """The text sent (after the reference cleanup)."""
+    status: Literal["ok", "timeout", "crash"]
+    reply: dict[str, Any] | None
+    """The REPL's raw JSON reply, ``env`` included (None on timeout or crash)."""
+    feedback: str
+    """The exact text appended to the context."""
+    latency: float
+    context_tokens: int
+    """Context length when the model closed this sketch."""
+
+
+class Trajectory(BaseModel):
+    """One sample: prompt, segments, REPL calls, final proof and verdict."""
+
+    problem: str
+    prompt_text: str
+    prompt_ids: list[int]
+    segments: list[Segment] = Field(default_factory=list)
+    repl_calls: list[ReplCall] = Field(default_factory=list)
+    finish: Finish | None = None
+    error: str | None = None
+    final_proof: str | None = None
+    """The proof body extracted from the final answer (import lines removed)."""
+    final_context_tokens: int | None = None
+    """Context length when the final answer was complete."""
+    verdict: Verdict | None = None
+    sample_index: int = 0
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """Sampling parameters, budgets, model and prompt style of the run."""
+
+    @property
+    def solved(self) -> bool:
+        return self.verdict is not None and self.verdict.proved
+
+    @property
+    def context_ids(self) -> list[int]:
+        return [*self.prompt_ids, *(t for s in self.segments for t in s.token_ids)]
+
+    @property
+    def completion_text(self) -> str:
+        """Everything after the prompt, as the model saw it."""
+        return "".join(s.text for s in self.segments)
+
+    @property
+    def completion_ids(self) -> list[int]:
+        return [t for s in self.segments for t in s.token_ids]
+
+    def loss_mask(self, *, include_prompt: bool = True) -> list[int]:
+        """1 on model tokens, 0 on prompt and feedback tokens, aligned with ``context_ids``."""
+        mask = [0] * len(self.prompt_ids) if include_prompt else []
+        for segment in self.segments:
+            mask += [1 if segment.kind == "model" else 0] * len(segment.token_ids)
+        return mask
+
+
+def save_jsonl(trajectories: Iterable[Trajectory], path: Path | str) -> None:
+    with Path(path).open("w", encoding="utf-8") as f:
+        for trajectory in trajectories:
+            f.write(trajectory.model_dump_json() + "\n")
+
+
+def load_jsonl(path: Path | str) -> list[Trajectory]:
+    with Path(path).open(encoding="utf-8") as f:
+        return [Trajectory.model_validate_json(line) for line in f if line.strip()]

@@ -1,0 +1,80 @@
+"""Problems (a Lean header plus a formal statement) and their loaders."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from stepprover.errors import StepproverError
+
+BUNDLED = {"minif2f": "minif2f.jsonl"}
+"""Benchmarks shipped inside the package (miniF2F: DeepSeek-Prover-V1.5's Lean 4 file)."""
+
+
+class DataError(StepproverError):
+    """A problem file is missing or malformed; the message names the file and line."""
+
+
+class Problem(BaseModel):
+    """One theorem to prove."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    header: str = "import Mathlib\n\n"
+    """Imports, options and opens that precede the statement."""
+    formal_statement: str
+    """``theorem name ... := by`` (no proof, no sorry)."""
+    informal_prefix: str = ""
+    split: str | None = None
+
+    @property
+    def statement_text(self) -> str:
+        """Header + statement: what a proof must prove, as the verifier takes it."""
+        return self.header + self.formal_statement
+
+    def with_proof(self, proof_body: str) -> str:
+        """The complete Lean file for a proof written without imports."""
+        return self.header + proof_body
+
+
+def load_jsonl(path: Path | str, *, split: str | None = None) -> list[Problem]:
+    """Problems from a JSONL file with ``name``, ``formal_statement`` and optional ``header``."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read problems from {path}: {exc}") from exc
+    problems = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            problem = Problem.model_validate(json.loads(line))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise DataError(f"{path}:{number}: not a problem record ({exc})") from exc
+        if split is None or problem.split == split:
+            problems.append(problem)
+    return problems
+
+
+def bundled_path(name: str) -> Path:
+    """Path of a benchmark shipped with the package."""
+    if name not in BUNDLED:
+        raise DataError(f"unknown bundled benchmark {name!r}; known: {', '.join(BUNDLED)}")
+    return Path(str(resources.files("stepprover.data") / "benchmarks" / BUNDLED[name]))
+
+
+def load_minif2f(split: str = "test", path: Path | str | None = None) -> list[Problem]:
+    """miniF2F's ``test`` or ``valid`` split (244 problems each), bundled by default."""
+    return load_jsonl(path or bundled_path("minif2f"), split=split)
+
+
+def find_problem(problems: list[Problem], name: str) -> Problem:
+    for problem in problems:
+        if problem.name == name:
+            return problem
+    raise DataError(f"no problem named {name!r}")

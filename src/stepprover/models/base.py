@@ -1,0 +1,74 @@
+"""The one interface the agent loop uses to sample from a model.
+
+A backend continues a prompt given as *token ids* and returns the generated
+token ids, so that the context the model sees is exactly what it generated
+plus the tokenised tool feedback (no re-tokenisation drift).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol, runtime_checkable
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings; the defaults are StepFun-Prover's evaluation settings."""
+
+    temperature: float = 0.999
+    top_p: float = 0.95
+    top_k: int = -1
+    max_tokens: int = 16384
+    seed: int | None = None
+
+    def with_max_tokens(self, max_tokens: int) -> SamplingParams:
+        return replace(self, max_tokens=max_tokens)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One call's output."""
+
+    token_ids: list[int]
+    """Generated ids, the stop token included (as vLLM's ``include_stop_str_in_output``)."""
+    finish_reason: FinishReason
+    """"stop": a stop token ended it; "length": ``max_tokens`` did."""
+    stop_token_id: int | None
+    """Which stop token ended it (None when ``finish_reason`` is "length")."""
+    elapsed: float = 0.0
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What the loop needs of a tokenizer (a Hugging Face tokenizer has all of it)."""
+
+    eos_token_id: Any
+
+    def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
+
+    def decode(self, token_ids: list[int], skip_special_tokens: bool = ...) -> str: ...
+
+    def convert_tokens_to_ids(self, tokens: str) -> Any: ...
+
+    def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any: ...
+
+
+class Generator(Protocol):
+    """A model backend. Many ``generate`` calls may be in flight at once."""
+
+    tokenizer: Tokenizer
+
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> Generation: ...
+
+    async def close(self) -> None: ...
+
+
+def finish_for(token_ids: list[int], stop_token_ids: list[int]) -> tuple[FinishReason, int | None]:
+    """Finish reason of a generation that ends at a stop token or ran out of tokens."""
+    if token_ids and token_ids[-1] in stop_token_ids:
+        return "stop", token_ids[-1]
+    return "length", None

@@ -1,0 +1,92 @@
+"""Choosing and building a backend, with clear errors when a model cannot be had here."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Literal
+
+from stepprover.errors import StepproverError
+from stepprover.models.base import Generator
+
+Backend = Literal["auto", "vllm", "openai", "transformers"]
+
+
+class ModelUnavailable(StepproverError):
+    """The model or the hardware it needs is not on this machine; the message says how to get it."""
+
+
+def resolve_backend(backend: Backend, base_url: str | None) -> Literal["vllm", "openai", "transformers"]:
+    if backend != "auto":
+        return backend
+    if base_url:
+        return "openai"
+    return "vllm" if _vllm_usable() else "transformers"
+
+
+def _vllm_usable() -> bool:
+    if importlib.util.find_spec("vllm") is None or importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def check_model_available(model: str) -> None:
+    """Raise ``ModelUnavailable`` unless ``model`` is a local folder or in the HF cache.
+
+    Checked before anything loads, so that a machine without the weights stops
+    at once with instructions instead of failing deep inside a download.
+    """
+    if Path(model).is_dir():
+        return
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError as exc:
+        raise ModelUnavailable(
+            f"model {model!r} is not a local folder and huggingface_hub is not installed"
+        ) from exc
+    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return
+    raise ModelUnavailable(
+        f"model {model!r} is not on this machine (no local folder, not in the Hugging Face "
+        f"cache). Download it where the Hub is reachable (`hf download {model}`) and copy "
+        "the cache here, pass a local folder, or serve it elsewhere and pass --base-url."
+    )
+
+
+def load_generator(
+    model: str,
+    *,
+    backend: Backend = "auto",
+    base_url: str | None = None,
+    tokenizer: str | None = None,
+    max_concurrency: int = 64,
+) -> Generator:
+    """Build the generator for ``model`` (a local folder or a Hub name)."""
+    chosen = resolve_backend(backend, base_url)
+    if chosen == "openai":
+        if not base_url:
+            raise ModelUnavailable("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        check_model_available(tokenizer or model)
+        from transformers import AutoTokenizer
+
+        from stepprover.models.openai_compat import OpenAICompatGenerator
+
+        return OpenAICompatGenerator(
+            base_url, model, AutoTokenizer.from_pretrained(tokenizer or model),
+            max_concurrency=max_concurrency,
+        )  # fmt: skip
+    check_model_available(model)
+    if chosen == "vllm":
+        if not _vllm_usable():
+            raise ModelUnavailable(
+                "the vllm backend needs `pip install 'stepprover[gpu]'` and a CUDA GPU; "
+                "use --backend transformers (small models on CPU) or --base-url for a server"
+            )
+        from stepprover.models.vllm_engine import VLLMGenerator
+
+        return VLLMGenerator.from_model(model)
+    from stepprover.models.transformers_local import TransformersGenerator
+
+    return TransformersGenerator.from_pretrained(model)

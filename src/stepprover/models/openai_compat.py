@@ -1,0 +1,73 @@
+"""Any OpenAI-compatible completions server (``vllm serve``, SGLang), prompts as token ids."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from stepprover.models.base import Generation, SamplingParams, Tokenizer, finish_for
+
+
+class OpenAICompatGenerator:
+    """Calls ``/v1/completions`` with the prompt as token ids and vLLM's extra
+    parameters (``stop_token_ids``, ``top_k``, ``return_token_ids``). When the
+    server returns no token ids, the text is tokenised locally."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        tokenizer: Tokenizer,
+        *,
+        api_key: str = "EMPTY",
+        max_concurrency: int = 64,
+        max_retries: int = 5,
+        timeout: float = 1800.0,
+    ) -> None:
+        from openai import AsyncOpenAI
+
+        self.tokenizer = tokenizer
+        self.model = model
+        self.client = AsyncOpenAI(
+            base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
+        )
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> Generation:
+        started = time.monotonic()
+        async with self._slots:
+            response = await self.client.completions.create(
+                model=self.model,
+                prompt=prompt_ids,
+                max_tokens=params.max_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                seed=params.seed,
+                extra_body={
+                    "top_k": params.top_k,
+                    "stop_token_ids": stop_token_ids,
+                    "include_stop_str_in_output": True,
+                    "skip_special_tokens": False,
+                    "return_token_ids": True,
+                },
+            )
+        ids = self._token_ids(response.choices[0], stop_token_ids)
+        finish, stop_id = finish_for(ids, stop_token_ids)
+        return Generation(ids, finish, stop_id, time.monotonic() - started)
+
+    def _token_ids(self, choice: Any, stop_token_ids: list[int]) -> list[int]:
+        extra = choice.model_extra or {}
+        if extra.get("token_ids") is not None:
+            return [int(t) for t in extra["token_ids"]]
+        ids = self.tokenizer.encode(choice.text, add_special_tokens=False)
+        if choice.finish_reason == "stop" and not (ids and ids[-1] in stop_token_ids):
+            # vLLM reports the stop token in stop_reason (None for EOS) but may omit its text.
+            stop = extra.get("stop_reason")
+            ids.append(int(stop) if isinstance(stop, int) else int(self.tokenizer.eos_token_id))
+        return ids
+
+    async def close(self) -> None:
+        await self.client.close()

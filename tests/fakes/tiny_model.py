@@ -1,0 +1,88 @@
+"""A tiny tokenizer and a tiny randomly initialised Qwen2 model, built locally for tests.
+
+The tokenizer is a byte-level BPE trained on a few Lean snippets, with the
+StepFun/DeepSeek-R1 special tokens and an R1-style chat template whose
+generation prompt ends in ``<think>\\n``. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BOS, EOS = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
+SPECIAL = [BOS, EOS, "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>",
+           "<sketch>", "</sketch>", "<REPL>", "</REPL>"]  # fmt: skip
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] }}"
+    "{% elif m['role'] == 'user' %}<｜User｜>{{ m['content'] }}"
+    "{% elif m['role'] == 'assistant' %}<｜Assistant｜>{{ m['content'] }}<｜end▁of▁sentence｜>"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<｜Assistant｜><think>\n{% endif %}"
+)
+
+CORPUS = [
+    "theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by\n  norm_num",
+    "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen BigOperators Real Nat",
+    '{"messages": [{"severity": "error", "pos": {"line": 1, "column": 0}, "data": "unsolved goals"}]}',
+    "Let me check this with the REPL. The goal ⊢ x + x = 4 follows from h₀ by linarith.",
+    "repl cannot return status in 60.5 seconds! {\"repl_err\": \"crash\"}",
+] * 4
+
+
+def build_tokenizer() -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    core.train_from_iterator(CORPUS, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=EOS,
+        chat_template=CHAT_TEMPLATE,
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def build_model(vocab_size: int, seed: int = 0) -> Any:
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+    )
+    return Qwen2ForCausalLM(config).eval()
+
+
+def memorise(model: Any, token_ids: list[int], steps: int = 150, lr: float = 3e-3) -> None:
+    """Overfit the model on one sequence so that near-greedy sampling reproduces it."""
+    import torch
+
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    ids = torch.tensor([token_ids])
+    for _ in range(steps):
+        loss = model(input_ids=ids, labels=ids).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
