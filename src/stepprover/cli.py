@@ -7,22 +7,30 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from stepprover.agent.display import render_trajectory, summary_line
+from stepprover.agent.loop import LoopConfig, TirAgent
+from stepprover.agent.trajectory import Trajectory
+from stepprover.data.problems import DataError, Problem, find_problem, load_jsonl, load_minif2f
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.toolchain import LeanSetup, SetupError, check_reachable, doctor, run_plan
 from stepprover.lean.toolchain import setup_plan as build_setup_plan
 from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, VerifyConfig
+from stepprover.models.base import Generator, SamplingParams
+from stepprover.models.loader import Backend, ModelUnavailable, load_generator
+
+BACKENDS = get_args(Backend)
 
 app = typer.Typer(help="Tool-integrated reasoning for Lean 4 theorem proving.", no_args_is_help=True)
 lean_app = typer.Typer(help="Install and inspect the Lean toolchain, REPL and Mathlib.")
 app.add_typer(lean_app, name="lean")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 LeanDir = Annotated[
     Path | None, typer.Option(help="Where Lean, the REPL and Mathlib live (env STEPPROVER_LEAN_DIR).")
@@ -163,6 +171,101 @@ def _print_verdict(verdict: Verdict) -> None:
     console.print(f"[{color}]{verdict.outcome.value}[/{color}] {verdict.reason}".rstrip())
     for m in verdict.messages:
         console.print(f"  {m.pos.line}:{m.pos.column} {m.severity}: {m.data}", markup=False)
+
+
+def _load_problem(problem: Path | None, minif2f: str | None, name: str | None) -> Problem:
+    if (problem is None) == (minif2f is None):
+        raise DataError("give exactly one of --problem FILE or --minif2f NAME")
+    if minif2f is not None:
+        return find_problem(load_minif2f("test") + load_minif2f("valid"), minif2f)
+    assert problem is not None
+    if problem.suffix == ".jsonl":
+        problems = load_jsonl(problem)
+        if name is None and len(problems) != 1:
+            raise DataError(f"{problem} holds {len(problems)} problems: pick one with --name")
+        return problems[0] if name is None else find_problem(problems, name)
+    return problem_from_lean(problem.read_text(encoding="utf-8"), default_name=problem.stem)
+
+
+def problem_from_lean(text: str, *, default_name: str) -> Problem:
+    """A problem from a Lean file: everything before the first theorem is the header."""
+    from stepprover.lean.lexer import Kind, tokenize
+    from stepprover.lean.source import THEOREM_KEYWORDS
+
+    tokens = tokenize(text).tokens
+    start = next(
+        (t for t in tokens if t.kind is Kind.IDENT and t.text in THEOREM_KEYWORDS), None
+    )
+    if start is None:
+        raise DataError("the Lean file declares no theorem to prove")
+    statement = text[start.start :].rstrip()
+    statement = statement.removesuffix("sorry").rstrip()
+    name_index = tokens.index(start) + 1
+    name = tokens[name_index].text if name_index < len(tokens) else default_name
+    return Problem(name=name, header=text[: start.start], formal_statement=statement + "\n")
+
+
+@app.command()
+def prove(
+    model: Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")],
+    problem: Annotated[Path | None, typer.Option(help="A .lean statement or a JSONL of problems.")] = None,
+    minif2f: Annotated[str | None, typer.Option(help="A miniF2F problem name (bundled).")] = None,
+    name: Annotated[str | None, typer.Option(help="Which problem of the JSONL.")] = None,
+    backend: Annotated[str, typer.Option(help="auto | vllm | openai | transformers")] = "auto",
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")] = None,
+    max_repl_calls: Annotated[int | None, typer.Option(help="Cap on REPL interactions.")] = None,
+    max_context_tokens: Annotated[int, typer.Option(help="Context cap in tokens.")] = 20480,
+    sketch_timeout: Annotated[float, typer.Option(help="Seconds per sketch.")] = 60.0,
+    temperature: Annotated[float, typer.Option()] = 0.999,
+    seed: Annotated[int | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
+    repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
+    lean_dir: LeanDir = None,
+) -> None:
+    """Prove one problem with tool-integrated reasoning and show the trajectory."""
+    try:
+        target = _load_problem(problem, minif2f, name)
+    except (DataError, OSError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    process = _process_config(repl, lean_dir)
+    try:
+        if backend not in BACKENDS:
+            raise ModelUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        generator = load_generator(
+            model, backend=cast(Backend, backend), base_url=base_url, tokenizer=tokenizer
+        )
+    except ModelUnavailable as exc:
+        err.print(f"[red]Model unavailable:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    config = LoopConfig(
+        max_repl_calls=max_repl_calls,
+        max_context_tokens=max_context_tokens,
+        sketch_timeout=sketch_timeout,
+        sampling=SamplingParams(temperature=temperature, seed=seed),
+    )
+    # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
+    trajectory = asyncio.run(_prove(generator, PoolConfig(process=process, workers=2), config, target))
+    if as_json:
+        typer.echo(trajectory.model_dump_json())
+    else:
+        console = Console()
+        console.print(render_trajectory(trajectory))
+        console.print(summary_line(trajectory))
+    if not trajectory.solved:
+        raise typer.Exit(1)
+
+
+async def _prove(
+    generator: Generator, pool_config: PoolConfig, config: LoopConfig, problem: Problem
+) -> Trajectory:
+    try:
+        async with ReplPool(pool_config) as pool:
+            agent = TirAgent(generator, pool, LeanVerifier(pool), config)
+            return await agent.run(problem)
+    finally:
+        await generator.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,84 @@
+"""`stepprover prove`, end to end: a tiny model saved to disk, the stand-in REPL as Lean."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from stepprover.agent.prompts import STEPFUN_TIR
+from stepprover.cli import app, problem_from_lean
+from stepprover.data.problems import find_problem, load_minif2f
+from tests.conftest import standin_command
+from tests.fakes.tiny_model import build_model, memorise
+
+runner = CliRunner()
+NAME = "mathd_algebra_10"
+PROBLEM = find_problem(load_minif2f("valid"), NAME)
+THEOREM = PROBLEM.formal_statement + "  norm_num [abs_of_nonneg]"
+ANSWER = f"I can close it directly.\n</think>\n```lean4\n{THEOREM}\n```"
+TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@x : ..."}
+AXIOMS = {"severity": "info", "pos": {"line": -2, "column": 0}, "endPos": None,
+          "data": f"'{NAME}' depends on axioms: [propext, Classical.choice, Quot.sound]"}
+SCRIPT = [["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
+          ["abs_of_nonneg", {"messages": [TYPE, AXIOMS]}], ["*", {}]]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
+    """A tiny Qwen2 that has memorised one answer to mathd_algebra_10, saved as a HF folder."""
+    prompt = STEPFUN_TIR.render(tokenizer, PROBLEM)
+    ids = [*tokenizer.encode(prompt + ANSWER, add_special_tokens=False), tokenizer.eos_token_id]
+    model = build_model(len(tokenizer), seed=2)
+    memorise(model, ids, steps=250)
+    path = tmp_path_factory.mktemp("tiny-prover")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_prove_minif2f_problem_with_a_local_model(
+    model_dir: Path, script_file: Callable[[Any], str]
+) -> None:
+    repl = shlex.join(standin_command("--script", script_file(SCRIPT)))
+    args = ["prove", "--model", str(model_dir), "--minif2f", NAME, "--backend", "transformers",
+            "--temperature", "0", "--repl", repl]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "PROVED" in result.output and "I can close it directly." in result.output
+    result = runner.invoke(app, [*args, "--json"])
+    record = json.loads(result.stdout)
+    assert record["verdict"]["outcome"] == "proved" and record["problem"] == NAME
+
+
+def test_prove_without_weights_stops_with_instructions(script_file: Callable[[Any], str]) -> None:
+    repl = shlex.join(standin_command())
+    result = runner.invoke(app, ["prove", "--model", "stepfun-ai/Stepfun-Prover-Preview-7B",
+                                 "--minif2f", NAME, "--repl", repl])
+    assert result.exit_code == 2
+    assert "is not on this machine" in result.output and "hf download" in result.output
+
+
+def test_prove_without_lean_stops_first(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["prove", "--model", "x", "--minif2f", NAME, "--lean-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "Lean is not set up" in result.output
+
+
+def test_problem_arguments_are_checked() -> None:
+    result = runner.invoke(app, ["prove", "--model", "x"])
+    assert result.exit_code == 2 and "exactly one of" in result.output
+    result = runner.invoke(app, ["prove", "--model", "x", "--minif2f", "no_such_problem"])
+    assert result.exit_code == 2 and "no problem named" in result.output
+
+
+def test_problem_from_a_lean_file() -> None:
+    text = "import Mathlib\n\nopen Real\n\n/-- doc -/\ntheorem foo (x : ℝ) : x = x := by\n  sorry\n"
+    problem = problem_from_lean(text, default_name="file")
+    assert problem.name == "foo"
+    assert problem.header == "import Mathlib\n\nopen Real\n\n/-- doc -/\n"
+    assert problem.formal_statement == "theorem foo (x : ℝ) : x = x := by\n"
