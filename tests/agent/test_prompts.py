@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from stepprover.agent.prompts import STEPFUN_SYSTEM_PROMPT, STEPFUN_TIR, prompt_style, stop_token_ids
+from stepprover.agent.prompts import (
+    STEPFUN_SYSTEM_PROMPT,
+    STEPFUN_TIR,
+    prompt_style,
+    stop_token_ids,
+)
 from stepprover.data.problems import Problem, find_problem, load_minif2f
 
 

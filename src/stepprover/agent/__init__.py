@@ -2,7 +2,14 @@
 
 from stepprover.agent.loop import LoopConfig, SketchRepl, TirAgent
 from stepprover.agent.prompts import PROMPT_STYLES, STEPFUN_TIR, PromptStyle, prompt_style
-from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory, load_jsonl, save_jsonl
+from stepprover.agent.trajectory import (
+    Finish,
+    ReplCall,
+    Segment,
+    Trajectory,
+    load_jsonl,
+    save_jsonl,
+)
 
 __all__ = [
     "PROMPT_STYLES",

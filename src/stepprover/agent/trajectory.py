@@ -111,8 +111,7 @@ class Trajectory(BaseModel):
 
 def save_jsonl(trajectories: Iterable[Trajectory], path: Path | str) -> None:
     with Path(path).open("w", encoding="utf-8") as f:
-        for trajectory in trajectories:
-            f.write(trajectory.model_dump_json() + "\n")
+        f.writelines(trajectory.model_dump_json() + "\n" for trajectory in trajectories)
 
 
 def load_jsonl(path: Path | str) -> list[Trajectory]:
