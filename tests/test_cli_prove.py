@@ -82,3 +82,14 @@ def test_problem_from_a_lean_file() -> None:
     assert problem.name == "foo"
     assert problem.header == "import Mathlib\n\nopen Real\n\n/-- doc -/\n"
     assert problem.formal_statement == "theorem foo (x : ℝ) : x = x := by\n"
+
+
+def test_auto_backend_without_a_gpu_stops_with_the_choices(model_dir: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = runner.invoke(app, ["prove", "--model", str(model_dir), "--minif2f", NAME,
+                                 "--repl", shlex.join(standin_command())])
+    assert result.exit_code == 2
+    assert "no CUDA GPU found" in result.output and "--backend transformers" in result.output

@@ -17,19 +17,32 @@ class ModelUnavailable(StepproverError):
 
 
 def resolve_backend(backend: Backend, base_url: str | None) -> Literal["vllm", "openai", "transformers"]:
+    """The backend to use; ``auto`` needs a server URL or a CUDA GPU."""
     if backend != "auto":
         return backend
     if base_url:
         return "openai"
-    return "vllm" if _vllm_usable() else "transformers"
+    if _vllm_usable():
+        return "vllm"
+    if _cuda_available():
+        return "transformers"
+    raise ModelUnavailable(
+        "no CUDA GPU found (and no --base-url). Run on a GPU machine with "
+        "`pip install 'stepprover[gpu]'`, point --base-url at a served model, or pass "
+        "--backend transformers to run on this CPU (practical only for small models)."
+    )
 
 
-def _vllm_usable() -> bool:
-    if importlib.util.find_spec("vllm") is None or importlib.util.find_spec("torch") is None:
+def _cuda_available() -> bool:
+    if importlib.util.find_spec("torch") is None:
         return False
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def _vllm_usable() -> bool:
+    return importlib.util.find_spec("vllm") is not None and _cuda_available()
 
 
 def check_model_available(model: str) -> None:
@@ -64,11 +77,11 @@ def load_generator(
     max_concurrency: int = 64,
 ) -> Generator:
     """Build the generator for ``model`` (a local folder or a Hub name)."""
+    check_model_available(tokenizer or model)
     chosen = resolve_backend(backend, base_url)
     if chosen == "openai":
         if not base_url:
             raise ModelUnavailable("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        check_model_available(tokenizer or model)
         from transformers import AutoTokenizer
 
         from stepprover.models.openai_compat import OpenAICompatGenerator
@@ -78,6 +91,8 @@ def load_generator(
             max_concurrency=max_concurrency,
         )  # fmt: skip
     check_model_available(model)
+    if importlib.util.find_spec("torch") is None:
+        raise ModelUnavailable("running a model here needs PyTorch: pip install 'stepprover[hf]'")
     if chosen == "vllm":
         if not _vllm_usable():
             raise ModelUnavailable(
