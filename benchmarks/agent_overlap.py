@@ -21,15 +21,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from stepprover.agent.loop import LoopConfig, TirAgent  # noqa: E402
-from stepprover.data.problems import Problem  # noqa: E402
-from stepprover.lean.pool import PoolConfig, ReplPool  # noqa: E402
-from stepprover.lean.process import ProcessConfig  # noqa: E402
-from stepprover.lean.protocol import CommandReply, Reply, Request  # noqa: E402
-from stepprover.lean.verify import LeanVerifier, Verdict  # noqa: E402
-from stepprover.models.base import Generation, SamplingParams, finish_for  # noqa: E402
-from stepprover.models.scripted import ScriptedGenerator  # noqa: E402
-from tests.fakes.tiny_model import build_tokenizer  # noqa: E402
+from stepprover.agent.loop import LoopConfig, TirAgent
+from stepprover.data.problems import Problem
+from stepprover.lean.pool import PoolConfig, ReplPool
+from stepprover.lean.process import ProcessConfig
+from stepprover.lean.protocol import CommandReply, Reply, Request
+from stepprover.lean.verify import LeanVerifier, Verdict
+from stepprover.models.base import Generation, SamplingParams, finish_for
+from stepprover.models.scripted import ScriptedGenerator
+from tests.fakes.tiny_model import build_tokenizer
 
 STANDIN = [sys.executable, str(REPO / "tests" / "fakes" / "standin_repl.py")]
 PROBLEM = Problem(name="t", formal_statement="theorem t : True := by\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shlex
 import sys
@@ -16,7 +17,18 @@ from rich.table import Table
 from stepprover.agent.display import render_trajectory, summary_line
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Trajectory
-from stepprover.data.problems import DataError, Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.data.problems import (
+    DataError,
+    Problem,
+    file_sha256,
+    find_problem,
+    load_benchmark,
+    load_jsonl,
+    load_minif2f,
+)
+from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
+from stepprover.eval.runner import EvalPlan, RecheckingVerifier, preflight, run_samples
+from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.toolchain import LeanSetup, SetupError, check_reachable, doctor, run_plan
@@ -230,15 +242,7 @@ def prove(
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     process = _process_config(repl, lean_dir)
-    try:
-        if backend not in BACKENDS:
-            raise ModelUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-        generator = load_generator(
-            model, backend=cast(Backend, backend), base_url=base_url, tokenizer=tokenizer
-        )
-    except ModelUnavailable as exc:
-        err.print(f"[red]Model unavailable:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    generator = _load_generator_or_exit(model, backend, base_url, tokenizer)
     config = LoopConfig(
         max_repl_calls=max_repl_calls,
         max_context_tokens=max_context_tokens,
@@ -266,6 +270,138 @@ async def _prove(
             return await agent.run(problem)
     finally:
         await generator.close()
+
+
+@app.command("eval")
+def eval_(
+    model: Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")],
+    benchmark: Annotated[str, typer.Option(help="minif2f-test, minif2f-valid, or FILE.jsonl[:SPLIT].")] = "minif2f-test",
+    samples: Annotated[int, typer.Option(help="Samples per problem.")] = 32,
+    run_dir: Annotated[Path | None, typer.Option(help="Where the run is stored (resumable).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    problems: Annotated[str | None, typer.Option(help="Comma-separated problem names.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Trajectories in flight.")] = 64,
+    workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
+    backend: Annotated[str, typer.Option(help="auto | vllm | openai | transformers | scripted")] = "auto",
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")] = None,
+    max_repl_calls: Annotated[int | None, typer.Option(help="Cap on REPL interactions.")] = None,
+    max_context_tokens: Annotated[int, typer.Option(help="Context cap in tokens.")] = 20480,
+    sketch_timeout: Annotated[float, typer.Option(help="Seconds per sketch.")] = 60.0,
+    final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
+    temperature: Annotated[float, typer.Option()] = 0.999,
+    repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
+    lean_dir: LeanDir = None,
+) -> None:
+    """Run n samples per problem, resumably; print pass@k over the full problem count."""
+    try:
+        chosen, path, split = load_benchmark(benchmark)
+        if problems:
+            names = [n.strip() for n in problems.split(",") if n.strip()]
+            chosen = [find_problem(chosen, n) for n in names]
+        chosen = chosen[:limit] if limit else chosen
+    except (DataError, OSError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    process = _process_config(repl, lean_dir)
+    loop = LoopConfig(
+        max_repl_calls=max_repl_calls, max_context_tokens=max_context_tokens,
+        sketch_timeout=sketch_timeout, final_timeout=final_timeout,
+        sampling=SamplingParams(temperature=temperature),
+    )  # fmt: skip
+    budgets = {k: v for k, v in dataclasses.asdict(loop).items() if k not in ("sampling", "prompt_style")}
+    config = RunConfig(
+        model=model, prompt_style=loop.prompt_style, samples=samples,
+        sampling=dataclasses.asdict(loop.sampling), budgets=budgets,
+        lean=repl or " ".join(_setup(lean_dir).process_config().command),
+        dataset=str(path), dataset_sha256=file_sha256(path), split=split,
+    )  # fmt: skip
+    folder = run_dir or Path("runs") / f"{Path(model).name}-{benchmark.replace('/', '_')}-n{samples}"
+    try:
+        store = RunStore.open(folder, config)
+    except RunConfigMismatch as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    generator = _load_generator_or_exit(model, backend, base_url, tokenizer)
+    try:
+        asyncio.run(_eval(generator, PoolConfig(process=process, workers=workers), loop,
+                          store, EvalPlan(chosen, samples, concurrency)))
+        _print_eval_summary(store, chosen, samples, folder)
+    finally:
+        store.close()
+
+
+def _load_generator_or_exit(model: str, backend: str, base_url: str | None,
+                            tokenizer: str | None) -> Generator:
+    try:
+        if backend not in BACKENDS:
+            raise ModelUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        return load_generator(model, backend=cast(Backend, backend), base_url=base_url,
+                              tokenizer=tokenizer)
+    except ModelUnavailable as exc:
+        err.print(f"[red]Model unavailable:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+async def _eval(generator: Generator, pool_config: PoolConfig, loop: LoopConfig,
+                store: RunStore, plan: EvalPlan) -> None:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    try:
+        async with ReplPool(pool_config) as pool:
+            checks = await preflight(pool, store, plan.problems, plan.preflight_timeout)
+            runnable = {name for name, (ok, _) in checks.items() if ok}
+            verifier = RecheckingVerifier(LeanVerifier(pool), pool)
+            agent = TirAgent(generator, pool, verifier, loop)
+            done = store.done()
+            total = len(plan.problems) * plan.samples
+            solved = sum(r.solved for r in store.results())
+            per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
+                           for p in plan.problems}
+            columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                       TextColumn("{task.completed}/{task.total} samples · {task.speed} /s"),
+                       TimeRemainingColumn())
+            with Progress(*columns, console=err) as bar:
+                task = bar.add_task("", total=total, completed=len(done))
+
+                def describe() -> str:
+                    full = sum(n >= plan.samples for n in per_problem.values())
+                    return f"problems {full}/{len(plan.problems)} · solved {solved}"
+
+                def progress(problem: str, ok: bool) -> None:
+                    nonlocal solved
+                    solved += ok
+                    per_problem[problem] += 1
+                    bar.update(task, advance=1, description=describe())
+
+                bar.update(task, description=describe())
+                await run_samples(agent, store, plan, runnable, progress)
+    finally:
+        await generator.close()
+
+
+def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, folder: Path) -> None:
+    counts = solve_counts(store.results(), [p.name for p in problems])
+    failed = {p: r for p, (ok, r) in store.preflight().items() if not ok}
+    console = Console()
+    console.print(f"run: {folder}")
+    console.print(f"pass@1 (mean of {samples} samples, over all {len(problems)} problems): {pass1(counts)}")
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= samples]
+    full = [p for p, (n, _) in counts.items() if n >= max(ks)]
+    if full:
+        line = ", ".join(f"pass@{k} {100 * mean_pass_at_k({p: counts[p] for p in full}, k):.1f}%"
+                         for k in ks)
+        console.print(f"{line} (over the {len(full)} problems with all samples)")
+    console.print(f"outcomes: {store.outcome_counts()}")
+    if failed:
+        console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "
+                      + ", ".join(sorted(failed)))
 
 
 if __name__ == "__main__":

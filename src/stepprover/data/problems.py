@@ -78,3 +78,29 @@ def find_problem(problems: list[Problem], name: str) -> Problem:
         if problem.name == name:
             return problem
     raise DataError(f"no problem named {name!r}")
+
+
+def load_benchmark(spec: str) -> tuple[list[Problem], Path, str | None]:
+    """``minif2f-test`` / ``minif2f-valid`` (bundled), or ``FILE.jsonl`` / ``FILE.jsonl:SPLIT``.
+
+    Returns the problems, the file they came from and the split.
+    """
+    split: str | None
+    for name in BUNDLED:
+        if spec.startswith(name + "-"):
+            split = spec[len(name) + 1 :]
+            path = bundled_path(name)
+            break
+    else:
+        file, _, split_part = spec.partition(":")
+        path, split = Path(file), split_part or None
+    problems = load_jsonl(path, split=split)
+    if not problems:
+        raise DataError(f"benchmark {spec!r} has no problems (split {split!r} of {path})")
+    return problems, path, split
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()

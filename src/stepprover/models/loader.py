@@ -9,14 +9,16 @@ from typing import Literal
 from stepprover.errors import StepproverError
 from stepprover.models.base import Generator
 
-Backend = Literal["auto", "vllm", "openai", "transformers"]
+Backend = Literal["auto", "vllm", "openai", "transformers", "scripted"]
 
 
 class ModelUnavailable(StepproverError):
     """The model or the hardware it needs is not on this machine; the message says how to get it."""
 
 
-def resolve_backend(backend: Backend, base_url: str | None) -> Literal["vllm", "openai", "transformers"]:
+def resolve_backend(
+    backend: Backend, base_url: str | None
+) -> Literal["vllm", "openai", "transformers", "scripted"]:
     """The backend to use; ``auto`` needs a server URL or a CUDA GPU."""
     if backend != "auto":
         return backend
@@ -76,7 +78,10 @@ def load_generator(
     tokenizer: str | None = None,
     max_concurrency: int = 64,
 ) -> Generator:
-    """Build the generator for ``model`` (a local folder or a Hub name)."""
+    """Build the generator for ``model`` (a local folder or a Hub name; for the
+    scripted backend, a JSON list of turns replayed by ``ScriptedGenerator.replaying``)."""
+    if backend == "scripted":
+        return _scripted(model, tokenizer)
     check_model_available(tokenizer or model)
     chosen = resolve_backend(backend, base_url)
     if chosen == "openai":
@@ -105,3 +110,19 @@ def load_generator(
     from stepprover.models.transformers_local import TransformersGenerator
 
     return TransformersGenerator.from_pretrained(model)
+
+
+def _scripted(turns_file: str, tokenizer: str | None) -> Generator:
+    import json
+
+    from transformers import AutoTokenizer
+
+    from stepprover.models.scripted import ScriptedGenerator
+
+    if tokenizer is None:
+        raise ModelUnavailable("the scripted backend needs --tokenizer (a tokenizer folder)")
+    check_model_available(tokenizer)
+    turns = json.loads(Path(turns_file).read_text(encoding="utf-8"))
+    if not (isinstance(turns, list) and turns and all(isinstance(t, str) for t in turns)):
+        raise ModelUnavailable(f"{turns_file} must hold a JSON list of turn texts")
+    return ScriptedGenerator.replaying(AutoTokenizer.from_pretrained(tokenizer), turns)

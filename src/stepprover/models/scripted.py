@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from stepprover.models.base import Generation, SamplingParams, Tokenizer, finish_for
 
+FEEDBACK_MARK = "\n<REPL>\n"
 Script = Sequence[str] | Callable[[str, int], str]
 """Either the texts of successive calls, or ``f(context_text, call_index) -> text``."""
 
@@ -63,6 +65,16 @@ class ScriptedGenerator:
         if index >= len(self.script):
             raise IndexError(f"the script has {len(self.script)} turns; call {index + 1} asked")
         return self.script[index]
+
+    @classmethod
+    def replaying(cls, tokenizer: Tokenizer, turns: Sequence[str], **kwargs: Any) -> ScriptedGenerator:
+        """Serve any number of trajectories at once: the i-th turn answers a context
+        holding i REPL feedback blocks (the last turn answers all later ones)."""
+
+        def turn(context: str, _: int) -> str:
+            return turns[min(context.count(FEEDBACK_MARK), len(turns) - 1)]
+
+        return cls(tokenizer, turn, **kwargs)
 
     async def close(self) -> None:
         return None

@@ -1,0 +1,100 @@
+"""Running n samples per problem: pre-flight, bounded concurrency, durable progress.
+
+Generation concurrency is bounded by ``concurrency`` trajectories in flight;
+Lean concurrency by the pool's size (its queue absorbs the rest). Every finished
+sample is stored at once, so the same command resumes an interrupted run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from stepprover.agent.loop import TirAgent
+from stepprover.data.problems import Problem
+from stepprover.eval.store import RunStore
+from stepprover.lean.pool import ReplPool
+from stepprover.lean.protocol import CommandReply, CommandRequest
+from stepprover.lean.source import split_imports, with_sorry
+from stepprover.lean.verify import Outcome, Verdict, Verifier
+
+Progress = Callable[[str, bool], None]
+"""Called after each stored sample with (problem, solved)."""
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    problems: list[Problem]
+    samples: int
+    concurrency: int = 64
+    preflight_timeout: float = 300.0
+
+
+async def preflight(pool: ReplPool, store: RunStore, problems: Sequence[Problem],
+                    timeout: float) -> dict[str, tuple[bool, str]]:
+    """Elaborate each statement once with ``sorry`` under its header (cached in the store)."""
+    known = store.preflight()
+
+    async def check(problem: Problem) -> None:
+        if problem.name in known:
+            return
+        source = split_imports(problem.header + with_sorry(problem.formal_statement))
+        try:
+            reply = await pool.run(source.imports, CommandRequest(cmd=source.body), timeout)
+        except Exception as exc:  # noqa: BLE001 - any failure means the statement is unusable
+            ok, reason = False, f"{type(exc).__name__}: {exc}"
+        else:
+            errors = [m.data for m in getattr(reply, "messages", []) if m.severity == "error"]
+            ok = isinstance(reply, CommandReply) and not errors
+            reason = "; ".join(errors) if errors else ("" if ok else str(reply.raw))
+        store.record_preflight(problem.name, ok, reason)
+
+    await asyncio.gather(*(check(p) for p in problems))
+    return store.preflight()
+
+
+async def run_samples(
+    agent: TirAgent, store: RunStore, plan: EvalPlan, runnable: set[str],
+    progress: Progress | None = None,
+) -> None:
+    """Run every (problem, sample) not yet in the store; store each as it finishes."""
+    done = store.done()
+    todo = [(p, i) for p in plan.problems if p.name in runnable
+            for i in range(plan.samples) if (p.name, i) not in done]
+    slots = asyncio.Semaphore(plan.concurrency)
+
+    async def one(problem: Problem, index: int) -> None:
+        async with slots:
+            trajectory = await agent.run(problem, index)
+        store.add(trajectory)
+        if progress is not None:
+            progress(problem.name, trajectory.solved)
+
+    await asyncio.gather(*(one(p, i) for p, i in todo))
+
+
+class RecheckingVerifier:
+    """A final check that timed out while the pool was saturated is run once more
+    on an idle worker before it counts as a timeout."""
+
+    def __init__(self, verifier: Verifier, pool: ReplPool, poll: float = 0.05) -> None:
+        self.verifier = verifier
+        self.pool = pool
+        self.poll = poll
+
+    async def check(self, code: str | bytes, *, statement: str | None = None,
+                    timeout: float | None = None) -> Verdict:
+        saturated = await self._saturated()
+        verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
+        if verdict.outcome is not Outcome.TIMEOUT or not (saturated or await self._saturated()):
+            return verdict
+        while await self._saturated():
+            await asyncio.sleep(self.poll)
+        again = await self.verifier.check(code, statement=statement, timeout=timeout)
+        return again.model_copy(update={"attempts": verdict.attempts + again.attempts})
+
+    async def _saturated(self) -> bool:
+        health = await self.pool.health()
+        no_room = health.workers + health.starting >= health.size
+        return health.waiting > 0 or (health.idle == 0 and no_room)

@@ -1,0 +1,180 @@
+"""A run's durable record: config, a small index of finished samples, trajectories.
+
+One SQLite file per run (WAL, ``synchronous=FULL``): each finished sample is one
+transaction that writes its index row and its trajectory together, so a run
+killed at any point (even ``kill -9``) loses nothing it reported and never
+half-writes a sample. Resuming reads only the index table.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from stepprover.agent.trajectory import Trajectory
+from stepprover.errors import StepproverError
+from stepprover.eval.metrics import SampleResult
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    problem TEXT NOT NULL,
+    sample_index INTEGER NOT NULL,
+    solved INTEGER NOT NULL,
+    outcome TEXT,
+    finish TEXT,
+    repl_calls INTEGER NOT NULL,
+    final_context_tokens INTEGER,
+    context_tokens INTEGER NOT NULL,
+    PRIMARY KEY (problem, sample_index)
+);
+CREATE TABLE IF NOT EXISTS trajectories (
+    problem TEXT NOT NULL,
+    sample_index INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (problem, sample_index)
+);
+CREATE TABLE IF NOT EXISTS preflight (problem TEXT PRIMARY KEY, ok INTEGER NOT NULL, reason TEXT);
+"""
+
+
+class RunConfigMismatch(StepproverError):
+    """The run folder holds a run made with another configuration."""
+
+
+class RunConfig(BaseModel):
+    """Everything that makes two runs comparable; a resume must match it exactly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    prompt_style: str
+    samples: int
+    sampling: dict[str, Any]
+    budgets: dict[str, Any]
+    lean: str
+    """The Lean/Mathlib version (or REPL command) the run verifies with."""
+    dataset: str
+    dataset_sha256: str
+    split: str | None = None
+
+
+class RunStore:
+    """Open with ``RunStore.open(folder, config)``; close when done."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    @classmethod
+    def open(cls, folder: Path | str, config: RunConfig) -> RunStore:
+        """Create the run, or reopen it if ``config`` equals the stored one."""
+        path = Path(folder) / "run.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        stored = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
+        wanted = config.model_dump(mode="json")
+        if stored is None:
+            db.execute("INSERT INTO config VALUES ('run', ?)", (json.dumps(wanted, sort_keys=True),))
+        else:
+            previous = json.loads(stored[0])
+            if previous != wanted:
+                db.close()
+                changed = sorted(k for k in wanted.keys() | previous.keys()
+                                 if wanted.get(k) != previous.get(k))
+                detail = "; ".join(f"{k}: stored {previous.get(k)!r}, now {wanted.get(k)!r}"
+                                   for k in changed)
+                raise RunConfigMismatch(
+                    f"{path.parent} holds a run with another configuration ({detail}). "
+                    "Resume with the same settings, or start a new run folder."
+                )
+        return cls(path, db)
+
+    @staticmethod
+    def read_config(folder: Path | str) -> RunConfig:
+        db = sqlite3.connect(Path(folder) / "run.sqlite")
+        try:
+            row = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
+        finally:
+            db.close()
+        if row is None:
+            raise StepproverError(f"{folder} holds no run")
+        return RunConfig.model_validate_json(row[0])
+
+    def add(self, trajectory: Trajectory) -> None:
+        """Record one finished sample durably (index row and trajectory in one transaction)."""
+        verdict = trajectory.verdict
+        row = (
+            trajectory.problem,
+            trajectory.sample_index,
+            int(trajectory.solved),
+            verdict.outcome.value if verdict else None,
+            trajectory.finish.value if trajectory.finish else None,
+            len(trajectory.repl_calls),
+            trajectory.final_context_tokens,
+            len(trajectory.prompt_ids) + len(trajectory.completion_ids),
+        )
+        blob = zlib.compress(trajectory.model_dump_json().encode())
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO samples VALUES (?,?,?,?,?,?,?,?)", row)
+            self._db.execute(
+                "INSERT OR REPLACE INTO trajectories VALUES (?,?,?)",
+                (trajectory.problem, trajectory.sample_index, blob),
+            )
+
+    def done(self) -> set[tuple[str, int]]:
+        """(problem, sample_index) of every finished sample."""
+        return {(p, i) for p, i in self._db.execute("SELECT problem, sample_index FROM samples")}
+
+    def results(self) -> list[SampleResult]:
+        rows = self._db.execute(
+            "SELECT problem, sample_index, solved, repl_calls, final_context_tokens FROM samples"
+        )
+        return [SampleResult(p, i, bool(s), r, f) for p, i, s, r, f in rows]
+
+    def outcome_counts(self) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT COALESCE(outcome, finish), COUNT(*) FROM samples GROUP BY 1"
+        )
+        return {str(k): n for k, n in rows}
+
+    def trajectories(self, problem: str | None = None) -> Iterator[Trajectory]:
+        query, args = "SELECT data FROM trajectories", tuple[str, ...]()
+        if problem is not None:
+            query, args = query + " WHERE problem = ?", (problem,)
+        for (blob,) in self._db.execute(query + " ORDER BY problem, sample_index", args):
+            yield Trajectory.model_validate_json(zlib.decompress(blob))
+
+    def record_preflight(self, problem: str, ok: bool, reason: str = "") -> None:
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO preflight VALUES (?,?,?)", (problem, int(ok), reason))
+
+    def preflight(self) -> dict[str, tuple[bool, str]]:
+        rows = self._db.execute("SELECT problem, ok, reason FROM preflight")
+        return {p: (bool(ok), reason or "") for p, ok, reason in rows}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
