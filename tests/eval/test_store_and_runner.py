@@ -124,7 +124,7 @@ def test_eval_killed_with_sigkill_resumes_without_losing_or_redoing(
     killed_at = sample_count(run / "run.sqlite")
     assert 5 <= killed_at < 20, killed_at
     with sqlite3.connect(run / "run.sqlite") as con:
-        before = dict(((p, i), d) for p, i, d in con.execute("SELECT * FROM trajectories"))
+        before = {(p, i): d for p, i, d in con.execute("SELECT * FROM trajectories")}
     assert len(before) == killed_at, "every indexed sample has its trajectory"
 
     refused = subprocess.run([*command[:-6], "--samples", "5", *command[-6:]],
@@ -136,7 +136,7 @@ def test_eval_killed_with_sigkill_resumes_without_losing_or_redoing(
     assert "over all 6 problems" in second.stdout and "failed pre-flight" in second.stdout
     with sqlite3.connect(run / "run.sqlite") as con:
         rows = con.execute("SELECT problem, sample_index, solved FROM samples").fetchall()
-        after = dict(((p, i), d) for p, i, d in con.execute("SELECT * FROM trajectories"))
+        after = {(p, i): d for p, i, d in con.execute("SELECT * FROM trajectories")}
     assert sorted((p, i) for p, i, _ in rows) == [(f"a{k}", i) for k in range(1, 6) for i in range(4)]
     assert all(solved for _, _, solved in rows)
     assert all(after[key] == blob for key, blob in before.items()), "finished samples were redone"

@@ -112,10 +112,11 @@ def curve_by_repl_calls(
 
     A sample counts at cap k iff it was verified having used at most k calls:
     exactly what the loop does when capped at k (the (k+1)-th call ends it)."""
-    return {
-        k: mean_pass_at_k(solve_counts(_recount(samples, lambda s: s.repl_calls <= k), problems), 1)
-        for k in caps
-    }
+
+    def within(k: int) -> Callable[[SampleResult], bool]:
+        return lambda s: s.repl_calls <= k
+
+    return {k: _pass1_within(samples, problems, within(k)) for k in caps}
 
 
 def curve_by_context(
@@ -124,15 +125,17 @@ def curve_by_context(
 ) -> dict[int, float]:
     """pass@1 if the context were capped at L tokens: a sample counts iff its final
     answer was complete within L tokens (prompt + generations + feedback)."""
-    return {
-        length: mean_pass_at_k(solve_counts(_recount(samples, lambda s: (
-            s.final_context_tokens is not None and s.final_context_tokens <= length)), problems), 1)
-        for length in lengths
-    }  # fmt: skip
+
+    def within(length: int) -> Callable[[SampleResult], bool]:
+        return lambda s: s.final_context_tokens is not None and s.final_context_tokens <= length
+
+    return {length: _pass1_within(samples, problems, within(length)) for length in lengths}
 
 
-def _recount(
-    samples: Sequence[SampleResult], within_budget: Callable[[SampleResult], bool]
-) -> list[SampleResult]:
-    """The samples as if run under a budget: solved only if they stayed within it."""
-    return [replace(s, solved=s.solved and within_budget(s)) for s in samples]
+def _pass1_within(
+    samples: Sequence[SampleResult], problems: Sequence[str],
+    within_budget: Callable[[SampleResult], bool],
+) -> float:
+    """pass@1 as if run under a budget: a sample is solved only if it stayed within it."""
+    recounted = [replace(s, solved=s.solved and within_budget(s)) for s in samples]
+    return mean_pass_at_k(solve_counts(recounted, problems), 1)
