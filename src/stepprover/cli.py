@@ -313,8 +313,8 @@ def eval_(
     config = RunConfig(
         model=model, prompt_style=loop.prompt_style, samples=samples,
         sampling=dataclasses.asdict(loop.sampling), budgets=budgets,
-        lean=repl or " ".join(_setup(lean_dir).process_config().command),
-        dataset=str(path), dataset_sha256=file_sha256(path), split=split,
+        lean=f"repl: {repl}" if repl else _setup(lean_dir).version_label,
+        dataset=benchmark, dataset_sha256=file_sha256(path), split=split,
     )  # fmt: skip
     folder = run_dir or Path("runs") / f"{Path(model).name}-{benchmark.replace('/', '_')}-n{samples}"
     try:
@@ -322,8 +322,9 @@ def eval_(
     except RunConfigMismatch as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    generator = _load_generator_or_exit(model, backend, base_url, tokenizer)
     try:
+        store.record_problems([p.name for p in chosen])
+        generator = _load_generator_or_exit(model, backend, base_url, tokenizer)
         asyncio.run(_eval(generator, PoolConfig(process=process, workers=workers), loop,
                           store, EvalPlan(chosen, samples, concurrency)))
         _print_eval_summary(store, chosen, samples, folder)
@@ -402,6 +403,24 @@ def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, 
     if failed:
         console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "
                       + ", ".join(sorted(failed)))
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `stepprover eval`.")],
+    per_problem: Annotated[int, typer.Option(help="Trajectories per problem in the HTML page.")] = 2,
+) -> None:
+    """Write report.md (tables like the paper's), PNG plots and trajectories.html into RUN."""
+    from stepprover.errors import StepproverError
+    from stepprover.eval.report import write_report
+
+    try:
+        paths = write_report(run, per_problem=per_problem)
+    except StepproverError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    for path in paths:
+        typer.echo(str(path))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS trajectories (
     PRIMARY KEY (problem, sample_index)
 );
 CREATE TABLE IF NOT EXISTS preflight (problem TEXT PRIMARY KEY, ok INTEGER NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS problems (problem TEXT PRIMARY KEY, position INTEGER NOT NULL);
 """
 
 
@@ -99,9 +100,17 @@ class RunStore:
                 )
         return cls(path, db)
 
+    @classmethod
+    def reopen(cls, folder: Path | str) -> RunStore:
+        """Open an existing run with its stored configuration (for reports)."""
+        return cls.open(folder, cls.read_config(folder))
+
     @staticmethod
     def read_config(folder: Path | str) -> RunConfig:
-        db = sqlite3.connect(Path(folder) / "run.sqlite")
+        path = Path(folder) / "run.sqlite"
+        if not path.exists():
+            raise StepproverError(f"{folder} holds no run (no run.sqlite)")
+        db = sqlite3.connect(path)
         try:
             row = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
         finally:
@@ -153,6 +162,16 @@ class RunStore:
             query, args = query + " WHERE problem = ?", (problem,)
         for (blob,) in self._db.execute(query + " ORDER BY problem, sample_index", args):
             yield Trajectory.model_validate_json(zlib.decompress(blob))
+
+    def record_problems(self, names: list[str]) -> None:
+        """Add the problems this run covers (every average divides by their count)."""
+        with self._transaction():
+            start = self._db.execute("SELECT COUNT(*) FROM problems").fetchone()[0]
+            for offset, name in enumerate(names):
+                self._db.execute("INSERT OR IGNORE INTO problems VALUES (?, ?)", (name, start + offset))
+
+    def problems(self) -> list[str]:
+        return [p for (p,) in self._db.execute("SELECT problem FROM problems ORDER BY position")]
 
     def record_preflight(self, problem: str, ok: bool, reason: str = "") -> None:
         with self._transaction():

@@ -49,6 +49,11 @@ class LeanSetup:
         return f"leanprover/lean4:{self.lean_version}"
 
     @property
+    def version_label(self) -> str:
+        """What a run records as its Lean setup."""
+        return f"Lean {self.lean_version}, Mathlib {self.mathlib_rev}, REPL {self.repl_rev}"
+
+    @property
     def repl_dir(self) -> Path:
         return self.root / f"repl-{self.repl_rev}-{self.lean_version}"
 

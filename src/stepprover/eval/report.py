@@ -1,0 +1,287 @@
+"""`stepprover report RUN`: Markdown tables laid out like the paper's, PNG plots,
+and a static HTML page to read trajectories, filterable by solved/unsolved."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from stepprover.agent.prompts import SKETCH_CLOSE, SKETCH_OPEN, THINK_CLOSE
+from stepprover.agent.trajectory import Trajectory
+from stepprover.eval.metrics import (
+    CONTEXT_LENGTHS,
+    REPL_CAPS,
+    Estimate,
+    curve_by_context,
+    curve_by_repl_calls,
+    mean_pass_at_k,
+    pass1,
+    solve_counts,
+    solve_rates,
+)
+from stepprover.eval.store import RunConfig, RunStore
+
+# StepFun-Prover-Preview's published results (README / technical report, miniF2F-test).
+PAPER_TABLE1 = {
+    "DeepSeek-Prover-V2-7B": 58.6,
+    "DeepSeek-Prover-V2-671B": 61.9,
+    "Kimina-Prover-8B": 61.1,
+    "Kimina-Prover-72B": 63.9,
+    "StepFun-Prover-Preview-7B": 66.0,
+    "StepFun-Prover-Preview-32B": 70.0,
+}
+PAPER_TABLE2 = {4096: 58.3, 8192: 66.5, 12288: 68.9, 16384: 69.9, 20480: 70.0}
+PAPER_SETTINGS = {
+    "dataset": "minif2f-test",
+    "samples": 32,
+    "temperature": 0.999,
+    "top_p": 0.95,
+    "max_context_tokens": 20480,
+    "lean": "Lean v4.20.0-rc5, Mathlib v4.20.0-rc5",
+}
+
+
+def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
+    """Write report.md, two plots and trajectories.html into the run folder."""
+    folder = Path(run)
+    store = RunStore.reopen(folder)
+    try:
+        config = RunStore.read_config(folder)
+        problems = store.problems() or sorted({r.problem for r in store.results()})
+        results = store.results()
+        counts = solve_counts(results, problems)
+        preflight = store.preflight()
+        chosen = _pick_trajectories(store, problems, per_problem)
+    finally:
+        store.close()
+    repl_curve = curve_by_repl_calls(results, problems)
+    context_curve = curve_by_context(results, problems)
+    plots = [
+        _plot(folder / "pass1_by_repl_calls.png", repl_curve, "maximum REPL interactions",
+              "pass@1 vs REPL interactions (cf. paper Figure 1)", log2=True),
+        _plot(folder / "pass1_by_context.png", context_curve, "maximum context length (tokens)",
+              "pass@1 vs context length (cf. paper Table 2)", paper=PAPER_TABLE2),
+    ]
+    markdown = _markdown(config, problems, counts, preflight, repl_curve, context_curve)
+    (folder / "report.md").write_text(markdown, encoding="utf-8")
+    (folder / "trajectories.html").write_text(
+        _html(config, problems, counts, chosen), encoding="utf-8"
+    )
+    return [folder / "report.md", *plots, folder / "trajectories.html"]
+
+
+def settings_warnings(config: RunConfig) -> list[str]:
+    """Where this run's settings differ from the paper's."""
+    ours = {
+        "dataset": config.dataset,
+        "samples": config.samples,
+        "temperature": config.sampling.get("temperature"),
+        "top_p": config.sampling.get("top_p"),
+        "max_context_tokens": config.budgets.get("max_context_tokens"),
+        "lean": config.lean,
+    }
+    warnings = []
+    for key, paper in PAPER_SETTINGS.items():
+        same = str(paper) in str(ours[key]) if key == "lean" else ours[key] == paper
+        if not same:
+            warnings.append(f"{key}: this run uses {ours[key]!r}, the paper {paper!r}")
+    return warnings
+
+
+def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[int, int]],
+              preflight: dict[str, tuple[bool, str]], repl_curve: dict[int, float],
+              context_curve: dict[int, float]) -> str:
+    headline = pass1(counts)
+    lines = [
+        f"# stepprover report: {config.model} on {config.dataset}",
+        "",
+        "## Settings",
+        "",
+        "| setting | value |",
+        "| --- | --- |",
+        f"| model | {config.model} |",
+        f"| dataset | {config.dataset} (sha256 {config.dataset_sha256[:16]}…, split {config.split}) |",
+        f"| problems | {len(problems)} |",
+        f"| samples per problem | {config.samples} |",
+        f"| sampling | {json.dumps(config.sampling)} |",
+        f"| budgets | {json.dumps(config.budgets)} |",
+        f"| Lean | {config.lean} |",
+        f"| prompt style | {config.prompt_style} |",
+        "",
+    ]
+    warnings = settings_warnings(config)
+    if warnings:
+        lines += ["**Differs from the paper's setup** (numbers are not directly comparable):", ""]
+        lines += [f"- {w}" for w in warnings] + [""]
+    lines += [
+        "## Table 1: miniF2F-test pass@1",
+        "",
+        "| Model | MiniF2F-test (Pass@1) |",
+        "| --- | --- |",
+        *[f"| {name} (paper) | {value:.1f}% |" for name, value in PAPER_TABLE1.items()],
+        f"| **{config.model} (this run)** | **{_pct(headline)}** |",
+        "",
+        f"pass@1 is the mean over the {config.samples} samples of each problem, averaged over all "
+        f"{len(problems)} problems (95% bootstrap interval over problems).",
+        "",
+        "## Table 2: pass@1 by maximum context length",
+        "",
+        "| Maximum generation length | this run | StepFun-Prover-Preview-32B (paper) |",
+        "| --- | --- | --- |",
+        *[f"| {length} | {100 * context_curve[length]:.1f}% | {PAPER_TABLE2.get(length, float('nan')):.1f}% |"
+          for length in CONTEXT_LENGTHS],
+        "",
+        "## pass@1 by maximum REPL interactions (Figure 1)",
+        "",
+        "| max REPL calls | " + " | ".join(str(k) for k in REPL_CAPS) + " |",
+        "| --- |" + " --- |" * len(REPL_CAPS),
+        "| pass@1 | " + " | ".join(f"{100 * repl_curve[k]:.1f}%" for k in REPL_CAPS) + " |",
+        "",
+        "![pass@1 by REPL interactions](pass1_by_repl_calls.png)",
+        "![pass@1 by context length](pass1_by_context.png)",
+        "",
+    ]  # fmt: skip
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= config.samples]
+    complete = {p: c for p, c in counts.items() if c[0] >= config.samples}
+    if complete:
+        lines += ["## pass@k", "", "| k | " + " | ".join(map(str, ks)) + " |",
+                  "| --- |" + " --- |" * len(ks),
+                  "| pass@k | " + " | ".join(f"{100 * mean_pass_at_k(complete, k):.1f}%" for k in ks)
+                  + " |", "", f"Over the {len(complete)} problems with all samples done.", ""]
+    failed = sorted(p for p, (ok, _) in preflight.items() if not ok)
+    lines += ["## Pre-flight", "",
+              f"{len(failed)} of {len(problems)} statements failed to elaborate with `sorry` "
+              "and count as unsolved" + (": " + ", ".join(failed) if failed else "."), ""]
+    rates = solve_rates(counts)
+    lines += ["## Per-problem solve rates", "", "| problem | solved / samples |", "| --- | --- |"]
+    lines += [f"| {p} | {counts[p][1]}/{counts[p][0]} |" for p in sorted(rates, key=lambda p: (rates[p], p))]
+    return "\n".join(lines) + "\n"
+
+
+def _pct(estimate: Estimate) -> str:
+    return f"{100 * estimate.value:.1f}% [{100 * estimate.low:.1f}, {100 * estimate.high:.1f}]"
+
+
+def _plot(path: Path, curve: dict[int, float], xlabel: str, title: str, *,
+          log2: bool = False, paper: dict[int, float] | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    xs = list(curve)
+    ax.plot(xs, [100 * curve[x] for x in xs], marker="o", label="this run")
+    if paper:
+        ax.plot(list(paper), list(paper.values()), marker="s", linestyle="--",
+                label="StepFun-Prover-Preview-32B (paper)")
+    if log2:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [str(x) for x in xs])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("pass@1 (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _pick_trajectories(store: RunStore, problems: list[str], per_problem: int) -> list[Trajectory]:
+    """Per problem: its first solved trajectory first, then unsolved ones, up to ``per_problem``."""
+    chosen: list[Trajectory] = []
+    for problem in problems:
+        trajectories = list(store.trajectories(problem))
+        solved = [t for t in trajectories if t.solved][:1]
+        rest = [t for t in trajectories if not t.solved]
+        chosen += (solved + rest)[:per_problem]
+    return chosen
+
+
+def _render_completion(trajectory: Trajectory) -> str:
+    parts: list[str] = []
+    thinking = True
+    for segment in trajectory.segments:
+        if segment.kind == "feedback":
+            parts.append(f'<pre class="repl">{html.escape(segment.text)}</pre>')
+            continue
+        text = segment.text
+        if thinking and THINK_CLOSE in text:
+            cut = text.index(THINK_CLOSE) + len(THINK_CLOSE)
+            parts.append(_thinking_html(text[:cut]))
+            parts.append(f'<pre class="answer">{html.escape(text[cut:])}</pre>')
+            thinking = False
+        elif thinking:
+            parts.append(_thinking_html(text))
+        else:
+            parts.append(f'<pre class="answer">{html.escape(text)}</pre>')
+    return "".join(parts)
+
+
+def _thinking_html(text: str) -> str:
+    out, position = [], 0
+    while (start := text.find(SKETCH_OPEN, position)) >= 0:
+        end = text.find(SKETCH_CLOSE, start)
+        end = len(text) if end < 0 else end + len(SKETCH_CLOSE)
+        out.append(f'<pre class="think">{html.escape(text[position:start])}</pre>')
+        out.append(f'<pre class="sketch">{html.escape(text[start:end])}</pre>')
+        position = end
+    out.append(f'<pre class="think">{html.escape(text[position:])}</pre>')
+    return "".join(out)
+
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+pre {{ white-space: pre-wrap; margin: 0.2em 0; padding: 0.3em; }}
+.think {{ color: #777; }} .sketch {{ background: #e6f3ff; }} .repl {{ background: #fff6d6; }}
+.answer {{ background: #eaffea; }} .hidden {{ display: none; }}
+details {{ border: 1px solid #ccc; margin: 0.4em 0; padding: 0.3em; }}
+.solved summary {{ color: #17702a; }} .unsolved summary {{ color: #a31515; }}
+</style></head><body>
+<h1>{title}</h1>
+<p>{summary}</p>
+<p>Show: <button id="show-all" onclick="applyFilter('all')">all</button>
+<button id="show-solved" onclick="applyFilter('solved')">solved</button>
+<button id="show-unsolved" onclick="applyFilter('unsolved')">unsolved</button>
+<span id="shown"></span></p>
+{items}
+<script>
+function applyFilter(kind) {{
+  let shown = 0;
+  for (const el of document.querySelectorAll('.trajectory')) {{
+    const visible = kind === 'all' || el.classList.contains(kind);
+    el.classList.toggle('hidden', !visible);
+    if (visible) shown++;
+  }}
+  document.getElementById('shown').textContent = shown + ' shown';
+}}
+applyFilter(location.hash.replace('#', '') || 'all');
+</script></body></html>
+"""
+
+
+def _html(config: RunConfig, problems: list[str], counts: dict[str, tuple[int, int]],
+          trajectories: list[Trajectory]) -> str:
+    items = []
+    for t in trajectories:
+        status = "solved" if t.solved else "unsolved"
+        verdict = t.verdict.outcome.value if t.verdict else f"no verdict ({t.finish})"
+        n, c = counts.get(t.problem, (0, 0))
+        summary = (f"{html.escape(t.problem)} #{t.sample_index}: {verdict} · "
+                   f"{len(t.repl_calls)} REPL calls · problem solved {c}/{n}")
+        items.append(
+            f'<details class="trajectory {status}" data-problem="{html.escape(t.problem)}">'
+            f"<summary>{summary}</summary>"
+            f'<pre class="prompt">{html.escape(t.prompt_text)}</pre>{_render_completion(t)}'
+            "</details>"
+        )
+    headline = pass1(counts)
+    summary = (f"pass@1 {_pct(headline)} over {len(problems)} problems, {config.samples} samples "
+               f"each · showing up to a few trajectories per problem")
+    title = html.escape(f"{config.model} on {config.dataset}")
+    return _PAGE.format(title=title, summary=html.escape(summary), items="\n".join(items))
