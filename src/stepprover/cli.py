@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stepprover.agent.display import render_trajectory, summary_line
-from stepprover.agent.loop import LoopConfig, TirAgent
+from stepprover.agent.loop import LoopConfig
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import (
     DataError,
@@ -36,6 +36,7 @@ from stepprover.lean.toolchain import setup_plan as build_setup_plan
 from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, VerifyConfig
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.models.loader import Backend, ModelUnavailable, load_generator
+from stepprover.provers import PROVER_STYLES, build_prover, default_sampling
 
 BACKENDS = get_args(Backend)
 
@@ -185,6 +186,14 @@ def _print_verdict(verdict: Verdict) -> None:
         console.print(f"  {m.pos.line}:{m.pos.column} {m.severity}: {m.data}", markup=False)
 
 
+def _sampling(style: str, temperature: float | None) -> SamplingParams:
+    if style not in PROVER_STYLES:
+        err.print(f"[red]unknown prompt style {style!r}[/red]; known: {', '.join(PROVER_STYLES)}")
+        raise typer.Exit(2)
+    params = default_sampling(style)
+    return params if temperature is None else dataclasses.replace(params, temperature=temperature)
+
+
 def _load_problem(problem: Path | None, minif2f: str | None, name: str | None) -> Problem:
     if (problem is None) == (minif2f is None):
         raise DataError("give exactly one of --problem FILE or --minif2f NAME")
@@ -229,8 +238,9 @@ def prove(
     max_repl_calls: Annotated[int | None, typer.Option(help="Cap on REPL interactions.")] = None,
     max_context_tokens: Annotated[int, typer.Option(help="Context cap in tokens.")] = 20480,
     sketch_timeout: Annotated[float, typer.Option(help="Seconds per sketch.")] = 60.0,
-    temperature: Annotated[float, typer.Option()] = 0.999,
+    temperature: Annotated[float | None, typer.Option(help="Default: the prover style's own.")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
+    prompt_style: Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))] = "stepfun-tir",
     as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
     repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
     lean_dir: LeanDir = None,
@@ -247,7 +257,8 @@ def prove(
         max_repl_calls=max_repl_calls,
         max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout,
-        sampling=SamplingParams(temperature=temperature, seed=seed),
+        sampling=dataclasses.replace(_sampling(prompt_style, temperature), seed=seed),
+        prompt_style=prompt_style,
     )
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
     trajectory = asyncio.run(_prove(generator, PoolConfig(process=process, workers=2), config, target))
@@ -266,8 +277,8 @@ async def _prove(
 ) -> Trajectory:
     try:
         async with ReplPool(pool_config) as pool:
-            agent = TirAgent(generator, pool, LeanVerifier(pool), config)
-            return await agent.run(problem)
+            prover = build_prover(config.prompt_style, generator, pool, LeanVerifier(pool), config)
+            return await prover.run(problem)
     finally:
         await generator.close()
 
@@ -289,7 +300,8 @@ def eval_(
     max_context_tokens: Annotated[int, typer.Option(help="Context cap in tokens.")] = 20480,
     sketch_timeout: Annotated[float, typer.Option(help="Seconds per sketch.")] = 60.0,
     final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
-    temperature: Annotated[float, typer.Option()] = 0.999,
+    temperature: Annotated[float | None, typer.Option(help="Default: the prover style's own.")] = None,
+    prompt_style: Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))] = "stepfun-tir",
     repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
     lean_dir: LeanDir = None,
 ) -> None:
@@ -307,7 +319,7 @@ def eval_(
     loop = LoopConfig(
         max_repl_calls=max_repl_calls, max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout, final_timeout=final_timeout,
-        sampling=SamplingParams(temperature=temperature),
+        sampling=_sampling(prompt_style, temperature), prompt_style=prompt_style,
     )  # fmt: skip
     budgets = {k: v for k, v in dataclasses.asdict(loop).items() if k not in ("sampling", "prompt_style")}
     config = RunConfig(
@@ -359,7 +371,7 @@ async def _eval(generator: Generator, pool_config: PoolConfig, loop: LoopConfig,
             checks = await preflight(pool, store, plan.problems, plan.preflight_timeout)
             runnable = {name for name, (ok, _) in checks.items() if ok}
             verifier = RecheckingVerifier(LeanVerifier(pool), pool)
-            agent = TirAgent(generator, pool, verifier, loop)
+            agent = build_prover(loop.prompt_style, generator, pool, verifier, loop)
             done = store.done()
             total = len(plan.problems) * plan.samples
             solved = sum(r.solved for r in store.results())

@@ -9,7 +9,7 @@ import pytest
 from stepprover.agent.prompts import (
     STEPFUN_SYSTEM_PROMPT,
     STEPFUN_TIR,
-    prompt_style,
+    tir_style,
     stop_token_ids,
 )
 from stepprover.data.problems import Problem, find_problem, load_minif2f
@@ -52,7 +52,7 @@ def test_tokenizer_without_sketch_token_is_refused(tokenizer: Any) -> None:
 
 def test_unknown_style() -> None:
     with pytest.raises(ValueError, match="stepfun-tir"):
-        prompt_style("nope")
+        tir_style("nope")
 
 
 def test_problem_helpers() -> None:

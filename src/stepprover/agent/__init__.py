@@ -1,7 +1,7 @@
 """The tool-integrated reasoning agent: prompts, loop, trajectories."""
 
 from stepprover.agent.loop import LoopConfig, SketchRepl, TirAgent
-from stepprover.agent.prompts import PROMPT_STYLES, STEPFUN_TIR, PromptStyle, prompt_style
+from stepprover.agent.prompts import STEPFUN_TIR, TIR_STYLES, PromptStyle, tir_style
 from stepprover.agent.trajectory import (
     Finish,
     ReplCall,
@@ -12,8 +12,8 @@ from stepprover.agent.trajectory import (
 )
 
 __all__ = [
-    "PROMPT_STYLES",
     "STEPFUN_TIR",
+    "TIR_STYLES",
     "Finish",
     "LoopConfig",
     "PromptStyle",
@@ -23,6 +23,6 @@ __all__ = [
     "TirAgent",
     "Trajectory",
     "load_jsonl",
-    "prompt_style",
     "save_jsonl",
+    "tir_style",
 ]

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol
 
-from stepprover.agent.prompts import SKETCH_CLOSE, prompt_style, stop_token_ids, token_id
+from stepprover.agent.prompts import SKETCH_CLOSE, stop_token_ids, tir_style, token_id
 from stepprover.agent.tir_format import (
     clean_sketch,
     crash_feedback,
@@ -79,7 +79,7 @@ class TirAgent:
         self.repl = repl
         self.verifier = verifier
         self.config = config or LoopConfig()
-        self.style = prompt_style(self.config.prompt_style)
+        self.style = tir_style(self.config.prompt_style)
         tokenizer = generator.tokenizer
         self.stop_ids = stop_token_ids(tokenizer, tool_use=self.style.tool_use)
         self.sketch_stop = token_id(tokenizer, SKETCH_CLOSE) if self.style.tool_use else None

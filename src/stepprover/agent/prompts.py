@@ -1,11 +1,13 @@
 """Prompt styles: how a problem becomes the model's first context.
 
 The default style is StepFun-Prover's tool-integrated format, byte for byte.
-Other provers' formats are separate named styles, never flags inside the loop.
+Other provers' formats are separate named styles (``stepprover.baselines``),
+never flags inside the loop.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stepprover.data.problems import Problem
@@ -24,38 +26,47 @@ STEPFUN_SYSTEM_PROMPT = (
 )
 
 
+def stepfun_user_message(problem: Problem) -> str:
+    """```` ```lean4 ```` + the whole problem (header + statement ending ``:= by``), stripped."""
+    return "```lean4\n" + problem.statement_text.strip() + "\n```"
+
+
 @dataclass(frozen=True)
 class PromptStyle:
     """A named way to turn a problem into chat messages."""
 
     name: str
     system: str | None
+    user: Callable[[Problem], str]
     tool_use: bool
     """Whether the model may send ``<sketch>`` blocks to the REPL."""
 
     def messages(self, problem: Problem) -> list[dict[str, str]]:
-        user = "```lean4\n" + problem.statement_text.strip() + "\n```"
         system = [{"role": "system", "content": self.system}] if self.system else []
-        return [*system, {"role": "user", "content": user}]
+        return [*system, {"role": "user", "content": self.user(problem)}]
 
     def render(self, tokenizer: Tokenizer, problem: Problem) -> str:
         """The prompt text: the model's own chat template with the generation prompt added."""
-        text = tokenizer.apply_chat_template(
-            self.messages(problem), tokenize=False, add_generation_prompt=True
-        )
-        return str(text)
+        return render_chat(tokenizer, self.messages(problem))
 
 
-STEPFUN_TIR = PromptStyle(name="stepfun-tir", system=STEPFUN_SYSTEM_PROMPT, tool_use=True)
+def render_chat(tokenizer: Tokenizer, messages: list[dict[str, str]]) -> str:
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
-PROMPT_STYLES: dict[str, PromptStyle] = {STEPFUN_TIR.name: STEPFUN_TIR}
+
+STEPFUN_TIR = PromptStyle(
+    name="stepfun-tir", system=STEPFUN_SYSTEM_PROMPT, user=stepfun_user_message, tool_use=True
+)
+
+TIR_STYLES: dict[str, PromptStyle] = {STEPFUN_TIR.name: STEPFUN_TIR}
+"""Styles the tool-integrated loop runs; whole-proof baselines live in ``stepprover.baselines``."""
 
 
-def prompt_style(name: str) -> PromptStyle:
+def tir_style(name: str) -> PromptStyle:
     try:
-        return PROMPT_STYLES[name]
+        return TIR_STYLES[name]
     except KeyError:
-        raise ValueError(f"unknown prompt style {name!r}; known: {', '.join(PROMPT_STYLES)}") from None
+        raise ValueError(f"unknown TIR prompt style {name!r}; known: {', '.join(TIR_STYLES)}") from None
 
 
 def token_id(tokenizer: Tokenizer, token: str) -> int:

@@ -10,14 +10,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from stepprover.agent.loop import TirAgent
+from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandReply, CommandRequest
 from stepprover.lean.source import split_imports, with_sorry
 from stepprover.lean.verify import Outcome, Verdict, Verifier
+
+
+class Prover(Protocol):
+    async def run(self, problem: Problem, sample_index: int = 0) -> Trajectory: ...
+
 
 Progress = Callable[[str, bool], None]
 """Called after each stored sample with (problem, solved)."""
@@ -55,7 +61,7 @@ async def preflight(pool: ReplPool, store: RunStore, problems: Sequence[Problem]
 
 
 async def run_samples(
-    agent: TirAgent, store: RunStore, plan: EvalPlan, runnable: set[str],
+    agent: Prover, store: RunStore, plan: EvalPlan, runnable: set[str],
     progress: Progress | None = None,
 ) -> None:
     """Run every (problem, sample) not yet in the store; store each as it finishes."""
