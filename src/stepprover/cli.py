@@ -22,6 +22,7 @@ from stepprover.data.problems import (
     Problem,
     file_sha256,
     find_problem,
+    lean_version_warning,
     load_benchmark,
     load_jsonl,
     load_minif2f,
@@ -316,6 +317,9 @@ def eval_(
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     process = _process_config(repl, lean_dir)
+    warning = lean_version_warning(benchmark, None if repl else _setup(lean_dir).lean_version)
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
     loop = LoopConfig(
         max_repl_calls=max_repl_calls, max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout, final_timeout=final_timeout,

@@ -59,3 +59,16 @@ def test_problem_helpers() -> None:
     p = Problem(name="x", header="import Mathlib\n\n", formal_statement="theorem x : True := by\n")
     assert p.with_proof("theorem x : True := trivial") == "import Mathlib\n\ntheorem x : True := trivial"
     assert len(load_minif2f("test")) == 244 and len(load_minif2f("valid")) == 244
+
+
+def test_bundled_benchmarks_and_lean_version_warnings() -> None:
+    from stepprover.data.problems import lean_version_warning, load_benchmark
+
+    for spec, count in [("minif2f-test", 244), ("minif2f-valid", 244),
+                        ("minif2f-goedel-v2-test", 244), ("minif2f-yangky11-test", 244)]:
+        problems, path, split = load_benchmark(spec)
+        assert len(problems) == count and path.exists() and split == spec.rsplit("-", 1)[1]
+    assert lean_version_warning("minif2f-test", "v4.20.0-rc5") is None
+    assert "v4.24.0" in (lean_version_warning("minif2f-yangky11-test", "v4.20.0-rc5") or "")
+    assert "unknown" in (lean_version_warning("minif2f-test", None) or "")
+    assert lean_version_warning("my.jsonl", "v4.20.0-rc5") is None

@@ -6,12 +6,26 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stepprover.errors import StepproverError
 
-BUNDLED = {"minif2f": "minif2f.jsonl"}
-"""Benchmarks shipped inside the package (miniF2F: DeepSeek-Prover-V1.5's Lean 4 file)."""
+@dataclass(frozen=True)
+class Bundled:
+    file: str
+    lean_versions: tuple[str, ...]
+    """Lean versions the statements are known to elaborate under."""
+
+
+BUNDLED: dict[str, Bundled] = {
+    # Longest names first: "minif2f-yangky11-test" must not read as "minif2f" split "yangky11-test".
+    "minif2f-goedel-v2": Bundled("minif2f-goedel-v2.jsonl", ("v4.9.0",)),
+    "minif2f-yangky11": Bundled("minif2f-yangky11.jsonl", ("v4.24.0",)),
+    "minif2f": Bundled("minif2f.jsonl", ("v4.9.0", "v4.20.0-rc5")),
+}
+"""Benchmarks shipped inside the package; see data/benchmarks/PROVENANCE.md."""
 
 
 class DataError(StepproverError):
@@ -65,7 +79,7 @@ def bundled_path(name: str) -> Path:
     """Path of a benchmark shipped with the package."""
     if name not in BUNDLED:
         raise DataError(f"unknown bundled benchmark {name!r}; known: {', '.join(BUNDLED)}")
-    return Path(str(resources.files("stepprover.data") / "benchmarks" / BUNDLED[name]))
+    return Path(str(resources.files("stepprover.data") / "benchmarks" / BUNDLED[name].file))
 
 
 def load_minif2f(split: str = "test", path: Path | str | None = None) -> list[Problem]:
@@ -98,6 +112,21 @@ def load_benchmark(spec: str) -> tuple[list[Problem], Path, str | None]:
     if not problems:
         raise DataError(f"benchmark {spec!r} has no problems (split {split!r} of {path})")
     return problems, path, split
+
+
+def lean_version_warning(spec: str, lean_version: str | None) -> str | None:
+    """A warning when a bundled benchmark targets other Lean versions than the one in use."""
+    name = next((n for n in BUNDLED if spec.startswith(n + "-")), None)
+    if name is None:
+        return None
+    targets = BUNDLED[name].lean_versions
+    if lean_version is None:
+        return (f"{spec} targets Lean {', '.join(targets)}; the Lean version behind a custom "
+                "REPL command is unknown")
+    if lean_version not in targets:
+        return (f"{spec} targets Lean {', '.join(targets)} but this run uses {lean_version}: "
+                "some statements may not elaborate (they count as unsolved; see pre-flight)")
+    return None
 
 
 def file_sha256(path: Path) -> str:
