@@ -206,3 +206,17 @@ def test_loop_config_validation() -> None:
 def test_trajectory_without_segments() -> None:
     traj = Trajectory(problem="p", prompt_text="x", prompt_ids=[1, 2])
     assert traj.loss_mask() == [0, 0] and traj.completion_text == "" and not traj.solved
+
+
+def test_display_parts_cover_the_completion(tokenizer: Any) -> None:
+    from stepprover.agent.display import render_trajectory, trajectory_parts
+    from stepprover.agent.trajectory import Segment
+
+    traj = Trajectory(problem="p", prompt_text="x", prompt_ids=[1], segments=[
+        Segment(kind="model", text=T1, token_ids=[1]),
+        Segment(kind="feedback", text="\n<REPL>\n{}\n</REPL>", token_ids=[2]),
+        Segment(kind="model", text=T5, token_ids=[3])])
+    parts = trajectory_parts(traj)
+    assert "".join(text for _, text in parts) == traj.completion_text
+    assert [kind for kind, _ in parts] == ["think", "sketch", "repl", "think", "answer"]
+    assert render_trajectory(traj).plain == traj.completion_text

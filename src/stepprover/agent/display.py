@@ -1,44 +1,57 @@
-"""Showing a trajectory in a terminal: thinking dimmed, sketches and feedback highlighted."""
+"""Showing a trajectory: thinking dimmed, sketches and feedback highlighted.
+
+``trajectory_parts`` cuts a trajectory into labelled runs of text; the terminal
+view (rich) and the report's HTML page both render from it.
+"""
 
 from __future__ import annotations
 
-import re
+from typing import Literal
 
 from rich.text import Text
 
 from stepprover.agent.prompts import SKETCH_CLOSE, SKETCH_OPEN, THINK_CLOSE
 from stepprover.agent.trajectory import Trajectory
 
-_SKETCH = re.compile(re.escape(SKETCH_OPEN) + r".*?(?:" + re.escape(SKETCH_CLOSE) + r"|$)", re.DOTALL)
+Part = Literal["think", "sketch", "repl", "answer"]
+STYLES: dict[Part, str] = {"think": "dim", "sketch": "bold cyan", "repl": "yellow", "answer": "bold"}
+
+
+def trajectory_parts(trajectory: Trajectory) -> list[tuple[Part, str]]:
+    """The completion as (kind, text) runs, in order; their texts join to the completion."""
+    parts: list[tuple[Part, str]] = []
+    thinking = True
+    for segment in trajectory.segments:
+        text = segment.text
+        if segment.kind == "feedback":
+            parts.append(("repl", text))
+        elif not thinking:
+            parts.append(("answer", text))
+        elif THINK_CLOSE in text:
+            cut = text.index(THINK_CLOSE) + len(THINK_CLOSE)
+            parts += _thinking_parts(text[:cut]) + [("answer", text[cut:])]
+            thinking = False
+        else:
+            parts += _thinking_parts(text)
+    return [(kind, text) for kind, text in parts if text]
+
+
+def _thinking_parts(text: str) -> list[tuple[Part, str]]:
+    parts: list[tuple[Part, str]] = []
+    position = 0
+    while (start := text.find(SKETCH_OPEN, position)) >= 0:
+        end = text.find(SKETCH_CLOSE, start)
+        end = len(text) if end < 0 else end + len(SKETCH_CLOSE)
+        parts += [("think", text[position:start]), ("sketch", text[start:end])]
+        position = end
+    return [*parts, ("think", text[position:])]
 
 
 def render_trajectory(trajectory: Trajectory) -> Text:
     text = Text()
-    thinking = True
-    for segment in trajectory.segments:
-        if segment.kind == "feedback":
-            text.append(segment.text, style="yellow")
-            continue
-        body = segment.text
-        if thinking and THINK_CLOSE in body:
-            cut = body.index(THINK_CLOSE) + len(THINK_CLOSE)
-            _append_thinking(text, body[:cut])
-            text.append(body[cut:], style="bold")
-            thinking = False
-        elif thinking:
-            _append_thinking(text, body)
-        else:
-            text.append(body, style="bold")
+    for kind, part in trajectory_parts(trajectory):
+        text.append(part, style=STYLES[kind])
     return text
-
-
-def _append_thinking(text: Text, body: str) -> None:
-    position = 0
-    for match in _SKETCH.finditer(body):
-        text.append(body[position : match.start()], style="dim")
-        text.append(match.group(0), style="bold cyan")
-        position = match.end()
-    text.append(body[position:], style="dim")
 
 
 def summary_line(trajectory: Trajectory) -> Text:

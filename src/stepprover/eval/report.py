@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from stepprover.agent.prompts import SKETCH_CLOSE, SKETCH_OPEN, THINK_CLOSE
+from stepprover.agent.display import trajectory_parts
 from stepprover.agent.trajectory import Trajectory
 from stepprover.eval.metrics import (
     CONTEXT_LENGTHS,
@@ -202,35 +202,9 @@ def _pick_trajectories(store: RunStore, problems: list[str], per_problem: int) -
 
 
 def _render_completion(trajectory: Trajectory) -> str:
-    parts: list[str] = []
-    thinking = True
-    for segment in trajectory.segments:
-        if segment.kind == "feedback":
-            parts.append(f'<pre class="repl">{html.escape(segment.text)}</pre>')
-            continue
-        text = segment.text
-        if thinking and THINK_CLOSE in text:
-            cut = text.index(THINK_CLOSE) + len(THINK_CLOSE)
-            parts.append(_thinking_html(text[:cut]))
-            parts.append(f'<pre class="answer">{html.escape(text[cut:])}</pre>')
-            thinking = False
-        elif thinking:
-            parts.append(_thinking_html(text))
-        else:
-            parts.append(f'<pre class="answer">{html.escape(text)}</pre>')
-    return "".join(parts)
-
-
-def _thinking_html(text: str) -> str:
-    out, position = [], 0
-    while (start := text.find(SKETCH_OPEN, position)) >= 0:
-        end = text.find(SKETCH_CLOSE, start)
-        end = len(text) if end < 0 else end + len(SKETCH_CLOSE)
-        out.append(f'<pre class="think">{html.escape(text[position:start])}</pre>')
-        out.append(f'<pre class="sketch">{html.escape(text[start:end])}</pre>')
-        position = end
-    out.append(f'<pre class="think">{html.escape(text[position:])}</pre>')
-    return "".join(out)
+    return "".join(
+        f'<pre class="{kind}">{html.escape(text)}</pre>' for kind, text in trajectory_parts(trajectory)
+    )
 
 
 _PAGE = """<!doctype html>
