@@ -422,6 +422,20 @@ def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, 
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Run the HTTP verification service (settings from STEPPROVER_SERVICE_* variables)."""
+    import uvicorn
+
+    from stepprover.server.app import create_app
+    from stepprover.server.settings import ServiceSettings
+
+    uvicorn.run(create_app(ServiceSettings()), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder written by `stepprover eval`.")],
     per_problem: Annotated[int, typer.Option(help="Trajectories per problem in the HTML page.")] = 2,

@@ -9,8 +9,8 @@ import pytest
 from stepprover.agent.prompts import (
     STEPFUN_SYSTEM_PROMPT,
     STEPFUN_TIR,
-    tir_style,
     stop_token_ids,
+    tir_style,
 )
 from stepprover.data.problems import Problem, find_problem, load_minif2f
 

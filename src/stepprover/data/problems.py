@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stepprover.errors import StepproverError
+
 
 @dataclass(frozen=True)
 class Bundled:

@@ -1,0 +1,58 @@
+"""Service settings, read from ``STEPPROVER_SERVICE_*`` environment variables."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stepprover.lean.pool import MATHLIB_WORKER_RSS_MB, PoolConfig
+from stepprover.lean.process import ProcessConfig
+from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
+from stepprover.lean.toolchain import LeanSetup
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STEPPROVER_SERVICE_", frozen=True)
+
+    repl_command: str | None = None
+    """REPL command line; default: the Lean installed by `stepprover lean setup`."""
+    lean_dir: Path | None = None
+    workers: int | None = None
+    expected_worker_rss_mb: float = MATHLIB_WORKER_RSS_MB
+    max_commands_per_worker: int | None = 500
+    max_rss_mb: float | None = 15_360.0
+    max_queue: int = 1000
+    """Snippets allowed to wait for a worker; a request that would pass it gets 429."""
+    api_key: str | None = None
+    """When set, every /api call needs ``Authorization: Bearer <api_key>``."""
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_timeout: float = 600.0
+    idempotency_cache: int = 10_000
+    """Completed /api/verify answers kept by Idempotency-Key, for client retries."""
+    sandbox: bool = True
+    sandbox_memory_mb: int = 20_480
+    sandbox_cpu_seconds: int = 3600
+    sandbox_processes: int = 256
+    sandbox_file_mb: int = 1024
+
+    def pool_config(self) -> PoolConfig:
+        if self.repl_command:
+            process = ProcessConfig(command=shlex.split(self.repl_command), max_rss_mb=self.max_rss_mb)
+        else:
+            setup = LeanSetup() if self.lean_dir is None else LeanSetup(root=self.lean_dir)
+            process = setup.process_config(max_rss_mb=self.max_rss_mb)
+        if self.sandbox:
+            limits = SandboxConfig(
+                memory_mb=self.sandbox_memory_mb, cpu_seconds=self.sandbox_cpu_seconds,
+                processes=self.sandbox_processes, file_mb=self.sandbox_file_mb,
+            )  # fmt: skip
+            process = ProcessConfig(
+                command=process.command, cwd=process.cwd, env=process.env,
+                prefix=sandbox_prefix(limits, process.cwd), max_rss_mb=process.max_rss_mb,
+            )  # fmt: skip
+        return PoolConfig(
+            process=process, workers=self.workers, expected_worker_rss_mb=self.expected_worker_rss_mb,
+            max_commands=self.max_commands_per_worker, max_queue=self.max_queue,
+        )  # fmt: skip
