@@ -93,3 +93,18 @@ def test_auto_backend_without_a_gpu_stops_with_the_choices(model_dir: Path) -> N
                                  "--repl", shlex.join(standin_command())])
     assert result.exit_code == 2
     assert "no CUDA GPU found" in result.output and "--backend transformers" in result.output
+
+
+def test_prove_through_the_verification_service(
+    model_dir: Path, script_file: Callable[[Any], str]
+) -> None:
+    from tests.server.conftest import running_service, standin_settings
+
+    with running_service(standin_settings("--script", script_file(SCRIPT), api_key="k")) as url:
+        args = ["prove", "--model", str(model_dir), "--minif2f", NAME, "--backend", "transformers",
+                "--temperature", "0", "--lean-url", url, "--json"]
+        refused = runner.invoke(app, args)
+        assert refused.exit_code == 1 and "401" in json.loads(refused.stdout)["error"]
+        result = runner.invoke(app, [*args, "--lean-api-key", "k"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["verdict"]["outcome"] == "proved"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import shlex
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, cast, get_args
 
@@ -15,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stepprover.agent.display import render_trajectory, summary_line
-from stepprover.agent.loop import LoopConfig
+from stepprover.agent.loop import LoopConfig, SketchRepl
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import (
     DataError,
@@ -32,9 +34,10 @@ from stepprover.eval.runner import EvalPlan, RecheckingVerifier, preflight, run_
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
+from stepprover.lean.remote import RemoteLean
 from stepprover.lean.toolchain import LeanSetup, SetupError, check_reachable, doctor, run_plan
 from stepprover.lean.toolchain import setup_plan as build_setup_plan
-from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, VerifyConfig
+from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, VerifyConfig
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.models.loader import Backend, ModelUnavailable, load_generator
 from stepprover.provers import PROVER_STYLES, build_prover, default_sampling
@@ -187,6 +190,28 @@ def _print_verdict(verdict: Verdict) -> None:
         console.print(f"  {m.pos.line}:{m.pos.column} {m.severity}: {m.data}", markup=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class LeanBackend:
+    """Local warm REPLs (``pool_config``) or the verification service (``url``)."""
+
+    pool_config: PoolConfig | None
+    url: str | None = None
+    api_key: str | None = None
+
+    @contextlib.asynccontextmanager
+    async def open(self) -> AsyncIterator[tuple[SketchRepl, Verifier]]:
+        if self.url:
+            remote = RemoteLean(self.url, api_key=self.api_key)
+            try:
+                yield remote, remote
+            finally:
+                await remote.close()
+            return
+        assert self.pool_config is not None
+        async with ReplPool(self.pool_config) as pool:
+            yield pool, RecheckingVerifier(LeanVerifier(pool), pool)
+
+
 def _sampling(style: str, temperature: float | None) -> SamplingParams:
     if style not in PROVER_STYLES:
         err.print(f"[red]unknown prompt style {style!r}[/red]; known: {', '.join(PROVER_STYLES)}")
@@ -244,6 +269,8 @@ def prove(
     prompt_style: Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))] = "stepfun-tir",
     as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
     repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
+    lean_url: Annotated[str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")] = None,
+    lean_api_key: Annotated[str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")] = None,
     lean_dir: LeanDir = None,
 ) -> None:
     """Prove one problem with tool-integrated reasoning and show the trajectory."""
@@ -252,7 +279,7 @@ def prove(
     except (DataError, OSError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    process = _process_config(repl, lean_dir)
+    pool_config = None if lean_url else PoolConfig(process=_process_config(repl, lean_dir), workers=2)
     generator = _load_generator_or_exit(model, backend, base_url, tokenizer)
     config = LoopConfig(
         max_repl_calls=max_repl_calls,
@@ -262,7 +289,8 @@ def prove(
         prompt_style=prompt_style,
     )
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
-    trajectory = asyncio.run(_prove(generator, PoolConfig(process=process, workers=2), config, target))
+    lean = LeanBackend(pool_config, lean_url, lean_api_key)
+    trajectory = asyncio.run(_prove(generator, lean, config, target))
     if as_json:
         typer.echo(trajectory.model_dump_json())
     else:
@@ -274,11 +302,11 @@ def prove(
 
 
 async def _prove(
-    generator: Generator, pool_config: PoolConfig, config: LoopConfig, problem: Problem
+    generator: Generator, lean: LeanBackend, config: LoopConfig, problem: Problem
 ) -> Trajectory:
     try:
-        async with ReplPool(pool_config) as pool:
-            prover = build_prover(config.prompt_style, generator, pool, LeanVerifier(pool), config)
+        async with lean.open() as (repl, verifier):
+            prover = build_prover(config.prompt_style, generator, repl, verifier, config)
             return await prover.run(problem)
     finally:
         await generator.close()
@@ -304,6 +332,8 @@ def eval_(
     temperature: Annotated[float | None, typer.Option(help="Default: the prover style's own.")] = None,
     prompt_style: Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))] = "stepfun-tir",
     repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
+    lean_url: Annotated[str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")] = None,
+    lean_api_key: Annotated[str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")] = None,
     lean_dir: LeanDir = None,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count."""
@@ -316,7 +346,7 @@ def eval_(
     except (DataError, OSError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    process = _process_config(repl, lean_dir)
+    pool_config = None if lean_url else PoolConfig(process=_process_config(repl, lean_dir), workers=workers)
     warning = lean_version_warning(benchmark, None if repl else _setup(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
@@ -329,7 +359,7 @@ def eval_(
     config = RunConfig(
         model=model, prompt_style=loop.prompt_style, samples=samples,
         sampling=dataclasses.asdict(loop.sampling), budgets=budgets,
-        lean=f"repl: {repl}" if repl else _setup(lean_dir).version_label,
+        lean=f"service: {lean_url}" if lean_url else (f"repl: {repl}" if repl else _setup(lean_dir).version_label),
         dataset=benchmark, dataset_sha256=file_sha256(path), split=split,
     )  # fmt: skip
     folder = run_dir or Path("runs") / f"{Path(model).name}-{benchmark.replace('/', '_')}-n{samples}"
@@ -341,7 +371,7 @@ def eval_(
     try:
         store.record_problems([p.name for p in chosen])
         generator = _load_generator_or_exit(model, backend, base_url, tokenizer)
-        asyncio.run(_eval(generator, PoolConfig(process=process, workers=workers), loop,
+        asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key), loop,
                           store, EvalPlan(chosen, samples, concurrency)))
         _print_eval_summary(store, chosen, samples, folder)
     finally:
@@ -360,7 +390,7 @@ def _load_generator_or_exit(model: str, backend: str, base_url: str | None,
         raise typer.Exit(2) from exc
 
 
-async def _eval(generator: Generator, pool_config: PoolConfig, loop: LoopConfig,
+async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
                 store: RunStore, plan: EvalPlan) -> None:
     from rich.progress import (
         BarColumn,
@@ -371,11 +401,10 @@ async def _eval(generator: Generator, pool_config: PoolConfig, loop: LoopConfig,
     )
 
     try:
-        async with ReplPool(pool_config) as pool:
-            checks = await preflight(pool, store, plan.problems, plan.preflight_timeout)
+        async with lean.open() as (repl, verifier):
+            checks = await preflight(repl, store, plan.problems, plan.preflight_timeout)
             runnable = {name for name, (ok, _) in checks.items() if ok}
-            verifier = RecheckingVerifier(LeanVerifier(pool), pool)
-            agent = build_prover(loop.prompt_style, generator, pool, verifier, loop)
+            agent = build_prover(loop.prompt_style, generator, repl, verifier, loop)
             done = store.done()
             total = len(plan.problems) * plan.samples
             solved = sum(r.solved for r in store.results())

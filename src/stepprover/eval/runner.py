@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from stepprover.agent.loop import SketchRepl
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
@@ -37,7 +38,7 @@ class EvalPlan:
     preflight_timeout: float = 300.0
 
 
-async def preflight(pool: ReplPool, store: RunStore, problems: Sequence[Problem],
+async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Problem],
                     timeout: float) -> dict[str, tuple[bool, str]]:
     """Elaborate each statement once with ``sorry`` under its header (cached in the store)."""
     known = store.preflight()
@@ -47,7 +48,7 @@ async def preflight(pool: ReplPool, store: RunStore, problems: Sequence[Problem]
             return
         source = split_imports(problem.header + with_sorry(problem.formal_statement))
         try:
-            reply = await pool.run(source.imports, CommandRequest(cmd=source.body), timeout)
+            reply = await repl.run(source.imports, CommandRequest(cmd=source.body), timeout)
         except Exception as exc:  # noqa: BLE001 - any failure means the statement is unusable
             ok, reason = False, f"{type(exc).__name__}: {exc}"
         else:
