@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,17 @@ from stepprover.lean.protocol import MESSAGE_END, Reply, Request, encode_request
 _READ_CHUNK = 1 << 16
 _STDERR_KEEP_BYTES = 64 * 1024
 _TREE_RELIST_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL if our process dies without closing it (Linux).
+
+    The REPL runs in its own session, so nothing else would stop it if the service
+    itself were killed with SIGKILL."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,7 @@ class ReplProcess:
                 cwd=config.cwd,
                 env=dict(config.env) if config.env is not None else None,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise ReplStartError(f"cannot start REPL {config.argv!r}: {exc}") from exc
