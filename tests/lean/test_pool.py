@@ -183,3 +183,19 @@ def test_default_worker_count_is_bounded_by_cores_and_memory() -> None:
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="workers"):
         PoolConfig(process=standin_pool_config().process, workers=0)
+
+
+async def test_waiters_are_served_first_come_first_served() -> None:
+    async with ReplPool(standin_pool_config("--delay", "0.02", workers=1)) as pool:
+        await pool.warm(MATHLIB)
+        done: list[tuple[int, int]] = []
+
+        async def client(c: int) -> None:
+            for r in range(4):
+                await run_ok(pool, f"client {c} request {r}")
+                done.append((c, r))
+
+        await asyncio.gather(*(client(c) for c in range(4)))
+    first_round_end = max(i for i, (_, r) in enumerate(done) if r == 0)
+    third_round_start = min(i for i, (_, r) in enumerate(done) if r == 2)
+    assert first_round_end < third_round_start, f"a client was starved: {done}"

@@ -125,6 +125,7 @@ class ReplPool:
         self._starting = 0
         self._spares = 0
         self._waiting = 0
+        self._sleeping = 0
         self._spawned = 0
         self._served = 0
         self._replaced = 0
@@ -227,16 +228,25 @@ class ReplPool:
         self._waiting += 1
         try:
             async with self._cond:
+                newcomer = True
                 while True:
                     if self._closed:
                         raise PoolClosed("the REPL pool is closed")
-                    worker = self._take_idle(imports)
-                    if worker is not None:
-                        return worker
-                    if self._has_room() or self._evict_idle():
-                        self._starting += 1
-                        break
-                    await self._cond.wait()
+                    # First come, first served: a newcomer queues behind sleeping waiters
+                    # instead of taking the worker that was just freed for one of them.
+                    if not (newcomer and self._sleeping):
+                        worker = self._take_idle(imports)
+                        if worker is not None:
+                            return worker
+                        if self._has_room() or self._evict_idle():
+                            self._starting += 1
+                            break
+                    newcomer = False
+                    self._sleeping += 1
+                    try:
+                        await self._cond.wait()
+                    finally:
+                        self._sleeping -= 1
         finally:
             self._waiting -= 1
         try:
