@@ -197,9 +197,24 @@ class LeanBackend:
     pool_config: PoolConfig | None
     url: str | None = None
     api_key: str | None = None
+    ray_address: str | None = None
+    """Spread the pool over a Ray cluster ("auto": the cluster this machine belongs to)."""
 
     @contextlib.asynccontextmanager
     async def open(self) -> AsyncIterator[tuple[SketchRepl, Verifier]]:
+        if self.ray_address:
+            import ray
+
+            from stepprover.lean.ray_pool import RayLean
+
+            assert self.pool_config is not None
+            ray.init(address=self.ray_address, ignore_reinit_error=True)
+            distributed = RayLean(self.pool_config)
+            try:
+                yield distributed, distributed
+            finally:
+                await distributed.close()
+            return
         if self.url:
             remote = RemoteLean(self.url, api_key=self.api_key)
             try:
@@ -334,6 +349,7 @@ def eval_(
     repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
     lean_url: Annotated[str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")] = None,
     lean_api_key: Annotated[str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")] = None,
+    lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
     lean_dir: LeanDir = None,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count."""
@@ -371,7 +387,7 @@ def eval_(
     try:
         store.record_problems([p.name for p in chosen])
         generator = _load_generator_or_exit(model, backend, base_url, tokenizer)
-        asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key), loop,
+        asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray), loop,
                           store, EvalPlan(chosen, samples, concurrency)))
         _print_eval_summary(store, chosen, samples, folder)
     finally:

@@ -1,0 +1,54 @@
+"""RayLean on a local Ray cluster with 2 pool-actor processes (the REPL is the stand-in)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from stepprover.errors import ReplTimeout
+from stepprover.lean.protocol import CommandReply, CommandRequest
+from tests.conftest import standin_pool_config
+
+ray = pytest.importorskip("ray")
+
+AXIOMS = {"severity": "info", "pos": {"line": -2, "column": 0}, "endPos": None,
+          "data": "'t' does not depend on any axioms"}
+SCRIPT = [["kind:valid", {"messages": [AXIOMS]}], ["*", {}]]
+
+
+@pytest.fixture(scope="module")
+def local_cluster() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+async def test_checks_spread_over_two_actor_processes(
+    local_cluster: None, script_file: Callable[[Any], str]
+) -> None:
+    from stepprover.lean.ray_pool import RayLean, node_worker_count
+
+    lean = RayLean(standin_pool_config("--script", script_file(SCRIPT), workers=2),
+                   actors_per_node=2)
+    try:
+        assert len(lean.actors) == 2
+        verdicts = await asyncio.gather(*(
+            lean.check(f"theorem t : True := by\n  trivial -- kind:valid {i}") for i in range(20)))
+        assert all(v.proved for v in verdicts), [v.reason for v in verdicts if not v.proved]
+        reply = await lean.run("import Mathlib", CommandRequest(cmd="def x := 1"), 10)
+        assert isinstance(reply, CommandReply)
+        with pytest.raises(ReplTimeout):
+            await lean.run("import Mathlib", CommandRequest(cmd="-- standin:hang"), 0.5)
+        health = await lean.health()
+        assert len({h["pid"] for h in health}) == 2, "two separate actor processes"
+        assert all(h["served"] > 0 for h in health), health
+    finally:
+        await lean.close()
+    node = {"Resources": {"CPU": 16.0, "memory": 64 * 2**30}}
+    assert node_worker_count(node, 6500) == 9 and node_worker_count({"Resources": {"CPU": 2.0}}, 6500) == 1
