@@ -35,6 +35,7 @@ from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.remote import RemoteLean
+from stepprover.lean.sandbox import SandboxConfig, SandboxUnavailable, sandbox_prefix
 from stepprover.lean.toolchain import LeanSetup, SetupError, check_reachable, doctor, run_plan
 from stepprover.lean.toolchain import setup_plan as build_setup_plan
 from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, VerifyConfig
@@ -49,6 +50,9 @@ lean_app = typer.Typer(help="Install and inspect the Lean toolchain, REPL and Ma
 app.add_typer(lean_app, name="lean")
 err = Console(stderr=True, soft_wrap=True)
 
+Sandbox = Annotated[
+    bool, typer.Option("--sandbox/--no-sandbox", help="Run each REPL under bubblewrap + rlimits.")
+]
 LeanDir = Annotated[
     Path | None, typer.Option(help="Where Lean, the REPL and Mathlib live (env STEPPROVER_LEAN_DIR).")
 ]
@@ -97,7 +101,18 @@ def lean_doctor(lean_dir: LeanDir = None) -> None:
         raise typer.Exit(1)
 
 
-def _process_config(repl: str | None, lean_dir: Path | None) -> ProcessConfig:
+def _process_config(repl: str | None, lean_dir: Path | None, sandbox: bool = False) -> ProcessConfig:
+    config = _repl_config(repl, lean_dir)
+    if not sandbox:
+        return config
+    try:
+        return dataclasses.replace(config, prefix=sandbox_prefix(SandboxConfig(), config.cwd))
+    except SandboxUnavailable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _repl_config(repl: str | None, lean_dir: Path | None) -> ProcessConfig:
     if repl:
         return ProcessConfig(command=shlex.split(repl))
     setup = _setup(lean_dir)
@@ -123,10 +138,11 @@ def check(
     timeout: Annotated[float, typer.Option(help="Seconds per proof.")] = 300.0,
     workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
     repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
+    sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
 ) -> None:
     """Verify proofs with every integrity check; exit 0 only if all are proved."""
-    pool_config = PoolConfig(process=_process_config(repl, lean_dir), workers=workers)
+    pool_config = PoolConfig(process=_process_config(repl, lean_dir, sandbox), workers=workers)
     verify_config = VerifyConfig(timeout=timeout)
     if jsonl:
         items = list(_read_jsonl(path))
@@ -205,11 +221,11 @@ class LeanBackend:
         if self.ray_address:
             import ray
 
-            from stepprover.lean.ray_pool import RayLean
+            from stepprover.lean.ray_pool import RayVerifier
 
             assert self.pool_config is not None
             ray.init(address=self.ray_address, ignore_reinit_error=True)
-            distributed = RayLean(self.pool_config)
+            distributed = RayVerifier(self.pool_config)
             try:
                 yield distributed, distributed
             finally:
@@ -286,6 +302,7 @@ def prove(
     repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
     lean_url: Annotated[str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")] = None,
     lean_api_key: Annotated[str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")] = None,
+    sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
 ) -> None:
     """Prove one problem with tool-integrated reasoning and show the trajectory."""
@@ -294,7 +311,7 @@ def prove(
     except (DataError, OSError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    pool_config = None if lean_url else PoolConfig(process=_process_config(repl, lean_dir), workers=2)
+    pool_config = None if lean_url else PoolConfig(process=_process_config(repl, lean_dir, sandbox), workers=2)
     generator = _load_generator_or_exit(model, backend, base_url, tokenizer)
     config = LoopConfig(
         max_repl_calls=max_repl_calls,
@@ -350,6 +367,7 @@ def eval_(
     lean_url: Annotated[str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")] = None,
     lean_api_key: Annotated[str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")] = None,
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
+    sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count."""
@@ -362,7 +380,7 @@ def eval_(
     except (DataError, OSError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    pool_config = None if lean_url else PoolConfig(process=_process_config(repl, lean_dir), workers=workers)
+    pool_config = None if lean_url else PoolConfig(process=_process_config(repl, lean_dir, sandbox), workers=workers)
     warning = lean_version_warning(benchmark, None if repl else _setup(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")

@@ -1,4 +1,4 @@
-"""RayLean on a local Ray cluster with 2 pool-actor processes (the REPL is the stand-in)."""
+"""RayVerifier on a local Ray cluster with 2 pool-actor processes (the REPL is the stand-in)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ def local_cluster() -> Iterator[None]:
 async def test_checks_spread_over_two_actor_processes(
     local_cluster: None, script_file: Callable[[Any], str]
 ) -> None:
-    from stepprover.lean.ray_pool import RayLean, node_worker_count
+    from stepprover.lean.ray_pool import RayVerifier, node_worker_count
 
-    lean = RayLean(standin_pool_config("--script", script_file(SCRIPT), workers=2),
+    lean = RayVerifier(standin_pool_config("--script", script_file(SCRIPT), workers=2),
                    actors_per_node=2)
     try:
         assert len(lean.actors) == 2

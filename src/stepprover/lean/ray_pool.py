@@ -1,6 +1,6 @@
 """Scale-out on Ray: one pool actor per node (or several), checks spread over all of them.
 
-``RayLean`` has the same ``check`` and ``run`` as ``LeanVerifier``/``ReplPool``
+``RayVerifier`` has the same ``check`` and ``run`` as ``LeanVerifier``/``ReplPool``
 and ``RemoteLean``, so eval and GRPO rollouts use a whole Ray cluster with one
 option. Each actor owns a ``ReplPool`` sized from its node's CPUs and memory
 (cores - 1, and free memory / expected worker RSS) and is pinned to that node.
@@ -62,7 +62,7 @@ def node_worker_count(node: dict[str, Any], expected_worker_rss_mb: float) -> in
     return max(1, min(max(1, cpus - 1), by_memory))
 
 
-class RayLean:
+class RayVerifier:
     """Spreads checks over ``PoolActor``s on every alive node of the connected Ray cluster."""
 
     def __init__(self, pool_config: PoolConfig, *, verify_config: VerifyConfig | None = None,
@@ -71,7 +71,7 @@ class RayLean:
             import ray
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         except ImportError as exc:
-            raise StepproverError("RayLean needs Ray: pip install 'stepprover[ray]'") from exc
+            raise StepproverError("RayVerifier needs Ray: pip install 'stepprover[ray]'") from exc
         if not ray.is_initialized():
             raise StepproverError("connect to a cluster first: ray.init(address='auto') or ray.init()")
         remote_actor = ray.remote(PoolActor)
@@ -98,7 +98,7 @@ class RayLean:
 
     async def run(self, imports: str, request: Request, timeout: float) -> Reply:
         if not isinstance(request, CommandRequest):
-            raise StepproverError("RayLean runs commands only (cmd)")
+            raise StepproverError("RayVerifier runs commands only (cmd)")
         data = await self._call("run", imports, request.cmd, timeout)
         if data["status"] == "timeout":
             raise ReplTimeout(timeout=timeout, elapsed=float(data["elapsed"]))
