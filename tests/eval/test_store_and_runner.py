@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from stepprover.eval.metrics import pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, RecheckingVerifier, preflight, run_samples
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import ReplPool
+from stepprover.lean.protocol import CommandRequest
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
 from stepprover.models.scripted import ScriptedGenerator
 from tests.conftest import standin_command, standin_pool_config
@@ -140,3 +142,20 @@ def test_eval_killed_with_sigkill_resumes_without_losing_or_redoing(
     assert sorted((p, i) for p, i, _ in rows) == [(f"a{k}", i) for k in range(1, 6) for i in range(4)]
     assert all(solved for _, _, solved in rows)
     assert all(after[key] == blob for key, blob in before.items()), "finished samples were redone"
+
+
+async def test_timeout_under_saturation_is_rechecked_on_an_idle_worker(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    flag = tmp_path / "hung"
+    proof = f"theorem p : True := by\n  trivial -- final -- standin:hang-once={flag}"
+    async with ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1)) as pool:
+        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=0.5)), pool)
+        blocker = asyncio.create_task(pool.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
+        await asyncio.sleep(0.2)  # the only worker is busy: the pool is saturated
+        verdict = await verifier.check(proof)
+        await blocker
+        await asyncio.sleep(0.5)  # the replacement of the hung worker is warm again
+        idle = await verifier.check(proof.replace(str(flag), str(tmp_path / "hung-again")))
+    assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict
+    assert idle.outcome.value == "timeout" and idle.attempts == 1, "an idle pool's timeout stands"

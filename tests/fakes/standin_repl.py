@@ -27,7 +27,8 @@ with a stderr line), ``exit-mid-reply`` (half a reply, then exit), ``garbage``
 (a non-JSON reply), ``stderr-flood=MB``, ``big-reply=MB`` (a reply whose one
 line is MB megabytes), ``sleep=S``, ``grow=MB``, and the sandbox probes
 ``try-socket``, ``try-write=PATH``, ``try-fork=N`` (report what happened as an
-info message); ``crash-once=PATH`` crashes unless PATH exists (and creates it),
+info message); ``crash-once=PATH`` and ``hang-once=PATH`` crash or hang unless PATH
+exists (and create it),
 ``bad-utf8`` answers with bytes that are not UTF-8.
 """
 
@@ -218,6 +219,10 @@ def per_request_faults(text: str) -> None:
             msg = {"severity": "info", "pos": pos, "endPos": pos, "data": "x" * size}
             write(json.dumps({"messages": [msg], "env": 0}) + "\n\n")
             raise _Answered
+        elif name == "hang-once":
+            if not os.path.exists(value):
+                Path(value).write_text("hung once")
+                time.sleep(10**6)
         elif name == "crash-once":
             if not os.path.exists(value):
                 Path(value).write_text("crashed once")

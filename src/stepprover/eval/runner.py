@@ -92,16 +92,20 @@ class RecheckingVerifier:
 
     async def check(self, code: str | bytes, *, statement: str | None = None,
                     timeout: float | None = None) -> Verdict:
-        saturated = await self._saturated()
+        queued = await self._no_free_worker()
         verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
-        if verdict.outcome is not Outcome.TIMEOUT or not (saturated or await self._saturated()):
+        if verdict.outcome is not Outcome.TIMEOUT or not (queued or await self._others_waiting()):
             return verdict
-        while await self._saturated():
+        while await self._no_free_worker():
             await asyncio.sleep(self.poll)
         again = await self.verifier.check(code, statement=statement, timeout=timeout)
         return again.model_copy(update={"attempts": verdict.attempts + again.attempts})
 
-    async def _saturated(self) -> bool:
+    async def _no_free_worker(self) -> bool:
+        """A check started now would wait: nothing idle, no room to start a worker."""
         health = await self.pool.health()
         no_room = health.workers + health.starting >= health.size
         return health.waiting > 0 or (health.idle == 0 and no_room)
+
+    async def _others_waiting(self) -> bool:
+        return (await self.pool.health()).waiting > 0
