@@ -1,0 +1,120 @@
+"""Tool-integrated GRPO on TRL's ``GRPOTrainer`` with our own rollouts.
+
+Rollouts are run by the project's agent loop (same prompts, budgets and
+verifier as ``stepprover eval``), so what is trained is what is evaluated. The
+rollout function returns, per completion, the generated and feedback token ids
+with ``env_mask`` = the trajectory's loss mask (0 on ``<REPL>`` feedback), so TRL
+leaves REPL tokens out of the policy loss. The reward is 1 for a verified final
+proof (integrity checks included) and 0 otherwise; the reason for every 0 is
+logged in ``rollouts.jsonl``. The generator samples with ``trainer.model`` itself,
+so the weights of the next rollouts are always the trainer's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from stepprover.agent.loop import LoopConfig, SketchRepl, TirAgent
+from stepprover.agent.trajectory import Finish, Trajectory
+from stepprover.data.problems import Problem
+from stepprover.lean.verify import Verifier
+from stepprover.models.transformers_local import TransformersGenerator
+from stepprover.train.bridge import LoopThread
+
+
+def verified_reward(completions: list[Any], solved: list[bool], **kwargs: Any) -> list[float]:
+    """1.0 for a verified final proof, 0.0 otherwise (TRL reward function signature)."""
+    return [1.0 if ok else 0.0 for ok in solved]
+
+
+def zero_reason(trajectory: Trajectory) -> str:
+    """Why a trajectory earned no reward, for the rollout log."""
+    if trajectory.solved:
+        return ""
+    if trajectory.error:
+        return f"error: {trajectory.error}"
+    if trajectory.verdict is not None:
+        return f"{trajectory.verdict.outcome.value}: {trajectory.verdict.reason[:200]}"
+    if trajectory.finish is Finish.ANSWERED:
+        return "no final proof"
+    return str(trajectory.finish)
+
+
+class TirRollout:
+    """``rollout_func`` for ``GRPOTrainer``: prompts are ``Problem`` JSON strings."""
+
+    def __init__(self, repl: SketchRepl, verifier: Verifier, loop: LoopThread, config: LoopConfig,
+                 *, max_completion_length: int, log_path: Path | None = None,
+                 before_rollout: Callable[[Any], None] | None = None) -> None:
+        self.repl = repl
+        self.verifier = verifier
+        self.loop = loop
+        self.config = config
+        self.max_completion_length = max_completion_length
+        self.log_path = log_path
+        self.before_rollout = before_rollout
+        self.calls = 0
+
+    def __call__(self, prompts: list[str], trainer: Any) -> dict[str, Any]:
+        if self.before_rollout is not None:
+            self.before_rollout(trainer)
+        generator = TransformersGenerator(trainer.model, trainer.processing_class)
+        agent = TirAgent(generator, self.repl, self.verifier, self.config)
+        problems = [Problem.model_validate_json(p) for p in prompts]
+
+        async def all_rollouts() -> list[Trajectory]:
+            import asyncio
+
+            return await asyncio.gather(*(agent.run(p, i) for i, p in enumerate(problems)))
+
+        trajectories = self.loop.run(all_rollouts())
+        self.calls += 1
+        completion_ids, env_mask, truncated = [], [], []
+        for t in trajectories:
+            ids, mask = t.completion_ids, t.loss_mask(include_prompt=False)
+            cut = len(ids) > self.max_completion_length
+            completion_ids.append(ids[: self.max_completion_length])
+            env_mask.append(mask[: self.max_completion_length])
+            truncated.append(cut or t.finish in (Finish.CONTEXT_EXHAUSTED, Finish.LENGTH))
+        solved = [t.solved and not cut for t, cut in zip(trajectories, truncated, strict=True)]
+        self._record(trainer, trajectories, solved, truncated)
+        return {
+            "prompt_ids": [t.prompt_ids for t in trajectories],
+            "completion_ids": completion_ids,
+            "logprobs": None,
+            "env_mask": env_mask,
+            "solved": solved,
+        }
+
+    def _record(self, trainer: Any, trajectories: list[Trajectory], solved: list[bool],
+                truncated: list[bool]) -> None:
+        n = max(1, len(trajectories))
+        metrics = {
+            "stepprover/pass_rate": sum(solved) / n,
+            "stepprover/repl_calls": sum(len(t.repl_calls) for t in trajectories) / n,
+            "stepprover/truncated_fraction": sum(truncated) / n,
+            "stepprover/response_tokens": sum(sum(t.loss_mask(include_prompt=False)) for t in trajectories) / n,
+        }
+        store = getattr(trainer, "_metrics", None)
+        if isinstance(store, dict) and "train" in store:
+            for key, value in metrics.items():
+                store["train"][key].append(value)
+        if self.log_path is not None:
+            with self.log_path.open("a", encoding="utf-8") as log:
+                for t, ok in zip(trajectories, solved, strict=True):
+                    log.write(json.dumps({"rollout": self.calls, "problem": t.problem, "reward": float(ok),
+                                          "finish": str(t.finish), "repl_calls": len(t.repl_calls),
+                                          "reason": zero_reason(t)}) + "\n")
+
+
+def curriculum(counts: dict[str, tuple[int, int]]) -> list[str]:
+    """Problems worth RL: pass rate strictly between 0 and 1."""
+    return sorted(p for p, (n, c) in counts.items() if n and 0 < c < n)
+
+
+def outcome_summary(trajectories: list[Trajectory]) -> Counter[str]:
+    return Counter(zero_reason(t).split(":")[0] or "proved" for t in trajectories)

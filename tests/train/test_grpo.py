@@ -1,0 +1,127 @@
+"""Tool-integrated GRPO on CPU: a tiny Qwen2, the stand-in REPL (not Lean), TRL's GRPOTrainer."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepprover.agent.loop import LoopConfig
+from stepprover.agent.prompts import STEPFUN_TIR
+from stepprover.data.problems import Problem
+from stepprover.lean.pool import ReplPool
+from stepprover.lean.verify import LeanVerifier, VerifyConfig
+from stepprover.models.base import SamplingParams
+from stepprover.train.bridge import LoopThread
+from stepprover.train.grpo import TirRollout, curriculum, verified_reward
+from tests.conftest import standin_pool_config
+from tests.fakes.tiny_model import build_model, memorise
+
+torch = pytest.importorskip("torch")
+trl = pytest.importorskip("trl")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+PROBLEM = Problem(name="t", header="import Mathlib\n\n", formal_statement="theorem t : True := by\n")
+SKETCH = "Check.\n<sketch>theorem t : True := by trivial</sketch>"
+ANSWER = "\n</think>\n```lean4\ntheorem t : True := by trivial -- final\n```"
+TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@t : True"}
+AXIOMS = {**TYPE, "pos": {"line": -2, "column": 0}, "data": "'t' does not depend on any axioms"}
+SCRIPT = [["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
+          ["-- final", {"messages": [TYPE, AXIOMS]}], ["*", {}]]
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+def test_two_grpo_steps_with_masked_repl_tokens(
+    tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
+) -> None:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    prompt = STEPFUN_TIR.render(tokenizer, PROBLEM)
+    ids = [*tokenizer.encode(prompt + SKETCH + "\n<REPL>\n{}\n</REPL>" + ANSWER, add_special_tokens=False),
+           tokenizer.eos_token_id]
+    model = build_model(len(tokenizer), seed=3)
+    memorise(model, ids, steps=150)
+    pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=2))
+    seen_weights: list[Any] = []
+
+    def snapshot(trainer: Any) -> None:
+        seen_weights.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+
+    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread,
+                         LoopConfig(max_context_tokens=600, sampling=SamplingParams(temperature=0.7)),
+                         max_completion_length=256, log_path=tmp_path / "rollouts.jsonl",
+                         before_rollout=snapshot)
+    after_step: list[Any] = []
+
+    class AfterStep(TrainerCallback):  # type: ignore[misc]
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            after_step.append({k: v.detach().clone() for k, v in kwargs["model"].state_dict().items()})
+
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
+                      max_completion_length=256, max_steps=2, learning_rate=1e-3, logging_steps=1,
+                      report_to="none", use_cpu=True, bf16=False, save_strategy="no", beta=0.0)
+    dataset = Dataset.from_list([{"prompt": PROBLEM.model_dump_json()}] * 2)
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verified_reward], args=args,
+                          train_dataset=dataset, rollout_func=rollout, callbacks=[AfterStep()])
+    try:
+        trainer.train()
+    finally:
+        loop_thread.run(pool.close())
+    logs = [h for h in trainer.state.log_history if "reward" in h]
+    assert len(logs) == 2 and all("stepprover/repl_calls" in h for h in logs)
+    assert max(h["reward"] for h in logs) > 0, "some rollouts verified"
+    rows = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and all(r["reason"] or r["reward"] == 1.0 for r in rows)
+    # the second rollout sampled with exactly the weights the first step produced
+    assert len(seen_weights) == 2 and len(after_step) >= 1
+    assert all(torch.equal(seen_weights[1][k], after_step[0][k]) for k in seen_weights[1])
+    changed = any(not torch.equal(seen_weights[0][k], seen_weights[1][k]) for k in seen_weights[0])
+    assert changed == (logs[0]["reward_std"] > 0), "a step moves the weights iff rewards differed"
+
+
+def test_grpo_update_raises_the_rewarded_completion(tokenizer: Any, tmp_path: Path) -> None:
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    prompt_ids = tokenizer.encode("Which tactic?", add_special_tokens=False)
+    good = tokenizer.encode(" norm_num", add_special_tokens=False) + [tokenizer.eos_token_id]
+    bad = tokenizer.encode(" linarith", add_special_tokens=False) + [tokenizer.eos_token_id]
+    model = build_model(len(tokenizer), seed=4)
+
+    def logp(sequence: list[int]) -> float:
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt_ids + sequence])).logits[0]
+        logps = torch.log_softmax(logits[len(prompt_ids) - 1 : -1], dim=-1)
+        return float(logps.gather(1, torch.tensor(sequence)[:, None]).sum())
+
+    def rollout(prompts: list[str], trainer: Any) -> dict[str, Any]:
+        completions = [good if i % 2 == 0 else bad for i in range(len(prompts))]
+        return {"prompt_ids": [prompt_ids] * len(prompts), "completion_ids": completions,
+                "logprobs": None, "solved": [c is good for c in completions]}
+
+    before = logp(good) - logp(bad)
+    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
+                      max_completion_length=16, max_steps=5, learning_rate=5e-3, report_to="none",
+                      use_cpu=True, bf16=False, save_strategy="no", beta=0.0, logging_steps=1)
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verified_reward],
+                          args=args, train_dataset=Dataset.from_list([{"prompt": "q"}] * 5),
+                          rollout_func=rollout)
+    trainer.train()
+    model.eval()
+    assert logp(good) - logp(bad) > before + 1.0
+
+
+def test_curriculum_keeps_problems_neither_always_nor_never_solved() -> None:
+    assert curriculum({"a": (4, 0), "b": (4, 2), "c": (4, 4), "d": (0, 0), "e": (8, 1)}) == ["b", "e"]
