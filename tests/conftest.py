@@ -91,3 +91,19 @@ def tokenizer() -> Any:
     from tests.fakes.tiny_model import build_tokenizer
 
     return build_tokenizer()
+
+
+@pytest.fixture
+def sandbox_standin() -> Iterator[Path]:
+    """A copy of the stand-in REPL the sandbox can see: it hides /tmp (where CI may clone)
+    and home folders only root can read."""
+    import shutil
+    import uuid
+
+    if not (shutil.which("bwrap") and Path("/usr/bin/python3").exists()):
+        pytest.skip("needs bubblewrap (.ci/run installs it) and /usr/bin/python3")
+    copy = Path("/var/tmp") / f"stepprover-standin-{uuid.uuid4().hex}.py"
+    shutil.copy(STANDIN, copy)
+    copy.chmod(0o755)
+    yield copy
+    copy.unlink(missing_ok=True)

@@ -87,24 +87,17 @@ def test_setup_stops_early_with_a_clear_message_when_offline(
     assert not (tmp_path / "elan").exists(), "nothing is attempted once the host is unreachable"
 
 
-def test_check_under_the_sandbox(script_file: Callable[[Any], str]) -> None:
-    import shutil
-
-    if not (shutil.which("bwrap") and Path("/usr/bin/python3").exists()):
-        import pytest
-
-        pytest.skip("needs bubblewrap (.ci/run installs it) and /usr/bin/python3")
+def test_check_under_the_sandbox(sandbox_standin: Path) -> None:
     import json
     import uuid
 
-    from tests.conftest import STANDIN
 
     # Outside /tmp: the sandbox gives the REPL a private, empty /tmp.
     script = Path("/var/tmp") / f"stepprover-test-{uuid.uuid4().hex}.json"
     script.write_text(json.dumps(SCRIPT))
     script.chmod(0o644)
     try:
-        repl = shlex.join(["/usr/bin/python3", str(STANDIN), "--script", str(script)])
+        repl = shlex.join(["/usr/bin/python3", str(sandbox_standin), "--script", str(script)])
         result = runner.invoke(app, ["check", str(EXAMPLES / "mathd_algebra_10.lean"),
                                      "--statement", str(EXAMPLES / "mathd_algebra_10.statement.lean"),
                                      "--repl", repl, "--workers", "1", "--sandbox"])

@@ -50,10 +50,11 @@ def running_service(settings: ServiceSettings) -> Iterator[str]:
         thread.join(timeout=15)
 
 
-def standin_settings(*args: str, python: str | None = None, **overrides: Any) -> ServiceSettings:
+def standin_settings(*args: str, python: str | None = None, script: str | None = None,
+                     **overrides: Any) -> ServiceSettings:
     import sys
 
-    command = shlex.join([python or sys.executable, str(STANDIN), *args])
+    command = shlex.join([python or sys.executable, script or str(STANDIN), *args])
     base: dict[str, Any] = {"repl_command": command, "workers": 2, "sandbox": False,
                             "expected_worker_rss_mb": 50, "max_rss_mb": 2000}
     return ServiceSettings(**{**base, **overrides})

@@ -127,19 +127,22 @@ def test_cancelled_request_frees_its_worker() -> None:
         assert time.monotonic() - started < 5
 
 
-def test_sandbox_blocks_network_writes_and_fork_bombs(tmp_path: Path) -> None:
-    import shutil
+def test_sandbox_blocks_network_writes_and_fork_bombs(tmp_path: Path, sandbox_standin: Path) -> None:
     import socket
 
-    if not (shutil.which("bwrap") and Path("/usr/bin/python3").exists()):
-        pytest.skip("needs bubblewrap (.ci/run installs it) and /usr/bin/python3")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     port = listener.getsockname()[1]
-    outside = tmp_path / "escape.txt"
-    tmp_path.chmod(0o777)  # writable by the sandbox user too: only the sandbox may stop the write
-    settings = standin_settings(python="/usr/bin/python3", sandbox=True, sandbox_processes=64)
+    import uuid
+
+    # A folder outside /tmp that the sandbox user could write to: only the sandbox may stop it.
+    target_dir = Path("/var/tmp") / f"stepprover-escape-{uuid.uuid4().hex}"
+    target_dir.mkdir(mode=0o777)
+    target_dir.chmod(0o777)
+    outside = target_dir / "escape.txt"
+    settings = standin_settings(python="/usr/bin/python3", script=str(sandbox_standin), sandbox=True,
+                                sandbox_processes=64)
     code = (f"-- standin:try-socket={port}\n-- standin:try-write={outside}\n"
             "-- standin:try-fork=500")
     try:
@@ -153,8 +156,12 @@ def test_sandbox_blocks_network_writes_and_fork_bombs(tmp_path: Path) -> None:
                                timeout=30)
     finally:
         listener.close()
+        escaped = outside.exists()
+        outside.unlink(missing_ok=True)
+        target_dir.rmdir()
+    assert not escaped
     assert "socket: connected" not in report and "socket: " in report
-    assert "write: ok" not in report and not outside.exists()
+    assert "write: OSError" in report or "write: PermissionError" in report, report
     started, refused = (int(n) for n in report.split("fork: ")[1].replace(" started,", "").split()[:2])
     assert refused > 0 and started < 500, report
     assert "write: ok" in inside["results"][0]["response"]["messages"][0]["data"]
