@@ -48,6 +48,8 @@ BACKENDS = get_args(Backend)
 app = typer.Typer(help="Tool-integrated reasoning for Lean 4 theorem proving.", no_args_is_help=True)
 lean_app = typer.Typer(help="Install and inspect the Lean toolchain, REPL and Mathlib.")
 app.add_typer(lean_app, name="lean")
+train_app = typer.Typer(help="SFT and tool-integrated GRPO (needs `pip install '.[train]'`).")
+app.add_typer(train_app, name="train")
 err = Console(stderr=True, soft_wrap=True)
 
 Sandbox = Annotated[
@@ -514,6 +516,32 @@ def report(
         raise typer.Exit(2) from exc
     for path in paths:
         typer.echo(str(path))
+
+
+@train_app.command("sft")
+def train_sft(config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/sft-7b.yaml")]) -> None:
+    """SFT on verified trajectories (REPL feedback masked) and whole proofs."""
+    from stepprover.train.config import SFTRunConfig, load_config
+    from stepprover.train.run import run_sft
+
+    typer.echo(str(run_sft(load_config(config, SFTRunConfig))))
+
+
+@train_app.command("grpo")
+def train_grpo(config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/grpo-7b-8gpu.yaml")]) -> None:
+    """Tool-integrated GRPO: rollouts by the agent loop, reward from the verifier."""
+    from stepprover.train.config import GRPORunConfig, load_config
+    from stepprover.train.run import run_grpo
+
+    typer.echo(str(run_grpo(load_config(config, GRPORunConfig))))
+
+
+@train_app.command("plot")
+def train_plot(run: Annotated[Path, typer.Argument(help="A training output folder with metrics.csv")]) -> None:
+    """Plot reward, pass rate, response length, REPL calls and truncation per step."""
+    from stepprover.train.metrics import plot_metrics
+
+    typer.echo(str(plot_metrics(run / "metrics.csv", run / "metrics.png")))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,94 @@
+"""Run configurations for `stepprover train sft|grpo CONFIG` (YAML), validated on load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from stepprover.agent.loop import LoopConfig
+from stepprover.models.base import SamplingParams
+
+
+class LeanSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    """The verification service (`stepprover serve`); else local REPLs."""
+    api_key: str | None = None
+    repl: str | None = None
+    """REPL command line; default: the Lean from `stepprover lean setup`."""
+    workers: int | None = None
+    sandbox: bool = False
+
+
+class LoopSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_context_tokens: int = 20480
+    max_tokens_per_call: int = 16384
+    max_repl_calls: int | None = None
+    sketch_timeout: float = 60.0
+    final_timeout: float = 300.0
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+    def build(self) -> LoopConfig:
+        return LoopConfig(
+            max_context_tokens=self.max_context_tokens, max_tokens_per_call=self.max_tokens_per_call,
+            max_repl_calls=self.max_repl_calls, sketch_timeout=self.sketch_timeout,
+            final_timeout=self.final_timeout,
+            sampling=SamplingParams(temperature=self.temperature, top_p=self.top_p),
+        )  # fmt: skip
+
+
+class SFTRunConfig(BaseModel):
+    """SFT on verified trajectories and plain whole proofs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = Field("not yet run", description="Whether this config has produced a model")
+    model: str
+    trajectories: list[str] = Field(default_factory=list)
+    """Eval run folders or trajectory JSONL files."""
+    whole_proofs: list[str] = Field(default_factory=list)
+    """JSONL files of {name, header, formal_statement, proof}."""
+    max_tokens: int = 20480
+    output_dir: str
+    trl: dict[str, Any] = Field(default_factory=dict)
+    """SFTConfig arguments (TRL)."""
+
+    def trl_config(self, **overrides: Any) -> Any:
+        from trl import SFTConfig
+
+        return SFTConfig(output_dir=self.output_dir, **{**self.trl, **overrides})
+
+
+class GRPORunConfig(BaseModel):
+    """Tool-integrated GRPO."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = Field("not yet run", description="Whether this config has produced a model")
+    model: str
+    prompts: str
+    """A JSONL of problems or a Hugging Face dataset name."""
+    curriculum: str | None = None
+    """A file of problem names (pass rate strictly between 0 and 1) to keep."""
+    output_dir: str
+    lean: LeanSettings = Field(default_factory=LeanSettings)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
+    trl: dict[str, Any] = Field(default_factory=dict)
+    """GRPOConfig arguments (TRL)."""
+
+    def trl_config(self, **overrides: Any) -> Any:
+        from trl import GRPOConfig
+
+        return GRPOConfig(output_dir=self.output_dir, **{**self.trl, **overrides})
+
+
+def load_config(path: Path | str, kind: type[SFTRunConfig | GRPORunConfig]) -> Any:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return kind.model_validate(data)

@@ -1,0 +1,142 @@
+"""What `stepprover train sft|grpo` runs: configs in, trained model and logs out."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from stepprover.agent.loop import SketchRepl
+from stepprover.agent.trajectory import Trajectory
+from stepprover.agent.trajectory import load_jsonl as load_trajectories
+from stepprover.data.problems import Problem
+from stepprover.eval.store import RunStore
+from stepprover.lean.pool import PoolConfig, ReplPool
+from stepprover.lean.process import ProcessConfig
+from stepprover.lean.remote import RemoteLean
+from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
+from stepprover.lean.toolchain import LeanSetup
+from stepprover.lean.verify import LeanVerifier, Verifier
+from stepprover.train.bridge import LoopThread
+from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig
+from stepprover.train.grpo import TirRollout, verified_reward
+from stepprover.train.metrics import metrics_callback
+from stepprover.train.prompt_sets import decontaminate, load_prompt_set
+from stepprover.train.sft import build_sft_trainer
+from stepprover.train.sft_data import (
+    BuildStats,
+    example_from_whole_proof,
+    examples_from_trajectories,
+)
+
+
+def read_trajectories(source: str) -> Iterator[Trajectory]:
+    """Trajectories from an eval run folder or a JSONL file."""
+    path = Path(source)
+    if path.is_dir():
+        store = RunStore.reopen(path)
+        try:
+            yield from store.trajectories()
+        finally:
+            store.close()
+    else:
+        yield from load_trajectories(path)
+
+
+def run_sft(config: SFTRunConfig) -> Path:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(config.model)
+    stats = BuildStats()
+    examples = examples_from_trajectories(
+        (t for source in config.trajectories for t in read_trajectories(source)),
+        max_tokens=config.max_tokens, stats=stats)
+    for source in config.whole_proofs:
+        for row in _jsonl_rows(source):
+            problem = Problem.model_validate(row)
+            examples.append(example_from_whole_proof(tokenizer, problem, row["proof"]))
+    print(f"SFT examples: {len(examples)} (dropped: {stats.dropped})")
+    if not examples:
+        raise ValueError("no SFT examples: check `trajectories` and `whole_proofs`")
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = AutoModelForCausalLM.from_pretrained(config.model)
+    trainer = build_sft_trainer(model, tokenizer, examples, config.trl_config(),
+                                callbacks=[metrics_callback(out / "metrics.csv")])
+    trainer.train()
+    trainer.save_model(str(out / "final"))
+    tokenizer.save_pretrained(str(out / "final"))
+    return out / "final"
+
+
+def _jsonl_rows(path: str) -> Iterator[dict[str, Any]]:
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def grpo_problems(config: GRPORunConfig) -> list[Problem]:
+    problems = load_prompt_set(config.prompts)
+    cleaned = decontaminate(problems)
+    print(cleaned.summary())
+    kept = cleaned.kept
+    if config.curriculum:
+        names = set(Path(config.curriculum).read_text(encoding="utf-8").split())
+        kept = [p for p in kept if p.name in names]
+        print(f"curriculum {config.curriculum}: {len(kept)} problems")
+    if not kept:
+        raise ValueError("no training problems left after decontamination and the curriculum")
+    return kept
+
+
+async def _open_lean(settings: LeanSettings, stack: contextlib.AsyncExitStack) -> tuple[SketchRepl, Verifier]:
+    if settings.url:
+        remote = RemoteLean(settings.url, api_key=settings.api_key)
+        stack.push_async_callback(remote.close)
+        return remote, remote
+    process = (ProcessConfig(command=shlex.split(settings.repl)) if settings.repl
+               else LeanSetup().process_config())
+    if settings.sandbox:
+        process = ProcessConfig(command=process.command, cwd=process.cwd, max_rss_mb=process.max_rss_mb,
+                                prefix=sandbox_prefix(SandboxConfig(), process.cwd))
+    pool = ReplPool(PoolConfig(process=process, workers=settings.workers))
+    stack.push_async_callback(pool.close)
+    return pool, LeanVerifier(pool)
+
+
+def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None) -> Path:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOTrainer
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    problems = grpo_problems(config)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model)
+    model = model or AutoModelForCausalLM.from_pretrained(config.model)
+    args = config.trl_config()
+    loop = LoopThread()
+    stack = contextlib.AsyncExitStack()
+    try:
+        repl, verifier = loop.run(_open_lean(config.lean, stack))
+        rollout = TirRollout(repl, verifier, loop, config.loop.build(),
+                             max_completion_length=args.max_completion_length,
+                             log_path=out / "rollouts.jsonl")
+        dataset = Dataset.from_list([{"prompt": p.model_dump_json()} for p in problems])
+        trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verified_reward],
+                              args=args, train_dataset=dataset, rollout_func=rollout,
+                              callbacks=[metrics_callback(out / "metrics.csv")])
+        trainer.train()
+        trainer.save_model(str(out / "final"))
+        tokenizer.save_pretrained(str(out / "final"))
+    finally:
+        loop.run(stack.aclose())
+        loop.close()
+    return out / "final"

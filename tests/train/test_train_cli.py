@@ -1,0 +1,108 @@
+"""`stepprover train grpo|sft|plot` from YAML configs, and the shipped configs themselves."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from stepprover.cli import app
+from stepprover.train.config import GRPORunConfig, SFTRunConfig, load_config
+from tests.conftest import standin_command
+from tests.fakes.tiny_model import build_model, memorise
+from tests.train.test_grpo import ANSWER, PROBLEM, SCRIPT, SKETCH
+
+pytest.importorskip("trl")
+CONFIGS = Path(__file__).parents[2] / "configs"
+
+
+def on_this_machine() -> dict[str, Any]:
+    """bf16 needs a GPU: on CPU-only machines the configs are built with bf16 off."""
+    import torch
+
+    return {} if torch.cuda.is_available() else {"bf16": False, "use_cpu": True}
+
+
+@pytest.mark.parametrize("name", ["grpo-7b-8gpu.yaml", "grpo-32b.yaml"])
+def test_shipped_grpo_configs_parse_and_build(name: str) -> None:
+    config = load_config(CONFIGS / name, GRPORunConfig)
+    assert config.status == "not yet run" and config.trl["bf16"] is True
+    args = config.trl_config(**on_this_machine())
+    assert args.num_generations == 16 and args.max_completion_length == 20480 and args.beta == 0.0
+    assert config.loop.build().max_context_tokens == 20480
+
+
+def test_shipped_sft_config_parses_and_builds() -> None:
+    config = load_config(CONFIGS / "sft-7b.yaml", SFTRunConfig)
+    assert config.status == "not yet run" and config.trl_config(**on_this_machine()).learning_rate == 1e-5
+
+
+def test_config_typos_are_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: x\nprompts: p\noutput_dir: o\nlooop: {}\n")
+    with pytest.raises(ValueError, match="looop"):
+        load_config(bad, GRPORunConfig)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
+    from stepprover.agent.prompts import STEPFUN_TIR
+
+    prompt = STEPFUN_TIR.render(tokenizer, PROBLEM)
+    ids = [*tokenizer.encode(prompt + SKETCH + "\n<REPL>\n{}\n</REPL>" + ANSWER, add_special_tokens=False),
+           tokenizer.eos_token_id]
+    model = build_model(len(tokenizer), seed=5)
+    memorise(model, ids, steps=150)
+    path = tmp_path_factory.mktemp("tiny")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
+                                       script_file: Callable[[Any], str]) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    other = PROBLEM.model_copy(update={"name": "t2"})
+    prompts.write_text(PROBLEM.model_dump_json() + "\n" + other.model_dump_json() + "\n")
+    out = tmp_path / "grpo"
+    config = {
+        "model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out),
+        "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
+        "loop": {"max_context_tokens": 600, "temperature": 0.7},
+        "trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 256,
+                "max_steps": 2, "learning_rate": 1e-3, "logging_steps": 1, "report_to": "none",
+                "use_cpu": True, "bf16": False, "save_strategy": "no", "beta": 0.0},
+    }
+    path = tmp_path / "grpo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "grpo", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "decontamination: removed 0 of 2" in result.output
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 2 and all(r["reward"] != "" and r["stepprover/repl_calls"] != "" for r in rows)
+    rollouts = [json.loads(line) for line in (out / "rollouts.jsonl").read_text().splitlines()]
+    assert len(rollouts) == 8 and {r["problem"] for r in rollouts} == {"t", "t2"}
+    assert (out / "final" / "config.json").exists()
+
+    proofs = tmp_path / "proofs.jsonl"
+    proofs.write_text(json.dumps({**json.loads(PROBLEM.model_dump_json()),
+                                  "proof": "theorem t : True := trivial"}) + "\n")
+    sft = {"model": str(out / "final"), "whole_proofs": [str(proofs)], "output_dir": str(tmp_path / "sft"),
+           "trl": {"max_steps": 1, "per_device_train_batch_size": 1, "report_to": "none", "use_cpu": True,
+                   "bf16": False, "save_strategy": "no", "logging_steps": 1}}
+    sft_path = tmp_path / "sft.yaml"
+    sft_path.write_text(yaml.safe_dump(sft))
+    result = runner.invoke(app, ["train", "sft", str(sft_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "sft" / "final" / "config.json").exists()
+
+    result = runner.invoke(app, ["train", "plot", str(out)])
+    assert result.exit_code == 0 and (out / "metrics.png").read_bytes().startswith(b"\x89PNG")
