@@ -30,7 +30,7 @@ from stepprover.data.problems import (
     load_minif2f,
 )
 from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
-from stepprover.eval.runner import EvalPlan, RecheckingVerifier, preflight, run_samples
+from stepprover.eval.runner import EvalPlan, RecheckingVerifier, evaluate
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
@@ -438,8 +438,6 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
 
     try:
         async with lean.open() as (repl, verifier):
-            checks = await preflight(repl, store, plan.problems, plan.preflight_timeout)
-            runnable = {name for name, (ok, _) in checks.items() if ok}
             agent = build_prover(loop.prompt_style, generator, repl, verifier, loop)
             done = store.done()
             total = len(plan.problems) * plan.samples
@@ -463,7 +461,7 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
                     bar.update(task, advance=1, description=describe())
 
                 bar.update(task, description=describe())
-                await run_samples(agent, store, plan, runnable, progress)
+                await evaluate(agent, repl, store, plan, progress)
     finally:
         await generator.close()
 
@@ -534,6 +532,15 @@ def train_grpo(config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/g
     from stepprover.train.run import run_grpo
 
     typer.echo(str(run_grpo(load_config(config, GRPORunConfig))))
+
+
+@train_app.command("cycle")
+def train_cycle(config: Annotated[Path, typer.Argument(help="YAML with model, prompts, eval, sft_trl, grpo_trl")]) -> None:
+    """RL→SFT→RL: eval, SFT on the hardest solved problems, GRPO; resumes finished stages."""
+    from stepprover.train.config import CycleRunConfig, load_config
+    from stepprover.train.cycle import run_cycle
+
+    typer.echo(run_cycle(load_config(config, CycleRunConfig)))
 
 
 @train_app.command("plot")

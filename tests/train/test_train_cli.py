@@ -106,3 +106,38 @@ def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
 
     result = runner.invoke(app, ["train", "plot", str(out)])
     assert result.exit_code == 0 and (out / "metrics.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: Path,
+                                                script_file: Callable[[Any], str]) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(PROBLEM.model_dump_json() + "\n" + PROBLEM.model_copy(update={"name": "t2"}).model_dump_json() + "\n")
+    out = tmp_path / "cycle"
+    trl_common = {"report_to": "none", "use_cpu": True, "bf16": False, "save_strategy": "no", "logging_steps": 1}
+    config = {
+        "model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out), "iterations": 1,
+        "eval": {"samples": 4, "concurrency": 8, "backend": "transformers"},
+        "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
+        "loop": {"max_context_tokens": 600, "temperature": 1.2},
+        "sft_trl": {"max_steps": 1, "per_device_train_batch_size": 1, **trl_common},
+        "grpo_trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 256,
+                     "max_steps": 1, "learning_rate": 1e-3, "beta": 0.0, **trl_common},
+    }
+    path = tmp_path / "cycle.yaml"
+    path.write_text(yaml.safe_dump(config))
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "cycle", str(path)])
+    assert result.exit_code == 0, result.output
+    iteration = out / "iter0"
+    for stage in ("eval", "select", "sft", "grpo"):
+        assert (iteration / f"{stage}.done.json").exists(), stage
+    summary = json.loads((iteration / "summary.json").read_text())
+    assert 0 <= summary["eval"]["pass@1"] <= 1
+    assert summary["select"]["trajectories"] == sum(1 for _ in (iteration / "sft_trajectories.jsonl").open())
+    # An interruption after SFT: the GRPO stage has no marker. A restart redoes only GRPO.
+    (iteration / "grpo.done.json").unlink()
+    finished = {p.name: p.stat().st_mtime_ns for p in iteration.glob("*.done.json")}
+    again = runner.invoke(app, ["train", "cycle", str(path)])
+    assert again.exit_code == 0, again.output
+    assert {p.name: p.stat().st_mtime_ns for p in iteration.glob("*.done.json") if p.name in finished} == finished
+    assert (iteration / "grpo.done.json").exists()

@@ -81,6 +81,14 @@ async def run_samples(
     await asyncio.gather(*(one(p, i) for p, i in todo))
 
 
+async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: EvalPlan,
+                   progress: Progress | None = None) -> None:
+    """Pre-flight every statement, then run every missing sample of those that elaborate."""
+    checks = await preflight(repl, store, plan.problems, plan.preflight_timeout)
+    runnable = {name for name, (ok, _) in checks.items() if ok}
+    await run_samples(prover, store, plan, runnable, progress)
+
+
 class RecheckingVerifier:
     """A final check that timed out while the pool was saturated is run once more
     on an idle worker before it counts as a timeout."""

@@ -49,7 +49,8 @@ class SFTRunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: str = Field("not yet run", description="Whether this config has produced a model")
+    status: str = "not yet run"
+    """Whether this config has produced a model."""
     model: str
     trajectories: list[str] = Field(default_factory=list)
     """Eval run folders or trajectory JSONL files."""
@@ -71,7 +72,8 @@ class GRPORunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: str = Field("not yet run", description="Whether this config has produced a model")
+    status: str = "not yet run"
+    """Whether this config has produced a model."""
     model: str
     prompts: str
     """A JSONL of problems or a Hugging Face dataset name."""
@@ -89,6 +91,35 @@ class GRPORunConfig(BaseModel):
         return GRPOConfig(output_dir=self.output_dir, **{**self.trl, **overrides})
 
 
-def load_config(path: Path | str, kind: type[SFTRunConfig | GRPORunConfig]) -> Any:
+def load_config(path: Path | str, kind: type[BaseModel]) -> Any:
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     return kind.model_validate(data)
+
+
+class CycleEval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    samples: int = 8
+    concurrency: int = 64
+    backend: str = "auto"
+    """Model backend for the eval stage (auto, vllm, transformers, openai)."""
+
+
+class CycleRunConfig(BaseModel):
+    """RL→SFT→RL: eval, SFT on the hardest solved problems' trajectories, then GRPO, repeated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = "not yet run"
+    """Whether this config has produced a model."""
+    model: str
+    prompts: str
+    output_dir: str
+    iterations: int = Field(1, ge=1)
+    hardest_fraction: float = Field(0.5, gt=0, le=1)
+    """Of the problems with at least one verified sample, the lowest pass rates kept for SFT."""
+    eval: CycleEval = Field(default_factory=CycleEval)
+    lean: LeanSettings = Field(default_factory=LeanSettings)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
+    sft_trl: dict[str, Any] = Field(default_factory=dict)
+    grpo_trl: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,121 @@
+"""The RL→SFT→RL cycle (`stepprover train cycle CONFIG`), resumable stage by stage.
+
+Each iteration, in ``output_dir/iterK/``: (1) eval the current model on the
+prompt set (a resumable eval run); (2) select the problems with the lowest pass
+rate among those solved at least once, keep their verified trajectories, and
+write the curriculum (pass rate strictly between 0 and 1); (3) SFT on those
+trajectories; (4) GRPO from the SFT model on the curriculum. A stage that
+finished writes ``<stage>.done.json`` with its outputs and metrics; a restarted
+cycle skips finished stages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from stepprover.agent.trajectory import save_jsonl
+from stepprover.data.problems import file_sha256
+from stepprover.eval.metrics import pass1, solve_counts, solve_rates
+from stepprover.eval.runner import EvalPlan, evaluate
+from stepprover.eval.store import RunConfig, RunStore
+from stepprover.models.loader import load_generator
+from stepprover.provers import build_prover
+from stepprover.train.config import CycleRunConfig, GRPORunConfig, SFTRunConfig
+from stepprover.train.grpo import curriculum
+from stepprover.train.prompt_sets import decontaminate, load_prompt_set
+from stepprover.train.run import _open_lean, run_grpo, run_sft
+
+
+def _stage(folder: Path, name: str, action: Any) -> dict[str, Any]:
+    marker = folder / f"{name}.done.json"
+    if marker.exists():
+        return dict(json.loads(marker.read_text()))
+    result: dict[str, Any] = action()
+    marker.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def run_cycle(config: CycleRunConfig) -> str:
+    problems = decontaminate(load_prompt_set(config.prompts)).kept
+    names = [p.name for p in problems]
+    model = config.model
+    for k in range(config.iterations):
+        folder = Path(config.output_dir) / f"iter{k}"
+        folder.mkdir(parents=True, exist_ok=True)
+        current = model
+        evaluated = _stage(folder, "eval", lambda: _eval_stage(config, current, problems, folder / "eval"))
+        selected = _stage(folder, "select", lambda: _select_stage(config, names, folder))
+        sft = _stage(folder, "sft", lambda: _sft_stage(config, current, selected, folder))
+        start = sft.get("model") or current
+        grpo = _stage(folder, "grpo", lambda: _grpo_stage(config, start, selected, folder))
+        model = grpo.get("model") or start
+        (folder / "summary.json").write_text(json.dumps(
+            {"eval": evaluated, "select": selected, "sft": sft, "grpo": grpo, "next_model": model}, indent=1))
+    return model
+
+
+def _eval_stage(config: CycleRunConfig, model: str, problems: list[Any], run_dir: Path) -> dict[str, Any]:
+    loop = config.loop.build()
+    run = RunConfig(model=model, prompt_style=loop.prompt_style, samples=config.eval.samples,
+                    sampling={"temperature": loop.sampling.temperature, "top_p": loop.sampling.top_p},
+                    budgets={"max_context_tokens": loop.max_context_tokens}, lean="cycle",
+                    dataset=config.prompts, dataset_sha256=_sha(config.prompts), split=None)
+    store = RunStore.open(run_dir, run)
+    store.record_problems([p.name for p in problems])
+    generator = load_generator(model, backend=config.eval.backend)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            repl, verifier = await _open_lean(config.lean, stack)
+            prover = build_prover(loop.prompt_style, generator, repl, verifier, loop)
+            await evaluate(prover, repl, store, EvalPlan(problems, config.eval.samples, config.eval.concurrency))
+        await generator.close()
+
+    try:
+        asyncio.run(go())
+        counts = solve_counts(store.results(), [p.name for p in problems])
+    finally:
+        store.close()
+    return {"run": str(run_dir), "pass@1": pass1(counts).value, "counts": counts}
+
+
+def _select_stage(config: CycleRunConfig, names: list[str], folder: Path) -> dict[str, Any]:
+    store = RunStore.reopen(folder / "eval")
+    try:
+        counts = solve_counts(store.results(), names)
+        rates = solve_rates(counts)
+        solved_once = sorted((p for p in names if counts[p][1] > 0), key=lambda p: (rates[p], p))
+        hardest = solved_once[: math.ceil(len(solved_once) * config.hardest_fraction)]
+        keep = [t for p in hardest for t in store.trajectories(p) if t.solved]
+    finally:
+        store.close()
+    save_jsonl(keep, folder / "sft_trajectories.jsonl")
+    chosen = curriculum(counts)
+    (folder / "curriculum.txt").write_text("".join(f"{p}\n" for p in chosen))
+    return {"hardest": hardest, "trajectories": len(keep), "curriculum": chosen}
+
+
+def _sft_stage(config: CycleRunConfig, model: str, selected: dict[str, Any], folder: Path) -> dict[str, Any]:
+    if not selected["trajectories"]:
+        return {"model": None, "skipped": "no verified trajectory among the hardest problems"}
+    sft = SFTRunConfig(model=model, trajectories=[str(folder / "sft_trajectories.jsonl")],
+                       output_dir=str(folder / "sft"), trl=config.sft_trl, max_tokens=config.loop.max_context_tokens)
+    return {"model": str(run_sft(sft))}
+
+
+def _grpo_stage(config: CycleRunConfig, model: str, selected: dict[str, Any], folder: Path) -> dict[str, Any]:
+    if not selected["curriculum"]:
+        return {"model": None, "skipped": "no problem with a pass rate strictly between 0 and 1"}
+    grpo = GRPORunConfig(model=model, prompts=config.prompts, curriculum=str(folder / "curriculum.txt"),
+                         output_dir=str(folder / "grpo"), lean=config.lean, loop=config.loop, trl=config.grpo_trl)
+    return {"model": str(run_grpo(grpo))}
+
+
+def _sha(source: str) -> str:
+    path = Path(source)
+    return file_sha256(path) if path.exists() else source
