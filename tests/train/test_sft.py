@@ -93,3 +93,22 @@ def test_prompt_set_loading_and_decontamination(capsys: pytest.CaptureFixture[st
     assert "removed 1 of 2" in capsys.readouterr().out
     assert normalise_statement("theorem a : 1 = 1 := by\n  sorry") == ": 1 = 1"
     assert Problem(name="x", formal_statement="theorem x : True := by\n")
+
+
+async def test_cold_start_reads_an_eval_run_folder(
+    tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    """A teacher's eval run (any backend, e.g. the OpenAI-compatible one) is SFT data as it is."""
+    from stepprover.eval.store import RunConfig, RunStore
+    from stepprover.train.run import read_trajectories
+
+    trajectories = await solved_and_failed(tokenizer, script_file)
+    config = RunConfig(model="teacher", prompt_style="stepfun-tir", samples=3, sampling={}, budgets={},
+                       lean="standin", dataset="d", dataset_sha256="0")
+    store = RunStore.open(tmp_path / "run", config)
+    for t in trajectories:
+        store.add(t)
+    store.close()
+    loaded = list(read_trajectories(str(tmp_path / "run")))
+    assert loaded == sorted(trajectories, key=lambda t: t.sample_index)
+    assert len(examples_from_trajectories(loaded)) == 1
