@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import shlex
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, cast, get_args
 
@@ -17,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stepprover.agent.display import render_trajectory, summary_line
-from stepprover.agent.loop import LoopConfig, SketchRepl
+from stepprover.agent.loop import LoopConfig
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import (
     DataError,
@@ -30,15 +28,15 @@ from stepprover.data.problems import (
     load_minif2f,
 )
 from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
-from stepprover.eval.runner import EvalPlan, RecheckingVerifier, evaluate
+from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
-from stepprover.lean.remote import RemoteLean
-from stepprover.lean.sandbox import SandboxConfig, SandboxUnavailable, sandbox_prefix
+from stepprover.lean.sandbox import SandboxUnavailable
 from stepprover.lean.toolchain import LeanSetup, SetupError, check_reachable, doctor, run_plan
 from stepprover.lean.toolchain import setup_plan as build_setup_plan
-from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, VerifyConfig
+from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, VerifyConfig
+from stepprover.lean_backend import LeanBackend, local_process
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.models.loader import Backend, ModelUnavailable, load_generator
 from stepprover.provers import PROVER_STYLES, build_prover, default_sampling
@@ -104,29 +102,20 @@ def lean_doctor(lean_dir: LeanDir = None) -> None:
 
 
 def _process_config(repl: str | None, lean_dir: Path | None, sandbox: bool = False) -> ProcessConfig:
-    config = _repl_config(repl, lean_dir)
-    if not sandbox:
-        return config
+    if not repl:
+        missing = [c.name for c in doctor(_setup(lean_dir)) if not c.ok]
+        if missing:
+            err.print(
+                "[red]Lean is not set up[/red]; missing: " + "; ".join(missing)
+                + ".\nRun `stepprover lean setup` (needs internet access to GitHub), "
+                "or pass --repl to use another REPL command."
+            )
+            raise typer.Exit(2)
     try:
-        return dataclasses.replace(config, prefix=sandbox_prefix(SandboxConfig(), config.cwd))
+        return local_process(repl, lean_dir, sandbox=sandbox)
     except SandboxUnavailable as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-
-
-def _repl_config(repl: str | None, lean_dir: Path | None) -> ProcessConfig:
-    if repl:
-        return ProcessConfig(command=shlex.split(repl))
-    setup = _setup(lean_dir)
-    missing = [c.name for c in doctor(setup) if not c.ok]
-    if missing:
-        err.print(
-            "[red]Lean is not set up[/red]; missing: " + "; ".join(missing)
-            + ".\nRun `stepprover lean setup` (needs internet access to GitHub), "
-            "or pass --repl to use another REPL command."
-        )
-        raise typer.Exit(2)
-    return setup.process_config()
 
 
 @app.command()
@@ -206,43 +195,6 @@ def _print_verdict(verdict: Verdict) -> None:
     console.print(f"[{color}]{verdict.outcome.value}[/{color}] {verdict.reason}".rstrip())
     for m in verdict.messages:
         console.print(f"  {m.pos.line}:{m.pos.column} {m.severity}: {m.data}", markup=False)
-
-
-@dataclasses.dataclass(frozen=True)
-class LeanBackend:
-    """Local warm REPLs (``pool_config``) or the verification service (``url``)."""
-
-    pool_config: PoolConfig | None
-    url: str | None = None
-    api_key: str | None = None
-    ray_address: str | None = None
-    """Spread the pool over a Ray cluster ("auto": the cluster this machine belongs to)."""
-
-    @contextlib.asynccontextmanager
-    async def open(self) -> AsyncIterator[tuple[SketchRepl, Verifier]]:
-        if self.ray_address:
-            import ray
-
-            from stepprover.lean.ray_pool import RayVerifier
-
-            assert self.pool_config is not None
-            ray.init(address=self.ray_address, ignore_reinit_error=True)
-            distributed = RayVerifier(self.pool_config)
-            try:
-                yield distributed, distributed
-            finally:
-                await distributed.close()
-            return
-        if self.url:
-            remote = RemoteLean(self.url, api_key=self.api_key)
-            try:
-                yield remote, remote
-            finally:
-                await remote.close()
-            return
-        assert self.pool_config is not None
-        async with ReplPool(self.pool_config) as pool:
-            yield pool, RecheckingVerifier(LeanVerifier(pool), pool)
 
 
 def _sampling(style: str, temperature: float | None) -> SamplingParams:

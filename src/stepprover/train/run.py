@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,9 @@ from stepprover.agent.trajectory import Trajectory
 from stepprover.agent.trajectory import load_jsonl as load_trajectories
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
-from stepprover.lean.pool import PoolConfig, ReplPool
-from stepprover.lean.process import ProcessConfig
-from stepprover.lean.remote import RemoteLean
-from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
-from stepprover.lean.toolchain import LeanSetup
-from stepprover.lean.verify import LeanVerifier, Verifier
+from stepprover.lean.pool import PoolConfig
+from stepprover.lean.verify import Verifier
+from stepprover.lean_backend import LeanBackend, local_process
 from stepprover.train.bridge import LoopThread
 from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig
 from stepprover.train.grpo import TirRollout, verified_reward
@@ -96,18 +92,11 @@ def grpo_problems(config: GRPORunConfig) -> list[Problem]:
 
 
 async def _open_lean(settings: LeanSettings, stack: contextlib.AsyncExitStack) -> tuple[SketchRepl, Verifier]:
-    if settings.url:
-        remote = RemoteLean(settings.url, api_key=settings.api_key)
-        stack.push_async_callback(remote.close)
-        return remote, remote
-    process = (ProcessConfig(command=shlex.split(settings.repl)) if settings.repl
-               else LeanSetup().process_config())
-    if settings.sandbox:
-        process = ProcessConfig(command=process.command, cwd=process.cwd, max_rss_mb=process.max_rss_mb,
-                                prefix=sandbox_prefix(SandboxConfig(), process.cwd))
-    pool = ReplPool(PoolConfig(process=process, workers=settings.workers))
-    stack.push_async_callback(pool.close)
-    return pool, LeanVerifier(pool)
+    """Enter the Lean backend the settings name into ``stack`` (closed with it)."""
+    pool = None if settings.url else PoolConfig(
+        process=local_process(settings.repl, sandbox=settings.sandbox), workers=settings.workers)
+    backend = LeanBackend(pool, settings.url, settings.api_key)
+    return await stack.enter_async_context(backend.open())
 
 
 def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None) -> Path:
