@@ -12,12 +12,23 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.protocol import CommandRequest, encode_request
 
 STANDIN = [sys.executable, str(Path(__file__).parents[1] / "tests" / "fakes" / "standin_repl.py")]
 IMPORTS = "import Mathlib"
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its descendants (0 if it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+    except psutil.Error:
+        return 0.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -108,8 +119,8 @@ async def memory_cap(checks: int) -> None:
         async def sample() -> None:
             nonlocal peak
             while not done:
-                for worker in list(pool._workers):  # benchmark-only peek at live workers
-                    peak = max(peak, worker.process.rss_mb())
+                for pid in pool.worker_pids():
+                    peak = max(peak, tree_rss_mb(pid))
                 await asyncio.sleep(0.01)
 
         sampler = asyncio.create_task(sample())

@@ -183,20 +183,24 @@ class ReplPool:
                 self._idle.remove(worker)
                 self._forget(worker)
                 self._replace(worker.imports)
-            idle = len(self._idle)
-            return PoolHealth(
-                size=self.size,
-                workers=len(self._workers),
-                idle=idle,
-                busy=len(self._workers) - idle,
-                starting=self._starting,
-                spares=self._spares,
-                waiting=self._waiting,
-                served=self._served,
-                replaced=self._replaced,
-                recycled=self._recycled,
-                closed=self._closed,
-            )
+            return self.snapshot()
+
+    def snapshot(self) -> PoolHealth:
+        """The pool's state now, without touching it (cheap; for metrics)."""
+        idle = len(self._idle)
+        return PoolHealth(
+            size=self.size,
+            workers=len(self._workers),
+            idle=idle,
+            busy=len(self._workers) - idle,
+            starting=self._starting,
+            spares=self._spares,
+            waiting=self._waiting,
+            served=self._served,
+            replaced=self._replaced,
+            recycled=self._recycled,
+            closed=self._closed,
+        )
 
     def worker_pids(self) -> list[int]:
         """Process ids of the workers now serving (for tests and metrics)."""
