@@ -92,3 +92,33 @@ async def test_client_errors_are_not_retried_and_dead_servers_give_up() -> None:
     with pytest.raises(RemoteError, match="3 attempts"):
         await dead.run("", CommandRequest(cmd="x"), 1)
     await dead.close()
+
+
+async def test_run_results_come_back_as_the_local_exceptions() -> None:
+    from stepprover.errors import ReplError, ReplMemoryExceeded
+    from stepprover.lean.protocol import parse_reply
+    from stepprover.lean.run_result import RunResult
+
+    async def raises(exc: Exception) -> Any:
+        raise exc
+
+    async def answers() -> Any:
+        return parse_reply('{"messages": [], "env": 3}')
+
+    cases = {
+        "timeout": ReplTimeout(timeout=1.0, elapsed=1.25),
+        "exit": ReplCrashed(returncode=3, stderr_tail="first line\nsecond\n"),
+        "memory": ReplMemoryExceeded(rss_mb=16000.5, limit_mb=15360, stderr_tail="noise"),
+    }
+    back = {}
+    for name, exc in cases.items():
+        wire = RunResult.model_validate_json((await RunResult.of(raises(exc))).model_dump_json())
+        with pytest.raises(ReplError) as info:
+            wire.reply_or_raise(1.0)
+        back[name] = info.value
+    assert isinstance(back["timeout"], ReplTimeout) and back["timeout"].elapsed == 1.25
+    assert isinstance(back["exit"], ReplCrashed) and back["exit"].first_stderr_line == "first line\n"
+    assert not isinstance(back["memory"], ReplCrashed)
+    assert back["memory"].summary == "Memory usage (16000.50MB) exceeded limit (15360MB)"
+    ok = (await RunResult.of(answers())).reply_or_raise(1.0)
+    assert isinstance(ok, CommandReply) and ok.raw == {"messages": [], "env": 3}

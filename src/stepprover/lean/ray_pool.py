@@ -13,9 +13,10 @@ import dataclasses
 import itertools
 from typing import Any
 
-from stepprover.errors import ReplCrashed, ReplError, ReplTimeout, StepproverError
+from stepprover.errors import StepproverError
 from stepprover.lean.pool import PoolConfig, ReplPool
-from stepprover.lean.protocol import CommandRequest, Reply, Request, reply_from_json
+from stepprover.lean.protocol import CommandRequest, Reply, Request
+from stepprover.lean.run_result import RunResult
 from stepprover.lean.verify import LeanVerifier, Verdict, VerifyConfig
 
 _RESERVE_MB = 2048.0
@@ -33,15 +34,8 @@ class PoolActor:
         return verdict.model_dump(mode="json")
 
     async def run(self, imports: str, cmd: str, timeout: float) -> dict[str, Any]:
-        try:
-            reply = await self.pool.run(imports, CommandRequest(cmd=cmd), timeout)
-        except ReplTimeout as exc:
-            return {"status": "timeout", "elapsed": exc.elapsed}
-        except ReplCrashed as exc:
-            return {"status": "crash", "stderr": exc.first_stderr_line}
-        except ReplError as exc:
-            return {"status": "crash", "stderr": exc.summary}
-        return {"status": "ok", "reply": reply.raw}
+        result = await RunResult.of(self.pool.run(imports, CommandRequest(cmd=cmd), timeout))
+        return result.model_dump()
 
     async def health(self) -> dict[str, Any]:
         import os
@@ -100,11 +94,7 @@ class RayVerifier:
         if not isinstance(request, CommandRequest):
             raise StepproverError("RayVerifier runs commands only (cmd)")
         data = await self._call("run", imports, request.cmd, timeout)
-        if data["status"] == "timeout":
-            raise ReplTimeout(timeout=timeout, elapsed=float(data["elapsed"]))
-        if data["status"] == "crash":
-            raise ReplCrashed(returncode=None, stderr_tail=data["stderr"])
-        return reply_from_json(data["reply"])
+        return RunResult.model_validate(data).reply_or_raise(timeout)
 
     async def health(self) -> list[dict[str, Any]]:
         return [await actor.health.remote() for actor in self.actors]

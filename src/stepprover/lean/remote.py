@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 
-from stepprover.errors import ReplCrashed, ReplTimeout, StepproverError
-from stepprover.lean.protocol import CommandRequest, Reply, Request, reply_from_json
+from stepprover.errors import StepproverError
+from stepprover.lean.protocol import CommandRequest, Reply, Request
+from stepprover.lean.run_result import RunResult
 from stepprover.lean.verify import Verdict
 
 
@@ -59,11 +60,7 @@ class RemoteLean:
         if not isinstance(request, CommandRequest):
             raise RemoteError("the service runs commands only (cmd), not tactic or pickle requests")
         data = await self._post("/api/run", {"imports": imports, "cmd": request.cmd, "timeout": timeout})
-        if data["status"] == "timeout":
-            raise ReplTimeout(timeout=timeout, elapsed=float(data["elapsed"]))
-        if data["status"] == "crash":
-            raise ReplCrashed(returncode=None, stderr_tail=data.get("first_stderr_line") or data.get("error") or "")
-        return reply_from_json(data["reply"])
+        return RunResult.model_validate(data).reply_or_raise(timeout)
 
     async def health(self) -> dict[str, Any]:
         response = await self.client.get("/health")

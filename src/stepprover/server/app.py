@@ -28,9 +28,10 @@ from prometheus_client import (
     generate_latest,
 )
 
-from stepprover.errors import PoolBusy, PoolClosed, ReplCrashed, ReplError, ReplTimeout
+from stepprover.errors import PoolBusy, PoolClosed, ReplError, ReplTimeout
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandRequest
+from stepprover.lean.run_result import RunResult
 from stepprover.lean.source import split_imports
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
 from stepprover.server.limits import BodySizeLimit
@@ -39,7 +40,6 @@ from stepprover.server.schemas import (
     CheckResponse,
     ReplResponse,
     RunRequest,
-    RunResponse,
     VerifyRequest,
     VerifyResponse,
     VerifyResult,
@@ -216,20 +216,10 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
         return response
 
     @app.post("/api/run", dependencies=auth)
-    async def run(body: RunRequest, request: Request, svc: Svc) -> RunResponse:
-        started = time.monotonic()
-        try:
-            with svc.admitted(1), svc.metrics.latency.labels("run").time():
-                reply = await _until_disconnect(request, svc.pool.run(
-                    body.imports, CommandRequest(cmd=body.cmd), svc.timeout(body.timeout)))
-        except ReplTimeout as exc:
-            return RunResponse(status="timeout", elapsed=exc.elapsed)
-        except ReplCrashed as exc:
-            return RunResponse(status="crash", error=exc.summary, first_stderr_line=exc.first_stderr_line,
-                               elapsed=time.monotonic() - started)
-        except ReplError as exc:
-            return RunResponse(status="crash", error=exc.summary, elapsed=time.monotonic() - started)
-        return RunResponse(status="ok", reply=reply.raw, elapsed=time.monotonic() - started)
+    async def run(body: RunRequest, request: Request, svc: Svc) -> RunResult:
+        with svc.admitted(1), svc.metrics.latency.labels("run").time():
+            return await RunResult.of(_until_disconnect(request, svc.pool.run(
+                body.imports, CommandRequest(cmd=body.cmd), svc.timeout(body.timeout))))
 
     @app.exception_handler(PoolBusy)
     async def busy(_: Request, exc: PoolBusy) -> JSONResponse:

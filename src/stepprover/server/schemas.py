@@ -79,11 +79,3 @@ class RunRequest(BaseModel):
     imports: str = ""
     cmd: str
     timeout: float = Field(60.0, gt=0)
-
-
-class RunResponse(BaseModel):
-    status: Literal["ok", "timeout", "crash"]
-    reply: dict[str, Any] | None = None
-    error: str | None = None
-    elapsed: float = 0.0
-    first_stderr_line: str = ""
