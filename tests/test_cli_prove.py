@@ -15,7 +15,7 @@ from stepprover.agent.prompts import STEPFUN_TIR
 from stepprover.cli import app, problem_from_lean
 from stepprover.data.problems import find_problem, load_minif2f
 from tests.conftest import standin_command
-from tests.fakes.tiny_model import build_model, memorise
+from tests.fakes.tiny_model import memorised_model
 
 runner = CliRunner()
 NAME = "mathd_algebra_10"
@@ -32,10 +32,7 @@ SCRIPT = [["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
     """A tiny Qwen2 that has memorised one answer to mathd_algebra_10, saved as a HF folder."""
-    prompt = STEPFUN_TIR.render(tokenizer, PROBLEM)
-    ids = [*tokenizer.encode(prompt + ANSWER, add_special_tokens=False), tokenizer.eos_token_id]
-    model = build_model(len(tokenizer), seed=2)
-    memorise(model, ids, steps=250)
+    model = memorised_model(tokenizer, STEPFUN_TIR.render(tokenizer, PROBLEM) + ANSWER, seed=2, steps=250)
     path = tmp_path_factory.mktemp("tiny-prover")
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

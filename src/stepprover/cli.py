@@ -50,6 +50,12 @@ train_app = typer.Typer(help="SFT and tool-integrated GRPO (needs `pip install '
 app.add_typer(train_app, name="train")
 err = Console(stderr=True, soft_wrap=True)
 
+LeanUrl = Annotated[
+    str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")
+]
+LeanApiKey = Annotated[
+    str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")
+]
 Sandbox = Annotated[
     bool, typer.Option("--sandbox/--no-sandbox", help="Run each REPL under bubblewrap + rlimits.")
 ]
@@ -254,8 +260,8 @@ def prove(
     prompt_style: Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))] = "stepfun-tir",
     as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
     repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
-    lean_url: Annotated[str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")] = None,
-    lean_api_key: Annotated[str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")] = None,
+    lean_url: LeanUrl = None,
+    lean_api_key: LeanApiKey = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
 ) -> None:
@@ -318,8 +324,8 @@ def eval_(
     temperature: Annotated[float | None, typer.Option(help="Default: the prover style's own.")] = None,
     prompt_style: Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))] = "stepfun-tir",
     repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
-    lean_url: Annotated[str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")] = None,
-    lean_api_key: Annotated[str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")] = None,
+    lean_url: LeanUrl = None,
+    lean_api_key: LeanApiKey = None,
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,

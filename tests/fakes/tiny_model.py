@@ -84,6 +84,14 @@ def build_model(vocab_size: int, seed: int = 0) -> Any:
     return Qwen2ForCausalLM(config).eval()
 
 
+def memorised_model(tokenizer: Any, text: str, *, seed: int, steps: int = 150) -> Any:
+    """A tiny Qwen2 that has memorised ``text`` + EOS (the prompt and the answer it should give)."""
+    ids = [*tokenizer.encode(text, add_special_tokens=False), tokenizer.eos_token_id]
+    model = build_model(len(tokenizer), seed=seed)
+    memorise(model, ids, steps=steps)
+    return model
+
+
 def memorise(model: Any, token_ids: list[int], steps: int = 150, lr: float = 3e-3) -> None:
     """Overfit the model on one sequence so that near-greedy sampling reproduces it."""
     import torch

@@ -16,7 +16,7 @@ from stepprover.lean.verify import LeanVerifier
 from stepprover.models.base import SamplingParams
 from stepprover.models.transformers_local import TransformersGenerator
 from tests.conftest import standin_pool_config
-from tests.fakes.tiny_model import build_model, memorise
+from tests.fakes.tiny_model import build_model, memorised_model
 
 torch = pytest.importorskip("torch")
 
@@ -45,10 +45,7 @@ async def test_memorised_tiny_model_sketches_reads_feedback_and_proves(
     tokenizer: Any, script_file: Callable[[Any], str]
 ) -> None:
     prompt = STEPFUN_TIR.render(tokenizer, PROBLEM)
-    target = prompt + SKETCH_TURN + FEEDBACK + ANSWER_TURN
-    ids = [*tokenizer.encode(target, add_special_tokens=False), tokenizer.eos_token_id]
-    model = build_model(len(tokenizer), seed=1)
-    memorise(model, ids, steps=200)
+    model = memorised_model(tokenizer, prompt + SKETCH_TURN + FEEDBACK + ANSWER_TURN, seed=1, steps=200)
     gen = TransformersGenerator(model, tokenizer)
     script = [["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
               ["-- final", {}], ["trivial\n\n", {"messages": [TYPE, AXIOMS]}], ["*", {}]]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -128,7 +129,8 @@ def test_faults_killed_workers_and_a_restart_lose_nothing(script_file: Callable[
             except psutil.Error:
                 continue
             if workers:
-                with_suppress(lambda: random.choice(workers).kill())
+                with contextlib.suppress(psutil.Error):
+                    random.choice(workers).kill()
                 kills += 1
             if kills == 8 and not restarted:
                 restarted = True
@@ -155,18 +157,14 @@ def test_faults_killed_workers_and_a_restart_lose_nothing(script_file: Callable[
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
 
 
-def with_suppress(action: Callable[[], Any]) -> None:
-    try:
-        action()
-    except psutil.Error:
-        pass
-
-
 def test_hard_killed_service_leaves_no_repl_behind(script_file: Callable[[Any], str]) -> None:
     service = ServiceProcess(service_settings(script_file(SCRIPT))).start()
     body = {"snippets": [{"id": f"h{i}", "code": "-- standin:hang"} for i in range(4)], "timeout": 60}
-    sender = threading.Thread(target=lambda: with_http_suppress(
-        lambda: httpx.post(service.url + "/api/check", json=body, timeout=30)), daemon=True)
+    def send() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(service.url + "/api/check", json=body, timeout=30)
+
+    sender = threading.Thread(target=send, daemon=True)
     sender.start()
     deadline = time.monotonic() + 10
     while len(psutil.Process(service.pid).children(recursive=True)) < 4 and time.monotonic() < deadline:
@@ -178,13 +176,6 @@ def test_hard_killed_service_leaves_no_repl_behind(script_file: Callable[[Any], 
     service.proc = None
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, "REPL processes outlived the service"
-
-
-def with_http_suppress(action: Callable[[], Any]) -> None:
-    try:
-        action()
-    except httpx.HTTPError:
-        pass
 
 
 def test_bad_input_gets_clean_4xx(script_file: Callable[[Any], str]) -> None:

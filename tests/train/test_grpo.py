@@ -19,7 +19,7 @@ from stepprover.models.base import SamplingParams
 from stepprover.train.bridge import LoopThread
 from stepprover.train.grpo import TirRollout, curriculum, verified_reward
 from tests.conftest import standin_pool_config
-from tests.fakes.tiny_model import build_model, memorise
+from tests.fakes.tiny_model import build_model, memorised_model
 
 torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
@@ -48,11 +48,8 @@ def test_two_grpo_steps_with_masked_repl_tokens(
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    prompt = STEPFUN_TIR.render(tokenizer, PROBLEM)
-    ids = [*tokenizer.encode(prompt + SKETCH + "\n<REPL>\n{}\n</REPL>" + ANSWER, add_special_tokens=False),
-           tokenizer.eos_token_id]
-    model = build_model(len(tokenizer), seed=3)
-    memorise(model, ids, steps=150)
+    text = STEPFUN_TIR.render(tokenizer, PROBLEM) + SKETCH + "\n<REPL>\n{}\n</REPL>" + ANSWER
+    model = memorised_model(tokenizer, text, seed=3)
     torch.manual_seed(0)  # reproducible sampling in the rollouts
     pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=2))
     seen_weights: list[Any] = []

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from stepprover.cli import app
 from stepprover.train.config import GRPORunConfig, SFTRunConfig, load_config
 from tests.conftest import standin_command
-from tests.fakes.tiny_model import build_model, memorise
+from tests.fakes.tiny_model import memorised_model
 from tests.train.test_grpo import ANSWER, PROBLEM, SCRIPT, SKETCH
 
 pytest.importorskip("trl")
@@ -55,11 +55,8 @@ def test_config_typos_are_refused(tmp_path: Path) -> None:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
     from stepprover.agent.prompts import STEPFUN_TIR
 
-    prompt = STEPFUN_TIR.render(tokenizer, PROBLEM)
-    ids = [*tokenizer.encode(prompt + SKETCH + "\n<REPL>\n{}\n</REPL>" + ANSWER, add_special_tokens=False),
-           tokenizer.eos_token_id]
-    model = build_model(len(tokenizer), seed=5)
-    memorise(model, ids, steps=150)
+    text = STEPFUN_TIR.render(tokenizer, PROBLEM) + SKETCH + "\n<REPL>\n{}\n</REPL>" + ANSWER
+    model = memorised_model(tokenizer, text, seed=5)
     path = tmp_path_factory.mktemp("tiny")
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -26,7 +26,7 @@ from stepprover.data.problems import Problem
 from stepprover.errors import ReplCrashed, ReplError, ReplStartError, ReplTimeout
 from stepprover.lean.protocol import CommandRequest, Reply, Request
 from stepprover.lean.verify import Verifier
-from stepprover.models.base import Generation, Generator, SamplingParams
+from stepprover.models.base import Generator, SamplingParams, generated_text
 
 
 class SketchRepl(Protocol):
@@ -126,7 +126,7 @@ class TirAgent:
                 prompt, config.sampling.with_max_tokens(max_tokens), self.stop_ids
             )
             context_length = len(prompt) + len(generation.token_ids)
-            text = self._decode(generation)
+            text = generated_text(tokenizer, generation.token_ids)
             trajectory.segments.append(
                 Segment(
                     kind="model",
@@ -159,13 +159,6 @@ class TirAgent:
             )
             context_ids += feedback_ids
             context_text += call.feedback
-
-    def _decode(self, generation: Generation) -> str:
-        ids = generation.token_ids
-        eos = int(self.generator.tokenizer.eos_token_id)
-        if ids and ids[-1] == eos:
-            ids = ids[:-1]  # the demo's text never holds the EOS token's text
-        return self.generator.tokenizer.decode(ids, skip_special_tokens=False)
 
     async def _run_sketch(self, sketch: str, context_tokens: int) -> ReplCall:
         started = time.monotonic()

@@ -17,7 +17,7 @@ from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
 from stepprover.baselines.styles import WholeProofStyle
 from stepprover.data.problems import Problem
 from stepprover.lean.verify import Verifier
-from stepprover.models.base import Generator
+from stepprover.models.base import Generator, generated_text
 
 
 class WholeProofAgent:
@@ -58,8 +58,7 @@ class WholeProofAgent:
             params = config.sampling.with_max_tokens(min(config.max_tokens_per_call, room))
             generation = await self.generator.generate(context_ids, params, [eos])
             ids = generation.token_ids
-            text = tokenizer.decode(ids[:-1] if ids and ids[-1] == eos else ids,
-                                    skip_special_tokens=False)
+            text = generated_text(tokenizer, ids)
             trajectory.segments.append(Segment(kind="model", text=text, token_ids=ids,
                                                elapsed=generation.elapsed,
                                                finish_reason=generation.finish_reason))

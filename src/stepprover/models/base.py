@@ -67,6 +67,14 @@ class Generator(Protocol):
     async def close(self) -> None: ...
 
 
+def generated_text(tokenizer: Tokenizer, token_ids: list[int]) -> str:
+    """The text of generated ids as the reference demo's context holds it: special tokens
+    such as ``</sketch>`` kept, a final EOS dropped (vLLM's text never shows it)."""
+    eos = int(tokenizer.eos_token_id)
+    ids = token_ids[:-1] if token_ids and token_ids[-1] == eos else token_ids
+    return tokenizer.decode(ids, skip_special_tokens=False)
+
+
 def finish_for(token_ids: list[int], stop_token_ids: list[int]) -> tuple[FinishReason, int | None]:
     """Finish reason of a generation that ends at a stop token or ran out of tokens."""
     if token_ids and token_ids[-1] in stop_token_ids:
