@@ -48,7 +48,11 @@ def make_handler(state: FakeVllmState) -> type[BaseHTTPRequestHandler]:
                     self._send(503, {"error": {"message": "overloaded"}})
                     return
                 ids, finish, stop = state.respond(body)
-                choice: dict[str, Any] = {"index": 0, "text": state.decode(ids), "logprobs": None,
+                logprobs = None
+                if body.get("logprobs") is not None:  # the sampled token's logprob: -0.5 for each here
+                    logprobs = {"tokens": [f"token_id:{t}" for t in ids], "token_logprobs": [-0.5] * len(ids),
+                                "top_logprobs": None, "text_offset": [0] * len(ids)}
+                choice: dict[str, Any] = {"index": 0, "text": state.decode(ids), "logprobs": logprobs,
                                           "finish_reason": finish, "stop_reason": stop}
                 if state.return_token_ids and body.get("return_token_ids"):
                     choice["token_ids"] = ids
@@ -60,6 +64,12 @@ def make_handler(state: FakeVllmState) -> type[BaseHTTPRequestHandler]:
             finally:
                 with state.lock:
                     state.in_flight -= 1
+
+        def do_GET(self) -> None:
+            if self.path == "/v1/models":
+                self._send(200, {"object": "list", "data": [{"id": "served-model", "object": "model"}]})
+            else:
+                self._send(404, {"error": {"message": "not found"}})
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()

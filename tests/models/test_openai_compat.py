@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from stepprover.models.base import SamplingParams
 from stepprover.models.openai_compat import OpenAICompatGenerator
 from tests.models.fake_vllm_server import FakeVllmState, fake_vllm_server
@@ -34,6 +36,27 @@ async def test_token_id_prompts_and_vllm_parameters(tokenizer: Any) -> None:
     assert body["include_stop_str_in_output"] is True and body["return_token_ids"] is True
     assert out.finish_reason == "stop" and out.stop_token_id == stops[1]
     assert out.token_ids[-1] == stops[1]
+    assert "logprobs" not in body and out.logprobs is None
+
+
+async def test_sampled_logprobs_when_asked(tokenizer: Any) -> None:
+    state = FakeVllmState(sketch_responder(tokenizer))
+    with fake_vllm_server(state) as url:
+        gen = OpenAICompatGenerator(url, "m", tokenizer, max_retries=0, logprobs=True)
+        out = await gen.generate([5], SamplingParams(), [tokenizer.convert_tokens_to_ids("</sketch>")])
+        await gen.close()
+    assert state.requests[0]["logprobs"] == 0
+    assert out.logprobs == [-0.5] * len(out.token_ids)
+
+
+async def test_logprobs_without_token_ids_is_an_error(tokenizer: Any) -> None:
+    state = FakeVllmState(sketch_responder(tokenizer), return_token_ids=False,
+                          decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=False))
+    with fake_vllm_server(state) as url:
+        gen = OpenAICompatGenerator(url, "m", tokenizer, max_retries=0, logprobs=True)
+        with pytest.raises(RuntimeError, match="return_token_ids"):
+            await gen.generate([5], SamplingParams(), [tokenizer.convert_tokens_to_ids("</sketch>")])
+        await gen.close()
 
 
 async def test_without_returned_ids_text_is_tokenised_and_stop_restored(tokenizer: Any) -> None:

@@ -134,6 +134,7 @@ class TirAgent:
                     token_ids=generation.token_ids,
                     elapsed=generation.elapsed,
                     finish_reason=generation.finish_reason,
+                    logprobs=generation.logprobs,
                 )
             )
             context_ids += generation.token_ids

@@ -46,6 +46,8 @@ class Segment(BaseModel):
     """Generation time (model) or REPL time (feedback), seconds."""
     finish_reason: str | None = None
     """For model segments: "stop" or "length"."""
+    logprobs: list[float | None] | None = None
+    """For model segments whose backend reported them: each token's sampling log-probability."""
 
 
 class ReplCall(BaseModel):
@@ -100,6 +102,19 @@ class Trajectory(BaseModel):
     @property
     def completion_ids(self) -> list[int]:
         return [t for s in self.segments for t in s.token_ids]
+
+    def completion_logprobs(self) -> list[float | None]:
+        """Sampling log-probabilities aligned with ``completion_ids``: 0.0 on feedback
+        tokens (never trained on), None where the backend reported none."""
+        logprobs: list[float | None] = []
+        for segment in self.segments:
+            if segment.kind == "feedback":
+                logprobs += [0.0] * len(segment.token_ids)
+            elif segment.logprobs is not None and len(segment.logprobs) == len(segment.token_ids):
+                logprobs += segment.logprobs
+            else:
+                logprobs += [None] * len(segment.token_ids)
+        return logprobs
 
     def loss_mask(self, *, include_prompt: bool = True) -> list[int]:
         """1 on model tokens, 0 on prompt and feedback tokens, aligned with ``context_ids``."""

@@ -38,6 +38,9 @@ class Generation:
     stop_token_id: int | None
     """Which stop token ended it (None when ``finish_reason`` is "length")."""
     elapsed: float = 0.0
+    logprobs: list[float | None] | None = None
+    """The sampling log-probability of each generated id, where the backend reports it
+    (vLLM during training, for TRL's importance-sampling correction)."""
 
 
 @runtime_checkable

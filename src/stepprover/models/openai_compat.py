@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import Any
 
+from openai import omit
+
 from stepprover.models.base import Generation, SamplingParams, Tokenizer, finish_for
 
 
@@ -24,11 +26,14 @@ class OpenAICompatGenerator:
         max_concurrency: int = 64,
         max_retries: int = 5,
         timeout: float = 1800.0,
+        logprobs: bool = False,
     ) -> None:
         from openai import AsyncOpenAI
 
         self.tokenizer = tokenizer
         self.model = model
+        self.logprobs = logprobs
+        """Ask for each sampled token's log-probability (needs the server's token ids)."""
         self.client = AsyncOpenAI(
             base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
         )
@@ -46,6 +51,7 @@ class OpenAICompatGenerator:
                 temperature=params.temperature,
                 top_p=params.top_p,
                 seed=params.seed,
+                logprobs=0 if self.logprobs else omit,
                 extra_body={
                     "top_k": params.top_k,
                     "stop_token_ids": stop_token_ids,
@@ -54,9 +60,22 @@ class OpenAICompatGenerator:
                     "return_token_ids": True,
                 },
             )
-        ids = self._token_ids(response.choices[0], stop_token_ids)
+        choice = response.choices[0]
+        ids = self._token_ids(choice, stop_token_ids)
         finish, stop_id = finish_for(ids, stop_token_ids)
-        return Generation(ids, finish, stop_id, time.monotonic() - started)
+        logprobs = self._logprobs(choice, len(ids)) if self.logprobs else None
+        return Generation(ids, finish, stop_id, time.monotonic() - started, logprobs)
+
+    @staticmethod
+    def _logprobs(choice: Any, n_tokens: int) -> list[float | None]:
+        extra = choice.model_extra or {}
+        values = choice.logprobs.token_logprobs if choice.logprobs is not None else None
+        if extra.get("token_ids") is None or values is None or len(values) != n_tokens:
+            raise RuntimeError(
+                "the server returned no token ids or no per-token logprobs aligned with them; "
+                "training needs vLLM's `return_token_ids` and `logprobs` (vLLM >= 0.10.2)"
+            )
+        return [None if v is None else float(v) for v in values]
 
     def _token_ids(self, choice: Any, stop_token_ids: list[int]) -> list[int]:
         extra = choice.model_extra or {}
