@@ -174,7 +174,7 @@ def test_hard_killed_service_leaves_no_repl_behind(script_file: Callable[[Any], 
     os.kill(service.pid, signal.SIGKILL)  # the service alone: its REPLs are in their own sessions
     service.proc.wait()  # type: ignore[union-attr]
     service.proc = None
-    gone, alive = psutil.wait_procs(children, timeout=5)
+    _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, "REPL processes outlived the service"
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from stepprover.agent.loop import LoopConfig
 from stepprover.agent.prompts import STEPFUN_TIR
-from stepprover.data.problems import Problem
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
 from stepprover.models.base import SamplingParams
@@ -20,18 +19,11 @@ from stepprover.train.bridge import LoopThread
 from stepprover.train.grpo import TirRollout, curriculum, verified_reward
 from tests.conftest import standin_pool_config
 from tests.fakes.tiny_model import build_model, memorised_model
+from tests.train.trivial_problem import ANSWER, PROBLEM, SCRIPT, SKETCH
 
 torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-
-PROBLEM = Problem(name="t", header="import Mathlib\n\n", formal_statement="theorem t : True := by\n")
-SKETCH = "Check.\n<sketch>theorem t : True := by trivial</sketch>"
-ANSWER = "\n</think>\n```lean4\ntheorem t : True := by trivial -- final\n```"
-TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@t : True"}
-AXIOMS = {**TYPE, "pos": {"line": -2, "column": 0}, "data": "'t' does not depend on any axioms"}
-SCRIPT = [["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
-          ["-- final", {"messages": [TYPE, AXIOMS]}], ["*", {}]]
 
 
 @pytest.fixture
@@ -87,6 +79,59 @@ def test_two_grpo_steps_with_masked_repl_tokens(
     assert all(torch.equal(seen_weights[1][k], after_step[0][k]) for k in seen_weights[1])
     changed = any(not torch.equal(seen_weights[0][k], seen_weights[1][k]) for k in seen_weights[0])
     assert changed == (logs[0]["reward_std"] > 0), "a step moves the weights iff rewards differed"
+
+
+def test_two_grpo_steps_with_colocated_vllm_standin(
+    tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
+) -> None:
+    """TRL's vLLM path: weights pushed before each rollout, turns sampled on the trainer's
+    thread in batches, and sampled logprobs aligned so that TRL's importance ratio is 1."""
+    import threading
+
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from stepprover.train.rollout_backends import rollout_generator
+    from tests.fakes.standin_vllm import StandinVllmGeneration
+
+    text = STEPFUN_TIR.render(tokenizer, PROBLEM) + SKETCH + "\n<REPL>\n{}\n</REPL>" + ANSWER
+    model = memorised_model(tokenizer, text, seed=3)
+    torch.manual_seed(0)
+    pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=2))
+    in_sync: list[bool] = []
+
+    def check_sync(trainer: Any) -> None:
+        pushed = trainer.vllm_generation.llm.model.state_dict()
+        in_sync.append(all(torch.equal(v, pushed[k]) for k, v in trainer.model.state_dict().items()))
+
+    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread,
+                         LoopConfig(max_context_tokens=600, sampling=SamplingParams(temperature=1.0, top_p=1.0)),
+                         max_completion_length=256, log_path=tmp_path / "rollouts.jsonl", before_rollout=check_sync,
+                         generator_for=lambda trainer: rollout_generator(trainer, sampling_params_type=dict))
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
+                      max_completion_length=256, max_steps=2, learning_rate=1e-3, logging_steps=1,
+                      report_to="none", use_cpu=True, bf16=False, save_strategy="no", beta=0.0,
+                      temperature=1.0, top_p=1.0)
+    dataset = Dataset.from_list([{"prompt": PROBLEM.model_dump_json()}] * 2)
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verified_reward], args=args,
+                          train_dataset=dataset, rollout_func=rollout)
+    # What GRPOTrainer(use_vllm=True, vllm_mode="colocate") sets up, with the stand-in as its vLLM.
+    trainer.use_vllm, trainer.vllm_mode, trainer._last_loaded_step = True, "colocate", -1
+    trainer.vllm_generation = StandinVllmGeneration(trainer.model, tokenizer.eos_token_id)
+    try:
+        trainer.train()
+    finally:
+        loop_thread.run(pool.close())
+    llm = trainer.vllm_generation.llm
+    assert trainer.vllm_generation.syncs == 2 and in_sync == [True, True]
+    assert llm.threads == {threading.main_thread().ident}, "vLLM is driven from the trainer's thread"
+    assert max(llm.batch_sizes) > 1, "turns of concurrent trajectories go to vLLM together"
+    logs = [h for h in trainer.state.log_history if "reward" in h]
+    assert len(logs) == 2 and max(h["reward"] for h in logs) > 0
+    for h in logs:  # our sampled logprobs line up token for token with the policy's (off by one,
+        # or feedback tokens counted, the difference would be of order 1, not float noise)
+        assert h["sampling/sampling_logp_difference/mean"] < 0.01
+        assert h["sampling/sampling_logp_difference/max"] < 0.2
 
 
 def test_grpo_update_raises_the_rewarded_completion(tokenizer: Any, tmp_path: Path) -> None:

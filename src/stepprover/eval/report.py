@@ -122,8 +122,8 @@ def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[in
         *[f"| {name} (paper) | {value:.1f}% |" for name, value in PAPER_TABLE1.items()],
         f"| **{config.model} (this run)** | **{_pct(headline)}** |",
         "",
-        f"pass@1 is the mean over the {config.samples} samples of each problem, averaged over all "
-        f"{len(problems)} problems (95% bootstrap interval over problems).",
+        (f"pass@1 is the mean over the {config.samples} samples of each problem, averaged over all "
+         f"{len(problems)} problems (95% bootstrap interval over problems)."),
         "",
         "## Table 2: pass@1 by maximum context length",
         "",

@@ -27,7 +27,7 @@ import os
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import psutil
 
@@ -136,7 +136,7 @@ class ReplPool:
         self._processes: set[ReplProcess] = set()
         self._closed = False
 
-    async def __aenter__(self) -> ReplPool:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stepprover.agent.loop import LoopConfig
 from stepprover.models.base import SamplingParams
@@ -83,12 +83,27 @@ class GRPORunConfig(BaseModel):
     lean: LeanSettings = Field(default_factory=LeanSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     trl: dict[str, Any] = Field(default_factory=dict)
-    """GRPOConfig arguments (TRL)."""
+    """GRPOConfig arguments (TRL). ``temperature`` and ``top_p`` come from ``loop``."""
+
+    @model_validator(mode="after")
+    def _one_temperature(self) -> GRPORunConfig:
+        # TRL divides the logits by its temperature when it computes the policy's logprobs;
+        # a rollout sampled at another temperature would be trained on the wrong distribution.
+        for key in ("temperature", "top_p"):
+            if key in self.trl and self.trl[key] != getattr(self.loop, key):
+                raise ValueError(f"trl.{key} ({self.trl[key]}) differs from loop.{key} "
+                                 f"({getattr(self.loop, key)}): set it once, under `loop`")
+        return self
 
     def trl_config(self, **overrides: Any) -> Any:
         from trl import GRPOConfig
 
-        return GRPOConfig(output_dir=self.output_dir, **{**self.trl, **overrides})
+        from stepprover.train.rollout_backends import check_vllm_rollout_args
+
+        sampling = {"temperature": self.loop.temperature, "top_p": self.loop.top_p}
+        args = GRPOConfig(output_dir=self.output_dir, **{**self.trl, **sampling, **overrides})
+        check_vllm_rollout_args(args)
+        return args
 
 
 def load_config(path: Path | str, kind: type[BaseModel]) -> Any:

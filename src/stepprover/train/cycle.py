@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,11 @@ def run_cycle(config: CycleRunConfig) -> str:
     for k in range(config.iterations):
         folder = Path(config.output_dir) / f"iter{k}"
         folder.mkdir(parents=True, exist_ok=True)
-        current = model
-        evaluated = _stage(folder, "eval", lambda: _eval_stage(config, current, problems, folder / "eval"))
-        selected = _stage(folder, "select", lambda: _select_stage(config, names, folder))
-        sft = _stage(folder, "sft", lambda: _sft_stage(config, current, selected, folder))
-        start = sft.get("model") or current
-        grpo = _stage(folder, "grpo", lambda: _grpo_stage(config, start, selected, folder))
+        evaluated = _stage(folder, "eval", partial(_eval_stage, config, model, problems, folder / "eval"))
+        selected = _stage(folder, "select", partial(_select_stage, config, names, folder))
+        sft = _stage(folder, "sft", partial(_sft_stage, config, model, selected, folder))
+        start = sft.get("model") or model
+        grpo = _stage(folder, "grpo", partial(_grpo_stage, config, start, selected, folder))
         model = grpo.get("model") or start
         (folder / "summary.json").write_text(json.dumps(
             {"eval": evaluated, "select": selected, "sft": sft, "grpo": grpo, "next_model": model}, indent=1))

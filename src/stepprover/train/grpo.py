@@ -6,8 +6,10 @@ rollout function returns, per completion, the generated and feedback token ids
 with ``env_mask`` = the trajectory's loss mask (0 on ``<REPL>`` feedback), so TRL
 leaves REPL tokens out of the policy loss. The reward is 1 for a verified final
 proof (integrity checks included) and 0 otherwise; the reason for every 0 is
-logged in ``rollouts.jsonl``. The generator samples with ``trainer.model`` itself,
-so the weights of the next rollouts are always the trainer's.
+logged in ``rollouts.jsonl``. Which model samples (``trainer.model`` through
+transformers, or TRL's vLLM colocated or served) is chosen by
+``rollout_backends.rollout_generator``; with vLLM the sampled tokens' logprobs are
+returned for TRL's importance-sampling correction.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from stepprover.agent.loop import LoopConfig, SketchRepl, TirAgent
 from stepprover.agent.trajectory import Finish, Trajectory
 from stepprover.data.problems import Problem
 from stepprover.lean.verify import Verifier
-from stepprover.models.transformers_local import TransformersGenerator
+from stepprover.models.base import Generator
 from stepprover.train.bridge import LoopThread
+from stepprover.train.rollout_backends import TrainerThreadGenerator, rollout_generator
 
 
 def verified_reward(completions: list[Any], solved: list[bool], **kwargs: Any) -> list[float]:
@@ -49,7 +52,8 @@ class TirRollout:
 
     def __init__(self, repl: SketchRepl, verifier: Verifier, loop: LoopThread, config: LoopConfig,
                  *, max_completion_length: int, log_path: Path | None = None,
-                 before_rollout: Callable[[Any], None] | None = None) -> None:
+                 before_rollout: Callable[[Any], None] | None = None,
+                 generator_for: Callable[[Any], Generator] = rollout_generator) -> None:
         self.repl = repl
         self.verifier = verifier
         self.loop = loop
@@ -57,35 +61,45 @@ class TirRollout:
         self.max_completion_length = max_completion_length
         self.log_path = log_path
         self.before_rollout = before_rollout
+        self.generator_for = generator_for
         self.calls = 0
 
     def __call__(self, prompts: list[str], trainer: Any) -> dict[str, Any]:
         if self.before_rollout is not None:
             self.before_rollout(trainer)
-        generator = TransformersGenerator(trainer.model, trainer.processing_class)
+        generator = self.generator_for(trainer)
         agent = TirAgent(generator, self.repl, self.verifier, self.config)
         problems = [Problem.model_validate_json(p) for p in prompts]
 
         async def all_rollouts() -> list[Trajectory]:
             import asyncio
 
-            return await asyncio.gather(*(agent.run(p, i) for i, p in enumerate(problems)))
+            try:
+                return await asyncio.gather(*(agent.run(p, i) for i, p in enumerate(problems)))
+            finally:
+                await generator.close()
 
-        trajectories = self.loop.run(all_rollouts())
+        done = self.loop.submit(all_rollouts())
+        if isinstance(generator, TrainerThreadGenerator):
+            generator.serve_until(done)  # colocated vLLM samples on this (the trainer's) thread
+        trajectories = done.result()
         self.calls += 1
-        completion_ids, env_mask, truncated = [], [], []
+        limit = self.max_completion_length
+        completion_ids, env_mask, logprobs, truncated = [], [], [], []
         for t in trajectories:
-            ids, mask = t.completion_ids, t.loss_mask(include_prompt=False)
-            cut = len(ids) > self.max_completion_length
-            completion_ids.append(ids[: self.max_completion_length])
-            env_mask.append(mask[: self.max_completion_length])
+            ids = t.completion_ids
+            cut = len(ids) > limit
+            completion_ids.append(ids[:limit])
+            env_mask.append(t.loss_mask(include_prompt=False)[:limit])
+            logprobs.append(t.completion_logprobs()[:limit])
             truncated.append(cut or t.finish in (Finish.CONTEXT_EXHAUSTED, Finish.LENGTH))
         solved = [t.solved and not cut for t, cut in zip(trajectories, truncated, strict=True)]
         self._record(trainer, trajectories, solved, truncated)
+        sampled = any(s.logprobs is not None for t in trajectories for s in t.segments)
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],
             "completion_ids": completion_ids,
-            "logprobs": None,
+            "logprobs": logprobs if sampled else None,
             "env_mask": env_mask,
             "solved": solved,
         }

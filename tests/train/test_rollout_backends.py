@@ -1,0 +1,198 @@
+"""Where GRPO rollouts sample: turns answered on the trainer's thread in batches (colocated
+vLLM), a vLLM server over its OpenAI API (server mode), and the settings we refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from stepprover.agent.loop import LoopConfig
+from stepprover.lean.pool import ReplPool
+from stepprover.lean.verify import LeanVerifier, VerifyConfig
+from stepprover.models.base import Generation, SamplingParams
+from stepprover.train.bridge import LoopThread
+from stepprover.train.config import GRPORunConfig
+from stepprover.train.grpo import TirRollout
+from stepprover.train.rollout_backends import (
+    TrainerThreadGenerator,
+    TurnRequest,
+    check_vllm_rollout_args,
+    colocated_vllm_batch,
+    rollout_generator,
+)
+from tests.conftest import standin_pool_config
+from tests.models.fake_vllm_server import FakeVllmState, fake_vllm_server
+from tests.train.trivial_problem import ANSWER, PROBLEM, SCRIPT, SKETCH
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+def echo_lengths(calls: list[tuple[int, int]]) -> Callable[[list[TurnRequest]], list[Generation]]:
+    """A backend that answers each turn with one token: its prompt's length."""
+
+    def generate(batch: list[TurnRequest]) -> list[Generation]:
+        calls.append((threading.get_ident(), len(batch)))
+        return [Generation([len(r.prompt_ids)], "length", None) for r in batch]
+
+    return generate
+
+
+def test_turns_are_answered_in_batches_on_the_serving_thread(tokenizer: Any, loop_thread: LoopThread) -> None:
+    calls: list[tuple[int, int]] = []
+    generator = TrainerThreadGenerator(tokenizer, echo_lengths(calls))
+
+    async def turns() -> list[Generation]:
+        return await asyncio.gather(*(generator.generate([0] * n, SamplingParams(), [1]) for n in range(1, 9)))
+
+    done = loop_thread.submit(turns())
+    generator.serve_until(done)
+    assert [g.token_ids for g in done.result()] == [[n] for n in range(1, 9)], "each turn gets its own answer"
+    assert {thread for thread, _ in calls} == {threading.get_ident()}
+    assert sum(size for _, size in calls) == 8 and len(calls) < 8
+
+
+def test_a_failing_batch_fails_its_turns_not_the_caller(tokenizer: Any, loop_thread: LoopThread) -> None:
+    def broken(batch: list[TurnRequest]) -> list[Generation]:
+        raise RuntimeError("CUDA out of memory")
+
+    generator = TrainerThreadGenerator(tokenizer, broken)
+
+    async def turns() -> list[BaseException | Generation]:
+        return await asyncio.gather(*(generator.generate([1], SamplingParams(), [1]) for _ in range(3)),
+                                    return_exceptions=True)
+
+    done = loop_thread.submit(turns())
+    generator.serve_until(done)
+    assert all(isinstance(r, RuntimeError) and "out of memory" in str(r) for r in done.result())
+
+
+class RecordingLLM:
+    """Answers like ``vllm.LLM.generate``: the stop token and per-position logprob maps."""
+
+    def __init__(self, stop: int) -> None:
+        self.stop = stop
+        self.calls: list[tuple[list[Any], list[Any]]] = []
+
+    def generate(self, prompts: list[Any], sampling_params: list[Any], use_tqdm: bool) -> list[Any]:
+        self.calls.append((prompts, sampling_params))
+        ids = [7, 8, self.stop]
+        logprobs = [{7: SimpleNamespace(logprob=-0.1)}, {8: SimpleNamespace(logprob=float("nan"))},
+                    {self.stop: SimpleNamespace(logprob=-0.3)}]
+        return [SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids, logprobs=logprobs)]) for _ in prompts]
+
+
+def test_colocated_batch_asks_vllm_for_what_the_loop_needs() -> None:
+    llm = RecordingLLM(stop=5)
+    batch = [TurnRequest([1, 2], SamplingParams(temperature=0.6, max_tokens=100), [5, 6]),
+             TurnRequest([3], SamplingParams(max_tokens=40, seed=9), [5, 6])]
+    out = colocated_vllm_batch(llm, sampling_params_type=dict)(batch)
+    prompts, params = llm.calls[0]
+    assert prompts == [{"prompt_token_ids": [1, 2]}, {"prompt_token_ids": [3]}]
+    assert [p["max_tokens"] for p in params] == [100, 40] and params[0]["temperature"] == 0.6
+    assert params[1]["seed"] == 9 and all(p["stop_token_ids"] == [5, 6] for p in params)
+    assert all(p["logprobs"] == 0 and p["include_stop_str_in_output"] and not p["skip_special_tokens"]
+               for p in params)
+    assert out[0].token_ids == [7, 8, 5] and out[0].finish_reason == "stop" and out[0].stop_token_id == 5
+    assert out[0].logprobs == [-0.1, None, -0.3], "NaN logprobs become None, as TRL expects"
+
+
+def test_tensor_parallel_colocation_and_sleep_mode_are_refused() -> None:
+    args = SimpleNamespace(use_vllm=True, vllm_mode="colocate", vllm_tensor_parallel_size=2,
+                           vllm_enable_sleep_mode=False)
+    with pytest.raises(ValueError, match="vllm_mode: server"):
+        check_vllm_rollout_args(args)
+    args.vllm_tensor_parallel_size, args.vllm_enable_sleep_mode = 1, True
+    with pytest.raises(ValueError, match="sleep_mode"):
+        check_vllm_rollout_args(args)
+    args.vllm_mode = "server"
+    check_vllm_rollout_args(args)
+
+
+def test_grpo_samples_at_the_temperature_trl_trains_at(tmp_path: Path) -> None:
+    base = {"model": "m", "prompts": "p.jsonl", "output_dir": str(tmp_path)}
+    config = GRPORunConfig(**base, loop={"temperature": 0.8, "top_p": 0.9})
+    args = config.trl_config(report_to="none", use_cpu=True)
+    assert (args.temperature, args.top_p) == (0.8, 0.9)
+    with pytest.raises(ValueError, match="loop.temperature"):
+        GRPORunConfig(**base, loop={"temperature": 0.8}, trl={"temperature": 1.0})
+
+
+def responder(tokenizer: Any) -> Callable[[dict[str, Any]], tuple[list[int], str, int | None]]:
+    """A sketch first; the final answer once the context holds REPL feedback."""
+    close, eos = tokenizer.convert_tokens_to_ids("</sketch>"), tokenizer.eos_token_id
+
+    def respond(body: dict[str, Any]) -> tuple[list[int], str, int | None]:
+        if tokenizer.decode(body["prompt"], skip_special_tokens=False).rstrip().endswith("</REPL>"):
+            return [*tokenizer.encode(ANSWER, add_special_tokens=False), eos], "stop", None
+        ids = tokenizer.encode(SKETCH, add_special_tokens=False)
+        assert ids[-1] == close
+        return ids, "stop", close
+
+    return respond
+
+
+class CountingAccelerator:
+    def __init__(self) -> None:
+        self.barriers = 0
+
+    def wait_for_everyone(self) -> None:
+        self.barriers += 1
+
+
+def test_server_mode_rollouts_return_aligned_logprobs(
+    tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
+) -> None:
+    pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=2))
+    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread,
+                         LoopConfig(max_context_tokens=600), max_completion_length=512,
+                         log_path=tmp_path / "rollouts.jsonl")
+    state = FakeVllmState(responder(tokenizer), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=False))
+    try:
+        with fake_vllm_server(state) as url:
+            trainer = SimpleNamespace(
+                use_vllm=True, vllm_mode="server", processing_class=tokenizer, accelerator=CountingAccelerator(),
+                args=SimpleNamespace(vllm_server_base_url=url.removesuffix("/v1")))
+            out = rollout([PROBLEM.model_dump_json()] * 2, trainer)
+    finally:
+        loop_thread.run(pool.close())
+    assert out["solved"] == [True, True] and trainer.accelerator.barriers == 1
+    assert all(r["logprobs"] == 0 and r["model"] == "served-model" for r in state.requests)
+    for ids, mask, logprobs in zip(out["completion_ids"], out["env_mask"], out["logprobs"], strict=True):
+        assert len(ids) == len(mask) == len(logprobs)
+        assert [lp for lp, m in zip(logprobs, mask, strict=True) if m] == [-0.5] * sum(mask)
+        assert 0 in mask and all(lp == 0.0 for lp, m in zip(logprobs, mask, strict=True) if not m)
+
+
+def test_a_crashed_colocated_engine_gives_reward_zero_and_a_reason(
+    tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
+) -> None:
+    class DeadLLM:
+        def generate(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("engine core died")
+
+    pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1))
+    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread, LoopConfig(),
+                         max_completion_length=64, log_path=tmp_path / "rollouts.jsonl",
+                         generator_for=lambda t: rollout_generator(t, sampling_params_type=dict))
+    trainer = SimpleNamespace(use_vllm=True, vllm_mode="colocate", processing_class=tokenizer,
+                              vllm_generation=SimpleNamespace(llm=DeadLLM()))
+    try:
+        out = rollout([PROBLEM.model_dump_json()] * 2, trainer)
+    finally:
+        loop_thread.run(pool.close())
+    assert out["solved"] == [False, False] and out["logprobs"] is None
+    rows = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
+    assert [r["reward"] for r in rows] == [0.0, 0.0]
+    assert all("engine core died" in r["reason"] for r in rows)
