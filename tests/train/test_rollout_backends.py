@@ -108,16 +108,20 @@ def test_colocated_batch_asks_vllm_for_what_the_loop_needs() -> None:
     assert out[0].logprobs == [-0.1, None, -0.3], "NaN logprobs become None, as TRL expects"
 
 
-def test_tensor_parallel_colocation_and_sleep_mode_are_refused() -> None:
+def test_vllm_settings_the_rollouts_cannot_honour_are_refused() -> None:
     args = SimpleNamespace(use_vllm=True, vllm_mode="colocate", vllm_tensor_parallel_size=2,
-                           vllm_enable_sleep_mode=False)
+                           vllm_enable_sleep_mode=False, vllm_max_model_length=None)
     with pytest.raises(ValueError, match="vllm_mode: server"):
-        check_vllm_rollout_args(args)
+        check_vllm_rollout_args(args, 20480)
     args.vllm_tensor_parallel_size, args.vllm_enable_sleep_mode = 1, True
     with pytest.raises(ValueError, match="sleep_mode"):
-        check_vllm_rollout_args(args)
-    args.vllm_mode = "server"
-    check_vllm_rollout_args(args)
+        check_vllm_rollout_args(args, 20480)
+    args.vllm_enable_sleep_mode, args.vllm_max_model_length = False, 16384
+    with pytest.raises(ValueError, match="max_context_tokens"):
+        check_vllm_rollout_args(args, 20480)
+    check_vllm_rollout_args(args, 16384)
+    args.vllm_mode, args.vllm_tensor_parallel_size = "server", 8
+    check_vllm_rollout_args(args, 20480)
 
 
 def test_grpo_samples_at_the_temperature_trl_trains_at(tmp_path: Path) -> None:

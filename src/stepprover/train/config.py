@@ -102,7 +102,7 @@ class GRPORunConfig(BaseModel):
 
         sampling = {"temperature": self.loop.temperature, "top_p": self.loop.top_p}
         args = GRPOConfig(output_dir=self.output_dir, **{**self.trl, **sampling, **overrides})
-        check_vllm_rollout_args(args)
+        check_vllm_rollout_args(args, self.loop.max_context_tokens)
         return args
 
 

@@ -156,10 +156,16 @@ def sampled_logprobs(token_ids: list[int], per_token: Any) -> list[float | None]
     return values
 
 
-def check_vllm_rollout_args(args: Any) -> None:
+def check_vllm_rollout_args(args: Any, max_context_tokens: int) -> None:
     """Refuse the TRL vLLM settings our rollouts cannot honour, before a GPU is touched."""
     if not getattr(args, "use_vllm", False):
         return
+    model_length = args.vllm_max_model_length if args.vllm_mode == "colocate" else None
+    if model_length is not None and model_length < max_context_tokens:
+        raise ValueError(
+            f"vllm_max_model_length ({model_length}) is shorter than loop.max_context_tokens "
+            f"({max_context_tokens}): every long trajectory would fail in vLLM"
+        )
     if args.vllm_mode == "colocate" and args.vllm_tensor_parallel_size > 1:
         raise ValueError(
             "colocated vLLM with tensor parallelism needs every rank of a group to send identical "
