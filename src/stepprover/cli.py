@@ -7,8 +7,9 @@ import dataclasses
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, cast, get_args
+from typing import Annotated, Any, TypeVar, cast, get_args
 
 import typer
 from rich.console import Console
@@ -49,6 +50,7 @@ app.add_typer(lean_app, name="lean")
 train_app = typer.Typer(help="SFT and tool-integrated GRPO (needs `pip install '.[train]'`).")
 app.add_typer(train_app, name="train")
 err = Console(stderr=True, soft_wrap=True)
+_T = TypeVar("_T")
 
 LeanUrl = Annotated[
     str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")
@@ -474,13 +476,24 @@ def report(
         typer.echo(str(path))
 
 
+def _training(run: Callable[[], _T]) -> _T:
+    """Run a training command; a config, data or setup problem is one clear line, not a traceback."""
+    from stepprover.errors import StepproverError
+
+    try:
+        return run()
+    except StepproverError as exc:
+        err.print(str(exc), style="red", markup=False)
+        raise typer.Exit(2) from exc
+
+
 @train_app.command("sft")
 def train_sft(config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/sft-7b.yaml")]) -> None:
     """SFT on verified trajectories (REPL feedback masked) and whole proofs."""
     from stepprover.train.config import SFTRunConfig, load_config
     from stepprover.train.run import run_sft
 
-    typer.echo(str(run_sft(load_config(config, SFTRunConfig))))
+    typer.echo(str(_training(lambda: run_sft(load_config(config, SFTRunConfig)))))
 
 
 @train_app.command("grpo")
@@ -489,7 +502,7 @@ def train_grpo(config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/g
     from stepprover.train.config import GRPORunConfig, load_config
     from stepprover.train.run import run_grpo
 
-    typer.echo(str(run_grpo(load_config(config, GRPORunConfig))))
+    typer.echo(str(_training(lambda: run_grpo(load_config(config, GRPORunConfig)))))
 
 
 @train_app.command("cycle")
@@ -498,7 +511,7 @@ def train_cycle(config: Annotated[Path, typer.Argument(help="YAML with model, pr
     from stepprover.train.config import CycleRunConfig, load_config
     from stepprover.train.cycle import run_cycle
 
-    typer.echo(run_cycle(load_config(config, CycleRunConfig)))
+    typer.echo(_training(lambda: run_cycle(load_config(config, CycleRunConfig))))
 
 
 @train_app.command("plot")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import shlex
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from stepprover.cli import app
 from stepprover.train.config import GRPORunConfig, SFTRunConfig, load_config
 from tests.conftest import standin_command
 from tests.fakes.tiny_model import memorised_model
-from tests.train.test_grpo import ANSWER, PROBLEM, SCRIPT, SKETCH
+from tests.train.trivial_problem import ANSWER, PROBLEM, SCRIPT, SKETCH
 
 pytest.importorskip("trl")
 CONFIGS = Path(__file__).parents[2] / "configs"
@@ -61,6 +62,23 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> 
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def test_train_commands_fail_with_one_clear_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("model: m\nprompts: p.jsonl\noutput_dir: out\nloop: {temprature: 0.6}\n")
+    result = runner.invoke(app, ["train", "grpo", str(typo)])
+    assert result.exit_code == 2 and "temprature" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["train", "sft", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2 and "missing.yaml" in result.output
+    if importlib.util.find_spec("vllm") is None:  # the shipped 7B config samples with vLLM
+        result = runner.invoke(app, ["train", "grpo", str(CONFIGS / "grpo-7b-8gpu.yaml")])
+        assert result.exit_code == 2 and "pip install 'trl[vllm]'" in result.output
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("model: m\nprompts: p.jsonl\noutput_dir: out\ntrl: {learning_rat: 1.0e-6}\n")
+    result = runner.invoke(app, ["train", "grpo", str(unknown)])
+    assert result.exit_code == 2 and "TRL refused" in result.output and "learning_rat" in result.output
 
 
 def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,

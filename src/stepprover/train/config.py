@@ -6,10 +6,23 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stepprover.agent.loop import LoopConfig
+from stepprover.errors import StepproverError
 from stepprover.models.base import SamplingParams
+
+
+class TrainConfigError(StepproverError, ValueError):
+    """A training config that cannot run; the message names the file or the setting."""
+
+
+def trl_args(kind: Any, **arguments: Any) -> Any:
+    """TRL's config object; its refusals (bf16 without a GPU, unknown keys) as our error."""
+    try:
+        return kind(**arguments)
+    except (TypeError, ValueError) as exc:
+        raise TrainConfigError(f"TRL refused the `trl` settings: {exc}") from exc
 
 
 class LeanSettings(BaseModel):
@@ -64,7 +77,7 @@ class SFTRunConfig(BaseModel):
     def trl_config(self, **overrides: Any) -> Any:
         from trl import SFTConfig
 
-        return SFTConfig(output_dir=self.output_dir, **{**self.trl, **overrides})
+        return trl_args(SFTConfig, output_dir=self.output_dir, **{**self.trl, **overrides})
 
 
 class GRPORunConfig(BaseModel):
@@ -101,14 +114,19 @@ class GRPORunConfig(BaseModel):
         from stepprover.train.rollout_backends import check_vllm_rollout_args
 
         sampling = {"temperature": self.loop.temperature, "top_p": self.loop.top_p}
-        args = GRPOConfig(output_dir=self.output_dir, **{**self.trl, **sampling, **overrides})
+        args = trl_args(GRPOConfig, output_dir=self.output_dir, **{**self.trl, **sampling, **overrides})
         check_vllm_rollout_args(args, self.loop.max_context_tokens)
         return args
 
 
+
+
 def load_config(path: Path | str, kind: type[BaseModel]) -> Any:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    return kind.model_validate(data)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return kind.model_validate(data)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as exc:
+        raise TrainConfigError(f"{path}: {exc}") from exc
 
 
 class CycleEval(BaseModel):

@@ -30,6 +30,7 @@ from typing import Any
 from stepprover.models.base import Generation, Generator, SamplingParams, Tokenizer, finish_for
 from stepprover.models.openai_compat import OpenAICompatGenerator
 from stepprover.models.transformers_local import TransformersGenerator
+from stepprover.train.config import TrainConfigError
 
 
 @dataclass
@@ -162,18 +163,18 @@ def check_vllm_rollout_args(args: Any, max_context_tokens: int) -> None:
         return
     model_length = args.vllm_max_model_length if args.vllm_mode == "colocate" else None
     if model_length is not None and model_length < max_context_tokens:
-        raise ValueError(
+        raise TrainConfigError(
             f"vllm_max_model_length ({model_length}) is shorter than loop.max_context_tokens "
             f"({max_context_tokens}): every long trajectory would fail in vLLM"
         )
     if args.vllm_mode == "colocate" and args.vllm_tensor_parallel_size > 1:
-        raise ValueError(
+        raise TrainConfigError(
             "colocated vLLM with tensor parallelism needs every rank of a group to send identical "
             "batches, which multi-turn rollouts cannot promise; serve the model with "
             "`trl vllm-serve --tensor-parallel-size N` and set `vllm_mode: server`"
         )
     if args.vllm_mode == "colocate" and args.vllm_enable_sleep_mode:
-        raise ValueError(
+        raise TrainConfigError(
             "`vllm_enable_sleep_mode` is not supported with tool-integrated rollouts (vLLM must stay "
             "awake while trajectories wait for Lean); lower `vllm_gpu_memory_utilization` instead"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from stepprover.lean.pool import PoolConfig
 from stepprover.lean.verify import Verifier
 from stepprover.lean_backend import LeanBackend, local_process
 from stepprover.train.bridge import LoopThread
-from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig
+from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig, TrainConfigError
 from stepprover.train.grpo import TirRollout, verified_reward
 from stepprover.train.metrics import metrics_callback
 from stepprover.train.prompt_sets import decontaminate, load_prompt_set
@@ -105,12 +106,16 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
     from trl import GRPOTrainer
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    if config.trl.get("use_vllm") and importlib.util.find_spec("vllm") is None:
+        raise TrainConfigError("the config sets `use_vllm: true` but vLLM is not installed: on a GPU "
+                               "machine run `pip install 'trl[vllm]'`, or set `use_vllm: false` to "
+                               "sample with transformers")
+    args = config.trl_config()
     problems = grpo_problems(config)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model)
     model = model or AutoModelForCausalLM.from_pretrained(config.model)
-    args = config.trl_config()
     loop = LoopThread()
     stack = contextlib.AsyncExitStack()
     try:
