@@ -1,0 +1,3 @@
+from stepprover.cli import app
+
+app()

@@ -1,0 +1,80 @@
+"""The options several commands share, and how commands fail."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, NoReturn, cast, get_args
+
+import typer
+from rich.console import Console
+
+from stepprover.lean.process import ProcessConfig
+from stepprover.lean.sandbox import SandboxUnavailable
+from stepprover.lean.toolchain import LeanSetup, doctor
+from stepprover.lean_backend import local_process
+from stepprover.models.base import Generator, SamplingParams
+from stepprover.models.loader import Backend, ModelUnavailable, load_generator
+from stepprover.provers import PROVER_STYLES, default_sampling
+
+BACKENDS = get_args(Backend)
+
+err = Console(stderr=True, soft_wrap=True)
+
+LeanUrl = Annotated[
+    str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")
+]
+LeanApiKey = Annotated[
+    str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")
+]
+Sandbox = Annotated[
+    bool, typer.Option("--sandbox/--no-sandbox", help="Run each REPL under bubblewrap + rlimits.")
+]
+LeanDir = Annotated[
+    Path | None, typer.Option(help="Where Lean, the REPL and Mathlib live (env STEPPROVER_LEAN_DIR).")
+]
+
+
+def fail(message: object, *, prefix: str = "", code: int = 2) -> NoReturn:
+    """Print the message (taken literally, never as markup) in red on stderr, and exit."""
+    text = f"{prefix} {message}" if prefix else str(message)
+    err.print(text, style="red", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def lean_setup_for(lean_dir: Path | None, **versions: str | None) -> LeanSetup:
+    given = {k: v for k, v in versions.items() if v is not None}
+    return LeanSetup(**given) if lean_dir is None else LeanSetup(root=lean_dir, **given)  # type: ignore[arg-type]
+
+
+def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: bool = False) -> ProcessConfig:
+    if not repl:
+        missing = [c.name for c in doctor(lean_setup_for(lean_dir)) if not c.ok]
+        if missing:
+            err.print(
+                "[red]Lean is not set up[/red]; missing: " + "; ".join(missing)
+                + ".\nRun `stepprover lean setup` (needs internet access to GitHub), "
+                "or pass --repl to use another REPL command."
+            )
+            raise typer.Exit(2)
+    try:
+        return local_process(repl, lean_dir, sandbox=sandbox)
+    except SandboxUnavailable as exc:
+        fail(exc)
+
+
+def sampling_or_exit(style: str, temperature: float | None) -> SamplingParams:
+    if style not in PROVER_STYLES:
+        fail(f"unknown prompt style {style!r}; known: {', '.join(PROVER_STYLES)}")
+    params = default_sampling(style)
+    return params if temperature is None else dataclasses.replace(params, temperature=temperature)
+
+
+def generator_or_exit(model: str, backend: str, base_url: str | None, tokenizer: str | None) -> Generator:
+    try:
+        if backend not in BACKENDS:
+            raise ModelUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        return load_generator(model, backend=cast(Backend, backend), base_url=base_url,
+                              tokenizer=tokenizer)
+    except ModelUnavailable as exc:
+        fail(exc, prefix="Model unavailable:")

@@ -1,0 +1,122 @@
+"""`stepprover prove`: one problem, one trajectory, shown as it happened."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from stepprover.agent.display import render_trajectory, summary_line
+from stepprover.agent.loop import LoopConfig
+from stepprover.agent.trajectory import Trajectory
+from stepprover.cli.common import (
+    LeanApiKey,
+    LeanDir,
+    LeanUrl,
+    Sandbox,
+    fail,
+    generator_or_exit,
+    process_config_or_exit,
+    sampling_or_exit,
+)
+from stepprover.data.problems import DataError, Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.lean.pool import PoolConfig
+from stepprover.lean_backend import LeanBackend
+from stepprover.models.base import Generator
+from stepprover.provers import PROVER_STYLES, build_prover
+
+
+def _load_problem(problem: Path | None, minif2f: str | None, name: str | None) -> Problem:
+    if (problem is None) == (minif2f is None):
+        raise DataError("give exactly one of --problem FILE or --minif2f NAME")
+    if minif2f is not None:
+        return find_problem(load_minif2f("test") + load_minif2f("valid"), minif2f)
+    assert problem is not None
+    if problem.suffix == ".jsonl":
+        problems = load_jsonl(problem)
+        if name is None and len(problems) != 1:
+            raise DataError(f"{problem} holds {len(problems)} problems: pick one with --name")
+        return problems[0] if name is None else find_problem(problems, name)
+    return problem_from_lean(problem.read_text(encoding="utf-8"), default_name=problem.stem)
+
+
+def problem_from_lean(text: str, *, default_name: str) -> Problem:
+    """A problem from a Lean file: everything before the first theorem is the header."""
+    from stepprover.lean.lexer import Kind, tokenize
+    from stepprover.lean.source import THEOREM_KEYWORDS
+
+    tokens = tokenize(text).tokens
+    start = next(
+        (t for t in tokens if t.kind is Kind.IDENT and t.text in THEOREM_KEYWORDS), None
+    )
+    if start is None:
+        raise DataError("the Lean file declares no theorem to prove")
+    statement = text[start.start :].rstrip()
+    statement = statement.removesuffix("sorry").rstrip()
+    name_index = tokens.index(start) + 1
+    name = tokens[name_index].text if name_index < len(tokens) else default_name
+    return Problem(name=name, header=text[: start.start], formal_statement=statement + "\n")
+
+
+def prove(
+    model: Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")],
+    problem: Annotated[Path | None, typer.Option(help="A .lean statement or a JSONL of problems.")] = None,
+    minif2f: Annotated[str | None, typer.Option(help="A miniF2F problem name (bundled).")] = None,
+    name: Annotated[str | None, typer.Option(help="Which problem of the JSONL.")] = None,
+    backend: Annotated[str, typer.Option(help="auto | vllm | openai | transformers")] = "auto",
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")] = None,
+    max_repl_calls: Annotated[int | None, typer.Option(help="Cap on REPL interactions.")] = None,
+    max_context_tokens: Annotated[int, typer.Option(help="Context cap in tokens.")] = 20480,
+    sketch_timeout: Annotated[float, typer.Option(help="Seconds per sketch.")] = 60.0,
+    temperature: Annotated[float | None, typer.Option(help="Default: the prover style's own.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    prompt_style: Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))] = "stepfun-tir",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
+    repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
+    lean_url: LeanUrl = None,
+    lean_api_key: LeanApiKey = None,
+    sandbox: Sandbox = False,
+    lean_dir: LeanDir = None,
+) -> None:
+    """Prove one problem with tool-integrated reasoning and show the trajectory."""
+    try:
+        target = _load_problem(problem, minif2f, name)
+    except (DataError, OSError) as exc:
+        fail(exc)
+    pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=2)
+    generator = generator_or_exit(model, backend, base_url, tokenizer)
+    config = LoopConfig(
+        max_repl_calls=max_repl_calls,
+        max_context_tokens=max_context_tokens,
+        sketch_timeout=sketch_timeout,
+        sampling=dataclasses.replace(sampling_or_exit(prompt_style, temperature), seed=seed),
+        prompt_style=prompt_style,
+    )
+    # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
+    lean = LeanBackend(pool_config, lean_url, lean_api_key)
+    trajectory = asyncio.run(_prove(generator, lean, config, target))
+    if as_json:
+        typer.echo(trajectory.model_dump_json())
+    else:
+        console = Console()
+        console.print(render_trajectory(trajectory))
+        console.print(summary_line(trajectory))
+    if not trajectory.solved:
+        raise typer.Exit(1)
+
+
+async def _prove(
+    generator: Generator, lean: LeanBackend, config: LoopConfig, problem: Problem
+) -> Trajectory:
+    try:
+        async with lean.open() as (repl, verifier):
+            prover = build_prover(config.prompt_style, generator, repl, verifier, config)
+            return await prover.run(problem)
+    finally:
+        await generator.close()
+
