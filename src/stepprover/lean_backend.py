@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shlex
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from stepprover.agent.loop import SketchRepl
 from stepprover.eval.runner import RecheckingVerifier
 from stepprover.lean.pool import PoolConfig, ReplPool
-from stepprover.lean.process import ProcessConfig
 from stepprover.lean.remote import RemoteLean
-from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
-from stepprover.lean.toolchain import LeanSetup
 from stepprover.lean.verify import LeanVerifier, Verifier
-
-
-def local_process(repl: str | None, lean_dir: Path | None = None, *, sandbox: bool = False) -> ProcessConfig:
-    """The REPL command: ``repl`` if given, else the Lean from `stepprover lean setup`;
-    wrapped in the sandbox when asked (raises ``SandboxUnavailable`` without its tools)."""
-    if repl:
-        config = ProcessConfig(command=shlex.split(repl))
-    else:
-        config = (LeanSetup() if lean_dir is None else LeanSetup(root=lean_dir)).process_config()
-    if sandbox:
-        config = dataclasses.replace(config, prefix=sandbox_prefix(SandboxConfig(), config.cwd))
-    return config
 
 
 @dataclasses.dataclass(frozen=True)

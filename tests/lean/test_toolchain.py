@@ -79,3 +79,19 @@ def test_run_plan_runs_pending_steps_and_stops_at_a_failure(tmp_path: Path) -> N
         run_plan(steps, log=log.append)
     assert marker.exists() and not (tmp_path / "never").exists()
     assert log[0].startswith("[done]")
+
+
+def test_one_repl_command_builder_for_cli_training_and_service(tmp_path: Path) -> None:
+    from stepprover.lean.sandbox import SandboxConfig, SandboxUnavailable
+    from stepprover.lean.toolchain import repl_process
+
+    custom = repl_process("python3 my_repl.py --flag 'a b'", max_rss_mb=512)
+    assert custom.command == ["python3", "my_repl.py", "--flag", "a b"] and custom.max_rss_mb == 512
+    assert not custom.prefix
+    installed = repl_process(None, tmp_path)
+    assert installed == LeanSetup(root=tmp_path).process_config()
+    try:
+        boxed = repl_process("lean-repl", sandbox=SandboxConfig(memory_mb=1024))
+    except SandboxUnavailable as exc:  # .ci/run installs bubblewrap; a bare machine may lack it
+        pytest.skip(f"sandbox tools missing: {exc}")
+    assert boxed.command == ["lean-repl"] and boxed.prefix and "1073741824" in " ".join(boxed.prefix)

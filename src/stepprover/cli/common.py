@@ -10,9 +10,8 @@ import typer
 from rich.console import Console
 
 from stepprover.lean.process import ProcessConfig
-from stepprover.lean.sandbox import SandboxUnavailable
-from stepprover.lean.toolchain import LeanSetup, doctor
-from stepprover.lean_backend import local_process
+from stepprover.lean.sandbox import SandboxConfig, SandboxUnavailable
+from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.models.loader import Backend, ModelUnavailable, load_generator
 from stepprover.provers import PROVER_STYLES, default_sampling
@@ -58,7 +57,7 @@ def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: boo
             )
             raise typer.Exit(2)
     try:
-        return local_process(repl, lean_dir, sandbox=sandbox)
+        return repl_process(repl, lean_dir, sandbox=SandboxConfig() if sandbox else None)
     except SandboxUnavailable as exc:
         fail(exc)
 

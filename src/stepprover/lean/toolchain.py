@@ -7,7 +7,9 @@ not done. The default versions are the StepFun-Prover reference setup.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shlex
 import shutil
 import subprocess
 import urllib.error
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from stepprover.errors import StepproverError
 from stepprover.lean.process import ProcessConfig
+from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
 
 ELAN_INIT_URL = "https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh"
 REPL_URL = "https://github.com/leanprover-community/repl"
@@ -206,3 +209,23 @@ def doctor(setup: LeanSetup) -> list[Check]:
 
 def lean_ready(setup: LeanSetup) -> bool:
     return all(c.ok for c in doctor(setup))
+
+
+def repl_process(
+    repl: str | None,
+    lean_dir: Path | None = None,
+    *,
+    sandbox: SandboxConfig | None = None,
+    max_rss_mb: float | None = 15_360.0,
+) -> ProcessConfig:
+    """How to start one REPL: ``repl`` (a command line) if given, else the Lean from
+    `stepprover lean setup`; under the sandbox when given (raises ``SandboxUnavailable``
+    without its tools). The CLI, training and the service all start REPLs through here."""
+    if repl:
+        config = ProcessConfig(command=shlex.split(repl), max_rss_mb=max_rss_mb)
+    else:
+        setup = LeanSetup() if lean_dir is None else LeanSetup(root=lean_dir)
+        config = setup.process_config(max_rss_mb=max_rss_mb)
+    if sandbox is not None:
+        config = dataclasses.replace(config, prefix=sandbox_prefix(sandbox, config.cwd))
+    return config

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stepprover.lean.pool import MATHLIB_WORKER_RSS_MB, PoolConfig
-from stepprover.lean.process import ProcessConfig
-from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
-from stepprover.lean.toolchain import LeanSetup
+from stepprover.lean.sandbox import SandboxConfig
+from stepprover.lean.toolchain import repl_process
 
 
 class ServiceSettings(BaseSettings):
@@ -38,20 +36,11 @@ class ServiceSettings(BaseSettings):
     sandbox_file_mb: int = 1024
 
     def pool_config(self) -> PoolConfig:
-        if self.repl_command:
-            process = ProcessConfig(command=shlex.split(self.repl_command), max_rss_mb=self.max_rss_mb)
-        else:
-            setup = LeanSetup() if self.lean_dir is None else LeanSetup(root=self.lean_dir)
-            process = setup.process_config(max_rss_mb=self.max_rss_mb)
-        if self.sandbox:
-            limits = SandboxConfig(
-                memory_mb=self.sandbox_memory_mb, cpu_seconds=self.sandbox_cpu_seconds,
-                processes=self.sandbox_processes, file_mb=self.sandbox_file_mb,
-            )  # fmt: skip
-            process = ProcessConfig(
-                command=process.command, cwd=process.cwd, env=process.env,
-                prefix=sandbox_prefix(limits, process.cwd), max_rss_mb=process.max_rss_mb,
-            )  # fmt: skip
+        sandbox = SandboxConfig(
+            memory_mb=self.sandbox_memory_mb, cpu_seconds=self.sandbox_cpu_seconds,
+            processes=self.sandbox_processes, file_mb=self.sandbox_file_mb,
+        ) if self.sandbox else None  # fmt: skip
+        process = repl_process(self.repl_command, self.lean_dir, sandbox=sandbox, max_rss_mb=self.max_rss_mb)
         return PoolConfig(
             process=process, workers=self.workers, expected_worker_rss_mb=self.expected_worker_rss_mb,
             max_commands=self.max_commands_per_worker, max_queue=self.max_queue,

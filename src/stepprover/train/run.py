@@ -15,8 +15,10 @@ from stepprover.agent.trajectory import load_jsonl as load_trajectories
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
 from stepprover.lean.pool import PoolConfig
+from stepprover.lean.sandbox import SandboxConfig
+from stepprover.lean.toolchain import repl_process
 from stepprover.lean.verify import Verifier
-from stepprover.lean_backend import LeanBackend, local_process
+from stepprover.lean_backend import LeanBackend
 from stepprover.train.bridge import LoopThread
 from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig, TrainConfigError
 from stepprover.train.grpo import TirRollout, verified_reward
@@ -95,7 +97,8 @@ def grpo_problems(config: GRPORunConfig) -> list[Problem]:
 async def _open_lean(settings: LeanSettings, stack: contextlib.AsyncExitStack) -> tuple[SketchRepl, Verifier]:
     """Enter the Lean backend the settings name into ``stack`` (closed with it)."""
     pool = None if settings.url else PoolConfig(
-        process=local_process(settings.repl, sandbox=settings.sandbox), workers=settings.workers)
+        process=repl_process(settings.repl, sandbox=SandboxConfig() if settings.sandbox else None),
+        workers=settings.workers)
     backend = LeanBackend(pool, settings.url, settings.api_key)
     return await stack.enter_async_context(backend.open())
 
