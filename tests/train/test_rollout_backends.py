@@ -200,3 +200,14 @@ def test_a_crashed_colocated_engine_gives_reward_zero_and_a_reason(
     rows = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
     assert [r["reward"] for r in rows] == [0.0, 0.0]
     assert all("engine core died" in r["reason"] for r in rows)
+
+
+def test_lean_settings_name_where_training_runs_lean() -> None:
+    from stepprover.train.config import LeanSettings
+    from stepprover.train.run import lean_backend
+
+    ray = lean_backend(LeanSettings(repl="python3 standin.py", workers=3, ray="auto"))
+    assert ray.ray_address == "auto" and ray.pool_config is not None
+    assert ray.pool_config.process.command == ["python3", "standin.py"] and ray.pool_config.workers == 3
+    service = lean_backend(LeanSettings(url="http://lean:8000", api_key="k"))
+    assert service.pool_config is None and (service.url, service.api_key) == ("http://lean:8000", "k")

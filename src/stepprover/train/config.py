@@ -34,7 +34,10 @@ class LeanSettings(BaseModel):
     repl: str | None = None
     """REPL command line; default: the Lean from `stepprover lean setup`."""
     workers: int | None = None
+    """REPL workers of the local pool (per node with ``ray``)."""
     sandbox: bool = False
+    ray: str | None = None
+    """A Ray cluster address ("auto") to spread the REPL pool over its nodes."""
 
 
 class LoopSettings(BaseModel):

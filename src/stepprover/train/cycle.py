@@ -29,7 +29,7 @@ from stepprover.provers import build_prover
 from stepprover.train.config import CycleRunConfig, GRPORunConfig, SFTRunConfig
 from stepprover.train.grpo import curriculum
 from stepprover.train.prompt_sets import decontaminate, load_prompt_set
-from stepprover.train.run import _open_lean, run_grpo, run_sft
+from stepprover.train.run import open_lean, run_grpo, run_sft
 
 
 def _stage(folder: Path, name: str, action: Any) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def _eval_stage(config: CycleRunConfig, model: str, problems: list[Any], run_dir
 
     async def go() -> None:
         async with contextlib.AsyncExitStack() as stack:
-            repl, verifier = await _open_lean(config.lean, stack)
+            repl, verifier = await open_lean(config.lean, stack)
             prover = build_prover(loop.prompt_style, generator, repl, verifier, loop)
             await evaluate(prover, repl, store, EvalPlan(problems, config.eval.samples, config.eval.concurrency))
         await generator.close()

@@ -94,13 +94,17 @@ def grpo_problems(config: GRPORunConfig) -> list[Problem]:
     return kept
 
 
-async def _open_lean(settings: LeanSettings, stack: contextlib.AsyncExitStack) -> tuple[SketchRepl, Verifier]:
+def lean_backend(settings: LeanSettings) -> LeanBackend:
+    """Where rollouts and the cycle's eval run Lean: the service, a Ray cluster or local REPLs."""
+    sandbox = SandboxConfig() if settings.sandbox else None
+    pool = None if settings.url else PoolConfig(process=repl_process(settings.repl, sandbox=sandbox),
+                                                workers=settings.workers)
+    return LeanBackend(pool, settings.url, settings.api_key, settings.ray)
+
+
+async def open_lean(settings: LeanSettings, stack: contextlib.AsyncExitStack) -> tuple[SketchRepl, Verifier]:
     """Enter the Lean backend the settings name into ``stack`` (closed with it)."""
-    pool = None if settings.url else PoolConfig(
-        process=repl_process(settings.repl, sandbox=SandboxConfig() if settings.sandbox else None),
-        workers=settings.workers)
-    backend = LeanBackend(pool, settings.url, settings.api_key)
-    return await stack.enter_async_context(backend.open())
+    return await stack.enter_async_context(lean_backend(settings).open())
 
 
 def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None) -> Path:
@@ -122,7 +126,7 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
     loop = LoopThread()
     stack = contextlib.AsyncExitStack()
     try:
-        repl, verifier = loop.run(_open_lean(config.lean, stack))
+        repl, verifier = loop.run(open_lean(config.lean, stack))
         rollout = TirRollout(repl, verifier, loop, config.loop.build(),
                              max_completion_length=args.max_completion_length,
                              log_path=out / "rollouts.jsonl")
