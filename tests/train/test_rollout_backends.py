@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -76,6 +77,28 @@ def test_a_failing_batch_fails_its_turns_not_the_caller(tokenizer: Any, loop_thr
     done = loop_thread.submit(turns())
     generator.serve_until(done)
     assert all(isinstance(r, RuntimeError) and "out of memory" in str(r) for r in done.result())
+
+
+def test_a_cancelled_turn_is_dropped_before_the_backend(tokenizer: Any, loop_thread: LoopThread) -> None:
+    seen: list[list[int]] = []
+
+    def record(batch: list[TurnRequest]) -> list[Generation]:
+        seen.extend(r.prompt_ids for r in batch)
+        return [Generation([1], "length", None) for _ in batch]
+
+    generator = TrainerThreadGenerator(tokenizer, record)
+
+    async def scenario() -> Generation:
+        abandoned = asyncio.ensure_future(generator.generate([9, 9], SamplingParams(), [1]))
+        await asyncio.sleep(0)
+        abandoned.cancel()
+        await asyncio.sleep(0.01)
+        return await generator.generate([1], SamplingParams(), [1])
+
+    done = loop_thread.submit(scenario())
+    time.sleep(0.1)  # the cancellation lands before the trainer's thread looks at the queue
+    generator.serve_until(done)
+    assert done.result().token_ids == [1] and seen == [[1]]
 
 
 class RecordingLLM:

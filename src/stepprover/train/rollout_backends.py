@@ -41,7 +41,6 @@ class TurnRequest:
     params: SamplingParams
     stop_token_ids: list[int]
     future: concurrent.futures.Future[Generation] = field(default_factory=concurrent.futures.Future)
-    queued_at: float = field(default_factory=time.monotonic)
 
 
 BatchGenerate = Callable[[list[TurnRequest]], list[Generation]]
@@ -60,7 +59,6 @@ class TrainerThreadGenerator:
         self.tokenizer = tokenizer
         self.batch_generate = batch_generate
         self.linger = linger
-        self.batch_sizes: list[int] = []
         self._queue: queue.Queue[TurnRequest] = queue.Queue()
 
     async def generate(
@@ -77,7 +75,9 @@ class TrainerThreadGenerator:
                 first = self._queue.get(timeout=poll)
             except queue.Empty:
                 continue
-            self._answer(self._batch_from(first))
+            batch = [r for r in self._batch_from(first) if r.future.set_running_or_notify_cancel()]
+            if batch:  # turns whose trajectory was cancelled meanwhile are dropped
+                self._answer(batch)
 
     def _batch_from(self, first: TurnRequest) -> list[TurnRequest]:
         batch = [first]
@@ -90,7 +90,6 @@ class TrainerThreadGenerator:
         return batch
 
     def _answer(self, batch: list[TurnRequest]) -> None:
-        self.batch_sizes.append(len(batch))
         try:
             generations = self.batch_generate(batch)
             if len(generations) != len(batch):
