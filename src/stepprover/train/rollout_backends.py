@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import math
 import queue
 import time
@@ -179,8 +180,10 @@ def check_vllm_rollout_args(args: Any, max_context_tokens: int) -> None:
         )
 
 
+@functools.cache
 def served_model(base_url: str) -> str:
-    """The model name a vLLM server serves (``/v1/models``)."""
+    """The model name a vLLM server serves (``/v1/models``), asked once per run: a server
+    that goes away later fails the turns (reward 0, reason logged), not the run."""
     import httpx
 
     response = httpx.get(f"{base_url.rstrip('/')}/v1/models", timeout=30)
