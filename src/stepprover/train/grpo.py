@@ -14,6 +14,7 @@ returned for TRL's importance-sampling correction.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -72,8 +73,6 @@ class TirRollout:
         problems = [Problem.model_validate_json(p) for p in prompts]
 
         async def all_rollouts() -> list[Trajectory]:
-            import asyncio
-
             try:
                 return await asyncio.gather(*(agent.run(p, i) for i, p in enumerate(problems)))
             finally:
@@ -93,7 +92,7 @@ class TirRollout:
             env_mask.append(t.loss_mask(include_prompt=False)[:limit])
             logprobs.append(t.completion_logprobs()[:limit])
             truncated.append(cut or t.finish in (Finish.CONTEXT_EXHAUSTED, Finish.LENGTH))
-        solved = [t.solved and not cut for t, cut in zip(trajectories, truncated, strict=True)]
+        solved = [t.solved and not cut for t, cut in zip(trajectories, truncated, strict=True)]  # cut: no reward
         self._record(trainer, trajectories, solved, truncated)
         sampled = any(s.logprobs is not None for t in trajectories for s in t.segments)
         return {
