@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stepprover.cli import app
-from stepprover.train.config import GRPORunConfig, SFTRunConfig, load_config
+from stepprover.train.config import CycleRunConfig, GRPORunConfig, SFTRunConfig, load_config
 from tests.conftest import standin_command
 from tests.fakes.tiny_model import memorised_model
 from tests.train.trivial_problem import ANSWER, PROBLEM, SCRIPT, SKETCH
@@ -43,6 +43,16 @@ def test_shipped_grpo_configs_parse_and_build(name: str) -> None:
 def test_shipped_sft_config_parses_and_builds() -> None:
     config = load_config(CONFIGS / "sft-7b.yaml", SFTRunConfig)
     assert config.status == "not yet run" and config.trl_config(**on_this_machine()).learning_rate == 1e-5
+
+
+def test_shipped_cycle_config_parses_and_builds_both_stages() -> None:
+    config = load_config(CONFIGS / "cycle-7b.yaml", CycleRunConfig)
+    assert config.status == "not yet run" and config.iterations == 2
+    config.check_trl(**on_this_machine())
+    grpo = config.grpo_config("m", Path("c.txt"), Path("out")).trl_config(**on_this_machine())
+    assert grpo.use_vllm and grpo.temperature == config.loop.temperature == 1.0
+    with pytest.raises(ValueError, match="grpo_trl.temperature"):
+        CycleRunConfig.model_validate({**config.model_dump(), "grpo_trl": {"temperature": 0.7}})
 
 
 def test_config_typos_are_refused(tmp_path: Path) -> None:

@@ -60,6 +60,15 @@ class LoopSettings(BaseModel):
         )  # fmt: skip
 
 
+def check_one_sampling(trl: dict[str, Any], loop: LoopSettings, where: str) -> None:
+    """TRL divides the logits by its temperature when it computes the policy's logprobs;
+    rollouts sampled at another temperature would be trained on the wrong distribution."""
+    for key in ("temperature", "top_p"):
+        if key in trl and trl[key] != getattr(loop, key):
+            raise ValueError(f"{where}.{key} ({trl[key]}) differs from loop.{key} "
+                             f"({getattr(loop, key)}): set it once, under `loop`")
+
+
 class SFTRunConfig(BaseModel):
     """SFT on verified trajectories and plain whole proofs."""
 
@@ -103,12 +112,7 @@ class GRPORunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _one_temperature(self) -> GRPORunConfig:
-        # TRL divides the logits by its temperature when it computes the policy's logprobs;
-        # a rollout sampled at another temperature would be trained on the wrong distribution.
-        for key in ("temperature", "top_p"):
-            if key in self.trl and self.trl[key] != getattr(self.loop, key):
-                raise ValueError(f"trl.{key} ({self.trl[key]}) differs from loop.{key} "
-                                 f"({getattr(self.loop, key)}): set it once, under `loop`")
+        check_one_sampling(self.trl, self.loop, "trl")
         return self
 
     def trl_config(self, **overrides: Any) -> Any:
@@ -159,3 +163,22 @@ class CycleRunConfig(BaseModel):
     loop: LoopSettings = Field(default_factory=LoopSettings)
     sft_trl: dict[str, Any] = Field(default_factory=dict)
     grpo_trl: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_temperature(self) -> CycleRunConfig:
+        check_one_sampling(self.grpo_trl, self.loop, "grpo_trl")
+        return self
+
+    def sft_config(self, model: str, trajectories: list[str], output_dir: Path) -> SFTRunConfig:
+        return SFTRunConfig(model=model, trajectories=trajectories, output_dir=str(output_dir),
+                            trl=self.sft_trl, max_tokens=self.loop.max_context_tokens)
+
+    def grpo_config(self, model: str, curriculum: Path, output_dir: Path) -> GRPORunConfig:
+        return GRPORunConfig(model=model, prompts=self.prompts, curriculum=str(curriculum),
+                             output_dir=str(output_dir), lean=self.lean, loop=self.loop, trl=self.grpo_trl)
+
+    def check_trl(self, **overrides: Any) -> None:
+        """Build both stages' TRL configs now, so a bad setting fails before hours of eval."""
+        folder = Path(self.output_dir)
+        self.sft_config(self.model, [], folder / "sft").trl_config(**overrides)
+        self.grpo_config(self.model, folder / "curriculum.txt", folder / "grpo").trl_config(**overrides)

@@ -26,7 +26,7 @@ from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunStore
 from stepprover.models.loader import load_generator
 from stepprover.provers import build_prover
-from stepprover.train.config import CycleRunConfig, GRPORunConfig, SFTRunConfig
+from stepprover.train.config import CycleRunConfig
 from stepprover.train.grpo import curriculum
 from stepprover.train.prompt_sets import decontaminate, load_prompt_set
 from stepprover.train.run import open_lean, run_grpo, run_sft
@@ -42,6 +42,7 @@ def _stage(folder: Path, name: str, action: Any) -> dict[str, Any]:
 
 
 def run_cycle(config: CycleRunConfig) -> str:
+    config.check_trl()
     problems = decontaminate(load_prompt_set(config.prompts)).kept
     names = [p.name for p in problems]
     model = config.model
@@ -103,16 +104,14 @@ def _select_stage(config: CycleRunConfig, names: list[str], folder: Path) -> dic
 def _sft_stage(config: CycleRunConfig, model: str, selected: dict[str, Any], folder: Path) -> dict[str, Any]:
     if not selected["trajectories"]:
         return {"model": None, "skipped": "no verified trajectory among the hardest problems"}
-    sft = SFTRunConfig(model=model, trajectories=[str(folder / "sft_trajectories.jsonl")],
-                       output_dir=str(folder / "sft"), trl=config.sft_trl, max_tokens=config.loop.max_context_tokens)
+    sft = config.sft_config(model, [str(folder / "sft_trajectories.jsonl")], folder / "sft")
     return {"model": str(run_sft(sft))}
 
 
 def _grpo_stage(config: CycleRunConfig, model: str, selected: dict[str, Any], folder: Path) -> dict[str, Any]:
     if not selected["curriculum"]:
         return {"model": None, "skipped": "no problem with a pass rate strictly between 0 and 1"}
-    grpo = GRPORunConfig(model=model, prompts=config.prompts, curriculum=str(folder / "curriculum.txt"),
-                         output_dir=str(folder / "grpo"), lean=config.lean, loop=config.loop, trl=config.grpo_trl)
+    grpo = config.grpo_config(model, folder / "curriculum.txt", folder / "grpo")
     return {"model": str(run_grpo(grpo))}
 
 
