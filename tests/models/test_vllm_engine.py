@@ -45,6 +45,10 @@ class FakeEngine:
 
     reply: list[int]
     calls: list[tuple[Any, FakeSamplingParams, str]] = field(default_factory=list)
+    shut_down: bool = False
+
+    def shutdown(self) -> None:
+        self.shut_down = True
 
     async def generate(self, prompt: Any, params: FakeSamplingParams,
                        request_id: str) -> AsyncIterator[FakeRequestOutput]:
@@ -83,3 +87,4 @@ async def test_generate_with_token_prompt_and_stop_ids(tokenizer: Any, fake_vllm
     second = await gen.generate([1], SamplingParams(max_tokens=2), stops)
     assert second.finish_reason == "length" and engine.calls[1][2] != request_id
     await gen.close()
+    assert engine.shut_down

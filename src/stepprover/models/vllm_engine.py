@@ -57,6 +57,10 @@ class VLLMGenerator:
         return Generation(ids, finish, stop_id, time.monotonic() - started)
 
     async def close(self) -> None:
-        shutdown = getattr(self.engine, "shutdown_background_loop", None)
-        if callable(shutdown):
-            shutdown()
+        """Stop the engine and free its GPU memory (the cycle trains right after an eval)."""
+        # vLLM's V1 AsyncLLM has shutdown(); the older AsyncLLMEngine, shutdown_background_loop().
+        for name in ("shutdown", "shutdown_background_loop"):
+            stop = getattr(self.engine, name, None)
+            if callable(stop):
+                stop()
+                return
