@@ -133,6 +133,33 @@ def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
     assert result.exit_code == 0 and (out / "metrics.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_an_interrupted_grpo_run_resumes_from_its_last_checkpoint(
+    tiny_model_dir: Path, tmp_path: Path, script_file: Callable[[Any], str]
+) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(PROBLEM.model_dump_json() + "\n")
+    out = tmp_path / "grpo"
+    trl = {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 256,
+           "learning_rate": 1e-3, "logging_steps": 1, "report_to": "none", "use_cpu": True, "bf16": False,
+           "save_strategy": "steps", "save_steps": 1, "beta": 0.0}
+    config = {"model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out),
+              "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
+              "loop": {"max_context_tokens": 600}, "trl": {**trl, "max_steps": 1}}
+    path = tmp_path / "grpo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", "grpo", str(path)]).exit_code == 0
+    assert (out / "checkpoint-1").is_dir()
+    path.write_text(yaml.safe_dump({**config, "trl": {**trl, "max_steps": 2}}))  # "interrupted" after step 1
+    result = runner.invoke(app, ["train", "grpo", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"resuming from {out / 'checkpoint-1'}" in result.output
+    steps = [int(r["step"]) for r in csv.DictReader((out / "metrics.csv").open())]
+    assert steps == [1, 2], "step 1 is not trained again"
+    rollouts = (out / "rollouts.jsonl").read_text().splitlines()
+    assert len(rollouts) == 8, "one rollout of 4 per step, none replayed"
+
+
 def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: Path,
                                                 script_file: Callable[[Any], str]) -> None:
     prompts = tmp_path / "prompts.jsonl"

@@ -39,7 +39,8 @@ def plot_metrics(csv_path: Path, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     with csv_path.open(encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+        by_step = {r["step"]: r for r in csv.DictReader(f)}  # a resumed run logs its replayed steps again
+    rows = sorted(by_step.values(), key=lambda r: int(r["step"]))
     if not rows:
         raise ValueError(f"{csv_path} has no rows")
     shown = [c for c in COLUMNS[1:] if any(r.get(c) for r in rows)]

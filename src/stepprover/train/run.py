@@ -32,6 +32,16 @@ from stepprover.train.sft_data import (
 )
 
 
+def last_checkpoint(output_dir: Path) -> str | None:
+    """The newest ``checkpoint-N`` of an interrupted run in ``output_dir``, to resume from."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    found = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if found:
+        print(f"resuming from {found}")
+    return found
+
+
 def read_trajectories(source: str) -> Iterator[Trajectory]:
     """Trajectories from an eval run folder or a JSONL file."""
     path = Path(source)
@@ -65,7 +75,7 @@ def run_sft(config: SFTRunConfig) -> Path:
     model = AutoModelForCausalLM.from_pretrained(config.model)
     trainer = build_sft_trainer(model, tokenizer, examples, config.trl_config(),
                                 callbacks=[metrics_callback(out / "metrics.csv")])
-    trainer.train()
+    trainer.train(resume_from_checkpoint=last_checkpoint(out))
     trainer.save_model(str(out / "final"))
     tokenizer.save_pretrained(str(out / "final"))
     return out / "final"
@@ -134,7 +144,7 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
         trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verified_reward],
                               args=args, train_dataset=dataset, rollout_func=rollout,
                               callbacks=[metrics_callback(out / "metrics.csv")])
-        trainer.train()
+        trainer.train(resume_from_checkpoint=last_checkpoint(out))
         trainer.save_model(str(out / "final"))
         tokenizer.save_pretrained(str(out / "final"))
     finally:
