@@ -171,6 +171,8 @@ def responder(tokenizer: Any) -> Callable[[dict[str, Any]], tuple[list[int], str
 
 
 class CountingAccelerator:
+    num_processes, process_index = 1, 0
+
     def __init__(self) -> None:
         self.barriers = 0
 
@@ -234,3 +236,18 @@ def test_lean_settings_name_where_training_runs_lean() -> None:
     assert ray.pool_config.process.command == ["python3", "standin.py"] and ray.pool_config.workers == 3
     service = lean_backend(LeanSettings(url="http://lean:8000", api_key="k"))
     assert service.pool_config is None and (service.url, service.api_key) == ("http://lean:8000", "k")
+
+
+def test_logged_rates_cover_every_training_process() -> None:
+    import torch
+
+    from stepprover.train.grpo import summed_over_processes
+
+    class TwoRanks:
+        num_processes, device = 2, "cpu"
+
+        def gather(self, mine: Any) -> Any:  # the other rank: 4 rollouts, 3 solved
+            return torch.cat([mine, torch.tensor([[4.0, 3.0]], dtype=mine.dtype)])
+
+    assert summed_over_processes(SimpleNamespace(accelerator=TwoRanks()), [4, 1]) == [8.0, 4.0]
+    assert summed_over_processes(SimpleNamespace(), [4, 1]) == [4.0, 1.0]

@@ -105,23 +105,41 @@ class TirRollout:
 
     def _record(self, trainer: Any, trajectories: list[Trajectory], solved: list[bool],
                 truncated: list[bool]) -> None:
-        n = max(1, len(trajectories))
+        totals = summed_over_processes(trainer, [
+            len(trajectories), sum(solved), sum(len(t.repl_calls) for t in trajectories), sum(truncated),
+            sum(sum(t.loss_mask(include_prompt=False)) for t in trajectories),
+        ])  # fmt: skip
+        n = max(1.0, totals[0])
         metrics = {
-            "stepprover/pass_rate": sum(solved) / n,
-            "stepprover/repl_calls": sum(len(t.repl_calls) for t in trajectories) / n,
-            "stepprover/truncated_fraction": sum(truncated) / n,
-            "stepprover/response_tokens": sum(sum(t.loss_mask(include_prompt=False)) for t in trajectories) / n,
+            "stepprover/pass_rate": totals[1] / n,
+            "stepprover/repl_calls": totals[2] / n,
+            "stepprover/truncated_fraction": totals[3] / n,
+            "stepprover/response_tokens": totals[4] / n,
         }
         store = getattr(trainer, "_metrics", None)
         if isinstance(store, dict) and "train" in store:
             for key, value in metrics.items():
                 store["train"][key].append(value)
         if self.log_path is not None:
+            rank = getattr(getattr(trainer, "accelerator", None), "process_index", 0)
+            lines = [json.dumps({"rollout": self.calls, "rank": rank, "problem": t.problem, "reward": float(ok),
+                                 "finish": str(t.finish), "repl_calls": len(t.repl_calls),
+                                 "reason": zero_reason(t)}) + "\n"
+                     for t, ok in zip(trajectories, solved, strict=True)]
             with self.log_path.open("a", encoding="utf-8") as log:
-                for t, ok in zip(trajectories, solved, strict=True):
-                    log.write(json.dumps({"rollout": self.calls, "problem": t.problem, "reward": float(ok),
-                                          "finish": str(t.finish), "repl_calls": len(t.repl_calls),
-                                          "reason": zero_reason(t)}) + "\n")
+                log.write("".join(lines))  # one appending write: ranks never interleave within a line
+
+
+def summed_over_processes(trainer: Any, values: list[float]) -> list[float]:
+    """``values`` summed over every training process (each runs its own rollouts), so the
+    logged rates are the whole batch's, not rank 0's share."""
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is None or accelerator.num_processes == 1:
+        return [float(v) for v in values]
+    import torch
+
+    mine = torch.tensor([values], dtype=torch.float64, device=accelerator.device)
+    return [float(v) for v in accelerator.gather(mine).sum(dim=0).tolist()]
 
 
 def curriculum(counts: dict[str, tuple[int, int]]) -> list[str]:

@@ -14,13 +14,13 @@ COLUMNS = [
 
 
 def metrics_callback(path: Path) -> Any:
-    """A TrainerCallback appending one CSV row per logged step."""
+    """A TrainerCallback appending one CSV row per logged step (from the main process)."""
     from transformers import TrainerCallback
 
     class CsvMetrics(TrainerCallback):  # type: ignore[misc]
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                    **kwargs: Any) -> None:
-            if not logs or "loss" not in logs:
+            if not logs or "loss" not in logs or not state.is_world_process_zero:
                 return
             new = not path.exists()
             with path.open("a", newline="", encoding="utf-8") as f:
