@@ -129,6 +129,10 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
                                "sample with transformers")
     args = config.trl_config()
     problems = grpo_problems(config)
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    if processes > 1 and not (config.lean.url or config.lean.ray or config.lean.workers):
+        print(f"warning: each of the {processes} training processes starts its own REPL pool sized for "
+              "the whole machine; set lean.url (`stepprover serve`), lean.ray or lean.workers")
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model)
