@@ -63,7 +63,6 @@ class TirRollout:
         self.log_path = log_path
         self.before_rollout = before_rollout
         self.generator_for = generator_for
-        self.calls = 0
 
     def __call__(self, prompts: list[str], trainer: Any) -> dict[str, Any]:
         if self.before_rollout is not None:
@@ -82,7 +81,6 @@ class TirRollout:
         if isinstance(generator, TrainerThreadGenerator):
             generator.serve_until(done)  # colocated vLLM samples on this (the trainer's) thread
         trajectories = done.result()
-        self.calls += 1
         limit = self.max_completion_length
         completion_ids, env_mask, logprobs, truncated = [], [], [], []
         for t in trajectories:
@@ -122,7 +120,8 @@ class TirRollout:
                 store["train"][key].append(value)
         if self.log_path is not None:
             rank = getattr(getattr(trainer, "accelerator", None), "process_index", 0)
-            lines = [json.dumps({"rollout": self.calls, "rank": rank, "problem": t.problem, "reward": float(ok),
+            step = getattr(getattr(trainer, "state", None), "global_step", None)  # the step these train
+            lines = [json.dumps({"step": step, "rank": rank, "problem": t.problem, "reward": float(ok),
                                  "finish": str(t.finish), "repl_calls": len(t.repl_calls),
                                  "reason": zero_reason(t)}) + "\n"
                      for t, ok in zip(trajectories, solved, strict=True)]
