@@ -11,7 +11,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from stepprover.cli.common import LeanDir, Sandbox, err, process_config_or_exit
+from stepprover.cli.common import (
+    LeanDir,
+    Repl,
+    Sandbox,
+    err,
+    process_config_or_exit,
+)
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, VerifyConfig
 
@@ -25,7 +31,7 @@ def check(
     output: Annotated[Path | None, typer.Option(help="Write JSONL verdicts here (default stdout).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per proof.")] = 300.0,
     workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
-    repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
+    repl: Repl = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
 ) -> None:

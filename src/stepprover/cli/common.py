@@ -32,6 +32,16 @@ Sandbox = Annotated[
 LeanDir = Annotated[
     Path | None, typer.Option(help="Where Lean, the REPL and Mathlib live (env STEPPROVER_LEAN_DIR).")
 ]
+Repl = Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")]
+Model = Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")]
+ModelBackend = Annotated[str, typer.Option(help=" | ".join(BACKENDS))]
+BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
+TokenizerPath = Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")]
+MaxReplCalls = Annotated[int | None, typer.Option(help="Cap on REPL interactions.")]
+MaxContextTokens = Annotated[int, typer.Option(help="Context cap in tokens.")]
+SketchTimeout = Annotated[float, typer.Option(help="Seconds per sketch.")]
+Temperature = Annotated[float | None, typer.Option(help="Default: the prover style's own.")]
+PromptStyle = Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))]
 
 
 def fail(message: object, *, prefix: str = "", code: int = 2) -> NoReturn:

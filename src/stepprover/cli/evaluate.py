@@ -12,10 +12,20 @@ from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
 from stepprover.cli.common import (
+    BaseUrl,
     LeanApiKey,
     LeanDir,
     LeanUrl,
+    MaxContextTokens,
+    MaxReplCalls,
+    Model,
+    ModelBackend,
+    PromptStyle,
+    Repl,
     Sandbox,
+    SketchTimeout,
+    Temperature,
+    TokenizerPath,
     err,
     fail,
     generator_or_exit,
@@ -37,11 +47,11 @@ from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
-from stepprover.provers import PROVER_STYLES, build_prover
+from stepprover.provers import build_prover
 
 
 def eval_(
-    model: Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")],
+    model: Model,
     benchmark: Annotated[str, typer.Option(help="minif2f-test, minif2f-valid, or FILE.jsonl[:SPLIT].")] = "minif2f-test",
     samples: Annotated[int, typer.Option(help="Samples per problem.")] = 32,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run is stored (resumable).")] = None,
@@ -49,16 +59,16 @@ def eval_(
     problems: Annotated[str | None, typer.Option(help="Comma-separated problem names.")] = None,
     concurrency: Annotated[int, typer.Option(help="Trajectories in flight.")] = 64,
     workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
-    backend: Annotated[str, typer.Option(help="auto | vllm | openai | transformers | scripted")] = "auto",
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
-    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")] = None,
-    max_repl_calls: Annotated[int | None, typer.Option(help="Cap on REPL interactions.")] = None,
-    max_context_tokens: Annotated[int, typer.Option(help="Context cap in tokens.")] = 20480,
-    sketch_timeout: Annotated[float, typer.Option(help="Seconds per sketch.")] = 60.0,
+    backend: ModelBackend = "auto",
+    base_url: BaseUrl = None,
+    tokenizer: TokenizerPath = None,
+    max_repl_calls: MaxReplCalls = None,
+    max_context_tokens: MaxContextTokens = 20480,
+    sketch_timeout: SketchTimeout = 60.0,
     final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
-    temperature: Annotated[float | None, typer.Option(help="Default: the prover style's own.")] = None,
-    prompt_style: Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))] = "stepfun-tir",
-    repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
+    temperature: Temperature = None,
+    prompt_style: PromptStyle = "stepfun-tir",
+    repl: Repl = None,
     lean_url: LeanUrl = None,
     lean_api_key: LeanApiKey = None,
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,

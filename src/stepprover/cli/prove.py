@@ -14,10 +14,20 @@ from stepprover.agent.display import render_trajectory, summary_line
 from stepprover.agent.loop import LoopConfig
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
+    BaseUrl,
     LeanApiKey,
     LeanDir,
     LeanUrl,
+    MaxContextTokens,
+    MaxReplCalls,
+    Model,
+    ModelBackend,
+    PromptStyle,
+    Repl,
     Sandbox,
+    SketchTimeout,
+    Temperature,
+    TokenizerPath,
     fail,
     generator_or_exit,
     process_config_or_exit,
@@ -27,7 +37,7 @@ from stepprover.data.problems import DataError, Problem, find_problem, load_json
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
-from stepprover.provers import PROVER_STYLES, build_prover
+from stepprover.provers import build_prover
 
 
 def _load_problem(problem: Path | None, minif2f: str | None, name: str | None) -> Problem:
@@ -63,21 +73,21 @@ def problem_from_lean(text: str, *, default_name: str) -> Problem:
 
 
 def prove(
-    model: Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")],
+    model: Model,
     problem: Annotated[Path | None, typer.Option(help="A .lean statement or a JSONL of problems.")] = None,
     minif2f: Annotated[str | None, typer.Option(help="A miniF2F problem name (bundled).")] = None,
     name: Annotated[str | None, typer.Option(help="Which problem of the JSONL.")] = None,
-    backend: Annotated[str, typer.Option(help="auto | vllm | openai | transformers")] = "auto",
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")] = None,
-    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")] = None,
-    max_repl_calls: Annotated[int | None, typer.Option(help="Cap on REPL interactions.")] = None,
-    max_context_tokens: Annotated[int, typer.Option(help="Context cap in tokens.")] = 20480,
-    sketch_timeout: Annotated[float, typer.Option(help="Seconds per sketch.")] = 60.0,
-    temperature: Annotated[float | None, typer.Option(help="Default: the prover style's own.")] = None,
+    backend: ModelBackend = "auto",
+    base_url: BaseUrl = None,
+    tokenizer: TokenizerPath = None,
+    max_repl_calls: MaxReplCalls = None,
+    max_context_tokens: MaxContextTokens = 20480,
+    sketch_timeout: SketchTimeout = 60.0,
+    temperature: Temperature = None,
     seed: Annotated[int | None, typer.Option()] = None,
-    prompt_style: Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))] = "stepfun-tir",
+    prompt_style: PromptStyle = "stepfun-tir",
     as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
-    repl: Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")] = None,
+    repl: Repl = None,
     lean_url: LeanUrl = None,
     lean_api_key: LeanApiKey = None,
     sandbox: Sandbox = False,
