@@ -11,6 +11,21 @@ from stepprover.models.base import Generation, SamplingParams, Tokenizer, finish
 _request_ids = itertools.count()
 
 
+def vllm_sampling(params: SamplingParams, stop_token_ids: list[int]) -> dict[str, Any]:
+    """vLLM ``SamplingParams`` arguments for one turn: stop at the given token ids and keep
+    them (and every special token) in the output, as the loop's context needs."""
+    return {
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "top_k": params.top_k,
+        "max_tokens": params.max_tokens,
+        "seed": params.seed,
+        "stop_token_ids": stop_token_ids,
+        "include_stop_str_in_output": True,
+        "skip_special_tokens": False,
+    }
+
+
 class VLLMGenerator:
     """Token-id prompts, stop token ids, prefix caching (the shared prompt and the
     growing context of each trajectory are reused across turns)."""
@@ -34,16 +49,7 @@ class VLLMGenerator:
         from vllm.inputs import TokensPrompt
 
         started = time.monotonic()
-        sampling = VllmSamplingParams(
-            temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=params.top_k,
-            max_tokens=params.max_tokens,
-            seed=params.seed,
-            stop_token_ids=stop_token_ids,
-            include_stop_str_in_output=True,
-            skip_special_tokens=False,
-        )
+        sampling = VllmSamplingParams(**vllm_sampling(params, stop_token_ids))
         final = None
         request_id = f"stepprover-{next(_request_ids)}"
         async for output in self.engine.generate(

@@ -31,6 +31,7 @@ from typing import Any
 from stepprover.models.base import Generation, Generator, SamplingParams, Tokenizer, finish_for
 from stepprover.models.openai_compat import OpenAICompatGenerator
 from stepprover.models.transformers_local import TransformersGenerator
+from stepprover.models.vllm_engine import vllm_sampling
 from stepprover.train.config import TrainConfigError
 
 
@@ -116,21 +117,8 @@ def colocated_vllm_batch(llm: Any, sampling_params_type: Any = None) -> BatchGen
 
     def generate(batch: list[TurnRequest]) -> list[Generation]:
         started = time.monotonic()
-        params = [
-            sampling_params_type(
-                n=1,
-                temperature=r.params.temperature,
-                top_p=r.params.top_p,
-                top_k=r.params.top_k,
-                max_tokens=r.params.max_tokens,
-                seed=r.params.seed,
-                stop_token_ids=r.stop_token_ids,
-                include_stop_str_in_output=True,
-                skip_special_tokens=False,
-                logprobs=0,
-            )
-            for r in batch
-        ]
+        params = [sampling_params_type(n=1, logprobs=0, **vllm_sampling(r.params, r.stop_token_ids))
+                  for r in batch]
         outputs = llm.generate([{"prompt_token_ids": r.prompt_ids} for r in batch], sampling_params=params,
                                use_tqdm=False)
         generations = []
