@@ -19,12 +19,11 @@ from stepprover.lean.pool import ReplPool
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
 from stepprover.models.base import Generation, SamplingParams
 from stepprover.train.bridge import LoopThread
-from stepprover.train.config import GRPORunConfig
+from stepprover.train.config import GRPORunConfig, check_vllm_rollout_args
 from stepprover.train.grpo import TirRollout
 from stepprover.train.rollout_backends import (
     TrainerThreadGenerator,
     TurnRequest,
-    check_vllm_rollout_args,
     colocated_vllm_batch,
     rollout_generator,
 )

@@ -69,6 +69,29 @@ def check_one_sampling(trl: dict[str, Any], loop: LoopSettings, where: str) -> N
                              f"({getattr(loop, key)}): set it once, under `loop`")
 
 
+def check_vllm_rollout_args(args: Any, max_context_tokens: int) -> None:
+    """Refuse the TRL vLLM settings our rollouts cannot honour, before a GPU is touched."""
+    if not getattr(args, "use_vllm", False):
+        return
+    model_length = args.vllm_max_model_length if args.vllm_mode == "colocate" else None
+    if model_length is not None and model_length < max_context_tokens:
+        raise TrainConfigError(
+            f"vllm_max_model_length ({model_length}) is shorter than loop.max_context_tokens "
+            f"({max_context_tokens}): every long trajectory would fail in vLLM"
+        )
+    if args.vllm_mode == "colocate" and args.vllm_tensor_parallel_size > 1:
+        raise TrainConfigError(
+            "colocated vLLM with tensor parallelism needs every rank of a group to send identical "
+            "batches, which multi-turn rollouts cannot promise; serve the model with "
+            "`trl vllm-serve --tensor-parallel-size N` and set `vllm_mode: server`"
+        )
+    if args.vllm_mode == "colocate" and args.vllm_enable_sleep_mode:
+        raise TrainConfigError(
+            "`vllm_enable_sleep_mode` is not supported with tool-integrated rollouts (vLLM must stay "
+            "awake while trajectories wait for Lean); lower `vllm_gpu_memory_utilization` instead"
+        )
+
+
 class SFTRunConfig(BaseModel):
     """SFT on verified trajectories and plain whole proofs."""
 
@@ -118,14 +141,10 @@ class GRPORunConfig(BaseModel):
     def trl_config(self, **overrides: Any) -> Any:
         from trl import GRPOConfig
 
-        from stepprover.train.rollout_backends import check_vllm_rollout_args
-
         sampling = {"temperature": self.loop.temperature, "top_p": self.loop.top_p}
         args = trl_args(GRPOConfig, output_dir=self.output_dir, **{**self.trl, **sampling, **overrides})
         check_vllm_rollout_args(args, self.loop.max_context_tokens)
         return args
-
-
 
 
 def load_config(path: Path | str, kind: type[BaseModel]) -> Any:

@@ -32,7 +32,6 @@ from stepprover.models.base import Generation, Generator, SamplingParams, Tokeni
 from stepprover.models.openai_compat import OpenAICompatGenerator
 from stepprover.models.transformers_local import TransformersGenerator
 from stepprover.models.vllm_engine import vllm_sampling
-from stepprover.train.config import TrainConfigError
 
 
 @dataclass
@@ -143,29 +142,6 @@ def sampled_logprobs(token_ids: list[int], per_token: Any) -> list[float | None]
         value = None if entry is None else float(entry.logprob)
         values.append(None if value is None or math.isnan(value) else value)  # NaN -> None, as TRL does
     return values
-
-
-def check_vllm_rollout_args(args: Any, max_context_tokens: int) -> None:
-    """Refuse the TRL vLLM settings our rollouts cannot honour, before a GPU is touched."""
-    if not getattr(args, "use_vllm", False):
-        return
-    model_length = args.vllm_max_model_length if args.vllm_mode == "colocate" else None
-    if model_length is not None and model_length < max_context_tokens:
-        raise TrainConfigError(
-            f"vllm_max_model_length ({model_length}) is shorter than loop.max_context_tokens "
-            f"({max_context_tokens}): every long trajectory would fail in vLLM"
-        )
-    if args.vllm_mode == "colocate" and args.vllm_tensor_parallel_size > 1:
-        raise TrainConfigError(
-            "colocated vLLM with tensor parallelism needs every rank of a group to send identical "
-            "batches, which multi-turn rollouts cannot promise; serve the model with "
-            "`trl vllm-serve --tensor-parallel-size N` and set `vllm_mode: server`"
-        )
-    if args.vllm_mode == "colocate" and args.vllm_enable_sleep_mode:
-        raise TrainConfigError(
-            "`vllm_enable_sleep_mode` is not supported with tool-integrated rollouts (vLLM must stay "
-            "awake while trajectories wait for Lean); lower `vllm_gpu_memory_utilization` instead"
-        )
 
 
 @functools.cache
