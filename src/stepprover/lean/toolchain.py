@@ -22,6 +22,8 @@ from stepprover.errors import StepproverError
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
 
+REPL_MAX_RSS_MB = 15_360.0
+"""A REPL past this resident memory is killed and replaced (StepFun's demo limit)."""
 ELAN_INIT_URL = "https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh"
 REPL_URL = "https://github.com/leanprover-community/repl"
 MATHLIB_URL = "https://github.com/leanprover-community/mathlib4"
@@ -82,7 +84,7 @@ class LeanSetup:
         build = self.mathlib_dir / ".lake" / "build" / "lib"
         return (build / "lean" / "Mathlib.olean").exists() or (build / "Mathlib.olean").exists()
 
-    def process_config(self, *, max_rss_mb: float | None = 15_360.0) -> ProcessConfig:
+    def process_config(self, *, max_rss_mb: float | None = REPL_MAX_RSS_MB) -> ProcessConfig:
         """How to start one REPL with Mathlib importable (``lake env`` in the Mathlib project)."""
         return ProcessConfig(
             command=[self.lake, "env", str(self.repl_binary)],
@@ -216,7 +218,7 @@ def repl_process(
     lean_dir: Path | None = None,
     *,
     sandbox: SandboxConfig | None = None,
-    max_rss_mb: float | None = 15_360.0,
+    max_rss_mb: float | None = REPL_MAX_RSS_MB,
 ) -> ProcessConfig:
     """How to start one REPL: ``repl`` (a command line) if given, else the Lean from
     `stepprover lean setup`; under the sandbox when given (raises ``SandboxUnavailable``

@@ -8,7 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stepprover.lean.pool import MATHLIB_WORKER_RSS_MB, PoolConfig
 from stepprover.lean.sandbox import SandboxConfig
-from stepprover.lean.toolchain import repl_process
+from stepprover.lean.toolchain import REPL_MAX_RSS_MB, repl_process
 
 
 class ServiceSettings(BaseSettings):
@@ -20,7 +20,7 @@ class ServiceSettings(BaseSettings):
     workers: int | None = None
     expected_worker_rss_mb: float = MATHLIB_WORKER_RSS_MB
     max_commands_per_worker: int | None = 500
-    max_rss_mb: float | None = 15_360.0
+    max_rss_mb: float | None = REPL_MAX_RSS_MB
     max_queue: int = 1000
     """Snippets allowed to wait for a worker; a request that would pass it gets 429."""
     api_key: str | None = None
