@@ -82,16 +82,17 @@ class TirRollout:
             generator.serve_until(done)  # colocated vLLM samples on this (the trainer's) thread
         trajectories = done.result()
         limit = self.max_completion_length
+        masks = [t.loss_mask(include_prompt=False) for t in trajectories]  # 1 on model tokens
         completion_ids, env_mask, logprobs, truncated = [], [], [], []
-        for t in trajectories:
+        for t, mask in zip(trajectories, masks, strict=True):
             ids = t.completion_ids
             cut = len(ids) > limit
             completion_ids.append(ids[:limit])
-            env_mask.append(t.loss_mask(include_prompt=False)[:limit])
+            env_mask.append(mask[:limit])
             logprobs.append(t.completion_logprobs()[:limit])
             truncated.append(cut or t.finish in (Finish.CONTEXT_EXHAUSTED, Finish.LENGTH))
         solved = [t.solved and not cut for t, cut in zip(trajectories, truncated, strict=True)]  # cut: no reward
-        self._record(trainer, trajectories, solved, truncated)
+        self._record(trainer, trajectories, solved, truncated, sum(map(sum, masks)))
         sampled = any(s.logprobs is not None for t in trajectories for s in t.segments)
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],
@@ -102,10 +103,10 @@ class TirRollout:
         }
 
     def _record(self, trainer: Any, trajectories: list[Trajectory], solved: list[bool],
-                truncated: list[bool]) -> None:
+                truncated: list[bool], model_tokens: int) -> None:
         totals = summed_over_processes(trainer, [
             len(trajectories), sum(solved), sum(len(t.repl_calls) for t in trajectories), sum(truncated),
-            sum(sum(t.loss_mask(include_prompt=False)) for t in trajectories),
+            model_tokens,
         ])  # fmt: skip
         n = max(1.0, totals[0])
         metrics = {
