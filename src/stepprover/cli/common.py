@@ -14,7 +14,7 @@ from stepprover.lean.sandbox import SandboxConfig, SandboxUnavailable
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.models.loader import Backend, ModelUnavailable, load_generator
-from stepprover.provers import PROVER_STYLES, default_sampling
+from stepprover.provers.registry import PROVER_STYLES, default_sampling
 
 BACKENDS = get_args(Backend)
 

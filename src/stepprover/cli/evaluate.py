@@ -47,7 +47,7 @@ from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
-from stepprover.provers import build_prover
+from stepprover.provers.registry import build_prover
 
 
 def eval_(

@@ -37,7 +37,7 @@ from stepprover.data.problems import DataError, Problem, find_problem, load_json
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
-from stepprover.provers import build_prover
+from stepprover.provers.registry import build_prover
 
 
 def _load_problem(problem: Path | None, minif2f: str | None, name: str | None) -> Problem:

@@ -10,21 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from stepprover.agent.loop import SketchRepl
-from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandReply, CommandRequest
 from stepprover.lean.source import split_imports, with_sorry
 from stepprover.lean.verify import Outcome, Verdict, Verifier
-
-
-class Prover(Protocol):
-    async def run(self, problem: Problem, sample_index: int = 0) -> Trajectory: ...
-
+from stepprover.provers.registry import Prover
 
 Progress = Callable[[str, bool], None]
 """Called after each stored sample with (problem, solved)."""

@@ -25,7 +25,7 @@ from stepprover.eval.metrics import pass1, solve_counts, solve_rates
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunStore
 from stepprover.models.loader import load_generator
-from stepprover.provers import build_prover
+from stepprover.provers.registry import build_prover
 from stepprover.train.config import CycleRunConfig
 from stepprover.train.grpo import curriculum
 from stepprover.train.prompt_sets import decontaminate, load_prompt_set
