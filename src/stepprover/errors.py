@@ -120,3 +120,7 @@ class PoolBusy(PoolError):
         )
         self.queued = queued
         self.max_queue = max_queue
+
+
+class LeanBackendError(StepproverError):
+    """A Lean backend was described without a place to run Lean (no pool, no service)."""

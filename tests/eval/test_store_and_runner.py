@@ -20,8 +20,9 @@ from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Finish, Trajectory
 from stepprover.data.problems import Problem
 from stepprover.eval.metrics import pass1, solve_counts
-from stepprover.eval.runner import EvalPlan, RecheckingVerifier, preflight, run_samples
+from stepprover.eval.runner import EvalPlan, preflight, run_samples
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
+from stepprover.lean.backend import RecheckingVerifier
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandRequest
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
@@ -76,7 +77,7 @@ async def test_runner_preflight_and_metrics(tokenizer: Any, tmp_path: Path,
         checks = await preflight(pool, store, chosen, timeout=5)
         assert {n: ok for n, (ok, _) in checks.items()} == {"p1": True, "p2": True, "bad1": False}
         assert "unknown identifier" in checks["bad1"][1]
-        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=5)), pool)
+        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=5)), pool.health)
         agent = TirAgent(generator, pool, verifier, LoopConfig())
         plan = EvalPlan(chosen, samples=2, concurrency=3)
         seen: list[str] = []
@@ -150,7 +151,7 @@ async def test_timeout_under_saturation_is_rechecked_on_an_idle_worker(
     flag = tmp_path / "hung"
     proof = f"theorem p : True := by\n  trivial -- final -- standin:hang-once={flag}"
     async with ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1)) as pool:
-        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=0.5)), pool)
+        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=0.5)), pool.health)
         blocker = asyncio.create_task(pool.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
         await asyncio.sleep(0.2)  # the only worker is busy: the pool is saturated
         verdict = await verifier.check(proof)

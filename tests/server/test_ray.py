@@ -52,3 +52,22 @@ async def test_checks_spread_over_two_actor_processes(
         await lean.close()
     node = {"Resources": {"CPU": 16.0, "memory": 64 * 2**30}}
     assert node_worker_count(node, 6500) == 9 and node_worker_count({"Resources": {"CPU": 2.0}}, 6500) == 1
+
+
+@pytest.mark.slow
+async def test_ray_backend_rechecks_a_final_timeout_that_waited_behind_a_saturated_pool(
+    local_cluster: None, script_file: Callable[[Any], str], tmp_path: Any
+) -> None:
+    from stepprover.lean.backend import LeanBackend
+
+    flag = tmp_path / "hung"
+    proof = f"theorem t : True := by\n  trivial -- kind:valid -- standin:hang-once={flag}"
+    backend = LeanBackend(standin_pool_config("--script", script_file(SCRIPT), workers=1),
+                          ray_address="auto")
+    async with backend.open() as (repl, verifier):
+        blocker = asyncio.create_task(repl.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
+        while (await repl.pool_health()).busy < 1:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.02)  # until the only worker is busy: the pool is saturated
+        verdict = await verifier.check(proof, timeout=0.5)
+        await blocker
+    assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict

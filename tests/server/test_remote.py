@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Finish
 from stepprover.data.problems import Problem
 from stepprover.errors import ReplCrashed, ReplTimeout
+from stepprover.lean.backend import LeanBackend
 from stepprover.lean.protocol import CommandReply, CommandRequest
 from stepprover.lean.remote import RemoteError, RemoteLean
 from stepprover.models.scripted import ScriptedGenerator
@@ -96,8 +99,8 @@ async def test_client_errors_are_not_retried_and_dead_servers_give_up() -> None:
 
 async def test_run_results_come_back_as_the_local_exceptions() -> None:
     from stepprover.errors import ReplError, ReplMemoryExceeded
+    from stepprover.lean.outcome import RunResult
     from stepprover.lean.protocol import parse_reply
-    from stepprover.lean.run_result import RunResult
 
     async def raises(exc: Exception) -> Any:
         raise exc
@@ -122,3 +125,19 @@ async def test_run_results_come_back_as_the_local_exceptions() -> None:
     assert back["memory"].summary == "Memory usage (16000.50MB) exceeded limit (15360MB)"
     ok = (await RunResult.of(answers())).reply_or_raise(1.0)
     assert isinstance(ok, CommandReply) and ok.raw == {"messages": [], "env": 3}
+
+
+async def test_service_backend_rechecks_a_final_timeout_that_waited_behind_a_saturated_pool(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    flag = tmp_path / "hung"
+    proof = f"theorem t : True := by\n  trivial -- final -- standin:hang-once={flag}"
+    with running_service(standin_settings("--script", script_file(SCRIPT), workers=1)) as url:
+        async with LeanBackend(None, url).open() as (repl, verifier):
+            blocker = asyncio.create_task(
+                repl.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
+            while (await repl.pool_health()).busy < 1:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.02)  # until the only worker is busy: the pool is saturated
+            verdict = await verifier.check(proof, timeout=0.5)
+            await blocker
+    assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 from stepprover.agent.prompts import SKETCH_CLOSE, stop_token_ids, tir_style, token_id
 from stepprover.agent.tir_format import (
@@ -24,15 +24,9 @@ from stepprover.agent.tir_format import (
 from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
 from stepprover.data.problems import Problem
 from stepprover.errors import ReplCrashed, ReplError, ReplStartError, ReplTimeout
-from stepprover.lean.protocol import CommandRequest, Reply, Request
-from stepprover.lean.verify import Verifier
+from stepprover.lean.protocol import CommandRequest
+from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.models.base import Generator, SamplingParams, generated_text
-
-
-class SketchRepl(Protocol):
-    """Where sketches run: a ``ReplPool`` (or the verification service's client)."""
-
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply: ...
 
 
 @dataclass(frozen=True)

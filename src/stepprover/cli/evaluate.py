@@ -44,8 +44,8 @@ from stepprover.data.problems import (
 from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
+from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
-from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
 from stepprover.provers.registry import build_prover
 

@@ -34,8 +34,8 @@ from stepprover.cli.common import (
     sampling_or_exit,
 )
 from stepprover.data.problems import DataError, Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
-from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
 from stepprover.provers.registry import build_prover
 

@@ -11,13 +11,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from stepprover.agent.loop import SketchRepl
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
-from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandReply, CommandRequest
 from stepprover.lean.source import split_imports, with_sorry
-from stepprover.lean.verify import Outcome, Verdict, Verifier
+from stepprover.lean.verify import SketchRepl
 from stepprover.provers.registry import Prover
 
 Progress = Callable[[str, bool], None]
@@ -81,33 +79,3 @@ async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: Eval
     checks = await preflight(repl, store, plan.problems, plan.preflight_timeout)
     runnable = {name for name, (ok, _) in checks.items() if ok}
     await run_samples(prover, store, plan, runnable, progress)
-
-
-class RecheckingVerifier:
-    """A final check that timed out while the pool was saturated is run once more
-    on an idle worker before it counts as a timeout."""
-
-    def __init__(self, verifier: Verifier, pool: ReplPool, poll: float = 0.05) -> None:
-        self.verifier = verifier
-        self.pool = pool
-        self.poll = poll
-
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
-        queued = await self._no_free_worker()
-        verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
-        if verdict.outcome is not Outcome.TIMEOUT or not (queued or await self._others_waiting()):
-            return verdict
-        while await self._no_free_worker():
-            await asyncio.sleep(self.poll)
-        again = await self.verifier.check(code, statement=statement, timeout=timeout)
-        return again.model_copy(update={"attempts": verdict.attempts + again.attempts})
-
-    async def _no_free_worker(self) -> bool:
-        """A check started now would wait: nothing idle, no room to start a worker."""
-        health = await self.pool.health()
-        no_room = health.workers + health.starting >= health.size
-        return health.waiting > 0 or (health.idle == 0 and no_room)
-
-    async def _others_waiting(self) -> bool:
-        return (await self.pool.health()).waiting > 0

@@ -14,9 +14,9 @@ import itertools
 from typing import Any
 
 from stepprover.errors import StepproverError
-from stepprover.lean.pool import PoolConfig, ReplPool
-from stepprover.lean.protocol import CommandRequest, Reply, Request
-from stepprover.lean.run_result import RunResult
+from stepprover.lean.outcome import RunResult
+from stepprover.lean.pool import PoolConfig, PoolHealth, ReplPool
+from stepprover.lean.protocol import CommandRequest, Reply
 from stepprover.lean.verify import LeanVerifier, Verdict, VerifyConfig
 
 _RESERVE_MB = 2048.0
@@ -42,6 +42,9 @@ class PoolActor:
 
         state = await self.pool.health()
         return {"pid": os.getpid(), **dataclasses.asdict(state)}
+
+    async def pool_health(self) -> dict[str, Any]:
+        return dataclasses.asdict(await self.pool.health())
 
     async def close(self) -> None:
         await self.pool.close()
@@ -90,14 +93,19 @@ class RayVerifier:
         data = await self._call("check", text, statement, timeout)
         return Verdict.model_validate(data)
 
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply:
-        if not isinstance(request, CommandRequest):
-            raise StepproverError("RayVerifier runs commands only (cmd)")
+    async def run(self, imports: str, request: CommandRequest, timeout: float) -> Reply:
         data = await self._call("run", imports, request.cmd, timeout)
         return RunResult.model_validate(data).reply_or_raise(timeout)
 
     async def health(self) -> list[dict[str, Any]]:
         return [await actor.health.remote() for actor in self.actors]
+
+    async def pool_health(self) -> PoolHealth:
+        """Every actor's pool summed as one (for the re-check of final timeouts under saturation)."""
+        states = [await actor.pool_health.remote() for actor in self.actors]
+        counts = {f.name: sum(s[f.name] for s in states)
+                  for f in dataclasses.fields(PoolHealth) if f.name != "closed"}
+        return PoolHealth(**counts, closed=all(s["closed"] for s in states))
 
     async def close(self) -> None:
         import ray

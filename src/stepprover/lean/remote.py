@@ -11,6 +11,7 @@ a retried check is answered from the service's cache instead of run twice.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 from typing import Any
@@ -18,8 +19,9 @@ from typing import Any
 import httpx
 
 from stepprover.errors import StepproverError
-from stepprover.lean.protocol import CommandRequest, Reply, Request
-from stepprover.lean.run_result import RunResult
+from stepprover.lean.outcome import RunResult
+from stepprover.lean.pool import PoolHealth
+from stepprover.lean.protocol import CommandRequest, Reply
 from stepprover.lean.verify import Verdict
 
 
@@ -56,9 +58,7 @@ class RemoteLean:
         data = await self._post("/api/verify", body, {"Idempotency-Key": uuid.uuid4().hex})
         return Verdict.model_validate(data["results"][0]["verdict"])
 
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply:
-        if not isinstance(request, CommandRequest):
-            raise RemoteError("the service runs commands only (cmd), not tactic or pickle requests")
+    async def run(self, imports: str, request: CommandRequest, timeout: float) -> Reply:
         data = await self._post("/api/run", {"imports": imports, "cmd": request.cmd, "timeout": timeout})
         return RunResult.model_validate(data).reply_or_raise(timeout)
 
@@ -66,6 +66,11 @@ class RemoteLean:
         response = await self.client.get("/health")
         response.raise_for_status()
         return dict(response.json())
+
+    async def pool_health(self) -> PoolHealth:
+        """The service's pool state (for the re-check of final timeouts under saturation)."""
+        data = await self.health()
+        return PoolHealth(**{f.name: data[f.name] for f in dataclasses.fields(PoolHealth)})
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -80,6 +80,13 @@ class VerifyConfig(BaseModel):
     """Run a proof lost to a crash once more, on another worker, before reporting ``crash``."""
 
 
+class SketchRepl(Protocol):
+    """Where sketches run (``ReplPool``, ``RemoteLean``, ``RayVerifier``): one command in
+    the environment of an import block; what every backend serves, nothing more."""
+
+    async def run(self, imports: str, request: CommandRequest, timeout: float) -> Reply: ...
+
+
 class Verifier(Protocol):
     """Anything that turns a proof into a verdict (local pool, HTTP service, Ray)."""
 

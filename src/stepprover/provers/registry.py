@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from stepprover.agent.loop import LoopConfig, SketchRepl, TirAgent
+from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.prompts import TIR_STYLES
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
-from stepprover.lean.verify import Verifier
+from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.provers.styles import WHOLE_PROOF_STYLES
 from stepprover.provers.whole_proof import WholeProofAgent

@@ -29,13 +29,12 @@ from prometheus_client import (
 )
 
 from stepprover.errors import PoolBusy, PoolClosed, ReplError, ReplTimeout
+from stepprover.lean.outcome import RunResult
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandRequest
-from stepprover.lean.run_result import RunResult
 from stepprover.lean.source import split_imports
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
-from stepprover.server.limits import BodySizeLimit
-from stepprover.server.schemas import (
+from stepprover.lean.wire import (
     CheckRequest,
     CheckResponse,
     ReplResponse,
@@ -44,6 +43,7 @@ from stepprover.server.schemas import (
     VerifyResponse,
     VerifyResult,
 )
+from stepprover.server.limits import BodySizeLimit
 from stepprover.server.settings import ServiceSettings
 
 _T = TypeVar("_T")

@@ -9,16 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stepprover.agent.loop import SketchRepl
 from stepprover.agent.trajectory import Trajectory
 from stepprover.agent.trajectory import load_jsonl as load_trajectories
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
+from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import repl_process
-from stepprover.lean.verify import Verifier
-from stepprover.lean_backend import LeanBackend
+from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.train.bridge import LoopThread
 from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig, TrainConfigError
 from stepprover.train.grpo import TirRollout, verified_reward

@@ -13,8 +13,8 @@ from pathlib import Path
 
 root, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
 sys.path.insert(0, str(root))
-from tests.eval.test_store_and_runner import ANSWER, SCRIPT, SKETCH, problems  # noqa: E402
-from tests.fakes.tiny_model import build_tokenizer  # noqa: E402
+from tests.eval.test_store_and_runner import ANSWER, SCRIPT, SKETCH, problems
+from tests.fakes.tiny_model import build_tokenizer
 
 shutil.rmtree(out, ignore_errors=True)
 out.mkdir(parents=True)
