@@ -124,3 +124,15 @@ class PoolBusy(PoolError):
 
 class LeanBackendError(StepproverError):
     """A Lean backend was described without a place to run Lean (no pool, no service)."""
+
+
+class LeanUnavailable(StepproverError):
+    """No REPL worker could be got or reached (an infrastructure failure, never a verdict)."""
+
+
+class RemoteError(StepproverError):
+    """The verification service refused the request (4xx other than 429)."""
+
+
+class RemoteUnreachable(RemoteError, LeanUnavailable):
+    """The service stayed unreachable (transport errors, 429 or 5xx) after every retry."""

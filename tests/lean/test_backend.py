@@ -12,7 +12,6 @@ import pytest
 
 from stepprover.errors import LeanBackendError
 from stepprover.lean.backend import LeanBackend
-from stepprover.lean.protocol import CommandRequest
 from tests.conftest import standin_pool_config
 
 TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@t : True"}
@@ -28,7 +27,7 @@ async def test_local_backend_rechecks_a_final_timeout_that_waited_behind_a_satur
     proof = f"theorem t : True := by\n  trivial -- final -- standin:hang-once={flag}"
     backend = LeanBackend(standin_pool_config("--script", script_file(SCRIPT), workers=1))
     async with backend.open() as (repl, verifier):
-        blocker = asyncio.create_task(repl.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
+        blocker = asyncio.create_task(repl.run_command("", "-- standin:sleep=1", 5))
         while (await repl.health()).busy < 1:  # type: ignore[attr-defined]
             await asyncio.sleep(0.02)  # until the only worker is busy: the pool is saturated
         verdict = await verifier.check(proof, timeout=0.5)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from stepprover.errors import ReplTimeout
-from stepprover.lean.protocol import CommandReply, CommandRequest
+from stepprover.lean.outcome import CommandStatus
+from stepprover.lean.protocol import CommandReply
 from tests.conftest import standin_pool_config
 
 ray = pytest.importorskip("ray")
@@ -41,10 +41,10 @@ async def test_checks_spread_over_two_actor_processes(
         verdicts = await asyncio.gather(*(
             lean.check(f"theorem t : True := by\n  trivial -- kind:valid {i}") for i in range(20)))
         assert all(v.proved for v in verdicts), [v.reason for v in verdicts if not v.proved]
-        reply = await lean.run("import Mathlib", CommandRequest(cmd="def x := 1"), 10)
-        assert isinstance(reply, CommandReply)
-        with pytest.raises(ReplTimeout):
-            await lean.run("import Mathlib", CommandRequest(cmd="-- standin:hang"), 0.5)
+        ok = await lean.run_command("import Mathlib", "def x := 1", 10)
+        assert ok.ok and isinstance(ok.parsed, CommandReply)
+        timeout = await lean.run_command("import Mathlib", "-- standin:hang", 0.5)
+        assert timeout.status is CommandStatus.TIMEOUT and timeout.elapsed >= 0.5
         health = await lean.health()
         assert len({h["pid"] for h in health}) == 2, "two separate actor processes"
         assert all(h["served"] > 0 for h in health), health
@@ -65,7 +65,7 @@ async def test_ray_backend_rechecks_a_final_timeout_that_waited_behind_a_saturat
     backend = LeanBackend(standin_pool_config("--script", script_file(SCRIPT), workers=1),
                           ray_address="auto")
     async with backend.open() as (repl, verifier):
-        blocker = asyncio.create_task(repl.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
+        blocker = asyncio.create_task(repl.run_command("", "-- standin:sleep=1", 5))
         while (await repl.pool_health()).busy < 1:  # type: ignore[attr-defined]
             await asyncio.sleep(0.02)  # until the only worker is busy: the pool is saturated
         verdict = await verifier.check(proof, timeout=0.5)

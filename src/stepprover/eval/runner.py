@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
-from stepprover.lean.protocol import CommandReply, CommandRequest
+from stepprover.lean.outcome import CommandOutcome
+from stepprover.lean.protocol import CommandReply
 from stepprover.lean.source import split_imports, with_sorry
 from stepprover.lean.verify import SketchRepl
 from stepprover.provers.registry import Prover
@@ -40,14 +41,11 @@ async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Proble
             return
         source = split_imports(problem.header + with_sorry(problem.formal_statement))
         try:
-            reply = await repl.run(source.imports, CommandRequest(cmd=source.body), timeout)
-        except Exception as exc:  # noqa: BLE001 - any failure means the statement is unusable
-            ok, reason = False, f"{type(exc).__name__}: {exc}"
+            outcome = await repl.run_command(source.imports, source.body, timeout)
+        except Exception as exc:  # noqa: BLE001 - e.g. PoolBusy, RemoteError: the statement is unusable
+            store.record_preflight(problem.name, False, f"{type(exc).__name__}: {exc}")
         else:
-            errors = [m.data for m in getattr(reply, "messages", []) if m.severity == "error"]
-            ok = isinstance(reply, CommandReply) and not errors
-            reason = "; ".join(errors) if errors else ("" if ok else str(reply.raw))
-        store.record_preflight(problem.name, ok, reason)
+            store.record_preflight(problem.name, *_elaborates(outcome))
 
     await asyncio.gather(*(check(p) for p in problems))
     return store.preflight()
@@ -79,3 +77,13 @@ async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: Eval
     checks = await preflight(repl, store, plan.problems, plan.preflight_timeout)
     runnable = {name for name, (ok, _) in checks.items() if ok}
     await run_samples(prover, store, plan, runnable, progress)
+
+
+def _elaborates(outcome: CommandOutcome) -> tuple[bool, str]:
+    """(the statement elaborated, why not)."""
+    if not outcome.ok:
+        return False, f"{outcome.status}: {outcome.detail}"
+    reply = outcome.parsed
+    errors = [m.data for m in getattr(reply, "messages", []) if m.severity == "error"]
+    ok = isinstance(reply, CommandReply) and not errors
+    return ok, "; ".join(errors) if errors else ("" if ok else str(reply.raw))

@@ -1,6 +1,6 @@
 """Scale-out on Ray: one pool actor per node (or several), checks spread over all of them.
 
-``RayVerifier`` has the same ``check`` and ``run`` as ``LeanVerifier``/``ReplPool``
+``RayVerifier`` has the same ``check`` and ``run_command`` as ``LeanVerifier``/``ReplPool``
 and ``RemoteLean``, so eval and GRPO rollouts use a whole Ray cluster with one
 option. Each actor owns a ``ReplPool`` sized from its node's CPUs and memory
 (cores - 1, and free memory / expected worker RSS) and is pinned to that node.
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from typing import Any
 
 from stepprover.errors import StepproverError
-from stepprover.lean.outcome import RunResult
+from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.pool import PoolConfig, PoolHealth, ReplPool
-from stepprover.lean.protocol import CommandRequest, Reply
 from stepprover.lean.verify import LeanVerifier, Verdict, VerifyConfig
 
 _RESERVE_MB = 2048.0
@@ -33,9 +33,9 @@ class PoolActor:
         verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
         return verdict.model_dump(mode="json")
 
-    async def run(self, imports: str, cmd: str, timeout: float) -> dict[str, Any]:
-        result = await RunResult.of(self.pool.run(imports, CommandRequest(cmd=cmd), timeout))
-        return result.model_dump()
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> dict[str, Any]:
+        outcome = await self.pool.run_command(imports, cmd, timeout)
+        return outcome.model_dump(mode="json")
 
     async def health(self) -> dict[str, Any]:
         import os
@@ -93,9 +93,18 @@ class RayVerifier:
         data = await self._call("check", text, statement, timeout)
         return Verdict.model_validate(data)
 
-    async def run(self, imports: str, request: CommandRequest, timeout: float) -> Reply:
-        data = await self._call("run", imports, request.cmd, timeout)
-        return RunResult.model_validate(data).reply_or_raise(timeout)
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+        """The actor's outcome as it sent it; an actor that died or could not be reached
+        is an ``infrastructure`` outcome."""
+        from ray.exceptions import RayError
+
+        started = time.monotonic()
+        try:
+            data = await self._call("run_command", imports, cmd, timeout)
+        except RayError as exc:
+            return CommandOutcome.infrastructure(f"Ray: {type(exc).__name__}: {exc}",
+                                                 elapsed=time.monotonic() - started)
+        return CommandOutcome.model_validate(data)
 
     async def health(self) -> list[dict[str, Any]]:
         return [await actor.health.remote() for actor in self.actors]
