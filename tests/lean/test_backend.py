@@ -39,3 +39,29 @@ async def test_a_backend_needs_somewhere_to_run_lean() -> None:
     with pytest.raises(LeanBackendError, match="pool_config or a url"):
         async with LeanBackend(None).open():
             pass
+
+
+async def test_a_repl_that_will_not_start_is_an_outage_not_a_crash_or_a_verdict(
+    tokenizer: Any,
+) -> None:
+    from stepprover.agent.loop import LoopConfig, TirAgent
+    from stepprover.agent.trajectory import Finish
+    from stepprover.data.problems import Problem
+    from stepprover.errors import LeanUnavailable
+    from stepprover.lean.outcome import CommandStatus
+    from stepprover.models.scripted import ScriptedGenerator
+
+    config = standin_pool_config(workers=1)
+    missing = config.process.__class__(command=["/nonexistent/repl"])
+    backend = LeanBackend(config.__class__(process=missing, workers=1, expected_worker_rss_mb=50))
+    problem = Problem(name="t", header="import Mathlib\n\n", formal_statement="theorem t : True := by\n")
+    async with backend.open() as (repl, verifier):
+        outcome = await repl.run_command("import Mathlib", "def x := 1", 5)
+        with pytest.raises(LeanUnavailable, match="cannot start REPL"):
+            await verifier.check("theorem t : True := trivial")
+        agent = TirAgent(ScriptedGenerator(tokenizer, ["<sketch>theorem t : True := trivial</sketch>"]),
+                         repl, verifier, LoopConfig())
+        trajectory = await agent.run(problem)
+    assert outcome.status is CommandStatus.INFRASTRUCTURE and "cannot start REPL" in outcome.error
+    assert trajectory.finish is Finish.ERROR and not trajectory.repl_calls
+    assert (trajectory.error or "").startswith("LeanUnavailable: ")
