@@ -19,9 +19,10 @@ import pytest
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Finish, Trajectory
 from stepprover.data.problems import Problem
+from stepprover.errors import RunConfigMismatch
 from stepprover.eval.metrics import pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, preflight, run_samples
-from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
+from stepprover.eval.store import RunConfig, RunStore
 from stepprover.lean.backend import RecheckingVerifier
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandRequest

@@ -91,6 +91,18 @@ def test_train_commands_fail_with_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "TRL refused" in result.output and "learning_rat" in result.output
 
 
+def test_sft_without_examples_exits_with_one_clear_line(tmp_path: Path, tokenizer: Any) -> None:
+    tokenizer.save_pretrained(tmp_path / "model")
+    (tmp_path / "none.jsonl").write_text("")
+    config = tmp_path / "sft.yaml"
+    config.write_text(yaml.safe_dump({"model": str(tmp_path / "model"), "output_dir": str(tmp_path / "out"),
+                                      "trajectories": [str(tmp_path / "none.jsonl")]}))
+    result = CliRunner().invoke(app, ["train", "sft", str(config)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "no SFT examples: check `trajectories` and `whole_proofs` in the config" in lines, lines
+
+
 def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
                                        script_file: Callable[[Any], str]) -> None:
     prompts = tmp_path / "prompts.jsonl"

@@ -41,9 +41,10 @@ from stepprover.data.problems import (
     lean_version_warning,
     load_benchmark,
 )
+from stepprover.errors import RunConfigMismatch
 from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, evaluate
-from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
+from stepprover.eval.store import RunConfig, RunStore
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
 from stepprover.models.base import Generator

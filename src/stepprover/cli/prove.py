@@ -33,7 +33,8 @@ from stepprover.cli.common import (
     process_config_or_exit,
     sampling_or_exit,
 )
-from stepprover.data.problems import DataError, Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.data.problems import Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.errors import DataError
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
 from stepprover.models.base import Generator

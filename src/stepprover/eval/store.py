@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from stepprover.agent.trajectory import Trajectory
-from stepprover.errors import StepproverError
+from stepprover.errors import RunConfigMismatch, RunNotFound
 from stepprover.eval.metrics import SampleResult
 
 _SCHEMA = """
@@ -44,9 +44,6 @@ CREATE TABLE IF NOT EXISTS preflight (problem TEXT PRIMARY KEY, ok INTEGER NOT N
 CREATE TABLE IF NOT EXISTS problems (problem TEXT PRIMARY KEY, position INTEGER NOT NULL);
 """
 
-
-class RunConfigMismatch(StepproverError):
-    """The run folder holds a run made with another configuration."""
 
 
 class RunConfig(BaseModel):
@@ -109,14 +106,14 @@ class RunStore:
     def read_config(folder: Path | str) -> RunConfig:
         path = Path(folder) / "run.sqlite"
         if not path.exists():
-            raise StepproverError(f"{folder} holds no run (no run.sqlite)")
+            raise RunNotFound(f"{folder} holds no run (no run.sqlite)")
         db = sqlite3.connect(path)
         try:
             row = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
         finally:
             db.close()
         if row is None:
-            raise StepproverError(f"{folder} holds no run")
+            raise RunNotFound(f"{folder} holds no run")
         return RunConfig.model_validate_json(row[0])
 
     def add(self, trajectory: Trajectory) -> None:

@@ -14,7 +14,7 @@ import itertools
 import time
 from typing import Any
 
-from stepprover.errors import StepproverError
+from stepprover.errors import RayUnavailable
 from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.pool import PoolConfig, PoolHealth, ReplPool
 from stepprover.lean.verify import LeanVerifier, Verdict, VerifyConfig
@@ -68,9 +68,9 @@ class RayVerifier:
             import ray
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         except ImportError as exc:
-            raise StepproverError("RayVerifier needs Ray: pip install 'stepprover[ray]'") from exc
+            raise RayUnavailable("RayVerifier needs Ray: pip install 'stepprover[ray]'") from exc
         if not ray.is_initialized():
-            raise StepproverError("connect to a cluster first: ray.init(address='auto') or ray.init()")
+            raise RayUnavailable("connect to a cluster first: ray.init(address='auto') or ray.init()")
         remote_actor = ray.remote(PoolActor)
         self.actors: list[Any] = []
         for node in (n for n in ray.nodes() if n.get("Alive")):
@@ -83,7 +83,7 @@ class RayVerifier:
                     num_cpus=0, scheduling_strategy=strategy, max_concurrency=10_000,
                 ).remote(config, verify_config or VerifyConfig()))  # fmt: skip
         if not self.actors:
-            raise StepproverError("the Ray cluster has no alive node")
+            raise RayUnavailable("the Ray cluster has no alive node")
         self._next = itertools.cycle(range(len(self.actors)))
         self._in_flight = [0] * len(self.actors)
 

@@ -12,6 +12,7 @@ from typing import Any
 from stepprover.agent.trajectory import Trajectory
 from stepprover.agent.trajectory import load_jsonl as load_trajectories
 from stepprover.data.problems import Problem
+from stepprover.errors import NoTrainingData, TrainConfigError
 from stepprover.eval.store import RunStore
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
@@ -19,7 +20,7 @@ from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import repl_process
 from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.train.bridge import LoopThread
-from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig, TrainConfigError
+from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig
 from stepprover.train.grpo import TirRollout, verified_reward
 from stepprover.train.metrics import metrics_callback
 from stepprover.train.prompt_sets import decontaminate, load_prompt_set
@@ -68,7 +69,7 @@ def run_sft(config: SFTRunConfig) -> Path:
             examples.append(example_from_whole_proof(tokenizer, problem, row["proof"]))
     print(f"SFT examples: {len(examples)} (dropped: {stats.dropped})")
     if not examples:
-        raise ValueError("no SFT examples: check `trajectories` and `whole_proofs`")
+        raise NoTrainingData("no SFT examples: check `trajectories` and `whole_proofs` in the config")
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = AutoModelForCausalLM.from_pretrained(config.model)
@@ -99,7 +100,7 @@ def grpo_problems(config: GRPORunConfig) -> list[Problem]:
         kept = [p for p in kept if p.name in names]
         print(f"curriculum {config.curriculum}: {len(kept)} problems")
     if not kept:
-        raise ValueError("no training problems left after decontamination and the curriculum")
+        raise NoTrainingData("no training problems left after decontamination and the curriculum")
     return kept
 
 
