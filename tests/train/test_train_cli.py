@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stepprover.cli import app
+from stepprover.eval.store import RunStore
 from stepprover.train.config import CycleRunConfig, GRPORunConfig, SFTRunConfig, load_config
 from tests.conftest import standin_command
 from tests.fakes.tiny_model import memorised_model
@@ -198,6 +199,10 @@ def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: 
     summary = json.loads((iteration / "summary.json").read_text())
     assert 0 <= summary["eval"]["pass@1"] <= 1
     assert summary["select"]["trajectories"] == sum(1 for _ in (iteration / "sft_trajectories.jsonl").open())
+    recorded = RunStore.read_config(iteration / "eval")  # the real settings, as `stepprover eval` records them
+    assert recorded.lean == f"repl: {config['lean']['repl']}" and recorded.samples == 4
+    assert recorded.budgets["max_context_tokens"] == 600 and recorded.budgets["sketch_timeout"] == 60.0
+    assert recorded.sampling["temperature"] == 1.2 and "max_tokens" in recorded.sampling
     # An interruption after SFT: the GRPO stage has no marker. A restart redoes only GRPO.
     (iteration / "grpo.done.json").unlink()
     finished = {p.name: p.stat().st_mtime_ns for p in iteration.glob("*.done.json")}

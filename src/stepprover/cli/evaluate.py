@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -44,11 +44,11 @@ from stepprover.data.problems import (
 from stepprover.errors import RunConfigMismatch
 from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, evaluate
-from stepprover.eval.store import RunConfig, RunStore
+from stepprover.eval.session import Run, RunSettings, lean_label, open_run
+from stepprover.eval.store import RunStore
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
 from stepprover.models.base import Generator
-from stepprover.provers.registry import build_prover
 
 
 def eval_(
@@ -94,30 +94,25 @@ def eval_(
         sketch_timeout=sketch_timeout, final_timeout=final_timeout,
         sampling=sampling_or_exit(prompt_style, temperature), prompt_style=prompt_style,
     )  # fmt: skip
-    budgets = {k: v for k, v in dataclasses.asdict(loop).items() if k not in ("sampling", "prompt_style")}
-    config = RunConfig(
-        model=model, prompt_style=loop.prompt_style, samples=samples,
-        sampling=dataclasses.asdict(loop.sampling), budgets=budgets,
-        lean=f"service: {lean_url}" if lean_url else (f"repl: {repl}" if repl else lean_setup_for(lean_dir).version_label),
+    settings = RunSettings(
+        model=model, loop=loop, lean=LeanBackend(pool_config, lean_url, lean_api_key, lean_ray),
+        lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir), samples=samples,
         dataset=benchmark, dataset_sha256=file_sha256(path), split=split,
     )  # fmt: skip
     folder = run_dir or Path("runs") / f"{Path(model).name}-{benchmark.replace('/', '_')}-n{samples}"
-    try:
-        store = RunStore.open(folder, config)
-    except RunConfigMismatch as exc:
-        fail(exc)
-    try:
-        store.record_problems([p.name for p in chosen])
+    with contextlib.ExitStack() as stack:
+        try:
+            run = stack.enter_context(open_run(settings, folder))
+        except RunConfigMismatch as exc:
+            fail(exc)
+        assert run.store is not None
+        run.store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer)
-        asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray), loop,
-                          store, EvalPlan(chosen, samples, concurrency)))
-        _print_eval_summary(store, chosen, samples, folder)
-    finally:
-        store.close()
+        asyncio.run(_eval(generator, run, run.store, EvalPlan(chosen, samples, concurrency)))
+        _print_eval_summary(run.store, chosen, samples, folder)
 
 
-async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
-                store: RunStore, plan: EvalPlan) -> None:
+async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -127,8 +122,7 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
     )
 
     try:
-        async with lean.open() as (repl, verifier):
-            agent = build_prover(loop.prompt_style, generator, repl, verifier, loop)
+        async with run.prover(generator) as (agent, repl):
             done = store.done()
             total = len(plan.problems) * plan.samples
             solved = sum(r.solved for r in store.results())

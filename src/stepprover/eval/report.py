@@ -45,16 +45,13 @@ PAPER_SETTINGS = {
 def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
     """Write report.md, two plots and trajectories.html into the run folder."""
     folder = Path(run)
-    store = RunStore.reopen(folder)
-    try:
+    with RunStore.reopen(folder) as store:
         config = RunStore.read_config(folder)
         problems = store.problems() or sorted({r.problem for r in store.results()})
         results = store.results()
         counts = solve_counts(results, problems)
         preflight = store.preflight()
         chosen = _pick_trajectories(store, problems, per_problem)
-    finally:
-        store.close()
     repl_curve = curve_by_repl_calls(results, problems)
     context_curve = curve_by_context(results, problems)
     plots = [

@@ -13,7 +13,7 @@ import sqlite3
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -64,11 +64,17 @@ class RunConfig(BaseModel):
 
 
 class RunStore:
-    """Open with ``RunStore.open(folder, config)``; close when done."""
+    """``with RunStore.open(folder, config) as store: ...`` (closed on leaving the block)."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def open(cls, folder: Path | str, config: RunConfig) -> RunStore:

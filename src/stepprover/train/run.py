@@ -46,11 +46,8 @@ def read_trajectories(source: str) -> Iterator[Trajectory]:
     """Trajectories from an eval run folder or a JSONL file."""
     path = Path(source)
     if path.is_dir():
-        store = RunStore.reopen(path)
-        try:
+        with RunStore.reopen(path) as store:
             yield from store.trajectories()
-        finally:
-            store.close()
     else:
         yield from load_trajectories(path)
 
