@@ -71,3 +71,24 @@ async def test_ray_backend_rechecks_a_final_timeout_that_waited_behind_a_saturat
         verdict = await verifier.check(proof, timeout=0.5)
         await blocker
     assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict
+
+
+@pytest.mark.slow
+async def test_a_proof_of_another_statement_is_rejected_over_ray(
+    local_cluster: None, script_file: Callable[[Any], str]
+) -> None:
+    from stepprover.lean.ray_pool import RayVerifier
+    from stepprover.lean.verify import Outcome
+    from tests.lean.test_verify import SCRIPT as VERIFY_SCRIPT
+    from tests.lean.test_verify import STATEMENT, proof
+
+    other = proof("norm_num -- case_other_type")  # Lean prints another type for t1
+    lean = RayVerifier(standin_pool_config("--script", script_file(VERIFY_SCRIPT), workers=2))
+    try:
+        rejected = await lean.check(other, statement=STATEMENT)
+        unchecked = await lean.check(other)
+    finally:
+        await lean.close()
+    assert rejected.outcome is Outcome.REJECTED, rejected
+    assert "does not prove the given statement" in rejected.reason
+    assert unchecked.proved, "without the statement the same proof passes: the statement was sent"

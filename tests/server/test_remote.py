@@ -165,3 +165,21 @@ async def test_service_backend_rechecks_a_final_timeout_that_waited_behind_a_sat
             verdict = await verifier.check(proof, timeout=0.5)
             await blocker
     assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict
+
+
+async def test_a_proof_of_another_statement_is_rejected_over_http(script_file: Callable[[Any], str]) -> None:
+    from stepprover.lean.verify import Outcome
+    from tests.lean.test_verify import SCRIPT as VERIFY_SCRIPT
+    from tests.lean.test_verify import STATEMENT, proof
+
+    other = proof("norm_num -- case_other_type")  # Lean prints another type for t1
+    with running_service(standin_settings("--script", script_file(VERIFY_SCRIPT))) as url:
+        remote = RemoteLean(url)
+        try:
+            rejected = await remote.check(other, statement=STATEMENT)
+            unchecked = await remote.check(other)
+        finally:
+            await remote.close()
+    assert rejected.outcome is Outcome.REJECTED, rejected
+    assert "does not prove the given statement" in rejected.reason
+    assert unchecked.proved, "without the statement the same proof passes: the statement was sent"
