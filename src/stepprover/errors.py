@@ -13,6 +13,7 @@ an exception means the machinery around Lean failed::
     └── PoolError
         ├── PoolClosed            the pool was shut down
         └── PoolBusy              the wait queue is full (back-pressure)
+    └── GoldUnavailable           comparator or a tool it needs is not installed
 """
 
 from __future__ import annotations
@@ -120,3 +121,8 @@ class PoolBusy(PoolError):
         )
         self.queued = queued
         self.max_queue = max_queue
+
+
+class GoldUnavailable(StepproverError):
+    """A tool the gold check needs (comparator, lean4export, landrun, lake) is missing;
+    the message names it and says how to install it."""
