@@ -44,7 +44,7 @@ def log_build(module: str) -> None:
 
 def theorem(text: str, name: str) -> str | None:
     """The statement text of theorem ``name`` (up to ``:=``), whitespace-normalized."""
-    match = re.search(rf"\b(theorem|lemma)\s+{re.escape(name)}\b(.*?):=", text, re.S)
+    match = re.search(rf"\b(theorem|lemma)\s+{re.escape(name)}\b(.*?):=", text, re.DOTALL)
     return " ".join(match.group(2).split()) if match else None
 
 
@@ -83,10 +83,20 @@ def main() -> None:
         print(f"error: ./././{solution_module}.lean:3:2: unknown tactic", flush=True)
         fail("Child exited with 1")
     if "-- standin: hang" in solution:
-        subprocess.run([sys.executable, "-c", "import time\nwhile True: time.sleep(60)", sys.argv[1]])
+        subprocess.run(
+            [sys.executable, "-c", "import time\nwhile True: time.sleep(60)", sys.argv[1]],
+            check=False,
+        )
     if "-- standin: allocate" in solution:
-        subprocess.run([sys.executable, "-c",
-                        "blocks = []\nwhile True: blocks.append(bytearray(8 << 20))", sys.argv[1]])
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "blocks = []\nwhile True: blocks.append(bytearray(8 << 20))",
+                sys.argv[1],
+            ],
+            check=False,
+        )
     if "-- standin: segfault" in solution:
         os.kill(os.getpid(), signal.SIGSEGV)
     (build / f"{solution_module}.olean").write_text("stand-in")
@@ -108,7 +118,7 @@ def main() -> None:
         used.add("sorryAx")
     if "native_decide" in solution:
         used.add("Lean.ofReduceBool")
-    used |= set(re.findall(r"^axiom\s+(\S+)", solution, re.M))
+    used |= set(re.findall(r"^axiom\s+(\S+)", solution, re.MULTILINE))
     for axiom in sorted(used - permitted):
         fail(f"Illegal axiom detected: '{axiom}'")
 
@@ -118,7 +128,9 @@ def main() -> None:
         sys.exit(1)
     if "-- standin: kernel-reject" in solution:
         print("Lean default kernel rejects the solution", flush=True)
-        fail("(kernel) declaration type mismatch, 'x' has type\n  Nat\nbut it is expected to have type\n  Int")
+        fail(
+            "(kernel) declaration type mismatch, 'x' has type\n  Nat\nbut it is expected to have type\n  Int"
+        )
     print("Lean default kernel accepts the solution", flush=True)
     print("Your solution is okay!", flush=True)
 

@@ -85,7 +85,9 @@ async def test_honest_proof_is_proved_with_the_configured_axioms(tools: GoldTool
         "permitted_axioms": ["Classical.choice", "Quot.sound", "propext"],
     }
     challenge = (project / "Challenge.lean").read_text()
-    assert challenge.startswith("import Mathlib\nimport Aesop\n") and challenge.rstrip().endswith("sorry")
+    assert challenge.startswith("import Mathlib\nimport Aesop\n") and challenge.rstrip().endswith(
+        "sorry"
+    )
     assert (project / "Solution.lean").read_text() == PROOF
     lakefile = (project / "lakefile.toml").read_text()
     assert 'name = "mathlib"' in lakefile and "packagesDir" in lakefile

@@ -33,6 +33,14 @@ from stepprover.cli.common import (
     process_config_or_exit,
     sampling_or_exit,
 )
+from stepprover.cli.gold import (
+    Gold,
+    GoldTimeout,
+    OnStored,
+    gold_checker_or_exit,
+    print_gold_summary,
+    with_gold,
+)
 from stepprover.data.problems import (
     DataError,
     Problem,
@@ -45,6 +53,7 @@ from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import PoolConfig
+from stepprover.lean.verify import VerifyConfig
 from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
 from stepprover.provers import build_prover
@@ -74,6 +83,8 @@ def eval_(
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    gold: Gold = False,
+    gold_timeout: GoldTimeout = 1800.0,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count."""
     try:
@@ -84,6 +95,7 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
+    checker = gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout) if gold else None
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
@@ -108,15 +120,17 @@ def eval_(
     try:
         store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer)
-        asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray), loop,
-                          store, EvalPlan(chosen, samples, concurrency)))
+        lean = LeanBackend(pool_config, lean_url, lean_api_key, lean_ray)
+        plan = EvalPlan(chosen, samples, concurrency)
+        asyncio.run(with_gold(checker, store, chosen,
+                              lambda stored: _eval(generator, lean, loop, store, plan, stored)))
         _print_eval_summary(store, chosen, samples, folder)
     finally:
         store.close()
 
 
 async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
-                store: RunStore, plan: EvalPlan) -> None:
+                store: RunStore, plan: EvalPlan, stored: OnStored = None) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -150,7 +164,7 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
                     bar.update(task, advance=1, description=describe())
 
                 bar.update(task, description=describe())
-                await evaluate(agent, repl, store, plan, progress)
+                await evaluate(agent, repl, store, plan, progress, stored)
     finally:
         await generator.close()
 
@@ -168,6 +182,7 @@ def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, 
                          for k in ks)
         console.print(f"{line} (over the {len(full)} problems with all samples)")
     console.print(f"outcomes: {store.outcome_counts()}")
+    print_gold_summary(folder, store, [p.name for p in problems], console)
     if failed:
         console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "
                       + ", ".join(sorted(failed)))

@@ -203,12 +203,16 @@ class _Run:
         """comparator's ``uncaught exception`` message (the last one), or ''."""
         err = self.stderr_tail.decode(errors="replace")
         at = err.rfind(_UNCAUGHT)
-        return err[at + len(_UNCAUGHT):].strip()[:2000] if at >= 0 else ""
+        return err[at + len(_UNCAUGHT) :].strip()[:2000] if at >= 0 else ""
 
 
 async def _supervise(
-    argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float,
-    max_rss_mb: float, poll: float,
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    max_rss_mb: float,
+    poll: float,
 ) -> _Run:
     """Run ``argv`` in its own process group under a wall-clock limit and an RSS cap on
     its whole tree; follow comparator's progress lines. The tree never outlives this call."""
@@ -326,7 +330,8 @@ class GoldChecker:
         """Raises ``GoldUnavailable`` naming every missing tool."""
         if missing := tools.missing():
             raise GoldUnavailable(
-                "the gold check needs " + ", ".join(missing)
+                "the gold check needs "
+                + ", ".join(missing)
                 + "; run `stepprover lean setup --with-comparator` (and check with "
                 "`stepprover lean doctor --with-comparator`)"
             )
@@ -387,7 +392,9 @@ class GoldChecker:
         )
         (project / "lean-toolchain").write_text(self.tools.toolchain + "\n")
         source = split_imports(statement)
-        challenge = (source.imports + "\n" if source.imports else "") + with_sorry(source.body) + "\n"
+        challenge = (
+            (source.imports + "\n" if source.imports else "") + with_sorry(source.body) + "\n"
+        )
         (project / f"{CHALLENGE}.lean").write_text(challenge)
         run = await _supervise(
             [*self.tools.lake, "build", CHALLENGE], project, self._env(), self.config.timeout,
@@ -428,7 +435,9 @@ class GoldChecker:
     def _env(self) -> dict[str, str]:
         env = dict(os.environ if self.tools.env is None else self.tools.env)
         prefix = os.pathsep.join(str(p) for p in self.tools.path_prefix)
-        env["PATH"] = f"{prefix}{os.pathsep}{env.get('PATH', '')}" if prefix else env.get("PATH", "")
+        env["PATH"] = (
+            f"{prefix}{os.pathsep}{env.get('PATH', '')}" if prefix else env.get("PATH", "")
+        )
         env["COMPARATOR_LANDRUN"] = str(self.tools.landrun)
         env["COMPARATOR_LEAN4EXPORT"] = str(self.tools.lean4export)
         return env

@@ -252,8 +252,8 @@ def gold_setup_plan(setup: LeanSetup) -> list[Step]:
     return [
         Step(
             f"clone comparator at {pins.comparator_rev[:12]}",
-            ["sh", "-c", f"git clone {COMPARATOR_URL} {shlex.quote(str(setup.comparator_dir))} && "
-             f"git -C {shlex.quote(str(setup.comparator_dir))} checkout --detach {pins.comparator_rev}"],
+            ["sh", "-c", (f"git clone {COMPARATOR_URL} {shlex.quote(str(setup.comparator_dir))} && "
+             f"git -C {shlex.quote(str(setup.comparator_dir))} checkout --detach {pins.comparator_rev}")],
             None,
             at_rev(setup.comparator_dir, pins.comparator_rev),
         ),
@@ -262,8 +262,8 @@ def gold_setup_plan(setup: LeanSetup) -> list[Step]:
              setup.comparator_binary.exists()),
         Step(
             f"clone lean4export at {pins.lean4export_rev[:12]}",
-            ["sh", "-c", f"git clone {LEAN4EXPORT_URL} {shlex.quote(str(exporter))} && "
-             f"git -C {shlex.quote(str(exporter))} checkout --detach {pins.lean4export_rev}"],
+            ["sh", "-c", (f"git clone {LEAN4EXPORT_URL} {shlex.quote(str(exporter))} && "
+             f"git -C {shlex.quote(str(exporter))} checkout --detach {pins.lean4export_rev}")],
             None,
             at_rev(exporter, pins.lean4export_rev),
         ),

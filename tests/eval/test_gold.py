@@ -1,0 +1,67 @@
+"""Gold re-checks of an eval's accepted samples: once per distinct text, kept across
+invocations, and reported next to the fast checks (stand-in comparator, not comparator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stepprover.agent.trajectory import Trajectory
+from stepprover.data.problems import Problem
+from stepprover.eval.gold import GoldLedger, GoldRechecker, gold_counts, gold_lines
+from stepprover.eval.metrics import SampleResult
+from stepprover.lean.gold import GoldChecker
+from stepprover.lean.verify import Outcome, Verdict
+from tests.lean.test_gold import PROOF, make_tools
+
+HEADER, BODY = PROOF.split("/--", 1)
+PROBLEM = Problem(name="mathd_algebra_10", header=HEADER,
+                  formal_statement=BODY.split("\n", 1)[1].split("\n  norm_num")[0] + "\n")
+HONEST = "/--" + BODY
+CHEAT = HONEST + "\n-- standin: kernel-reject\n"
+
+
+def accepted(index: int, proof: str, solved: bool = True) -> Trajectory:
+    verdict = Verdict(outcome=Outcome.PROVED if solved else Outcome.LEAN_ERROR)
+    return Trajectory(problem=PROBLEM.name, prompt_text="", prompt_ids=[], sample_index=index,
+                      final_proof=proof, verdict=verdict)
+
+
+async def test_each_distinct_text_once_and_refusals_reported(tmp_path: Path) -> None:
+    tools = make_tools(tmp_path)
+    samples = [accepted(0, HONEST), accepted(1, CHEAT), accepted(2, HONEST),
+               accepted(3, "junk", solved=False)]
+    with GoldLedger(tmp_path / "run") as ledger:
+        rechecker = GoldRechecker(GoldChecker(tools), ledger, [PROBLEM])
+        for t in samples:
+            rechecker.submit(t)
+        await rechecker.drain()
+        gold = ledger.samples()
+    assert (tmp_path / "builds.log").read_text().split() == ["Challenge", "Solution", "Solution"]
+    assert {k: v.outcome if v else None for k, v in gold.items()} == {
+        (PROBLEM.name, 0): Outcome.PROVED, (PROBLEM.name, 1): Outcome.REJECTED,
+        (PROBLEM.name, 2): Outcome.PROVED,
+    }
+    results = [SampleResult(PROBLEM.name, t.sample_index, t.solved, 0, None) for t in samples]
+    assert gold_counts(results, [PROBLEM.name], gold) == {PROBLEM.name: (4, 2)}
+    text = "\n".join(gold_lines(results, [PROBLEM.name], gold))
+    assert "| fast checks (REPL + integrity checks) | 75.0%" in text
+    assert "comparator: proved 2, rejected 1" in text
+    assert f"| {PROBLEM.name} | 1 | rejected | comparator: the kernel rejects" in text
+
+    # A later invocation (resume) finds the texts checked and runs nothing.
+    with GoldLedger(tmp_path / "run") as ledger:
+        rechecker = GoldRechecker(GoldChecker(tools), ledger, [PROBLEM])
+        rechecker.sweep(samples)
+        assert rechecker.pending == 0
+        await rechecker.drain()
+    assert len((tmp_path / "builds.log").read_text().split()) == 3
+
+
+async def test_an_unchecked_sample_does_not_count_under_gold(tmp_path: Path) -> None:
+    with GoldLedger(tmp_path) as ledger:
+        ledger.link(PROBLEM.name, 0, "never-checked")
+        gold = ledger.samples()
+    results = [SampleResult(PROBLEM.name, 0, True, 0, None)]
+    assert gold == {(PROBLEM.name, 0): None}
+    assert gold_counts(results, [PROBLEM.name], gold) == {PROBLEM.name: (1, 0)}
+    assert "not checked 1" in "\n".join(gold_lines(results, [PROBLEM.name], gold))
