@@ -221,6 +221,25 @@ async def test_what_a_solution_build_leaves_in_lake_never_reaches_the_next_check
     assert not (build / "Mathlib.olean").exists()
 
 
+
+async def test_links_a_solution_build_plants_in_lake_are_removed_not_followed(
+    tools: GoldTools, tmp_path: Path
+) -> None:
+    checker = GoldChecker(tools)
+    assert (await checker.check(STATEMENT, PROOF)).proved
+    [project] = tools.projects.iterdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the checker's to delete")
+    (project / ".lake" / "escape").symlink_to(outside, target_is_directory=True)
+    locked = project / ".lake" / "locked"
+    (locked / "inner").mkdir(parents=True)
+    locked.chmod(0o000)
+    assert (await checker.check(STATEMENT, PROOF)).proved
+    assert (outside / "keep.txt").exists()
+    assert not (project / ".lake" / "escape").exists() and not locked.exists()
+
+
 async def test_checks_of_one_statement_take_turns(tools: GoldTools) -> None:
     checker = GoldChecker(tools, config=GoldConfig(workers=3))
     proofs = [PROOF, PROOF + "\n-- standin: build-error\n", PROOF + "\n-- b\n"]

@@ -351,10 +351,14 @@ class GoldChecker:
             return GoldVerdict(outcome=Outcome.CRASH, reason="the statement declares no theorem")
         project = self.tools.projects / hashlib.sha256(statement.encode()).hexdigest()[:20]
         async with self._slots, self._project(project):
-            prepared = await self._prepare(project, statement)
-            if prepared is not None:
-                return prepared
-            verdict = await self._compare(project, names[0], code)
+            try:
+                verdict = await self._prepare(project, statement) or await self._compare(
+                    project, names[0], code
+                )
+            except OSError as exc:
+                verdict = GoldVerdict(
+                    outcome=Outcome.CRASH, reason=f"cannot set up the gold project {project}: {exc}"
+                )
         return verdict.model_copy(update={"elapsed": time.monotonic() - started})
 
     @contextlib.asynccontextmanager
@@ -444,7 +448,19 @@ class GoldChecker:
 
 
 def _remove(path: Path) -> None:
+    """Delete a file or folder without following links; folders a solution's build made
+    unreadable or unwritable are opened up first (it owns nothing else)."""
+
+    def open_up(_function: object, failed: str, _exc: object) -> None:
+        parent = os.path.dirname(failed)
+        os.chmod(parent, 0o700)
+        if os.path.isdir(failed) and not os.path.islink(failed):
+            os.chmod(failed, 0o700)
+            shutil.rmtree(failed)
+        else:
+            os.unlink(failed)
+
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
+        shutil.rmtree(path, onerror=open_up)
     else:
         path.unlink(missing_ok=True)
