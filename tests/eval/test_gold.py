@@ -3,6 +3,7 @@ invocations, and reported next to the fast checks (stand-in comparator, not comp
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from stepprover.agent.trajectory import Trajectory
@@ -65,3 +66,22 @@ async def test_an_unchecked_sample_does_not_count_under_gold(tmp_path: Path) -> 
     assert gold == {(PROBLEM.name, 0): None}
     assert gold_counts(results, [PROBLEM.name], gold) == {PROBLEM.name: (1, 0)}
     assert "not checked 1" in "\n".join(gold_lines(results, [PROBLEM.name], gold))
+
+
+async def test_closing_with_checks_just_started_cancels_them_and_their_processes(
+    tmp_path: Path,
+) -> None:
+    """What an eval that fails right after storing samples does: aclose() at once."""
+    import psutil
+
+    tools = make_tools(tmp_path)
+    with GoldLedger(tmp_path / "run") as ledger:
+        rechecker = GoldRechecker(GoldChecker(tools), ledger, [PROBLEM])
+        rechecker.submit(accepted(0, HONEST))
+        rechecker.submit(accepted(1, CHEAT))
+        await asyncio.sleep(0)  # the checks take their first step: spawning the build
+        await asyncio.wait_for(rechecker.aclose(), timeout=60)
+    assert rechecker.pending == 0
+    left = [p for p in psutil.process_iter(["cmdline"])
+            if any(str(tmp_path) in part for part in p.info["cmdline"] or [])]
+    assert left == []

@@ -34,11 +34,14 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
+from typing import IO
 
 from pydantic import BaseModel, ConfigDict
 
@@ -215,73 +218,81 @@ async def _supervise(
     poll: float,
 ) -> _Run:
     """Run ``argv`` in its own process group under a wall-clock limit and an RSS cap on
-    its whole tree; follow comparator's progress lines. The tree never outlives this call."""
+    its whole tree; follow comparator's progress lines. The tree never outlives this call
+    (timeout, memory, cancellation).
+
+    A plain ``Popen`` polled from the event loop, with a thread per output pipe: asyncio's
+    own subprocess support can wait forever when cancelled mid-spawn (CPython 3.11), as on
+    Ctrl-C, and a comparator run takes minutes, so polling costs nothing."""
     run = _Run()
     started = time.monotonic()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, preexec_fn=die_with_parent,
+        # A fork and exec, quick; die_with_parent only calls prctl (as the REPL's spawn does).
+        proc = subprocess.Popen(  # noqa: ASYNC220
+            list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509
         )  # fmt: skip
     except OSError as exc:
         raise GoldUnavailable(f"cannot start {argv[0]!r}: {exc}") from exc
-
-    async def read_stdout() -> None:
-        assert proc.stdout is not None
-        partial = bytearray()
-        while chunk := await proc.stdout.read(1 << 16):
-            _keep(run.stdout_tail, chunk)
-            partial += chunk
-            *lines, rest = partial.split(b"\n")
-            partial = bytearray(rest[-_OUTPUT_KEEP_BYTES:])  # a line that long is no marker
-            for line in lines:
-                follow(line.decode(errors="replace").strip())
-        follow(partial.decode(errors="replace").strip())
-
-    def follow(text: str) -> None:
-        if not text:
-            return
-        stage = _stage_of(text)
-        if stage is not None and stage > run.stage:
-            run.stage = stage
-        run.success_line = text == SUCCESS_LINE
-        if not run.first_error and text.startswith("error:"):
-            run.first_error = text[:500]
-
-    async def read_stderr() -> None:
-        assert proc.stderr is not None
-        while chunk := await proc.stderr.read(1 << 16):
-            _keep(run.stderr_tail, chunk)
-
-    async def watch_memory() -> None:
-        while True:
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = [
+        threading.Thread(target=_read_lines, args=(proc.stdout, run), daemon=True),
+        threading.Thread(target=_read_tail, args=(proc.stderr, run.stderr_tail), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        while proc.poll() is None:
             rss = tree_rss_mb(proc.pid)
             run.peak_rss_mb = max(run.peak_rss_mb, rss)
             if rss > max_rss_mb:
                 run.killed = "memory"
-                kill_tree(proc.pid)
-                return
+                break
+            if time.monotonic() - started > timeout:
+                run.killed = "timeout"
+                break
             await asyncio.sleep(poll)
-
-    watcher = asyncio.create_task(watch_memory())
-    try:
-        async with asyncio.timeout(timeout):
-            await asyncio.gather(read_stdout(), read_stderr())
-            await proc.wait()
-    except TimeoutError:
-        run.killed = run.killed or "timeout"
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        if proc.returncode is None or run.killed:
-            kill_tree(proc.pid)
-        # Shielded: on Ctrl-C the tree is killed above and must still be reaped.
-        await asyncio.shield(proc.wait())
+        # Also on cancellation: what the process started must not outlive the check.
+        kill_tree(proc.pid)
+        proc.wait()
+        for reader in readers:
+            reader.join(timeout=5)  # a descendant that escaped the group may hold a pipe
+        proc.stdout.close()
+        proc.stderr.close()
     run.returncode = proc.returncode
     run.elapsed = time.monotonic() - started
     return run
+
+
+def _read_lines(pipe: IO[bytes], run: _Run) -> None:
+    """Keep the tail of stdout and follow comparator's progress lines (a reader thread)."""
+    partial = bytearray()
+    while chunk := pipe.read1(1 << 16):
+        _keep(run.stdout_tail, chunk)
+        partial += chunk
+        *lines, rest = partial.split(b"\n")
+        partial = bytearray(rest[-_OUTPUT_KEEP_BYTES:])  # a line that long is no marker
+        for line in lines:
+            _follow(run, line.decode(errors="replace").strip())
+    _follow(run, partial.decode(errors="replace").strip())
+
+
+def _read_tail(pipe: IO[bytes], tail: bytearray) -> None:
+    while chunk := pipe.read1(1 << 16):
+        _keep(tail, chunk)
+
+
+def _follow(run: _Run, text: str) -> None:
+    if not text:
+        return
+    stage = _stage_of(text)
+    if stage is not None and stage > run.stage:
+        run.stage = stage
+    run.success_line = text == SUCCESS_LINE
+    if not run.first_error and text.startswith("error:"):
+        run.first_error = text[:500]
 
 
 def _keep(buffer: bytearray, data: bytes) -> None:
