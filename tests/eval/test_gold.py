@@ -85,3 +85,43 @@ async def test_closing_with_checks_just_started_cancels_them_and_their_processes
     left = [p for p in psutil.process_iter(["cmdline"])
             if any(str(tmp_path) in part for part in p.info["cmdline"] or [])]
     assert left == []
+
+
+TEARDOWN = """
+import asyncio, sys
+from pathlib import Path
+from stepprover.eval.gold import GoldLedger, GoldRechecker
+from stepprover.lean.gold import GoldChecker
+from tests.eval.test_gold import CHEAT, HONEST, PROBLEM, accepted, make_tools
+
+async def main(tmp: Path) -> None:
+    with GoldLedger(tmp / "run") as ledger:
+        rechecker = GoldRechecker(GoldChecker(make_tools(tmp)), ledger, [PROBLEM])
+        rechecker.submit(accepted(0, HONEST))
+        rechecker.submit(accepted(1, CHEAT))
+    # The eval fails while the checks spawn their first process: asyncio.run then
+    # cancels every task, asyncio's own spawn machinery included.
+    raise RuntimeError("the model server went away")
+
+try:
+    asyncio.run(main(Path(sys.argv[1])))
+except RuntimeError:
+    print("stopped")
+"""
+
+
+def test_an_eval_failing_while_checks_spawn_stops_promptly(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    repo = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)])}
+    result = subprocess.run([sys.executable, "-c", TEARDOWN, str(tmp_path)], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.stdout.strip() == "stopped", result.stderr[-2000:]
+    left = [p for p in psutil.process_iter(["cmdline"])
+            if any(str(tmp_path) in part for part in p.info["cmdline"] or [])]
+    assert left == []
