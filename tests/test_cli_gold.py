@@ -33,8 +33,10 @@ def shim(path: Path, program: Path | None) -> None:
 
 
 @pytest.fixture
-def gold_install(tmp_path: Path) -> dict[str, str]:
+def gold_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Stand-ins at the paths of an installed gold setup; returns the CLI's environment."""
+    # The stand-in landrun sandboxes nothing: do not depend on this kernel's Landlock.
+    monkeypatch.setattr("stepprover.lean.gold.landlock_abi", lambda: 1)
     setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
     shim(setup.elan_home / "bin" / "lake", FAKES / "standin_lake.py")
     shim(setup.comparator_binary, FAKES / "standin_comparator.py")

@@ -4,6 +4,7 @@ follow comparator's and lake's interfaces; they are not comparator or Lake)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -49,6 +50,7 @@ def make_tools(tmp_path: Path, *, landrun: bool = True) -> GoldTools:
         toolchain="leanprover/lean4:v4.20.0-rc5",
         projects=tmp_path / "projects",
         env={**os.environ, "STANDIN_COMPARATOR_LOG": str(tmp_path / "builds.log")},
+        require_landlock=False,  # the stand-in landrun sandboxes nothing anyway
     )
 
 
@@ -178,9 +180,23 @@ async def test_missing_tools_are_named(tmp_path: Path) -> None:
     tools = make_tools(tmp_path, landrun=False)
     with pytest.raises(GoldUnavailable, match=r"landrun .*stepprover lean setup --with-comparator"):
         GoldChecker(tools)
-    gone = GoldTools(**{**tools.__dict__, "comparator": [str(tmp_path / "no-comparator")]})
+    gone = dataclasses.replace(tools, comparator=[str(tmp_path / "no-comparator")])
     with pytest.raises(GoldUnavailable, match="comparator"):
         GoldChecker(gone)
+
+
+def test_no_landlock_means_no_gold_check(tools: GoldTools, monkeypatch: pytest.MonkeyPatch) -> None:
+    """landrun --best-effort would run the solution's build unsandboxed: fail closed."""
+    import dataclasses
+
+    from stepprover.lean import gold
+
+    strict = dataclasses.replace(tools, require_landlock=True)
+    monkeypatch.setattr(gold, "landlock_abi", lambda: 3)
+    GoldChecker(strict)
+    monkeypatch.setattr(gold, "landlock_abi", lambda: None)
+    with pytest.raises(GoldUnavailable, match="Landlock"):
+        GoldChecker(strict)
 
 
 async def test_a_tool_lost_after_start_is_a_crash_not_a_rejection(tools: GoldTools) -> None:

@@ -19,7 +19,13 @@ from stepprover.cli.common import (
     fail,
     process_config_or_exit,
 )
-from stepprover.cli.gold import Gold, GoldTimeout, gold_check_all, gold_checker_or_exit
+from stepprover.cli.gold import (
+    Gold,
+    GoldTimeout,
+    GoldWorkers,
+    gold_check_all,
+    gold_checker_or_exit,
+)
 from stepprover.errors import GoldUnavailable
 from stepprover.lean.gold import GoldVerdict
 from stepprover.lean.pool import PoolConfig, ReplPool
@@ -40,12 +46,15 @@ def check(
     lean_dir: LeanDir = None,
     gold: Gold = False,
     gold_timeout: GoldTimeout = 1800.0,
+    gold_workers: GoldWorkers = 1,
 ) -> None:
     """Verify proofs with every integrity check; exit 0 only if all are proved (and,
     with --gold, comparator proves each of them too)."""
     pool_config = PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
     verify_config = VerifyConfig(timeout=timeout)
-    checker = gold_checker_or_exit(lean_dir, verify_config, gold_timeout) if gold else None
+    checker = (
+        gold_checker_or_exit(lean_dir, verify_config, gold_timeout, gold_workers) if gold else None
+    )
     if jsonl:
         items = list(_read_jsonl(path))
     else:

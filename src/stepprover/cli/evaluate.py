@@ -36,6 +36,7 @@ from stepprover.cli.common import (
 from stepprover.cli.gold import (
     Gold,
     GoldTimeout,
+    GoldWorkers,
     OnStored,
     gold_checker_or_exit,
     print_gold_summary,
@@ -85,6 +86,7 @@ def eval_(
     lean_dir: LeanDir = None,
     gold: Gold = False,
     gold_timeout: GoldTimeout = 1800.0,
+    gold_workers: GoldWorkers = 1,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count."""
     try:
@@ -95,7 +97,9 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
-    checker = gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout) if gold else None
+    checker = (
+        gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
+    )
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:

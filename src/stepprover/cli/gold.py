@@ -29,16 +29,21 @@ Gold = Annotated[
     ),
 ]
 GoldTimeout = Annotated[float, typer.Option(help="Seconds per comparator run (with --gold).")]
+GoldWorkers = Annotated[
+    int, typer.Option(help="comparator runs at once (each loads Mathlib; with --gold).")
+]
 
 
 def gold_checker_or_exit(
-    lean_dir: Path | None, verify: VerifyConfig, timeout: float
+    lean_dir: Path | None, verify: VerifyConfig, timeout: float, workers: int = 1
 ) -> GoldChecker:
     """A checker on the installed comparator with ``verify``'s permitted axioms, or exit 2."""
     try:
         tools = GoldTools.from_setup(lean_setup_for(lean_dir))
         return GoldChecker(
-            tools, allowed_axioms=verify.allowed_axioms, config=GoldConfig(timeout=timeout)
+            tools,
+            allowed_axioms=verify.allowed_axioms,
+            config=GoldConfig(timeout=timeout, workers=workers),
         )
     except GoldUnavailable as exc:
         fail(exc, prefix="--gold:")

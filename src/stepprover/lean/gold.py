@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict
 from stepprover.errors import GoldUnavailable
 from stepprover.lean.process import die_with_parent, kill_tree, tree_rss_mb
 from stepprover.lean.source import declared_theorems, split_imports, with_sorry
-from stepprover.lean.toolchain import LeanSetup
+from stepprover.lean.toolchain import LeanSetup, landlock_abi
 from stepprover.lean.verify import DEFAULT_ALLOWED_AXIOMS, Outcome, Verdict
 
 CHALLENGE = "Challenge"
@@ -117,6 +117,9 @@ class GoldTools:
     lean4export only there; newer ones also read COMPARATOR_LANDRUN/LEAN4EXPORT)."""
     env: Mapping[str, str] | None = None
     """Environment to start from; ``None`` is ours."""
+    require_landlock: bool = True
+    """Refuse to run without Landlock: landrun's ``--best-effort`` (which comparator
+    passes) would then run the solution's build unsandboxed. Off only for stand-ins."""
 
     @classmethod
     def from_setup(cls, setup: LeanSetup) -> GoldTools:
@@ -143,6 +146,11 @@ class GoldTools:
                 found.append(f"{name} ({path})")
         if not self.mathlib_dir.is_dir():
             found.append(f"Mathlib ({self.mathlib_dir})")
+        if self.require_landlock and landlock_abi() is None:
+            found.append(
+                "Landlock in the kernel (Linux >= 5.13 booted with lsm=...,landlock; without it "
+                "landrun --best-effort would build the solution unsandboxed)"
+            )
         return found
 
 
