@@ -21,6 +21,7 @@ base class itself::
     ├── RayUnavailable            Ray is missing, not connected, or the cluster has no node
     ├── LeanBackendError          a Lean backend described without a place to run Lean
     ├── SetupError                a Lean setup step failed or cannot run here
+    ├── GoldUnavailable           comparator or a tool it needs is not installed
     ├── SandboxUnavailable        bubblewrap, prlimit or setpriv is missing
     ├── DataError                 a problem file is missing or malformed
     ├── ModelUnavailable          the model, or the hardware it needs, is not on this machine
@@ -196,3 +197,8 @@ class RequestTooLarge(StepproverError):
 
     def __init__(self) -> None:
         super().__init__("request body too large")
+
+
+class GoldUnavailable(StepproverError):
+    """A tool the gold check needs (comparator, lean4export, landrun, lake) is missing;
+    the message names it and says how to install it."""

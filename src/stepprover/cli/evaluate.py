@@ -33,6 +33,15 @@ from stepprover.cli.common import (
     process_config_or_exit,
     sampling_or_exit,
 )
+from stepprover.cli.gold import (
+    Gold,
+    GoldTimeout,
+    GoldWorkers,
+    OnStored,
+    gold_checker_or_exit,
+    print_gold_summary,
+    with_gold,
+)
 from stepprover.data.problems import (
     DataError,
     Problem,
@@ -48,6 +57,7 @@ from stepprover.eval.session import Run, RunSettings, lean_label, open_run
 from stepprover.eval.store import RunStore
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
+from stepprover.lean.verify import VerifyConfig
 from stepprover.models.base import Generator
 
 
@@ -75,6 +85,9 @@ def eval_(
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    gold: Gold = False,
+    gold_timeout: GoldTimeout = 1800.0,
+    gold_workers: GoldWorkers = 1,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count."""
     try:
@@ -85,6 +98,9 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
+    checker = (
+        gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
+    )
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
@@ -108,11 +124,14 @@ def eval_(
         assert run.store is not None
         run.store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer)
-        asyncio.run(_eval(generator, run, run.store, EvalPlan(chosen, samples, concurrency)))
+        plan = EvalPlan(chosen, samples, concurrency)
+        asyncio.run(with_gold(checker, run.store, chosen,
+                              lambda stored: _eval(generator, run, run.store, plan, stored)))
         _print_eval_summary(run.store, chosen, samples, folder)
 
 
-async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan) -> None:
+async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
+                stored: OnStored = None) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -145,7 +164,7 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan)
                     bar.update(task, advance=1, description=describe())
 
                 bar.update(task, description=describe())
-                await evaluate(agent, repl, store, plan, progress)
+                await evaluate(agent, repl, store, plan, progress, stored)
     finally:
         await generator.close()
 
@@ -163,6 +182,7 @@ def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, 
                          for k in ks)
         console.print(f"{line} (over the {len(full)} problems with all samples)")
     console.print(f"outcomes: {store.outcome_counts()}")
+    print_gold_summary(folder, store, [p.name for p in problems], console)
     if failed:
         console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "
                       + ", ".join(sorted(failed)))
