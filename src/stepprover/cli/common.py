@@ -42,6 +42,8 @@ MaxContextTokens = Annotated[int, typer.Option(help="Context cap in tokens.")]
 SketchTimeout = Annotated[float, typer.Option(help="Seconds per sketch.")]
 Temperature = Annotated[float | None, typer.Option(help="Default: the prover style's own.")]
 PromptStyle = Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))]
+Reference = Annotated[bool, typer.Option(
+    "--reference", help="Reproduce the StepFun-Prover demo's contexts byte for byte (LoopConfig.reference()).")]
 
 
 def fail(message: object, *, prefix: str = "", code: int = 2) -> NoReturn:

@@ -21,6 +21,7 @@ from stepprover.cli.common import (
     Model,
     ModelBackend,
     PromptStyle,
+    Reference,
     Repl,
     Sandbox,
     SketchTimeout,
@@ -68,6 +69,7 @@ def eval_(
     final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
     temperature: Temperature = None,
     prompt_style: PromptStyle = "stepfun-tir",
+    reference: Reference = False,
     repl: Repl = None,
     lean_url: LeanUrl = None,
     lean_api_key: LeanApiKey = None,
@@ -88,7 +90,7 @@ def eval_(
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
-    loop = LoopConfig(
+    loop = (LoopConfig.reference if reference else LoopConfig)(
         max_repl_calls=max_repl_calls, max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout, final_timeout=final_timeout,
         sampling=sampling_or_exit(prompt_style, temperature), prompt_style=prompt_style,

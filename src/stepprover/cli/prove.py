@@ -23,6 +23,7 @@ from stepprover.cli.common import (
     Model,
     ModelBackend,
     PromptStyle,
+    Reference,
     Repl,
     Sandbox,
     SketchTimeout,
@@ -86,6 +87,7 @@ def prove(
     temperature: Temperature = None,
     seed: Annotated[int | None, typer.Option()] = None,
     prompt_style: PromptStyle = "stepfun-tir",
+    reference: Reference = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
     repl: Repl = None,
     lean_url: LeanUrl = None,
@@ -100,7 +102,7 @@ def prove(
         fail(exc)
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=2)
     generator = generator_or_exit(model, backend, base_url, tokenizer)
-    config = LoopConfig(
+    config = (LoopConfig.reference if reference else LoopConfig)(
         max_repl_calls=max_repl_calls,
         max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout,
