@@ -13,6 +13,7 @@ an exception means the machinery around Lean failed::
     └── PoolError
         ├── PoolClosed            the pool was shut down
         └── PoolBusy              the wait queue is full (back-pressure)
+    └── ModelServerUnsupported    a model server cannot do what the run needs
 """
 
 from __future__ import annotations
@@ -120,3 +121,8 @@ class PoolBusy(PoolError):
         )
         self.queued = queued
         self.max_queue = max_queue
+
+
+class ModelServerUnsupported(StepproverError):
+    """An OpenAI-compatible server (or the tokenizer it serves) lacks what the run needs:
+    e.g. training needs token-id prompts and per-token logprobs, which text mode has not."""

@@ -24,6 +24,7 @@ from stepprover.cli.common import (
     Reference,
     Repl,
     Sandbox,
+    ServerPrompt,
     SketchTimeout,
     Temperature,
     TokenizerPath,
@@ -62,6 +63,7 @@ def eval_(
     workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
     backend: ModelBackend = "auto",
     base_url: BaseUrl = None,
+    server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
     max_context_tokens: MaxContextTokens = 20480,
@@ -109,7 +111,7 @@ def eval_(
         fail(exc)
     try:
         store.record_problems([p.name for p in chosen])
-        generator = generator_or_exit(model, backend, base_url, tokenizer)
+        generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
         asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray), loop,
                           store, EvalPlan(chosen, samples, concurrency)))
         _print_eval_summary(store, chosen, samples, folder)

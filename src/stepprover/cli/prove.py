@@ -26,6 +26,7 @@ from stepprover.cli.common import (
     Reference,
     Repl,
     Sandbox,
+    ServerPrompt,
     SketchTimeout,
     Temperature,
     TokenizerPath,
@@ -80,6 +81,7 @@ def prove(
     name: Annotated[str | None, typer.Option(help="Which problem of the JSONL.")] = None,
     backend: ModelBackend = "auto",
     base_url: BaseUrl = None,
+    server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
     max_context_tokens: MaxContextTokens = 20480,
@@ -101,7 +103,7 @@ def prove(
     except (DataError, OSError) as exc:
         fail(exc)
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=2)
-    generator = generator_or_exit(model, backend, base_url, tokenizer)
+    generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
     config = (LoopConfig.reference if reference else LoopConfig)(
         max_repl_calls=max_repl_calls,
         max_context_tokens=max_context_tokens,
