@@ -254,3 +254,28 @@ def test_prompts_that_leave_no_room_are_dropped_and_never_crash_a_rollout(
         loop_thread.run(pool.close())
     assert out["verified"] == [None] and out["completion_ids"] == [[tokenizer.eos_token_id]]
     assert out["env_mask"] == [[0]]
+
+
+@pytest.mark.parametrize(("finish", "outcome", "model_tokens", "expected"), [
+    ("answered", "proved", True, True),
+    ("answered", "lean_error", True, False),
+    ("answered", "timeout", True, False),   # judged: the proof is too slow
+    ("answered", None, True, False),        # an answer without a final proof is the model's failure
+    ("length", None, True, False),
+    ("answered", "crash", True, None),      # Lean crashed on two workers: nobody judged it
+    ("error", None, True, None),            # the backend or verifier failed mid-way
+    ("context_exhausted", None, False, None),  # no model token at all
+], ids=lambda v: str(v))
+def test_reward_none_only_when_nothing_was_judged(finish: str, outcome: str | None, model_tokens: bool,
+                                                  expected: bool | None) -> None:
+    from stepprover.agent.trajectory import Finish, Segment, Trajectory
+    from stepprover.lean.verify import Outcome, Verdict
+    from stepprover.train.grpo import rollout_reward
+
+    segments = [Segment(kind="model", text="x", token_ids=[5])] if model_tokens else []
+    verdict = None if outcome is None else Verdict(outcome=Outcome(outcome))
+    trajectory = Trajectory(problem="p", prompt_text="", prompt_ids=[1], segments=segments,
+                            finish=Finish(finish), verdict=verdict)
+    assert rollout_reward(trajectory, truncated=False) is expected
+    if expected is True:
+        assert rollout_reward(trajectory, truncated=True) is False, "a cut trajectory earns nothing"
