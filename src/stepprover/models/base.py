@@ -72,8 +72,9 @@ class Generator(Protocol):
 
 
 def generated_text(tokenizer: Tokenizer, token_ids: list[int]) -> str:
-    """The text of generated ids as the reference demo's context holds it: special tokens
-    such as ``</sketch>`` kept, a final EOS dropped (vLLM's text never shows it)."""
+    """The text of generated ids with every special token kept (so ``</sketch>`` shows even
+    where the tokenizer marks it special) and a final EOS dropped; the loop's default. The
+    reference demo's text is ``vllm_text``."""
     eos = int(tokenizer.eos_token_id)
     ids = token_ids[:-1] if token_ids and token_ids[-1] == eos else token_ids
     return tokenizer.decode(ids, skip_special_tokens=False)
