@@ -21,8 +21,10 @@ from stepprover.cli.common import (
     Model,
     ModelBackend,
     PromptStyle,
+    Reference,
     Repl,
     Sandbox,
+    ServerPrompt,
     SketchTimeout,
     Temperature,
     TokenizerPath,
@@ -71,6 +73,7 @@ def eval_(
     workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
     backend: ModelBackend = "auto",
     base_url: BaseUrl = None,
+    server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
     max_context_tokens: MaxContextTokens = 20480,
@@ -78,6 +81,7 @@ def eval_(
     final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
     temperature: Temperature = None,
     prompt_style: PromptStyle = "stepfun-tir",
+    reference: Reference = False,
     repl: Repl = None,
     lean_url: LeanUrl = None,
     lean_api_key: LeanApiKey = None,
@@ -104,7 +108,7 @@ def eval_(
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
-    loop = LoopConfig(
+    loop = (LoopConfig.reference if reference else LoopConfig)(
         max_repl_calls=max_repl_calls, max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout, final_timeout=final_timeout,
         sampling=sampling_or_exit(prompt_style, temperature), prompt_style=prompt_style,
@@ -122,7 +126,7 @@ def eval_(
             fail(exc)
         assert run.store is not None
         run.store.record_problems([p.name for p in chosen])
-        generator = generator_or_exit(model, backend, base_url, tokenizer)
+        generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
         plan = EvalPlan(chosen, samples, concurrency)
         asyncio.run(with_gold(checker, run.store, chosen,
                               lambda stored: _eval(generator, run, run.store, plan, stored)))
