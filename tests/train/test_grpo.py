@@ -17,6 +17,7 @@ from stepprover.lean.verify import LeanVerifier, VerifyConfig
 from stepprover.models.base import SamplingParams
 from stepprover.train.bridge import LoopThread
 from stepprover.train.grpo import TirRollout, curriculum, verified_reward
+from stepprover.train.rollout_backends import RolloutSampler
 from tests.conftest import standin_pool_config
 from tests.fakes.tiny_model import build_model, memorised_model
 from tests.train.trivial_problem import ANSWER, PROBLEM, SCRIPT, SKETCH
@@ -197,7 +198,7 @@ def test_outages_get_no_reward_and_do_not_move_their_group(
     rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread,
                          LoopConfig(max_context_tokens=600), max_completion_length=600,
                          log_path=tmp_path / "rollouts.jsonl",
-                         generator_for=lambda trainer: ScriptedGenerator(tokenizer, script))
+                         generator_for=lambda trainer: RolloutSampler(ScriptedGenerator(tokenizer, script)))
     args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
                       max_completion_length=600, max_steps=1, learning_rate=1e-3, logging_steps=1,
                       report_to="none", use_cpu=True, bf16=False, save_strategy="no", beta=0.0)
@@ -247,7 +248,7 @@ def test_prompts_that_leave_no_room_are_dropped_and_never_crash_a_rollout(
     pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1))
     rollout = TirRollout(pool, LeanVerifier(pool), loop_thread, LoopConfig(max_context_tokens=prompt_len),
                          max_completion_length=prompt_len,
-                         generator_for=lambda trainer: ScriptedGenerator(tokenizer, [SKETCH, ANSWER]))
+                         generator_for=lambda trainer: RolloutSampler(ScriptedGenerator(tokenizer, [SKETCH, ANSWER])))
     try:
         out = rollout([PROBLEM.model_dump_json()], SimpleNamespace())
     finally:
@@ -262,7 +263,7 @@ def test_prompts_that_leave_no_room_are_dropped_and_never_crash_a_rollout(
     ("answered", "timeout", True, False),   # judged: the proof is too slow
     ("answered", None, True, False),        # an answer without a final proof is the model's failure
     ("length", None, True, False),
-    ("answered", "crash", True, None),      # Lean crashed on two workers: nobody judged it
+    ("answered", "crash", True, False),     # Lean crashed on two workers: the proof's own doing, judged
     ("error", None, True, None),            # the backend or verifier failed mid-way
     ("context_exhausted", None, False, None),  # no model token at all
 ], ids=lambda v: str(v))

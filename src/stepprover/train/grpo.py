@@ -27,10 +27,9 @@ from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.prompts import tir_style
 from stepprover.agent.trajectory import Finish, Trajectory
 from stepprover.data.problems import Problem
-from stepprover.lean.verify import Outcome, SketchRepl, Verifier
-from stepprover.models.base import Generator
+from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.train.bridge import LoopThread
-from stepprover.train.rollout_backends import TrainerThreadGenerator, rollout_generator
+from stepprover.train.rollout_backends import RolloutSampler, rollout_generator
 
 
 def verified_reward(completions: list[Any], verified: list[bool | None], **kwargs: Any) -> list[float | None]:
@@ -42,11 +41,12 @@ def verified_reward(completions: list[Any], verified: list[bool | None], **kwarg
 
 def unjudged(trajectory: Trajectory) -> bool:
     """Nothing the model did was judged: it produced no tokens (its first generation failed,
-    or its prompt left no room), the backend or the verifier failed mid-way (finish
-    ``error``), or Lean crashed on the final proof on two workers."""
-    if trajectory.finish is Finish.ERROR or not any(s.kind == "model" and s.token_ids for s in trajectory.segments):
-        return True
-    return trajectory.verdict is not None and trajectory.verdict.outcome is Outcome.CRASH
+    or its prompt left no room), or the backend or the verifier failed mid-way (finish
+    ``error``; an infrastructure failure of Lean raises ``LeanUnavailable``, which ends the
+    sample so). A final proof that crashed Lean on two workers is the proof's own doing
+    and is judged (reward 0): otherwise crashing Lean would be a way out of a low reward."""
+    return trajectory.finish is Finish.ERROR or not any(
+        s.kind == "model" and s.token_ids for s in trajectory.segments)
 
 
 def rollout_reward(trajectory: Trajectory, truncated: bool) -> bool | None:
@@ -76,7 +76,7 @@ class TirRollout:
     def __init__(self, repl: SketchRepl, verifier: Verifier, loop: LoopThread, config: LoopConfig,
                  *, max_completion_length: int, log_path: Path | None = None,
                  before_rollout: Callable[[Any], None] | None = None,
-                 generator_for: Callable[[Any], Generator] = rollout_generator) -> None:
+                 generator_for: Callable[[Any], RolloutSampler] = rollout_generator) -> None:
         self.repl = repl
         self.verifier = verifier
         self.loop = loop
@@ -89,7 +89,8 @@ class TirRollout:
     def __call__(self, prompts: list[str], trainer: Any) -> dict[str, Any]:
         if self.before_rollout is not None:
             self.before_rollout(trainer)
-        generator = self.generator_for(trainer)
+        sampler = self.generator_for(trainer)
+        generator = sampler.generator
         agent = TirAgent(generator, self.repl, self.verifier, self.config)
         problems = [Problem.model_validate_json(p) for p in prompts]
 
@@ -100,8 +101,7 @@ class TirRollout:
                 await generator.close()
 
         done = self.loop.submit(all_rollouts())
-        if isinstance(generator, TrainerThreadGenerator):
-            generator.serve_until(done)  # colocated vLLM samples on this (the trainer's) thread
+        sampler.serve_until(done)  # colocated vLLM samples on this (the trainer's) thread
         trajectories = done.result()
         limit = self.max_completion_length
         masks = [t.loss_mask(include_prompt=False) for t in trajectories]  # 1 on model tokens

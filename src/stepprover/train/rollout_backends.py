@@ -159,15 +159,31 @@ def server_base_url(args: Any) -> str:
     return str(args.vllm_server_base_url or f"http://{args.vllm_server_host}:{args.vllm_server_port}")
 
 
-def rollout_generator(trainer: Any, *, sampling_params_type: Any = None) -> Generator:
-    """The generator this trainer's rollouts sample with (see the module docstring)."""
+def _just_wait(done: concurrent.futures.Future[Any]) -> None:
+    concurrent.futures.wait([done])
+
+
+@dataclass(frozen=True)
+class RolloutSampler:
+    """What a step's rollouts sample with: the generator, and what the trainer's thread
+    does until the rollouts (running on the agent loop's thread) are done."""
+
+    generator: Generator
+    serve_until: Callable[[concurrent.futures.Future[Any]], None] = _just_wait
+    """Colocated vLLM answers the queued turns here; other backends just wait."""
+
+
+def rollout_generator(trainer: Any, *, sampling_params_type: Any = None) -> RolloutSampler:
+    """What this trainer's rollouts sample with (see the module docstring)."""
     tokenizer = trainer.processing_class
     if not getattr(trainer, "use_vllm", False):
-        return TransformersGenerator(trainer.model, tokenizer)
+        return RolloutSampler(TransformersGenerator(trainer.model, tokenizer))
     if trainer.vllm_mode == "colocate":
         batch = colocated_vllm_batch(trainer.vllm_generation.llm, sampling_params_type)
-        return TrainerThreadGenerator(tokenizer, batch)
+        generator = TrainerThreadGenerator(tokenizer, batch)
+        return RolloutSampler(generator, generator.serve_until)
     trainer.accelerator.wait_for_everyone()  # rank 0 may still be pushing the new weights
     base_url = server_base_url(trainer.args)
-    return OpenAICompatGenerator(f"{base_url}/v1", served_model(base_url), tokenizer, logprobs=True)
+    return RolloutSampler(
+        OpenAICompatGenerator(f"{base_url}/v1", served_model(base_url), tokenizer, logprobs=True))
 
