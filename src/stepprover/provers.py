@@ -5,7 +5,7 @@ from __future__ import annotations
 from stepprover.agent.loop import LoopConfig, SketchRepl, TirAgent
 from stepprover.agent.prompts import TIR_STYLES
 from stepprover.agent.whole_proof import WholeProofAgent
-from stepprover.baselines.styles import WHOLE_PROOF_STYLES
+from stepprover.baselines.styles import WHOLE_PROOF_STYLES, Budgets, CorrectionTree
 from stepprover.eval.runner import Prover
 from stepprover.lean.verify import Verifier
 from stepprover.models.base import Generator, SamplingParams
@@ -18,10 +18,23 @@ def default_sampling(style: str) -> SamplingParams:
     return WHOLE_PROOF_STYLES[style].sampling if style in WHOLE_PROOF_STYLES else SamplingParams()
 
 
+def default_budgets(style: str) -> Budgets:
+    """The style's published budgets (the loop's defaults for the TIR prover)."""
+    if style in WHOLE_PROOF_STYLES:
+        return WHOLE_PROOF_STYLES[style].budgets
+    loop = LoopConfig()
+    return Budgets(loop.max_context_tokens, loop.max_tokens_per_call, loop.final_timeout)
+
+
+def correction_tree(style: str) -> CorrectionTree | None:
+    """The style's corrections-as-new-samples, which the eval runner runs (None for most)."""
+    return WHOLE_PROOF_STYLES[style].tree if style in WHOLE_PROOF_STYLES else None
+
+
 def build_prover(style: str, generator: Generator, repl: SketchRepl, verifier: Verifier,
                  config: LoopConfig) -> Prover:
     if style in TIR_STYLES:
         return TirAgent(generator, repl, verifier, config)
     if style in WHOLE_PROOF_STYLES:
-        return WholeProofAgent(generator, verifier, WHOLE_PROOF_STYLES[style], config)
+        return WholeProofAgent(generator, verifier, WHOLE_PROOF_STYLES[style], config, repl)
     raise ValueError(f"unknown prover style {style!r}; known: {', '.join(PROVER_STYLES)}")

@@ -14,7 +14,8 @@ from stepprover.lean.sandbox import SandboxConfig, SandboxUnavailable
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.models.loader import Backend, ModelUnavailable, load_generator
-from stepprover.provers import PROVER_STYLES, default_sampling
+from stepprover.agent.loop import LoopConfig
+from stepprover.provers import PROVER_STYLES, default_budgets, default_sampling
 
 BACKENDS = get_args(Backend)
 
@@ -38,7 +39,12 @@ ModelBackend = Annotated[str, typer.Option(help=" | ".join(BACKENDS))]
 BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
 TokenizerPath = Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")]
 MaxReplCalls = Annotated[int | None, typer.Option(help="Cap on REPL interactions.")]
-MaxContextTokens = Annotated[int, typer.Option(help="Context cap in tokens.")]
+MaxContextTokens = Annotated[
+    int | None, typer.Option(help="Context cap in tokens (default: the prover style's own).")
+]
+FinalTimeout = Annotated[
+    float | None, typer.Option(help="Seconds for the final verification (default: the style's own).")
+]
 SketchTimeout = Annotated[float, typer.Option(help="Seconds per sketch.")]
 Temperature = Annotated[float | None, typer.Option(help="Default: the prover style's own.")]
 PromptStyle = Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))]
@@ -77,6 +83,20 @@ def sampling_or_exit(style: str, temperature: float | None) -> SamplingParams:
         fail(f"unknown prompt style {style!r}; known: {', '.join(PROVER_STYLES)}")
     params = default_sampling(style)
     return params if temperature is None else dataclasses.replace(params, temperature=temperature)
+
+
+def loop_config_or_exit(style: str, temperature: float | None, *, max_context_tokens: int | None,
+                        final_timeout: float | None, **rest: object) -> LoopConfig:
+    """The loop settings for ``style``: its published sampling and budgets, then the
+    options given (the per-call cap is the style's: Kimina's 24,576, Goedel's 40,960)."""
+    sampling = sampling_or_exit(style, temperature)
+    budgets = default_budgets(style)
+    return LoopConfig(
+        max_context_tokens=max_context_tokens or budgets.max_context_tokens,
+        max_tokens_per_call=budgets.max_tokens_per_call,
+        final_timeout=final_timeout or budgets.verify_timeout,
+        sampling=sampling, prompt_style=style, **rest,  # type: ignore[arg-type]
+    )
 
 
 def generator_or_exit(model: str, backend: str, base_url: str | None, tokenizer: str | None) -> Generator:

@@ -21,6 +21,7 @@ from stepprover.cli.common import (
     Model,
     ModelBackend,
     PromptStyle,
+    FinalTimeout,
     Repl,
     Sandbox,
     SketchTimeout,
@@ -30,8 +31,8 @@ from stepprover.cli.common import (
     fail,
     generator_or_exit,
     lean_setup_for,
+    loop_config_or_exit,
     process_config_or_exit,
-    sampling_or_exit,
 )
 from stepprover.data.problems import (
     DataError,
@@ -41,13 +42,14 @@ from stepprover.data.problems import (
     lean_version_warning,
     load_benchmark,
 )
+from stepprover.eval.corrections import CorrectionTree, fold_corrections
 from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
-from stepprover.provers import build_prover
+from stepprover.provers import build_prover, correction_tree
 
 
 def eval_(
@@ -63,9 +65,9 @@ def eval_(
     base_url: BaseUrl = None,
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
-    max_context_tokens: MaxContextTokens = 20480,
+    max_context_tokens: MaxContextTokens = None,
     sketch_timeout: SketchTimeout = 60.0,
-    final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
+    final_timeout: FinalTimeout = None,
     temperature: Temperature = None,
     prompt_style: PromptStyle = "stepfun-tir",
     repl: Repl = None,
@@ -88,12 +90,14 @@ def eval_(
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
-    loop = LoopConfig(
-        max_repl_calls=max_repl_calls, max_context_tokens=max_context_tokens,
-        sketch_timeout=sketch_timeout, final_timeout=final_timeout,
-        sampling=sampling_or_exit(prompt_style, temperature), prompt_style=prompt_style,
+    loop = loop_config_or_exit(
+        prompt_style, temperature, max_context_tokens=max_context_tokens, final_timeout=final_timeout,
+        max_repl_calls=max_repl_calls, sketch_timeout=sketch_timeout,
     )  # fmt: skip
     budgets = {k: v for k, v in dataclasses.asdict(loop).items() if k not in ("sampling", "prompt_style")}
+    tree = correction_tree(prompt_style)
+    if tree is not None:
+        budgets["correction_tree"] = tree.as_budget()
     config = RunConfig(
         model=model, prompt_style=loop.prompt_style, samples=samples,
         sampling=dataclasses.asdict(loop.sampling), budgets=budgets,
@@ -109,8 +113,8 @@ def eval_(
         store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer)
         asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray), loop,
-                          store, EvalPlan(chosen, samples, concurrency)))
-        _print_eval_summary(store, chosen, samples, folder)
+                          store, EvalPlan(chosen, samples, concurrency, corrections=tree)))
+        _print_eval_summary(store, chosen, samples, folder, tree)
     finally:
         store.close()
 
@@ -155,8 +159,9 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
         await generator.close()
 
 
-def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, folder: Path) -> None:
-    counts = solve_counts(store.results(), [p.name for p in problems])
+def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, folder: Path,
+                        tree: CorrectionTree | None) -> None:
+    counts = solve_counts(fold_corrections(store.results(), samples, tree), [p.name for p in problems])
     failed = {p: r for p, (ok, r) in store.preflight().items() if not ok}
     console = Console()
     console.print(f"run: {folder}")
@@ -167,6 +172,9 @@ def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, 
         line = ", ".join(f"pass@{k} {100 * mean_pass_at_k({p: counts[p] for p in full}, k):.1f}%"
                          for k in ks)
         console.print(f"{line} (over the {len(full)} problems with all samples)")
+    if tree is not None:
+        console.print(f"n counts the {samples} first attempts; each counts as solved when it or one of "
+                      f"its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) is")
     console.print(f"outcomes: {store.outcome_counts()}")
     if failed:
         console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "

@@ -30,8 +30,8 @@ from stepprover.cli.common import (
     TokenizerPath,
     fail,
     generator_or_exit,
+    loop_config_or_exit,
     process_config_or_exit,
-    sampling_or_exit,
 )
 from stepprover.data.problems import DataError, Problem, find_problem, load_jsonl, load_minif2f
 from stepprover.lean.pool import PoolConfig
@@ -81,7 +81,7 @@ def prove(
     base_url: BaseUrl = None,
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
-    max_context_tokens: MaxContextTokens = 20480,
+    max_context_tokens: MaxContextTokens = None,
     sketch_timeout: SketchTimeout = 60.0,
     temperature: Temperature = None,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -100,13 +100,11 @@ def prove(
         fail(exc)
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=2)
     generator = generator_or_exit(model, backend, base_url, tokenizer)
-    config = LoopConfig(
-        max_repl_calls=max_repl_calls,
-        max_context_tokens=max_context_tokens,
-        sketch_timeout=sketch_timeout,
-        sampling=dataclasses.replace(sampling_or_exit(prompt_style, temperature), seed=seed),
-        prompt_style=prompt_style,
-    )
+    config = loop_config_or_exit(
+        prompt_style, temperature, max_context_tokens=max_context_tokens, final_timeout=None,
+        max_repl_calls=max_repl_calls, sketch_timeout=sketch_timeout,
+    )  # fmt: skip
+    config = dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, seed=seed))
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
     lean = LeanBackend(pool_config, lean_url, lean_api_key)
     trajectory = asyncio.run(_prove(generator, lean, config, target))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stepprover.agent.display import trajectory_parts
 from stepprover.agent.trajectory import Trajectory
+from stepprover.eval.corrections import CorrectionTree, fold_corrections
 from stepprover.eval.metrics import (
     CONTEXT_LENGTHS,
     REPL_CAPS,
@@ -49,7 +50,9 @@ def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
     try:
         config = RunStore.read_config(folder)
         problems = store.problems() or sorted({r.problem for r in store.results()})
-        results = store.results()
+        # A correction tree's samples count through their root (eval/corrections.py).
+        tree = CorrectionTree.from_budgets(config.budgets)
+        results = fold_corrections(store.results(), config.samples, tree)
         counts = solve_counts(results, problems)
         preflight = store.preflight()
         chosen = _pick_trajectories(store, problems, per_problem)
