@@ -138,6 +138,11 @@ def test_kimina_extraction_matches_upstream(case: str) -> None:
     assert ours == (None if expected == "No proof found in the output." else expected)
 
 
+@pytest.mark.parametrize("text", sorted(GOLDEN["kimina_first_statement"]))
+def test_kimina_statement_text_and_its_lemma_example_fallbacks_match_upstream(text: str) -> None:
+    assert kimina.first_theorem_statement(text) == GOLDEN["kimina_first_statement"][text]
+
+
 def test_kimina_server_body_offset_matches_split_snippet() -> None:
     assert kimina.server_line_offset(GOLDEN["kimina_code"]) == GOLDEN["kimina_server_offset"]
 

@@ -110,6 +110,14 @@ KIMINA_OUTPUTS = {
     "no_block": "<think>out of ideas</think>\nNo proof.",
 }
 
+STATEMENTS = [  # extract_first_theorem_statement: theorem, else lemma, else example
+    "import Mathlib\n\ntheorem  foo (n : ℕ)\n  (h : 0 < n) :\n    n ≠ 0 := by",
+    "import Mathlib\n\nlemma bar : (1 : ℕ) + 1 = 2 := by\n  norm_num",
+    "example (a : ℤ) (h : a = 2) : a ^ 2 = 4 := by",
+    "def f := 1\n\ntheorem t : f = 1 := rfl",
+    "no declaration here",
+]
+
 KIMINA_CODE = HEADER.rstrip("\n") + "\n\n" + THM + "\n  rw [h₁, h₂, h₃]\n  nlinarith [foo]"
 
 
@@ -162,6 +170,7 @@ def main() -> None:
             "kimina_extraction": {k: proof_utils.extract_proof_from_text(o, HEADER + PROBLEM.formal_statement)
                                   for k, o in KIMINA_OUTPUTS.items()},
             "kimina_outputs": KIMINA_OUTPUTS,
+            "kimina_first_statement": {t: proof_utils.extract_first_theorem_statement(t) for t in STATEMENTS},
             "kimina_code": KIMINA_CODE,
             "kimina_server_offset": _offset(split.split_snippet, KIMINA_CODE),
             "kimina_feedback": {k: {"lean_feedback": f, "tool_message": fixing.create_tool_message(KIMINA_CODE, f)}
