@@ -11,6 +11,9 @@ src/utils.py ``load_data_for_correction``).
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, VerifyConfig
 from stepprover.models.base import Generation, SamplingParams
 from stepprover.models.scripted import ScriptedGenerator
 from stepprover.provers import PROVER_STYLES, build_prover, correction_tree, default_sampling
-from tests.conftest import standin_pool_config
+from tests.conftest import standin_command, standin_pool_config
 
 PROBLEM = find_problem(load_minif2f("test"), "mathd_algebra_478")
 OTHER = find_problem(load_minif2f("test"), "mathd_numbertheory_430")
@@ -253,3 +256,30 @@ async def test_every_style_builds_and_runs(tokenizer: Any, script_file: Callable
             traj = await prover.run(PROBLEM)
             assert traj.finish is not Finish.ERROR, (style, traj.error)
             assert default_sampling(style) == _loop(style).sampling
+
+
+def test_eval_cli_runs_the_correction_tree_and_counts_first_attempts(
+    tokenizer: Any, tmp_path: Path, script_file: Callable[[Any], str]
+) -> None:
+    tok_dir = tmp_path / "tok"
+    tokenizer.save_pretrained(tok_dir)
+    turns = tmp_path / "turns.json"
+    turns.write_text(json.dumps([NO_CODE]))
+    run = tmp_path / "run"
+    repl = " ".join(standin_command("--script", script_file(SCRIPT)))
+    result = subprocess.run(
+        [sys.executable, "-m", "stepprover.cli", "eval", "--model", str(turns), "--backend", "scripted",
+         "--tokenizer", str(tok_dir), "--benchmark", "minif2f-test", "--problems", NAME,
+         "--prompt-style", "goedel-v2-self-correction", "--samples", "2", "--workers", "2",
+         "--run-dir", str(run), "--repl", repl],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "n counts the 2 first attempts" in result.stdout
+    config = RunStore.read_config(run)
+    assert config.budgets["correction_tree"] == {"rounds": 2, "children": 2}
+    assert config.budgets["max_context_tokens"] == 40960 and config.budgets["final_timeout"] == 300
+    store = RunStore.reopen(run)
+    try:
+        assert sorted(r.sample_index for r in store.results()) == list(range(14))
+    finally:
+        store.close()
