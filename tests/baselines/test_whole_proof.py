@@ -108,6 +108,7 @@ async def test_kimina_response_budget_reaches_the_generator(tokenizer: Any) -> N
     await WholeProofAgent(generator, QueueVerifier(), KIMINA, _loop("kimina")).run(PROBLEM)
     assert [p.max_tokens for p in generator.params] == [24576]
     assert _loop("kimina").final_timeout == 60 and _loop("kimina").max_context_tokens == 32768
+    assert WholeProofAgent(generator, QueueVerifier(), KIMINA).config == _loop("kimina"), "the default"
 
 
 async def test_goedel_budget_is_40960_tokens_of_context(tokenizer: Any) -> None:

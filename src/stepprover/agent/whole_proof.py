@@ -37,7 +37,12 @@ class WholeProofAgent:
         self.generator = generator
         self.verifier = verifier
         self.style = style
-        self.config = config or LoopConfig(prompt_style=style.name)
+        self.config = config or LoopConfig(
+            max_context_tokens=style.budgets.max_context_tokens,
+            max_tokens_per_call=style.budgets.max_tokens_per_call,
+            final_timeout=style.budgets.verify_timeout, sampling=style.sampling, prompt_style=style.name,
+        )  # fmt: skip
+        """Without one, the style's own budgets and sampling."""
         self.repl = repl
         """Where placeholder texts upstream compiles for feedback are run (Goedel's "None")."""
 
