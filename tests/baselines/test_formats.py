@@ -34,11 +34,11 @@ def test_deepseek_v2_cot_prompt_is_the_readme_example() -> None:
     )
 
 
-def test_deepseek_extraction_takes_the_last_block_and_prepends_the_header() -> None:
+def test_dpskcot_extraction_takes_the_last_block_and_prepends_the_header() -> None:
     output = ("### Lean 4 Proof with `have` Statements\n```lean4\ntheorem x : True := by\n  sorry\n```\n"
               "### Complete Lean 4 Proof\n```lean4\ntheorem x : True := by\n  trivial\n```")
-    assert deepseek.extract_code(output) == deepseek.DSP_HEADER + "theorem x : True := by\n  trivial"
-    assert deepseek.extract_code("no code") is None
+    assert goedel.extract_code(output) == deepseek.DSP_HEADER + "theorem x : True := by\n  trivial"
+    assert goedel.extract_code("no code") is None
 
 
 def test_goedel_prompt_is_the_rendered_example() -> None:

@@ -10,7 +10,8 @@ Every output is extracted and checked whatever its finish reason, as upstream do
 (a truncated output may still end in a complete block). Trajectory ``meta`` keys this
 module writes: ``style``, ``loop``, ``messages`` (the conversation that prompted the last
 generation), ``feedback`` (the correction turn the last attempt earned, or None),
-``correction_skipped`` (why a correction upstream would filter was not run),
+``round`` (0 for a first attempt, r for the r-th correction), ``correction_skipped`` (why a
+correction upstream would filter was not run), ``prompt_skipped``,
 ``placeholder_check`` (Lean's reply to a Goedel placeholder text), ``parent_sample``.
 """
 
@@ -73,21 +74,21 @@ class WholeProofAgent:
         )  # fmt: skip
         if parent is not None:
             trajectory.meta["parent_sample"] = parent.sample_index
-        failed_round = 0 if parent is None else int(parent.meta.get("failed_round", 0)) + 1
+        first_round = 0 if parent is None else int(parent.meta.get("round", 0)) + 1
         try:
             limit = self.style.max_prompt_tokens
             if limit is not None and len(trajectory.prompt_ids) > limit:
                 trajectory.meta["correction_skipped" if parent else "prompt_skipped"] = "prompt_too_long"
                 trajectory.finish = Finish.CONTEXT_EXHAUSTED
             else:
-                trajectory.finish = await self._rounds(trajectory, problem, messages, failed_round)
+                trajectory.finish = await self._rounds(trajectory, problem, messages, first_round)
         except Exception as exc:  # noqa: BLE001 - the boundary of one sample: record, don't kill the batch
             trajectory.finish = Finish.ERROR
             trajectory.error = f"{type(exc).__name__}: {exc}"
         return trajectory
 
     async def _rounds(self, trajectory: Trajectory, problem: Problem,
-                      messages: list[dict[str, str]], failed_round: int) -> Finish:
+                      messages: list[dict[str, str]], first_round: int) -> Finish:
         tokenizer, config, style = self.generator.tokenizer, self.config, self.style
         eos = int(tokenizer.eos_token_id)
         context_ids, context_text = list(trajectory.prompt_ids), trajectory.prompt_text
@@ -112,13 +113,13 @@ class WholeProofAgent:
             extracted = style.extract(text, problem)
             trajectory.final_proof = extracted.code
             trajectory.extracted_proof = extracted.upstream_code
-            trajectory.meta["failed_round"] = failed_round + turn
+            trajectory.meta["round"] = first_round + turn
             verdict, checked = await self._check(trajectory, problem, extracted.code,
                                                  extracted.compile_anyway)
             trajectory.verdict = verdict if extracted.code is not None else None
             feedback = None
             if verdict is not None and checked is not None and not verdict.proved and style.feedback:
-                feedback = style.feedback(Attempt(problem, checked, verdict, failed_round + turn,
+                feedback = style.feedback(Attempt(problem, checked, verdict, first_round + turn,
                                                   config.final_timeout))
             if style.tree is not None:  # the runner continues this conversation as new samples
                 trajectory.meta["feedback"] = self._filtered(trajectory, feedback)
