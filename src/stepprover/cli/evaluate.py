@@ -133,7 +133,9 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
         async with lean.open() as (repl, verifier):
             agent = build_prover(loop.prompt_style, generator, repl, verifier, loop)
             done = store.done()
-            total = len(plan.problems) * plan.samples
+            # A correction tree adds samples as it goes: the bar's total grows with them.
+            total = max(len(plan.problems) * plan.samples, len(done))
+            completed = len(done)
             solved = sum(r.solved for r in store.results())
             per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
                            for p in plan.problems}
@@ -141,17 +143,19 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
                        TextColumn("{task.completed}/{task.total} samples · {task.speed} /s"),
                        TimeRemainingColumn())
             with Progress(*columns, console=err) as bar:
-                task = bar.add_task("", total=total, completed=len(done))
+                task = bar.add_task("", total=total, completed=completed)
 
                 def describe() -> str:
                     full = sum(n >= plan.samples for n in per_problem.values())
                     return f"problems {full}/{len(plan.problems)} · solved {solved}"
 
                 def progress(problem: str, ok: bool) -> None:
-                    nonlocal solved
+                    nonlocal solved, completed, total
                     solved += ok
+                    completed += 1
+                    total = max(total, completed)
                     per_problem[problem] += 1
-                    bar.update(task, advance=1, description=describe())
+                    bar.update(task, total=total, completed=completed, description=describe())
 
                 bar.update(task, description=describe())
                 await evaluate(agent, repl, store, plan, progress)
