@@ -91,7 +91,7 @@ class WholeProofAgent:
                       messages: list[dict[str, str]], first_round: int) -> Finish:
         tokenizer, config, style = self.generator.tokenizer, self.config, self.style
         eos = int(tokenizer.eos_token_id)
-        context_ids, context_text = list(trajectory.prompt_ids), trajectory.prompt_text
+        context_ids = list(trajectory.prompt_ids)
         for turn in range(style.rounds + 1):
             room = config.max_context_tokens - len(context_ids)
             if room <= 0:
@@ -104,7 +104,6 @@ class WholeProofAgent:
                                                elapsed=generation.elapsed,
                                                finish_reason=generation.finish_reason))
             context_ids += ids
-            context_text += text
             finish = Finish.ANSWERED
             if generation.finish_reason != "stop":
                 full = len(context_ids) >= config.max_context_tokens
@@ -129,18 +128,20 @@ class WholeProofAgent:
             assert feedback is not None and verdict is not None and checked is not None
             messages = [*messages, {"role": "assistant", "content": text},
                         {"role": "user", "content": feedback}]
+            # The model sees the whole conversation re-rendered and re-tokenised, as upstream
+            # prompts it; where that extends the context token for token, only the new tokens
+            # are a segment, else (the template rewrote earlier turns) the whole of it is.
             rendered = render_chat(tokenizer, messages)
-            extends = rendered.startswith(context_text)
-            # Where the template rewrote earlier turns, the model sees the new text only.
-            joint = rendered[len(context_text) :] if extends else rendered
-            joint_ids = tokenizer.encode(joint, add_special_tokens=False)
-            new_context = context_ids + joint_ids if extends else list(joint_ids)
+            new_context = tokenizer.encode(rendered, add_special_tokens=False)
+            extends = new_context[: len(context_ids)] == context_ids
+            joint_ids = new_context[len(context_ids) :] if extends else list(new_context)
+            joint = tokenizer.decode(joint_ids, skip_special_tokens=False)
             if style.max_prompt_tokens is not None and len(new_context) > style.max_prompt_tokens:
                 trajectory.meta["correction_skipped"] = "prompt_too_long"
                 return finish
             if not extends:
                 trajectory.meta["rerendered_rounds"].append(turn + 1)
-            context_ids, context_text = new_context, rendered
+            context_ids = new_context
             trajectory.meta["messages"] = messages
             trajectory.segments.append(Segment(kind="feedback", text=joint, token_ids=joint_ids))
             trajectory.repl_calls.append(ReplCall(
