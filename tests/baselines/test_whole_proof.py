@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stepprover.agent.loop import LoopConfig
+from stepprover.agent.prompts import render_chat
 from stepprover.agent.trajectory import Finish
 from stepprover.agent.whole_proof import WholeProofAgent
 from stepprover.baselines import goedel, kimina
@@ -74,10 +75,12 @@ class RecordingGenerator(ScriptedGenerator):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.params: list[SamplingParams] = []
+        self.prompts: list[list[int]] = []
 
     async def generate(self, prompt_ids: list[int], params: SamplingParams,
                        stop_token_ids: list[int]) -> Generation:
         self.params.append(params)
+        self.prompts.append(list(prompt_ids))
         return await super().generate(prompt_ids, params, stop_token_ids)
 
 
@@ -126,6 +129,17 @@ async def test_kimina_sorry_only_attempt_gets_an_empty_fix_turn(tokenizer: Any) 
     assert [s.kind for s in traj.segments] == ["model", "feedback", "model"] and traj.solved
     assert traj.repl_calls[0].feedback == ""
     assert traj.meta["messages"][-1] == {"role": "user", "content": ""}
+
+
+async def test_the_fix_turn_prompt_is_the_re_rendered_conversation(tokenizer: Any) -> None:
+    """What upstream sends: the chat template over [system, user, assistant, user] re-tokenised."""
+    error = Verdict(outcome=Outcome.LEAN_ERROR, reason="x", reply={}, messages=[_error(9, "bad")])
+    generator = RecordingGenerator(tokenizer, [RIGHT, RIGHT])
+    traj = await WholeProofAgent(generator, QueueVerifier(error, Verdict(outcome=Outcome.PROVED)), KIMINA,
+                                 _loop("kimina")).run(PROBLEM)
+    assert len(generator.prompts) == 2 and traj.meta["messages"][-2]["content"] == RIGHT
+    expected = render_chat(tokenizer, traj.meta["messages"])
+    assert generator.prompts[1] == tokenizer.encode(expected, add_special_tokens=False)
 
 
 async def test_kimina_timeout_fix_turn_carries_the_servers_text(tokenizer: Any) -> None:
