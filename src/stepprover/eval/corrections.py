@@ -14,13 +14,14 @@ proved the theorem (``fold_corrections``); n is the number of root samples.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
 from stepprover.eval.metrics import SampleResult
+from stepprover.eval.store import RunStore
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,9 @@ def fold_corrections(results: Sequence[SampleResult], samples: int,
             for r in results if r.sample_index < samples]
 
 
-async def run_corrections(prover: CorrectingProver, store: Any, problems: Sequence[Problem],
+async def run_corrections(prover: CorrectingProver, store: RunStore, problems: Sequence[Problem],
                           samples: int, tree: CorrectionTree, concurrency: int,
-                          progress: Any = None) -> None:
+                          progress: Callable[[str, bool], None] | None = None) -> None:
     """Run every missing correction, round after round (each round needs the whole previous
     round of its problem); store each as it finishes."""
     slots = asyncio.Semaphore(concurrency)
