@@ -194,6 +194,17 @@ async def test_goedel_verifies_the_filtered_text_and_records_both(tokenizer: Any
     assert "open Real in" not in traj.final_proof and traj.final_proof.endswith("\n  norm_num [h₁]")
 
 
+async def test_goedel_without_corrections_compiles_no_placeholder(
+    tokenizer: Any, script_file: Callable[[Any], str]
+) -> None:
+    async with ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1)) as pool:
+        agent = WholeProofAgent(ScriptedGenerator(tokenizer, [NO_CODE]), QueueVerifier(), GOEDEL_V2,
+                                _loop("goedel-v2"), pool)
+        traj = await agent.run(PROBLEM)
+        assert (await pool.health()).served == 0, "nothing was sent to Lean"
+    assert traj.extracted_proof == "None" and "placeholder_check" not in traj.meta
+
+
 async def test_goedel_prompt_over_three_quarters_of_the_context_is_not_generated(tokenizer: Any) -> None:
     style = dataclasses.replace(GOEDEL_V2, max_prompt_tokens=10)
     generator = ScriptedGenerator(tokenizer, [RIGHT])

@@ -113,8 +113,8 @@ class WholeProofAgent:
             trajectory.final_proof = extracted.code
             trajectory.extracted_proof = extracted.upstream_code
             trajectory.meta["round"] = first_round + turn
-            verdict, checked = await self._check(trajectory, problem, extracted.code,
-                                                 extracted.compile_anyway)
+            placeholder = extracted.compile_anyway if style.feedback else None  # only feedback needs it
+            verdict, checked = await self._check(trajectory, problem, extracted.code, placeholder)
             trajectory.verdict = verdict if extracted.code is not None else None
             feedback = None
             if verdict is not None and checked is not None and not verdict.proved and style.feedback:
