@@ -23,10 +23,16 @@ from stepprover.agent.prompts import render_chat
 from stepprover.agent.trajectory import Finish
 from stepprover.agent.whole_proof import WholeProofAgent
 from stepprover.baselines import goedel, kimina
-from stepprover.baselines.styles import DEEPSEEK_V2_COT, GOEDEL_V2, GOEDEL_V2_SELF_CORRECTION, KIMINA
+from stepprover.baselines.styles import (
+    DEEPSEEK_V2_COT,
+    GOEDEL_V2,
+    GOEDEL_V2_SELF_CORRECTION,
+    KIMINA,
+    CorrectionTree,
+)
 from stepprover.cli.common import loop_config_or_exit
 from stepprover.data.problems import find_problem, load_minif2f
-from stepprover.eval.corrections import CorrectionTree, fold_corrections
+from stepprover.eval.corrections import fold_corrections
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunStore
 from stepprover.lean.pool import ReplPool

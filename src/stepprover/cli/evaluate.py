@@ -42,7 +42,8 @@ from stepprover.data.problems import (
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.eval.corrections import CorrectionTree, fold_corrections
+from stepprover.baselines.styles import CorrectionTree
+from stepprover.eval.corrections import fold_corrections
 from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore

@@ -5,7 +5,8 @@ Goedel-LM/Goedel-Prover-V2 @ 2e9036e (scripts/pipeline.sh, src/utils.py
 no sample of that round solved gets ``children`` new samples for each failed attempt that
 Lean answered (errors, or sorry only); each continues that attempt's conversation with
 the error feedback. This runs ``rounds`` times. The tree lives in one run's store: its
-sample indices are fixed by its shape (``CorrectionTree``), so an interrupted run resumes.
+sample indices are fixed by its shape (``baselines.styles.CorrectionTree``), so an
+interrupted run resumes.
 
 Counting: a root sample (round 0) counts as solved when it or any of its corrections
 proved the theorem (``fold_corrections``); n is the number of root samples.
@@ -15,58 +16,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Protocol
 
 from stepprover.agent.trajectory import Trajectory
+from stepprover.baselines.styles import CorrectionTree
 from stepprover.data.problems import Problem
 from stepprover.eval.metrics import SampleResult
 from stepprover.eval.store import RunStore
-
-
-@dataclass(frozen=True)
-class CorrectionTree:
-    """The tree's shape and its sample indices. Round 0 holds indices ``0 .. n-1``; round r
-    holds ``n * children**r`` slots after the earlier rounds'; the j-th child of slot s of
-    round r-1 is slot ``s * children + j`` of round r."""
-
-    rounds: int
-    children: int
-
-    def round_offset(self, samples: int, round_index: int) -> int:
-        return sum(samples * self.children**r for r in range(round_index))
-
-    def round_of(self, samples: int, index: int) -> int:
-        round_index = 0
-        while index >= self.round_offset(samples, round_index + 1):
-            round_index += 1
-        return round_index
-
-    def child_index(self, samples: int, parent: int, j: int) -> int:
-        """Index of the ``j``-th correction of sample ``parent``."""
-        r = self.round_of(samples, parent)
-        slot = parent - self.round_offset(samples, r)
-        return self.round_offset(samples, r + 1) + slot * self.children + j
-
-    def parent_index(self, samples: int, index: int) -> int | None:
-        r = self.round_of(samples, index)
-        if r == 0:
-            return None
-        slot = index - self.round_offset(samples, r)
-        return self.round_offset(samples, r - 1) + slot // self.children
-
-    def root_index(self, samples: int, index: int) -> int:
-        parent = self.parent_index(samples, index)
-        return index if parent is None else self.root_index(samples, parent)
-
-    def as_budget(self) -> dict[str, int]:
-        """How a run's config records it (``budgets["correction_tree"]``)."""
-        return {"rounds": self.rounds, "children": self.children}
-
-    @classmethod
-    def from_budgets(cls, budgets: dict[str, Any]) -> CorrectionTree | None:
-        shape = budgets.get("correction_tree")
-        return None if shape is None else cls(**shape)
 
 
 class CorrectingProver(Protocol):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from stepprover.agent.display import trajectory_parts
 from stepprover.agent.trajectory import Trajectory
-from stepprover.eval.corrections import CorrectionTree, fold_corrections
+from stepprover.baselines.styles import CorrectionTree
+from stepprover.eval.corrections import fold_corrections
 from stepprover.eval.metrics import (
     CONTEXT_LENGTHS,
     REPL_CAPS,

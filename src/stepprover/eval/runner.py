@@ -15,7 +15,8 @@ from typing import Protocol, cast
 from stepprover.agent.loop import SketchRepl
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
-from stepprover.eval.corrections import CorrectingProver, CorrectionTree, run_corrections
+from stepprover.baselines.styles import CorrectionTree
+from stepprover.eval.corrections import CorrectingProver, run_corrections
 from stepprover.eval.store import RunStore
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandReply, CommandRequest
