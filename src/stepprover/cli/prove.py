@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 
 from stepprover.agent.display import render_trajectory, summary_line
-from stepprover.agent.loop import LoopConfig
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
     BaseUrl,
@@ -23,8 +22,10 @@ from stepprover.cli.common import (
     Model,
     ModelBackend,
     PromptStyle,
+    Reference,
     Repl,
     Sandbox,
+    ServerPrompt,
     SketchTimeout,
     Temperature,
     TokenizerPath,
@@ -33,11 +34,12 @@ from stepprover.cli.common import (
     loop_config_or_exit,
     process_config_or_exit,
 )
-from stepprover.data.problems import DataError, Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.data.problems import Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.errors import DataError
+from stepprover.eval.session import Run, RunSettings, lean_label, open_run
+from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
-from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
-from stepprover.provers import build_prover
 
 
 def _load_problem(problem: Path | None, minif2f: str | None, name: str | None) -> Problem:
@@ -79,6 +81,7 @@ def prove(
     name: Annotated[str | None, typer.Option(help="Which problem of the JSONL.")] = None,
     backend: ModelBackend = "auto",
     base_url: BaseUrl = None,
+    server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
     max_context_tokens: MaxContextTokens = None,
@@ -86,6 +89,7 @@ def prove(
     temperature: Temperature = None,
     seed: Annotated[int | None, typer.Option()] = None,
     prompt_style: PromptStyle = "stepfun-tir",
+    reference: Reference = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
     repl: Repl = None,
     lean_url: LeanUrl = None,
@@ -99,15 +103,18 @@ def prove(
     except (DataError, OSError) as exc:
         fail(exc)
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=2)
-    generator = generator_or_exit(model, backend, base_url, tokenizer)
+    generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
     config = loop_config_or_exit(
         prompt_style, temperature, max_context_tokens=max_context_tokens, final_timeout=None,
-        max_repl_calls=max_repl_calls, sketch_timeout=sketch_timeout,
+        reference=reference, max_repl_calls=max_repl_calls, sketch_timeout=sketch_timeout,
     )  # fmt: skip
     config = dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, seed=seed))
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
-    lean = LeanBackend(pool_config, lean_url, lean_api_key)
-    trajectory = asyncio.run(_prove(generator, lean, config, target))
+    settings = RunSettings(model=model, loop=config, lean=LeanBackend(pool_config, lean_url, lean_api_key),
+                           lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir),
+                           dataset=str(problem) if problem else f"minif2f:{minif2f}")
+    with open_run(settings) as run:
+        trajectory = asyncio.run(_prove(generator, run, target))
     if as_json:
         typer.echo(trajectory.model_dump_json())
     else:
@@ -118,12 +125,9 @@ def prove(
         raise typer.Exit(1)
 
 
-async def _prove(
-    generator: Generator, lean: LeanBackend, config: LoopConfig, problem: Problem
-) -> Trajectory:
+async def _prove(generator: Generator, run: Run, problem: Problem) -> Trajectory:
     try:
-        async with lean.open() as (repl, verifier):
-            prover = build_prover(config.prompt_style, generator, repl, verifier, config)
+        async with run.prover(generator) as (prover, _):
             return await prover.run(problem)
     finally:
         await generator.close()

@@ -20,10 +20,10 @@ from dataclasses import replace
 from typing import Protocol
 
 from stepprover.agent.trajectory import Trajectory
-from stepprover.baselines.styles import CorrectionTree
 from stepprover.data.problems import Problem
 from stepprover.eval.metrics import SampleResult
 from stepprover.eval.store import RunStore
+from stepprover.provers.styles import CorrectionTree
 
 
 class CorrectingProver(Protocol):
@@ -56,7 +56,8 @@ def fold_corrections(results: Sequence[SampleResult], samples: int,
 
 async def run_corrections(prover: CorrectingProver, store: RunStore, problems: Sequence[Problem],
                           samples: int, tree: CorrectionTree, concurrency: int,
-                          progress: Callable[[str, bool], None] | None = None) -> None:
+                          progress: Callable[[str, bool], None] | None = None,
+                          on_stored: Callable[[Trajectory], None] | None = None) -> None:
     """Run every missing correction, round after round (each round needs the whole previous
     round of its problem); store each as it finishes."""
     slots = asyncio.Semaphore(concurrency)
@@ -65,6 +66,8 @@ async def run_corrections(prover: CorrectingProver, store: RunStore, problems: S
         async with slots:
             trajectory = await prover.correct(problem, parent, index)
         store.add(trajectory)
+        if on_stored is not None:
+            on_stored(trajectory)
         if progress is not None:
             progress(problem.name, trajectory.solved)
 

@@ -21,15 +21,6 @@ from typing import Any
 from stepprover.agent.loop import LoopConfig
 from stepprover.agent.prompts import render_chat
 from stepprover.agent.trajectory import Finish
-from stepprover.agent.whole_proof import WholeProofAgent
-from stepprover.baselines import goedel, kimina
-from stepprover.baselines.styles import (
-    DEEPSEEK_V2_COT,
-    GOEDEL_V2,
-    GOEDEL_V2_SELF_CORRECTION,
-    KIMINA,
-    CorrectionTree,
-)
 from stepprover.cli.common import loop_config_or_exit
 from stepprover.data.problems import find_problem, load_minif2f
 from stepprover.eval.corrections import fold_corrections
@@ -40,7 +31,16 @@ from stepprover.lean.protocol import Message
 from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, VerifyConfig
 from stepprover.models.base import Generation, SamplingParams
 from stepprover.models.scripted import ScriptedGenerator
-from stepprover.provers import PROVER_STYLES, build_prover, correction_tree, default_sampling
+from stepprover.provers import goedel, kimina
+from stepprover.provers.registry import PROVER_STYLES, build_prover, correction_tree, default_sampling
+from stepprover.provers.styles import (
+    DEEPSEEK_V2_COT,
+    GOEDEL_V2,
+    GOEDEL_V2_SELF_CORRECTION,
+    KIMINA,
+    CorrectionTree,
+)
+from stepprover.provers.whole_proof import WholeProofAgent
 from tests.conftest import standin_command, standin_pool_config
 
 PROBLEM = find_problem(load_minif2f("test"), "mathd_algebra_478")

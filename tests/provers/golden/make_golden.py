@@ -2,9 +2,9 @@
 
 Not part of the test run (the upstream code is not vendored): it imports the upstream
 files from git checkouts at the pinned commits and records their outputs, which
-``tests/baselines/test_upstream_golden.py`` compares stepprover's reproduction against.
+``tests/provers/test_upstream_golden.py`` compares stepprover's reproduction against.
 
-    python tests/baselines/golden/make_golden.py \\
+    python tests/provers/golden/make_golden.py \\
         --goedel GIT_DIR_OF_Goedel-LM/Goedel-Prover-V2 \\
         --kimina-rl GIT_DIR_OF_project-numina/kimina-prover-rl \\
         --kimina-server GIT_DIR_OF_project-numina/kimina-lean-server

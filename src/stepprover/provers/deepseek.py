@@ -7,8 +7,8 @@ Goedel-V2's ``dpskcot`` (CoT) and ``dpsknoncot`` (non-CoT) handlers.
 
 from __future__ import annotations
 
-from stepprover.baselines.goedel import DSP_HEADER, PLAN_INSTRUCTION
 from stepprover.data.problems import Problem
+from stepprover.provers.goedel import DSP_HEADER, PLAN_INSTRUCTION
 
 __all__ = ["DSP_HEADER", "cot_prompt", "formal_statement", "non_cot_prompt"]
 

@@ -18,18 +18,17 @@ correction upstream would filter was not run), ``prompt_skipped``,
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from stepprover.agent.loop import LoopConfig, SketchRepl
+from stepprover.agent.loop import LoopConfig
 from stepprover.agent.prompts import render_chat
 from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
-from stepprover.baselines.styles import Attempt, WholeProofStyle
 from stepprover.data.problems import Problem
-from stepprover.errors import ReplError, ReplTimeout
-from stepprover.lean.protocol import CommandReply, CommandRequest
+from stepprover.lean.outcome import CommandStatus
+from stepprover.lean.protocol import CommandReply
 from stepprover.lean.source import split_imports
-from stepprover.lean.verify import Outcome, Verdict, Verifier
+from stepprover.lean.verify import Outcome, SketchRepl, Verdict, Verifier
 from stepprover.models.base import Generator, generated_text
+from stepprover.provers.styles import Attempt, WholeProofStyle
 
 
 class WholeProofAgent:
@@ -176,13 +175,12 @@ class WholeProofAgent:
         never count as proved), positions relative to the whole text."""
         assert self.repl is not None
         source = split_imports(code)
-        try:
-            reply = await self.repl.run(source.imports, CommandRequest(cmd=source.body), timeout)
-        except ReplTimeout as exc:
-            return Verdict(outcome=Outcome.TIMEOUT, reason=str(exc))
-        except ReplError as exc:
-            return Verdict(outcome=Outcome.CRASH, reason=str(exc))
-        raw: dict[str, Any] | None = getattr(reply, "raw", None)
+        outcome = await self.repl.run_command(source.imports, source.body, timeout)
+        if outcome.status is CommandStatus.TIMEOUT:
+            return Verdict(outcome=Outcome.TIMEOUT, reason=outcome.detail)
+        if not outcome.ok:
+            return Verdict(outcome=Outcome.CRASH, reason=outcome.detail)
+        reply, raw = outcome.parsed, outcome.reply
         if not isinstance(reply, CommandReply):
             return Verdict(outcome=Outcome.CRASH, reason="no command reply", reply=raw)
         messages = [m.model_copy(update={
@@ -191,6 +189,6 @@ class WholeProofAgent:
             m.end_pos.model_copy(update={"line": m.end_pos.line + source.body_line_offset}),
         }) for m in reply.messages]  # fmt: skip
         errors = [m for m in messages if m.severity == "error"]
-        outcome = Outcome.LEAN_ERROR if errors else Outcome.REJECTED
+        kind = Outcome.LEAN_ERROR if errors else Outcome.REJECTED
         reason = errors[0].data if errors else "no proof to verify"
-        return Verdict(outcome=outcome, reason=reason, messages=messages, reply=raw)
+        return Verdict(outcome=kind, reason=reason, messages=messages, reply=raw)

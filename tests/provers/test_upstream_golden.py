@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from stepprover.agent.trajectory import Trajectory
-from stepprover.baselines import goedel, kimina
-from stepprover.baselines.styles import (
+from stepprover.provers import goedel, kimina
+from stepprover.provers.styles import (
     Attempt,
     deepseek_cot_extract,
     deepseek_noncot_extract,

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepprover.agent.prompts import PromptStyle
-from stepprover.baselines import deepseek, goedel, kimina
 from stepprover.data.problems import Problem
 from stepprover.lean.verify import Outcome, Verdict
 from stepprover.models.base import SamplingParams
+from stepprover.provers import deepseek, goedel, kimina
 
 
 @dataclass(frozen=True)
