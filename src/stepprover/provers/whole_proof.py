@@ -144,7 +144,7 @@ class WholeProofAgent:
             trajectory.meta["messages"] = messages
             trajectory.segments.append(Segment(kind="feedback", text=joint, token_ids=joint_ids))
             trajectory.repl_calls.append(ReplCall(
-                sketch=checked, status="ok", reply=verdict.reply, feedback=feedback,
+                sketch=checked, status=CommandStatus.OK, reply=verdict.reply, feedback=feedback,
                 latency=verdict.elapsed, context_tokens=len(context_ids),
             ))  # fmt: skip
         return Finish.ANSWERED
