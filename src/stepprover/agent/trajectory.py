@@ -80,7 +80,11 @@ class Trajectory(BaseModel):
     finish: Finish | None = None
     error: str | None = None
     final_proof: str | None = None
-    """The proof body extracted from the final answer (import lines removed)."""
+    """The proof body extracted from the final answer (import lines removed); for the
+    whole-proof baselines, the complete file verified."""
+    extracted_proof: str | None = None
+    """Whole-proof baselines whose upstream pipeline rewrites its extraction before compiling
+    it (Goedel-V2's line filter): the text as extracted, before that rewriting."""
     final_context_tokens: int | None = None
     """Context length when the final answer was complete."""
     verdict: Verdict | None = None

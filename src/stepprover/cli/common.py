@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn, cast, get_args
 import typer
 from rich.console import Console
 
+from stepprover.agent.loop import LoopConfig
 from stepprover.errors import ModelUnavailable, SandboxUnavailable
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.sandbox import SandboxConfig
@@ -16,7 +17,7 @@ from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.models.loader import Backend, load_generator
 from stepprover.models.openai_compat import PromptMode
-from stepprover.provers.registry import PROVER_STYLES, default_sampling
+from stepprover.provers.registry import PROVER_STYLES, default_budgets, default_sampling
 
 BACKENDS = get_args(Backend)
 
@@ -42,7 +43,12 @@ ServerPrompt = Annotated[str, typer.Option(
     help="With --base-url: auto (token ids, text if the server refuses them) | token_ids | text.")]
 TokenizerPath = Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")]
 MaxReplCalls = Annotated[int | None, typer.Option(help="Cap on REPL interactions.")]
-MaxContextTokens = Annotated[int, typer.Option(help="Context cap in tokens.")]
+MaxContextTokens = Annotated[
+    int | None, typer.Option(help="Context cap in tokens (default: the prover style's own).")
+]
+FinalTimeout = Annotated[
+    float | None, typer.Option(help="Seconds for the final verification (default: the style's own).")
+]
 SketchTimeout = Annotated[float, typer.Option(help="Seconds per sketch.")]
 Temperature = Annotated[float | None, typer.Option(help="Default: the prover style's own.")]
 PromptStyle = Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))]
@@ -83,6 +89,23 @@ def sampling_or_exit(style: str, temperature: float | None) -> SamplingParams:
         fail(f"unknown prompt style {style!r}; known: {', '.join(PROVER_STYLES)}")
     params = default_sampling(style)
     return params if temperature is None else dataclasses.replace(params, temperature=temperature)
+
+
+def loop_config_or_exit(style: str, temperature: float | None, *, max_context_tokens: int | None,
+                        final_timeout: float | None, reference: bool = False,
+                        **rest: object) -> LoopConfig:
+    """The loop settings for ``style``: its published sampling and budgets, then the
+    options given (the per-call cap is the style's: Kimina's 24,576, Goedel's 40,960).
+    ``reference``: the StepFun demo's behaviour (``LoopConfig.reference``)."""
+    sampling = sampling_or_exit(style, temperature)
+    budgets = default_budgets(style)
+    make = LoopConfig.reference if reference else LoopConfig
+    return make(
+        max_context_tokens=max_context_tokens or budgets.max_context_tokens,
+        max_tokens_per_call=budgets.max_tokens_per_call,
+        final_timeout=final_timeout or budgets.verify_timeout,
+        sampling=sampling, prompt_style=style, **rest,  # type: ignore[arg-type]
+    )
 
 
 def generator_or_exit(model: str, backend: str, base_url: str | None, tokenizer: str | None,

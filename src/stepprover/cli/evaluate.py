@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stepprover.agent.loop import LoopConfig
 from stepprover.cli.common import (
     BaseUrl,
+    FinalTimeout,
     LeanApiKey,
     LeanDir,
     LeanUrl,
@@ -32,8 +32,8 @@ from stepprover.cli.common import (
     fail,
     generator_or_exit,
     lean_setup_for,
+    loop_config_or_exit,
     process_config_or_exit,
-    sampling_or_exit,
 )
 from stepprover.cli.gold import (
     Gold,
@@ -52,6 +52,7 @@ from stepprover.data.problems import (
     load_benchmark,
 )
 from stepprover.errors import DataError, RunConfigMismatch
+from stepprover.eval.corrections import fold_corrections
 from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
@@ -60,6 +61,8 @@ from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean.verify import VerifyConfig
 from stepprover.models.base import Generator
+from stepprover.provers.registry import correction_tree
+from stepprover.provers.styles import CorrectionTree
 
 
 def eval_(
@@ -76,9 +79,9 @@ def eval_(
     server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
-    max_context_tokens: MaxContextTokens = 20480,
+    max_context_tokens: MaxContextTokens = None,
     sketch_timeout: SketchTimeout = 60.0,
-    final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
+    final_timeout: FinalTimeout = None,
     temperature: Temperature = None,
     prompt_style: PromptStyle = "stepfun-tir",
     reference: Reference = False,
@@ -108,10 +111,9 @@ def eval_(
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
-    loop = (LoopConfig.reference if reference else LoopConfig)(
-        max_repl_calls=max_repl_calls, max_context_tokens=max_context_tokens,
-        sketch_timeout=sketch_timeout, final_timeout=final_timeout,
-        sampling=sampling_or_exit(prompt_style, temperature), prompt_style=prompt_style,
+    loop = loop_config_or_exit(
+        prompt_style, temperature, max_context_tokens=max_context_tokens, final_timeout=final_timeout,
+        reference=reference, max_repl_calls=max_repl_calls, sketch_timeout=sketch_timeout,
     )  # fmt: skip
     settings = RunSettings(
         model=model, loop=loop, lean=LeanBackend(pool_config, lean_url, lean_api_key, lean_ray),
@@ -127,10 +129,11 @@ def eval_(
         assert run.store is not None
         run.store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
-        plan = EvalPlan(chosen, samples, concurrency)
+        tree = correction_tree(prompt_style)
+        plan = EvalPlan(chosen, samples, concurrency, corrections=tree)
         asyncio.run(with_gold(checker, run.store, chosen,
                               lambda stored: _eval(generator, run, run.store, plan, stored)))
-        _print_eval_summary(run.store, chosen, samples, folder)
+        _print_eval_summary(run.store, chosen, samples, folder, tree)
 
 
 async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
@@ -146,7 +149,9 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
     try:
         async with run.prover(generator) as (agent, repl):
             done = store.done()
-            total = len(plan.problems) * plan.samples
+            # A correction tree adds samples as it goes: the bar's total grows with them.
+            total = max(len(plan.problems) * plan.samples, len(done))
+            completed = len(done)
             solved = sum(r.solved for r in store.results())
             per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
                            for p in plan.problems}
@@ -154,17 +159,19 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
                        TextColumn("{task.completed}/{task.total} samples · {task.speed} /s"),
                        TimeRemainingColumn())
             with Progress(*columns, console=err) as bar:
-                task = bar.add_task("", total=total, completed=len(done))
+                task = bar.add_task("", total=total, completed=completed)
 
                 def describe() -> str:
                     full = sum(n >= plan.samples for n in per_problem.values())
                     return f"problems {full}/{len(plan.problems)} · solved {solved}"
 
                 def progress(problem: str, ok: bool) -> None:
-                    nonlocal solved
+                    nonlocal solved, completed, total
                     solved += ok
+                    completed += 1
+                    total = max(total, completed)
                     per_problem[problem] += 1
-                    bar.update(task, advance=1, description=describe())
+                    bar.update(task, total=total, completed=completed, description=describe())
 
                 bar.update(task, description=describe())
                 await evaluate(agent, repl, store, plan, progress, stored)
@@ -172,8 +179,9 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
         await generator.close()
 
 
-def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, folder: Path) -> None:
-    counts = solve_counts(store.results(), [p.name for p in problems])
+def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, folder: Path,
+                        tree: CorrectionTree | None) -> None:
+    counts = solve_counts(fold_corrections(store.results(), samples, tree), [p.name for p in problems])
     failed = {p: r for p, (ok, r) in store.preflight().items() if not ok}
     console = Console()
     console.print(f"run: {folder}")
@@ -184,6 +192,9 @@ def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, 
         line = ", ".join(f"pass@{k} {100 * mean_pass_at_k({p: counts[p] for p in full}, k):.1f}%"
                          for k in ks)
         console.print(f"{line} (over the {len(full)} problems with all samples)")
+    if tree is not None:
+        console.print(f"n counts the {samples} first attempts; each counts as solved when it or one of "
+                      f"its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) is")
     console.print(f"outcomes: {store.outcome_counts()}")
     print_gold_summary(folder, store, [p.name for p in problems], console)
     if failed:

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 
 from stepprover.agent.display import render_trajectory, summary_line
-from stepprover.agent.loop import LoopConfig
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
     BaseUrl,
@@ -32,8 +31,8 @@ from stepprover.cli.common import (
     TokenizerPath,
     fail,
     generator_or_exit,
+    loop_config_or_exit,
     process_config_or_exit,
-    sampling_or_exit,
 )
 from stepprover.data.problems import Problem, find_problem, load_jsonl, load_minif2f
 from stepprover.errors import DataError
@@ -85,7 +84,7 @@ def prove(
     server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
-    max_context_tokens: MaxContextTokens = 20480,
+    max_context_tokens: MaxContextTokens = None,
     sketch_timeout: SketchTimeout = 60.0,
     temperature: Temperature = None,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -105,13 +104,11 @@ def prove(
         fail(exc)
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=2)
     generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
-    config = (LoopConfig.reference if reference else LoopConfig)(
-        max_repl_calls=max_repl_calls,
-        max_context_tokens=max_context_tokens,
-        sketch_timeout=sketch_timeout,
-        sampling=dataclasses.replace(sampling_or_exit(prompt_style, temperature), seed=seed),
-        prompt_style=prompt_style,
-    )
+    config = loop_config_or_exit(
+        prompt_style, temperature, max_context_tokens=max_context_tokens, final_timeout=None,
+        reference=reference, max_repl_calls=max_repl_calls, sketch_timeout=sketch_timeout,
+    )  # fmt: skip
+    config = dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, seed=seed))
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
     settings = RunSettings(model=model, loop=config, lean=LeanBackend(pool_config, lean_url, lean_api_key),
                            lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir),

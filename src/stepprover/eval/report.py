@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stepprover.agent.display import trajectory_parts
 from stepprover.agent.trajectory import Trajectory
+from stepprover.eval.corrections import fold_corrections
 from stepprover.eval.gold import GoldLedger, gold_lines
 from stepprover.eval.metrics import (
     CONTEXT_LENGTHS,
@@ -22,6 +23,7 @@ from stepprover.eval.metrics import (
     solve_rates,
 )
 from stepprover.eval.store import RunConfig, RunStore
+from stepprover.provers.styles import CorrectionTree
 
 # StepFun-Prover-Preview's published results (README / technical report, miniF2F-test).
 PAPER_TABLE1 = {
@@ -49,7 +51,10 @@ def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
     with RunStore.reopen(folder) as store:
         config = RunStore.read_config(folder)
         problems = store.problems() or sorted({r.problem for r in store.results()})
-        results = store.results()
+        # A correction tree's samples count through their root (eval/corrections.py).
+        tree = CorrectionTree.from_budgets(config.budgets)
+        samples = store.results()
+        results = fold_corrections(samples, config.samples, tree)
         counts = solve_counts(results, problems)
         preflight = store.preflight()
         chosen = _pick_trajectories(store, problems, per_problem)
@@ -64,7 +69,7 @@ def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
     markdown = _markdown(config, problems, counts, preflight, repl_curve, context_curve)
     if GoldLedger.exists(folder):
         with GoldLedger(folder) as ledger:
-            markdown += "\n" + "\n".join(gold_lines(results, problems, ledger.samples()))
+            markdown += "\n" + "\n".join(gold_lines(samples, problems, ledger.samples()))
     (folder / "report.md").write_text(markdown, encoding="utf-8")
     (folder / "trajectories.html").write_text(
         _html(config, problems, counts, chosen), encoding="utf-8"

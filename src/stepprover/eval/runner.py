@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
+from stepprover.eval.corrections import CorrectingProver, run_corrections
 from stepprover.eval.store import RunStore
 from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.protocol import CommandReply
 from stepprover.lean.source import split_imports, with_sorry
 from stepprover.lean.verify import SketchRepl
 from stepprover.provers.registry import Prover
+from stepprover.provers.styles import CorrectionTree
 
 Progress = Callable[[str, bool], None]
 """Called after each stored sample with (problem, solved)."""
@@ -30,6 +33,8 @@ class EvalPlan:
     samples: int
     concurrency: int = 64
     preflight_timeout: float = 300.0
+    corrections: CorrectionTree | None = None
+    """Corrections as new samples after round 0 (the prover must offer ``correct``)."""
 
 
 async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Problem],
@@ -78,10 +83,17 @@ async def run_samples(
 async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: EvalPlan,
                    progress: Progress | None = None,
                    on_stored: Callable[[Trajectory], None] | None = None) -> None:
-    """Pre-flight every statement, then run every missing sample of those that elaborate."""
+    """Pre-flight every statement, then run every missing sample of those that elaborate
+    (and, for a correction tree, every missing correction, round by round)."""
     checks = await preflight(repl, store, plan.problems, plan.preflight_timeout)
     runnable = {name for name, (ok, _) in checks.items() if ok}
     await run_samples(prover, store, plan, runnable, progress, on_stored)
+    if plan.corrections is not None:
+        if not hasattr(prover, "correct"):
+            raise TypeError(f"{type(prover).__name__} cannot run corrections")
+        await run_corrections(cast(CorrectingProver, prover), store,
+                              [p for p in plan.problems if p.name in runnable], plan.samples,
+                              plan.corrections, plan.concurrency, progress, on_stored)
 
 
 def _elaborates(outcome: CommandOutcome) -> tuple[bool, str]:

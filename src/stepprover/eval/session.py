@@ -15,7 +15,7 @@ from stepprover.lean.backend import LeanBackend
 from stepprover.lean.toolchain import LeanSetup
 from stepprover.lean.verify import SketchRepl
 from stepprover.models.base import Generator
-from stepprover.provers.registry import Prover, build_prover
+from stepprover.provers.registry import Prover, build_prover, correction_tree
 
 
 def lean_label(*, url: str | None, repl: str | None, lean_dir: Path | None = None) -> str:
@@ -57,6 +57,9 @@ class RunSettings:
         budgets = {k: v for k, v in dataclasses.asdict(self.loop).items()
                    if k not in ("sampling", "prompt_style")
                    and (k in _FIRST_RECORDED or v != getattr(defaults, k))}
+        tree = correction_tree(self.loop.prompt_style)
+        if tree is not None:  # the correction tree is a budget too (eval/corrections.py)
+            budgets["correction_tree"] = tree.as_budget()
         return RunConfig(
             model=self.model, prompt_style=self.loop.prompt_style, samples=self.samples,
             sampling=dataclasses.asdict(self.loop.sampling), budgets=budgets, lean=self.lean_label,

@@ -1,16 +1,16 @@
 """DeepSeek-Prover-V2's published prompts (deepseek-ai/DeepSeek-Prover-V2 README and paper).
 
-No system message; the user turn goes through the checkpoint's chat template. The
-extraction (last lean4 block, header prepended) follows Goedel-V2's reproduction,
-since DeepSeek published none.
+No system message; the user turn goes through the checkpoint's chat template. DeepSeek
+published no extraction: ``baselines.styles`` follows the closest published reproduction,
+Goedel-V2's ``dpskcot`` (CoT) and ``dpsknoncot`` (non-CoT) handlers.
 """
 
 from __future__ import annotations
 
 from stepprover.data.problems import Problem
-from stepprover.provers.goedel import DSP_HEADER, PLAN_INSTRUCTION, extract_code
+from stepprover.provers.goedel import DSP_HEADER, PLAN_INSTRUCTION
 
-__all__ = ["DSP_HEADER", "cot_prompt", "extract_code", "formal_statement", "non_cot_prompt"]
+__all__ = ["DSP_HEADER", "cot_prompt", "formal_statement", "non_cot_prompt"]
 
 
 def formal_statement(problem: Problem) -> str:

@@ -40,13 +40,39 @@ def prompt(problem: Problem) -> str:
     return f"Complete the following Lean 4 code:\n\n```lean4\n{statement}```\n\n{PLAN_INSTRUCTION}"
 
 
-def extract_code(output: str) -> str | None:
-    """The last lean4 (or lean) block, with the DSP header prepended."""
+NO_CODE = "None"
+"""What Goedel's ``extrac_code`` returns when the output has no code block; it is compiled as is."""
+BANNED_TACTICS = ("apply?", "exact?")
+CONTEXT_TOKENS = 40960
+"""``MAX_MODEL_LEN`` in scripts/pipeline.sh; vLLM's ``max_tokens`` is set to it too, so each
+generation may fill the context left after its prompt."""
+MAX_PROMPT_TOKENS = int(CONTEXT_TOKENS * 3 / 4)
+"""inference.py drops every prompt (first or correction) longer than 0.75 * max_model_len tokens."""
+VERIFY_TIMEOUT = 300
+"""``PROOF_TIMEOUT`` in lean_compiler/repl_scheduler.py."""
+INITIAL_SAMPLES = 8
+CORRECTION_SAMPLES = 2
+CORRECTION_ROUNDS = 2
+
+
+def _last_block(output: str) -> str | None:
     for pattern in (r"```lean4\n(.*?)\n```", r"```lean4\n(.*?)```", r"```lean\n(.*?)```"):
         matches = re.findall(pattern, output, re.DOTALL)
         if matches:
-            return DSP_HEADER + str(matches[-1])
+            return str(matches[-1])
     return None
+
+
+def extract_code(output: str) -> str | None:
+    """``DeepSeekCoTHandler.extrac_code``: the last lean4 (or lean) block, with the DSP header
+    prepended; None where upstream returns ``"None"``."""
+    block = _last_block(output)
+    return None if block is None else DSP_HEADER + block
+
+
+def extract_block(output: str) -> str | None:
+    """``InferenceHandler.extrac_code`` (the ``dpsknoncot`` handler's): the last block as it is."""
+    return _last_block(output)
 
 
 def remove_comments(text: str) -> str:
@@ -54,34 +80,47 @@ def remove_comments(text: str) -> str:
     return "\n".join(line.split("--", 1)[0] for line in text.split("\n")).strip()
 
 
-def reattach_statement(statement: str, proof: str) -> str | None:
-    """The original statement followed by the proof's text after its ``theorem ... := by``;
-    None where Goedel's pipeline returns an ``**Error**`` string (which fails to compile)."""
-    if "apply?" in proof or "exact?" in proof:
-        return None
+def replace_statement_in_proof(statement: str, proof: str) -> str:
+    """``replace_statement_in_proof``: the original statement (comments removed) up to its
+    ``:= by sorry`` with every ``sorry`` there deleted, followed by the proof's text after its
+    first ``theorem … := by`` (so helper lemmas before the theorem are dropped). Upstream's
+    ``**Error**`` strings are returned as it returns them: they are compiled and fail."""
+    if any(tactic in proof for tactic in BANNED_TACTICS):
+        return "**Error**, 'apply?' or 'exact?' is used, which is not allowed."
     clean_statement = remove_comments(statement)
     stated = re.search(r"((?:theorem).*?:=\s*by\s*sorry)", clean_statement, re.DOTALL)
+    if stated is None:
+        quoted = "\n".join(["\n"] + ["-- " + line for line in statement.split("\n")])
+        return f"**Error**, can not find 'theorem' and ':= sorry' in {quoted}"
     clean_proof = remove_comments(proof)
     proved = re.search(r"((?:^|\s)theorem\s+.*?:=\s*by)", clean_proof, re.DOTALL)
-    if stated is None or proved is None:
-        return None
+    if proved is None:
+        quoted = "\n".join(["\n"] + ["-- " + line for line in proof.split("\n")])
+        return f"**Error**, can not find 'theorem' and ':=' in {quoted}"
     return clean_statement[: stated.end()].replace("sorry", "") + clean_proof[proved.end() :]
 
 
+def holds_no_proof(full_code: str) -> bool:
+    """Upstream's placeholder texts: no code block, or an ``**Error**`` from the re-attachment."""
+    return full_code == NO_CODE or full_code.startswith("**Error**")
+
+
+def full_code(output: str, problem: Problem) -> str:
+    """inference.py's ``full_code`` for the ``dpskcot`` handler: extraction, then the original
+    statement re-attached (``problem_check``); ``"None"`` when there is no block."""
+    extracted = extract_code(output)
+    if extracted is None:
+        return NO_CODE
+    return replace_statement_in_proof(sorried_statement(problem), extracted)
+
+
 def compiled_code(code: str) -> str:
-    """What Goedel sends to the REPL (env 0 holds the header): every line that starts with
-    ``import``, ``set_option`` or ``open`` (after stripping) is dropped, anywhere."""
+    """compile.py's ``handle``: what Goedel sends to the REPL, whose env 0 holds the header.
+    Every line that starts with ``import``, ``set_option`` or ``open`` (after stripping) is
+    dropped, anywhere (``open … in`` inside a proof too)."""
     keep = [line for line in code.split("\n")
             if not line.strip().startswith(("import", "set_option", "open"))]
     return "\n".join(keep)
-
-
-def to_compiled_line(code: str, file_line: int) -> int:
-    """Map a 1-based line of ``code`` to its line in ``compiled_code(code)``."""
-    lines = code.split("\n")
-    dropped = sum(1 for line in lines[: file_line - 1]
-                  if line.strip().startswith(("import", "set_option", "open")))
-    return file_line - dropped
 
 
 def error_string(code: str, errors: Sequence[dict[str, Any]]) -> str:

@@ -22,52 +22,102 @@ def prompt(problem: Problem) -> str:
     )
 
 
-def _normalised_statement(statement: str) -> str:
-    text = statement.strip().removesuffix("sorry").rstrip()
+# The RL recipe's validation settings (kimina_prover_1.7B.sh, dataset.py, reward.py).
+CONTEXT_TOKENS = 32768
+RESPONSE_TOKENS = 24576
+"""max_response_length = model_max_len 32768 - max_prompt_length 8192."""
+MAX_PROMPT_TOKENS = 8192
+"""A fix turn whose re-rendered prompt is longer is not run (``max_prompt_token_len_exceeded``)."""
+MAX_FEEDBACK_CHARS = 3000
+"""A fix turn whose tool message is longer is not run (``multiturn_max_feedback_length``)."""
+VERIFY_TIMEOUT = 60
+"""Seconds per proof the RL reward gives kimina-lean-server."""
+
+
+def normalize_formal_statement(statement: str) -> str:
+    """``normalize_formal_statement``: drop a trailing ``sorry``; make it end with ``by``."""
+    text = statement.rstrip()
+    if text.endswith("sorry"):
+        text = text[:-5].strip()
     return text if text.endswith("by") else text + " by"
 
 
-def _strip_comments(text: str) -> str:
-    text = re.sub(r"/-.*?-/", "", text, flags=re.DOTALL)
-    return re.sub(r"--[^\n]*", "", text)
+def first_theorem_statement(text: str) -> str | None:
+    """``extract_first_theorem_statement``: the text between the first ``theorem`` and the
+    next ``:=`` (surrounding whitespace dropped), else the same for ``lemma``, then ``example``."""
+    for keyword in ("theorem", "lemma", "example"):
+        match = re.search(keyword + r"\s*(.*?)\s*:=", text, re.DOTALL)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def is_index_commented(code: str, index: int) -> bool:
+    """Whether ``index`` lies in a ``/- -/`` block or after ``--`` on its line (upstream's test:
+    a line's first ``--`` counts even inside a string)."""
+    if index < 0 or index >= len(code):
+        return False
+    if any(m.start() <= index < m.end() for m in re.finditer(r"/-.*?-/", code, re.DOTALL)):
+        return True
+    line_start = 0
+    for line in code.splitlines():
+        dashes = line.find("--")
+        if dashes != -1 and line_start <= index < line_start + len(line) and index >= line_start + dashes:
+            return True
+        line_start += len(line) + 1
+    return False
 
 
 def extract_proof(output: str, problem: Problem) -> str | None:
-    """The statement as given, followed by the proof of the last lean4 block that states
-    the theorem outside a comment; None for "No proof found in the output."."""
-    statement = _normalised_statement(problem.header + problem.formal_statement)
-    head = re.search(r"theorem.*?:=", statement, re.DOTALL)
-    if head is None:
+    """``extract_proof_from_text``: scanning lean4 blocks from the last, the first that contains
+    the statement's ``theorem … :=`` text outside a comment, cut after the first ``:=\\s*by``
+    following it, appended to the normalised statement (so the model cannot change the
+    statement). None where upstream returns "No proof found in the output." or "Theorem
+    statement couldn't be parsed from statement." (both skipped, scored 0, never fixed)."""
+    statement = normalize_formal_statement(problem.header + problem.formal_statement)
+    theorem = first_theorem_statement(statement)
+    if theorem is None:
         return None
-    theorem = str(head.group(0))
     for block in reversed(re.findall(r"```lean4\n(.*?)\n```", output, re.DOTALL)):
-        if theorem not in _strip_comments(block):
-            continue
         start = block.find(theorem)
-        by = block.find(":= by", start)
-        if by < 0:
+        if start == -1 or is_index_commented(block, start):
             continue
-        return statement + str(block[by + len(":= by") :])
+        by = re.search(r":=\s*by", block[start:])
+        if by:
+            return statement + block[start + by.end() :]
     return None
 
 
 def split_proof_header(code: str) -> tuple[str, str]:
-    """The demo's split: leading ``import`` lines, and the rest (blank lines after them kept)."""
+    """``error_fixing.split_proof_header``: the ``import`` lines and the rest. Its quirks kept:
+    lines before the first import are scanned past (not kept out of the context), and the
+    context starts after as many lines as there were imports in the first run of them."""
     lines = code.strip().split("\n")
-    index = 0
-    while index < len(lines) and lines[index].startswith("import"):
-        index += 1
-    return "\n".join(lines[:index]).strip(), "\n".join(lines[index:])
+    header: list[str] = []
+    in_imports = False
+    for line in lines:
+        if line.startswith("import"):
+            in_imports = True
+            header.append(line)
+        elif in_imports:
+            break
+    return "\n".join(header).strip(), "\n".join(lines[len(header) :])
 
 
 def server_line_offset(code: str) -> int:
-    """Lines before the body kimina-lean-server (<= Oct 2025) elaborated: imports and the
-    blank lines after them. Its positions are relative to that body."""
-    lines = code.strip().split("\n")
+    """Lines kimina-lean-server (<= Oct 2025, ``split_snippet``) cut off before the body it
+    elaborates: the leading blank and ``import `` lines. Its positions are relative to that body."""
+    lines = code.splitlines()
     index = 0
-    while index < len(lines) and (lines[index].startswith("import") or not lines[index].strip()):
+    while index < len(lines) and (not lines[index].strip() or lines[index].strip().startswith("import ")):
         index += 1
     return index
+
+
+def timeout_error(seconds: float) -> str:
+    """kimina-lean-server's top-level ``error`` for a proof that ran out of time
+    (``routers/check.py``; the client sends whole seconds)."""
+    return f"Lean REPL command timed out in {int(seconds) if float(seconds).is_integer() else seconds} seconds"
 
 
 def _after_or_equal(a: Any, b: Any) -> bool:
