@@ -31,6 +31,9 @@ from stepprover.lean.prefilter import prefilter
 from stepprover.lean.protocol import CommandReply, CommandRequest, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import declared_theorems, split_imports, with_sorry
 
+RULES_VERSION: str = "1"
+"""The version of the verification rules; bump on any change to prefilter, probes or
+judging. It is part of every verdict-cache key, so a bump retires every stored verdict."""
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 SORRY_WARNINGS = ("declaration uses 'sorry'", "declaration uses `sorry`")
 _AXIOMS_LIST = re.compile(r"^'(?P<name>[^']+)' depends on axioms: \[(?P<axioms>[^\]]*)\]$")
@@ -61,6 +64,12 @@ class Verdict(BaseModel):
     attempts: int = 1
     reply: dict[str, Any] | None = None
     """The REPL's raw reply to the proof command (with the appended checks)."""
+    cached: bool = False
+    """Lean did not run for this call: the verdict came from the verdict cache, or from an
+    identical check that was in flight at the same time (``lean.verdict_cache``)."""
+    saved_seconds: float = 0.0
+    """On a cached verdict, the seconds the check that computed it took (``elapsed`` is
+    this call's own wall time)."""
 
     @property
     def proved(self) -> bool:
