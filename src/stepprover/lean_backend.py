@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from stepprover.agent.loop import SketchRepl
 from stepprover.eval.runner import RecheckingVerifier
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.remote import RemoteLean
-from stepprover.lean.verify import LeanVerifier, Verifier
+from stepprover.lean.verdict_cache import CacheSettings
+from stepprover.lean.verify import LeanVerifier, Verifier, VerifyConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +24,19 @@ class LeanBackend:
     api_key: str | None = None
     ray_address: str | None = None
     """Spread the pool over a Ray cluster ("auto": the cluster this machine belongs to)."""
+    cache: CacheSettings | None = None
+    """The verdict cache around local and Ray verifiers (the service keeps its own)."""
+
+    @contextlib.contextmanager
+    def _cached(self, verifier: Verifier, config: VerifyConfig) -> Iterator[Verifier]:
+        if self.cache is None:
+            yield verifier
+            return
+        caching = self.cache.wrap(verifier, config)
+        try:
+            yield caching
+        finally:
+            caching.close()
 
     @contextlib.asynccontextmanager
     async def open(self) -> AsyncIterator[tuple[SketchRepl, Verifier]]:
@@ -43,9 +57,12 @@ class LeanBackend:
             ray.init(address=self.ray_address, ignore_reinit_error=True)
             distributed = RayVerifier(self.pool_config)
             try:
-                yield distributed, distributed
+                with self._cached(distributed, distributed.verify_config) as verifier:
+                    yield distributed, verifier
             finally:
                 await distributed.close()
             return
         async with ReplPool(self.pool_config) as pool:
-            yield pool, RecheckingVerifier(LeanVerifier(pool), pool)
+            lean = LeanVerifier(pool)
+            with self._cached(RecheckingVerifier(lean, pool), lean.config) as verifier:
+                yield pool, verifier

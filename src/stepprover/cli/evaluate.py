@@ -13,6 +13,8 @@ from rich.console import Console
 from stepprover.agent.loop import LoopConfig
 from stepprover.cli.common import (
     BaseUrl,
+    Cache,
+    CacheDir,
     LeanApiKey,
     LeanDir,
     LeanUrl,
@@ -27,6 +29,7 @@ from stepprover.cli.common import (
     Temperature,
     TokenizerPath,
     err,
+    cache_or_none,
     fail,
     generator_or_exit,
     lean_setup_for,
@@ -74,6 +77,8 @@ def eval_(
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    cache: Cache = None,
+    cache_dir: CacheDir = None,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count."""
     try:
@@ -108,8 +113,9 @@ def eval_(
     try:
         store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer)
-        asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray), loop,
-                          store, EvalPlan(chosen, samples, concurrency)))
+        lean = LeanBackend(pool_config, lean_url, lean_api_key, lean_ray,
+                           cache_or_none(cache, cache_dir, repl, lean_dir, lean_url))
+        asyncio.run(_eval(generator, lean, loop, store, EvalPlan(chosen, samples, concurrency)))
         _print_eval_summary(store, chosen, samples, folder)
     finally:
         store.close()

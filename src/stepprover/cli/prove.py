@@ -15,6 +15,8 @@ from stepprover.agent.loop import LoopConfig
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
     BaseUrl,
+    Cache,
+    CacheDir,
     LeanApiKey,
     LeanDir,
     LeanUrl,
@@ -28,6 +30,7 @@ from stepprover.cli.common import (
     SketchTimeout,
     Temperature,
     TokenizerPath,
+    cache_or_none,
     fail,
     generator_or_exit,
     process_config_or_exit,
@@ -92,6 +95,8 @@ def prove(
     lean_api_key: LeanApiKey = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    cache: Cache = None,
+    cache_dir: CacheDir = None,
 ) -> None:
     """Prove one problem with tool-integrated reasoning and show the trajectory."""
     try:
@@ -108,7 +113,8 @@ def prove(
         prompt_style=prompt_style,
     )
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
-    lean = LeanBackend(pool_config, lean_url, lean_api_key)
+    lean = LeanBackend(pool_config, lean_url, lean_api_key,
+                       cache=cache_or_none(cache, cache_dir, repl, lean_dir, lean_url))
     trajectory = asyncio.run(_prove(generator, lean, config, target))
     if as_json:
         typer.echo(trajectory.model_dump_json())

@@ -304,3 +304,28 @@ class CachingVerifier:
 
     def close(self) -> None:
         self.store.close()
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """Where the verdict store lives and which Lean setup its verdicts come from."""
+
+    folder: Path
+    setup: str
+    """``lean_setup_identity`` or ``repl_command_identity``."""
+
+    def wrap(self, inner: Verifier, config: VerifyConfig) -> CachingVerifier:
+        """``inner`` behind a cache over this folder's store (``close()`` it when done)."""
+        return CachingVerifier(inner, VerdictStore.in_dir(self.folder), setup=self.setup,
+                               config=config)
+
+
+def cache_settings(enabled: bool | None, folder: Path | str | None, *, repl: str | None,
+                   setup: LeanSetup | None = None) -> CacheSettings | None:
+    """The cache a run uses, or None. ``enabled=None`` (no ``--cache``/``--no-cache``):
+    on for the installed Lean, off for a ``--repl`` command (whose identity is only its
+    command line and the files it names)."""
+    if enabled is False or (enabled is None and repl):
+        return None
+    identity = repl_command_identity(repl) if repl else lean_setup_identity(setup or LeanSetup())
+    return CacheSettings(Path(folder) if folder else default_cache_dir(), identity)
