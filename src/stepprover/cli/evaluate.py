@@ -174,6 +174,7 @@ def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, 
                          for k in ks)
         console.print(f"{line} (over the {len(full)} problems with all samples)")
     console.print(f"outcomes: {store.outcome_counts()}")
+    console.print(store.final_checks().line())
     if failed:
         console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "
                       + ", ".join(sorted(failed)))

@@ -20,7 +20,7 @@ from stepprover.eval.metrics import (
     solve_counts,
     solve_rates,
 )
-from stepprover.eval.store import RunConfig, RunStore
+from stepprover.eval.store import FinalChecks, RunConfig, RunStore
 
 # StepFun-Prover-Preview's published results (README / technical report, miniF2F-test).
 PAPER_TABLE1 = {
@@ -52,6 +52,7 @@ def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
         results = store.results()
         counts = solve_counts(results, problems)
         preflight = store.preflight()
+        checks = store.final_checks()
         chosen = _pick_trajectories(store, problems, per_problem)
     finally:
         store.close()
@@ -63,7 +64,7 @@ def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
         _plot(folder / "pass1_by_context.png", context_curve, "maximum context length (tokens)",
               "pass@1 vs context length (cf. paper Table 2)", paper=PAPER_TABLE2),
     ]
-    markdown = _markdown(config, problems, counts, preflight, repl_curve, context_curve)
+    markdown = _markdown(config, problems, counts, preflight, repl_curve, context_curve, checks)
     (folder / "report.md").write_text(markdown, encoding="utf-8")
     (folder / "trajectories.html").write_text(
         _html(config, problems, counts, chosen), encoding="utf-8"
@@ -91,7 +92,7 @@ def settings_warnings(config: RunConfig) -> list[str]:
 
 def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[int, int]],
               preflight: dict[str, tuple[bool, str]], repl_curve: dict[int, float],
-              context_curve: dict[int, float]) -> str:
+              context_curve: dict[int, float], checks: FinalChecks) -> str:
     headline = pass1(counts)
     lines = [
         f"# stepprover report: {config.model} on {config.dataset}",
@@ -153,6 +154,11 @@ def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[in
     lines += ["## Pre-flight", "",
               f"{len(failed)} of {len(problems)} statements failed to elaborate with `sorry` "
               "and count as unsolved" + (": " + ", ".join(failed) if failed else "."), ""]
+    lines += ["## Lean time", "",
+              (f"Verdict cache: {checks.cached} of {checks.total} final checks were answered "
+               f"without a Lean run of their own ({checks.total - checks.cached} misses), saving "
+               f"{checks.saved_seconds:.1f} Lean seconds. A cached verdict is the one Lean gave "
+               "the same proof, statement and verification settings."), ""]
     rates = solve_rates(counts)
     lines += ["## Per-problem solve rates", "", "| problem | solved / samples |", "| --- | --- |"]
     lines += [f"| {p} | {counts[p][1]}/{counts[p][0]} |" for p in sorted(rates, key=lambda p: (rates[p], p))]
