@@ -104,9 +104,11 @@ class TirRollout:
 
     def _record(self, trainer: Any, trajectories: list[Trajectory], solved: list[bool],
                 truncated: list[bool], model_tokens: int) -> None:
+        verdicts = [t.verdict for t in trajectories if t.verdict is not None]
+        cached = [v for v in verdicts if v.cached]
         totals = summed_over_processes(trainer, [
             len(trajectories), sum(solved), sum(len(t.repl_calls) for t in trajectories), sum(truncated),
-            model_tokens,
+            model_tokens, len(cached), len(verdicts) - len(cached), sum(v.saved_seconds for v in cached),
         ])  # fmt: skip
         n = max(1.0, totals[0])
         metrics = {
@@ -114,6 +116,9 @@ class TirRollout:
             "stepprover/repl_calls": totals[2] / n,
             "stepprover/truncated_fraction": totals[3] / n,
             "stepprover/response_tokens": totals[4] / n,
+            "stepprover/verdict_cache_hits": totals[5],
+            "stepprover/verdict_cache_misses": totals[6],
+            "stepprover/lean_seconds_saved": totals[7],
         }
         store = getattr(trainer, "_metrics", None)
         if isinstance(store, dict) and "train" in store:
