@@ -38,7 +38,8 @@ class FakeVerifier:
     """Counts checks; each answers ``verdict`` once ``release`` is set."""
 
     def __init__(self, verdict: Verdict | None = None) -> None:
-        self.verdict = verdict or Verdict(outcome=Outcome.PROVED, reply=REPLY, elapsed=2.5)
+        self.verdict = verdict or Verdict(outcome=Outcome.PROVED, reply=REPLY, elapsed=9.0,
+                                          lean_seconds=2.5)
         self.calls = 0
         self.cancelled = 0
         self.release = asyncio.Event()
@@ -76,6 +77,7 @@ async def test_a_repeated_proof_is_answered_from_the_store(store: VerdictStore) 
     assert inner.calls == 1
     assert not first.cached and first.saved_seconds == 0
     assert second.cached and second.outcome is Outcome.PROVED and second.saved_seconds == 2.5
+    assert second.lean_seconds == 0 and second.elapsed < 9.0  # this call's own time
     assert second.reply == REPLY
     assert (verifier.stats.hits, verifier.stats.misses, verifier.stats.saved_seconds) == (1, 1, 2.5)
 
@@ -335,3 +337,20 @@ async def test_over_a_lean_verifier_each_distinct_proof_reaches_the_pool_once(
         assert counting.runs == 2  # two distinct proofs reached Lean; the prefilter stopped the last
         assert (await verifier.check(proofs[1])).cached
         assert counting.runs == 2
+
+
+async def test_lean_seconds_leave_out_the_wait_for_a_worker(script_file: Callable[[Any], str]) -> None:
+    axioms = {"severity": "info", "pos": {"line": -2, "column": 0},
+              "endPos": {"line": -2, "column": 1}, "data": "'t' does not depend on any axioms"}
+    config = standin_pool_config("--script", script_file([["#print axioms", {"messages": [axioms]}]]),
+                                 "--delay", "0.05", workers=1)
+    async with ReplPool(config) as pool:
+        await pool.warm("import Mathlib")
+        verifier = LeanVerifier(pool, VerifyConfig(timeout=10))
+        verdicts = await asyncio.gather(*(verifier.check(CODE.replace("trivial", f"trivial -- {i}"))
+                                          for i in range(3)))
+    assert all(v.proved and v.lean_seconds >= 0.05 for v in verdicts)
+    # one worker: the last one served waited for the two other checks (each >= 50 ms of
+    # Lean time), and its own Lean time leaves that wait out
+    last = max(verdicts, key=lambda v: v.elapsed)
+    assert last.elapsed - last.lean_seconds >= 0.05

@@ -18,8 +18,8 @@ never stored. Checks of one key in flight at the same time are coalesced: one
 ``inner.check``, every caller gets its verdict; a caller that is cancelled leaves
 the others waiting (the shared check is cancelled only when no caller is left).
 
-A verdict that Lean did not produce for this call has ``cached=True`` and
-``saved_seconds`` = the ``elapsed`` of the check that produced it.
+A verdict that Lean did not produce for this call has ``cached=True``,
+``lean_seconds=0`` and ``saved_seconds`` = the ``lean_seconds`` of the check that produced it.
 
 The store is one SQLite file in WAL mode (default ``~/.cache/stepprover/verdicts.sqlite``),
 safe for several processes at once; its calls run on one thread of their own so a
@@ -158,7 +158,7 @@ class VerdictStore:
         self._db = db
 
     async def get(self, key: str) -> Verdict | None:
-        """The stored verdict (``elapsed``: the Lean seconds it took), or None."""
+        """The stored verdict, or None."""
         row = await self._call(self._get, key)
         if row is None:
             return None
@@ -170,7 +170,7 @@ class VerdictStore:
 
     async def put(self, key: str, verdict: Verdict) -> None:
         data = verdict.model_dump_json()
-        await self._call(self._put, key, data, verdict.elapsed)
+        await self._call(self._put, key, data, verdict.lean_seconds)
 
     def _get(self, key: str) -> str | None:
         assert self._db is not None
@@ -275,9 +275,10 @@ class CachingVerifier:
             self.stats.hits += 1
         else:
             self.stats.coalesced += 1
-        self.stats.saved_seconds += verdict.elapsed
+        self.stats.saved_seconds += verdict.lean_seconds
         return verdict.model_copy(update={
-            "cached": True, "saved_seconds": verdict.elapsed, "elapsed": time.monotonic() - started})
+            "cached": True, "saved_seconds": verdict.lean_seconds, "lean_seconds": 0.0,
+            "elapsed": time.monotonic() - started})
 
     async def _resolve(self, key: str, code: str | bytes, statement: str | None,
                        timeout: float | None) -> tuple[Verdict, bool]:

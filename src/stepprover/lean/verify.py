@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from stepprover.errors import ReplError, ReplStartError, ReplTimeout
-from stepprover.lean.pool import ReplPool
+from stepprover.lean.pool import ReplPool, worker_seconds
 from stepprover.lean.prefilter import prefilter
 from stepprover.lean.protocol import CommandReply, CommandRequest, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import declared_theorems, split_imports, with_sorry
@@ -61,6 +61,9 @@ class Verdict(BaseModel):
     """Lean's messages about the proof, positions relative to the whole submitted text."""
     axioms: list[str] | None = None
     elapsed: float = 0.0
+    """Wall seconds of this call (waiting for a worker included)."""
+    lean_seconds: float = 0.0
+    """Seconds Lean workers spent on this check (waiting for a worker excluded)."""
     attempts: int = 1
     reply: dict[str, Any] | None = None
     """The REPL's raw reply to the proof command (with the appended checks)."""
@@ -68,8 +71,8 @@ class Verdict(BaseModel):
     """Lean did not run for this call: the verdict came from the verdict cache, or from an
     identical check that was in flight at the same time (``lean.verdict_cache``)."""
     saved_seconds: float = 0.0
-    """On a cached verdict, the seconds the check that computed it took (``elapsed`` is
-    this call's own wall time)."""
+    """On a cached verdict, the ``lean_seconds`` of the check that computed it: the Lean
+    time this call did not spend."""
 
     @property
     def proved(self) -> bool:
@@ -111,8 +114,10 @@ class LeanVerifier:
         """Verify ``code`` (imports + proof). With ``statement`` (header + theorem
         ``... := by``), also require that the proof proves exactly that theorem."""
         started = time.monotonic()
-        verdict = await self._check(code, statement, timeout or self.config.timeout)
-        return verdict.model_copy(update={"elapsed": time.monotonic() - started})
+        with worker_seconds() as lean:
+            verdict = await self._check(code, statement, timeout or self.config.timeout)
+        return verdict.model_copy(
+            update={"elapsed": time.monotonic() - started, "lean_seconds": sum(lean)})
 
     async def _check(self, code: str | bytes, statement: str | None, timeout: float) -> Verdict:
         text = _as_text(code, self.config.max_code_bytes)
