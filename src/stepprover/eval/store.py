@@ -12,10 +12,9 @@ import json
 import sqlite3
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
