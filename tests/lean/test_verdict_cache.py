@@ -255,6 +255,24 @@ async def test_a_failing_store_costs_a_miss_not_a_verdict(store: VerdictStore) -
     assert verdict.proved and not verdict.cached and inner.calls == 1
 
 
+@pytest.mark.parametrize("spoil", ["not-a-folder", "not-a-database"])
+async def test_an_unusable_store_turns_the_cache_off_not_the_check(tmp_path: Path, spoil: str) -> None:
+    if spoil == "not-a-folder":
+        folder = tmp_path / "file"
+        folder.write_text("x")
+    else:
+        folder = tmp_path
+        (folder / "verdicts.sqlite").write_bytes(b"this is not SQLite" * 100)
+    store = VerdictStore.in_dir(folder)
+    inner = FakeVerifier()
+    verifier = cached(inner, store)
+    try:
+        verdicts = [await verifier.check(CODE) for _ in range(2)]
+    finally:
+        store.close()
+    assert all(v.proved and not v.cached for v in verdicts) and inner.calls == 2
+
+
 WRITER = textwrap.dedent("""
     import asyncio, sys, time
     from pathlib import Path

@@ -138,11 +138,14 @@ class VerdictStore:
 
     def __init__(self, path: Path | str, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="verdict-store")
         self._db: sqlite3.Connection | None = None
         self._busy_timeout = busy_timeout
-        self._thread.submit(self._open).result()
+        try:
+            self._thread.submit(self._open).result()
+        except (sqlite3.Error, OSError) as exc:  # the store is off; verdicts still come from Lean
+            log.warning("verdict cache %s unusable (%s); checking every proof with Lean",
+                        self.path, exc)
 
     @classmethod
     def in_dir(cls, folder: Path | str | None = None) -> VerdictStore:
@@ -150,11 +153,16 @@ class VerdictStore:
         return cls(Path(folder or default_cache_dir()) / "verdicts.sqlite")
 
     def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
                              check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a lost last write is a miss
-        db.execute(_SCHEMA)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a lost last write is a miss
+            db.execute(_SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
         self._db = db
 
     async def get(self, key: str) -> Verdict | None:
@@ -173,12 +181,14 @@ class VerdictStore:
         await self._call(self._put, key, data, verdict.lean_seconds)
 
     def _get(self, key: str) -> str | None:
-        assert self._db is not None
+        if self._db is None:
+            return None
         row = self._db.execute("SELECT verdict FROM verdicts WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def _put(self, key: str, data: str, seconds: float) -> None:
-        assert self._db is not None
+        if self._db is None:
+            return
         self._db.execute("INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?, ?)",
                          (key, data, seconds, RULES_VERSION, time.time()))
 
@@ -186,7 +196,8 @@ class VerdictStore:
         return int(self._thread.submit(self._count).result())
 
     def _count(self) -> int:
-        assert self._db is not None
+        if self._db is None:
+            return 0
         return int(self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
 
     async def _call(self, fn: Any, *args: Any) -> Any:
