@@ -35,10 +35,9 @@ sys.path.insert(0, str(REPO))
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
-from stepprover.errors import ReplError
+from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
-from stepprover.lean.protocol import Reply, Request
 from stepprover.lean.verdict_cache import CacheStats, CachingVerifier, VerdictStore
 from stepprover.lean.verify import LeanVerifier, Verifier, VerifyConfig
 from stepprover.models.scripted import ScriptedGenerator
@@ -85,13 +84,12 @@ class CountingPool:
         self.faults: Counter[str] = Counter()
         """Worker faults (a check lost to one is sent once more: ``Verdict.attempts``)."""
 
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply:
-        self.proof_checks += MARK in getattr(request, "cmd", "")
-        try:
-            return await self.pool.run(imports, request, timeout)
-        except ReplError as exc:
-            self.faults[f"{type(exc).__name__}: {exc.summary[:100]}"] += 1
-            raise
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+        self.proof_checks += MARK in cmd
+        outcome = await self.pool.run_command(imports, cmd, timeout)
+        if not outcome.ok:
+            self.faults[f"{outcome.status.value}: {outcome.detail[:100]}"] += 1
+        return outcome
 
 
 async def one_run(tokenizer: Any, script: str, cache_dir: Path | None

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from stepprover.lean import verdict_cache
+from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.pool import ReplPool
-from stepprover.lean.protocol import Reply, Request
 from stepprover.lean.toolchain import LeanSetup
 from stepprover.lean.verdict_cache import (
     CachingVerifier,
@@ -336,9 +336,9 @@ class CountingPool:
         self.pool = pool
         self.runs = 0
 
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply:
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
         self.runs += 1
-        return await self.pool.run(imports, request, timeout)
+        return await self.pool.run_command(imports, cmd, timeout)
 
 
 async def test_over_a_lean_verifier_each_distinct_proof_reaches_the_pool_once(

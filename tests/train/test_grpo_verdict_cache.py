@@ -44,7 +44,7 @@ def test_a_group_with_one_final_proof_costs_one_check(
     finally:
         verifier.close()
         loop_thread.run(pool.close())
-    assert out["solved"] == again["solved"] == [True] * 4
+    assert out["verified"] == again["verified"] == [True] * 4
     logged = trainer._metrics["train"]
     assert logged["stepprover/verdict_cache_misses"] == [1, 0]
     assert logged["stepprover/verdict_cache_hits"] == [3, 4]
