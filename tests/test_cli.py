@@ -116,3 +116,18 @@ def test_check_under_the_sandbox(sandbox_standin: Path) -> None:
     finally:
         script.unlink()
     assert result.exit_code == 0, result.output
+
+
+def test_check_with_the_verdict_cache(script_file: Callable[[Any], str], tmp_path: Path) -> None:
+    args = ["check", str(EXAMPLES / "mathd_algebra_10.lean"),
+            "--statement", str(EXAMPLES / "mathd_algebra_10.statement.lean"), *repl_option(script_file),
+            "--cache-dir", str(tmp_path)]
+    off = runner.invoke(app, args)  # under --repl the cache is off unless --cache is given
+    assert off.exit_code == 0, off.output
+    assert "verdict cache" not in off.output and not (tmp_path / "verdicts.sqlite").exists()
+    first = runner.invoke(app, [*args, "--cache"])
+    second = runner.invoke(app, [*args, "--cache"])
+    assert first.exit_code == second.exit_code == 0, second.output
+    assert "0 hits" in first.output and "1 misses" in first.output
+    assert "1 hits" in second.output and "0 misses" in second.output
+    assert "proved" in second.output

@@ -12,9 +12,12 @@ import typer
 from rich.console import Console
 
 from stepprover.cli.common import (
+    Cache,
+    CacheDir,
     LeanDir,
     Repl,
     Sandbox,
+    cache_or_none,
     err,
     fail,
     process_config_or_exit,
@@ -29,7 +32,8 @@ from stepprover.cli.gold import (
 from stepprover.errors import GoldUnavailable
 from stepprover.lean.gold import GoldVerdict
 from stepprover.lean.pool import PoolConfig, ReplPool
-from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, VerifyConfig
+from stepprover.lean.verdict_cache import CacheSettings
+from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, VerifyConfig
 
 
 def check(
@@ -44,6 +48,8 @@ def check(
     repl: Repl = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    cache: Cache = None,
+    cache_dir: CacheDir = None,
     gold: Gold = False,
     gold_timeout: GoldTimeout = 1800.0,
     gold_workers: GoldWorkers = 1,
@@ -51,6 +57,7 @@ def check(
     """Verify proofs with every integrity check; exit 0 only if all are proved (and,
     with --gold, comparator proves each of them too)."""
     pool_config = PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
+    verdict_cache = cache_or_none(cache, cache_dir, repl, lean_dir)
     verify_config = VerifyConfig(timeout=timeout)
     checker = (
         gold_checker_or_exit(lean_dir, verify_config, gold_timeout, gold_workers) if gold else None
@@ -60,7 +67,7 @@ def check(
     else:
         stmt = statement.read_text() if statement else None
         items = [{"id": str(path), "code": path.read_bytes(), "statement": stmt}]
-    verdicts = asyncio.run(_check_all(pool_config, verify_config, items))
+    verdicts = asyncio.run(_check_all(pool_config, verify_config, items, verdict_cache))
     golds: list[GoldVerdict | None] = [None] * len(items)
     if checker is not None:
         try:
@@ -111,17 +118,25 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 async def _check_all(
-    pool_config: PoolConfig, verify_config: VerifyConfig, items: list[dict[str, Any]]
+    pool_config: PoolConfig, verify_config: VerifyConfig, items: list[dict[str, Any]],
+    cache: CacheSettings | None = None,
 ) -> list[Verdict]:
     async with ReplPool(pool_config) as pool:
-        verifier = LeanVerifier(pool, verify_config)
+        lean = LeanVerifier(pool, verify_config)
+        caching = cache.wrap(lean, verify_config) if cache else None
+        verifier: Verifier = caching or lean
 
         async def one(item: dict[str, Any]) -> Verdict:
             if "error" in item:
                 return Verdict(outcome=Outcome.REJECTED, reason=item["error"])
             return await verifier.check(item["code"], statement=item.get("statement"))
 
-        return await asyncio.gather(*(one(item) for item in items))
+        try:
+            return await asyncio.gather(*(one(item) for item in items))
+        finally:
+            if caching is not None:
+                caching.close()
+                err.print(caching.stats.line())
 
 
 def _print_verdict(verdict: Verdict, label: str = "") -> None:

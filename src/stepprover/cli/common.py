@@ -14,6 +14,7 @@ from stepprover.errors import ModelUnavailable, SandboxUnavailable
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
+from stepprover.lean.verdict_cache import CacheSettings, cache_settings
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.models.loader import Backend, load_generator
 from stepprover.models.openai_compat import PromptMode
@@ -36,6 +37,11 @@ LeanDir = Annotated[
     Path | None, typer.Option(help="Where Lean, the REPL and Mathlib live (env STEPPROVER_LEAN_DIR).")
 ]
 Repl = Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")]
+Cache = Annotated[bool | None, typer.Option(
+    "--cache/--no-cache",
+    help="Answer a proof checked before from the verdict cache. Default: on, off with --repl.")]
+CacheDir = Annotated[Path | None, typer.Option(
+    help="Folder of the verdict cache (verdicts.sqlite); default ~/.cache/stepprover.")]
 Model = Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")]
 ModelBackend = Annotated[str, typer.Option(help=" | ".join(BACKENDS))]
 BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
@@ -82,6 +88,17 @@ def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: boo
         return repl_process(repl, lean_dir, sandbox=SandboxConfig() if sandbox else None)
     except SandboxUnavailable as exc:
         fail(exc)
+
+
+def cache_or_none(cache: bool | None, cache_dir: Path | None, repl: str | None,
+                  lean_dir: Path | None, lean_url: str | None = None) -> CacheSettings | None:
+    """The verdict cache for local or Ray Lean; none with a service (it keeps its own)."""
+    if lean_url:
+        return None
+    try:
+        return cache_settings(cache, cache_dir, repl=repl, setup=lean_setup_for(lean_dir))
+    except OSError as exc:
+        fail(f"verdict cache: {exc}")
 
 
 def sampling_or_exit(style: str, temperature: float | None) -> SamplingParams:

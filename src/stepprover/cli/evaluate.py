@@ -12,6 +12,8 @@ from rich.console import Console
 
 from stepprover.cli.common import (
     BaseUrl,
+    Cache,
+    CacheDir,
     FinalTimeout,
     LeanApiKey,
     LeanDir,
@@ -28,6 +30,7 @@ from stepprover.cli.common import (
     SketchTimeout,
     Temperature,
     TokenizerPath,
+    cache_or_none,
     err,
     fail,
     generator_or_exit,
@@ -91,6 +94,8 @@ def eval_(
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    cache: Cache = None,
+    cache_dir: CacheDir = None,
     gold: Gold = False,
     gold_timeout: GoldTimeout = 1800.0,
     gold_workers: GoldWorkers = 1,
@@ -116,7 +121,8 @@ def eval_(
         reference=reference, max_repl_calls=max_repl_calls, sketch_timeout=sketch_timeout,
     )  # fmt: skip
     settings = RunSettings(
-        model=model, loop=loop, lean=LeanBackend(pool_config, lean_url, lean_api_key, lean_ray),
+        model=model, loop=loop, lean=LeanBackend(pool_config, lean_url, lean_api_key, lean_ray,
+                                                 cache_or_none(cache, cache_dir, repl, lean_dir, lean_url)),
         lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir), samples=samples,
         dataset=benchmark, dataset_sha256=file_sha256(path), split=split,
     )  # fmt: skip
@@ -196,6 +202,7 @@ def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, 
         console.print(f"n counts the {samples} first attempts; each counts as solved when it or one of "
                       f"its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) is")
     console.print(f"outcomes: {store.outcome_counts()}")
+    console.print(store.final_checks().line())
     print_gold_summary(folder, store, [p.name for p in problems], console)
     if failed:
         console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "

@@ -14,6 +14,8 @@ from stepprover.agent.display import render_trajectory, summary_line
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
     BaseUrl,
+    Cache,
+    CacheDir,
     LeanApiKey,
     LeanDir,
     LeanUrl,
@@ -29,6 +31,7 @@ from stepprover.cli.common import (
     SketchTimeout,
     Temperature,
     TokenizerPath,
+    cache_or_none,
     fail,
     generator_or_exit,
     loop_config_or_exit,
@@ -96,6 +99,8 @@ def prove(
     lean_api_key: LeanApiKey = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    cache: Cache = None,
+    cache_dir: CacheDir = None,
 ) -> None:
     """Prove one problem with tool-integrated reasoning and show the trajectory."""
     try:
@@ -110,7 +115,9 @@ def prove(
     )  # fmt: skip
     config = dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, seed=seed))
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
-    settings = RunSettings(model=model, loop=config, lean=LeanBackend(pool_config, lean_url, lean_api_key),
+    lean = LeanBackend(pool_config, lean_url, lean_api_key,
+                       cache=cache_or_none(cache, cache_dir, repl, lean_dir, lean_url))
+    settings = RunSettings(model=model, loop=config, lean=lean,
                            lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir),
                            dataset=str(problem) if problem else f"minif2f:{minif2f}")
     with open_run(settings) as run:

@@ -22,7 +22,7 @@ from stepprover.eval.metrics import (
     solve_counts,
     solve_rates,
 )
-from stepprover.eval.store import RunConfig, RunStore
+from stepprover.eval.store import FinalChecks, RunConfig, RunStore
 from stepprover.provers.styles import CorrectionTree
 
 # StepFun-Prover-Preview's published results (README / technical report, miniF2F-test).
@@ -57,6 +57,7 @@ def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
         results = fold_corrections(samples, config.samples, tree)
         counts = solve_counts(results, problems)
         preflight = store.preflight()
+        checks = store.final_checks()
         chosen = _pick_trajectories(store, problems, per_problem)
     repl_curve = curve_by_repl_calls(results, problems)
     context_curve = curve_by_context(results, problems)
@@ -66,7 +67,7 @@ def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
         _plot(folder / "pass1_by_context.png", context_curve, "maximum context length (tokens)",
               "pass@1 vs context length (cf. paper Table 2)", paper=PAPER_TABLE2),
     ]
-    markdown = _markdown(config, problems, counts, preflight, repl_curve, context_curve)
+    markdown = _markdown(config, problems, counts, preflight, repl_curve, context_curve, checks)
     if GoldLedger.exists(folder):
         with GoldLedger(folder) as ledger:
             markdown += "\n" + "\n".join(gold_lines(samples, problems, ledger.samples()))
@@ -97,7 +98,7 @@ def settings_warnings(config: RunConfig) -> list[str]:
 
 def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[int, int]],
               preflight: dict[str, tuple[bool, str]], repl_curve: dict[int, float],
-              context_curve: dict[int, float]) -> str:
+              context_curve: dict[int, float], checks: FinalChecks) -> str:
     headline = pass1(counts)
     lines = [
         f"# stepprover report: {config.model} on {config.dataset}",
@@ -159,6 +160,11 @@ def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[in
     lines += ["## Pre-flight", "",
               f"{len(failed)} of {len(problems)} statements failed to elaborate with `sorry` "
               "and count as unsolved" + (": " + ", ".join(failed) if failed else "."), ""]
+    lines += ["## Lean time", "",
+              (f"Verdict cache: {checks.cached} of {checks.total} final checks were answered "
+               f"without a Lean run of their own ({checks.total - checks.cached} misses), saving "
+               f"{checks.saved_seconds:.1f} Lean seconds. A cached verdict is the one Lean gave "
+               "the same proof, statement and verification settings."), ""]
     rates = solve_rates(counts)
     lines += ["## Per-problem solve rates", "", "| problem | solved / samples |", "| --- | --- |"]
     lines += [f"| {p} | {counts[p][1]}/{counts[p][0]} |" for p in sorted(rates, key=lambda p: (rates[p], p))]

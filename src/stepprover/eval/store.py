@@ -12,6 +12,7 @@ import json
 import sqlite3
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -42,6 +43,13 @@ CREATE TABLE IF NOT EXISTS trajectories (
 );
 CREATE TABLE IF NOT EXISTS preflight (problem TEXT PRIMARY KEY, ok INTEGER NOT NULL, reason TEXT);
 CREATE TABLE IF NOT EXISTS problems (problem TEXT PRIMARY KEY, position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS final_checks (
+    problem TEXT NOT NULL,
+    sample_index INTEGER NOT NULL,
+    cached INTEGER NOT NULL,
+    saved_seconds REAL NOT NULL,
+    PRIMARY KEY (problem, sample_index)
+);
 """
 
 
@@ -61,6 +69,19 @@ class RunConfig(BaseModel):
     dataset: str
     dataset_sha256: str
     split: str | None = None
+
+
+@dataclass(frozen=True)
+class FinalChecks:
+    """The run's final verdicts and how many the verdict cache answered (``Verdict.cached``)."""
+
+    total: int
+    cached: int
+    saved_seconds: float
+
+    def line(self) -> str:
+        return (f"verdict cache: {self.cached} hits, {self.total - self.cached} misses of "
+                f"{self.total} final checks, {self.saved_seconds:.1f} Lean seconds saved")
 
 
 class RunStore:
@@ -142,6 +163,12 @@ class RunStore:
                 "INSERT OR REPLACE INTO trajectories VALUES (?,?,?)",
                 (trajectory.problem, trajectory.sample_index, blob),
             )
+            if verdict is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO final_checks VALUES (?,?,?,?)",
+                    (trajectory.problem, trajectory.sample_index, int(verdict.cached),
+                     verdict.saved_seconds),
+                )
 
     def done(self) -> set[tuple[str, int]]:
         """(problem, sample_index) of every finished sample."""
@@ -158,6 +185,13 @@ class RunStore:
             "SELECT COALESCE(outcome, finish), COUNT(*) FROM samples GROUP BY 1"
         )
         return {str(k): n for k, n in rows}
+
+    def final_checks(self) -> FinalChecks:
+        """Over the samples with a final verdict (runs stored before this table count none)."""
+        total, cached, saved = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(cached), 0), COALESCE(SUM(saved_seconds), 0) "
+            "FROM final_checks").fetchone()
+        return FinalChecks(int(total), int(cached), float(saved))
 
     def trajectories(self, problem: str | None = None) -> Iterator[Trajectory]:
         query, args = "SELECT data FROM trajectories", tuple[str, ...]()

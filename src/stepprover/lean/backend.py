@@ -7,12 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from stepprover.errors import LeanBackendError
 from stepprover.lean.pool import PoolConfig, PoolHealth, ReplPool
 from stepprover.lean.remote import RemoteLean
-from stepprover.lean.verify import LeanVerifier, Outcome, SketchRepl, Verdict, Verifier
+from stepprover.lean.verdict_cache import CacheSettings
+from stepprover.lean.verify import (
+    LeanVerifier,
+    Outcome,
+    SketchRepl,
+    Verdict,
+    Verifier,
+    VerifyConfig,
+)
 
 HealthProbe = Callable[[], Awaitable[PoolHealth]]
 """Reads the state of the pool(s) that run the checks (``ReplPool.health``,
@@ -58,6 +66,19 @@ class LeanBackend:
     api_key: str | None = None
     ray_address: str | None = None
     """Spread the pool over a Ray cluster ("auto": the cluster this machine belongs to)."""
+    cache: CacheSettings | None = None
+    """The verdict cache around local and Ray verifiers (the service keeps its own)."""
+
+    @contextlib.contextmanager
+    def _cached(self, verifier: Verifier, config: VerifyConfig) -> Iterator[Verifier]:
+        if self.cache is None:
+            yield verifier
+            return
+        caching = self.cache.wrap(verifier, config)
+        try:
+            yield caching
+        finally:
+            caching.close()
 
     @contextlib.asynccontextmanager
     async def open(self) -> AsyncIterator[tuple[SketchRepl, Verifier]]:
@@ -79,9 +100,13 @@ class LeanBackend:
             ray.init(address=self.ray_address, ignore_reinit_error=True)
             distributed = RayVerifier(self.pool_config)
             try:
-                yield distributed, RecheckingVerifier(distributed, distributed.pool_health)
+                rechecking = RecheckingVerifier(distributed, distributed.pool_health)
+                with self._cached(rechecking, distributed.verify_config) as verifier:
+                    yield distributed, verifier
             finally:
                 await distributed.close()
             return
         async with ReplPool(self.pool_config) as pool:
-            yield pool, RecheckingVerifier(LeanVerifier(pool), pool.health)
+            lean = LeanVerifier(pool)
+            with self._cached(RecheckingVerifier(lean, pool.health), lean.config) as verifier:
+                yield pool, verifier

@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
@@ -115,6 +117,21 @@ class _Worker:
         return stats.busy_seconds / stats.requests if stats.requests else 0.0
 
 
+_worker_seconds: ContextVar[list[float] | None] = ContextVar("worker_seconds", default=None)
+
+
+@contextmanager
+def worker_seconds() -> Iterator[list[float]]:
+    """Inside the block, each request this task sends through ``ReplPool.run`` appends the
+    seconds a worker spent on it (waiting for a worker excluded): the Lean time of a check."""
+    seconds: list[float] = []
+    token = _worker_seconds.set(seconds)
+    try:
+        yield seconds
+    finally:
+        _worker_seconds.reset(token)
+
+
 class ReplPool:
     """Header-keyed warm REPL workers. ``async with ReplPool(config) as pool: ...``."""
 
@@ -156,6 +173,7 @@ class ReplPool:
             PoolBusy, PoolClosed: the pool cannot take the request.
         """
         worker = await self._acquire(imports)
+        started = time.monotonic()
         try:
             if isinstance(request, CommandRequest) and request.env is None:
                 request = request.model_copy(update={"env": worker.env})
@@ -167,6 +185,8 @@ class ReplPool:
                 raise PoolClosed("the REPL pool was closed during the request") from exc
             raise
         finally:
+            if (clock := _worker_seconds.get()) is not None:
+                clock.append(time.monotonic() - started)
             await self._release(worker)
 
     async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:

@@ -72,6 +72,7 @@ class RayVerifier:
         if not ray.is_initialized():
             raise RayUnavailable("connect to a cluster first: ray.init(address='auto') or ray.init()")
         remote_actor = ray.remote(PoolActor)
+        self.verify_config = verify_config or VerifyConfig()
         self.actors: list[Any] = []
         for node in (n for n in ray.nodes() if n.get("Alive")):
             workers = pool_config.workers or node_worker_count(node, pool_config.expected_worker_rss_mb)
@@ -81,7 +82,7 @@ class RayVerifier:
             for _ in range(actors_per_node):
                 self.actors.append(remote_actor.options(
                     num_cpus=0, scheduling_strategy=strategy, max_concurrency=10_000,
-                ).remote(config, verify_config or VerifyConfig()))  # fmt: skip
+                ).remote(config, self.verify_config))  # fmt: skip
         if not self.actors:
             raise RayUnavailable("the Ray cluster has no alive node")
         self._next = itertools.cycle(range(len(self.actors)))

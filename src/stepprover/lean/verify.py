@@ -27,11 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stepprover.errors import LeanUnavailable
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
-from stepprover.lean.pool import ReplPool
+from stepprover.lean.pool import ReplPool, worker_seconds
 from stepprover.lean.prefilter import prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import declared_theorems, split_imports, with_sorry
 
+RULES_VERSION: str = "1"
+"""The version of the verification rules; bump on any change to prefilter, probes or
+judging. It is part of every verdict-cache key, so a bump retires every stored verdict."""
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 SORRY_WARNINGS = ("declaration uses 'sorry'", "declaration uses `sorry`")
 _AXIOMS_LIST = re.compile(r"^'(?P<name>[^']+)' depends on axioms: \[(?P<axioms>[^\]]*)\]$")
@@ -59,9 +62,18 @@ class Verdict(BaseModel):
     """Lean's messages about the proof, positions relative to the whole submitted text."""
     axioms: list[str] | None = None
     elapsed: float = 0.0
+    """Wall seconds of this call (waiting for a worker included)."""
+    lean_seconds: float = 0.0
+    """Seconds Lean workers spent on this check (waiting for a worker excluded)."""
     attempts: int = 1
     reply: dict[str, Any] | None = None
     """The REPL's raw reply to the proof command (with the appended checks)."""
+    cached: bool = False
+    """Lean did not run for this call: the verdict came from the verdict cache, or from an
+    identical check that was in flight at the same time (``lean.verdict_cache``)."""
+    saved_seconds: float = 0.0
+    """On a cached verdict, the ``lean_seconds`` of the check that computed it: the Lean
+    time this call did not spend."""
 
     @property
     def proved(self) -> bool:
@@ -112,8 +124,10 @@ class LeanVerifier:
         """Verify ``code`` (imports + proof). With ``statement`` (header + theorem
         ``... := by``), also require that the proof proves exactly that theorem."""
         started = time.monotonic()
-        verdict = await self._check(code, statement, timeout or self.config.timeout)
-        return verdict.model_copy(update={"elapsed": time.monotonic() - started})
+        with worker_seconds() as lean:
+            verdict = await self._check(code, statement, timeout or self.config.timeout)
+        return verdict.model_copy(
+            update={"elapsed": time.monotonic() - started, "lean_seconds": sum(lean)})
 
     async def _check(self, code: str | bytes, statement: str | None, timeout: float) -> Verdict:
         text = _as_text(code, self.config.max_code_bytes)

@@ -33,7 +33,7 @@ from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandRequest
 from stepprover.lean.source import split_imports
-from stepprover.lean.verify import LeanVerifier, VerifyConfig
+from stepprover.lean.verify import LeanVerifier, Verdict, Verifier, VerifyConfig
 from stepprover.lean.wire import (
     CheckRequest,
     CheckResponse,
@@ -65,6 +65,21 @@ class Metrics:
                                  buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600))
         self.outcomes = Counter("stepprover_outcomes", "Results by outcome", ["outcome"],
                                 registry=self.registry)
+        self.cache_hits = Counter("stepprover_verdict_cache_hits", "Verdicts answered without a "
+                                  "Lean check of their own (stored, or joined one in flight)",
+                                  registry=self.registry)
+        self.cache_misses = Counter("stepprover_verdict_cache_misses",
+                                    "Verdicts the verdict cache passed to Lean", registry=self.registry)
+        self.cache_saved = Counter("stepprover_verdict_cache_saved_seconds",
+                                   "Lean seconds the verdict cache saved", registry=self.registry)
+
+    def record(self, verdict: Verdict, *, cache: bool) -> None:
+        self.outcomes.labels(verdict.outcome.value).inc()
+        if verdict.cached:
+            self.cache_hits.inc()
+            self.cache_saved.inc(verdict.saved_seconds)
+        elif cache:
+            self.cache_misses.inc()
 
 
 class Service:
@@ -73,7 +88,10 @@ class Service:
     def __init__(self, pool: ReplPool, settings: ServiceSettings) -> None:
         self.pool = pool
         self.settings = settings
-        self.verifier = LeanVerifier(pool, VerifyConfig(timeout=settings.max_timeout))
+        lean = LeanVerifier(pool, VerifyConfig(timeout=settings.max_timeout))
+        cache = settings.verdict_cache_settings()
+        self.caching = cache.wrap(lean, lean.config) if cache else None
+        self.verifier: Verifier = self.caching or lean
         self.metrics = Metrics(pool)
         self.done: OrderedDict[str, VerifyResponse] = OrderedDict()
         self.in_flight: dict[str, asyncio.Future[VerifyResponse]] = {}
@@ -151,10 +169,12 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active = pool or ReplPool(settings.pool_config())
-        app.state.service = Service(active, settings)
+        app.state.service = service = Service(active, settings)
         try:
             yield
         finally:
+            if service.caching is not None:
+                service.caching.close()
             if pool is None:
                 await active.close()
 
@@ -192,7 +212,7 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
             verdicts = await asyncio.gather(*(
                 svc.verifier.check(p.code, statement=p.statement, timeout=timeout) for p in body.proofs))
             for v in verdicts:
-                svc.metrics.outcomes.labels(v.outcome.value).inc()
+                svc.metrics.record(v, cache=svc.caching is not None)
             return VerifyResponse(results=[VerifyResult(id=p.id, verdict=v)
                                            for p, v in zip(body.proofs, verdicts, strict=True)])
 

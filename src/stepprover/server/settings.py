@@ -8,7 +8,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stepprover.lean.pool import MATHLIB_WORKER_RSS_MB, PoolConfig
 from stepprover.lean.sandbox import SandboxConfig
-from stepprover.lean.toolchain import REPL_MAX_RSS_MB, repl_process
+from stepprover.lean.toolchain import REPL_MAX_RSS_MB, LeanSetup, repl_process
+from stepprover.lean.verdict_cache import CacheSettings, cache_settings
 
 
 class ServiceSettings(BaseSettings):
@@ -29,11 +30,20 @@ class ServiceSettings(BaseSettings):
     max_timeout: float = 600.0
     idempotency_cache: int = 10_000
     """Completed /api/verify answers kept by Idempotency-Key, for client retries."""
+    verdict_cache: bool | None = None
+    """Answer a proof checked before from the service's verdict cache, shared by all its
+    clients. Default: on with the installed Lean, off with ``repl_command``."""
+    cache_dir: Path | None = None
+    """Folder of the verdict cache (default ``~/.cache/stepprover`` of the service's user)."""
     sandbox: bool = True
     sandbox_memory_mb: int = 20_480
     sandbox_cpu_seconds: int = 3600
     sandbox_processes: int = 256
     sandbox_file_mb: int = 1024
+
+    def verdict_cache_settings(self) -> CacheSettings | None:
+        setup = LeanSetup() if self.lean_dir is None else LeanSetup(root=self.lean_dir)
+        return cache_settings(self.verdict_cache, self.cache_dir, repl=self.repl_command, setup=setup)
 
     def pool_config(self) -> PoolConfig:
         sandbox = SandboxConfig(

@@ -34,6 +34,11 @@ class LeanSettings(BaseModel):
     sandbox: bool = False
     ray: str | None = None
     """A Ray cluster address ("auto") to spread the REPL pool over its nodes."""
+    cache: bool | None = None
+    """The verdict cache (one Lean check per distinct proof); default: on with the installed
+    Lean, off with ``repl``. With ``url`` the service keeps its own."""
+    cache_dir: str | None = None
+    """Folder of the verdict cache; default ``~/.cache/stepprover``."""
 
 
 class LoopSettings(BaseModel):

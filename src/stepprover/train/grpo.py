@@ -128,9 +128,12 @@ class TirRollout:
 
     def _record(self, trainer: Any, trajectories: list[Trajectory], verified: list[bool | None],
                 truncated: list[bool], model_tokens: int) -> None:
+        verdicts = [t.verdict for t in trajectories if t.verdict is not None]
+        cached = [v for v in verdicts if v.cached]
         totals = summed_over_processes(trainer, [
             len(trajectories), sum(v is True for v in verified), sum(len(t.repl_calls) for t in trajectories),
             sum(truncated), model_tokens, sum(v is None for v in verified),
+            len(cached), len(verdicts) - len(cached), sum(v.saved_seconds for v in cached),
         ])  # fmt: skip
         n = max(1.0, totals[0])
         metrics = {
@@ -139,6 +142,9 @@ class TirRollout:
             "stepprover/truncated_fraction": totals[3] / n,
             "stepprover/response_tokens": totals[4] / n,
             "stepprover/unjudged": totals[5],  # samples with reward None (not trained on), all processes
+            "stepprover/verdict_cache_hits": totals[6],
+            "stepprover/verdict_cache_misses": totals[7],
+            "stepprover/lean_seconds_saved": totals[8],
         }
         store = getattr(trainer, "_metrics", None)
         if isinstance(store, dict) and "train" in store:

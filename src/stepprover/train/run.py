@@ -18,6 +18,7 @@ from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import repl_process
+from stepprover.lean.verdict_cache import cache_settings
 from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.train.bridge import LoopThread
 from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig
@@ -106,7 +107,9 @@ def lean_backend(settings: LeanSettings) -> LeanBackend:
     sandbox = SandboxConfig() if settings.sandbox else None
     pool = None if settings.url else PoolConfig(process=repl_process(settings.repl, sandbox=sandbox),
                                                 workers=settings.workers)
-    return LeanBackend(pool, settings.url, settings.api_key, settings.ray)
+    cache = None if settings.url else cache_settings(settings.cache, settings.cache_dir,
+                                                     repl=settings.repl)
+    return LeanBackend(pool, settings.url, settings.api_key, settings.ray, cache)
 
 
 async def open_lean(settings: LeanSettings, stack: contextlib.AsyncExitStack) -> tuple[SketchRepl, Verifier]:
