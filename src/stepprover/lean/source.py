@@ -118,6 +118,8 @@ class Declaration:
     resolved: tuple[str, ...]
     """Fully resolved name components (enclosing namespaces applied, ``_root_`` removed)."""
     line: int
+    start: int
+    """Offset of the name in the text."""
 
     @property
     def full_name(self) -> str:
@@ -348,7 +350,9 @@ def _follow_scopes(
     if command.keyword in THEOREM_KEYWORDS and nxt is not None and nxt.kind is Kind.IDENT:
         parts = name_components(nxt.text)
         resolved = parts[1:] if parts[0] == "_root_" else current + parts
-        result.declarations.append(Declaration(command.keyword, nxt.text, resolved, nxt.line))
+        result.declarations.append(
+            Declaration(command.keyword, nxt.text, resolved, nxt.line, nxt.start)
+        )
     elif command.keyword == "namespace":
         if nxt is None or nxt.kind is not Kind.IDENT:
             result.scope_problems.append(ScopeProblem(command.line, "`namespace` without a name"))
