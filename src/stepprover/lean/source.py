@@ -186,6 +186,8 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
             signature = True
         elif signature and not depth and tok.text == ":" and _followed_by(tokens, i, "="):
             signature = False
+        elif signature and not depth and tok.text == "|" and column == 0:
+            signature = False  # equations of a term-mode theorem
         if i in in_attribute:
             pass
         elif i == 0 or (column == 0 and not depth and not signature and _may_start(tokens, i)):
