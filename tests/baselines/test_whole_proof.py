@@ -23,8 +23,10 @@ NAME = PROBLEM.name
 TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@x : ..."}
 SCRIPT = [
     ["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
-    ["nlinarith [foo]", {"messages": [{"severity": "error", "pos": {"line": 10, "column": 13},
-                                        "endPos": {"line": 10, "column": 16},
+    # lines from the command's end: the proof's last line (it has no final newline) is 5th
+    # from the end (the verifier appends a blank line, `#guard_expr` and `#print axioms`)
+    ["nlinarith [foo]", {"messages": [{"severity": "error", "pos": {"line": -5, "column": 13},
+                                        "endPos": {"line": -5, "column": 16},
                                         "data": "unknown identifier 'foo'"}]}],
     ["norm_num [h₁]", {"messages": [TYPE, {**TYPE, "pos": {"line": -2, "column": 0},
                                            "data": f"'{NAME}' depends on axioms: [propext]"}]}],
