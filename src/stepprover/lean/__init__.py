@@ -16,9 +16,17 @@ from stepprover.lean.protocol import (
 )
 from stepprover.lean.source import split_imports
 from stepprover.lean.toolchain import LeanSetup, doctor, setup_plan
-from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, VerifyConfig
+from stepprover.lean.verify import (
+    RULES_VERSION,
+    LeanVerifier,
+    Outcome,
+    Verdict,
+    Verifier,
+    VerifyConfig,
+)
 
 __all__ = [
+    "RULES_VERSION",
     "CommandReply",
     "CommandRequest",
     "ErrorReply",

@@ -111,9 +111,13 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
             pass  # the command word itself is judged above
         elif tok.kind is Kind.HASH_COMMAND and tok.text in HASH_COMMANDS:
             findings.append(Finding(tok.text, tok.line, "runs a #-command"))
-        elif tok.kind is Kind.IDENT and tok.text in COMMAND_KEYWORDS and not _inside_attribute(tokens, i):
-            if not policy.command_allowed(tok.text):
-                findings.append(Finding(tok.text, tok.line, COMMAND_KEYWORDS[tok.text]))
+        elif (
+            tok.kind is Kind.IDENT
+            and tok.text in COMMAND_KEYWORDS
+            and not policy.command_allowed(tok.text)
+            and not _inside_attribute(tokens, i)
+        ):
+            findings.append(Finding(tok.text, tok.line, COMMAND_KEYWORDS[tok.text]))
         if tok.kind is not Kind.IDENT:
             if tok.text == "[" and i > 0 and tokens[i - 1].text in ("@", "attribute"):
                 findings += _attribute_findings(tokens, i, policy)

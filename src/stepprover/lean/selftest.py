@@ -78,4 +78,6 @@ def confusion_matrix(results: list[Result]) -> list[list[str]]:
     return rows
 
 
+__all__ = ["CASES", "HEADERS", "Case", "Result", "confusion_matrix", "dry_run", "plan", "run"]
+
 HEADERS = ["case", "proved", "refused before Lean", "not proved by Lean", "left to Lean (dry run)"]

@@ -184,21 +184,27 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
         column = tok.start - (body.rfind("\n", 0, tok.start) + 1)
         if tok.text in THEOREM_KEYWORDS:
             signature = True
-        elif signature and not depth and tok.text == ":" and _followed_by(tokens, i, "="):
+        elif signature and not depth and (
+            (tok.text == ":" and _followed_by(tokens, i, "="))
+            or (tok.text == "|" and column == 0)  # equations of a term-mode theorem
+        ):
             signature = False
-        elif signature and not depth and tok.text == "|" and column == 0:
-            signature = False  # equations of a term-mode theorem
         if i in in_attribute:
             pass
-        elif i == 0 or (column == 0 and not depth and not signature and _may_start(tokens, i)):
+        elif (
+            i == 0
+            or (column == 0 and not depth and not signature and _may_start(tokens, i))
+            or (tok.kind is Kind.IDENT and tok.text in _ALWAYS_COMMANDS)
+            or (tok.kind is Kind.HASH_COMMAND and tok.text in HASH_COMMANDS)
+        ):
             starts.add(i)
-        elif tok.kind is Kind.IDENT and tok.text in _ALWAYS_COMMANDS:
-            starts.add(i)
-        elif tok.kind is Kind.HASH_COMMAND and tok.text in HASH_COMMANDS:
-            starts.add(i)
-        elif tok.kind is Kind.IDENT and tok.text == "in" and _command_level_in(tokens, i, starts):
-            if i + 1 < len(tokens):
-                starts.add(i + 1)
+        elif (
+            tok.kind is Kind.IDENT
+            and tok.text == "in"
+            and i + 1 < len(tokens)
+            and _command_level_in(tokens, i, starts)
+        ):
+            starts.add(i + 1)
         if tok.kind is Kind.SYMBOL:
             if tok.text in _OPEN:
                 depth.append(tok.text)

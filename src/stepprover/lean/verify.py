@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stepprover.errors import ReplError, ReplStartError, ReplTimeout
 from stepprover.lean.pool import ReplPool
-from stepprover.lean.prefilter import Policy, prefilter
+from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, CommandRequest, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import escape_name, name_components, scan, split_imports, with_sorry
 
@@ -44,8 +44,8 @@ REFERENCE_NAME = "stepprover_reference_statement"
 """The statement's theorem is elaborated under this name, before the proof."""
 # `#print axioms` (Lean src/Lean/Elab/Print.lean, printAxiomsOf): `'{constName}' depends on
 # axioms: {list}` or `'{constName}' does not depend on any axioms`; the list may wrap.
-_AXIOMS_LIST = re.compile(r"^'(?P<name>.+)' depends on axioms: \[(?P<axioms>.*)\]$", re.S)
-_NO_AXIOMS = re.compile(r"^'(?P<name>.+)' does not depend on any axioms$", re.S)
+_AXIOMS_LIST = re.compile(r"^'(?P<name>.+)' depends on axioms: \[(?P<axioms>.*)\]$", re.DOTALL)
+_NO_AXIOMS = re.compile(r"^'(?P<name>.+)' does not depend on any axioms$", re.DOTALL)
 # Lean's parser errors when the proof's last command is unfinished and runs into the probe.
 _PARSE_ERROR = re.compile(r"^(unexpected |expected )")
 
@@ -129,7 +129,7 @@ class Plan(BaseModel):
     """Add to a line of ``command`` to get the line in the submitted file."""
 
 
-def plan(code: str, statement: str | None, policy: Policy = Policy()) -> Plan | str:
+def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> Plan | str:
     """What to send to Lean for ``code`` (imports + proof), or why it is refused before Lean.
 
     With ``statement`` (header + ``theorem NAME … := by``), the statement's block comes
@@ -314,7 +314,9 @@ def axioms_report(name: str, messages: list[Message]) -> list[str] | str:
 
 def _split_list(text: str) -> list[str]:
     """Split ``a, b, «c, d»`` at commas outside guillemets."""
-    items, current, quoted = [], [], False
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
     for c in text:
         if c == "," and not quoted:
             items.append("".join(current))
