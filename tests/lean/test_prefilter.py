@@ -240,6 +240,7 @@ def test_hash_notation_inside_a_term_is_not_a_command() -> None:
 @pytest.mark.parametrize(
     "body",
     ["open Lean in\n" + THM, "open Lean Elab\n" + THM, "namespace Lean\nend Lean\n" + THM,
+     "open Real Mathlib\n" + THM, "namespace Mathlib\nend Mathlib\n" + THM,
      THM.replace("linarith", "exact (Lean.Elab.admitGoal _)"),
      THM.replace("linarith", "exact _root_.Lean.ofReduceBool _ _ rfl"),
      THM.replace("linarith", "aesop (add safe tactic Lean.Elab.Tactic.evalSorry)"),

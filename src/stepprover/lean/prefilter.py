@@ -124,6 +124,8 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
             continue
         if tok.text == "set_option":
             findings += _option_findings(tokens, i, policy)
+        elif tok.text in ("open", "namespace"):
+            findings += _scope_findings(tokens, i)
         elif i in structure.command_tokens:
             continue
         elif tok.text in DENIED_WORDS and not _aesop_phase(tokens, i):
@@ -162,6 +164,21 @@ def _option_findings(tokens: list[Token], i: int, policy: Policy) -> list[Findin
     if policy.option_allowed(components):
         return []
     return [Finding(f"set_option {escape_name(components)}", tok.line, "is not an allowed option")]
+
+
+def _scope_findings(tokens: list[Token], i: int) -> list[Finding]:
+    """``open Mathlib`` or ``namespace Mathlib`` would make ``Tactic.…`` name Mathlib's meta code:
+    a namespace that contains a meta namespace may not be opened or entered either."""
+    findings = []
+    j = i + 1
+    while j < len(tokens) and tokens[j].kind is Kind.IDENT and tokens[j].text not in ("in", "hiding", "renaming"):
+        components = name_components(tokens[j].text)
+        for prefix, why in _META_PREFIXES.items():
+            if len(components) < len(prefix) and prefix[: len(components)] == components:
+                findings.append(Finding(tokens[j].text, tokens[j].line, f"contains {why}"))
+                break
+        j += 1
+    return findings
 
 
 def _meta_namespace(text: str) -> str | None:
