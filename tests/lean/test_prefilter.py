@@ -209,6 +209,12 @@ def test_unbalanced_scopes_are_refused_before_lean(body: str, problem: str) -> N
     assert any(problem in f.reason for f in findings), findings
 
 
+def test_open_scoped_is_not_a_scoped_command() -> None:
+    assert rules("open scoped BigOperators\n" + THM) == []
+    assert rules("open scoped Mathlib\n" + THM) == ["Mathlib"]
+    assert rules("scoped notation \"ℝ\" => ℕ\n" + THM) == ["notation", "scoped"]
+
+
 def test_balanced_scopes_are_fine() -> None:
     body = "namespace A.B\nsection\nlemma h : True := trivial\nend\nend A.B\nnoncomputable section\n" + THM + "end\n"
     assert rules(body) == []

@@ -200,7 +200,6 @@ META_NAMESPACES: dict[str, str] = {
     "IO": "input/output from a proof",
     "EIO": "input/output from a proof",
     "BaseIO": "input/output from a proof",
-    "ST": "mutable references (can reach the elaborator's tables)",
     "System": "input/output from a proof",
     "Mathlib.Tactic": "meta code of Mathlib's tactics",
     "Mathlib.Meta": "meta code of Mathlib",

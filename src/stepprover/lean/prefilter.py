@@ -33,7 +33,14 @@ from stepprover.lean.allowlists import (
     OPTIONS,
 )
 from stepprover.lean.lexer import Kind, Token
-from stepprover.lean.source import Scan, attributes_in, escape_name, name_components, scan
+from stepprover.lean.source import (
+    Scan,
+    attributes_in,
+    escape_name,
+    name_components,
+    open_scoped,
+    scan,
+)
 
 _META_PREFIXES = {name_components(k): v for k, v in META_NAMESPACES.items()}
 _AESOP_TACTICS = frozenset({"aesop", "aesop?", "aesop_cat", "aesop_graph", "aesop_mat"})
@@ -116,6 +123,7 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
             and tok.text in COMMAND_KEYWORDS
             and not policy.command_allowed(tok.text)
             and not _inside_attribute(tokens, i)
+            and not open_scoped(tokens, i)
         ):
             findings.append(Finding(tok.text, tok.line, COMMAND_KEYWORDS[tok.text]))
         if tok.kind is not Kind.IDENT:
@@ -170,7 +178,7 @@ def _scope_findings(tokens: list[Token], i: int) -> list[Finding]:
     """``open Mathlib`` or ``namespace Mathlib`` would make ``Tactic.…`` name Mathlib's meta code:
     a namespace that contains a meta namespace may not be opened or entered either."""
     findings = []
-    j = i + 1
+    j = i + 2 if open_scoped(tokens, i + 1) else i + 1
     while j < len(tokens) and tokens[j].kind is Kind.IDENT and tokens[j].text not in ("in", "hiding", "renaming"):
         components = name_components(tokens[j].text)
         for prefix, why in _META_PREFIXES.items():

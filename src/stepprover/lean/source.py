@@ -194,7 +194,7 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
         elif (
             i == 0
             or (column == 0 and not depth and not signature and _may_start(tokens, i))
-            or (tok.kind is Kind.IDENT and tok.text in _ALWAYS_COMMANDS)
+            or (tok.kind is Kind.IDENT and tok.text in _ALWAYS_COMMANDS and not open_scoped(tokens, i))
             or (tok.kind is Kind.HASH_COMMAND and tok.text in HASH_COMMANDS)
         ):
             starts.add(i)
@@ -221,6 +221,11 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
             ScopeProblem(_last_line(body), f"unclosed bracket `{depth[-1]}`")
         )
     return starts
+
+
+def open_scoped(tokens: list[Token], i: int) -> bool:
+    """Whether ``tokens[i]`` is the ``scoped`` of ``open scoped X`` (not a ``scoped`` command)."""
+    return tokens[i].text == "scoped" and i > 0 and tokens[i - 1].text == "open"
 
 
 def _followed_by(tokens: list[Token], i: int, text: str) -> bool:
