@@ -64,11 +64,12 @@ async def test_a_verifier_without_lean_side_checks_is_caught() -> None:
 
 
 def test_cli_dry_run_prints_counts_and_stages() -> None:
-    result = runner.invoke(app, ["lean", "selftest", "--dry-run", "--verbose"])
+    result = runner.invoke(app, ["lean", "selftest", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert f"{len(CASES)} cases: {len(HONEST)} honest, {len(EXPLOITS)} exploits" in result.output
     assert "0 misclassified" in result.output
-    assert "refused before Lean" in result.output and "left to Lean" in result.output
+    assert "axiom (axiom, expected at prefilter): refused before Lean line 8: `axiom`" in result.output
+    assert "native_decide (native_decide, expected at lean): left to Lean" in result.output
 
 
 @pytest.fixture

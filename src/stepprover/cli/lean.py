@@ -64,7 +64,9 @@ def lean_selftest(
     lean_dir: LeanDir = None,
     timeout: Annotated[float, typer.Option(help="Seconds per case.")] = 300.0,
     workers: Annotated[int, typer.Option(help="REPL workers.")] = 2,
-    verbose: Annotated[bool, typer.Option(help="List every case, not only misclassified ones.")] = False,
+    verbose: Annotated[
+        bool, typer.Option(help="List every case, not only misclassified ones (a dry run lists all).")
+    ] = False,
 ) -> None:
     """Run the verifier's shipped suite (honest proofs, exploits) and print a confusion matrix.
 
@@ -83,7 +85,7 @@ def lean_selftest(
     for row in selftest.confusion_matrix(results):
         table.add_row(*row)
     Console().print(table)
-    shown = results if verbose else [r for r in results if r.misclassified]
+    shown = results if verbose or dry_run else [r for r in results if r.misclassified]
     for r in shown:
         where = "refused before Lean" if r.stopped_before_lean else (
             "left to Lean" if r.outcome is None else f"Lean: {r.outcome}"
