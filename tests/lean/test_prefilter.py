@@ -271,7 +271,9 @@ def test_column_zero_continuations_are_not_commands() -> None:
     # theorem's type at column 0; equations of a term-mode proof start with `|`
     signature = "theorem t (m : ℕ) (h : 0 < m) :\nm ≠ 0 := by\n  omega\n"
     equations = "theorem z : ∀ n : ℕ, 0 + n = n\n| 0 => rfl\n| n + 1 => by omega\n"
-    assert rules(signature) == [] and rules(equations) == []
+    by_on_its_own_line = "theorem b : (2 : ℕ) + 2 = 4 :=\nby norm_num\n"
+    assert rules(signature) == [] and rules(equations) == [] and rules(by_on_its_own_line) == []
+    assert rules("theorem c : True := by\ntrivial\n") == ["trivial"]  # a tactic block at column 0
 
 
 def test_names_are_read_as_lean_reads_them() -> None:

@@ -17,7 +17,11 @@ THEOREM_KEYWORDS = frozenset({"theorem", "lemma"})
 SCOPE_KEYWORDS = frozenset({"namespace", "section", "end"})
 # Keywords that can only start a command (never a tactic or a term), wherever they are.
 _ALWAYS_COMMANDS = (frozenset(COMMANDS) | frozenset(COMMAND_KEYWORDS)) - {"open", "set_option"}
-_CONTINUATIONS = frozenset({"where", "termination_by", "decreasing_by", "with", "then", "else", "at", "in"})
+# Keywords that never start a command: at column 0 they continue the one before (`:=\nby simp`).
+_CONTINUATIONS = frozenset({
+    "where", "termination_by", "decreasing_by", "with", "then", "else", "at", "in", "by", "fun",
+    "calc", "show", "from", "match", "if", "let", "have", "do", "using",
+})
 _OPEN = {"(": ")", "[": "]", "{": "}", "⟨": "⟩", "⦃": "⦄"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
 
