@@ -238,6 +238,12 @@ def test_anything_but_an_allowed_command_is_refused(body: str, rule: str) -> Non
     assert rule in rules(body)
 
 
+def test_interpolated_strings_are_refused_since_their_holes_are_code() -> None:
+    sneaky = THM.replace("linarith", 'have := s!"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}"\n  linarith')
+    assert rules(sneaky) == ["s!"]
+    assert rules(THM.replace("linarith", 'have : "a" = "a" := rfl\n  linarith')) == []
+
+
 def test_hash_notation_inside_a_term_is_not_a_command() -> None:
     # Mathlib's `#s` (Finset.card) lexes like a #-command; only listed ones count inside terms
     assert rules("theorem c (s : Finset ℕ) : #s = s.card := rfl\n") == []

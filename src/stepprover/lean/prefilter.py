@@ -130,6 +130,9 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
             if tok.text == "[" and i > 0 and tokens[i - 1].text in ("@", "attribute"):
                 findings += _attribute_findings(tokens, i, policy)
             continue
+        if _interpolates(tokens, i):
+            findings.append(Finding(tok.text, tok.line, "interpolates a string: its `{…}` parts are "
+                                    "code the prefilter does not read"))
         if tok.text == "set_option":
             findings += _option_findings(tokens, i, policy)
         elif tok.text in ("open", "namespace"):
@@ -141,6 +144,17 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
         elif meta := _meta_namespace(tok.text):
             findings.append(Finding(tok.text, tok.line, f"names {meta}"))
     return findings
+
+
+def _interpolates(tokens: list[Token], i: int) -> bool:
+    """``s!"…{e}…"`` (also ``m!``, ``f!``...): the string's ``{…}`` parts are terms."""
+    tok = tokens[i]
+    return (
+        tok.text.endswith("!")
+        and i + 1 < len(tokens)
+        and tokens[i + 1].kind is Kind.STRING
+        and tokens[i + 1].start == tok.start + len(tok.text)
+    )
 
 
 def _inside_attribute(tokens: list[Token], i: int) -> bool:

@@ -285,6 +285,8 @@ EXPLOITS: list[Case] = [
             + S_24 + "\n  sorry", S_24),
     exploit("unsafe_def", "meta keyword", "prefilter",
             "unsafe def evil : ℕ := 0\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("interpolated_string_hole", "meta keyword", "prefilter",
+            S_24 + "\n  have := s!\"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}\"\n  sorry", S_24),
     exploit("meta_api_through_aesop", "meta keyword", "prefilter",
             S_24 + "\n  aesop (add safe tactic Lean.Elab.Tactic.evalSorry)", S_24),
     # notation and instance redefinition
