@@ -68,6 +68,18 @@ def test_unterminated_comment_is_refused_because_it_would_swallow_the_checks() -
     assert [f.rule for f in findings] == ["unterminated comment"]
 
 
+def test_unclosed_identifier_escape_is_refused_because_it_would_hide_the_rest() -> None:
+    findings = prefilter(STATEMENT + "  exact «oops\n#eval 1\n")
+    assert [f.rule for f in findings] == ["unterminated identifier escape"]
+
+
+def test_identifier_characters_are_leans_not_pythons() -> None:
+    # Lean's identifiers take ASCII letters, Greek, letter-like symbols and subscripts; a
+    # Cyrillic letter is not one, so it cannot glue itself to a keyword and hide it
+    assert "elab" in rules("дelab \"x\" : tactic => pure ()\n" + THM)
+    assert rules("theorem t (α : Type) (x₁ : ℝ) (ε : ℝ) (hε : 0 < ε) : ε > 0 := hε\n") == []
+
+
 def test_finding_reports_the_line() -> None:
     (finding,) = prefilter("-- fine\n\naxiom bad : False")
     assert finding.line == 3 and "axiom" in str(finding)
