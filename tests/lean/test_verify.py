@@ -29,7 +29,8 @@ STATEMENT = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n"
 # `'{constName}' does not depend on any axioms`; the list is a Format that wraps lines.
 STD_AXIOMS = "'t1' depends on axioms: [propext,\n Classical.choice,\n Quot.sound]"
 # `#guard_expr` failure: Lean src/Lean/Elab/Tactic/GuardExpr.lean (evalGuardExprCmd) at commit
-# 703d76cc08763da5583118c1691c4f596d731eb8: "failed: {r}{eq} {p} is not true".
+# 703d76cc08763da5583118c1691c4f596d731eb8 (in core since lean4 PR #3297, so in v4.20):
+# "failed: {r}{eq} {p} is not true".
 GUARD_FAILED = "failed: type_of% @_root_.stepprover_reference_statement =ₐ type_of% @_root_.t1 is not true"
 
 # Lines counted from the command's end (the stand-in's negative lines): the command ends with
