@@ -1,18 +1,36 @@
-"""Exceptions for infrastructure failures.
+"""Every exception stepprover raises, in one tree.
 
-Lean rejecting a proof is *data* (a reply with error messages, a `Verdict`);
-an exception means the machinery around Lean failed::
+Lean rejecting a proof is *data* (a reply with error messages, a ``Verdict``), and so is
+what became of one REPL command (``lean.outcome.CommandOutcome``); an exception means
+the machinery around Lean, or the input given to stepprover, failed. Nothing raises the
+base class itself::
 
     StepproverError
-    └── ReplError                 a REPL process could not answer
-        ├── ReplStartError        it did not start or warm up
-        ├── ReplTimeout           no reply within the wall-clock limit (process killed)
-        ├── ReplCrashed           it exited or closed its output mid-request
-        ├── ReplMemoryExceeded    its process tree passed the RSS cap (process killed)
-        └── ReplProtocolError     it printed something that is not a reply
-    └── PoolError
-        ├── PoolClosed            the pool was shut down
-        └── PoolBusy              the wait queue is full (back-pressure)
+    ├── ReplError                 a REPL process could not answer (the process is gone)
+    │   ├── ReplStartError        it did not start or warm up
+    │   ├── ReplTimeout           no reply within the wall-clock limit (process killed)
+    │   ├── ReplCrashed           it exited or closed its output mid-request
+    │   ├── ReplMemoryExceeded    its process tree passed the RSS cap (process killed)
+    │   └── ReplProtocolError     it printed something that is not a reply
+    ├── PoolError                 the worker pool cannot take the request
+    │   ├── PoolClosed            the pool was shut down
+    │   └── PoolBusy              the wait queue is full (back-pressure)
+    ├── LeanUnavailable           no worker could be got or reached: an outage, never a verdict
+    │   └── RemoteUnreachable     the service stayed unreachable after every retry (also a RemoteError)
+    ├── RemoteError               the verification service refused the request (4xx)
+    ├── RayUnavailable            Ray is missing, not connected, or the cluster has no node
+    ├── LeanBackendError          a Lean backend described without a place to run Lean
+    ├── SetupError                a Lean setup step failed or cannot run here
+    ├── GoldUnavailable           comparator or a tool it needs is not installed
+    ├── SandboxUnavailable        bubblewrap, prlimit or setpriv is missing
+    ├── DataError                 a problem file is missing or malformed
+    ├── ModelUnavailable          the model, or the hardware it needs, is not on this machine
+    ├── ModelServerUnsupported    a model server cannot do what the run needs
+    ├── RunConfigMismatch         a run folder holds a run made with another configuration
+    ├── RunNotFound               a folder holds no run
+    ├── TrainConfigError          a training config that cannot run (also a ValueError)
+    │   └── NoTrainingData        its data sources gave no examples or problems
+    └── RequestTooLarge           an HTTP request body over the service's limit
 """
 
 from __future__ import annotations
@@ -120,3 +138,73 @@ class PoolBusy(PoolError):
         )
         self.queued = queued
         self.max_queue = max_queue
+
+
+class LeanUnavailable(StepproverError):
+    """No REPL worker could be got or reached (REPL start failure, pool closed, service
+    unreachable): an infrastructure failure, never the proof's fault nor a verdict."""
+
+
+class RemoteError(StepproverError):
+    """The verification service refused the request (4xx other than 429)."""
+
+
+class RemoteUnreachable(RemoteError, LeanUnavailable):
+    """The service stayed unreachable (transport errors, 429 or 5xx) after every retry."""
+
+
+class RayUnavailable(StepproverError):
+    """Ray is not installed, not connected to a cluster, or the cluster has no alive node."""
+
+
+class LeanBackendError(StepproverError):
+    """A Lean backend was described without a place to run Lean (no pool, no service)."""
+
+
+class SetupError(StepproverError):
+    """A setup step failed or cannot run here; the message says what to do."""
+
+
+class SandboxUnavailable(StepproverError):
+    """bubblewrap, prlimit or setpriv is missing; the message says how to install them."""
+
+
+class DataError(StepproverError):
+    """A problem file is missing or malformed; the message names the file and line."""
+
+
+class ModelUnavailable(StepproverError):
+    """The model or the hardware it needs is not on this machine; the message says how to get it."""
+
+
+class RunConfigMismatch(StepproverError):
+    """The run folder holds a run made with another configuration."""
+
+
+class RunNotFound(StepproverError):
+    """The folder holds no run (no run.sqlite, or no configuration in it)."""
+
+
+class TrainConfigError(StepproverError, ValueError):
+    """A training config that cannot run; the message names the file or the setting."""
+
+
+class NoTrainingData(TrainConfigError):
+    """The config's data sources gave no training examples or problems."""
+
+
+class RequestTooLarge(StepproverError):
+    """An HTTP request body is over the service's limit (answered 413)."""
+
+    def __init__(self) -> None:
+        super().__init__("request body too large")
+
+
+class GoldUnavailable(StepproverError):
+    """A tool the gold check needs (comparator, lean4export, landrun, lake) is missing;
+    the message names it and says how to install it."""
+
+
+class ModelServerUnsupported(StepproverError):
+    """An OpenAI-compatible server (or the tokenizer it serves) lacks what the run needs:
+    e.g. training needs token-id prompts and per-token logprobs, which text mode has not."""

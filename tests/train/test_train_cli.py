@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stepprover.cli import app
+from stepprover.eval.store import RunStore
 from stepprover.train.config import CycleRunConfig, GRPORunConfig, SFTRunConfig, load_config
 from tests.conftest import standin_command
 from tests.fakes.tiny_model import memorised_model
@@ -62,6 +63,22 @@ def test_config_typos_are_refused(tmp_path: Path) -> None:
         load_config(bad, GRPORunConfig)
 
 
+def test_a_completion_limit_below_the_context_budget_is_refused(tmp_path: Path) -> None:
+    from stepprover.train.config import TrainConfigError
+
+    base = {"model": "m", "prompts": "p.jsonl", "output_dir": str(tmp_path), "loop": {"max_context_tokens": 600}}
+    machine = on_this_machine()
+    for trl in ({}, {"max_completion_length": 599}):  # TRL's default 512, and one token short
+        with pytest.raises(TrainConfigError, match=r"max_completion_length \((512|599)\) is below"):
+            GRPORunConfig.model_validate({**base, "trl": trl}).trl_config(**machine)
+    GRPORunConfig.model_validate({**base, "trl": {"max_completion_length": 600}}).trl_config(**machine)
+    path = tmp_path / "short.yaml"
+    path.write_text(yaml.safe_dump({**base, "trl": machine}))
+    result = CliRunner().invoke(app, ["train", "grpo", str(path)])
+    assert result.exit_code == 2 and "max_completion_length (512)" in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
     from stepprover.agent.prompts import STEPFUN_TIR
@@ -91,6 +108,18 @@ def test_train_commands_fail_with_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "TRL refused" in result.output and "learning_rat" in result.output
 
 
+def test_sft_without_examples_exits_with_one_clear_line(tmp_path: Path, tokenizer: Any) -> None:
+    tokenizer.save_pretrained(tmp_path / "model")
+    (tmp_path / "none.jsonl").write_text("")
+    config = tmp_path / "sft.yaml"
+    config.write_text(yaml.safe_dump({"model": str(tmp_path / "model"), "output_dir": str(tmp_path / "out"),
+                                      "trajectories": [str(tmp_path / "none.jsonl")]}))
+    result = CliRunner().invoke(app, ["train", "sft", str(config)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "no SFT examples: check `trajectories` and `whole_proofs` in the config" in lines, lines
+
+
 def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
                                        script_file: Callable[[Any], str]) -> None:
     prompts = tmp_path / "prompts.jsonl"
@@ -101,7 +130,7 @@ def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
         "model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out),
         "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
         "loop": {"max_context_tokens": 600, "temperature": 0.7},
-        "trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 256,
+        "trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 600,
                 "max_steps": 2, "learning_rate": 1e-3, "logging_steps": 1, "report_to": "none",
                 "use_cpu": True, "bf16": False, "save_strategy": "no", "beta": 0.0},
     }
@@ -111,6 +140,7 @@ def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
     result = runner.invoke(app, ["train", "grpo", str(path)])
     assert result.exit_code == 0, result.output
     assert "decontamination: removed 0 of 2" in result.output
+    assert "prompts at or over loop.max_context_tokens (600): 0 dropped" in result.output
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert len(rows) == 2 and all(r["reward"] != "" and r["stepprover/repl_calls"] != "" for r in rows)
     rollouts = [json.loads(line) for line in (out / "rollouts.jsonl").read_text().splitlines()]
@@ -139,7 +169,7 @@ def test_an_interrupted_grpo_run_resumes_from_its_last_checkpoint(
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(PROBLEM.model_dump_json() + "\n")
     out = tmp_path / "grpo"
-    trl = {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 256,
+    trl = {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 600,
            "learning_rate": 1e-3, "logging_steps": 1, "report_to": "none", "use_cpu": True, "bf16": False,
            "save_strategy": "steps", "save_steps": 1, "beta": 0.0}
     config = {"model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out),
@@ -172,7 +202,7 @@ def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: 
         "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
         "loop": {"max_context_tokens": 600, "temperature": 1.2},
         "sft_trl": {"max_steps": 1, "per_device_train_batch_size": 1, **trl_common},
-        "grpo_trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 256,
+        "grpo_trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 600,
                      "max_steps": 1, "learning_rate": 1e-3, "beta": 0.0, **trl_common},
     }
     path = tmp_path / "cycle.yaml"
@@ -186,6 +216,10 @@ def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: 
     summary = json.loads((iteration / "summary.json").read_text())
     assert 0 <= summary["eval"]["pass@1"] <= 1
     assert summary["select"]["trajectories"] == sum(1 for _ in (iteration / "sft_trajectories.jsonl").open())
+    recorded = RunStore.read_config(iteration / "eval")  # the real settings, as `stepprover eval` records them
+    assert recorded.lean == f"repl: {config['lean']['repl']}" and recorded.samples == 4
+    assert recorded.budgets["max_context_tokens"] == 600 and recorded.budgets["sketch_timeout"] == 60.0
+    assert recorded.sampling["temperature"] == 1.2 and "max_tokens" in recorded.sampling
     # An interruption after SFT: the GRPO stage has no marker. A restart redoes only GRPO.
     (iteration / "grpo.done.json").unlink()
     finished = {p.name: p.stat().st_mtime_ns for p in iteration.glob("*.done.json")}

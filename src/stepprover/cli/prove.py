@@ -23,8 +23,10 @@ from stepprover.cli.common import (
     Model,
     ModelBackend,
     PromptStyle,
+    Reference,
     Repl,
     Sandbox,
+    ServerPrompt,
     SketchTimeout,
     Temperature,
     TokenizerPath,
@@ -33,11 +35,12 @@ from stepprover.cli.common import (
     process_config_or_exit,
     sampling_or_exit,
 )
-from stepprover.data.problems import DataError, Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.data.problems import Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.errors import DataError
+from stepprover.eval.session import Run, RunSettings, lean_label, open_run
+from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
-from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
-from stepprover.provers import build_prover
 
 
 def _load_problem(problem: Path | None, minif2f: str | None, name: str | None) -> Problem:
@@ -79,6 +82,7 @@ def prove(
     name: Annotated[str | None, typer.Option(help="Which problem of the JSONL.")] = None,
     backend: ModelBackend = "auto",
     base_url: BaseUrl = None,
+    server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
     max_context_tokens: MaxContextTokens = 20480,
@@ -86,6 +90,7 @@ def prove(
     temperature: Temperature = None,
     seed: Annotated[int | None, typer.Option()] = None,
     prompt_style: PromptStyle = "stepfun-tir",
+    reference: Reference = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
     repl: Repl = None,
     lean_url: LeanUrl = None,
@@ -99,8 +104,8 @@ def prove(
     except (DataError, OSError) as exc:
         fail(exc)
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=2)
-    generator = generator_or_exit(model, backend, base_url, tokenizer)
-    config = LoopConfig(
+    generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
+    config = (LoopConfig.reference if reference else LoopConfig)(
         max_repl_calls=max_repl_calls,
         max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout,
@@ -108,8 +113,11 @@ def prove(
         prompt_style=prompt_style,
     )
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
-    lean = LeanBackend(pool_config, lean_url, lean_api_key)
-    trajectory = asyncio.run(_prove(generator, lean, config, target))
+    settings = RunSettings(model=model, loop=config, lean=LeanBackend(pool_config, lean_url, lean_api_key),
+                           lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir),
+                           dataset=str(problem) if problem else f"minif2f:{minif2f}")
+    with open_run(settings) as run:
+        trajectory = asyncio.run(_prove(generator, run, target))
     if as_json:
         typer.echo(trajectory.model_dump_json())
     else:
@@ -120,12 +128,9 @@ def prove(
         raise typer.Exit(1)
 
 
-async def _prove(
-    generator: Generator, lean: LeanBackend, config: LoopConfig, problem: Problem
-) -> Trajectory:
+async def _prove(generator: Generator, run: Run, problem: Problem) -> Trajectory:
     try:
-        async with lean.open() as (repl, verifier):
-            prover = build_prover(config.prompt_style, generator, repl, verifier, config)
+        async with run.prover(generator) as (prover, _):
             return await prover.run(problem)
     finally:
         await generator.close()

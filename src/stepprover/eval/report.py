@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stepprover.agent.display import trajectory_parts
 from stepprover.agent.trajectory import Trajectory
+from stepprover.eval.gold import GoldLedger, gold_lines
 from stepprover.eval.metrics import (
     CONTEXT_LENGTHS,
     REPL_CAPS,
@@ -45,16 +46,13 @@ PAPER_SETTINGS = {
 def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
     """Write report.md, two plots and trajectories.html into the run folder."""
     folder = Path(run)
-    store = RunStore.reopen(folder)
-    try:
+    with RunStore.reopen(folder) as store:
         config = RunStore.read_config(folder)
         problems = store.problems() or sorted({r.problem for r in store.results()})
         results = store.results()
         counts = solve_counts(results, problems)
         preflight = store.preflight()
         chosen = _pick_trajectories(store, problems, per_problem)
-    finally:
-        store.close()
     repl_curve = curve_by_repl_calls(results, problems)
     context_curve = curve_by_context(results, problems)
     plots = [
@@ -64,6 +62,9 @@ def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
               "pass@1 vs context length (cf. paper Table 2)", paper=PAPER_TABLE2),
     ]
     markdown = _markdown(config, problems, counts, preflight, repl_curve, context_curve)
+    if GoldLedger.exists(folder):
+        with GoldLedger(folder) as ledger:
+            markdown += "\n" + "\n".join(gold_lines(results, problems, ledger.samples()))
     (folder / "report.md").write_text(markdown, encoding="utf-8")
     (folder / "trajectories.html").write_text(
         _html(config, problems, counts, chosen), encoding="utf-8"

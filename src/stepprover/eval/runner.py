@@ -10,21 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from stepprover.agent.loop import SketchRepl
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
-from stepprover.lean.pool import ReplPool
-from stepprover.lean.protocol import CommandReply, CommandRequest
+from stepprover.lean.outcome import CommandOutcome
+from stepprover.lean.protocol import CommandReply
 from stepprover.lean.source import split_imports, with_sorry
-from stepprover.lean.verify import Outcome, Verdict, Verifier
-
-
-class Prover(Protocol):
-    async def run(self, problem: Problem, sample_index: int = 0) -> Trajectory: ...
-
+from stepprover.lean.verify import SketchRepl
+from stepprover.provers.registry import Prover
 
 Progress = Callable[[str, bool], None]
 """Called after each stored sample with (problem, solved)."""
@@ -48,14 +42,11 @@ async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Proble
             return
         source = split_imports(problem.header + with_sorry(problem.formal_statement))
         try:
-            reply = await repl.run(source.imports, CommandRequest(cmd=source.body), timeout)
-        except Exception as exc:  # noqa: BLE001 - any failure means the statement is unusable
-            ok, reason = False, f"{type(exc).__name__}: {exc}"
+            outcome = await repl.run_command(source.imports, source.body, timeout)
+        except Exception as exc:  # noqa: BLE001 - e.g. PoolBusy, RemoteError: the statement is unusable
+            store.record_preflight(problem.name, False, f"{type(exc).__name__}: {exc}")
         else:
-            errors = [m.data for m in getattr(reply, "messages", []) if m.severity == "error"]
-            ok = isinstance(reply, CommandReply) and not errors
-            reason = "; ".join(errors) if errors else ("" if ok else str(reply.raw))
-        store.record_preflight(problem.name, ok, reason)
+            store.record_preflight(problem.name, *_elaborates(outcome))
 
     await asyncio.gather(*(check(p) for p in problems))
     return store.preflight()
@@ -63,9 +54,10 @@ async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Proble
 
 async def run_samples(
     agent: Prover, store: RunStore, plan: EvalPlan, runnable: set[str],
-    progress: Progress | None = None,
+    progress: Progress | None = None, on_stored: Callable[[Trajectory], None] | None = None,
 ) -> None:
-    """Run every (problem, sample) not yet in the store; store each as it finishes."""
+    """Run every (problem, sample) not yet in the store; store each as it finishes
+    (then hand it to ``on_stored``, e.g. the gold check)."""
     done = store.done()
     todo = [(p, i) for p in plan.problems if p.name in runnable
             for i in range(plan.samples) if (p.name, i) not in done]
@@ -75,6 +67,8 @@ async def run_samples(
         async with slots:
             trajectory = await agent.run(problem, index)
         store.add(trajectory)
+        if on_stored is not None:
+            on_stored(trajectory)
         if progress is not None:
             progress(problem.name, trajectory.solved)
 
@@ -82,38 +76,19 @@ async def run_samples(
 
 
 async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: EvalPlan,
-                   progress: Progress | None = None) -> None:
+                   progress: Progress | None = None,
+                   on_stored: Callable[[Trajectory], None] | None = None) -> None:
     """Pre-flight every statement, then run every missing sample of those that elaborate."""
     checks = await preflight(repl, store, plan.problems, plan.preflight_timeout)
     runnable = {name for name, (ok, _) in checks.items() if ok}
-    await run_samples(prover, store, plan, runnable, progress)
+    await run_samples(prover, store, plan, runnable, progress, on_stored)
 
 
-class RecheckingVerifier:
-    """A final check that timed out while the pool was saturated is run once more
-    on an idle worker before it counts as a timeout."""
-
-    def __init__(self, verifier: Verifier, pool: ReplPool, poll: float = 0.05) -> None:
-        self.verifier = verifier
-        self.pool = pool
-        self.poll = poll
-
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
-        queued = await self._no_free_worker()
-        verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
-        if verdict.outcome is not Outcome.TIMEOUT or not (queued or await self._others_waiting()):
-            return verdict
-        while await self._no_free_worker():
-            await asyncio.sleep(self.poll)
-        again = await self.verifier.check(code, statement=statement, timeout=timeout)
-        return again.model_copy(update={"attempts": verdict.attempts + again.attempts})
-
-    async def _no_free_worker(self) -> bool:
-        """A check started now would wait: nothing idle, no room to start a worker."""
-        health = await self.pool.health()
-        no_room = health.workers + health.starting >= health.size
-        return health.waiting > 0 or (health.idle == 0 and no_room)
-
-    async def _others_waiting(self) -> bool:
-        return (await self.pool.health()).waiting > 0
+def _elaborates(outcome: CommandOutcome) -> tuple[bool, str]:
+    """(the statement elaborated, why not)."""
+    if not outcome.ok:
+        return False, f"{outcome.status}: {outcome.detail}"
+    reply = outcome.parsed
+    errors = [m.data for m in getattr(reply, "messages", []) if m.severity == "error"]
+    ok = isinstance(reply, CommandReply) and not errors
+    return ok, "; ".join(errors) if errors else ("" if ok else str(reply.raw))

@@ -13,12 +13,12 @@ import sqlite3
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from stepprover.agent.trajectory import Trajectory
-from stepprover.errors import StepproverError
+from stepprover.errors import RunConfigMismatch, RunNotFound
 from stepprover.eval.metrics import SampleResult
 
 _SCHEMA = """
@@ -45,9 +45,6 @@ CREATE TABLE IF NOT EXISTS problems (problem TEXT PRIMARY KEY, position INTEGER 
 """
 
 
-class RunConfigMismatch(StepproverError):
-    """The run folder holds a run made with another configuration."""
-
 
 class RunConfig(BaseModel):
     """Everything that makes two runs comparable; a resume must match it exactly."""
@@ -67,11 +64,17 @@ class RunConfig(BaseModel):
 
 
 class RunStore:
-    """Open with ``RunStore.open(folder, config)``; close when done."""
+    """``with RunStore.open(folder, config) as store: ...`` (closed on leaving the block)."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def open(cls, folder: Path | str, config: RunConfig) -> RunStore:
@@ -109,14 +112,14 @@ class RunStore:
     def read_config(folder: Path | str) -> RunConfig:
         path = Path(folder) / "run.sqlite"
         if not path.exists():
-            raise StepproverError(f"{folder} holds no run (no run.sqlite)")
+            raise RunNotFound(f"{folder} holds no run (no run.sqlite)")
         db = sqlite3.connect(path)
         try:
             row = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
         finally:
             db.close()
         if row is None:
-            raise StepproverError(f"{folder} holds no run")
+            raise RunNotFound(f"{folder} holds no run")
         return RunConfig.model_validate_json(row[0])
 
     def add(self, trajectory: Trajectory) -> None:

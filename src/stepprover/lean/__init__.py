@@ -1,5 +1,6 @@
 """Lean verification: the REPL protocol, warm process pool, verdicts and toolchain."""
 
+from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import PoolConfig, PoolHealth, ReplPool, default_worker_count
 from stepprover.lean.prefilter import Finding, prefilter
 from stepprover.lean.process import ProcessConfig, ReplProcess
@@ -20,6 +21,7 @@ from stepprover.lean.verify import (
     RULES_VERSION,
     LeanVerifier,
     Outcome,
+    SketchRepl,
     Verdict,
     Verifier,
     VerifyConfig,
@@ -27,8 +29,10 @@ from stepprover.lean.verify import (
 
 __all__ = [
     "RULES_VERSION",
+    "CommandOutcome",
     "CommandReply",
     "CommandRequest",
+    "CommandStatus",
     "ErrorReply",
     "Finding",
     "LeanSetup",
@@ -42,6 +46,7 @@ __all__ = [
     "ReplProcess",
     "Reply",
     "Request",
+    "SketchRepl",
     "TacticReply",
     "TacticRequest",
     "Verdict",
