@@ -62,8 +62,11 @@ SCRIPT = [
     ["case_native", {"messages": [msg(
         "info", AXIOMS, "'t1' depends on axioms: [propext, Lean.ofReduceBool]")]}],
     ["case_forged", {"messages": [msg("info", TACTIC, "'t1' does not depend on any axioms")]}],
-    ["case_other_type", {"messages": [msg("error", GUARD, GUARD_FAILED),
-                                      msg("info", AXIOMS, STD_AXIOMS)]}],
+    # Lean finds t1's type different from the statement's: the comparison (only sent with a
+    # statement, right after the proof) fails; without a statement the same proof passes
+    ["case_other_type\n\n\n#guard_expr", {"messages": [msg("error", GUARD, GUARD_FAILED),
+                                                       msg("info", AXIOMS, STD_AXIOMS)]}],
+    ["case_other_type", {"messages": [msg("info", AXIOMS, STD_AXIOMS)]}],
     ["case_pure", {"messages": [msg("info", AXIOMS, "'t1' does not depend on any axioms")]}],
     ["case_truncated", {"messages": [msg("info", AXIOMS, "'t1' depends on axioms: [propext, ⋯]")]}],
     ["case_statement_broken", {"messages": [msg("error", 9, "unknown identifier 'foo'")]}],
