@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from stepprover.lean.lexer import Kind, tokenize
-from stepprover.lean.prefilter import prefilter
-from stepprover.lean.source import declared_theorems, split_imports, with_sorry
+from stepprover.lean.prefilter import Policy, prefilter
+from stepprover.lean.source import (
+    declared_theorems,
+    escape_name,
+    name_components,
+    split_imports,
+    with_sorry,
+)
 
 STATEMENT = "theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by\n"
 
@@ -62,6 +68,18 @@ def test_unterminated_comment_is_refused_because_it_would_swallow_the_checks() -
     assert [f.rule for f in findings] == ["unterminated comment"]
 
 
+def test_unclosed_identifier_escape_is_refused_because_it_would_hide_the_rest() -> None:
+    findings = prefilter(STATEMENT + "  exact «oops\n#eval 1\n")
+    assert [f.rule for f in findings] == ["unterminated identifier escape"]
+
+
+def test_identifier_characters_are_leans_not_pythons() -> None:
+    # Lean's identifiers take ASCII letters, Greek, letter-like symbols and subscripts; a
+    # Cyrillic letter is not one, so it cannot glue itself to a keyword and hide it
+    assert "elab" in rules("дelab \"x\" : tactic => pure ()\n" + THM)
+    assert rules("theorem t (α : Type) (x₁ : ℝ) (ε : ℝ) (hε : 0 < ε) : ε > 0 := hε\n") == []
+
+
 def test_finding_reports_the_line() -> None:
     (finding,) = prefilter("-- fine\n\naxiom bad : False")
     assert finding.line == 3 and "axiom" in str(finding)
@@ -91,3 +109,203 @@ def test_declared_theorems_and_with_sorry() -> None:
     assert declared_theorems("lemma a : True := trivial\n-- theorem fake\ntheorem b : 1 = 1 := rfl") == ["a", "b"]
     assert with_sorry(STATEMENT) == STATEMENT.rstrip() + "\n  sorry"
     assert with_sorry("theorem x : True :=") == "theorem x : True := sorry"
+
+
+# -- issue #12: the allow-list, kind by kind ---------------------------------------------
+
+THM = "theorem t1 (x : ℝ) (h₀ : x = 2) : x + x = 4 := by\n  linarith\n"
+
+
+def rules(body: str, **policy: frozenset[str]) -> list[str]:
+    return [f.rule for f in prefilter(body, policy=Policy(**policy))]
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    ["command_elab", "tactic", "term_elab", "delab", "app_unexpander", "norm_num", "positivity",
+     "simproc", "init", "implemented_by", "extern", "csimp", "instance", "macro", "local instance",
+     "scoped simp, command_elab"],
+)
+def test_attributes_that_register_code_are_refused(attribute: str) -> None:
+    # a realistic shape: the attribute's argument names a syntax kind; nothing else is wrong
+    body = f"@[{attribute} foo] theorem helper : True := trivial\n" + THM
+    name = attribute.split()[-1]
+    found = rules(body)
+    assert f"@[{name}]" in found and set(found) <= {f"@[{name}]", name}  # `extern` is also a word
+
+
+@pytest.mark.parametrize("attribute", ["simp", "local simp", "aesop safe apply", "aesop unsafe 50% apply",
+                                       "norm_cast", "simp, aesop norm"])
+def test_attributes_that_only_tag_a_lemma_are_allowed(attribute: str) -> None:
+    assert rules(f"@[{attribute}] lemma helper (x : ℕ) : x + 0 = x := by simp\n" + THM) == []
+
+
+@pytest.mark.parametrize(
+    "option_line",
+    [
+        "set_option debug.skipKernelTC true\n",
+        "set_option «debug».skipKernelTC true\n",
+        "set_option debug.«skipKernelTC» true in\n",
+        "set_option «debug.skipKernelTC» true\n",
+        "set_option Elab.async true\n",
+        "set_option maxErrors 0\n",
+        "set_option pp.all true\n",
+        "set_option pp.maxSteps 10\n",
+        "set_option format.width 10\n",
+        "set_option trace.Meta.Tactic.simp true\n",
+        "set_option warn.sorry false\n",
+    ],
+)
+def test_every_option_outside_the_allow_list_is_refused(option_line: str) -> None:
+    found = rules(option_line + THM)
+    assert len(found) == 1 and found[0].startswith("set_option")
+
+
+def test_options_are_checked_at_tactic_and_term_level_too() -> None:
+    tactic = THM.replace("  linarith", "  set_option debug.skipKernelTC true in\n  linarith")
+    term = "theorem t : True := set_option debug.skipKernelTC true in trivial\n"
+    assert rules(tactic) == ["set_option debug.skipKernelTC"]
+    assert rules(term) == ["set_option debug.skipKernelTC"]
+
+
+@pytest.mark.parametrize(
+    "option_line",
+    ["set_option maxHeartbeats 400000\n", "set_option maxHeartbeats 0 in\n",
+     "set_option «maxHeartbeats» 400000\n", "set_option maxRecDepth 10000 in\n",
+     "set_option synthInstance.maxHeartbeats 40000\n"],
+)
+def test_resource_limits_are_allowed(option_line: str) -> None:
+    assert rules(option_line + THM) == []
+
+
+def test_widening_is_a_deliberate_policy() -> None:
+    body = "set_option linter.unusedVariables false\n\ndef two : ℕ := 2\n\n" + THM
+    assert rules(body) == ["set_option linter.unusedVariables", "def"]
+    assert rules(body, extra_commands=frozenset({"def"}),
+                 extra_options=frozenset({"linter.unusedVariables"})) == []
+
+
+@pytest.mark.parametrize(
+    "honest",
+    [
+        "add_aesop_rules unsafe 90% [(by linarith), (by nlinarith), (by positivity)]\n\n" + THM,
+        THM.replace("linarith", "aesop (add unsafe 50% apply mul_pos)"),
+        THM.replace("linarith", "aesop (add safe apply le_refl, unsafe 20% apply mul_pos)"),
+        THM.replace("linarith", "aesop (config := {}) (add unsafe apply mul_pos)"),
+        THM.replace("linarith", "aesop? (add unsafe 10% (by linarith))"),
+    ],
+)
+def test_unsafe_as_aesops_rule_phase_is_honest(honest: str) -> None:
+    assert rules(honest) == []
+
+
+def test_unsafe_outside_aesop_is_refused() -> None:
+    assert rules(THM.replace("linarith", "exact unsafe (by linarith)")) == ["unsafe"]
+    assert rules(THM.replace("linarith", "simp (add unsafe foo)")) == ["unsafe"]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("namespace X\n" + THM, "`namespace X` is not closed"),
+        ("section\n" + THM, "`section` is not closed"),
+        ("section Foo\n" + THM + "end Bar\n", "`end Bar` does not close `section Foo`"),
+        (THM + "end\n", "`end` without an open scope"),
+        ("namespace A.B\n" + THM + "end A\nend B\n", "does not close `namespace A.B`"),
+        (THM.replace("linarith", "exact (by linarith"), "unclosed bracket"),
+    ],
+)
+def test_unbalanced_scopes_are_refused_before_lean(body: str, problem: str) -> None:
+    findings = prefilter(body)
+    assert findings and all(f.rule == "scope" for f in findings)
+    assert any(problem in f.reason for f in findings), findings
+
+
+def test_open_scoped_is_not_a_scoped_command() -> None:
+    assert rules("open scoped BigOperators\n" + THM) == []
+    assert rules("open scoped Mathlib\n" + THM) == ["Mathlib"]
+    assert rules("scoped notation \"ℝ\" => ℕ\n" + THM) == ["notation", "scoped"]
+
+
+def test_balanced_scopes_are_fine() -> None:
+    body = "namespace A.B\nsection\nlemma h : True := trivial\nend\nend A.B\nnoncomputable section\n" + THM + "end\n"
+    assert rules(body) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        ("frobnicate foo\n" + THM, "frobnicate"),  # an unknown command at column 0
+        (THM + "  def evil := 1\n", "def"),  # a command keyword indented
+        (THM.replace("linarith", "linarith example : True := trivial"), "example"),  # mid-line
+        ("example : True := trivial\n" + THM, "example"),
+        ("attribute [local instance] Classical.propDecidable\n" + THM, "attribute"),
+        ("instance : Inhabited ℕ := ⟨0⟩\n" + THM, "instance"),
+        ("#check Nat\n" + THM, "#check"),
+        (THM + "#print axioms t1\n", "#print"),
+        ("#foo\n" + THM, "#foo"),  # an unknown #-command at a command position
+    ],
+)
+def test_anything_but_an_allowed_command_is_refused(body: str, rule: str) -> None:
+    assert rule in rules(body)
+
+
+def test_interpolated_strings_are_refused_since_their_holes_are_code() -> None:
+    sneaky = THM.replace("linarith", 'have := s!"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}"\n  linarith')
+    assert rules(sneaky) == ["s!"]
+    assert rules(THM.replace("linarith", 'have : "a" = "a" := rfl\n  linarith')) == []
+
+
+def test_hash_notation_inside_a_term_is_not_a_command() -> None:
+    # Mathlib's `#s` (Finset.card) lexes like a #-command; only listed ones count inside terms
+    assert rules("theorem c (s : Finset ℕ) : #s = s.card := rfl\n") == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["open Lean in\n" + THM, "open Lean Elab\n" + THM, "namespace Lean\nend Lean\n" + THM,
+     "open Real Mathlib\n" + THM, "namespace Mathlib\nend Mathlib\n" + THM,
+     THM.replace("linarith", "exact (Lean.Elab.admitGoal _)"),
+     THM.replace("linarith", "exact _root_.Lean.ofReduceBool _ _ rfl"),
+     THM.replace("linarith", "aesop (add safe tactic Lean.Elab.Tactic.evalSorry)"),
+     THM.replace("linarith", "have := IO.println \"x\"")],
+)
+def test_meta_namespaces_are_refused(body: str) -> None:
+    assert prefilter(body), body
+
+
+def test_lemmas_that_live_in_tactic_namespaces_are_fine() -> None:
+    # from DSP+ minif2f-test-solution (Proof/amc12_2000_p6.lean): a lemma, not meta code
+    assert rules(THM.replace("linarith", "simp [Aesop.BuiltinRules.not_intro]")) == []
+
+
+def test_findings_carry_lines_of_the_submitted_file() -> None:
+    (finding,) = prefilter("-- fine\n\naxiom bad : False", line_offset=5)
+    assert finding.line == 8
+
+
+def test_column_zero_continuations_are_not_commands() -> None:
+    # Kimina-Prover-Preview minif2f_test_solved_filtered/src/aime_1995_p7.lean continues a
+    # theorem's type at column 0; equations of a term-mode proof start with `|`
+    signature = "theorem t (m : ℕ) (h : 0 < m) :\nm ≠ 0 := by\n  omega\n"
+    equations = "theorem z : ∀ n : ℕ, 0 + n = n\n| 0 => rfl\n| n + 1 => by omega\n"
+    by_on_its_own_line = "theorem b : (2 : ℕ) + 2 = 4 :=\nby norm_num\n"
+    assert rules(signature) == [] and rules(equations) == [] and rules(by_on_its_own_line) == []
+    assert rules("theorem c : True := by\ntrivial\n") == ["trivial"]  # a tactic block at column 0
+
+
+def test_names_are_read_as_lean_reads_them() -> None:
+    assert name_components("«debug».skipKernelTC") == ("debug", "skipKernelTC")
+    assert name_components("debug.«skipKernelTC»") == ("debug", "skipKernelTC")
+    assert name_components("«debug.skipKernelTC»") == ("debug.skipKernelTC",)
+    assert name_components("foo'.«my name».x₁") == ("foo'", "my name", "x₁")
+    assert escape_name(("foo'", "my name", "x₁")) == "foo'.«my name».x₁"
+
+
+def test_declared_names_are_fully_resolved() -> None:
+    body = (
+        "namespace A\nprivate theorem p : True := trivial\nlemma q' : True := trivial\n"
+        "theorem _root_.r : True := trivial\nsection\n@[simp] theorem s : True := trivial\nend\nend A\n"
+        "theorem «t t» : True := trivial\n"
+    )
+    assert declared_theorems(body) == ["A.p", "A.q'", "r", "A.s", "«t t»"]

@@ -65,3 +65,39 @@ async def test_env_zero_holds_mathlib() -> None:
         reply = await pool.run("import Mathlib", CommandRequest(cmd="#check Real.sqrt"), 120)
         assert isinstance(reply, CommandReply)
         assert not [m for m in reply.messages if m.severity == "error"]
+
+
+HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen BigOperators Real Nat Topology Rat\n\n"
+
+
+@pytest.mark.parametrize(
+    "proof",
+    [
+        "theorem foo' : (2 : ℕ) + 2 = 4 := by norm_num",
+        "theorem «my theorem» : (2 : ℕ) + 2 = 4 := by norm_num",
+        "private theorem hidden : (2 : ℕ) + 2 = 4 := by norm_num",
+        "namespace A.B\ntheorem c : (2 : ℕ) + 2 = 4 := by norm_num\nend A.B",
+        "theorem uses_choice (p : Prop) : p ∨ ¬p := Classical.em p",
+    ],
+)
+async def test_axioms_reports_of_every_kind_of_name_are_read(verifier: LeanVerifier, proof: str) -> None:
+    # `#print axioms _root_.NAME` resolves primes, guillemets, private and namespaced names,
+    # and its answer (private names printed mangled) is parsed
+    verdict = await verifier.check(HEADER + proof + "\n")
+    assert verdict.outcome is Outcome.PROVED, verdict.reason
+    assert verdict.axioms is not None
+
+
+async def test_parse_error_running_into_the_checks_is_a_lean_error(verifier: LeanVerifier) -> None:
+    verdict = await verifier.check(PROOF.replace("norm_num [abs_of_nonneg]", "have h : 1 = 1 :="),
+                                   statement=STATEMENT)
+    assert verdict.outcome is Outcome.LEAN_ERROR, verdict.reason
+
+
+async def test_statement_comparison_is_alpha_equivalence(verifier: LeanVerifier) -> None:
+    statement = HEADER + "theorem t (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 := by\n"
+    renamed = HEADER + "lemma t (y : ℝ) (hy : y / 50 = 40) : y = 2000 := by\n  linarith\n"
+    changed = HEADER + "theorem t (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 ∨ x = 0 := by\n  left; linarith\n"
+    assert (await verifier.check(renamed, statement=statement)).proved
+    verdict = await verifier.check(changed, statement=statement)
+    assert verdict.outcome is Outcome.REJECTED and "does not prove the given statement" in verdict.reason

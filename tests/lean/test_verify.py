@@ -9,13 +9,34 @@ from typing import Any
 import pytest
 
 from stepprover.lean.pool import ReplPool
-from stepprover.lean.verify import LeanVerifier, Outcome, VerifyConfig
+from stepprover.lean.protocol import Message
+from stepprover.lean.verify import (
+    REFERENCE_NAME,
+    RULES_VERSION,
+    LeanVerifier,
+    Outcome,
+    Plan,
+    VerifyConfig,
+    axioms_report,
+    plan,
+)
 from tests.conftest import standin_pool_config
 
 HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen Real\n\n"
 STATEMENT = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n"
-TYPE = "@t1 : forall (x : Real), @Eq.{1} Real x (2 : Real) -> ..."
+# `#print axioms` answers. Text: Lean src/Lean/Elab/Print.lean (printAxiomsOf) at commit
+# 02637a033e9d4f8f99001e01925625452fbb77c4: `'{constName}' depends on axioms: {list}` and
+# `'{constName}' does not depend on any axioms`; the list is a Format that wraps lines.
 STD_AXIOMS = "'t1' depends on axioms: [propext,\n Classical.choice,\n Quot.sound]"
+# `#guard_expr` failure: Lean src/Lean/Elab/Tactic/GuardExpr.lean (evalGuardExprCmd) at commit
+# 703d76cc08763da5583118c1691c4f596d731eb8 (in core since lean4 PR #3297, so in v4.20):
+# "failed: {r}{eq} {p} is not true".
+GUARD_FAILED = "failed: type_of% @_root_.stepprover_reference_statement =ₐ type_of% @_root_.t1 is not true"
+
+# Lines counted from the command's end (the stand-in's negative lines): the command ends with
+# the probe and a newline, so -2 is the last probe line. With a statement the probe is
+# `#guard_expr` (-3) then `#print axioms` (-2), after two blank lines: the tactic line is -6.
+AXIOMS, GUARD, TACTIC = -2, -3, -6
 
 
 def msg(severity: str, line: int, data: str) -> dict[str, Any]:
@@ -28,24 +49,29 @@ def proof(tactic: str, name: str = "t1") -> str:
 
 
 SCRIPT = [
-    # the reference statement, elaborated with sorry in a clean environment
-    ["sorry\n\nset_option pp.all", {"messages": [msg("warning", 1, "declaration uses 'sorry'"),
-                                                  msg("info", -2, TYPE)]}],
-    ["case_ok", {"messages": [msg("info", -3, TYPE), msg("info", -2, STD_AXIOMS)]}],
-    ["case_no_types", {"messages": [msg("info", -2, STD_AXIOMS)]}],
-    ["case_error", {"messages": [msg("error", 2, "linarith failed"),
-                                 msg("info", -2, STD_AXIOMS)]}],
-    ["case_sorry_old", {"messages": [msg("warning", 1, "declaration uses 'sorry'"),
-                                     msg("info", -2, "'t1' depends on axioms: [sorryAx]")]}],
-    ["case_sorry_new", {"messages": [msg("warning", 1, "declaration uses `sorry`")]}],
-    ["case_no_axioms_line", {"messages": [msg("info", -3, TYPE)]}],
-    ["case_native", {"messages": [msg("info", -3, TYPE), msg(
-        "info", -2, "'t1' depends on axioms: [propext, Lean.ofReduceBool]")]}],
-    ["case_forged", {"messages": [msg("info", 2, "'t1' does not depend on any axioms"),
-                                  msg("info", -3, TYPE)]}],
-    ["case_other_type", {"messages": [msg("info", -3, "@t1 : forall (x : Real), FAKE"),
-                                      msg("info", -2, STD_AXIOMS)]}],
-    ["case_pure", {"messages": [msg("info", -3, TYPE), msg("info", -2, "'t1' does not depend on any axioms")]}],
+    ["case_ok", {"messages": [msg("warning", 2, "declaration uses 'sorry'"),  # the reference
+                              msg("info", AXIOMS, STD_AXIOMS)]}],
+    ["case_no_types", {"messages": [msg("info", AXIOMS, STD_AXIOMS)]}],
+    ["case_error", {"messages": [msg("error", TACTIC, "linarith failed"),
+                                 msg("info", AXIOMS, STD_AXIOMS)]}],
+    ["case_sorry_old", {"messages": [msg("warning", TACTIC - 1, "declaration uses 'sorry'"),
+                                     msg("info", AXIOMS, "'t1' depends on axioms: [sorryAx]")]}],
+    ["case_sorry_new", {"messages": [msg("warning", TACTIC - 1, "declaration uses `sorry`")]}],
+    ["case_sorry_hidden", {"messages": [msg("info", AXIOMS, "'t1' depends on axioms: [sorryAx]")]}],
+    ["case_no_axioms_line", {"messages": []}],
+    ["case_native", {"messages": [msg(
+        "info", AXIOMS, "'t1' depends on axioms: [propext, Lean.ofReduceBool]")]}],
+    ["case_forged", {"messages": [msg("info", TACTIC, "'t1' does not depend on any axioms")]}],
+    # Lean finds t1's type different from the statement's: the comparison (only sent with a
+    # statement, right after the proof) fails; without a statement the same proof passes
+    ["case_other_type\n\n\n#guard_expr", {"messages": [msg("error", GUARD, GUARD_FAILED),
+                                                       msg("info", AXIOMS, STD_AXIOMS)]}],
+    ["case_other_type", {"messages": [msg("info", AXIOMS, STD_AXIOMS)]}],
+    ["case_pure", {"messages": [msg("info", AXIOMS, "'t1' does not depend on any axioms")]}],
+    ["case_truncated", {"messages": [msg("info", AXIOMS, "'t1' depends on axioms: [propext, ⋯]")]}],
+    ["case_statement_broken", {"messages": [msg("error", 9, "unknown identifier 'foo'")]}],
+    ["case_runs_into_probe", {"messages": [msg(
+        "error", GUARD, "unexpected token '#guard_expr'; expected term")]}],
     ["case_lean_error_reply", {"message": "Lean error:\nbad"}],
 ]
 
@@ -76,8 +102,8 @@ async def test_without_statement_checks_axioms_of_declared_theorems(verifier: Le
 async def test_lean_error_with_positions_in_file_coordinates(verifier: LeanVerifier) -> None:
     verdict = await verifier.check(proof("linarith -- case_error"), statement=STATEMENT)
     assert verdict.outcome is Outcome.LEAN_ERROR and verdict.reason == "linarith failed"
-    # line 2 of the body is line 2 + 2 import lines of the file
-    assert verdict.messages[0].pos.line == 4
+    # the tactic is line 9 of the submitted file, whatever the statement block before it adds
+    assert verdict.messages[0].pos.line == 9
 
 
 async def test_lean_error_reply(verifier: LeanVerifier) -> None:
@@ -85,7 +111,7 @@ async def test_lean_error_reply(verifier: LeanVerifier) -> None:
     assert verdict.outcome is Outcome.LEAN_ERROR and "bad" in verdict.reason
 
 
-@pytest.mark.parametrize("case", ["case_sorry_old", "case_sorry_new"])
+@pytest.mark.parametrize("case", ["case_sorry_old", "case_sorry_new", "case_sorry_hidden"])
 async def test_sorry_in_both_quote_styles(verifier: LeanVerifier, case: str) -> None:
     verdict = await verifier.check(proof(f"exact sorry -- {case}"), statement=STATEMENT)
     assert verdict.outcome is Outcome.SORRY
@@ -107,12 +133,25 @@ async def test_axioms_report_printed_by_the_proof_itself_is_ignored(verifier: Le
     assert verdict.outcome is Outcome.REJECTED and "no axioms report" in verdict.reason
 
 
-async def test_statement_changed_by_redefinition_is_rejected(verifier: LeanVerifier) -> None:
-    cheat = proof("norm_num -- case_other_type").replace(
-        "theorem t1", "local notation \"ℝ\" => ℕ\ntheorem t1"
-    )
+async def test_statement_that_lean_finds_different_is_rejected(verifier: LeanVerifier) -> None:
+    cheat = proof("norm_num -- case_other_type").replace("x + x = 4", "x + x = 4 ∨ True")
     verdict = await verifier.check(cheat, statement=STATEMENT)
     assert verdict.outcome is Outcome.REJECTED and "does not prove the given statement" in verdict.reason
+
+
+async def test_truncated_axioms_report_fails_closed(verifier: LeanVerifier) -> None:
+    verdict = await verifier.check(proof("case_truncated"), statement=STATEMENT)
+    assert verdict.outcome is Outcome.REJECTED and "truncated" in verdict.reason
+
+
+async def test_statement_that_does_not_elaborate_is_named(verifier: LeanVerifier) -> None:
+    verdict = await verifier.check(proof("case_statement_broken"), statement=STATEMENT)
+    assert verdict.outcome is Outcome.REJECTED and "statement does not elaborate" in verdict.reason
+
+
+async def test_parse_error_running_into_the_probe_is_a_lean_error(verifier: LeanVerifier) -> None:
+    verdict = await verifier.check(proof("have h2 : x = x := -- case_runs_into_probe"), statement=STATEMENT)
+    assert verdict.outcome is Outcome.LEAN_ERROR and "does not parse" in verdict.reason
 
 
 async def test_proof_of_another_theorem_is_rejected(verifier: LeanVerifier) -> None:
@@ -122,7 +161,7 @@ async def test_proof_of_another_theorem_is_rejected(verifier: LeanVerifier) -> N
 
 async def test_prefilter_rejects_before_lean_runs(verifier: LeanVerifier) -> None:
     verdict = await verifier.check(proof("case_ok\n#exit"), statement=STATEMENT)
-    assert verdict.outcome is Outcome.REJECTED and "#exit" in verdict.reason
+    assert verdict.outcome is Outcome.REJECTED and "line 10: `#exit`" in verdict.reason
     assert verdict.reply is None
 
 
@@ -153,7 +192,7 @@ async def test_crash_retry_on_a_fresh_worker_can_succeed(
         ("theorem t1 : True := by\n" + "  -- pad\n" * 200_000, "over the"),
         ("import Mathlib\nimport Aesop\n\n", "empty"),
         ("", "empty"),
-        ("example : True := trivial", "declares no theorem"),
+        ("open Real\n", "declares no theorem"),
     ],
 )
 async def test_bad_input_gets_a_clear_verdict(
@@ -161,3 +200,111 @@ async def test_bad_input_gets_a_clear_verdict(
 ) -> None:
     verdict = await verifier.check(code)
     assert verdict.outcome is Outcome.REJECTED and reason in verdict.reason
+
+
+# -- the plan: what is sent to Lean (pure text, no REPL) -----------------------------------
+
+
+def planned(code: str, statement: str | None = None) -> Plan:
+    result = plan(code, statement)
+    assert isinstance(result, Plan), result
+    return result
+
+
+def test_statement_block_comes_first_renamed_and_the_probe_compares_with_lean() -> None:
+    p = planned(proof("nlinarith"), STATEMENT)
+    lines = p.command.splitlines()
+    assert lines[0] == "section" and f"theorem _root_.{REFERENCE_NAME} (x : ℝ)" in p.command
+    assert p.command.index(REFERENCE_NAME) < p.command.index("theorem t1")
+    assert lines[p.probe_line - 1] == (
+        f"#guard_expr type_of% @_root_.{REFERENCE_NAME} =ₐ type_of% @_root_.t1"
+    )
+    assert lines[p.probe_line] == "#print axioms _root_.t1"
+    assert p.names == ["t1"] and p.compares_statement
+    # a line of the proof maps back to its line in the submitted file
+    assert lines[9 - 1 - p.line_shift] == "  nlinarith"
+
+
+def test_without_statement_every_declared_theorem_is_checked_by_resolved_name() -> None:
+    code = HEADER + (
+        "namespace Helpers\nlemma sq_pos' (x : ℝ) : 0 ≤ x ^ 2 := sq_nonneg x\nend Helpers\n"
+        "private theorem «my main» : True := trivial\n"
+        "theorem _root_.t2 : True := trivial\n"
+    )
+    p = planned(code)
+    assert p.names == ["Helpers.sq_pos'", "«my main»", "t2"]
+    assert p.command.splitlines()[p.probe_line - 1 :] == [
+        "#print axioms _root_.Helpers.sq_pos'",
+        "#print axioms _root_.«my main»",
+        "#print axioms _root_.t2",
+    ]
+
+
+def test_honest_variants_of_the_statement_are_left_to_lean_not_refused() -> None:
+    # renamed bound variable, lemma for theorem, a docstring, `open … in`, private, helpers in a
+    # balanced namespace: all reach Lean, where `=ₐ` ignores what does not change the theorem
+    variant = HEADER + (
+        "namespace Aux\ntheorem two_mul' (y : ℝ) : y + y = 2 * y := by ring\nend Aux\n"
+        "/-- the sum -/\nopen Real in\nprivate lemma t1 (z : ℝ) (hz : z = 2) : z + z = 4 := by\n"
+        "  rw [Aux.two_mul']; linarith\n"
+    )
+    assert planned(variant, STATEMENT).names == ["t1"]
+
+
+def test_a_theorem_inside_a_namespace_is_not_the_statements_theorem() -> None:
+    code = HEADER + "namespace X\ntheorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  linarith\nend X\n"
+    assert plan(code, STATEMENT) == "the proof does not declare theorem t1"
+
+
+def test_imports_must_match_the_statements_header() -> None:
+    code = proof("linarith").replace("import Aesop\n", "import Mathlib.Tactic\n")
+    assert "imports differ" in str(plan(code, STATEMENT))
+
+
+def test_rules_version_is_a_string() -> None:
+    assert isinstance(RULES_VERSION, str) and RULES_VERSION
+
+
+# -- axioms reports: every legal Lean name ------------------------------------------------
+
+
+def info(data: str) -> Message:
+    return Message.model_validate({"severity": "info", "pos": {"line": 1, "column": 0}, "data": data})
+
+
+@pytest.mark.parametrize(
+    ("name", "printed", "axioms"),
+    [
+        ("foo'", "'foo'' depends on axioms: [propext]", ["propext"]),
+        ("foo''", "'foo''' does not depend on any axioms", []),
+        ("«my thm»", "'«my thm»' depends on axioms: [propext, Classical.choice]",
+         ["propext", "Classical.choice"]),
+        ("A.B.c", "'A.B.c' depends on axioms: [propext,\n Classical.choice,\n Quot.sound]",
+         ["propext", "Classical.choice", "Quot.sound"]),
+        ("t", "'t' depends on axioms: [propext, Classical.choice,\nQuot.sound]",
+         ["propext", "Classical.choice", "Quot.sound"]),
+        ("t", "'_private.0.t' depends on axioms: [propext]", ["propext"]),
+        ("t", "'_private.Mathlib.Foo.0.t' does not depend on any axioms", []),
+        ("t", "'t' depends on axioms: [«weird, axiom»]", ["«weird, axiom»"]),
+    ],
+)
+def test_axioms_report_parses_every_legal_name(name: str, printed: str, axioms: list[str]) -> None:
+    assert axioms_report(name, [info(printed)]) == axioms
+
+
+@pytest.mark.parametrize(
+    ("printed", "why"),
+    [
+        ("'t2' depends on axioms: [propext]", "names t2"),
+        ("'t' depends on axioms: [propext, ⋯]", "truncated"),
+        ("some other message", "no axioms report"),
+    ],
+)
+def test_axioms_report_fails_closed(printed: str, why: str) -> None:
+    result = axioms_report("t", [info(printed)])
+    assert isinstance(result, str) and why in result
+
+
+def test_two_answers_at_the_axioms_line_fail_closed() -> None:
+    both = [info("'t' does not depend on any axioms"), info("'t' depends on axioms: [sorryAx]")]
+    assert "several" in str(axioms_report("t", both))

@@ -63,13 +63,12 @@ def _axioms(name: str) -> dict[str, Any]:
 WRONG = f"Plan: substitute.\n```lean4\n{THM}\n  rw [h₁, h₂, h₃]\n  nlinarith [foo]\n```"
 RIGHT = f"The lemma foo does not exist.\n```lean4\n{THM}\n  rw [h₁, h₂, h₃]\n  norm_num [h₁]\n```"
 NO_CODE = "I could not find a proof."
-# The stand-in answers in body lines: the verified file's lines after the header's two imports.
-_CHECKED = PROBLEM.header + goedel.compiled_code(goedel.full_code(WRONG, PROBLEM))
-FOO_LINE = _CHECKED.split("\n").index("  nlinarith [foo]") + 1 - 2
 SCRIPT = [
     ["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
-    ["nlinarith [foo]", {"messages": [{"severity": "error", "pos": {"line": FOO_LINE, "column": 13},
-                                        "endPos": {"line": FOO_LINE, "column": 16},
+    # lines from the command's end: the proof's last line (it has no final newline) is 5th
+    # from the end (the verifier appends a blank line, `#guard_expr` and `#print axioms`)
+    ["nlinarith [foo]", {"messages": [{"severity": "error", "pos": {"line": -5, "column": 13},
+                                        "endPos": {"line": -5, "column": 16},
                                         "data": "unknown identifier 'foo'"}]}],
     ["norm_num [h₁]", _axioms(NAME)],
     ["omega_nat_other", _axioms(OTHER.name)],

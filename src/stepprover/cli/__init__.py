@@ -16,6 +16,7 @@ app.command()(serve.serve)
 lean_app = typer.Typer(help="Install and inspect the Lean toolchain, REPL and Mathlib.")
 lean_app.command("setup")(lean.lean_setup)
 lean_app.command("doctor")(lean.lean_doctor)
+lean_app.command("selftest")(lean.lean_selftest)
 app.add_typer(lean_app, name="lean")
 
 train_app = typer.Typer(help="SFT and tool-integrated GRPO (needs `pip install '.[train]'`).")

@@ -1,8 +1,9 @@
-"""`stepprover lean setup|doctor`: install and inspect Lean, the REPL and Mathlib
-(and, with --with-comparator, what the gold check needs)."""
+"""`stepprover lean setup|doctor|selftest`: install and inspect Lean, the REPL and Mathlib
+(and, with --with-comparator, what the gold check needs), and run the verifier's self-test suite."""
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from typing import Annotated
 
@@ -10,8 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stepprover.cli.common import LeanDir, fail, lean_setup_for
+from stepprover.cli.common import LeanDir, Repl, fail, lean_setup_for, process_config_or_exit
 from stepprover.errors import SetupError
+from stepprover.lean import selftest
+from stepprover.lean.pool import PoolConfig, ReplPool
+from stepprover.lean.process import ProcessConfig
 from stepprover.lean.toolchain import (
     Check,
     check_reachable,
@@ -21,6 +25,7 @@ from stepprover.lean.toolchain import (
     run_plan,
 )
 from stepprover.lean.toolchain import setup_plan as build_setup_plan
+from stepprover.lean.verify import LeanVerifier, VerifyConfig
 
 WithComparator = Annotated[
     bool,
@@ -79,3 +84,51 @@ def _table(checks: list[Check], title: str) -> Table:
         table.add_row(c.name, "[green]ok[/green]" if c.ok else "[red]missing[/red]", c.fix or c.detail)
     return table
 
+
+def lean_selftest(
+    dry_run: Annotated[
+        bool, typer.Option(help="Only say which cases are refused before Lean and which are left to Lean.")
+    ] = False,
+    repl: Repl = None,
+    lean_dir: LeanDir = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per case.")] = 300.0,
+    workers: Annotated[int, typer.Option(help="REPL workers.")] = 2,
+    verbose: Annotated[
+        bool, typer.Option(help="List every case, not only misclassified ones (a dry run lists all).")
+    ] = False,
+) -> None:
+    """Run the verifier's shipped suite (honest proofs, exploits) and print a confusion matrix.
+
+    Exits 1 if any case is misclassified: an honest proof not proved (or refused before
+    Lean), an exploit proved (or, in a dry run, stopped at another stage than expected).
+    """
+    cases = selftest.CASES
+    if dry_run:
+        results = selftest.dry_run(cases)
+    else:
+        process = process_config_or_exit(repl, lean_dir)
+        results = asyncio.run(_selftest_with_lean(process, timeout, workers))
+    honest = sum(c.honest for c in cases)
+    typer.echo(f"{len(cases)} cases: {honest} honest, {len(cases) - honest} exploits")
+    table = Table(*selftest.HEADERS, title="dry run" if dry_run else "verified with Lean")
+    for row in selftest.confusion_matrix(results):
+        table.add_row(*row)
+    Console().print(table)
+    shown = results if verbose or dry_run else [r for r in results if r.misclassified]
+    for r in shown:
+        where = "refused before Lean" if r.stopped_before_lean else (
+            "left to Lean" if r.outcome is None else f"Lean: {r.outcome}"
+        )
+        mark = "MISCLASSIFIED " if r.misclassified else ""
+        expected = "honest" if r.case.honest else f"{r.case.kind}, expected at {r.case.stage}"
+        typer.echo(f"{mark}{r.case.name} ({expected}): {where} {r.reason[:160]}".rstrip())
+    wrong = sum(r.misclassified for r in results)
+    typer.echo(f"{wrong} misclassified")
+    if wrong:
+        raise typer.Exit(1)
+
+
+async def _selftest_with_lean(process: ProcessConfig, timeout: float, workers: int) -> list[selftest.Result]:
+    async with ReplPool(PoolConfig(process=process, workers=workers, warmup_timeout=900)) as pool:
+        verifier = LeanVerifier(pool, VerifyConfig(timeout=timeout))
+        return await selftest.run(verifier, selftest.CASES, concurrency=workers)

@@ -18,6 +18,7 @@ from stepprover.lean.protocol import (
 from stepprover.lean.source import split_imports
 from stepprover.lean.toolchain import LeanSetup, doctor, setup_plan
 from stepprover.lean.verify import (
+    RULES_VERSION,
     LeanVerifier,
     Outcome,
     SketchRepl,
@@ -27,6 +28,7 @@ from stepprover.lean.verify import (
 )
 
 __all__ = [
+    "RULES_VERSION",
     "CommandOutcome",
     "CommandReply",
     "CommandRequest",

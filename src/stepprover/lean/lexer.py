@@ -53,11 +53,13 @@ def _is_subscript(c: str) -> bool:
 
 
 def is_ident_start(c: str) -> bool:
-    return c.isalpha() or c == "_" or _is_letter_like(c)
+    # Lean's `isIdFirst`: `Char.isAlpha` is ASCII only, so e.g. Cyrillic letters are not
+    # identifier characters (reading them as such would let `дelab` hide an `elab`).
+    return ("a" <= c <= "z") or ("A" <= c <= "Z") or c == "_" or _is_letter_like(c)
 
 
 def is_ident_rest(c: str) -> bool:
-    return is_ident_start(c) or c.isdigit() or c in "'!?" or _is_subscript(c)
+    return is_ident_start(c) or ("0" <= c <= "9") or c in "'!?" or _is_subscript(c)
 
 
 _CHAR_LITERAL = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u\{[0-9a-fA-F]+\}|.)|[^\\'\n])'")
@@ -68,7 +70,7 @@ _RAW_STRING = re.compile(r'r(#*)"')
 class Lexed:
     tokens: list[Token]
     unterminated: str | None
-    """"comment" or "string" when the text ends inside one, else None."""
+    """"comment", "string" or "identifier escape" when the text ends inside one, else None."""
 
 
 def tokenize(source: str) -> Lexed:
@@ -104,11 +106,15 @@ def _scan(s: str) -> tuple[list[Token], str | None]:
             emit(Kind.CHAR, end)
         elif c == "#" and i + 1 < n and is_ident_start(s[i + 1]):
             end = _ident_end(s, i + 1)
+            if end < 0:
+                return tokens, "identifier escape"
             emit(Kind.HASH_COMMAND, end)
         elif is_ident_start(c) or c == "«":
             end = _ident_end(s, i)
+            if end < 0:
+                return tokens, "identifier escape"
             emit(Kind.IDENT, end)
-        elif c.isdigit():
+        elif "0" <= c <= "9":
             end = i + 1
             while end < n and (s[end].isalnum() or s[end] in "._"):
                 end += 1
@@ -156,12 +162,15 @@ def _string_end(s: str, i: int) -> int:
 
 
 def _ident_end(s: str, i: int) -> int:
-    """End of a (possibly dotted, possibly «escaped») identifier starting at ``i``."""
+    """End of a (possibly dotted, possibly «escaped») identifier starting at ``i``, or -1 when
+    a « is never closed (Lean reports an error there and resumes parsing after it)."""
     n = len(s)
     while True:
         if i < n and s[i] == "«":
             close = s.find("»", i + 1)
-            i = n if close < 0 else close + 1
+            if close < 0:
+                return -1
+            i = close + 1
         else:
             while i < n and is_ident_rest(s[i]):
                 i += 1

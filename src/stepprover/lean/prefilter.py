@@ -1,75 +1,254 @@
-"""Reject, before Lean runs, proof text that could fool the checks made after it.
+"""Refuse, before Lean runs, proof text that could reach the checks made after it.
 
-The rules read tokens (see ``lexer``), so words inside comments and strings
-never trigger them. Each rule names what it blocks and why.
+The checks after Lean are commands appended to the proof, so they run in the
+environment the proof built; anything that can register meta code, set options
+or leave a scope open could change what they report. Hence an allow-list
+(``allowlists``), enforced on Lean's lexical structure (``lexer``, ``source``):
+
+1. after the import block, every command is one of ``COMMANDS`` (with
+   ``MODIFIERS``), and every attribute one of ``ATTRIBUTES``;
+2. every ``set_option`` (command, tactic or term level, ``… in`` or not) names an
+   option of ``OPTIONS``, compared the way Lean reads the name (guillemets, dots);
+3. ``namespace``/``section`` are closed by matching ``end``s and brackets balance;
+4. anywhere in the text: no keyword that starts another command, no ``#``-command,
+   no word of ``DENIED_WORDS`` (``unsafe`` is fine as an Aesop rule phase:
+   ``aesop (add unsafe 50% foo)``, ``add_aesop_rules unsafe 90% […]``), no name in
+   ``META_NAMESPACES``; no unterminated comment or string.
+
+Words in comments and strings never count. Findings carry lines of the submitted
+file (pass ``line_offset``, the lines before the body).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stepprover.lean.lexer import Kind, Token, tokenize
+from stepprover.lean.allowlists import (
+    ATTRIBUTES,
+    COMMAND_KEYWORDS,
+    COMMANDS,
+    DENIED_WORDS,
+    HASH_COMMANDS,
+    META_NAMESPACES,
+    OPTIONS,
+)
+from stepprover.lean.lexer import Kind, Token
+from stepprover.lean.source import (
+    Scan,
+    attributes_in,
+    escape_name,
+    name_components,
+    open_scoped,
+    scan,
+)
 
-# Word -> why it is refused. These can define new syntax or elaborators that
-# rewrite what `theorem`, `sorry` or `#print axioms` mean, run code at
-# elaboration time, or add unproved facts.
-FORBIDDEN_WORDS: dict[str, str] = {
-    "elab": "defines a custom elaborator",
-    "elab_rules": "defines custom elaboration rules",
-    "macro": "defines a custom macro",
-    "macro_rules": "defines custom macro rules",
-    "syntax": "defines custom syntax",
-    "declare_syntax_cat": "defines a syntax category",
-    "axiom": "declares a new axiom",
-    "unsafe": "uses unsafe code",
-    "implemented_by": "replaces a definition's code (implemented_by)",
-    "extern": "binds a definition to external code (@[extern])",
-    "run_cmd": "runs arbitrary code at elaboration time",
-    "run_tac": "runs arbitrary code at elaboration time",
-    "run_elab": "runs arbitrary code at elaboration time",
-    "run_meta": "runs arbitrary code at elaboration time",
-    "initialize": "runs code when the environment is loaded",
-    "builtin_initialize": "runs code when the environment is loaded",
-    "import": "imports after the header",
-}
-
-FORBIDDEN_COMMANDS: dict[str, str] = {
-    "#exit": "stops elaboration, hiding everything after it",
-    "#eval": "runs arbitrary code at elaboration time",
-    "#eval!": "runs arbitrary code at elaboration time",
-}
+_META_PREFIXES = {name_components(k): v for k, v in META_NAMESPACES.items()}
+_AESOP_TACTICS = frozenset({"aesop", "aesop?", "aesop_cat", "aesop_graph", "aesop_mat"})
 
 
 @dataclass(frozen=True)
 class Finding:
     rule: str
     line: int
+    """Line in the submitted file (1-based)."""
     reason: str
 
     def __str__(self) -> str:
         return f"line {self.line}: `{self.rule}` {self.reason}"
 
 
-def prefilter(body: str) -> list[Finding]:
-    """Everything in ``body`` (Lean text after the import block) that is refused."""
-    lexed = tokenize(body)
-    tokens = lexed.tokens
-    findings = [f for i, tok in enumerate(tokens) if (f := _check_token(tokens, i, tok))]
-    if lexed.unterminated is not None:
-        last_line = body.count("\n") + 1
+@dataclass(frozen=True)
+class Policy:
+    """What the prefilter allows: the shipped allow-lists plus deliberate widenings."""
+
+    extra_commands: frozenset[str] = frozenset()
+    extra_attributes: frozenset[str] = frozenset()
+    extra_options: frozenset[str] = frozenset()
+    """Dotted option names, e.g. ``"linter.unusedVariables"``."""
+
+    def command_allowed(self, word: str) -> bool:
+        return word in COMMANDS or word in self.extra_commands
+
+    def attribute_allowed(self, name: str) -> bool:
+        return name in ATTRIBUTES or name in self.extra_attributes
+
+    def option_allowed(self, components: tuple[str, ...]) -> bool:
+        extra = {name_components(o) for o in self.extra_options}
+        return components in OPTIONS or components in extra
+
+
+DEFAULT_POLICY = Policy()
+
+
+def prefilter(body: str, *, line_offset: int = 0, policy: Policy = DEFAULT_POLICY) -> list[Finding]:
+    """Everything in ``body`` (Lean text after the import block) that is refused.
+
+    ``line_offset`` is the number of lines before ``body`` in the submitted file.
+    """
+    structure = scan(body)
+    findings = _structural(body, structure, policy) + _lexical(structure, policy)
+    findings = sorted(set(findings), key=lambda f: (f.line, f.rule))
+    return [Finding(f.rule, f.line + line_offset, f.reason) for f in findings]
+
+
+def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
+    findings: list[Finding] = []
+    if structure.unterminated is not None:
         findings.append(
-            Finding(f"unterminated {lexed.unterminated}", last_line, "would swallow the checks")
+            Finding(f"unterminated {structure.unterminated}", body.count("\n") + 1,
+                    "would swallow the checks")
         )
+    for problem in structure.scope_problems:
+        findings.append(Finding("scope", problem.line, problem.reason))
+    for command in structure.commands:
+        word = command.keyword
+        if not policy.command_allowed(word):
+            reason = COMMAND_KEYWORDS.get(word) or (
+                "is not an allowed command" if not word.startswith("#") else "runs a #-command"
+            )
+            findings.append(Finding(word, command.line, reason))
     return findings
 
 
-def _check_token(tokens: list[Token], i: int, tok: Token) -> Finding | None:
-    if tok.kind is Kind.IDENT and tok.text in FORBIDDEN_WORDS:
-        return Finding(tok.text, tok.line, FORBIDDEN_WORDS[tok.text])
-    if tok.kind is Kind.HASH_COMMAND and tok.text in FORBIDDEN_COMMANDS:
-        return Finding(tok.text, tok.line, FORBIDDEN_COMMANDS[tok.text])
-    if tok.kind is Kind.IDENT and tok.text == "set_option" and i + 1 < len(tokens):
-        option = tokens[i + 1].text
-        if option == "debug" or option.startswith("debug."):
-            return Finding(f"set_option {option}", tok.line, "changes the kernel's checking")
+def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
+    tokens = structure.tokens
+    findings: list[Finding] = []
+    for i, tok in enumerate(tokens):
+        if i in structure.command_tokens:
+            pass  # the command word itself is judged above
+        elif tok.kind is Kind.HASH_COMMAND and tok.text in HASH_COMMANDS:
+            findings.append(Finding(tok.text, tok.line, "runs a #-command"))
+        elif (
+            tok.kind is Kind.IDENT
+            and tok.text in COMMAND_KEYWORDS
+            and not policy.command_allowed(tok.text)
+            and not _inside_attribute(tokens, i)
+            and not open_scoped(tokens, i)
+        ):
+            findings.append(Finding(tok.text, tok.line, COMMAND_KEYWORDS[tok.text]))
+        if tok.kind is not Kind.IDENT:
+            if tok.text == "[" and i > 0 and tokens[i - 1].text in ("@", "attribute"):
+                findings += _attribute_findings(tokens, i, policy)
+            continue
+        if _interpolates(tokens, i):
+            findings.append(Finding(tok.text, tok.line, "interpolates a string: its `{…}` parts are "
+                                    "code the prefilter does not read"))
+        if tok.text == "set_option":
+            findings += _option_findings(tokens, i, policy)
+        elif tok.text in ("open", "namespace"):
+            findings += _scope_findings(tokens, i)
+        elif i in structure.command_tokens:
+            continue
+        elif tok.text in DENIED_WORDS and not _aesop_phase(tokens, i):
+            findings.append(Finding(tok.text, tok.line, DENIED_WORDS[tok.text]))
+        elif meta := _meta_namespace(tok.text):
+            findings.append(Finding(tok.text, tok.line, f"names {meta}"))
+    return findings
+
+
+def _interpolates(tokens: list[Token], i: int) -> bool:
+    """``s!"…{e}…"`` (also ``m!``, ``f!``...): the string's ``{…}`` parts are terms."""
+    tok = tokens[i]
+    return (
+        tok.text.endswith("!")
+        and i + 1 < len(tokens)
+        and tokens[i + 1].kind is Kind.STRING
+        and tokens[i + 1].start == tok.start + len(tok.text)
+    )
+
+
+def _inside_attribute(tokens: list[Token], i: int) -> bool:
+    depth = 0
+    for j in range(i - 1, -1, -1):
+        text = tokens[j].text
+        if text == "]":
+            depth += 1
+        elif text == "[":
+            if depth == 0:
+                return j > 0 and tokens[j - 1].text in ("@", "attribute")
+            depth -= 1
+    return False
+
+
+def _attribute_findings(tokens: list[Token], open_bracket: int, policy: Policy) -> list[Finding]:
+    return [
+        Finding(f"@[{a.name}]", a.line, "is not an allowed attribute")
+        for a in attributes_in(tokens, open_bracket)
+        if not policy.attribute_allowed(a.name)
+    ]
+
+
+def _option_findings(tokens: list[Token], i: int, policy: Policy) -> list[Finding]:
+    tok = tokens[i]
+    if i + 1 >= len(tokens) or tokens[i + 1].kind is not Kind.IDENT:
+        return [Finding("set_option", tok.line, "without an option name")]
+    components = name_components(tokens[i + 1].text)
+    if policy.option_allowed(components):
+        return []
+    return [Finding(f"set_option {escape_name(components)}", tok.line, "is not an allowed option")]
+
+
+def _scope_findings(tokens: list[Token], i: int) -> list[Finding]:
+    """``open Mathlib`` or ``namespace Mathlib`` would make ``Tactic.…`` name Mathlib's meta code:
+    a namespace that contains a meta namespace may not be opened or entered either."""
+    findings = []
+    j = i + 2 if open_scoped(tokens, i + 1) else i + 1
+    while j < len(tokens) and tokens[j].kind is Kind.IDENT and tokens[j].text not in ("in", "hiding", "renaming"):
+        components = name_components(tokens[j].text)
+        for prefix, why in _META_PREFIXES.items():
+            if len(components) < len(prefix) and prefix[: len(components)] == components:
+                findings.append(Finding(tokens[j].text, tokens[j].line, f"contains {why}"))
+                break
+        j += 1
+    return findings
+
+
+def _meta_namespace(text: str) -> str | None:
+    components = name_components(text)
+    if components and components[0] == "_root_":
+        components = components[1:]
+    for prefix, why in _META_PREFIXES.items():
+        if components[: len(prefix)] == prefix:
+            return why
     return None
+
+
+def _aesop_phase(tokens: list[Token], i: int) -> bool:
+    """``unsafe`` as Aesop's rule phase: ``add_aesop_rules unsafe``, ``aesop (add unsafe …)``,
+    ``aesop (add safe foo, unsafe bar)``, ``@[aesop unsafe 50% apply]``."""
+    if tokens[i].text != "unsafe" or i == 0:
+        return False
+    before = tokens[i - 1].text
+    if before in ("add_aesop_rules", "aesop"):
+        return True
+    if before not in ("add", ","):
+        return False
+    # find the enclosing `(` and require `(add …` right after an aesop tactic (or another clause)
+    depth = 0
+    for j in range(i - 1, -1, -1):
+        text = tokens[j].text
+        if text in (")", "]", "}"):
+            depth += 1
+        elif text in ("(", "[", "{"):
+            if depth:
+                depth -= 1
+                continue
+            if text != "(" or j + 1 >= len(tokens) or tokens[j + 1].text != "add":
+                return False
+            k = j - 1
+            while k >= 0 and tokens[k].text == ")":  # skip earlier clauses: aesop (…) (…) (add …)
+                k = _opening(tokens, k) - 1
+            return k >= 0 and tokens[k].text in _AESOP_TACTICS
+    return False
+
+
+def _opening(tokens: list[Token], close: int) -> int:
+    depth = 0
+    for j in range(close, -1, -1):
+        if tokens[j].text in (")", "]", "}"):
+            depth += 1
+        elif tokens[j].text in ("(", "[", "{"):
+            depth -= 1
+            if depth == 0:
+                return j
+    return 0

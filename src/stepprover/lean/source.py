@@ -1,13 +1,29 @@
-"""Reading Lean source: the import block, declared theorem names, statements."""
+"""Reading Lean source: the import block, the command structure, declared names.
+
+Not a parser: commands are found by where Lean's own parser must start one (the
+text's first token, a token at column 0 outside brackets, a token after a
+command-level ``… in``, or a keyword that only starts a command), which is all
+the prefilter and the probes need.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from itertools import pairwise
+from dataclasses import dataclass, field
 
-from stepprover.lean.lexer import Kind, tokenize
+from stepprover.lean.allowlists import COMMAND_KEYWORDS, COMMANDS, HASH_COMMANDS, MODIFIERS
+from stepprover.lean.lexer import Kind, Token, is_ident_rest, is_ident_start, tokenize
 
 THEOREM_KEYWORDS = frozenset({"theorem", "lemma"})
+SCOPE_KEYWORDS = frozenset({"namespace", "section", "end"})
+# Keywords that can only start a command (never a tactic or a term), wherever they are.
+_ALWAYS_COMMANDS = (frozenset(COMMANDS) | frozenset(COMMAND_KEYWORDS)) - {"open", "set_option"}
+# Keywords that never start a command: at column 0 they continue the one before (`:=\nby simp`).
+_CONTINUATIONS = frozenset({
+    "where", "termination_by", "decreasing_by", "with", "then", "else", "at", "in", "by", "fun",
+    "calc", "show", "from", "match", "if", "let", "have", "do", "using",
+})
+_OPEN = {"(": ")", "[": "]", "{": "}", "⟨": "⟩", "⦃": "⦄"}
+_CLOSE = {v: k for k, v in _OPEN.items()}
 
 
 @dataclass(frozen=True)
@@ -41,14 +57,343 @@ def split_imports(code: str) -> SplitSource:
     return SplitSource(imports, code[body_start:], code.count("\n", 0, body_start))
 
 
+def name_components(text: str) -> tuple[str, ...]:
+    """A name as Lean reads it: split at dots outside guillemets, guillemets removed.
+
+    ``«debug».skipKernelTC`` and ``debug.«skipKernelTC»`` are ``("debug", "skipKernelTC")``;
+    ``«a.b»`` is the single component ``"a.b"``.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "«":
+            close = text.find("»", i + 1)
+            close = len(text) if close < 0 else close
+            current.append(text[i + 1 : close])
+            i = close + 1
+        elif c == ".":
+            parts.append("".join(current))
+            current = []
+            i += 1
+        else:
+            current.append(c)
+            i += 1
+    parts.append("".join(current))
+    return tuple(parts)
+
+
+def escape_name(components: tuple[str, ...]) -> str:
+    """Write name components back as Lean source, with guillemets where a component needs them."""
+
+    def one(c: str) -> str:
+        plain = c != "" and is_ident_start(c[0]) and all(is_ident_rest(x) for x in c[1:])
+        return c if plain else f"«{c}»"
+
+    return ".".join(one(c) for c in components)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command, as far as the prefilter needs it."""
+
+    keyword: str
+    """The word that names the command (``theorem``, ``open``, ``#eval``...), after modifiers."""
+    token: int
+    """Index of that word in the token list."""
+    line: int
+    modifiers: tuple[str, ...] = ()
+    attributes: tuple[Attribute, ...] = ()
+
+
+@dataclass(frozen=True)
+class Declaration:
+    keyword: str
+    """``theorem`` or ``lemma``."""
+    name: str
+    """As written after the keyword."""
+    resolved: tuple[str, ...]
+    """Fully resolved name components (enclosing namespaces applied, ``_root_`` removed)."""
+    line: int
+    start: int
+    """Offset of the name in the text."""
+
+    @property
+    def full_name(self) -> str:
+        return escape_name(self.resolved)
+
+
+@dataclass(frozen=True)
+class ScopeProblem:
+    line: int
+    reason: str
+
+
+@dataclass
+class Scan:
+    """The command structure of a body."""
+
+    tokens: list[Token]
+    unterminated: str | None
+    commands: list[Command] = field(default_factory=list)
+    declarations: list[Declaration] = field(default_factory=list)
+    scope_problems: list[ScopeProblem] = field(default_factory=list)
+    command_tokens: set[int] = field(default_factory=set)
+    """Indices of tokens that start a command (the command word, after modifiers)."""
+
+
+def scan(body: str) -> Scan:
+    """Find the commands, the declared theorems and the namespace/section structure of ``body``."""
+    lexed = tokenize(body)
+    tokens = lexed.tokens
+    result = Scan(tokens, lexed.unterminated)
+    starts = _command_starts(body, tokens, result)
+    scopes: list[tuple[str, tuple[str, ...]]] = []  # (kind, name components)
+    last = -1
+    for i in sorted(starts):
+        if i <= last:  # the command word of a command already read (`private theorem`)
+            continue
+        command = _read_command(tokens, i)
+        if command is None:
+            continue
+        last = command.token
+        result.commands.append(command)
+        result.command_tokens.add(command.token)
+        _follow_scopes(tokens, command, scopes, result)
+    for kind, name in reversed(scopes):
+        what = f"{kind} {escape_name(name)}" if name else kind
+        result.scope_problems.append(
+            ScopeProblem(_last_line(body), f"`{what}` is not closed by `end` before the checks")
+        )
+    return result
+
+
+def _last_line(body: str) -> int:
+    return body.count("\n") + 1
+
+
+def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
+    starts: set[int] = set()
+    depth: list[str] = []
+    in_attribute = _attribute_tokens(tokens)
+    signature = False  # inside a theorem's binders and type, before its `:=`
+    for i, tok in enumerate(tokens):
+        column = tok.start - (body.rfind("\n", 0, tok.start) + 1)
+        if tok.text in THEOREM_KEYWORDS:
+            signature = True
+        elif signature and not depth and (
+            (tok.text == ":" and _followed_by(tokens, i, "="))
+            or (tok.text == "|" and column == 0)  # equations of a term-mode theorem
+        ):
+            signature = False
+        if i in in_attribute:
+            pass
+        elif (
+            i == 0
+            or (column == 0 and not depth and not signature and _may_start(tokens, i))
+            or (tok.kind is Kind.IDENT and tok.text in _ALWAYS_COMMANDS and not open_scoped(tokens, i))
+            or (tok.kind is Kind.HASH_COMMAND and tok.text in HASH_COMMANDS)
+        ):
+            starts.add(i)
+        elif (
+            tok.kind is Kind.IDENT
+            and tok.text == "in"
+            and i + 1 < len(tokens)
+            and _command_level_in(tokens, i, starts)
+        ):
+            starts.add(i + 1)
+        if tok.kind is Kind.SYMBOL:
+            if tok.text in _OPEN:
+                depth.append(tok.text)
+            elif tok.text in _CLOSE:
+                if not depth or depth[-1] != _CLOSE[tok.text]:
+                    result.scope_problems.append(
+                        ScopeProblem(tok.line, f"unbalanced bracket `{tok.text}`")
+                    )
+                    depth.clear()
+                else:
+                    depth.pop()
+    if depth:
+        result.scope_problems.append(
+            ScopeProblem(_last_line(body), f"unclosed bracket `{depth[-1]}`")
+        )
+    return starts
+
+
+def open_scoped(tokens: list[Token], i: int) -> bool:
+    """Whether ``tokens[i]`` is the ``scoped`` of ``open scoped X`` (not a ``scoped`` command)."""
+    return tokens[i].text == "scoped" and i > 0 and tokens[i - 1].text == "open"
+
+
+def _followed_by(tokens: list[Token], i: int, text: str) -> bool:
+    """Whether the token after ``i`` is ``text`` and touches it (``:`` ``=`` is ``:=``)."""
+    return (
+        i + 1 < len(tokens)
+        and tokens[i + 1].text == text
+        and tokens[i + 1].start == tokens[i].start + len(tokens[i].text)
+    )
+
+
+def _may_start(tokens: list[Token], i: int) -> bool:
+    """A token at column 0 starts a command unless it is a symbol (``| 0 => …``), a literal,
+    or a word that continues a declaration (``where``, ``termination_by``)."""
+    tok = tokens[i]
+    if tok.kind is Kind.SYMBOL:
+        return tok.text == "@" and i + 1 < len(tokens) and tokens[i + 1].text == "["
+    if tok.kind is Kind.IDENT:
+        return tok.text not in _CONTINUATIONS
+    return tok.kind is Kind.HASH_COMMAND
+
+
+def _attribute_tokens(tokens: list[Token]) -> set[int]:
+    """Indices of tokens inside ``@[...]`` and ``attribute [...]`` (their words are attribute names)."""
+    inside: set[int] = set()
+    for i, tok in enumerate(tokens[:-1]):
+        if tokens[i + 1].text == "[" and (tok.text == "@" or tok.text == "attribute"):
+            inside.update(range(i + 2, _matching(tokens, i + 1)))
+    return inside
+
+
+def _command_level_in(tokens: list[Token], i: int, starts: set[int]) -> bool:
+    """Whether the ``in`` at ``i`` ends a command-level ``open … in`` or ``set_option … in``."""
+    j = i - 1
+    while j >= 0 and j not in starts:
+        j -= 1
+    if j < 0:
+        return False
+    k = _skip_modifiers(tokens, j)
+    return k is not None and k < i and tokens[k].text in ("open", "set_option")
+
+
+def _skip_modifiers(tokens: list[Token], i: int) -> int | None:
+    """Index of the command word after attributes and modifiers starting at ``i``."""
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.text == "@" and i + 1 < len(tokens) and tokens[i + 1].text == "[":
+            i = _matching(tokens, i + 1) + 1
+        elif tok.kind is Kind.IDENT and tok.text in MODIFIERS and not (
+            tok.text == "noncomputable" and i + 1 < len(tokens) and tokens[i + 1].text == "section"
+        ):
+            i += 1
+        else:
+            return i
+    return None
+
+
+def _matching(tokens: list[Token], i: int) -> int:
+    """Index of the bracket closing the one at ``i`` (or the last token)."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        if tokens[j].text in _OPEN:
+            depth += 1
+        elif tokens[j].text in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return j
+    return len(tokens) - 1
+
+
+def attributes_in(tokens: list[Token], open_bracket: int) -> list[Attribute]:
+    """The attribute names inside ``[...]`` starting at ``open_bracket`` (kinds ``local``/``scoped`` skipped)."""
+    close = _matching(tokens, open_bracket)
+    names: list[Attribute] = []
+    expect_name = True
+    depth = 0
+    for tok in tokens[open_bracket + 1 : close]:
+        if tok.text in _OPEN:
+            depth += 1
+        elif tok.text in _CLOSE:
+            depth -= 1
+        elif depth == 0 and tok.text == ",":
+            expect_name = True
+        elif depth == 0 and expect_name:
+            if tok.kind is Kind.IDENT and tok.text in ("local", "scoped"):
+                continue
+            names.append(Attribute(tok.text, tok.line))
+            expect_name = False
+    return names
+
+
+def _read_command(tokens: list[Token], i: int) -> Command | None:
+    modifiers: list[str] = []
+    attributes: list[Attribute] = []
+    j = i
+    while j < len(tokens):
+        tok = tokens[j]
+        if tok.text == "@" and j + 1 < len(tokens) and tokens[j + 1].text == "[":
+            attributes += attributes_in(tokens, j + 1)
+            j = _matching(tokens, j + 1) + 1
+        elif tok.kind is Kind.IDENT and tok.text in MODIFIERS and not (
+            tok.text == "noncomputable" and j + 1 < len(tokens) and tokens[j + 1].text == "section"
+        ):
+            modifiers.append(tok.text)
+            j += 1
+        else:
+            break
+    if j >= len(tokens):
+        word = tokens[i].text
+        return Command(word, i, tokens[i].line, tuple(modifiers), tuple(attributes))
+    tok = tokens[j]
+    keyword = tok.text
+    if keyword == "noncomputable" and j + 1 < len(tokens) and tokens[j + 1].text == "section":
+        keyword = "section"
+        j += 1
+    return Command(keyword, j, tok.line, tuple(modifiers), tuple(attributes))
+
+
+def _follow_scopes(
+    tokens: list[Token],
+    command: Command,
+    scopes: list[tuple[str, tuple[str, ...]]],
+    result: Scan,
+) -> None:
+    j = command.token
+    nxt = tokens[j + 1] if j + 1 < len(tokens) else None
+    same_line_ident = (
+        nxt is not None
+        and nxt.kind is Kind.IDENT
+        and nxt.line == tokens[j].line
+        and nxt.text not in _ALWAYS_COMMANDS
+        and nxt.text not in ("open", "set_option")
+    )
+    current = tuple(c for kind, name in scopes if kind == "namespace" for c in name)
+    if command.keyword in THEOREM_KEYWORDS and nxt is not None and nxt.kind is Kind.IDENT:
+        parts = name_components(nxt.text)
+        resolved = parts[1:] if parts[0] == "_root_" else current + parts
+        result.declarations.append(
+            Declaration(command.keyword, nxt.text, resolved, nxt.line, nxt.start)
+        )
+    elif command.keyword == "namespace":
+        if nxt is None or nxt.kind is not Kind.IDENT:
+            result.scope_problems.append(ScopeProblem(command.line, "`namespace` without a name"))
+        else:
+            scopes.append(("namespace", name_components(nxt.text)))
+    elif command.keyword == "section":
+        scopes.append(("section", name_components(nxt.text) if same_line_ident and nxt else ()))
+    elif command.keyword == "end":
+        name = name_components(nxt.text) if same_line_ident and nxt else ()
+        if not scopes:
+            result.scope_problems.append(ScopeProblem(command.line, "`end` without an open scope"))
+        else:
+            kind, open_name = scopes.pop()
+            if open_name != name:
+                written = " ".join(["end", escape_name(name)] if name else ["end"])
+                opened = " ".join([kind, escape_name(open_name)] if open_name else [kind])
+                result.scope_problems.append(
+                    ScopeProblem(command.line, f"`{written}` does not close `{opened}`")
+                )
+
+
 def declared_theorems(code: str) -> list[str]:
-    """Names declared with ``theorem``/``lemma`` in ``code``, in order."""
-    tokens = tokenize(code).tokens
-    return [
-        nxt.text
-        for tok, nxt in pairwise(tokens)
-        if tok.kind is Kind.IDENT and tok.text in THEOREM_KEYWORDS and nxt.kind is Kind.IDENT
-    ]
+    """Fully resolved names declared with ``theorem``/``lemma`` in ``code``, in order."""
+    return [d.full_name for d in scan(code).declarations]
 
 
 def with_sorry(statement: str) -> str:

@@ -3,17 +3,20 @@
 A proof counts only if, in this order:
 
 1. it is UTF-8 text under the size limit and not empty;
-2. the prefilter finds nothing that could fool the later checks;
-3. Lean reports no error and no sorry;
-4. the theorem's statement, printed with ``pp.all`` in the proof's own
-   environment, equals the given statement's, printed the same way in a clean
-   environment of the statement's own header (so redefined notation or
-   instances before the theorem cannot change what was proved);
-5. ``#print axioms`` of the theorem lists nothing beyond the allowed axioms
-   (a missing report fails too).
+2. the prefilter (``prefilter``, ``allowlists``) refuses nothing in it: only
+   allow-listed commands, attributes and options, balanced scopes, no meta code;
+3. Lean reports no error and no sorry in the proof's own lines;
+4. with a statement: the proof declares the statement's theorem (same fully
+   resolved name), and Lean finds its type alpha-equivalent (``Expr.eqv``: equal up
+   to bound-variable names and binder annotations) to the type of the statement's
+   theorem, elaborated from the statement's own text *before* the proof in the same
+   command, so nothing the proof defines can change how the statement reads;
+5. ``#print axioms`` of the theorem (without a statement: of every theorem and
+   lemma the proof declares) lists nothing beyond the allowed axioms (a missing or
+   truncated report fails too).
 
-Checks 4 and 5 are commands appended after the proof; only messages at their
-lines are read as their answers, so nothing the proof prints can pose as them.
+Checks 4 and 5 are commands appended after the proof (the probe); each answer is
+read only at its own line, so nothing the proof prints can pose as one.
 """
 
 from __future__ import annotations
@@ -28,17 +31,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from stepprover.errors import LeanUnavailable
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
-from stepprover.lean.prefilter import prefilter
+from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
-from stepprover.lean.source import declared_theorems, split_imports, with_sorry
+from stepprover.lean.source import escape_name, name_components, scan, split_imports, with_sorry
+
+RULES_VERSION = "2026-11-30.1"
+"""Version of the verifier's rules. Bump on any change to prefilter, probes or judging:
+verdicts cached under another version must not be reused."""
 
 RULES_VERSION: str = "1"
 """The version of the verification rules; bump on any change to prefilter, probes or
 judging. It is part of every verdict-cache key, so a bump retires every stored verdict."""
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 SORRY_WARNINGS = ("declaration uses 'sorry'", "declaration uses `sorry`")
-_AXIOMS_LIST = re.compile(r"^'(?P<name>[^']+)' depends on axioms: \[(?P<axioms>[^\]]*)\]$")
-_NO_AXIOMS = re.compile(r"^'(?P<name>[^']+)' does not depend on any axioms$")
+REFERENCE_NAME = "stepprover_reference_statement"
+"""The statement's theorem is elaborated under this name, before the proof."""
+# `#print axioms` (Lean src/Lean/Elab/Print.lean, printAxiomsOf): `'{constName}' depends on
+# axioms: {list}` or `'{constName}' does not depend on any axioms`; the list may wrap.
+_AXIOMS_LIST = re.compile(r"^'(?P<name>.+)' depends on axioms: \[(?P<axioms>.*)\]$", re.DOTALL)
+_NO_AXIOMS = re.compile(r"^'(?P<name>.+)' does not depend on any axioms$", re.DOTALL)
+# Lean's parser errors when the proof's last command is unfinished and runs into the probe.
+_PARSE_ERROR = re.compile(r"^(unexpected |expected )")
 
 
 class Outcome(StrEnum):
@@ -91,6 +104,16 @@ class VerifyConfig(BaseModel):
     allowed_axioms: frozenset[str] = DEFAULT_ALLOWED_AXIOMS
     retry_on_crash: bool = True
     """Run a proof lost to a crash once more, on another worker, before reporting ``crash``."""
+    extra_commands: frozenset[str] = frozenset()
+    """Commands allowed beyond ``allowlists.COMMANDS`` (e.g. ``{"def"}``): a deliberate widening."""
+    extra_attributes: frozenset[str] = frozenset()
+    """Attributes allowed beyond ``allowlists.ATTRIBUTES``: a deliberate widening."""
+    extra_options: frozenset[str] = frozenset()
+    """Dotted option names allowed beyond ``allowlists.OPTIONS``: a deliberate widening."""
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(self.extra_commands, self.extra_attributes, self.extra_options)
 
 
 class SketchRepl(Protocol):
@@ -110,13 +133,96 @@ class Verifier(Protocol):
     ) -> Verdict: ...
 
 
+class Plan(BaseModel):
+    """The command sent to Lean for one proof, and where each part of it lies."""
+
+    model_config = ConfigDict(frozen=True)
+
+    imports: str
+    command: str
+    names: list[str]
+    """Fully resolved names whose axioms are printed, in probe order."""
+    reference_lines: int
+    """Lines of the statement's block before the proof (0 without a statement)."""
+    probe_line: int
+    """First line of the probe in ``command`` (1-based)."""
+    compares_statement: bool
+    line_shift: int
+    """Add to a line of ``command`` to get the line in the submitted file."""
+
+
+def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> Plan | str:
+    """What to send to Lean for ``code`` (imports + proof), or why it is refused before Lean.
+
+    With ``statement`` (header + ``theorem NAME … := by``), the statement's block comes
+    first, its theorem renamed ``REFERENCE_NAME`` and completed with ``sorry``, inside a
+    ``section``; then the proof, unchanged; then the probe::
+
+        #guard_expr type_of% @_root_.REFERENCE =ₐ type_of% @_root_.NAME   (with a statement)
+        #print axioms _root_.NAME                                          (one line a name)
+    """
+    source = split_imports(code)
+    if not source.body.strip():
+        return "the proof is empty"
+    if findings := prefilter(source.body, line_offset=source.body_line_offset, policy=policy):
+        return "; ".join(str(f) for f in findings)
+    declared = scan(source.body).declarations
+    reference = ""
+    if statement is not None:
+        given = split_imports(statement)
+        if given.imports and set(given.imports.splitlines()) != set(source.imports.splitlines()):
+            return (
+                "the proof's imports differ from the statement's header: "
+                f"{source.imports!r} vs {given.imports!r}"
+            )
+        if findings := prefilter(given.body, policy=policy):
+            return "the given statement is refused: " + "; ".join(str(f) for f in findings)
+        targets = scan(given.body).declarations
+        if not targets:
+            return "the given statement declares no theorem"
+        target = targets[-1]
+        if target.resolved not in {d.resolved for d in declared}:
+            return f"the proof does not declare theorem {target.full_name}"
+        renamed = (
+            given.body[: target.start]
+            + f"_root_.{REFERENCE_NAME}"
+            + given.body[target.start + len(target.name) :]
+        )
+        reference = "section\n" + with_sorry(renamed) + "\nend\n\n"
+        names = [target.full_name]
+    else:
+        names = list(dict.fromkeys(d.full_name for d in declared))
+        if not names:
+            return "the proof declares no theorem to check"
+    reference_lines = reference.count("\n")
+    probe = _probe(names, compare=statement is not None)
+    command = reference + source.body + "\n\n" + probe
+    probe_line = reference_lines + source.body.count("\n") + 3  # after a blank line
+    return Plan(
+        imports=source.imports,
+        command=command,
+        names=names,
+        reference_lines=reference_lines,
+        probe_line=probe_line,
+        compares_statement=statement is not None,
+        line_shift=source.body_line_offset - reference_lines,
+    )
+
+
+def _probe(names: list[str], *, compare: bool) -> str:
+    lines = []
+    if compare:
+        lines.append(f"#guard_expr type_of% @_root_.{REFERENCE_NAME} =ₐ type_of% @_root_.{names[0]}")
+    lines += [f"#print axioms _root_.{name}" for name in names]
+    return "\n".join(lines) + "\n"
+
+
 class LeanVerifier:
     """Verifies whole proofs on a ``ReplPool``."""
 
     def __init__(self, pool: ReplPool, config: VerifyConfig | None = None) -> None:
         self.pool = pool
         self.config = config or VerifyConfig()
-        self._reference_types: dict[str, str] = {}
 
     async def check(
         self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
@@ -133,31 +239,14 @@ class LeanVerifier:
         text = _as_text(code, self.config.max_code_bytes)
         if isinstance(text, Verdict):
             return text
-        source = split_imports(text)
-        if not source.body.strip():
-            return _rejected("the proof is empty")
-        if findings := prefilter(source.body):
-            return _rejected("; ".join(str(f) for f in findings))
-        if statement is not None:
-            names = declared_theorems(split_imports(statement).body)[-1:]
-            if not names:
-                return _rejected("the given statement declares no theorem")
-            if names[0] not in declared_theorems(source.body):
-                return _rejected(f"the proof does not declare theorem {names[0]}")
-        else:
-            names = declared_theorems(source.body)
-            if not names:
-                return _rejected("the proof declares no theorem to check")
-        probe = _probe(names, print_types=statement is not None)
-        probe_line = source.body.count("\n") + 3  # the probe starts after a blank line
-        command = source.body + "\n\n" + probe
-        result = await self._run_with_retry(source.imports, command, timeout)
+        planned = plan(text, statement, self.config.policy)
+        if isinstance(planned, str):
+            return _rejected(planned)
+        result = await self._run_with_retry(planned.imports, planned.command, timeout)
         if isinstance(result, Verdict):
             return result
         reply, attempts = result
-        verdict = self._judge(reply, names, probe_line, source.body_line_offset)
-        if verdict.outcome is Outcome.PROVED and statement is not None:
-            verdict = await self._compare_statement(verdict, reply, names[0], probe_line, statement)
+        verdict = judge(reply, planned, self.config.allowed_axioms)
         return verdict.model_copy(update={"attempts": attempts})
 
     async def _run_with_retry(
@@ -182,82 +271,99 @@ class LeanVerifier:
             raise LeanUnavailable(outcome.detail)
         return Verdict(outcome=Outcome.CRASH, reason=outcome.detail, attempts=tries)
 
-    def _judge(self, reply: Reply, names: list[str], probe_line: int, offset: int) -> Verdict:
-        if isinstance(reply, ErrorReply):
-            outcome = Outcome.LEAN_ERROR if reply.message.startswith("Lean error") else Outcome.CRASH
-            return Verdict(outcome=outcome, reason=reply.message, reply=reply.raw)
-        if not isinstance(reply, CommandReply):
-            return Verdict(outcome=Outcome.CRASH, reason="unexpected reply kind", reply=reply.raw)
-        own = [m for m in reply.messages if m.pos.line < probe_line]
-        probe = [m for m in reply.messages if m.pos.line >= probe_line]
-        messages = [_shift(m, offset) for m in own]
 
-        def verdict(outcome: Outcome, reason: str = "", axioms: list[str] | None = None) -> Verdict:
-            return Verdict(
-                outcome=outcome, reason=reason, messages=messages, axioms=axioms, reply=reply.raw
+def judge(reply: Reply, planned: Plan, allowed_axioms: frozenset[str] = DEFAULT_ALLOWED_AXIOMS) -> Verdict:
+    """The verdict on Lean's ``reply`` to ``planned.command``."""
+    if isinstance(reply, ErrorReply):
+        outcome = Outcome.LEAN_ERROR if reply.message.startswith("Lean error") else Outcome.CRASH
+        return Verdict(outcome=outcome, reason=reply.message, reply=reply.raw)
+    if not isinstance(reply, CommandReply):
+        return Verdict(outcome=Outcome.CRASH, reason="unexpected reply kind", reply=reply.raw)
+    first_own, probe_line = planned.reference_lines + 1, planned.probe_line
+    reference = [m for m in reply.messages if m.pos.line < first_own]
+    own = [m for m in reply.messages if first_own <= m.pos.line < probe_line]
+    probe = [m for m in reply.messages if m.pos.line >= probe_line]
+    messages = [_shift(m, planned.line_shift) for m in own]
+
+    def verdict(outcome: Outcome, reason: str = "", axioms: list[str] | None = None) -> Verdict:
+        return Verdict(outcome=outcome, reason=reason, messages=messages, axioms=axioms, reply=reply.raw)
+
+    if errors := [m for m in reference if m.severity == "error"]:
+        return verdict(Outcome.REJECTED, f"the given statement does not elaborate: {errors[0].data}")
+    if errors := [m for m in own if m.severity == "error"]:
+        return verdict(Outcome.LEAN_ERROR, errors[0].data)
+    if any(m.data in SORRY_WARNINGS for m in own) or any(
+        s.pos is None or first_own <= s.pos.line < probe_line for s in reply.sorries
+    ):
+        return verdict(Outcome.SORRY, "the proof uses sorry")
+    if errors := [m for m in probe if m.severity == "error"]:
+        first = errors[0]
+        if _PARSE_ERROR.match(first.data):
+            return verdict(Outcome.LEAN_ERROR, f"the proof does not parse to its end: {first.data}")
+        if planned.compares_statement and first.pos.line == probe_line:
+            return verdict(
+                Outcome.REJECTED,
+                f"theorem {planned.names[0]} does not prove the given statement: {first.data}",
             )
+        return verdict(Outcome.REJECTED, f"check failed: {first.data}")
+    used: list[str] = []
+    axioms_line = probe_line + (1 if planned.compares_statement else 0)
+    for offset, name in enumerate(planned.names):
+        report = axioms_report(name, [m for m in probe if m.pos.line == axioms_line + offset])
+        if isinstance(report, str):
+            return verdict(Outcome.REJECTED, report)
+        used += [a for a in report if a not in used]
+    if "sorryAx" in used:
+        return verdict(Outcome.SORRY, "depends on sorryAx", used)
+    if bad := sorted(set(used) - allowed_axioms):
+        return verdict(Outcome.REJECTED, f"depends on disallowed axioms: {', '.join(bad)}", used)
+    return verdict(Outcome.PROVED, axioms=used)
 
-        if errors := [m for m in own if m.severity == "error"]:
-            return verdict(Outcome.LEAN_ERROR, errors[0].data)
-        if any(m.data in SORRY_WARNINGS for m in own) or any(
-            s.pos is None or s.pos.line < probe_line for s in reply.sorries
-        ):
-            return verdict(Outcome.SORRY, "the proof uses sorry")
-        if probe_errors := [m for m in probe if m.severity == "error"]:
-            return verdict(Outcome.REJECTED, f"check failed: {probe_errors[0].data}")
-        used: list[str] = []
-        for name in names:
-            axioms = _axioms_of(name, probe)
-            if axioms is None:
-                return verdict(Outcome.REJECTED, f"no axioms report for {name}")
-            used += axioms
-        if "sorryAx" in used:
-            return verdict(Outcome.SORRY, "depends on sorryAx", used)
-        if bad := sorted(set(used) - self.config.allowed_axioms):
-            return verdict(Outcome.REJECTED, f"depends on disallowed axioms: {', '.join(bad)}", used)
-        return verdict(Outcome.PROVED, axioms=used)
 
-    async def _compare_statement(
-        self, verdict: Verdict, reply: Reply, name: str, probe_line: int, statement: str
-    ) -> Verdict:
-        assert isinstance(reply, CommandReply)
-        proved_type = _printed_type([m for m in reply.messages if m.pos.line >= probe_line])
-        expected = await self._reference_type(statement, name)
-        if isinstance(expected, Verdict):
-            return expected
-        if proved_type != expected:
-            return verdict.model_copy(
-                update={
-                    "outcome": Outcome.REJECTED,
-                    "reason": f"theorem {name} does not prove the given statement: "
-                    f"proved {proved_type!r}, expected {expected!r}",
-                }
-            )
-        return verdict
+def axioms_report(name: str, messages: list[Message]) -> list[str] | str:
+    """The axioms in the one ``#print axioms`` answer among ``messages`` (those at its line),
+    or why there is none. Handles primes, guillemets, dots, private names and wrapped lists."""
+    answers = [m for m in messages if m.severity == "info"]
+    if len(answers) != 1:
+        return f"no axioms report for {name}" if not answers else f"several axioms reports for {name}"
+    text = " ".join(answers[0].data.split())
+    if "⋯" in text:
+        return f"the axioms report for {name} is truncated"
+    if m := _NO_AXIOMS.match(text):
+        axioms: list[str] = []
+    elif m := _AXIOMS_LIST.match(text):
+        axioms = [escape_name(name_components(a.strip())) for a in _split_list(m["axioms"])]
+    else:
+        return f"no axioms report for {name}"
+    if _public_name(m["name"]) != name_components(name):
+        return f"the axioms report names {m['name']}, not {name}"
+    return axioms
 
-    async def _reference_type(self, statement: str, name: str) -> str | Verdict:
-        """The statement's ``pp.all`` type, elaborated under its own header (cached)."""
-        if statement in self._reference_types:
-            return self._reference_types[statement]
-        source = split_imports(statement)
-        probe_line = source.body.count("\n") + 3
-        command = with_sorry(source.body) + "\n\n" + _probe([name], print_types=True, axioms=False)
-        result = await self._run_with_retry(source.imports, command, self.config.timeout)
-        if isinstance(result, Verdict):
-            return result.model_copy(update={"reason": "the statement itself: " + result.reason})
-        reply, _ = result
-        printed = (
-            _printed_type([m for m in reply.messages if m.pos.line >= probe_line])
-            if isinstance(reply, CommandReply)
-            else None
-        )
-        if printed is None:
-            return Verdict(
-                outcome=Outcome.REJECTED,
-                reason=f"the given statement does not elaborate: {reply.raw}",
-            )
-        self._reference_types[statement] = printed
-        return printed
+
+def _split_list(text: str) -> list[str]:
+    """Split ``a, b, «c, d»`` at commas outside guillemets."""
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for c in text:
+        if c == "," and not quoted:
+            items.append("".join(current))
+            current = []
+            continue
+        quoted = quoted or c == "«"
+        if c == "»":
+            quoted = False
+        current.append(c)
+    items.append("".join(current))
+    return [i for i in items if i.strip()]
+
+
+def _public_name(printed: str) -> tuple[str, ...]:
+    """Name components as printed, a private prefix (``_private.<module>.0.``) removed."""
+    components = name_components(printed)
+    if components[:1] == ("_private",) and "0" in components:
+        components = components[components.index("0") + 1 :]
+    return components
 
 
 def _as_text(code: str | bytes, max_bytes: int) -> str | Verdict:
@@ -278,39 +384,6 @@ def _as_text(code: str | bytes, max_bytes: int) -> str | Verdict:
 
 def _rejected(reason: str) -> Verdict:
     return Verdict(outcome=Outcome.REJECTED, reason=reason)
-
-
-def _probe(names: list[str], *, print_types: bool, axioms: bool = True) -> str:
-    lines: list[str] = []
-    for name in names:
-        if print_types:
-            lines += ["set_option pp.all true in", f"#check @{name}"]
-        if axioms:
-            lines.append(f"#print axioms {name}")
-    return "\n".join(lines) + "\n"
-
-
-def _axioms_of(name: str, probe: list[Message]) -> list[str] | None:
-    for message in probe:
-        text = " ".join(message.data.split())
-        if (m := _NO_AXIOMS.match(text)) and _same_name(m["name"], name):
-            return []
-        if (m := _AXIOMS_LIST.match(text)) and _same_name(m["name"], name):
-            return [a.strip() for a in m["axioms"].split(",") if a.strip()]
-    return None
-
-
-def _printed_type(probe: list[Message]) -> str | None:
-    """The ``#check`` answer: the one info message of the probe that is not an axioms report."""
-    for message in probe:
-        text = " ".join(message.data.split())
-        if message.severity == "info" and not (_NO_AXIOMS.match(text) or _AXIOMS_LIST.match(text)):
-            return message.data
-    return None
-
-
-def _same_name(printed: str, name: str) -> bool:
-    return printed == name or printed.endswith("." + name)
 
 
 def _shift(message: Message, lines: int) -> Message:

@@ -1,0 +1,326 @@
+"""The verifier's self-test suite: honest proofs that must be proved, exploits that must not.
+
+Each exploit names its kind (issue #12 and README's integrity list) and the stage
+expected to stop it: ``prefilter`` (refused before Lean runs) or ``lean`` (Lean's
+own answer, the statement comparison or the axioms report stop it). Honest proofs
+are never refused before Lean. Proofs marked with a source are taken from a
+published miniF2F proof set (Kimina-Prover-Preview's ``minif2f_test_solved``,
+github MoonshotAI/Kimina-Prover-Preview), with the problem's header as in
+DeepSeek-Prover-V1.5's miniF2F file; the others are written for this suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+HEADER = (
+    "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\n"
+    "open BigOperators Real Nat Topology Rat\n\n"
+)
+KIMINA = "Kimina-Prover-Preview minif2f_test_solved/src"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: str
+    """``honest``, or the kind of exploit."""
+    code: str
+    statement: str | None = None
+    """Header + theorem the proof must prove (``None``: check every declared theorem)."""
+    stage: Literal["prefilter", "lean"] = "lean"
+    """Where an exploit is expected to be stopped; honest proofs always reach Lean."""
+    source: str = ""
+
+    @property
+    def honest(self) -> bool:
+        return self.kind == "honest"
+
+
+def _stmt(theorem: str) -> str:
+    return HEADER + theorem + "\n"
+
+
+def honest(name: str, statement: str | None, proof: str, source: str = "") -> Case:
+    code = HEADER + proof.strip("\n") + "\n"
+    return Case(name, "honest", code, _stmt(statement) if statement else None, "lean", source)
+
+
+def exploit(
+    name: str, kind: str, stage: Literal["prefilter", "lean"], proof: str, statement: str | None
+) -> Case:
+    code = HEADER + proof.strip("\n") + "\n"
+    return Case(name, kind, code, _stmt(statement) if statement else None, stage)
+
+
+S_304 = "theorem mathd_algebra_304 : 91 ^ 2 = 8281 := by"
+S_24 = "theorem mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 := by"
+S_T = "theorem t1 (x : ℝ) (h₀ : x = 2) : x + x = 4 := by"
+S_SUM = "theorem long_sum : " + " + ".join(["(1 : ℕ)"] * 60) + " = 60 := by"
+
+HONEST: list[Case] = [
+    honest("kimina_mathd_algebra_304", S_304, S_304 + "\n  norm_num", f"{KIMINA}/mathd_algebra_304.lean"),
+    honest(
+        "kimina_mathd_numbertheory_551",
+        "theorem mathd_numbertheory_551 : 1529 % 6 = 5 := by",
+        "theorem mathd_numbertheory_551 : 1529 % 6 = 5 := by\n  norm_num",
+        f"{KIMINA}/mathd_numbertheory_551.lean",
+    ),
+    honest("kimina_mathd_algebra_24", S_24, S_24 + "\n  linarith", f"{KIMINA}/mathd_algebra_24.lean"),
+    honest(
+        "kimina_mathd_algebra_176",
+        "theorem mathd_algebra_176 (x : ℝ) : (x + 1) ^ 2 * x = x ^ 3 + 2 * x ^ 2 + x := by",
+        "theorem mathd_algebra_176 (x : ℝ) : (x + 1) ^ 2 * x = x ^ 3 + 2 * x ^ 2 + x := by\n  ring",
+        f"{KIMINA}/mathd_algebra_176.lean",
+    ),
+    honest(
+        "kimina_mathd_algebra_354_multiline_signature",
+        "theorem mathd_algebra_354 (a d : ℝ) (h₀ : a + 6 * d = 30) (h₁ : a + 10 * d = 60) :\n"
+        "    a + 20 * d = 135 := by",
+        "theorem mathd_algebra_354 (a d : ℝ) (h₀ : a + 6 * d = 30) (h₁ : a + 10 * d = 60) :\n"
+        "a + 20 * d = 135 := by\n  linarith",
+        f"{KIMINA}/mathd_algebra_354.lean (signature continued at column 0)",
+    ),
+    honest(
+        "kimina_mathd_algebra_412",
+        "theorem mathd_algebra_412 (x y : ℝ) (h₀ : x + y = 25) (h₁ : x - y = 11) : x = 18 := by",
+        "theorem mathd_algebra_412 (x y : ℝ) (h₀ : x + y = 25) (h₁ : x - y = 11) : x = 18 := by\n"
+        "  linarith",
+        f"{KIMINA}/mathd_algebra_412.lean",
+    ),
+    honest("decide", "theorem dvd_144 : (12 : ℕ) ∣ 144 := by", "theorem dvd_144 : (12 : ℕ) ∣ 144 := by\n  decide"),
+    honest(
+        "nlinarith_hints",
+        "theorem am_gm2 (x y : ℝ) : 2 * x * y ≤ x ^ 2 + y ^ 2 := by",
+        "theorem am_gm2 (x y : ℝ) : 2 * x * y ≤ x ^ 2 + y ^ 2 := by\n"
+        "  nlinarith [sq_nonneg (x - y), sq_nonneg (x + y)]",
+    ),
+    honest(
+        "helper_lemma_with_prime",
+        "theorem sq_ge (x : ℝ) : 0 ≤ (x - 1) ^ 2 + 1 := by",
+        "lemma helper' (x : ℝ) : 0 ≤ (x - 1) ^ 2 := sq_nonneg _\n\n"
+        "theorem sq_ge (x : ℝ) : 0 ≤ (x - 1) ^ 2 + 1 := by\n"
+        "  have h := helper' x\n  linarith",
+    ),
+    honest(
+        "guillemet_theorem_name",
+        None,
+        "theorem «two plus two» : (2 : ℕ) + 2 = 4 := by\n  norm_num",
+    ),
+    honest(
+        "prime_theorem_name",
+        "theorem t1' (n : ℕ) (h : n % 4 = 3) : n % 2 = 1 := by",
+        "theorem t1' (n : ℕ) (h : n % 4 = 3) : n % 2 = 1 := by\n  omega",
+    ),
+    honest(
+        "open_in",
+        "theorem sum_five : ∑ i ∈ Finset.range 5, i = 10 := by",
+        "open Finset in\ntheorem sum_five : ∑ i ∈ range 5, i = 10 := by\n"
+        "  simp [Finset.sum_range_succ]",
+    ),
+    honest(
+        "set_option_in_command",
+        S_304,
+        "set_option maxRecDepth 10000 in\n" + S_304 + "\n  norm_num",
+    ),
+    honest(
+        "set_option_in_tactic",
+        "theorem am_gm2' (x y : ℝ) : 2 * x * y ≤ x ^ 2 + y ^ 2 := by",
+        "theorem am_gm2' (x y : ℝ) : 2 * x * y ≤ x ^ 2 + y ^ 2 := by\n"
+        "  set_option maxHeartbeats 400000 in\n  nlinarith [sq_nonneg (x - y)]",
+    ),
+    honest(
+        "unicode_subscripts",
+        "theorem mathd_algebra_10' (x : ℝ) (h₀ : 3 * x = 12) (h₁ : x ≠ 0) : x = 4 := by",
+        "theorem mathd_algebra_10' (x : ℝ) (h₀ : 3 * x = 12) (h₁ : x ≠ 0) : x = 4 := by\n  linarith",
+    ),
+    honest(
+        "add_aesop_rules_unsafe_phase",
+        "theorem aesop_add (x : ℕ) (h : x = 2) : x + 1 = 3 := by",
+        "add_aesop_rules unsafe 90% [(by linarith), (by norm_num)]\n\n"
+        "theorem aesop_add (x : ℕ) (h : x = 2) : x + 1 = 3 := by\n  aesop",
+        "DSP+ minif2f-test-solution Proof/mathd_numbertheory_427.lean (the add_aesop_rules form)",
+    ),
+    honest(
+        "aesop_add_unsafe_clause",
+        "theorem le_succ' (a b : ℕ) (h : a ≤ b) : a ≤ b + 1 := by",
+        "theorem le_succ' (a b : ℕ) (h : a ≤ b) : a ≤ b + 1 := by\n"
+        "  aesop (add unsafe 50% apply Nat.le_succ_of_le)",
+    ),
+    honest(
+        "private_theorem",
+        S_24,
+        "private theorem mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 := by\n  linarith",
+    ),
+    honest(
+        "balanced_namespace_helper",
+        S_T,
+        "namespace Aux\n\ntheorem two_mul' (y : ℝ) : y + y = 2 * y := by ring\n\nend Aux\n\n"
+        + S_T + "\n  rw [Aux.two_mul', h₀]\n  norm_num",
+    ),
+    honest(
+        "section_helper",
+        S_T,
+        "section\n\nlemma double (y : ℝ) : y + y = 2 * y := by ring\n\nend\n\n"
+        + S_T + "\n  rw [double, h₀]\n  norm_num",
+    ),
+    honest(
+        "docstring",
+        S_24,
+        "/-- The answer is 2000 (no `sorry`, no axiom, no #eval here). -/\n" + S_24 + "\n  linarith",
+    ),
+    honest(
+        "renamed_bound_variables",
+        S_24,
+        "theorem mathd_algebra_24 (y : ℝ) (hy : y / 50 = 40) : y = 2000 := by\n  linarith",
+    ),
+    honest(
+        "lemma_for_theorem",
+        S_24,
+        "lemma mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 := by\n  linarith",
+    ),
+    honest(
+        "forbidden_words_in_comments_and_strings",
+        S_T,
+        "-- we use no sorry, axiom, macro, elab, #eval or set_option debug.skipKernelTC\n"
+        "/- nested /- run_tac, #exit, unsafe -/ still a comment -/\n"
+        + S_T + "\n  have hs : \"#exit sorry\" = \"#exit sorry\" := rfl\n  rw [h₀]\n  norm_num",
+    ),
+    honest("norm_num_prime", "theorem prime_seven : Nat.Prime 7 := by", "theorem prime_seven : Nat.Prime 7 := by\n  norm_num"),
+    honest("term_mode", "theorem two_two : (2 : ℕ) + 2 = 4 := by", "theorem two_two : (2 : ℕ) + 2 = 4 := rfl"),
+    honest(
+        "calc_proof",
+        S_T,
+        S_T + "\n  calc x + x = 2 + 2 := by rw [h₀]\n    _ = 4 := by norm_num",
+    ),
+    honest(
+        "simp_attribute_helper",
+        "theorem uses_simp (x : ℕ) : x * 1 + 0 = x := by",
+        "@[simp] lemma mul_one_add_zero (x : ℕ) : x * 1 + 0 = x := by ring\n\n"
+        "theorem uses_simp (x : ℕ) : x * 1 + 0 = x := by\n  simp",
+    ),
+    honest(
+        "match_alternatives_at_column_0",
+        "theorem zero_add' : ∀ n : ℕ, 0 + n = n := by",
+        "theorem zero_add' : ∀ n : ℕ, 0 + n = n\n| 0 => rfl\n| n + 1 => by omega",
+    ),
+    honest(
+        "sqrt",
+        "theorem sqrt_16 : Real.sqrt 16 = 4 := by",
+        "theorem sqrt_16 : Real.sqrt 16 = 4 := by\n"
+        "  rw [show (16 : ℝ) = 4 ^ 2 by norm_num, Real.sqrt_sq (by norm_num)]",
+    ),
+    honest("long_statement", S_SUM, S_SUM + "\n  norm_num"),
+]
+
+EXPLOITS: list[Case] = [
+    # sorry in its forms
+    exploit("sorry", "sorry", "lean", S_24 + "\n  sorry", S_24),
+    exploit("admit", "sorry", "lean", S_24 + "\n  admit", S_24),
+    exploit("sorry_in_unused_helper", "sorry", "lean",
+            "lemma unused : (1 : ℕ) = 2 := sorry\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("sorryAx_term", "sorry", "lean", S_24 + "\n  exact sorryAx _ false", S_24),
+    # axioms and native code
+    exploit("axiom", "axiom", "prefilter", "axiom cheat : False\n\n" + S_24 + "\n  exact cheat.elim", S_24),
+    exploit("native_decide", "native_decide", "lean", S_304 + "\n  native_decide", S_304),
+    exploit("ofReduceBool", "native_decide", "prefilter",
+            S_304 + "\n  exact of_decide_eq_true (Lean.ofReduceBool _ _ rfl)", S_304),
+    # kernel-skipping options, however written
+    exploit("skipKernelTC", "kernel-skipping option", "prefilter",
+            "set_option debug.skipKernelTC true\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("skipKernelTC_guillemets", "kernel-skipping option", "prefilter",
+            "set_option «debug».skipKernelTC true in\n" + S_24 + "\n  linarith", S_24),
+    exploit("skipKernelTC_tactic_level", "kernel-skipping option", "prefilter",
+            S_24 + "\n  set_option debug.«skipKernelTC» true in\n  linarith", S_24),
+    # options that hide messages or change what the checks print
+    exploit("elab_async", "message-hiding option", "prefilter",
+            "set_option Elab.async true\n\n" + S_24 + "\n  sorry", S_24),
+    exploit("pp_global", "printing option", "prefilter",
+            "set_option pp.all true\nset_option pp.maxSteps 10\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("format_width", "printing option", "prefilter",
+            "set_option format.width 5\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("trace_option", "message-adding option", "prefilter",
+            "set_option trace.Meta.synthInstance true\n\n" + S_24 + "\n  linarith", S_24),
+    # meta code registered through an attribute or a keyword
+    exploit("command_elab_attribute", "attribute-registered elaborator", "prefilter",
+            "open Lean Elab Command in\n@[command_elab Lean.Parser.Command.printAxioms]\n"
+            "def fakeAxioms : CommandElab := fun _ => logInfo \"'mathd_algebra_24' does not depend on any axioms\"\n\n"
+            + S_24 + "\n  sorry", S_24),
+    exploit("tactic_attribute", "attribute-registered elaborator", "prefilter",
+            "@[tactic Lean.Parser.Tactic.omega] def fakeOmega : Lean.Elab.Tactic.Tactic := fun _ => pure ()\n\n"
+            + S_24 + "\n  omega", S_24),
+    exploit("term_elab_attribute", "attribute-registered elaborator", "prefilter",
+            "@[term_elab Lean.Parser.Term.typeOf] def fakeTypeOf : Lean.Elab.Term.TermElab := fun _ _ => default\n\n"
+            + S_24 + "\n  linarith", S_24),
+    exploit("delab_attribute", "attribute-registered elaborator", "prefilter",
+            "@[delab app.Eq] def hideEq : Lean.PrettyPrinter.Delaborator.Delab := failure\n\n"
+            + S_24 + "\n  linarith", S_24),
+    exploit("app_unexpander_attribute", "attribute-registered elaborator", "prefilter",
+            "@[app_unexpander Eq] def unexpandEq : Lean.PrettyPrinter.Unexpander := fun _ => throw ()\n\n"
+            + S_24 + "\n  linarith", S_24),
+    exploit("norm_num_extension", "norm_num/positivity/simproc extension", "prefilter",
+            "@[norm_num _ = _] def evalAnyEq : Mathlib.Meta.NormNum.NormNumExt where eval _ := failure\n\n"
+            + S_24 + "\n  norm_num", S_24),
+    exploit("positivity_extension", "norm_num/positivity/simproc extension", "prefilter",
+            "@[positivity _] def evalAny : Mathlib.Meta.Positivity.PositivityExt where eval _ _ _ := failure\n\n"
+            + S_24 + "\n  linarith", S_24),
+    exploit("simproc", "norm_num/positivity/simproc extension", "prefilter",
+            "simproc fake (_ = _) := fun _ => return .continue\n\n" + S_24 + "\n  simp", S_24),
+    exploit("init_attribute", "attribute-registered elaborator", "prefilter",
+            "@[init] def boot : IO Unit := pure ()\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("elab_keyword", "meta keyword", "prefilter",
+            "elab \"linarith\" : tactic => Lean.Elab.Tactic.evalTactic (← `(tactic| sorry))\n\n"
+            + S_24 + "\n  linarith", S_24),
+    exploit("macro_keyword", "meta keyword", "prefilter",
+            "macro \"linarith\" : tactic => `(tactic| sorry)\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("run_tac", "meta keyword", "prefilter",
+            S_24 + "\n  run_tac Lean.Elab.Tactic.evalTactic (← `(tactic| sorry))", S_24),
+    exploit("by_elab", "meta keyword", "prefilter",
+            S_24 + "\n  exact by_elab Lean.Meta.mkSorry (Lean.mkConst ``False) false", S_24),
+    exploit("eval", "meta keyword", "prefilter",
+            "#eval IO.println \"hi\"\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("run_cmd", "meta keyword", "prefilter",
+            "run_cmd Lean.logInfo \"'mathd_algebra_24' does not depend on any axioms\"\n\n"
+            + S_24 + "\n  sorry", S_24),
+    exploit("unsafe_def", "meta keyword", "prefilter",
+            "unsafe def evil : ℕ := 0\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("interpolated_string_hole", "meta keyword", "prefilter",
+            S_24 + "\n  have := s!\"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}\"\n  sorry", S_24),
+    exploit("meta_api_through_aesop", "meta keyword", "prefilter",
+            S_24 + "\n  aesop (add safe tactic Lean.Elab.Tactic.evalSorry)", S_24),
+    # notation and instance redefinition
+    exploit("notation", "notation/instance redefinition", "prefilter",
+            "local notation \"ℝ\" => ℕ\n\n" + S_24 + "\n  omega", S_24),
+    exploit("instance", "notation/instance redefinition", "prefilter",
+            "instance : OfNat ℝ 2000 := ⟨(40 : ℝ) * 50⟩\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("changed_statement", "statement change", "lean",
+            "theorem mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 ∨ True := by\n  right; trivial", S_24),
+    exploit("changed_coercion", "statement change", "lean",
+            "theorem t1 (x : ℕ) (h₀ : x = 2) : x + x = 4 := by\n  omega", S_T),
+    # namespace and name tricks
+    exploit("unclosed_namespace", "namespace/name trick", "prefilter",
+            "namespace X\n\ntheorem mathd_algebra_24 : True := trivial\n", None),
+    exploit("mismatched_end", "namespace/name trick", "prefilter",
+            "namespace X\ntheorem helper : True := trivial\nend Y\n\n" + S_24 + "\n  linarith", S_24),
+    exploit("theorem_in_namespace", "namespace/name trick", "prefilter",
+            "namespace X\n" + S_24 + "\n  linarith\nend X", S_24),
+    exploit("other_theorem", "namespace/name trick", "prefilter",
+            "theorem easier : True := trivial", S_24),
+    exploit("root_alias_other_statement", "namespace/name trick", "lean",
+            "namespace X\ntheorem _root_.mathd_algebra_24 : True := trivial\nend X", S_24),
+    exploit("meta_namespace", "namespace/name trick", "prefilter",
+            "open Lean in\n" + S_24 + "\n  linarith", S_24),
+    # probe spoofing and output truncation
+    exploit("print_spoof", "probe spoofing", "prefilter",
+            S_24 + "\n  sorry\n\n#print \"'mathd_algebra_24' does not depend on any axioms\"", S_24),
+    exploit("exit", "probe spoofing", "prefilter", S_24 + "\n  sorry\n#exit", S_24),
+    exploit("guard_msgs", "probe spoofing", "prefilter",
+            S_24 + "\n  sorry\n\n#guard_msgs in\n#check 1", S_24),
+    exploit("unterminated_comment", "probe spoofing", "prefilter", S_24 + "\n  sorry\n/- swallow the checks", S_24),
+    exploit("late_import", "probe spoofing", "prefilter", "import Lean\n" + S_24 + "\n  linarith", S_24),
+    exploit("truncated_long_statement", "output truncation", "lean",
+            S_SUM.replace("= 60", "≤ 60 ∨ False") + "\n  left; norm_num", S_SUM),
+]
+
+CASES: list[Case] = HONEST + EXPLOITS
