@@ -35,13 +35,11 @@ from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import escape_name, name_components, scan, split_imports, with_sorry
 
-RULES_VERSION = "2026-11-30.1"
-"""Version of the verifier's rules. Bump on any change to prefilter, probes or judging:
-verdicts cached under another version must not be reused."""
-
-RULES_VERSION: str = "1"
+RULES_VERSION: str = "2026-11-30.1"
 """The version of the verification rules; bump on any change to prefilter, probes or
-judging. It is part of every verdict-cache key, so a bump retires every stored verdict."""
+judging (the allow-lists included). It is part of every verdict-cache key, so a bump
+retires every stored verdict."""
+
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 SORRY_WARNINGS = ("declaration uses 'sorry'", "declaration uses `sorry`")
 REFERENCE_NAME = "stepprover_reference_statement"
