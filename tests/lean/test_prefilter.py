@@ -309,3 +309,83 @@ def test_declared_names_are_fully_resolved() -> None:
         "theorem «t t» : True := trivial\n"
     )
     assert declared_theorems(body) == ["A.p", "A.q'", "r", "A.s", "«t t»"]
+
+
+# -- red-team pass: places where this lexer and Lean's could read the text differently ----------
+# Each attack hides a command-elaborator override of `#print axioms` from the prefilter while Lean
+# would run it; each honest twin has the same shape and must still pass.
+
+OVERRIDE = (
+    "@[command_elab Lean.Parser.Command.printAxioms] def spoof : Lean.Elab.Command.CommandElab :="
+    " fun _ => pure ()"
+)
+RFL = "theorem t : 1 = 1 := by\n  rfl\n"
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # Lean skips the third character of `/-X` before looking for `-/`: `/-/- -/` ends there,
+        # while a naive reader sees a nested `/-` and keeps going to the final `-/`.
+        RFL + "/-/- -/ " + OVERRIDE + " -- -/\n",
+        # `/--` is a doc comment whose body starts after `/--`: `/--/` does not close it.
+        "/--/ -- -/ " + OVERRIDE + "\n" + RFL,
+    ],
+)
+def test_comment_openers_lean_reads_differently_are_refused(attack: str) -> None:
+    assert "ambiguous comment" in rules(attack)
+
+
+def test_ordinary_nested_and_doc_comments_still_pass() -> None:
+    honest = ("/- a /- nested -/ comment -/\n/-- A doc comment. -/\n" + RFL
+              + "/-! module doc -/\n-- line /- not a comment start\n")
+    assert rules(honest) == []
+
+
+def test_a_letter_after_a_number_starts_a_new_token_as_in_lean() -> None:
+    # `2r"\"` is 2 then the raw string r"\" in Lean; lexing `2r` as one number would read
+    # `"\" … -- "` as one ordinary string and hide what Lean runs after the raw string.
+    attack = ('theorem t : (fun (_ : ℕ) (_ : String) => True) 2r"\\" := trivial '
+              + OVERRIDE + ' -- "\n')
+    assert "@[command_elab]" in rules(attack)
+    kinds = [(t.kind, t.text) for t in tokenize('2r"\\" 0x1F 1.5e3 2.5 3').tokens]
+    assert kinds == [(Kind.NUMBER, "2"), (Kind.STRING, 'r"\\"'), (Kind.NUMBER, "0x1F"),
+                     (Kind.NUMBER, "1.5e3"), (Kind.NUMBER, "2.5"), (Kind.NUMBER, "3")]
+    honest = "theorem t : (0x1F : ℕ) = 31 ∧ (2.5 : ℝ) = 5 / 2 := by\n  norm_num\n"
+    assert rules(honest) == []
+
+
+def test_char_literals_are_read_as_lean_reads_them() -> None:
+    # Lean's char literal may hold a raw newline: `'⏎'` then `"` opens a string in Lean, and
+    # reading `'"'` instead would hide from the prefilter what Lean runs after that string.
+    attack = ("theorem t : (fun (_ : Char) (_ : String) => True) '\n'\"' x \" := trivial "
+              + OVERRIDE + ' -- "\n')
+    assert "@[command_elab]" in rules(attack)
+    lexed = tokenize("'\n' '\"' '\\'' '\\u0041' '\\x41' 'a'")
+    assert [t.kind for t in lexed.tokens] == [Kind.CHAR] * 6
+    honest = "theorem t : ('a' : Char).toNat = 97 ∧ '\"' ≠ '\\'' := by\n  decide\n"
+    assert rules(honest) == []
+
+
+def test_command_keywords_mid_line_are_refused() -> None:
+    # A command is found at column 0 or by its keyword: a keyword missing from the lists
+    # would start a command Lean runs and the scan never sees.
+    assert "unif_hint" in rules("theorem t : 1 = 1 := rfl unif_hint (n : ℕ) where n =?= 1 ⊢ n =?= 1\n")
+    assert "whatsnew" in rules("theorem t : 1 = 1 := rfl whatsnew in\ntheorem u : 2 = 2 := rfl\n")
+    assert rules("theorem unif_hint_free : 1 = 1 := rfl\n") == []
+
+
+@pytest.mark.parametrize(
+    "attack",
+    ["theorem t : 1 = 1 := rfl #unlisted_cmd t\n",
+     "theorem t : 1 = 1 := by simp; #unlisted_cmd t\n",
+     "theorem t : 1 = 1 := by\n  rfl\n  #unlisted_cmd t\n"],
+)
+def test_unlisted_hash_commands_where_a_command_may_start_are_refused(attack: str) -> None:
+    assert "#unlisted_cmd" in rules(attack)
+
+
+def test_finset_card_notation_where_a_term_is_required_passes() -> None:
+    honest = ("theorem c (s : Finset ℕ) (h : #s = 2) : 2 * #s = 4 ∧ (#s) ≤ 2 := by\n"
+              "  constructor <;> omega\n")
+    assert rules(honest) == []

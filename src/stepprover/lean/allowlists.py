@@ -155,6 +155,30 @@ COMMAND_KEYWORDS: dict[str, str] = {
     "count_heartbeats": "wraps commands",
     "proof_wanted": "declares an unproved statement",
     "recall": "not in the allow-list",
+    # found missing by the red-team pass: a keyword missing here is invisible mid-line
+    # (`theorem a : P := rfl unif_hint …`), since a command is found at column 0 or by keyword
+    "unif_hint": "adds unification hints (changes elaboration)",
+    "init_quot": "adds the Quot axioms",
+    "gen_injective_theorems": "adds declarations (not in the allow-list)",
+    "mixfix": "redefines notation",
+    "register_tactic_tag": "not in the allow-list",
+    "tactic_extension": "not in the allow-list",
+    "recommended_spelling": "not in the allow-list",
+    "register_error_explanation": "not in the allow-list",
+    "declare_command_config_elab": "defines an elaborator",
+    "builtin_simproc_decl": "declares a simp procedure (meta code)",
+    "builtin_dsimproc_decl": "declares a simp procedure (meta code)",
+    "simproc_pattern": "registers a simp procedure",
+    "builtin_simproc_pattern": "registers a simp procedure",
+    "whatsnew": "wraps a command and prints the environment's changes",
+    "variable?": "declares section variables (not in the allow-list)",
+    "assert_not_imported": "not in the allow-list",
+    "extend_docs": "not in the allow-list",
+    "register_hint": "registers a tactic for hint (meta code)",
+    "register_linter_set": "not in the allow-list",
+    "mk_iff_of_inductive_prop": "adds declarations (not in the allow-list)",
+    "declare_uint_theorems": "adds declarations (not in the allow-list)",
+    "declare_bitwise_int_theorems": "adds declarations (not in the allow-list)",
 }
 """Keywords that start a command Lean or Mathlib knows and the allow-list does not
 hold (reason each). They are refused wherever they appear, even indented or

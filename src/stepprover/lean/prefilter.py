@@ -98,6 +98,11 @@ def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
             Finding(f"unterminated {structure.unterminated}", body.count("\n") + 1,
                     "would swallow the checks")
         )
+    for line in structure.ambiguous_comments:
+        findings.append(
+            Finding("ambiguous comment", line, "`/-/` or `/--/` opens a comment whose end Lean "
+                    "reads differently, so its text could be code")
+        )
     for problem in structure.scope_problems:
         findings.append(Finding("scope", problem.line, problem.reason))
     for command in structure.commands:
@@ -116,7 +121,9 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
     for i, tok in enumerate(tokens):
         if i in structure.command_tokens:
             pass  # the command word itself is judged above
-        elif tok.kind is Kind.HASH_COMMAND and tok.text in HASH_COMMANDS:
+        elif tok.kind is Kind.HASH_COMMAND and (
+            tok.text in HASH_COMMANDS or not _term_expected(tokens, i)
+        ):
             findings.append(Finding(tok.text, tok.line, "runs a #-command"))
         elif (
             tok.kind is Kind.IDENT
@@ -144,6 +151,18 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
         elif meta := _meta_namespace(tok.text):
             findings.append(Finding(tok.text, tok.line, f"names {meta}"))
     return findings
+
+
+# Symbols after which Lean's parser requires a term, so a `#word` there cannot start a command
+# (Lean reads it as notation, e.g. Mathlib's `#s` for `Finset.card s`, or fails to parse).
+_TERM_BEFORE = frozenset("([{⟨:=≠≤<>≥+-*/^∣•∈∉⊆⊂∪∩¬↑←→↔∧∨")
+
+
+def _term_expected(tokens: list[Token], i: int) -> bool:
+    """Whether the token before ``i`` is an operator or opening bracket: a `#word` that follows
+    anything else (an identifier, a literal, `)`, `;`) may start a new command mid-line, and an
+    unlisted #-command there would not be seen by the command scan (fail closed)."""
+    return i > 0 and tokens[i - 1].kind is Kind.SYMBOL and tokens[i - 1].text in _TERM_BEFORE
 
 
 def _interpolates(tokens: list[Token], i: int) -> bool:

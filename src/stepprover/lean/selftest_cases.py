@@ -59,6 +59,11 @@ S_24 = "theorem mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 := by
 S_T = "theorem t1 (x : ℝ) (h₀ : x = 2) : x + x = 4 := by"
 S_SUM = "theorem long_sum : " + " + ".join(["(1 : ℕ)"] * 60) + " = 60 := by"
 
+# A command elaborator that answers `#print axioms` with nothing: hidden by a lexer desync it
+# would decide what the probe prints (see the `lexer desync` exploits).
+_SPOOF = ("@[command_elab Lean.Parser.Command.printAxioms] def spoof : "
+          "Lean.Elab.Command.CommandElab := fun _ => pure ()")
+
 HONEST: list[Case] = [
     honest("kimina_mathd_algebra_304", S_304, S_304 + "\n  norm_num", f"{KIMINA}/mathd_algebra_304.lean"),
     honest(
@@ -212,6 +217,10 @@ HONEST: list[Case] = [
         "  rw [show (16 : ℝ) = 4 ^ 2 by norm_num, Real.sqrt_sq (by norm_num)]",
     ),
     honest("long_statement", S_SUM, S_SUM + "\n  norm_num"),
+    honest("comments_nested_and_doc", S_24,
+           "/- a /- nested -/ comment -/\n/-- The problem. -/\n" + S_24 + "\n  linarith\n/-! done -/"),
+    honest("chars_and_numbers", "theorem chars : ('a' : Char).toNat = 97 ∧ (0x1F : ℕ) = 31 := by",
+           "theorem chars : ('a' : Char).toNat = 97 ∧ (0x1F : ℕ) = 31 := by\n  decide"),
 ]
 
 EXPLOITS: list[Case] = [
@@ -321,6 +330,22 @@ EXPLOITS: list[Case] = [
     exploit("late_import", "probe spoofing", "prefilter", "import Lean\n" + S_24 + "\n  linarith", S_24),
     exploit("truncated_long_statement", "output truncation", "lean",
             S_SUM.replace("= 60", "≤ 60 ∨ False") + "\n  left; norm_num", S_SUM),
+    # lexer desync: text the prefilter would read as comment or string and Lean as code
+    exploit("comment_slash_opener", "lexer desync", "prefilter",
+            S_24 + "\n  linarith\n/-/- -/ " + _SPOOF + " -- -/", S_24),
+    exploit("doc_comment_slash", "lexer desync", "prefilter",
+            "/--/ -- -/ " + _SPOOF + "\n" + S_24 + "\n  linarith", S_24),
+    exploit("number_then_raw_string", "lexer desync", "prefilter",
+            'theorem helper : (fun (_ : ℕ) (_ : String) => True) 2r"\\" := trivial ' + _SPOOF
+            + ' -- "\n' + S_24 + "\n  linarith", S_24),
+    exploit("char_literal_newline", "lexer desync", "prefilter",
+            "theorem helper : (fun (_ : Char) (_ : String) => True) '\n'\"' x \" := trivial "
+            + _SPOOF + ' -- "\n' + S_24 + "\n  linarith", S_24),
+    exploit("keyword_mid_line", "lexer desync", "prefilter",
+            "theorem helper : True := trivial unif_hint (n : ℕ) where n =?= 1 ⊢ n =?= 1\n"
+            + S_24 + "\n  linarith", S_24),
+    exploit("hash_command_mid_line", "lexer desync", "prefilter",
+            S_24 + "\n  linarith; #unlisted_cmd mathd_algebra_24", S_24),
 ]
 
 CASES: list[Case] = HONEST + EXPLOITS

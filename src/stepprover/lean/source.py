@@ -147,13 +147,15 @@ class Scan:
     scope_problems: list[ScopeProblem] = field(default_factory=list)
     command_tokens: set[int] = field(default_factory=set)
     """Indices of tokens that start a command (the command word, after modifiers)."""
+    ambiguous_comments: list[int] = field(default_factory=list)
+    """Lines of block comments Lean may delimit differently (``lexer.Lexed.ambiguous``)."""
 
 
 def scan(body: str) -> Scan:
     """Find the commands, the declared theorems and the namespace/section structure of ``body``."""
     lexed = tokenize(body)
     tokens = lexed.tokens
-    result = Scan(tokens, lexed.unterminated)
+    result = Scan(tokens, lexed.unterminated, ambiguous_comments=lexed.ambiguous)
     starts = _command_starts(body, tokens, result)
     scopes: list[tuple[str, tuple[str, ...]]] = []  # (kind, name components)
     last = -1

@@ -35,7 +35,7 @@ from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import escape_name, name_components, scan, split_imports, with_sorry
 
-RULES_VERSION: str = "2026-11-30.1"
+RULES_VERSION: str = "2026-11-30.2"
 """The version of the verification rules; bump on any change to prefilter, probes or
 judging (the allow-lists included). It is part of every verdict-cache key, so a bump
 retires every stored verdict."""
