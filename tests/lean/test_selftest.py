@@ -19,6 +19,7 @@ KINDS = {
     "printing option", "message-adding option", "attribute-registered elaborator",
     "norm_num/positivity/simproc extension", "meta keyword", "notation/instance redefinition",
     "statement change", "namespace/name trick", "probe spoofing", "output truncation",
+    "lexer desync",
 }
 
 
