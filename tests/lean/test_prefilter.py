@@ -389,3 +389,12 @@ def test_finset_card_notation_where_a_term_is_required_passes() -> None:
     honest = ("theorem c (s : Finset ℕ) (h : #s = 2) : 2 * #s = 4 ∧ (#s) ≤ 2 := by\n"
               "  constructor <;> omega\n")
     assert rules(honest) == []
+
+
+def test_indented_equations_end_the_signature_so_a_later_command_is_seen() -> None:
+    # while a theorem's signature is open, column-0 words are not command starts; indented
+    # equations (`  | 0 => rfl`) used to keep it open for the rest of the text
+    body = "theorem e : ∀ n : ℕ, n = n\n  | 0 => rfl\n  | n+1 => rfl\n"
+    assert rules(body + "unknown_command x\n") == ["unknown_command"]
+    assert rules(body) == []
+    assert rules("theorem a (x : ℝ) (h : 0 ≤ x) :\n    |x| = x := by\n  exact abs_of_nonneg h\n") == []

@@ -308,3 +308,13 @@ def test_axioms_report_fails_closed(printed: str, why: str) -> None:
 def test_two_answers_at_the_axioms_line_fail_closed() -> None:
     both = [info("'t' does not depend on any axioms"), info("'t' depends on axioms: [sorryAx]")]
     assert "several" in str(axioms_report("t", both))
+
+
+def test_the_proof_may_not_borrow_the_statements_sorried_copy() -> None:
+    # the reference theorem is declared (with sorry) before the proof in the same command
+    attack = HEADER + ("theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n"
+                       f"  exact _root_.{REFERENCE_NAME} x h\n")
+    assert "names stepprover_reference_statement" in str(plan(attack, STATEMENT))
+    honest = HEADER + ("theorem reference_statement (x : ℝ) (h : x = 2) : x + x = 4 := by linarith\n"
+                       "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := reference_statement x h\n")
+    assert isinstance(plan(honest, STATEMENT), Plan)

@@ -330,6 +330,8 @@ EXPLOITS: list[Case] = [
     exploit("late_import", "probe spoofing", "prefilter", "import Lean\n" + S_24 + "\n  linarith", S_24),
     exploit("truncated_long_statement", "output truncation", "lean",
             S_SUM.replace("= 60", "≤ 60 ∨ False") + "\n  left; norm_num", S_SUM),
+    exploit("borrow_reference_copy", "sorry", "prefilter",
+            S_24 + "\n  exact _root_.stepprover_reference_statement x h₀", S_24),
     # lexer desync: text the prefilter would read as comment or string and Lean as code
     exploit("comment_slash_opener", "lexer desync", "prefilter",
             S_24 + "\n  linarith\n/-/- -/ " + _SPOOF + " -- -/", S_24),

@@ -192,7 +192,10 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
             signature = True
         elif signature and not depth and (
             (tok.text == ":" and _followed_by(tokens, i, "="))
-            or (tok.text == "|" and column == 0)  # equations of a term-mode theorem
+            # equations of a term-mode theorem, at column 0 or indented (`  | 0 => rfl`): a `|`
+            # that starts a line (`|x|` at a line start ends it too early, which is only stricter)
+            or (tok.text == "|" and (i == 0 or tokens[i - 1].line < tok.line))
+            or tok.text == "where"
         ):
             signature = False
         if i in in_attribute:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stepprover.errors import LeanUnavailable
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
+from stepprover.lean.lexer import Kind
 from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import escape_name, name_components, scan, split_imports, with_sorry
@@ -164,7 +165,12 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         return "the proof is empty"
     if findings := prefilter(source.body, line_offset=source.body_line_offset, policy=policy):
         return "; ".join(str(f) for f in findings)
-    declared = scan(source.body).declarations
+    body = scan(source.body)
+    if any(REFERENCE_NAME in name_components(t.text) for t in body.tokens if t.kind is Kind.IDENT):
+        # the statement's theorem is proved by `sorry` before the proof: naming it would borrow
+        # that sorry (the axioms report catches it too; this refuses it before Lean)
+        return f"the proof names {REFERENCE_NAME}, the verifier's copy of the statement"
+    declared = body.declarations
     reference = ""
     if statement is not None:
         given = split_imports(statement)
