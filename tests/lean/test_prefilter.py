@@ -398,3 +398,9 @@ def test_indented_equations_end_the_signature_so_a_later_command_is_seen() -> No
     assert rules(body + "unknown_command x\n") == ["unknown_command"]
     assert rules(body) == []
     assert rules("theorem a (x : ℝ) (h : 0 ≤ x) :\n    |x| = x := by\n  exact abs_of_nonneg h\n") == []
+
+
+def test_denied_words_in_guillemets_are_the_same_names() -> None:
+    # `«unsafeCast»` resolves to the constant `unsafeCast`, guillemets or not
+    assert rules(THM.replace("linarith", "exact «unsafeCast» ()")) == ["unsafeCast"]
+    assert rules(THM.replace("linarith", "exact unsafe_free_lemma")) == []

@@ -146,8 +146,8 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
             findings += _scope_findings(tokens, i)
         elif i in structure.command_tokens:
             continue
-        elif tok.text in DENIED_WORDS and not _aesop_phase(tokens, i):
-            findings.append(Finding(tok.text, tok.line, DENIED_WORDS[tok.text]))
+        elif (word := _plain(tok.text)) in DENIED_WORDS and not _aesop_phase(tokens, i):
+            findings.append(Finding(word, tok.line, DENIED_WORDS[word]))
         elif meta := _meta_namespace(tok.text):
             findings.append(Finding(tok.text, tok.line, f"names {meta}"))
     return findings
@@ -220,6 +220,11 @@ def _scope_findings(tokens: list[Token], i: int) -> list[Finding]:
                 break
         j += 1
     return findings
+
+
+def _plain(text: str) -> str:
+    """A name as Lean resolves it (``«unsafeCast»`` is the constant ``unsafeCast``)."""
+    return escape_name(name_components(text)) if "«" in text else text
 
 
 def _meta_namespace(text: str) -> str | None:
