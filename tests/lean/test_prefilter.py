@@ -252,7 +252,7 @@ def test_anything_but_an_allowed_command_is_refused(body: str, rule: str) -> Non
 
 def test_interpolated_strings_are_refused_since_their_holes_are_code() -> None:
     sneaky = THM.replace("linarith", 'have := s!"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}"\n  linarith')
-    assert rules(sneaky) == ["s!"]
+    assert rules(sneaky) == ["s!", "string with {"]
     assert rules(THM.replace("linarith", 'have : "a" = "a" := rfl\n  linarith')) == []
 
 
@@ -404,3 +404,21 @@ def test_denied_words_in_guillemets_are_the_same_names() -> None:
     # `«unsafeCast»` resolves to the constant `unsafeCast`, guillemets or not
     assert rules(THM.replace("linarith", "exact «unsafeCast» ()")) == ["unsafeCast"]
     assert rules(THM.replace("linarith", "exact unsafe_free_lemma")) == []
+
+
+@pytest.mark.parametrize(
+    "term",
+    ['dbg_trace "{(by run_tac Lean.Elab.Tactic.evalSorry : ℕ)}"; (0 : ℕ)',
+     's! "{(by run_tac pure () : ℕ)}"',
+     'throwError "{(by by_elab pure () : ℕ)}"'],
+)
+def test_strings_whose_braces_lean_may_read_as_terms_are_refused(term: str) -> None:
+    # term-level `dbg_trace`, `throwError`, and `s!` followed by a space interpolate too: the
+    # `{…}` hole is elaborated, with whatever `run_tac` it holds, while the lexer sees a string
+    found = rules(THM.replace("linarith", f"have := {term}\n  linarith"))
+    assert "string with {" in found or "s!" in found, found
+
+
+def test_plain_and_raw_strings_without_holes_pass() -> None:
+    honest = THM.replace("linarith", 'have : "a" ++ "b" = "ab" := rfl\n  have : r"{x}" = r"{x}" := rfl\n  linarith')
+    assert rules(honest) == []

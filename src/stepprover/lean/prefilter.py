@@ -133,6 +133,11 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
             and not open_scoped(tokens, i)
         ):
             findings.append(Finding(tok.text, tok.line, COMMAND_KEYWORDS[tok.text]))
+        if tok.kind is Kind.STRING and "{" in tok.text and not tok.text.startswith("r"):
+            # `dbg_trace "…{e}…"`, `throwError "…{e}…"`, `s! "…{e}…"` read `{e}` as a term that
+            # is elaborated (with any `by run_tac …` in it) while this lexer sees a string
+            findings.append(Finding("string with {", tok.line, "may be interpolated: its `{…}` "
+                                    "parts would be code the prefilter does not read"))
         if tok.kind is not Kind.IDENT:
             if tok.text == "[" and i > 0 and tokens[i - 1].text in ("@", "attribute"):
                 findings += _attribute_findings(tokens, i, policy)
@@ -166,14 +171,10 @@ def _term_expected(tokens: list[Token], i: int) -> bool:
 
 
 def _interpolates(tokens: list[Token], i: int) -> bool:
-    """``s!"…{e}…"`` (also ``m!``, ``f!``...): the string's ``{…}`` parts are terms."""
+    """``s!"…{e}…"`` (also ``m!``, ``f!``..., and ``s! "…"`` with a space, which Lean reads
+    the same): the string's ``{…}`` parts are terms."""
     tok = tokens[i]
-    return (
-        tok.text.endswith("!")
-        and i + 1 < len(tokens)
-        and tokens[i + 1].kind is Kind.STRING
-        and tokens[i + 1].start == tok.start + len(tok.text)
-    )
+    return tok.text.endswith("!") and i + 1 < len(tokens) and tokens[i + 1].kind is Kind.STRING
 
 
 def _inside_attribute(tokens: list[Token], i: int) -> bool:

@@ -330,6 +330,9 @@ EXPLOITS: list[Case] = [
     exploit("late_import", "probe spoofing", "prefilter", "import Lean\n" + S_24 + "\n  linarith", S_24),
     exploit("truncated_long_statement", "output truncation", "lean",
             S_SUM.replace("= 60", "≤ 60 ∨ False") + "\n  left; norm_num", S_SUM),
+    exploit("dbg_trace_interpolation", "meta keyword", "prefilter",
+            S_24 + '\n  have := dbg_trace "{(by run_tac Lean.Elab.Tactic.evalSorry : ℕ)}"; (0 : ℕ)'
+            "\n  linarith", S_24),
     exploit("borrow_reference_copy", "sorry", "prefilter",
             S_24 + "\n  exact _root_.stepprover_reference_statement x h₀", S_24),
     # lexer desync: text the prefilter would read as comment or string and Lean as code
