@@ -21,8 +21,9 @@ def cmd(text: str) -> CommandRequest:
     return CommandRequest(cmd=text)
 
 
-async def run_ok(pool: ReplPool, text: str, imports: str = MATHLIB) -> CommandReply:
-    reply = await pool.run(imports, cmd(text), timeout=10)
+async def run_ok(pool: ReplPool, text: str, imports: str = MATHLIB, *, trusted: bool = True) -> CommandReply:
+    # the pool's mechanics: commands count as the verifier's unless a test says otherwise
+    reply = await pool.run(imports, cmd(text), timeout=10, trusted=trusted)
     assert isinstance(reply, CommandReply)
     return reply
 
@@ -199,3 +200,25 @@ async def test_waiters_are_served_first_come_first_served() -> None:
     first_round_end = max(i for i, (_, r) in enumerate(done) if r == 0)
     third_round_start = min(i for i, (_, r) in enumerate(done) if r == 2)
     assert first_round_end < third_round_start, f"a client was starved: {done}"
+
+
+async def test_a_worker_that_ran_code_the_prefilter_refuses_serves_nothing_after_it() -> None:
+    # a sketch may run anything (`#eval` with IO, a background task writing to the REPL's
+    # stdout later): the worker that ran it must not go on to verify proofs
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        await run_ok(pool, "theorem t : True := by\n  sorry", trusted=False)  # a sketch as a proof
+        first = pool.worker_pids()
+        await run_ok(pool, "theorem u : True := trivial", trusted=False)
+        assert pool.worker_pids() == first, "a sketch the prefilter accepts keeps its worker"
+        await run_ok(pool, "#eval IO.println 1", trusted=False)
+        await run_ok(pool, "theorem v : True := trivial", trusted=True)
+        assert pool.worker_pids() != first, "the worker that ran #eval was retired"
+        assert (await pool.health()).recycled == 1
+
+
+async def test_the_verifiers_trusted_command_keeps_its_worker() -> None:
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        await run_ok(pool, "theorem t : True := trivial\n\n#print axioms t", trusted=True)
+        first = pool.worker_pids()
+        await run_ok(pool, "theorem u : True := trivial", trusted=True)
+        assert pool.worker_pids() == first

@@ -336,9 +336,10 @@ class CountingPool:
         self.pool = pool
         self.runs = 0
 
-    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+    async def run_command(self, imports: str, cmd: str, timeout: float, *,
+                          trusted: bool = False) -> CommandOutcome:
         self.runs += 1
-        return await self.pool.run_command(imports, cmd, timeout)
+        return await self.pool.run_command(imports, cmd, timeout, trusted=trusted)
 
 
 async def test_over_a_lean_verifier_each_distinct_proof_reaches_the_pool_once(

