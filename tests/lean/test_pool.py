@@ -222,3 +222,11 @@ async def test_the_verifiers_trusted_command_keeps_its_worker() -> None:
         first = pool.worker_pids()
         await run_ok(pool, "theorem u : True := trivial", trusted=True)
         assert pool.worker_pids() == first
+
+
+async def test_imports_outside_the_search_path_are_refused_before_a_worker_starts() -> None:
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        with pytest.raises(ReplStartError) as refused:
+            await pool.run("import «..».«..».tmp.evil", cmd("theorem t : True := trivial"), timeout=10)
+        assert refused.value.refused and pool.worker_pids() == []
+        await run_ok(pool, "theorem t : True := trivial", imports="import Mathlib.Tactic")

@@ -318,3 +318,11 @@ def test_the_proof_may_not_borrow_the_statements_sorried_copy() -> None:
     honest = HEADER + ("theorem reference_statement (x : ℝ) (h : x = 2) : x + x = 4 := by linarith\n"
                        "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := reference_statement x h\n")
     assert isinstance(plan(honest, STATEMENT), Plan)
+
+
+def test_imports_must_be_plain_module_names() -> None:
+    # Lean maps `«..».«..».tmp.evil` to the file ../../tmp/evil.olean: one a sketch could write
+    attack = "import «..».«..».tmp.evil\n" + proof("linarith").split("\n", 1)[1]
+    assert "not a plain module name" in str(plan(attack, None))
+    assert isinstance(plan(proof("linarith"), None), Plan)
+    assert isinstance(plan("import Mathlib.Tactic.Linarith\n" + proof("linarith").split("\n", 1)[1], None), Plan)

@@ -44,7 +44,7 @@ from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.prefilter import prefilter
 from stepprover.lean.process import ProcessConfig, ReplProcess
 from stepprover.lean.protocol import CommandReply, CommandRequest, Reply, Request
-from stepprover.lean.source import split_imports
+from stepprover.lean.source import odd_imports, split_imports
 
 MATHLIB_WORKER_RSS_MB = 6500.0
 """RSS of a REPL after ``import Mathlib`` (measured on Mathlib v4.20)."""
@@ -195,6 +195,8 @@ class ReplPool:
                 replaced in the background).
             PoolBusy, PoolClosed: the pool cannot take the request.
         """
+        if odd := odd_imports(imports):  # a module file outside the search path
+            raise ReplStartError(f"imports {', '.join(odd)}: not a plain module name", refused=True)
         worker = await self._acquire(imports)
         started = time.monotonic()
         if not trusted and _may_leave_state(request):

@@ -57,6 +57,24 @@ def split_imports(code: str) -> SplitSource:
     return SplitSource(imports, code[body_start:], code.count("\n", 0, body_start))
 
 
+def odd_imports(imports: str) -> list[str]:
+    """Modules of an import block (``import A\nimport B``) that are not plain dotted names.
+
+    Lean finds a module's file by joining its name's components with ``/``, so
+    ``import «..».«..».tmp.x`` would load an ``.olean`` from outside the search path (one a
+    sketch could have written), and that file could replace the elaborators of the checks.
+    """
+    odd = []
+    for line in imports.splitlines():
+        module = line.removeprefix("import").strip()
+        parts = name_components(module)
+        if "«" in module or not all(
+            p and is_ident_start(p[0]) and all(is_ident_rest(c) for c in p[1:]) for p in parts
+        ):
+            odd.append(module)
+    return odd
+
+
 def name_components(text: str) -> tuple[str, ...]:
     """A name as Lean reads it: split at dots outside guillemets, guillemets removed.
 

@@ -34,7 +34,14 @@ from stepprover.lean.pool import ReplPool, worker_seconds
 from stepprover.lean.lexer import Kind
 from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
-from stepprover.lean.source import escape_name, name_components, scan, split_imports, with_sorry
+from stepprover.lean.source import (
+    escape_name,
+    name_components,
+    odd_imports,
+    scan,
+    split_imports,
+    with_sorry,
+)
 
 RULES_VERSION: str = "2026-11-30.2"
 """The version of the verification rules; bump on any change to prefilter, probes or
@@ -161,6 +168,8 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         #print axioms _root_.NAME                                          (one line a name)
     """
     source = split_imports(code)
+    if odd := odd_imports(source.imports):
+        return f"imports {', '.join(odd)}: not a plain module name"
     if not source.body.strip():
         return "the proof is empty"
     if findings := prefilter(source.body, line_offset=source.body_line_offset, policy=policy):
