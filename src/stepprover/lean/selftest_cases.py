@@ -333,6 +333,8 @@ EXPLOITS: list[Case] = [
     exploit("dbg_trace_interpolation", "meta keyword", "prefilter",
             S_24 + '\n  have := dbg_trace "{(by run_tac Lean.Elab.Tactic.evalSorry : ℕ)}"; (0 : ℕ)'
             "\n  linarith", S_24),
+    Case("import_outside_search_path", "probe spoofing",
+         "import «..».«..».tmp.spoof\n" + HEADER + S_24 + "\n  linarith\n", None, "prefilter"),
     exploit("borrow_reference_copy", "sorry", "prefilter",
             S_24 + "\n  exact _root_.stepprover_reference_statement x h₀", S_24),
     # lexer desync: text the prefilter would read as comment or string and Lean as code
