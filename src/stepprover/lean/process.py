@@ -13,9 +13,12 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
+import struct
 import sys
+import termios
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,7 +124,13 @@ class ReplProcess:
 
     @property
     def alive(self) -> bool:
-        return self._dead_reason is None and self._proc.returncode is None
+        """Not killed, and not exited (the OS is asked too: asyncio notices an exit late)."""
+        if self._dead_reason is not None or self._proc.returncode is not None:
+            return False
+        try:
+            return psutil.Process(self._proc.pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
 
     @property
     def stderr_tail(self) -> str:
@@ -164,7 +173,8 @@ class ReplProcess:
         async with self._lock:
             if not self.alive:
                 raise self._dead_reason or ReplCrashed(
-                    returncode=self._proc.returncode, stderr_tail=self.stderr_tail
+                    returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                    between_requests=True,
                 )
             started = time.monotonic()
             watchdog = (
@@ -175,7 +185,7 @@ class ReplProcess:
             try:
                 async with asyncio.timeout(timeout):
                     await self._write(payload)
-                    text = await self._read_message()
+                    text = await self._read_message(len(payload))
             except TimeoutError:
                 elapsed = time.monotonic() - started
                 timed_out = ReplTimeout(timeout=timeout, elapsed=elapsed, stderr_tail=self.stderr_tail)
@@ -203,12 +213,24 @@ class ReplProcess:
             stdin.write(payload)
             await stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
+            # Nobody reads the pipe any more: the REPL was gone before this request.
             await self._proc.wait()
             raise ReplCrashed(
-                returncode=self._proc.returncode, stderr_tail=self.stderr_tail
+                returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                between_requests=True,
             ) from exc
 
-    async def _read_message(self) -> str:
+    def _unread_input(self) -> int:
+        """Bytes written to the REPL's stdin that it has not read (Linux FIONREAD; 0 if unknown)."""
+        stdin = self._proc.stdin
+        pipe = stdin.get_extra_info("pipe") if stdin is not None else None
+        try:
+            raw = fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0")  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            return 0
+        return int(struct.unpack("i", raw)[0])
+
+    async def _read_message(self, request_bytes: int = 0) -> str:
         stdout = self._proc.stdout
         assert stdout is not None
         scan_from = 0
@@ -226,8 +248,12 @@ class ReplProcess:
             scan_from = max(0, len(self._buffer) - 1)
             chunk = await stdout.read(_READ_CHUNK)
             if not chunk:
+                # Asked before waiting, while our end of stdin is surely open: if the request
+                # still lies whole in the pipe, the REPL died before reading any of it.
+                unread = not self._buffer and 0 < request_bytes <= self._unread_input()
                 await self._proc.wait()
-                raise ReplCrashed(returncode=self._proc.returncode, stderr_tail=self.stderr_tail)
+                raise ReplCrashed(returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                                  between_requests=unread)
             self._buffer += chunk
 
     @staticmethod

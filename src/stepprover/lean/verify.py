@@ -31,6 +31,7 @@ from stepprover.lean.pool import ReplPool
 from stepprover.lean.prefilter import prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import declared_theorems, split_imports, with_sorry
+from stepprover.lean.text import invalid_unicode_reason
 
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 SORRY_WARNINGS = ("declaration uses 'sorry'", "declaration uses `sorry`")
@@ -254,7 +255,9 @@ def _as_text(code: str | bytes, max_bytes: int) -> str | Verdict:
             code = code.decode("utf-8")
         except UnicodeDecodeError as exc:
             return _rejected(f"the proof is not UTF-8 text ({exc.reason} at byte {exc.start})")
-    size = len(code.encode("utf-8", errors="surrogatepass"))
+    if reason := invalid_unicode_reason(code, "the proof"):
+        return _rejected(reason)  # no UTF-8 encoder, Lean's included, takes it
+    size = len(code.encode("utf-8"))
     if size > max_bytes:
         return _rejected(f"the proof is {size} bytes, over the {max_bytes}-byte limit")
     if "\x00" in code:
