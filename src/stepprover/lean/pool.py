@@ -45,8 +45,9 @@ MATHLIB_WORKER_RSS_MB = 6500.0
 
 RECYCLE_FRACTION = 0.8
 """Default soft recycle threshold, as a fraction of the hard RSS cap."""
-UNREAD_TRIES = 3
-"""Workers tried for one request whose worker died before reading it (between requests)."""
+UNREAD_EXTRA_TRIES = 2
+"""A request whose worker died before reading it is sent again, to at most pool size +
+this many workers in all (workers with equal lives can die one after another)."""
 
 _T = TypeVar("_T")
 
@@ -179,7 +180,8 @@ class ReplPool:
                 replaced in the background).
             PoolBusy, PoolClosed: the pool cannot take the request.
         """
-        for attempt in range(1, UNREAD_TRIES + 1):
+        tries = self.size + UNREAD_EXTRA_TRIES
+        for attempt in range(1, tries + 1):
             worker = await self._acquire(imports)
             try:
                 sent = request
@@ -191,7 +193,7 @@ class ReplPool:
             except ReplError as exc:
                 if self._closed:
                     raise PoolClosed("the REPL pool was closed during the request") from exc
-                if isinstance(exc, ReplCrashed) and exc.between_requests and attempt < UNREAD_TRIES:
+                if isinstance(exc, ReplCrashed) and exc.between_requests and attempt < tries:
                     continue  # never read, so safe to send again (the dead worker is replaced)
                 raise
             finally:

@@ -40,6 +40,9 @@ _READ_CHUNK = 1 << 16
 _STDERR_KEEP_BYTES = 64 * 1024
 _TREE_RELIST_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1
+_PIPE_CAPACITY = 65536
+"""Linux's default pipe capacity: a request this small reaches an empty pipe in one write,
+whole, or (no reader left) not at all."""
 
 
 def _die_with_parent() -> None:
@@ -97,6 +100,11 @@ class ReplProcess:
         self._tree: list[psutil.Process] = []
         self._tree_listed_at = -float("inf")
         self.stats = ProcessStats()
+        # Our own handle on the stdin pipe, to ask how much of a request is still unread
+        # after the REPL died (asyncio closes its end once it notices the reader is gone).
+        pipe = proc.stdin.get_extra_info("pipe") if proc.stdin is not None else None
+        self._stdin_probe: int | None = os.dup(pipe.fileno()) if pipe is not None else None
+        self._request_refused = False
 
     @classmethod
     async def spawn(cls, config: ProcessConfig) -> ReplProcess:
@@ -168,6 +176,16 @@ class ReplProcess:
         except ReplProtocolError as exc:
             raise await self._die(exc) from exc
 
+    def _never_read(self, request_bytes: int) -> bool:
+        """After end-of-file with no reply: did the REPL die before reading any of the request?
+        Yes if the request still lies whole in the pipe, or if it could not be written (no
+        reader was left) while small enough to have gone in one write."""
+        if self._buffer or request_bytes <= 0:
+            return False
+        if self._request_refused:
+            return request_bytes <= _PIPE_CAPACITY
+        return request_bytes <= self._unread_input()
+
     async def send_raw(self, payload: bytes, timeout: float) -> str:
         """Write framed bytes, return the next framed reply's text (without the blank line)."""
         async with self._lock:
@@ -211,22 +229,24 @@ class ReplProcess:
         assert stdin is not None
         try:
             stdin.write(payload)
+            # Closing already: the pipe had no reader left, so nothing was written.
+            self._request_refused = stdin.transport.is_closing()
             await stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             # Nobody reads the pipe any more: the REPL was gone before this request.
             await self._proc.wait()
             raise ReplCrashed(
                 returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
-                between_requests=True,
+                between_requests=len(payload) <= _PIPE_CAPACITY,
             ) from exc
 
     def _unread_input(self) -> int:
         """Bytes written to the REPL's stdin that it has not read (Linux FIONREAD; 0 if unknown)."""
-        stdin = self._proc.stdin
-        pipe = stdin.get_extra_info("pipe") if stdin is not None else None
+        if self._stdin_probe is None:
+            return 0
         try:
-            raw = fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0")  # type: ignore[union-attr]
-        except (AttributeError, OSError, ValueError):
+            raw = fcntl.ioctl(self._stdin_probe, termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
             return 0
         return int(struct.unpack("i", raw)[0])
 
@@ -248,12 +268,10 @@ class ReplProcess:
             scan_from = max(0, len(self._buffer) - 1)
             chunk = await stdout.read(_READ_CHUNK)
             if not chunk:
-                # Asked before waiting, while our end of stdin is surely open: if the request
-                # still lies whole in the pipe, the REPL died before reading any of it.
-                unread = not self._buffer and 0 < request_bytes <= self._unread_input()
+                never_read = self._never_read(request_bytes)
                 await self._proc.wait()
                 raise ReplCrashed(returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
-                                  between_requests=unread)
+                                  between_requests=never_read)
             self._buffer += chunk
 
     @staticmethod
@@ -319,5 +337,8 @@ class ReplProcess:
         await self.kill()
         if self._proc.stdin is not None:
             self._proc.stdin.close()
+        if self._stdin_probe is not None:
+            os.close(self._stdin_probe)
+            self._stdin_probe = None
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(self._stderr_task, timeout=1.0)
