@@ -34,7 +34,7 @@ async def test_a_worker_found_dead_before_use_is_replaced_before_any_request() -
         os.kill(dead.process.pid, signal.SIGKILL)  # killed while idle, from outside
         deadline = time.monotonic() + 60
         while not gone(dead.process.pid) and time.monotonic() < deadline:
-            time.sleep(0.01)  # no await: the event loop has not noticed the exit yet
+            time.sleep(0.01)  # noqa: ASYNC251 - no await on purpose: asyncio must not notice the exit
         sent: list[Any] = []
         original = dead.process.send_raw
 

@@ -20,7 +20,7 @@ import httpx
 from tests.server.conftest import running_service, standin_settings
 from tests.server.test_service import SCRIPT
 
-PROGRESS_WAIT = 120.0
+PROGRESS_WAIT = 90.0
 """Upper bound on waiting for a state change (a guard against hanging, not a timing assertion)."""
 
 

@@ -136,7 +136,7 @@ class ReplProcess:
         if self._dead_reason is not None or self._proc.returncode is not None:
             return False
         try:
-            return psutil.Process(self._proc.pid).status() != psutil.STATUS_ZOMBIE
+            return bool(psutil.Process(self._proc.pid).status() != psutil.STATUS_ZOMBIE)
         except psutil.Error:
             return False
 
