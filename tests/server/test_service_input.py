@@ -38,6 +38,7 @@ def post_raw(url: str, path: str, raw: str) -> httpx.Response:
     ("/api/verify", '{"proofs": [{"id": NaN, "code": "theorem t : True := trivial"}]}'),
     ("/api/verify", '{"proofs": [{"id": "\\udfff", "code": "theorem t : True := trivial"}]}'),
     ("/api/run", '{"cmd": "def a := 1", "timeout": NaN}'),
+    ("/api/run", '{"cmd": "def a := \\ud800"}'),
     ("/verify", '{"codes": [{"custom_id": NaN, "proof": "def a := 1"}]}'),
     ("/verify", '{"codes": [{"custom_id": "a", "proof": "def a := 1"}], "timeout": NaN}'),
 ])

@@ -21,12 +21,14 @@ from stepprover.lean.verify import Verdict
 
 
 def _valid_unicode(text: str) -> str:
-    if reason := invalid_unicode_reason(text, "the id"):
+    if reason := invalid_unicode_reason(text, "the text"):
         raise ValueError(reason)
     return text
 
 
-ItemId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_valid_unicode)]
+UnicodeText = Annotated[str, AfterValidator(_valid_unicode)]
+"""Text that must be valid Unicode (the request is refused, 422, if not)."""
+ItemId = Annotated[UnicodeText, Field(min_length=1, max_length=200)]
 Seconds = Annotated[int, Field(ge=0, description="Seconds per snippet; 0: the service's maximum")]
 
 
@@ -107,10 +109,11 @@ class VerifyResponse(BaseModel):
 
 
 class RunRequest(BaseModel):
-    """``POST /api/run`` (native): one REPL command in the env of ``imports``."""
+    """``POST /api/run`` (native): one REPL command in the env of ``imports`` (one item, so
+    text that is not valid Unicode refuses the request)."""
 
-    imports: str = ""
-    cmd: str
+    imports: UnicodeText = ""
+    cmd: UnicodeText
     timeout: float = Field(60.0, gt=0)
 
 
