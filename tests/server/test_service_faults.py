@@ -162,6 +162,20 @@ def test_a_repl_dying_between_requests_never_fails_honest_proofs(script_file: Ca
     assert replaced >= 8  # the workers did die: ~50 commands, 2 of every 3 after a warm-up
 
 
+def test_a_repl_that_always_exits_between_requests_is_said_so() -> None:
+    """Each stand-in exits right after its warm-up reply, so no request is ever read: the
+    answer is an infrastructure fault saying so, never the snippet's crash "mid-request"."""
+    with running_service(standin_settings("--crash-after", "1", workers=1)) as url:
+        run = httpx.post(url + "/api/run", json={"imports": "import Mathlib", "cmd": "def a := 1"},
+                         timeout=PROGRESS_WAIT).json()
+        body = {"snippets": [{"id": "a", "code": "import Mathlib\ndef a := 1"}]}
+        check = httpx.post(url + "/api/check", json=body, timeout=PROGRESS_WAIT).json()["results"][0]
+    assert run["status"] == "infrastructure" and check["status"] == "infrastructure"
+    for error in (run["error"], check["error"]):
+        assert "exited between requests (return code 5), before reading this one" in error
+        assert "mid-request" not in error
+
+
 def test_the_recycle_threshold_follows_a_lowered_memory_cap() -> None:
     """Each command grows the stand-in by 20 MB; with the hard cap at 200 MB a worker must be
     recycled (at 0.8 of the cap) before one is killed mid-request for memory."""
