@@ -116,3 +116,12 @@ def test_the_service_reads_the_recycle_threshold_from_its_variable(monkeypatch: 
     monkeypatch.setenv("STEPPROVER_SERVICE_RECYCLE_RSS_MB", "1000")
     with pytest.raises(ValueError, match="below the hard RSS cap"):
         ServiceSettings().pool_config()
+
+
+async def test_a_repl_that_exits_at_once_is_an_infrastructure_fault() -> None:
+    # `true` exits before we look at its pipes: asyncio may have closed stdin already.
+    for _ in range(10):
+        async with ReplPool(PoolConfig(process=ProcessConfig(command=["true"]), workers=1)) as pool:
+            outcome = await pool.run_command(MATHLIB, "def a := 1", timeout=30)
+        assert outcome.status is CommandStatus.INFRASTRUCTURE, outcome
+        assert "warm-up 'import Mathlib' failed" in outcome.error

@@ -102,8 +102,9 @@ class ReplProcess:
         self.stats = ProcessStats()
         # Our own handle on the stdin pipe, to ask how much of a request is still unread
         # after the REPL died (asyncio closes its end once it notices the reader is gone).
-        pipe = proc.stdin.get_extra_info("pipe") if proc.stdin is not None else None
-        self._stdin_probe: int | None = os.dup(pipe.fileno()) if pipe is not None else None
+        self._stdin_probe: int | None = None
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # already closed: dead at birth
+            self._stdin_probe = os.dup(proc.stdin.get_extra_info("pipe").fileno())  # type: ignore[union-attr]
         self._request_refused = False
 
     @classmethod
