@@ -34,14 +34,13 @@ from stepprover.cli.common import (
     sampling_or_exit,
 )
 from stepprover.data.problems import (
-    DataError,
     Problem,
     file_sha256,
     find_problem,
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.errors import RunConfigMismatch
+from stepprover.errors import DataError, RunConfigMismatch
 from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
