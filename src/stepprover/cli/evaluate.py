@@ -21,8 +21,10 @@ from stepprover.cli.common import (
     Model,
     ModelBackend,
     PromptStyle,
+    Reference,
     Repl,
     Sandbox,
+    ServerPrompt,
     SketchTimeout,
     Temperature,
     TokenizerPath,
@@ -32,6 +34,15 @@ from stepprover.cli.common import (
     lean_setup_for,
     process_config_or_exit,
     sampling_or_exit,
+)
+from stepprover.cli.gold import (
+    Gold,
+    GoldTimeout,
+    GoldWorkers,
+    OnStored,
+    gold_checker_or_exit,
+    print_gold_summary,
+    with_gold,
 )
 from stepprover.data.problems import (
     Problem,
@@ -47,6 +58,7 @@ from stepprover.eval.session import Run, RunSettings, lean_label, open_run
 from stepprover.eval.store import RunStore
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
+from stepprover.lean.verify import VerifyConfig
 from stepprover.models.base import Generator
 
 
@@ -61,6 +73,7 @@ def eval_(
     workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
     backend: ModelBackend = "auto",
     base_url: BaseUrl = None,
+    server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
     max_context_tokens: MaxContextTokens = 20480,
@@ -68,12 +81,16 @@ def eval_(
     final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
     temperature: Temperature = None,
     prompt_style: PromptStyle = "stepfun-tir",
+    reference: Reference = False,
     repl: Repl = None,
     lean_url: LeanUrl = None,
     lean_api_key: LeanApiKey = None,
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    gold: Gold = False,
+    gold_timeout: GoldTimeout = 1800.0,
+    gold_workers: GoldWorkers = 1,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count."""
     try:
@@ -84,11 +101,14 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
+    checker = (
+        gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
+    )
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
-    loop = LoopConfig(
+    loop = (LoopConfig.reference if reference else LoopConfig)(
         max_repl_calls=max_repl_calls, max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout, final_timeout=final_timeout,
         sampling=sampling_or_exit(prompt_style, temperature), prompt_style=prompt_style,
@@ -106,12 +126,15 @@ def eval_(
             fail(exc)
         assert run.store is not None
         run.store.record_problems([p.name for p in chosen])
-        generator = generator_or_exit(model, backend, base_url, tokenizer)
-        asyncio.run(_eval(generator, run, run.store, EvalPlan(chosen, samples, concurrency)))
+        generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
+        plan = EvalPlan(chosen, samples, concurrency)
+        asyncio.run(with_gold(checker, run.store, chosen,
+                              lambda stored: _eval(generator, run, run.store, plan, stored)))
         _print_eval_summary(run.store, chosen, samples, folder)
 
 
-async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan) -> None:
+async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
+                stored: OnStored = None) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -144,7 +167,7 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan)
                     bar.update(task, advance=1, description=describe())
 
                 bar.update(task, description=describe())
-                await evaluate(agent, repl, store, plan, progress)
+                await evaluate(agent, repl, store, plan, progress, stored)
     finally:
         await generator.close()
 
@@ -162,6 +185,7 @@ def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, 
                          for k in ks)
         console.print(f"{line} (over the {len(full)} problems with all samples)")
     console.print(f"outcomes: {store.outcome_counts()}")
+    print_gold_summary(folder, store, [p.name for p in problems], console)
     if failed:
         console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "
                       + ", ".join(sorted(failed)))

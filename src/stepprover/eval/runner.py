@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
 from stepprover.eval.store import RunStore
 from stepprover.lean.outcome import CommandOutcome
@@ -53,9 +54,10 @@ async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Proble
 
 async def run_samples(
     agent: Prover, store: RunStore, plan: EvalPlan, runnable: set[str],
-    progress: Progress | None = None,
+    progress: Progress | None = None, on_stored: Callable[[Trajectory], None] | None = None,
 ) -> None:
-    """Run every (problem, sample) not yet in the store; store each as it finishes."""
+    """Run every (problem, sample) not yet in the store; store each as it finishes
+    (then hand it to ``on_stored``, e.g. the gold check)."""
     done = store.done()
     todo = [(p, i) for p in plan.problems if p.name in runnable
             for i in range(plan.samples) if (p.name, i) not in done]
@@ -65,6 +67,8 @@ async def run_samples(
         async with slots:
             trajectory = await agent.run(problem, index)
         store.add(trajectory)
+        if on_stored is not None:
+            on_stored(trajectory)
         if progress is not None:
             progress(problem.name, trajectory.solved)
 
@@ -72,11 +76,12 @@ async def run_samples(
 
 
 async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: EvalPlan,
-                   progress: Progress | None = None) -> None:
+                   progress: Progress | None = None,
+                   on_stored: Callable[[Trajectory], None] | None = None) -> None:
     """Pre-flight every statement, then run every missing sample of those that elaborate."""
     checks = await preflight(repl, store, plan.problems, plan.preflight_timeout)
     runnable = {name for name, (ok, _) in checks.items() if ok}
-    await run_samples(prover, store, plan, runnable, progress)
+    await run_samples(prover, store, plan, runnable, progress, on_stored)
 
 
 def _elaborates(outcome: CommandOutcome) -> tuple[bool, str]:
