@@ -9,7 +9,7 @@ base class itself::
     ├── ReplError                 a REPL process could not answer (the process is gone)
     │   ├── ReplStartError        it did not start or warm up
     │   ├── ReplTimeout           no reply within the wall-clock limit (process killed)
-    │   ├── ReplCrashed           it exited or closed its output mid-request
+    │   ├── ReplCrashed           it exited or closed its output (mid-request, or between requests)
     │   ├── ReplMemoryExceeded    its process tree passed the RSS cap (process killed)
     │   └── ReplProtocolError     it printed something that is not a reply
     ├── PoolError                 the worker pool cannot take the request
@@ -30,10 +30,13 @@ base class itself::
     ├── RunNotFound               a folder holds no run
     ├── TrainConfigError          a training config that cannot run (also a ValueError)
     │   └── NoTrainingData        its data sources gave no examples or problems
-    └── RequestTooLarge           an HTTP request body over the service's limit
+    ├── RequestTooLarge           an HTTP request body over the service's limit
+    └── BatchTooLarge             a batch larger than the service's queue can ever hold
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class StepproverError(Exception):
@@ -82,13 +85,42 @@ class ReplTimeout(ReplError):
 
 
 class ReplCrashed(ReplError):
-    """The process exited (or closed stdout) before a complete reply."""
+    """The process exited (or closed stdout) before a complete reply.
 
-    def __init__(self, *, returncode: int | None, stderr_tail: str = "") -> None:
-        super().__init__(
-            f"REPL exited mid-request (return code {returncode})", stderr_tail=stderr_tail
-        )
+    Attributes:
+        returncode: the exit status (negative: killed by that signal), ``None`` if unknown.
+        between_requests: the process was gone before it read any of this request (it
+            exited while idle), so the request is not at fault and may be sent again.
+    """
+
+    OUTSIDE_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
+                                 signal.SIGQUIT})
+    """Signals Lean never sends itself: a process ended by one (and not by stepprover,
+    which records its own kills first) was killed from outside (an operator, the OOM killer)."""
+
+    def __init__(self, *, returncode: int | None, stderr_tail: str = "",
+                 between_requests: bool = False) -> None:
         self.returncode = returncode
+        self.between_requests = between_requests
+        if between_requests:
+            message = f"REPL exited between requests (return code {returncode}), before reading this one"
+        elif self.killed_from_outside:
+            name = signal.Signals(-returncode).name  # type: ignore[operator]
+            message = f"REPL was killed from outside by {name} mid-request (return code {returncode})"
+        else:
+            message = f"REPL exited mid-request (return code {returncode})"
+        super().__init__(message, stderr_tail=stderr_tail)
+
+    @property
+    def killed_from_outside(self) -> bool:
+        """Ended by a signal that only something outside Lean and stepprover sends."""
+        rc = self.returncode
+        return rc is not None and rc < 0 and -rc in self.OUTSIDE_SIGNALS
+
+    @property
+    def infrastructure(self) -> bool:
+        """Not the request's fault: the process died before reading it, or was killed from outside."""
+        return self.between_requests or self.killed_from_outside
 
     @property
     def first_stderr_line(self) -> str:
@@ -198,6 +230,19 @@ class RequestTooLarge(StepproverError):
 
     def __init__(self) -> None:
         super().__init__("request body too large")
+
+
+class BatchTooLarge(StepproverError):
+    """A batch has more items than the service can ever hold at once (answered 413, with
+    the limit: retrying cannot help, splitting does)."""
+
+    def __init__(self, *, items: int, limit: int) -> None:
+        super().__init__(
+            f"a batch of {items} items is larger than this service can ever hold ({limit}: "
+            "max_queue + workers); split it into batches of at most that many"
+        )
+        self.items = items
+        self.limit = limit
 
 
 class GoldUnavailable(StepproverError):

@@ -13,9 +13,12 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
+import struct
 import sys
+import termios
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +40,9 @@ _READ_CHUNK = 1 << 16
 _STDERR_KEEP_BYTES = 64 * 1024
 _TREE_RELIST_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1
+_PIPE_CAPACITY = 65536
+"""Linux's default pipe capacity: a request this small reaches an empty pipe in one write,
+whole, or (no reader left) not at all."""
 
 
 def die_with_parent() -> None:
@@ -121,6 +127,12 @@ class ReplProcess:
         self._tree: list[psutil.Process] = []
         self._tree_listed_at = -float("inf")
         self.stats = ProcessStats()
+        # Our own handle on the stdin pipe, to ask how much of a request is still unread
+        # after the REPL died (asyncio closes its end once it notices the reader is gone).
+        self._stdin_probe: int | None = None
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # already closed: dead at birth
+            self._stdin_probe = os.dup(proc.stdin.get_extra_info("pipe").fileno())  # type: ignore[union-attr]
+        self._request_refused = False
 
     @classmethod
     async def spawn(cls, config: ProcessConfig) -> ReplProcess:
@@ -148,7 +160,13 @@ class ReplProcess:
 
     @property
     def alive(self) -> bool:
-        return self._dead_reason is None and self._proc.returncode is None
+        """Not killed, and not exited (the OS is asked too: asyncio notices an exit late)."""
+        if self._dead_reason is not None or self._proc.returncode is not None:
+            return False
+        try:
+            return bool(psutil.Process(self._proc.pid).status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:
+            return False
 
     @property
     def stderr_tail(self) -> str:
@@ -186,12 +204,23 @@ class ReplProcess:
         except ReplProtocolError as exc:
             raise await self._die(exc) from exc
 
+    def _never_read(self, request_bytes: int) -> bool:
+        """After end-of-file with no reply: did the REPL die before reading any of the request?
+        Yes if the request still lies whole in the pipe, or if it could not be written (no
+        reader was left) while small enough to have gone in one write."""
+        if self._buffer or request_bytes <= 0:
+            return False
+        if self._request_refused:
+            return request_bytes <= _PIPE_CAPACITY
+        return request_bytes <= self._unread_input()
+
     async def send_raw(self, payload: bytes, timeout: float) -> str:
         """Write framed bytes, return the next framed reply's text (without the blank line)."""
         async with self._lock:
             if not self.alive:
                 raise self._dead_reason or ReplCrashed(
-                    returncode=self._proc.returncode, stderr_tail=self.stderr_tail
+                    returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                    between_requests=True,
                 )
             started = time.monotonic()
             watchdog = (
@@ -202,7 +231,7 @@ class ReplProcess:
             try:
                 async with asyncio.timeout(timeout):
                     await self._write(payload)
-                    text = await self._read_message()
+                    text = await self._read_message(len(payload))
             except TimeoutError:
                 elapsed = time.monotonic() - started
                 timed_out = ReplTimeout(timeout=timeout, elapsed=elapsed, stderr_tail=self.stderr_tail)
@@ -228,14 +257,28 @@ class ReplProcess:
         assert stdin is not None
         try:
             stdin.write(payload)
+            # Closing already: the pipe had no reader left, so nothing was written.
+            self._request_refused = stdin.transport.is_closing()
             await stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
+            # Nobody reads the pipe any more: the REPL was gone before this request.
             await self._proc.wait()
             raise ReplCrashed(
-                returncode=self._proc.returncode, stderr_tail=self.stderr_tail
+                returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                between_requests=len(payload) <= _PIPE_CAPACITY,
             ) from exc
 
-    async def _read_message(self) -> str:
+    def _unread_input(self) -> int:
+        """Bytes written to the REPL's stdin that it has not read (Linux FIONREAD; 0 if unknown)."""
+        if self._stdin_probe is None:
+            return 0
+        try:
+            raw = fcntl.ioctl(self._stdin_probe, termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return int(struct.unpack("i", raw)[0])
+
+    async def _read_message(self, request_bytes: int = 0) -> str:
         stdout = self._proc.stdout
         assert stdout is not None
         scan_from = 0
@@ -253,8 +296,10 @@ class ReplProcess:
             scan_from = max(0, len(self._buffer) - 1)
             chunk = await stdout.read(_READ_CHUNK)
             if not chunk:
+                never_read = self._never_read(request_bytes)
                 await self._proc.wait()
-                raise ReplCrashed(returncode=self._proc.returncode, stderr_tail=self.stderr_tail)
+                raise ReplCrashed(returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                                  between_requests=never_read)
             self._buffer += chunk
 
     @staticmethod
@@ -312,5 +357,8 @@ class ReplProcess:
         await self.kill()
         if self._proc.stdin is not None:
             self._proc.stdin.close()
+        if self._stdin_probe is not None:
+            os.close(self._stdin_probe)
+            self._stdin_probe = None
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(self._stderr_task, timeout=1.0)

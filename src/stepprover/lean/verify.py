@@ -34,6 +34,7 @@ from stepprover.lean.pool import ReplPool, worker_seconds
 from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import escape_name, name_components, scan, split_imports, with_sorry
+from stepprover.lean.text import invalid_unicode_reason
 
 RULES_VERSION: str = "2026-11-30.1"
 """The version of the verification rules; bump on any change to prefilter, probes or
@@ -372,7 +373,9 @@ def _as_text(code: str | bytes, max_bytes: int) -> str | Verdict:
             code = code.decode("utf-8")
         except UnicodeDecodeError as exc:
             return _rejected(f"the proof is not UTF-8 text ({exc.reason} at byte {exc.start})")
-    size = len(code.encode("utf-8", errors="surrogatepass"))
+    if reason := invalid_unicode_reason(code, "the proof"):
+        return _rejected(reason)  # no UTF-8 encoder, Lean's included, takes it
+    size = len(code.encode("utf-8"))
     if size > max_bytes:
         return _rejected(f"the proof is {size} bytes, over the {max_bytes}-byte limit")
     if "\x00" in code:
