@@ -13,6 +13,13 @@ an exception means the machinery around Lean failed::
     └── PoolError
         ├── PoolClosed            the pool was shut down
         └── PoolBusy              the wait queue is full (back-pressure)
+    └── Outage                    a service a sample needs failed after its retries
+        ├── ModelBackendUnavailable   the model server (connection refused, 5xx)
+        └── LeanUnavailable           the verification service or the REPL pool
+    └── RunStopped                an eval stopped after too many outages in a row
+
+``outage_of(exc)`` says whether an exception is an outage (no verdict exists for the
+sample, so evaluation stores it as retryable, never as a result).
 """
 
 from __future__ import annotations
@@ -120,3 +127,53 @@ class PoolBusy(PoolError):
         )
         self.queued = queued
         self.max_queue = max_queue
+
+
+class Outage(StepproverError):
+    """A service the sample needs failed after its own retries: the model answered
+    nothing, or no Lean judged the proof. The sample has no result; retry it later.
+
+    Attributes:
+        endpoint: what failed ("model server URL", "verification service URL",
+            "local REPL pool").
+        cause: the last error, one line.
+    """
+
+    def __init__(self, endpoint: str, cause: str) -> None:
+        super().__init__(f"{endpoint}: {cause}")
+        self.endpoint = endpoint
+        self.cause = cause
+
+
+class ModelBackendUnavailable(Outage):
+    """The model server refused the connection or answered 5xx after all retries."""
+
+
+class LeanUnavailable(Outage):
+    """No REPL worker could be started or reached: the verification service answered 5xx
+    or could not be reached after all retries, or the local pool could not start a worker."""
+
+
+class RunStopped(StepproverError):
+    """An evaluation stopped after ``limit`` consecutive outages since the last sample
+    that got a result; every finished sample is kept."""
+
+    def __init__(self, last: Outage, limit: int) -> None:
+        super().__init__(f"{limit} consecutive outages since the last result; last: {last}")
+        self.last = last
+        self.limit = limit
+
+
+def outage_of(exc: BaseException) -> Outage | None:
+    """The outage ``exc`` stands for, or None when it is not one.
+
+    A worker that could not start is an outage unless Lean itself refused the imports
+    (then the statement is at fault); a closed pool is one too.
+    """
+    if isinstance(exc, Outage):
+        return exc
+    if isinstance(exc, ReplStartError) and not exc.refused:
+        return LeanUnavailable("local REPL pool", f"no worker could be started: {exc.summary}")
+    if isinstance(exc, PoolClosed):
+        return LeanUnavailable("local REPL pool", str(exc))
+    return None

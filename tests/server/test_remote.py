@@ -11,9 +11,9 @@ import pytest
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Finish
 from stepprover.data.problems import Problem
-from stepprover.errors import ReplCrashed, ReplTimeout
+from stepprover.errors import LeanUnavailable, ReplCrashed, ReplTimeout
 from stepprover.lean.protocol import CommandReply, CommandRequest
-from stepprover.lean.remote import RemoteError, RemoteLean
+from stepprover.lean.remote import RemoteLean
 from stepprover.models.scripted import ScriptedGenerator
 from tests.server.conftest import running_service, standin_settings
 
@@ -84,12 +84,12 @@ async def test_client_errors_are_not_retried_and_dead_servers_give_up() -> None:
         return httpx.Response(401, json={"detail": "missing or wrong bearer token"})
 
     remote = RemoteLean("http://test", transport=httpx.MockTransport(handler))
-    with pytest.raises(RemoteError, match="401"):
+    with pytest.raises(LeanUnavailable, match="401"):
         await remote.check("x")
     await remote.close()
     assert calls == 1
     dead = RemoteLean("http://127.0.0.1:9", retries=2, backoff=0.001)
-    with pytest.raises(RemoteError, match="3 attempts"):
+    with pytest.raises(LeanUnavailable, match="3 attempts"):
         await dead.run("", CommandRequest(cmd="x"), 1)
     await dead.close()
 

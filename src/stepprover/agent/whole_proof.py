@@ -16,6 +16,7 @@ from stepprover.agent.prompts import render_chat
 from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
 from stepprover.baselines.styles import WholeProofStyle
 from stepprover.data.problems import Problem
+from stepprover.errors import outage_of
 from stepprover.lean.verify import Verifier
 from stepprover.models.base import Generator, generated_text
 
@@ -42,8 +43,9 @@ class WholeProofAgent:
         try:
             trajectory.finish = await self._rounds(trajectory, problem, messages)
         except Exception as exc:  # noqa: BLE001 - the boundary of one sample: record, don't kill the batch
-            trajectory.finish = Finish.ERROR
-            trajectory.error = f"{type(exc).__name__}: {exc}"
+            outage = outage_of(exc)
+            trajectory.finish = Finish.OUTAGE if outage else Finish.ERROR
+            trajectory.error = str(outage) if outage else f"{type(exc).__name__}: {exc}"
         return trajectory
 
     async def _rounds(self, trajectory: Trajectory, problem: Problem,

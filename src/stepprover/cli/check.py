@@ -16,8 +16,10 @@ from stepprover.cli.common import (
     Repl,
     Sandbox,
     err,
+    fail,
     process_config_or_exit,
 )
+from stepprover.errors import ReplStartError
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, VerifyConfig
 
@@ -43,7 +45,10 @@ def check(
     else:
         stmt = statement.read_text() if statement else None
         items = [{"id": str(path), "code": path.read_bytes(), "statement": stmt}]
-    verdicts = asyncio.run(_check_all(pool_config, verify_config, items))
+    try:
+        verdicts = asyncio.run(_check_all(pool_config, verify_config, items))
+    except ReplStartError as exc:  # no verdict exists: say why instead of reporting crashes
+        fail(exc.summary, prefix="no REPL worker could be started:")
     if jsonl:
         out = output.open("w") if output else sys.stdout
         for item, verdict in zip(items, verdicts, strict=True):

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
+from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
     BaseUrl,
     LeanApiKey,
@@ -33,17 +34,19 @@ from stepprover.cli.common import (
     process_config_or_exit,
     sampling_or_exit,
 )
+from stepprover.data.defects import start_line as defects_start_line
 from stepprover.data.problems import (
     DataError,
-    Problem,
     file_sha256,
     find_problem,
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
+from stepprover.errors import RunStopped
+from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
+from stepprover.eval.summary import result_lines, summarize
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
@@ -74,8 +77,15 @@ def eval_(
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    max_consecutive_failures: Annotated[int, typer.Option(
+        help="Stop after this many samples in a row lost to an unavailable model server or Lean "
+             "(since the last result; 0: never).")] = 8,
 ) -> None:
-    """Run n samples per problem, resumably; print pass@k over the full problem count."""
+    """Run n samples per problem, resumably; print pass@k over the full problem count.
+
+    Samples lost to an outage (model server or Lean unavailable after retries) are stored
+    as retryable, never as results; rerunning the same command redoes them.
+    """
     try:
         chosen, path, split = load_benchmark(benchmark)
         if problems:
@@ -105,14 +115,24 @@ def eval_(
         store = RunStore.open(folder, config)
     except RunConfigMismatch as exc:
         fail(exc)
+    if line := defects_start_line(benchmark, config.dataset_sha256, [p.name for p in chosen]):
+        err.print(line, markup=False, highlight=False)
+    plan = EvalPlan(chosen, samples, concurrency, max_consecutive_outages=max_consecutive_failures)
     try:
         store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer)
-        asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray), loop,
-                          store, EvalPlan(chosen, samples, concurrency)))
-        _print_eval_summary(store, chosen, samples, folder)
+        try:
+            asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray),
+                              loop, store, plan))
+        except RunStopped as exc:
+            kept = len(store.done())
+            fail(f"eval stopped: {exc}. {kept} finished samples are kept in {folder}; fix the "
+                 "endpoint and rerun the same command to resume.", code=3)
+        complete = _print_eval_summary(store, config, folder)
     finally:
         store.close()
+    if not complete:
+        raise typer.Exit(1)
 
 
 async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
@@ -130,7 +150,7 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
             agent = build_prover(loop.prompt_style, generator, repl, verifier, loop)
             done = store.done()
             total = len(plan.problems) * plan.samples
-            solved = sum(r.solved for r in store.results())
+            solved, retryable = sum(r.solved for r in store.results()), 0
             per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
                            for p in plan.problems}
             columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
@@ -141,11 +161,16 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
 
                 def describe() -> str:
                     full = sum(n >= plan.samples for n in per_problem.values())
-                    return f"problems {full}/{len(plan.problems)} · solved {solved}"
+                    lost = f" · retryable {retryable}" if retryable else ""
+                    return f"problems {full}/{len(plan.problems)} · solved {solved}{lost}"
 
-                def progress(problem: str, ok: bool) -> None:
-                    nonlocal solved
-                    solved += ok
+                def progress(problem: str, trajectory: Trajectory) -> None:
+                    nonlocal solved, retryable
+                    if trajectory.retryable:
+                        retryable += 1
+                        bar.update(task, description=describe())
+                        return
+                    solved += trajectory.solved
                     per_problem[problem] += 1
                     bar.update(task, advance=1, description=describe())
 
@@ -155,35 +180,48 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
         await generator.close()
 
 
-def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, folder: Path) -> None:
-    counts = solve_counts(store.results(), [p.name for p in problems])
-    failed = {p: r for p, (ok, r) in store.preflight().items() if not ok}
+def _print_eval_summary(store: RunStore, config: RunConfig, folder: Path) -> bool:
+    """Print the run's results; True when the run is complete."""
+    summary = summarize(store, config)
     console = Console()
-    console.print(f"run: {folder}")
-    console.print(f"pass@1 (mean of {samples} samples, over all {len(problems)} problems): {pass1(counts)}")
-    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= samples]
-    full = [p for p, (n, _) in counts.items() if n >= max(ks)]
-    if full:
-        line = ", ".join(f"pass@{k} {100 * mean_pass_at_k({p: counts[p] for p in full}, k):.1f}%"
-                         for k in ks)
-        console.print(f"{line} (over the {len(full)} problems with all samples)")
-    console.print(f"outcomes: {store.outcome_counts()}")
-    if failed:
-        console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "
-                      + ", ".join(sorted(failed)))
+    console.print(f"run: {folder}", markup=False, highlight=False)
+    for line in result_lines(summary):
+        console.print(line, markup=False, highlight=False)
+    if summary.complete:
+        ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= config.samples]
+        full = [p for p, (n, _) in summary.counts.items() if n >= max(ks)]
+        if full:
+            line = ", ".join(f"pass@{k} {100 * mean_pass_at_k({p: summary.counts[p] for p in full}, k):.1f}%"
+                             for k in ks)
+            console.print(f"{line} (over the {len(full)} problems with all samples)")
+    console.print(f"outcomes: {store.outcome_counts()}", markup=False, highlight=False)
+    if summary.failed_preflight:
+        console.print(f"{len(summary.failed_preflight)} statements failed pre-flight (Lean rejected "
+                      "them) and count as unsolved: " + ", ".join(sorted(summary.failed_preflight)),
+                      markup=False, highlight=False)
+    return summary.complete
 
 
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder written by `stepprover eval`.")],
     per_problem: Annotated[int, typer.Option(help="Trajectories per problem in the HTML page.")] = 2,
+    allow_incomplete: Annotated[bool, typer.Option(
+        help="Show pass@1 of a run with retryable or missing samples (labelled incomplete).")] = False,
 ) -> None:
-    """Write report.md (tables like the paper's), PNG plots and trajectories.html into RUN."""
+    """Write report.md (tables like the paper's), PNG plots and trajectories.html into RUN.
+
+    Exits 1 when the run is incomplete (samples retryable after outages, or not run).
+    """
     from stepprover.errors import StepproverError
     from stepprover.eval.report import write_report
 
     try:
-        paths = write_report(run, per_problem=per_problem)
+        paths, summary = write_report(run, per_problem=per_problem, allow_incomplete=allow_incomplete)
     except StepproverError as exc:
         fail(exc)
     for path in paths:
         typer.echo(str(path))
+    for line in result_lines(summary, allow_incomplete=allow_incomplete):
+        typer.echo(line)
+    if not summary.complete:
+        raise typer.Exit(1)

@@ -2,22 +2,26 @@
 
 Generation concurrency is bounded by ``concurrency`` trajectories in flight;
 Lean concurrency by the pool's size (its queue absorbs the rest). Every finished
-sample is stored at once, so the same command resumes an interrupted run.
+sample is stored at once, so the same command resumes an interrupted run. An
+outage (errors.Outage: the model server or Lean unavailable after retries) is no
+result: the sample is stored as retryable and redone by the next run, and too many
+in a row stop the run (RunStopped).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from stepprover.agent.loop import SketchRepl
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
+from stepprover.errors import Outage, ReplStartError, RunStopped, outage_of
 from stepprover.eval.store import RunStore
 from stepprover.lean.pool import ReplPool
-from stepprover.lean.protocol import CommandReply, CommandRequest
+from stepprover.lean.protocol import CommandReply, CommandRequest, ErrorReply
 from stepprover.lean.source import split_imports, with_sorry
 from stepprover.lean.verify import Outcome, Verdict, Verifier
 
@@ -26,8 +30,8 @@ class Prover(Protocol):
     async def run(self, problem: Problem, sample_index: int = 0) -> Trajectory: ...
 
 
-Progress = Callable[[str, bool], None]
-"""Called after each stored sample with (problem, solved)."""
+Progress = Callable[[str, Trajectory], None]
+"""Called after each stored sample with (problem, trajectory)."""
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,38 @@ class EvalPlan:
     samples: int
     concurrency: int = 64
     preflight_timeout: float = 300.0
+    max_consecutive_outages: int = 8
+    """Stop the run after this many outages in a row since the last result (0: never)."""
+
+
+class OutageBreaker:
+    """Stops a run after ``limit`` consecutive outages since the last sample (or
+    pre-flight check) that got a result. ``limit`` 0 never stops."""
+
+    def __init__(self, limit: int = 8) -> None:
+        self.limit = limit
+        self.consecutive = 0
+
+    def result(self) -> None:
+        self.consecutive = 0
+
+    def outage(self, outage: Outage) -> None:
+        """Count one; raise RunStopped at the limit."""
+        self.consecutive += 1
+        if self.limit and self.consecutive >= self.limit:
+            raise RunStopped(outage, self.limit)
 
 
 async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Problem],
-                    timeout: float) -> dict[str, tuple[bool, str]]:
-    """Elaborate each statement once with ``sorry`` under its header (cached in the store)."""
+                    timeout: float, breaker: OutageBreaker | None = None) -> dict[str, tuple[bool, str]]:
+    """Elaborate each statement once with ``sorry`` under its header.
+
+    A failure is stored (and the statement counts as unsolved) only when Lean itself
+    rejected the statement or its imports. An outage stores nothing (the next run checks
+    again); so does a timeout or crash, which is Lean's machinery, not a judgement.
+    Returns the stored checks.
+    """
+    breaker = breaker or OutageBreaker(0)
     known = store.preflight()
 
     async def check(problem: Problem) -> None:
@@ -49,23 +80,34 @@ async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Proble
         source = split_imports(problem.header + with_sorry(problem.formal_statement))
         try:
             reply = await repl.run(source.imports, CommandRequest(cmd=source.body), timeout)
-        except Exception as exc:  # noqa: BLE001 - any failure means the statement is unusable
-            ok, reason = False, f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - stored only when Lean refused the imports
+            if not (isinstance(exc, ReplStartError) and exc.refused):
+                if (outage := outage_of(exc)) is not None:
+                    breaker.outage(outage)
+                return
+            ok, reason = False, f"Lean refused the imports: {exc.summary}"
         else:
-            errors = [m.data for m in getattr(reply, "messages", []) if m.severity == "error"]
-            ok = isinstance(reply, CommandReply) and not errors
-            reason = "; ".join(errors) if errors else ("" if ok else str(reply.raw))
+            if isinstance(reply, ErrorReply) and reply.message.startswith("Lean error"):
+                ok, reason = False, reply.message
+            elif isinstance(reply, CommandReply):
+                errors = [m.data for m in reply.messages if m.severity == "error"]
+                ok, reason = not errors, "; ".join(errors)
+            else:
+                return  # not a judgement of the statement
+        breaker.result()
         store.record_preflight(problem.name, ok, reason)
 
-    await asyncio.gather(*(check(p) for p in problems))
+    await _all_or_none([check(p) for p in problems])
     return store.preflight()
 
 
 async def run_samples(
     agent: Prover, store: RunStore, plan: EvalPlan, runnable: set[str],
-    progress: Progress | None = None,
+    progress: Progress | None = None, breaker: OutageBreaker | None = None,
 ) -> None:
-    """Run every (problem, sample) not yet in the store; store each as it finishes."""
+    """Run every (problem, sample) not yet finished; store each as it ends (a sample an
+    outage cut short is stored as retryable). Raises RunStopped from ``breaker``."""
+    breaker = breaker or OutageBreaker(0)
     done = store.done()
     todo = [(p, i) for p in plan.problems if p.name in runnable
             for i in range(plan.samples) if (p.name, i) not in done]
@@ -76,17 +118,38 @@ async def run_samples(
             trajectory = await agent.run(problem, index)
         store.add(trajectory)
         if progress is not None:
-            progress(problem.name, trajectory.solved)
+            progress(problem.name, trajectory)
+        if trajectory.retryable:
+            breaker.outage(_outage_in(trajectory))
+        else:
+            breaker.result()
 
-    await asyncio.gather(*(one(p, i) for p, i in todo))
+    await _all_or_none([one(p, i) for p, i in todo])
 
 
 async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: EvalPlan,
-                   progress: Progress | None = None) -> None:
+                   progress: Progress | None = None, breaker: OutageBreaker | None = None) -> None:
     """Pre-flight every statement, then run every missing sample of those that elaborate."""
-    checks = await preflight(repl, store, plan.problems, plan.preflight_timeout)
+    breaker = breaker or OutageBreaker(plan.max_consecutive_outages)
+    checks = await preflight(repl, store, plan.problems, plan.preflight_timeout, breaker)
     runnable = {name for name, (ok, _) in checks.items() if ok}
-    await run_samples(prover, store, plan, runnable, progress)
+    await run_samples(prover, store, plan, runnable, progress, breaker)
+
+
+async def _all_or_none(calls: list[Coroutine[Any, Any, None]]) -> None:
+    """Run all; on the first exception cancel the rest and wait for them, then raise it."""
+    tasks = [asyncio.ensure_future(c) for c in calls]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _outage_in(trajectory: Trajectory) -> Outage:
+    endpoint, _, cause = (trajectory.error or "").partition(": ")
+    return Outage(endpoint, cause)
 
 
 class RecheckingVerifier:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from stepprover.agent.trajectory import Trajectory
+from stepprover.agent.trajectory import Finish, Trajectory
 from stepprover.errors import StepproverError
 from stepprover.eval.metrics import SampleResult
 
@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS trajectories (
 CREATE TABLE IF NOT EXISTS preflight (problem TEXT PRIMARY KEY, ok INTEGER NOT NULL, reason TEXT);
 CREATE TABLE IF NOT EXISTS problems (problem TEXT PRIMARY KEY, position INTEGER NOT NULL);
 """
+
+
+_FINISHED = f"finish IS NOT '{Finish.OUTAGE.value}'"
+"""Rows that are results: an outage's row is kept only to be redone."""
 
 
 class RunConfigMismatch(StepproverError):
@@ -141,14 +145,27 @@ class RunStore:
             )
 
     def done(self) -> set[tuple[str, int]]:
-        """(problem, sample_index) of every finished sample."""
-        return {(p, i) for p, i in self._db.execute("SELECT problem, sample_index FROM samples")}
+        """(problem, sample_index) of every finished sample (retryable ones are not)."""
+        rows = self._db.execute(f"SELECT problem, sample_index FROM samples WHERE {_FINISHED}")
+        return {(p, i) for p, i in rows}
 
     def results(self) -> list[SampleResult]:
+        """What the metrics need of every finished sample (retryable ones excluded)."""
         rows = self._db.execute(
-            "SELECT problem, sample_index, solved, repl_calls, final_context_tokens FROM samples"
+            "SELECT problem, sample_index, solved, repl_calls, final_context_tokens FROM samples "
+            f"WHERE {_FINISHED}"
         )
         return [SampleResult(p, i, bool(s), r, f) for p, i, s, r, f in rows]
+
+    def retryable(self) -> dict[tuple[str, int], str]:
+        """(problem, sample_index) -> error of every sample an outage cut short; a resume
+        redoes exactly these (and the missing ones)."""
+        rows = self._db.execute(
+            "SELECT s.problem, s.sample_index, t.data FROM samples s JOIN trajectories t "
+            "USING (problem, sample_index) WHERE s.finish = ?", (Finish.OUTAGE.value,)
+        )
+        return {(p, i): Trajectory.model_validate_json(zlib.decompress(blob)).error or ""
+                for p, i, blob in rows}
 
     def outcome_counts(self) -> dict[str, int]:
         rows = self._db.execute(

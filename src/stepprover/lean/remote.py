@@ -17,14 +17,17 @@ from typing import Any
 
 import httpx
 
-from stepprover.errors import StepproverError
+from stepprover.errors import LeanUnavailable, StepproverError
 from stepprover.lean.protocol import CommandRequest, Reply, Request
 from stepprover.lean.run_result import RunResult
 from stepprover.lean.verify import Verdict
 
 
 class RemoteError(StepproverError):
-    """The service refused the request or stayed unreachable after all retries."""
+    """The service refused the request itself (4xx other than 401, 403, 404 and 429).
+
+    A service that stays unreachable or answers 429/5xx after all retries raises
+    ``LeanUnavailable`` (an outage: the sample gets no verdict)."""
 
 
 class RemoteLean:
@@ -81,13 +84,17 @@ class RemoteLean:
             else:
                 if response.status_code < 400:
                     return response.json()
+                if response.status_code in (401, 403, 404):  # wrong key or URL: no Lean will answer
+                    raise LeanUnavailable(f"verification service {self.client.base_url}{path}",
+                                          f"answered {response.status_code}: {response.text[:200]}")
                 if response.status_code != 429 and response.status_code < 500:
                     raise RemoteError(f"{path} answered {response.status_code}: {response.text[:500]}")
                 last = f"HTTP {response.status_code}"
                 wait = self._delay(attempt, response.headers.get("Retry-After"))
             if attempt < self.retries:
                 await asyncio.sleep(wait)
-        raise RemoteError(f"{path} failed after {self.retries + 1} attempts ({last})")
+        raise LeanUnavailable(f"verification service {self.client.base_url}{path}",
+                              f"failed after {self.retries + 1} attempts ({last})")
 
     def _delay(self, attempt: int, retry_after: str | None = None) -> float:
         if retry_after is not None:

@@ -152,6 +152,8 @@ class LeanVerifier:
                 failure = exc
             except ReplError as exc:
                 failure = exc
+        if isinstance(failure, ReplStartError):
+            raise failure  # no worker could be started: no verdict exists (an outage)
         return Verdict(outcome=Outcome.CRASH, reason=str(failure), attempts=tries)
 
     def _judge(self, reply: Reply, names: list[str], probe_line: int, offset: int) -> Verdict:

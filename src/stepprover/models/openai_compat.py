@@ -6,15 +6,20 @@ import asyncio
 import time
 from typing import Any
 
+import openai
 from openai import omit
 
+from stepprover.errors import ModelBackendUnavailable
 from stepprover.models.base import Generation, SamplingParams, Tokenizer, finish_for
 
 
 class OpenAICompatGenerator:
     """Calls ``/v1/completions`` with the prompt as token ids and vLLM's extra
     parameters (``stop_token_ids``, ``top_k``, ``return_token_ids``). When the
-    server returns no token ids, the text is tokenised locally."""
+    server returns no token ids, the text is tokenised locally.
+
+    A server that stays unreachable, or answers 429/5xx, after ``max_retries`` retries
+    (the openai client's backoff) raises ``ModelBackendUnavailable``."""
 
     def __init__(
         self,
@@ -32,6 +37,7 @@ class OpenAICompatGenerator:
 
         self.tokenizer = tokenizer
         self.model = model
+        self.base_url = base_url
         self.logprobs = logprobs
         """Ask for each sampled token's log-probability (needs the server's token ids)."""
         self.client = AsyncOpenAI(
@@ -44,7 +50,17 @@ class OpenAICompatGenerator:
     ) -> Generation:
         started = time.monotonic()
         async with self._slots:
-            response = await self.client.completions.create(
+            response = await self._complete(prompt_ids, params, stop_token_ids)
+        choice = response.choices[0]
+        ids = self._token_ids(choice, stop_token_ids)
+        finish, stop_id = finish_for(ids, stop_token_ids)
+        logprobs = self._logprobs(choice, len(ids)) if self.logprobs else None
+        return Generation(ids, finish, stop_id, time.monotonic() - started, logprobs)
+
+    async def _complete(self, prompt_ids: list[int], params: SamplingParams,
+                        stop_token_ids: list[int]) -> Any:
+        try:
+            return await self.client.completions.create(
                 model=self.model,
                 prompt=prompt_ids,
                 max_tokens=params.max_tokens,
@@ -60,11 +76,9 @@ class OpenAICompatGenerator:
                     "return_token_ids": True,
                 },
             )
-        choice = response.choices[0]
-        ids = self._token_ids(choice, stop_token_ids)
-        finish, stop_id = finish_for(ids, stop_token_ids)
-        logprobs = self._logprobs(choice, len(ids)) if self.logprobs else None
-        return Generation(ids, finish, stop_id, time.monotonic() - started, logprobs)
+        except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as exc:
+            raise ModelBackendUnavailable(f"model server {self.base_url}",
+                                          f"{type(exc).__name__}: {exc}") from exc
 
     @staticmethod
     def _logprobs(choice: Any, n_tokens: int) -> list[float | None]:
