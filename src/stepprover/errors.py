@@ -17,6 +17,7 @@ an exception means the machinery around Lean failed::
         ├── ModelBackendUnavailable   the model server (connection refused, 5xx)
         └── LeanUnavailable           the verification service or the REPL pool
     └── RunStopped                an eval stopped after too many outages in a row
+    └── RunsNotComparable         two runs cover different problems, or one is incomplete
 
 ``outage_of(exc)`` says whether an exception is an outage (no verdict exists for the
 sample, so evaluation stores it as retryable, never as a result).
@@ -177,3 +178,8 @@ def outage_of(exc: BaseException) -> Outage | None:
     if isinstance(exc, PoolClosed):
         return LeanUnavailable("local REPL pool", str(exc))
     return None
+
+
+class RunsNotComparable(StepproverError):
+    """Two runs cover different problems (and no intersection was asked for), or one of
+    them is incomplete."""

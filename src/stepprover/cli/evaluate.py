@@ -225,3 +225,27 @@ def report(
         typer.echo(line)
     if not summary.complete:
         raise typer.Exit(1)
+
+
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="First run folder (A).")],
+    run_b: Annotated[Path, typer.Argument(help="Second run folder (B).")],
+    intersect: Annotated[bool, typer.Option(help="Compare only the problems both runs cover.")] = False,
+    allow_incomplete: Annotated[bool, typer.Option(
+        help="Compare runs with retryable or missing samples (finished samples only, labelled).")] = False,
+    output: Annotated[Path | None, typer.Option(help="Markdown file (default RUN_A/compare-RUN_B.md).")] = None,
+) -> None:
+    """Paired difference in pass@1 of two runs (bootstrap interval), the problems one solved
+    and the other did not, and the settings that differ; printed and written as Markdown."""
+    from stepprover.errors import StepproverError
+    from stepprover.eval.compare import compare_runs, to_markdown
+
+    try:
+        comparison = compare_runs(run_a, run_b, intersect=intersect, allow_incomplete=allow_incomplete)
+    except StepproverError as exc:
+        fail(exc)
+    markdown = to_markdown(comparison)
+    path = output or run_a / f"compare-{run_b.resolve().name}.md"
+    path.write_text(markdown, encoding="utf-8")
+    typer.echo(markdown)
+    typer.echo(f"written to {path}")

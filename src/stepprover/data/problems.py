@@ -74,8 +74,11 @@ def load_jsonl(path: Path | str, *, split: str | None = None) -> list[Problem]:
             continue
         try:
             problem = Problem.model_validate(json.loads(line))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise DataError(f"{path}:{number}: not a problem record ({exc})") from exc
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not a problem record (invalid JSON: {exc})") from exc
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
+            raise DataError(f"{path}:{number}: not a problem record ({fields})") from exc
         if problem.name in first_line:
             raise DataError(f"{path}:{number}: duplicate problem name {problem.name!r} "
                             f"(first on line {first_line[problem.name]})")

@@ -95,9 +95,19 @@ def pass1(counts: Mapping[str, tuple[int, int]], **bootstrap: int) -> Estimate:
 
 
 def paired_difference(
-    a: Mapping[str, tuple[int, int]], b: Mapping[str, tuple[int, int]], **bootstrap: int
+    a: Mapping[str, tuple[int, int]], b: Mapping[str, tuple[int, int]], *,
+    intersect: bool = False, **bootstrap: int,
 ) -> Estimate:
-    """pass@1(a) - pass@1(b) on the problems both runs cover, with a paired bootstrap."""
+    """pass@1(a) - pass@1(b) with a paired bootstrap over problems.
+
+    Raises ValueError when the runs cover different problems, unless ``intersect``
+    (then only the shared problems count), or when they share none.
+    """
+    if set(a) != set(b) and not intersect:
+        only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+        raise ValueError(f"the runs cover different problems ({len(only_a)} only in the first, "
+                         f"{len(only_b)} only in the second); pass intersect=True to compare "
+                         "the shared ones")
     shared = sorted(set(a) & set(b))
     if not shared:
         raise ValueError("the two runs share no problem")

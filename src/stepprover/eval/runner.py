@@ -51,6 +51,8 @@ class OutageBreaker:
     def __init__(self, limit: int = 8) -> None:
         self.limit = limit
         self.consecutive = 0
+        self.stopped: RunStopped | None = None
+        """Set once the limit is reached: start no further work."""
 
     def result(self) -> None:
         self.consecutive = 0
@@ -59,7 +61,8 @@ class OutageBreaker:
         """Count one; raise RunStopped at the limit."""
         self.consecutive += 1
         if self.limit and self.consecutive >= self.limit:
-            raise RunStopped(outage, self.limit)
+            self.stopped = self.stopped or RunStopped(outage, self.limit)
+            raise self.stopped
 
 
 async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Problem],
@@ -75,7 +78,7 @@ async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Proble
     known = store.preflight()
 
     async def check(problem: Problem) -> None:
-        if problem.name in known:
+        if problem.name in known or breaker.stopped:
             return
         source = split_imports(problem.header + with_sorry(problem.formal_statement))
         try:
@@ -115,6 +118,8 @@ async def run_samples(
 
     async def one(problem: Problem, index: int) -> None:
         async with slots:
+            if breaker.stopped:
+                return
             trajectory = await agent.run(problem, index)
         store.add(trajectory)
         if progress is not None:
