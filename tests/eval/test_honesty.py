@@ -29,6 +29,8 @@ from stepprover.eval.store import RunConfig, RunStore
 from stepprover.eval.summary import result_lines, summarize
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
+from stepprover.lean.protocol import CommandRequest
+from stepprover.lean.remote import RemoteLean
 from stepprover.lean.verify import LeanVerifier, Outcome, Verdict
 from stepprover.models.base import SamplingParams
 from stepprover.models.openai_compat import OpenAICompatGenerator
@@ -289,3 +291,18 @@ def test_compare_refuses_an_incomplete_run(tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "incomplete" in refused.output
     allowed = CliRunner().invoke(app, ["compare", str(a), str(b), "--allow-incomplete"])
     assert allowed.exit_code == 0 and "INCOMPLETE: finished samples only" in allowed.output
+
+
+async def test_a_service_that_cannot_start_lean_is_an_outage(tmp_path: Path) -> None:
+    """No REPL can start behind the service: /api/run and /api/verify answer 503, and the
+    client reports an outage after its retries, never a crash or a verdict."""
+    from tests.server.conftest import running_service, standin_settings
+
+    settings = standin_settings(script=str(tmp_path / "no-such-repl.py"))
+    with running_service(settings) as url:
+        remote = RemoteLean(url, retries=1, backoff=0.001)
+        with pytest.raises(LeanUnavailable, match=rf"verification service {url}/api/run: .*HTTP 503"):
+            await remote.run("import Mathlib", CommandRequest(cmd="example : True := trivial"), 5)
+        with pytest.raises(LeanUnavailable, match="/api/verify: .*HTTP 503"):
+            await remote.check("import Mathlib\ntheorem p : True := trivial")
+        await remote.close()

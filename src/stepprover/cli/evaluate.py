@@ -150,7 +150,7 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
             agent = build_prover(loop.prompt_style, generator, repl, verifier, loop)
             done = store.done()
             total = len(plan.problems) * plan.samples
-            solved, retryable = sum(r.solved for r in store.results()), 0
+            solved, retryable = store.solved_count(), 0
             per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
                            for p in plan.problems}
             columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from stepprover.errors import ReplCrashed, ReplError, ReplTimeout
+from stepprover.errors import ReplCrashed, ReplError, ReplStartError, ReplTimeout
 from stepprover.lean.protocol import Reply, reply_from_json
 
 
@@ -27,6 +27,10 @@ class RunResult(BaseModel):
         started = time.monotonic()
         try:
             reply = await call
+        except ReplStartError as exc:
+            if not exc.refused:
+                raise  # no worker could be started: an outage (the service answers 5xx), not a reply
+            return cls(status="crash", error=exc.summary, elapsed=time.monotonic() - started)
         except ReplTimeout as exc:
             return cls(status="timeout", elapsed=exc.elapsed)
         except ReplCrashed as exc:

@@ -28,7 +28,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from stepprover.errors import PoolBusy, PoolClosed, ReplError, ReplTimeout
+from stepprover.errors import PoolBusy, PoolClosed, ReplError, ReplStartError, ReplTimeout
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandRequest
 from stepprover.lean.run_result import RunResult
@@ -224,5 +224,10 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
     @app.exception_handler(PoolBusy)
     async def busy(_: Request, exc: PoolBusy) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "1"})
+
+    @app.exception_handler(ReplStartError)
+    async def no_worker(_: Request, exc: ReplStartError) -> JSONResponse:
+        # No REPL could be started: no verdict or reply exists (clients report an outage).
+        return JSONResponse({"detail": f"no REPL worker could be started: {exc.summary}"}, status_code=503)
 
     return app
