@@ -140,8 +140,9 @@ class Outage(StepproverError):
         cause: the last error, one line.
     """
 
-    def __init__(self, endpoint: str, cause: str) -> None:
-        super().__init__(f"{endpoint}: {cause}")
+    def __init__(self, endpoint: str, cause: str = "") -> None:
+        # One argument (a message, no endpoint known) is accepted too.
+        super().__init__(f"{endpoint}: {cause}" if cause else endpoint)
         self.endpoint = endpoint
         self.cause = cause
 
