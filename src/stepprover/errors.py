@@ -17,6 +17,7 @@ an exception means the machinery around Lean failed::
         ├── ModelBackendUnavailable   the model server (connection refused, 5xx)
         └── LeanUnavailable           the verification service or the REPL pool
     └── RunStopped                an eval stopped after too many outages in a row
+    └── RunIncomplete             an eval ended with samples retryable or not run
     └── RunsNotComparable         two runs cover different problems, or one is incomplete
 
 ``outage_of(exc)`` says whether an exception is an outage (no verdict exists for the
@@ -179,6 +180,11 @@ def outage_of(exc: BaseException) -> Outage | None:
     if isinstance(exc, PoolClosed):
         return LeanUnavailable("local REPL pool", str(exc))
     return None
+
+
+class RunIncomplete(StepproverError):
+    """An evaluation ended with samples retryable after outages, or not run; its
+    numbers are not results yet (rerun it to finish)."""
 
 
 class RunsNotComparable(StepproverError):

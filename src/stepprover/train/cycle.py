@@ -21,9 +21,11 @@ from typing import Any
 
 from stepprover.agent.trajectory import save_jsonl
 from stepprover.data.problems import file_sha256
+from stepprover.errors import RunIncomplete
 from stepprover.eval.metrics import pass1, solve_counts, solve_rates
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunStore
+from stepprover.eval.summary import incomplete_line, summarize
 from stepprover.models.loader import load_generator
 from stepprover.provers import build_prover
 from stepprover.train.config import CycleRunConfig
@@ -79,7 +81,10 @@ def _eval_stage(config: CycleRunConfig, model: str, problems: list[Any], run_dir
 
     try:
         asyncio.run(go())
-        counts = solve_counts(store.results(), [p.name for p in problems])
+        summary = summarize(store, run)
+        if not summary.complete:  # the stage is not done: rerunning the cycle resumes it
+            raise RunIncomplete(f"the cycle's eval in {run_dir}: {incomplete_line(summary)}")
+        counts = summary.counts
     finally:
         store.close()
     return {"run": str(run_dir), "pass@1": pass1(counts).value, "counts": counts}
