@@ -46,7 +46,7 @@ from stepprover.errors import RunStopped
 from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
-from stepprover.eval.summary import result_lines, summarize
+from stepprover.eval.summary import result_lines, summarize, summarize_folder
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
@@ -216,7 +216,8 @@ def report(
     from stepprover.eval.report import write_report
 
     try:
-        paths, summary = write_report(run, per_problem=per_problem, allow_incomplete=allow_incomplete)
+        paths = write_report(run, per_problem=per_problem, allow_incomplete=allow_incomplete)
+        summary = summarize_folder(run)
     except StepproverError as exc:
         fail(exc)
     for path in paths:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from stepprover.errors import RunsNotComparable
 from stepprover.eval.metrics import Estimate, paired_difference, pass1
-from stepprover.eval.store import RunConfig, RunStore
-from stepprover.eval.summary import RunSummary, incomplete_line, summarize
+from stepprover.eval.store import RunConfig
+from stepprover.eval.summary import incomplete_line, summarize_folder
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Comparison:
 
 def compare_runs(run_a: Path | str, run_b: Path | str, *, intersect: bool = False,
                  allow_incomplete: bool = False) -> Comparison:
-    a, b = _summary(Path(run_a)), _summary(Path(run_b))
+    a, b = summarize_folder(Path(run_a)), summarize_folder(Path(run_b))
     set_a, set_b = set(a.problems), set(b.problems)
     only_a, only_b = sorted(set_a - set_b), sorted(set_b - set_a)
     if (only_a or only_b) and not intersect:
@@ -95,14 +95,6 @@ def to_markdown(c: Comparison) -> str:
               "## Settings that differ", ""]
     lines += [f"- {line}" for line in c.settings] or ["None."]
     return "\n".join(lines) + "\n"
-
-
-def _summary(folder: Path) -> RunSummary:
-    store = RunStore.reopen(folder)
-    try:
-        return summarize(store, RunStore.read_config(folder))
-    finally:
-        store.close()
 
 
 def _flat(data: dict[str, object], prefix: str = "") -> dict[str, object]:

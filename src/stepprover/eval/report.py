@@ -41,13 +41,11 @@ PAPER_SETTINGS = {
 }
 
 
-def write_report(run: Path | str, *, per_problem: int = 2,
-                 allow_incomplete: bool = False) -> tuple[list[Path], RunSummary]:
+def write_report(run: Path | str, *, per_problem: int = 2, allow_incomplete: bool = False) -> list[Path]:
     """Write report.md, two plots and trajectories.html into the run folder.
 
     While samples are retryable or missing, the report gives no pass@1 unless
-    ``allow_incomplete`` (then every number is labelled incomplete). Returns the files
-    written and the run's summary.
+    ``allow_incomplete`` (then every number is labelled incomplete).
     """
     folder = Path(run)
     store = RunStore.reopen(folder)
@@ -74,7 +72,7 @@ def write_report(run: Path | str, *, per_problem: int = 2,
     (folder / "trajectories.html").write_text(
         _html(config, summary, chosen, shown), encoding="utf-8"
     )
-    return [folder / "report.md", *plots, folder / "trajectories.html"], summary
+    return [folder / "report.md", *plots, folder / "trajectories.html"]
 
 
 def settings_warnings(config: RunConfig) -> list[str]:

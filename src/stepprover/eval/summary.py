@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from stepprover.data.defects import Defect, DefectList, defects_for
 from stepprover.eval.metrics import Estimate, pass1, solve_counts
@@ -71,6 +72,15 @@ def summarize(store: RunStore, config: RunConfig) -> RunSummary:
         failed_preflight={p: r for p, (ok, r) in store.preflight().items() if not ok},
         defects=defects_for(config.dataset_sha256),
     )
+
+
+def summarize_folder(folder: Path) -> RunSummary:
+    """The summary of the run stored in ``folder``."""
+    store = RunStore.reopen(folder)
+    try:
+        return summarize(store, RunStore.read_config(folder))
+    finally:
+        store.close()
 
 
 def incomplete_line(summary: RunSummary) -> str:
