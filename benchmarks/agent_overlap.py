@@ -23,9 +23,9 @@ sys.path.insert(0, str(REPO))
 
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.data.problems import Problem
+from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
-from stepprover.lean.protocol import CommandReply, Reply, Request
 from stepprover.lean.verify import LeanVerifier, Verdict
 from stepprover.models.base import Generation, SamplingParams, finish_for
 from stepprover.models.scripted import ScriptedGenerator
@@ -84,11 +84,10 @@ class InstantGenerator:
 
 class InstantRepl:
     def __init__(self) -> None:
-        self.reply = CommandReply.model_validate(
-            {"messages": [], "env": 1, "raw": {"messages": [], "env": 1}})
+        self.outcome = CommandOutcome(status=CommandStatus.OK, reply={"messages": [], "env": 1})
 
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply:
-        return self.reply
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+        return self.outcome
 
 
 class NoVerifier:

@@ -87,7 +87,7 @@ async def harness_overhead(problems: int, samples: int, folder: Path, tokenizer:
     pool_config = PoolConfig(process=ProcessConfig(command=[*STANDIN, "--script", str(script)]),
                              workers=2, expected_worker_rss_mb=50)
     async with ReplPool(pool_config) as pool:
-        agent = Timed(TirAgent(generator, pool, RecheckingVerifier(LeanVerifier(pool), pool), LoopConfig()))
+        agent = Timed(TirAgent(generator, pool, RecheckingVerifier(LeanVerifier(pool), pool.health), LoopConfig()))
 
         def progress(problem: str, trajectory: Trajectory) -> None:
             nonlocal solved

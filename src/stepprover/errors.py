@@ -1,23 +1,38 @@
-"""Exceptions for infrastructure failures.
+"""Every exception stepprover raises, in one tree.
 
-Lean rejecting a proof is *data* (a reply with error messages, a `Verdict`);
-an exception means the machinery around Lean failed::
+Lean rejecting a proof is *data* (a reply with error messages, a ``Verdict``), and so is
+what became of one REPL command (``lean.outcome.CommandOutcome``); an exception means
+the machinery around Lean, or the input given to stepprover, failed. Nothing raises the
+base class itself::
 
     StepproverError
-    └── ReplError                 a REPL process could not answer
-        ├── ReplStartError        it did not start or warm up
-        ├── ReplTimeout           no reply within the wall-clock limit (process killed)
-        ├── ReplCrashed           it exited or closed its output mid-request
-        ├── ReplMemoryExceeded    its process tree passed the RSS cap (process killed)
-        └── ReplProtocolError     it printed something that is not a reply
-    └── PoolError
-        ├── PoolClosed            the pool was shut down
-        └── PoolBusy              the wait queue is full (back-pressure)
-    └── Outage                    a service a sample needs failed after its retries
-        ├── ModelBackendUnavailable   the model server (connection refused, 5xx)
-        └── LeanUnavailable           the verification service or the REPL pool
-    └── RunStopped                an eval stopped after too many outages in a row
-    └── RunIncomplete             an eval ended with samples retryable or not run
+    ├── ReplError                 a REPL process could not answer (the process is gone)
+    │   ├── ReplStartError        it did not start or warm up
+    │   ├── ReplTimeout           no reply within the wall-clock limit (process killed)
+    │   ├── ReplCrashed           it exited or closed its output mid-request
+    │   ├── ReplMemoryExceeded    its process tree passed the RSS cap (process killed)
+    │   └── ReplProtocolError     it printed something that is not a reply
+    ├── PoolError                 the worker pool cannot take the request
+    │   ├── PoolClosed            the pool was shut down
+    │   └── PoolBusy              the wait queue is full (back-pressure)
+    ├── Outage                    a service a sample needs failed after its retries: no result
+    │   ├── ModelBackendUnavailable  the model server (connection refused, 429/5xx after retries)
+    │   └── LeanUnavailable       no worker could be got or reached: an outage, never a verdict
+    │       └── RemoteUnreachable  the service stayed unreachable after every retry (also a RemoteError)
+    ├── RemoteError               the verification service refused the request (4xx)
+    ├── RayUnavailable            Ray is missing, not connected, or the cluster has no node
+    ├── LeanBackendError          a Lean backend described without a place to run Lean
+    ├── SetupError                a Lean setup step failed or cannot run here
+    ├── SandboxUnavailable        bubblewrap, prlimit or setpriv is missing
+    ├── DataError                 a problem file is missing or malformed
+    ├── ModelUnavailable          the model, or the hardware it needs, is not on this machine
+    ├── RunConfigMismatch         a run folder holds a run made with another configuration
+    ├── RunNotFound               a folder holds no run
+    ├── TrainConfigError          a training config that cannot run (also a ValueError)
+    │   └── NoTrainingData        its data sources gave no examples or problems
+    ├── RequestTooLarge           an HTTP request body over the service's limit
+    ├── RunStopped                an eval stopped after too many outages in a row
+    ├── RunIncomplete             an eval ended with samples retryable or not run
     └── RunsNotComparable         two runs cover different problems, or one is incomplete
 
 ``outage_of(exc)`` says whether an exception is an outage (no verdict exists for the
@@ -149,12 +164,67 @@ class Outage(StepproverError):
 
 
 class ModelBackendUnavailable(Outage):
-    """The model server refused the connection or answered 5xx after all retries."""
+    """The model server refused the connection or answered 429/5xx after all retries."""
 
 
 class LeanUnavailable(Outage):
-    """No REPL worker could be started or reached: the verification service answered 5xx
-    or could not be reached after all retries, or the local pool could not start a worker."""
+    """No REPL worker could be got or reached (REPL start failure, pool closed, service
+    unreachable): an infrastructure failure, never the proof's fault nor a verdict."""
+
+
+class RemoteError(StepproverError):
+    """The verification service refused the request (4xx other than 429)."""
+
+
+class RemoteUnreachable(RemoteError, LeanUnavailable):
+    """The service stayed unreachable (transport errors, 429 or 5xx) after every retry."""
+
+
+class RayUnavailable(StepproverError):
+    """Ray is not installed, not connected to a cluster, or the cluster has no alive node."""
+
+
+class LeanBackendError(StepproverError):
+    """A Lean backend was described without a place to run Lean (no pool, no service)."""
+
+
+class SetupError(StepproverError):
+    """A setup step failed or cannot run here; the message says what to do."""
+
+
+class SandboxUnavailable(StepproverError):
+    """bubblewrap, prlimit or setpriv is missing; the message says how to install them."""
+
+
+class DataError(StepproverError):
+    """A problem file is missing or malformed; the message names the file and line."""
+
+
+class ModelUnavailable(StepproverError):
+    """The model or the hardware it needs is not on this machine; the message says how to get it."""
+
+
+class RunConfigMismatch(StepproverError):
+    """The run folder holds a run made with another configuration."""
+
+
+class RunNotFound(StepproverError):
+    """The folder holds no run (no run.sqlite, or no configuration in it)."""
+
+
+class TrainConfigError(StepproverError, ValueError):
+    """A training config that cannot run; the message names the file or the setting."""
+
+
+class NoTrainingData(TrainConfigError):
+    """The config's data sources gave no training examples or problems."""
+
+
+class RequestTooLarge(StepproverError):
+    """An HTTP request body is over the service's limit (answered 413)."""
+
+    def __init__(self) -> None:
+        super().__init__("request body too large")
 
 
 class RunStopped(StepproverError):
@@ -165,6 +235,16 @@ class RunStopped(StepproverError):
         super().__init__(f"{limit} consecutive outages since the last result; last: {last}")
         self.last = last
         self.limit = limit
+
+
+class RunIncomplete(StepproverError):
+    """An evaluation ended with samples retryable after outages, or not run; its
+    numbers are not results yet (rerun it to finish)."""
+
+
+class RunsNotComparable(StepproverError):
+    """Two runs cover different problems (and no intersection was asked for), or one of
+    them is incomplete."""
 
 
 def outage_of(exc: BaseException) -> Outage | None:
@@ -180,13 +260,3 @@ def outage_of(exc: BaseException) -> Outage | None:
     if isinstance(exc, PoolClosed):
         return LeanUnavailable("local REPL pool", str(exc))
     return None
-
-
-class RunIncomplete(StepproverError):
-    """An evaluation ended with samples retryable after outages, or not run; its
-    numbers are not results yet (rerun it to finish)."""
-
-
-class RunsNotComparable(StepproverError):
-    """Two runs cover different problems (and no intersection was asked for), or one of
-    them is incomplete."""

@@ -27,9 +27,9 @@ from stepprover.eval.compare import compare_runs
 from stepprover.eval.runner import EvalPlan, OutageBreaker, run_samples
 from stepprover.eval.store import RunConfig, RunStore
 from stepprover.eval.summary import result_lines, summarize
+from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
-from stepprover.lean.protocol import CommandRequest
 from stepprover.lean.remote import RemoteLean
 from stepprover.lean.verify import LeanVerifier, Outcome, Verdict
 from stepprover.models.base import SamplingParams
@@ -193,11 +193,11 @@ async def test_no_worker_can_start_gives_no_verdict(tokenizer: Any, tmp_path: Pa
     generator = ScriptedGenerator.replaying(tokenizer, [SKETCH, ANSWER])
     store = RunStore.open(tmp_path / "run", CONFIG)
     async with ReplPool(broken) as pool:
-        with pytest.raises(ReplStartError):
+        with pytest.raises(LeanUnavailable):
             await LeanVerifier(pool).check("import Mathlib\ntheorem p : True := trivial")
         agent = TirAgent(generator, pool, LeanVerifier(pool), LoopConfig())
         chosen = problems(["p1", "p2", "p3"])
-        with pytest.raises(RunStopped, match="3 consecutive outages .* local REPL pool: no worker"):
+        with pytest.raises(RunStopped, match="3 consecutive outages .* cannot start REPL"):
             await run_samples(agent, store, EvalPlan(chosen, samples=2, concurrency=1),
                               {"p1", "p2", "p3"}, breaker=OutageBreaker(3))
     assert len(store.retryable()) == 3 and store.done() == set() and store.results() == []
@@ -294,15 +294,15 @@ def test_compare_refuses_an_incomplete_run(tmp_path: Path) -> None:
 
 
 async def test_a_service_that_cannot_start_lean_is_an_outage(tmp_path: Path) -> None:
-    """No REPL can start behind the service: /api/run and /api/verify answer 503, and the
-    client reports an outage after its retries, never a crash or a verdict."""
+    """No REPL can start behind the service: /api/run gives an infrastructure outcome and
+    /api/verify answers 503, which the client reports as an outage after its retries."""
     from tests.server.conftest import running_service, standin_settings
 
     settings = standin_settings(script=str(tmp_path / "no-such-repl.py"))
     with running_service(settings) as url:
         remote = RemoteLean(url, retries=1, backoff=0.001)
-        with pytest.raises(LeanUnavailable, match=rf"verification service {url}/api/run: .*HTTP 503"):
-            await remote.run("import Mathlib", CommandRequest(cmd="example : True := trivial"), 5)
-        with pytest.raises(LeanUnavailable, match="/api/verify: .*HTTP 503"):
+        outcome = await remote.run_command("import Mathlib", "example : True := trivial", 5)
+        assert outcome.status is CommandStatus.INFRASTRUCTURE
+        with pytest.raises(LeanUnavailable, match=rf"verification service {url}/api/verify: .*HTTP 503"):
             await remote.check("import Mathlib\ntheorem p : True := trivial")
         await remote.close()

@@ -19,9 +19,11 @@ import pytest
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Finish, Trajectory
 from stepprover.data.problems import Problem
+from stepprover.errors import RunConfigMismatch
 from stepprover.eval.metrics import pass1, solve_counts
-from stepprover.eval.runner import EvalPlan, RecheckingVerifier, preflight, run_samples
-from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
+from stepprover.eval.runner import EvalPlan, preflight, run_samples
+from stepprover.eval.store import RunConfig, RunStore
+from stepprover.lean.backend import RecheckingVerifier
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandRequest
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
@@ -76,7 +78,7 @@ async def test_runner_preflight_and_metrics(tokenizer: Any, tmp_path: Path,
         checks = await preflight(pool, store, chosen, timeout=5)
         assert {n: ok for n, (ok, _) in checks.items()} == {"p1": True, "p2": True, "bad1": False}
         assert "unknown identifier" in checks["bad1"][1]
-        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=5)), pool)
+        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=5)), pool.health)
         agent = TirAgent(generator, pool, verifier, LoopConfig())
         plan = EvalPlan(chosen, samples=2, concurrency=3)
         seen: list[str] = []
@@ -150,7 +152,7 @@ async def test_timeout_under_saturation_is_rechecked_on_an_idle_worker(
     flag = tmp_path / "hung"
     proof = f"theorem p : True := by\n  trivial -- final -- standin:hang-once={flag}"
     async with ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1)) as pool:
-        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=0.5)), pool)
+        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=0.5)), pool.health)
         blocker = asyncio.create_task(pool.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
         await asyncio.sleep(0.2)  # the only worker is busy: the pool is saturated
         verdict = await verifier.check(proof)
@@ -159,3 +161,35 @@ async def test_timeout_under_saturation_is_rechecked_on_an_idle_worker(
         idle = await verifier.check(proof.replace(str(flag), str(tmp_path / "hung-again")))
     assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict
     assert idle.outcome.value == "timeout" and idle.attempts == 1, "an idle pool's timeout stands"
+
+
+FIXTURE = Path(__file__).parent / "data" / "run-v0"
+
+
+def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resumes(tmp_path: Path) -> None:
+    """run-v0 was written by `stepprover eval` at 3219b4c (tests/eval/data/make_run_v0.py)."""
+    import shutil
+
+    from stepprover.eval.report import write_report
+    from stepprover.eval.session import RunSettings
+    from stepprover.lean.backend import LeanBackend
+
+    folder = tmp_path / "run"
+    shutil.copytree(FIXTURE, folder)
+    stored = RunStore.read_config(folder)
+    with RunStore.reopen(folder) as store:
+        assert store.problems() == ["a1", "a2", "bad1"]
+        assert sorted((r.problem, r.sample_index, r.solved) for r in store.results()) == [
+            ("a1", 0, True), ("a1", 1, True), ("a2", 0, True), ("a2", 1, True)]
+        assert {p: ok for p, (ok, _) in store.preflight().items()} == {"a1": True, "a2": True, "bad1": False}
+        trajectories = list(store.trajectories())
+    assert len(trajectories) == 4 and all(t.solved and t.repl_calls for t in trajectories)
+    assert {c.status for t in trajectories for c in t.repl_calls} == {"ok"}
+    # The settings `stepprover eval` used then are recorded identically now, so the run resumes.
+    settings = RunSettings(model="turns.json", loop=LoopConfig(), lean=LeanBackend(None, "http://unused"),
+                           lean_label=stored.lean, samples=2, dataset="bench.jsonl:test",
+                           dataset_sha256=stored.dataset_sha256, split="test")
+    assert settings.run_config() == stored
+    with RunStore.open(folder, settings.run_config()) as store:
+        assert len(store.done()) == 4
+    assert {p.name for p in write_report(folder)} >= {"report.md", "trajectories.html"}

@@ -19,7 +19,8 @@ as underscores): ``--delay S`` answer after S seconds; ``--warmup S`` the first
 command takes S seconds (like ``import Mathlib``); ``--grow-mb N`` allocate and
 keep N MB per command; ``--fork-child`` run the real work in a child process and
 wait on it, as ``lake exe repl`` does; ``--hang`` never answer; ``--crash-after K``
-exit after K replies.
+exit after K replies; ``--log FILE`` append every request received, one JSON line each
+(one write per line, so several stand-ins can share the file).
 
 Faults for one request, chosen by a marker anywhere in its command text
 (``-- standin:NAME`` or ``-- standin:NAME=VALUE``): ``hang``, ``crash`` (exit
@@ -70,6 +71,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     flag("fork-child", action="store_true")
     flag("hang", action="store_true")
     flag("crash-after", type=int, default=-1)
+    flag("log", type=Path, default=None)
     return p.parse_args(argv)
 
 
@@ -252,6 +254,9 @@ def serve(args: argparse.Namespace) -> int:
     scripted = Scripted(script)
     for i, text in enumerate(read_requests(sys.stdin)):
         received = time.monotonic()
+        if args.log is not None:
+            with open(args.log, "a", encoding="utf-8") as log:
+                log.write(json.dumps(text) + "\n")
         if args.hang:
             time.sleep(10**6)
         busy = args.delay + (args.warmup if i == 0 else 0.0)

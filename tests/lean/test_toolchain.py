@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stepprover.lean.toolchain import LeanSetup, SetupError, doctor, run_plan, setup_plan
+from stepprover.errors import SetupError
+from stepprover.lean.toolchain import LeanSetup, doctor, run_plan, setup_plan
 
 
 def fake_install(setup: LeanSetup, *, built: bool) -> None:
@@ -82,7 +83,8 @@ def test_run_plan_runs_pending_steps_and_stops_at_a_failure(tmp_path: Path) -> N
 
 
 def test_one_repl_command_builder_for_cli_training_and_service(tmp_path: Path) -> None:
-    from stepprover.lean.sandbox import SandboxConfig, SandboxUnavailable
+    from stepprover.errors import SandboxUnavailable
+    from stepprover.lean.sandbox import SandboxConfig
     from stepprover.lean.toolchain import repl_process
 
     custom = repl_process("python3 my_repl.py --flag 'a b'", max_rss_mb=512)

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shlex
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -90,9 +92,26 @@ async def run_clients(url: str, proofs: list[tuple[str, str, str]], clients: int
     return answers
 
 
-def test_load_every_proof_answered_once_with_its_verdict(script_file: Callable[[Any], str]) -> None:
+def runs_per_proof(log: Path) -> Counter[str]:
+    """How many times "Lean" (every stand-in of the service) received each proof id."""
+    ids = (re.search(r"id:(\d+)", json.loads(line)) for line in log.read_text().splitlines())
+    return Counter(f"p{m[1]}" for m in ids if m)
+
+
+def test_duplicate_runs_are_detectable(tmp_path: Path) -> None:
+    log = tmp_path / "requests.log"
+    log.write_text("".join(json.dumps(json.dumps({"cmd": f"trivial -- kind:valid id:{i}"})) + "\n"
+                           for i in (1, 2, 2)))
+    assert runs_per_proof(log) == Counter({"p1": 1, "p2": 2})
+
+
+def test_load_every_proof_answered_once_with_its_verdict(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
     proofs = make_proofs(5000)
-    service = ServiceProcess(service_settings(script_file(SCRIPT))).start()
+    log = tmp_path / "requests.log"
+    service = ServiceProcess(service_settings(script_file(SCRIPT), repl_command=shlex.join(
+        [sys.executable, str(STANDIN), "--script", script_file(SCRIPT), "--log", str(log)]))).start()
     try:
         rss: list[float] = []
 
@@ -105,7 +124,12 @@ def test_load_every_proof_answered_once_with_its_verdict(script_file: Callable[[
     finally:
         service.stop()
     assert sorted(answers) == sorted(pid for pid, _, _ in proofs), "a proof was lost"
-    assert all(len(v) == 1 for v in answers.values()), "a proof was answered twice"
+    # Each proof is run exactly as often as it should be: once, or twice when it crashed (the one
+    # retry on a fresh worker). A proof run more often was duplicated inside the service.
+    expected_runs = {pid: 2 if kind == "crash" else 1 for pid, kind, _ in proofs}
+    runs = runs_per_proof(log)
+    duplicated = {pid: n for pid, n in runs.items() if n != expected_runs[pid]}
+    assert not duplicated and set(runs) == set(expected_runs), list(duplicated.items())[:10]
     wrong = [(pid, kind, answers[pid][0]) for pid, kind, _ in proofs if answers[pid][0] != EXPECTED[kind]]
     assert not wrong, wrong[:10]
     print(f"\nservice RSS after warm-up {rss[0]:.1f} MB, at the end {rss[-1]:.1f} MB")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,8 +13,10 @@ import pytest
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Finish
 from stepprover.data.problems import Problem
-from stepprover.errors import LeanUnavailable, ReplCrashed, ReplTimeout
-from stepprover.lean.protocol import CommandReply, CommandRequest
+from stepprover.errors import RemoteError, RemoteUnreachable, ReplCrashed, ReplTimeout
+from stepprover.lean.backend import LeanBackend
+from stepprover.lean.outcome import CommandOutcome, CommandStatus
+from stepprover.lean.protocol import CommandReply, parse_reply
 from stepprover.lean.remote import RemoteLean
 from stepprover.models.scripted import ScriptedGenerator
 from tests.server.conftest import running_service, standin_settings
@@ -28,14 +32,13 @@ async def test_remote_run_and_check_through_the_service(script_file: Callable[[A
     with running_service(standin_settings("--script", script_file(SCRIPT))) as url:
         remote = RemoteLean(url)
         try:
-            reply = await remote.run("import Mathlib", CommandRequest(cmd="def x := 1"), 10)
-            assert isinstance(reply, CommandReply) and reply.env == 1
-            with pytest.raises(ReplTimeout) as timeout:
-                await remote.run("import Mathlib", CommandRequest(cmd="-- standin:hang"), 0.5)
-            assert timeout.value.elapsed >= 0.5
-            with pytest.raises(ReplCrashed) as crash:
-                await remote.run("import Mathlib", CommandRequest(cmd="-- standin:crash"), 5)
-            assert crash.value.first_stderr_line == "standin: crash requested\n"
+            ok = await remote.run_command("import Mathlib", "def x := 1", 10)
+            assert ok.ok and isinstance(ok.parsed, CommandReply) and ok.parsed.env == 1
+            timeout = await remote.run_command("import Mathlib", "-- standin:hang", 0.5)
+            assert timeout.status is CommandStatus.TIMEOUT and timeout.elapsed >= 0.5
+            crash = await remote.run_command("import Mathlib", "-- standin:crash", 5)
+            assert crash.status is CommandStatus.CRASH and crash.exited
+            assert crash.first_stderr_line == "standin: crash requested\n"
             verdict = await remote.check("import Mathlib\ntheorem t : True := by\n  trivial -- final",
                                          statement="import Mathlib\ntheorem t : True := by")
             assert verdict.proved, verdict.reason
@@ -84,20 +87,20 @@ async def test_client_errors_are_not_retried_and_dead_servers_give_up() -> None:
         return httpx.Response(401, json={"detail": "missing or wrong bearer token"})
 
     remote = RemoteLean("http://test", transport=httpx.MockTransport(handler))
-    with pytest.raises(LeanUnavailable, match="401"):
+    with pytest.raises(RemoteError, match="401"):
         await remote.check("x")
     await remote.close()
     assert calls == 1
     dead = RemoteLean("http://127.0.0.1:9", retries=2, backoff=0.001)
-    with pytest.raises(LeanUnavailable, match="3 attempts"):
-        await dead.run("", CommandRequest(cmd="x"), 1)
+    with pytest.raises(RemoteUnreachable, match="3 attempts"):
+        await dead.check("theorem t : True := trivial")
+    unreachable = await dead.run_command("", "x", 1)
     await dead.close()
+    assert unreachable.status is CommandStatus.INFRASTRUCTURE and "3 attempts" in unreachable.error
 
 
-async def test_run_results_come_back_as_the_local_exceptions() -> None:
-    from stepprover.errors import ReplError, ReplMemoryExceeded
-    from stepprover.lean.protocol import parse_reply
-    from stepprover.lean.run_result import RunResult
+async def test_an_outcome_crosses_the_wire_unchanged() -> None:
+    from stepprover.errors import PoolClosed, ReplMemoryExceeded, ReplStartError
 
     async def raises(exc: Exception) -> Any:
         raise exc
@@ -109,16 +112,74 @@ async def test_run_results_come_back_as_the_local_exceptions() -> None:
         "timeout": ReplTimeout(timeout=1.0, elapsed=1.25),
         "exit": ReplCrashed(returncode=3, stderr_tail="first line\nsecond\n"),
         "memory": ReplMemoryExceeded(rss_mb=16000.5, limit_mb=15360, stderr_tail="noise"),
+        "no start": ReplStartError("cannot start REPL ['lake']: not found"),
+        "refused": ReplStartError("warm-up 'import Foo' failed", refused=True),
+        "closed": PoolClosed("the REPL pool is closed"),
     }
     back = {}
     for name, exc in cases.items():
-        wire = RunResult.model_validate_json((await RunResult.of(raises(exc))).model_dump_json())
-        with pytest.raises(ReplError) as info:
-            wire.reply_or_raise(1.0)
-        back[name] = info.value
-    assert isinstance(back["timeout"], ReplTimeout) and back["timeout"].elapsed == 1.25
-    assert isinstance(back["exit"], ReplCrashed) and back["exit"].first_stderr_line == "first line\n"
-    assert not isinstance(back["memory"], ReplCrashed)
-    assert back["memory"].summary == "Memory usage (16000.50MB) exceeded limit (15360MB)"
-    ok = (await RunResult.of(answers())).reply_or_raise(1.0)
-    assert isinstance(ok, CommandReply) and ok.raw == {"messages": [], "env": 3}
+        sent = await CommandOutcome.of(raises(exc))
+        back[name] = CommandOutcome.model_validate_json(sent.model_dump_json())
+        assert back[name] == sent
+    assert back["timeout"].status is CommandStatus.TIMEOUT and back["timeout"].elapsed == 1.25
+    assert back["exit"].status is CommandStatus.CRASH and back["exit"].exited
+    assert back["exit"].first_stderr_line == "first line\n"
+    assert back["memory"].status is CommandStatus.CRASH and not back["memory"].exited
+    assert back["memory"].error == "Memory usage (16000.50MB) exceeded limit (15360MB)"
+    assert {back[k].status for k in ("no start", "refused", "closed")} == {CommandStatus.INFRASTRUCTURE}
+    assert back["refused"].imports_refused and not back["no start"].imports_refused
+    ok = CommandOutcome.model_validate_json((await CommandOutcome.of(answers())).model_dump_json())
+    assert ok.ok and isinstance(ok.parsed, CommandReply) and ok.parsed.raw == {"messages": [], "env": 3}
+
+
+async def test_the_service_reports_a_closed_pool_as_infrastructure_not_a_crash(
+    script_file: Callable[[Any], str]
+) -> None:
+    from stepprover.lean.pool import ReplPool
+    from stepprover.server.app import create_app
+    from tests.conftest import standin_pool_config
+
+    pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT)))
+    await pool.close()
+    app = create_app(standin_settings(), pool=pool)
+    async with app.router.lifespan_context(app):
+        remote = RemoteLean("http://test", transport=httpx.ASGITransport(app=app))
+        try:
+            outcome = await remote.run_command("import Mathlib", "def x := 1", 5)
+        finally:
+            await remote.close()
+    assert outcome.status is CommandStatus.INFRASTRUCTURE and "closed" in outcome.error
+
+
+async def test_service_backend_rechecks_a_final_timeout_that_waited_behind_a_saturated_pool(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    flag = tmp_path / "hung"
+    proof = f"theorem t : True := by\n  trivial -- final -- standin:hang-once={flag}"
+    with running_service(standin_settings("--script", script_file(SCRIPT), workers=1)) as url:
+        async with LeanBackend(None, url).open() as (repl, verifier):
+            blocker = asyncio.create_task(
+                repl.run_command("", "-- standin:sleep=1", 5))
+            while (await repl.pool_health()).busy < 1:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.02)  # until the only worker is busy: the pool is saturated
+            verdict = await verifier.check(proof, timeout=0.5)
+            await blocker
+    assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict
+
+
+async def test_a_proof_of_another_statement_is_rejected_over_http(script_file: Callable[[Any], str]) -> None:
+    from stepprover.lean.verify import Outcome
+    from tests.lean.test_verify import SCRIPT as VERIFY_SCRIPT
+    from tests.lean.test_verify import STATEMENT, proof
+
+    other = proof("norm_num -- case_other_type")  # Lean prints another type for t1
+    with running_service(standin_settings("--script", script_file(VERIFY_SCRIPT))) as url:
+        remote = RemoteLean(url)
+        try:
+            rejected = await remote.check(other, statement=STATEMENT)
+            unchecked = await remote.check(other)
+        finally:
+            await remote.close()
+    assert rejected.outcome is Outcome.REJECTED, rejected
+    assert "does not prove the given statement" in rejected.reason
+    assert unchecked.proved, "without the statement the same proof passes: the statement was sent"

@@ -15,6 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stepprover.cli import app
+from stepprover.eval.store import RunStore
 from stepprover.train.config import CycleRunConfig, GRPORunConfig, SFTRunConfig, load_config
 from tests.conftest import standin_command
 from tests.fakes.tiny_model import memorised_model
@@ -89,6 +90,18 @@ def test_train_commands_fail_with_one_clear_line(tmp_path: Path) -> None:
     unknown.write_text("model: m\nprompts: p.jsonl\noutput_dir: out\ntrl: {learning_rat: 1.0e-6}\n")
     result = runner.invoke(app, ["train", "grpo", str(unknown)])
     assert result.exit_code == 2 and "TRL refused" in result.output and "learning_rat" in result.output
+
+
+def test_sft_without_examples_exits_with_one_clear_line(tmp_path: Path, tokenizer: Any) -> None:
+    tokenizer.save_pretrained(tmp_path / "model")
+    (tmp_path / "none.jsonl").write_text("")
+    config = tmp_path / "sft.yaml"
+    config.write_text(yaml.safe_dump({"model": str(tmp_path / "model"), "output_dir": str(tmp_path / "out"),
+                                      "trajectories": [str(tmp_path / "none.jsonl")]}))
+    result = CliRunner().invoke(app, ["train", "sft", str(config)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "no SFT examples: check `trajectories` and `whole_proofs` in the config" in lines, lines
 
 
 def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
@@ -186,6 +199,10 @@ def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: 
     summary = json.loads((iteration / "summary.json").read_text())
     assert 0 <= summary["eval"]["pass@1"] <= 1
     assert summary["select"]["trajectories"] == sum(1 for _ in (iteration / "sft_trajectories.jsonl").open())
+    recorded = RunStore.read_config(iteration / "eval")  # the real settings, as `stepprover eval` records them
+    assert recorded.lean == f"repl: {config['lean']['repl']}" and recorded.samples == 4
+    assert recorded.budgets["max_context_tokens"] == 600 and recorded.budgets["sketch_timeout"] == 60.0
+    assert recorded.sampling["temperature"] == 1.2 and "max_tokens" in recorded.sampling
     # An interruption after SFT: the GRPO stage has no marker. A restart redoes only GRPO.
     (iteration / "grpo.done.json").unlink()
     finished = {p.name: p.stat().st_mtime_ns for p in iteration.glob("*.done.json")}

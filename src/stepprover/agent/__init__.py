@@ -1,6 +1,6 @@
 """The tool-integrated reasoning agent: prompts, loop, trajectories."""
 
-from stepprover.agent.loop import LoopConfig, SketchRepl, TirAgent
+from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.prompts import STEPFUN_TIR, TIR_STYLES, PromptStyle, tir_style
 from stepprover.agent.trajectory import (
     Finish,
@@ -19,7 +19,6 @@ __all__ = [
     "PromptStyle",
     "ReplCall",
     "Segment",
-    "SketchRepl",
     "TirAgent",
     "Trajectory",
     "load_jsonl",

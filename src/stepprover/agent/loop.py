@@ -10,29 +10,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 from stepprover.agent.prompts import SKETCH_CLOSE, stop_token_ids, tir_style, token_id
 from stepprover.agent.tir_format import (
     clean_sketch,
-    crash_feedback,
     extract_final_proof,
     extract_sketch,
-    reply_feedback,
-    timeout_feedback,
+    sketch_feedback,
 )
 from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
 from stepprover.data.problems import Problem
-from stepprover.errors import ReplCrashed, ReplError, ReplStartError, ReplTimeout, outage_of
-from stepprover.lean.protocol import CommandRequest, Reply, Request
-from stepprover.lean.verify import Verifier
+from stepprover.errors import LeanUnavailable, outage_of
+from stepprover.lean.outcome import CommandStatus
+from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.models.base import Generator, SamplingParams, generated_text
-
-
-class SketchRepl(Protocol):
-    """Where sketches run: a ``ReplPool`` (or the verification service's client)."""
-
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply: ...
 
 
 @dataclass(frozen=True)
@@ -164,28 +156,16 @@ class TirAgent:
 
     async def _run_sketch(self, sketch: str, context_tokens: int) -> ReplCall:
         started = time.monotonic()
-        reply = None
-        status: Literal["ok", "timeout", "crash"]
-        try:
-            result = await self.repl.run(
-                self.config.sketch_imports, CommandRequest(cmd=sketch), self.config.sketch_timeout
-            )
-        except ReplTimeout as exc:
-            status, feedback = "timeout", timeout_feedback(exc.elapsed)
-        except ReplStartError:
-            raise  # Lean itself is not usable: the sample cannot go on
-        except ReplCrashed as exc:
-            status, feedback = "crash", crash_feedback(exc.first_stderr_line)
-        except ReplError as exc:  # memory kill or garbage output
-            status, feedback = "crash", crash_feedback(exc.summary)
-        else:
-            status, reply = "ok", result.raw
-            feedback = reply_feedback(result.raw)
+        outcome = await self.repl.run_command(
+            self.config.sketch_imports, sketch, self.config.sketch_timeout
+        )
+        if outcome.status is CommandStatus.INFRASTRUCTURE:
+            raise LeanUnavailable(outcome.detail)  # Lean itself is not usable: the sample cannot go on
         return ReplCall(
             sketch=sketch,
-            status=status,
-            reply=reply,
-            feedback=feedback,
+            status=outcome.status,
+            reply=outcome.reply,
+            feedback=sketch_feedback(outcome),
             latency=time.monotonic() - started,
             context_tokens=context_tokens,
         )

@@ -1,7 +1,7 @@
 """Prompt styles: how a problem becomes the model's first context.
 
 The default style is StepFun-Prover's tool-integrated format, byte for byte.
-Other provers' formats are separate named styles (``stepprover.baselines``),
+Other provers' formats are separate named styles (``stepprover.provers``),
 never flags inside the loop.
 """
 
@@ -59,7 +59,7 @@ STEPFUN_TIR = PromptStyle(
 )
 
 TIR_STYLES: dict[str, PromptStyle] = {STEPFUN_TIR.name: STEPFUN_TIR}
-"""Styles the tool-integrated loop runs; whole-proof baselines live in ``stepprover.baselines``."""
+"""Styles the tool-integrated loop runs; whole-proof baselines live in ``stepprover.provers``."""
 
 
 def tir_style(name: str) -> PromptStyle:

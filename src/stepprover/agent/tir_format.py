@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from stepprover.agent.prompts import REPL_CLOSE, REPL_OPEN, SKETCH_CLOSE, SKETCH_OPEN, THINK_CLOSE
+from stepprover.lean.outcome import CommandOutcome, CommandStatus
 
 _LEAN_BLOCK = re.compile(r"```lean4\n(.*?)```", re.DOTALL)
 _IMPORT_LINE = re.compile(r"^\s*import\s+\S.*$\n?", re.MULTILINE)
@@ -51,6 +52,20 @@ def timeout_feedback(elapsed: float) -> str:
 def crash_feedback(message: str) -> str:
     """``{"repl_err": message}``: the first stderr line, or the memory-limit sentence."""
     return wrap_feedback(json.dumps({"repl_err": message}, ensure_ascii=False))
+
+
+def sketch_feedback(outcome: CommandOutcome) -> str:
+    """What the model reads after a sketch: Lean's reply, the demo's timeout sentence, or
+    the crash report (the first stderr line of a REPL that exited, else e.g. the
+    memory-limit sentence). An ``infrastructure`` outcome has no feedback: the sample stops."""
+    if outcome.status is CommandStatus.OK:
+        assert outcome.reply is not None
+        return reply_feedback(outcome.reply)
+    if outcome.status is CommandStatus.TIMEOUT:
+        return timeout_feedback(outcome.elapsed)
+    if outcome.status is CommandStatus.CRASH:
+        return crash_feedback(outcome.first_stderr_line if outcome.exited else outcome.error)
+    raise ValueError(f"no feedback for an {outcome.status} outcome: {outcome.error}")
 
 
 def extract_final_proof(completion: str) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.verify import Verdict
 
 
@@ -60,7 +61,8 @@ class ReplCall(BaseModel):
 
     sketch: str
     """The text sent (after the reference cleanup)."""
-    status: Literal["ok", "timeout", "crash"]
+    status: CommandStatus
+    """``ok``, ``timeout`` or ``crash`` (an ``infrastructure`` outcome ends the sample instead)."""
     reply: dict[str, Any] | None
     """The REPL's raw JSON reply, ``env`` included (None on timeout or crash)."""
     feedback: str

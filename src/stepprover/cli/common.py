@@ -9,12 +9,13 @@ from typing import Annotated, NoReturn, cast, get_args
 import typer
 from rich.console import Console
 
+from stepprover.errors import ModelUnavailable, SandboxUnavailable
 from stepprover.lean.process import ProcessConfig
-from stepprover.lean.sandbox import SandboxConfig, SandboxUnavailable
+from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.models.base import Generator, SamplingParams
-from stepprover.models.loader import Backend, ModelUnavailable, load_generator
-from stepprover.provers import PROVER_STYLES, default_sampling
+from stepprover.models.loader import Backend, load_generator
+from stepprover.provers.registry import PROVER_STYLES, default_sampling
 
 BACKENDS = get_args(Backend)
 

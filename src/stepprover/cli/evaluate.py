@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -42,15 +42,15 @@ from stepprover.data.problems import (
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.errors import RunStopped
+from stepprover.errors import RunConfigMismatch, RunStopped
 from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, evaluate
-from stepprover.eval.store import RunConfig, RunConfigMismatch, RunStore
+from stepprover.eval.session import Run, RunSettings, lean_label, open_run
+from stepprover.eval.store import RunConfig, RunStore
 from stepprover.eval.summary import result_lines, summarize, summarize_folder
+from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
-from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
-from stepprover.provers import build_prover
 
 
 def eval_(
@@ -103,40 +103,35 @@ def eval_(
         sketch_timeout=sketch_timeout, final_timeout=final_timeout,
         sampling=sampling_or_exit(prompt_style, temperature), prompt_style=prompt_style,
     )  # fmt: skip
-    budgets = {k: v for k, v in dataclasses.asdict(loop).items() if k not in ("sampling", "prompt_style")}
-    config = RunConfig(
-        model=model, prompt_style=loop.prompt_style, samples=samples,
-        sampling=dataclasses.asdict(loop.sampling), budgets=budgets,
-        lean=f"service: {lean_url}" if lean_url else (f"repl: {repl}" if repl else lean_setup_for(lean_dir).version_label),
+    settings = RunSettings(
+        model=model, loop=loop, lean=LeanBackend(pool_config, lean_url, lean_api_key, lean_ray),
+        lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir), samples=samples,
         dataset=benchmark, dataset_sha256=file_sha256(path), split=split,
     )  # fmt: skip
     folder = run_dir or Path("runs") / f"{Path(model).name}-{benchmark.replace('/', '_')}-n{samples}"
-    try:
-        store = RunStore.open(folder, config)
-    except RunConfigMismatch as exc:
-        fail(exc)
-    if line := defects_start_line(benchmark, config.dataset_sha256, [p.name for p in chosen]):
-        err.print(line, markup=False, highlight=False)
-    plan = EvalPlan(chosen, samples, concurrency, max_consecutive_outages=max_consecutive_failures)
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            run = stack.enter_context(open_run(settings, folder))
+        except RunConfigMismatch as exc:
+            fail(exc)
+        store = run.store
+        assert store is not None
+        if line := defects_start_line(benchmark, run.config.dataset_sha256, [p.name for p in chosen]):
+            err.print(line, markup=False, highlight=False)
+        plan = EvalPlan(chosen, samples, concurrency, max_consecutive_outages=max_consecutive_failures)
         store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer)
         try:
-            asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray),
-                              loop, store, plan))
+            asyncio.run(_eval(generator, run, store, plan))
         except RunStopped as exc:
-            kept = len(store.done())
-            fail(f"eval stopped: {exc}. {kept} finished samples are kept in {folder}; fix the "
-                 "endpoint and rerun the same command to resume.", code=3)
-        complete = _print_eval_summary(store, config, folder)
-    finally:
-        store.close()
+            fail(f"eval stopped: {exc}. {len(store.done())} finished samples are kept in {folder}; "
+                 "fix the endpoint and rerun the same command to resume.", code=3)
+        complete = _print_eval_summary(store, run.config, folder)
     if not complete:
         raise typer.Exit(1)
 
 
-async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
-                store: RunStore, plan: EvalPlan) -> None:
+async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -146,8 +141,7 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
     )
 
     try:
-        async with lean.open() as (repl, verifier):
-            agent = build_prover(loop.prompt_style, generator, repl, verifier, loop)
+        async with run.prover(generator) as (agent, repl):
             done = store.done()
             total = len(plan.problems) * plan.samples
             solved, retryable = store.solved_count(), 0

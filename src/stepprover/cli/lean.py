@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from stepprover.cli.common import LeanDir, fail, lean_setup_for
-from stepprover.lean.toolchain import SetupError, check_reachable, doctor, run_plan
+from stepprover.errors import SetupError
+from stepprover.lean.toolchain import check_reachable, doctor, run_plan
 from stepprover.lean.toolchain import setup_plan as build_setup_plan
 
 

@@ -33,11 +33,12 @@ from stepprover.cli.common import (
     process_config_or_exit,
     sampling_or_exit,
 )
-from stepprover.data.problems import DataError, Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.data.problems import Problem, find_problem, load_jsonl, load_minif2f
+from stepprover.errors import DataError
+from stepprover.eval.session import Run, RunSettings, lean_label, open_run
+from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
-from stepprover.lean_backend import LeanBackend
 from stepprover.models.base import Generator
-from stepprover.provers import build_prover
 
 
 def _load_problem(problem: Path | None, minif2f: str | None, name: str | None) -> Problem:
@@ -108,8 +109,11 @@ def prove(
         prompt_style=prompt_style,
     )
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
-    lean = LeanBackend(pool_config, lean_url, lean_api_key)
-    trajectory = asyncio.run(_prove(generator, lean, config, target))
+    settings = RunSettings(model=model, loop=config, lean=LeanBackend(pool_config, lean_url, lean_api_key),
+                           lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir),
+                           dataset=str(problem) if problem else f"minif2f:{minif2f}")
+    with open_run(settings) as run:
+        trajectory = asyncio.run(_prove(generator, run, target))
     if as_json:
         typer.echo(trajectory.model_dump_json())
     else:
@@ -120,12 +124,9 @@ def prove(
         raise typer.Exit(1)
 
 
-async def _prove(
-    generator: Generator, lean: LeanBackend, config: LoopConfig, problem: Problem
-) -> Trajectory:
+async def _prove(generator: Generator, run: Run, problem: Problem) -> Trajectory:
     try:
-        async with lean.open() as (repl, verifier):
-            prover = build_prover(config.prompt_style, generator, repl, verifier, config)
+        async with run.prover(generator) as (prover, _):
             return await prover.run(problem)
     finally:
         await generator.close()

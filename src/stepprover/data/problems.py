@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from stepprover.errors import StepproverError
+from stepprover.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,6 @@ BUNDLED: dict[str, Bundled] = {
 }
 """Benchmarks shipped inside the package; see data/benchmarks/PROVENANCE.md."""
 
-
-class DataError(StepproverError):
-    """A problem file is missing or malformed; the message names the file and line."""
 
 
 class Problem(BaseModel):

@@ -48,16 +48,13 @@ def write_report(run: Path | str, *, per_problem: int = 2, allow_incomplete: boo
     ``allow_incomplete`` (then every number is labelled incomplete).
     """
     folder = Path(run)
-    store = RunStore.reopen(folder)
-    try:
+    with RunStore.reopen(folder) as store:
         config = RunStore.read_config(folder)
         summary = summarize(store, config)
         problems = summary.problems
         results = store.results()
         preflight = store.preflight()
         chosen = _pick_trajectories(store, problems, per_problem)
-    finally:
-        store.close()
     repl_curve = curve_by_repl_calls(results, problems)
     context_curve = curve_by_context(results, problems)
     plots = [

@@ -13,22 +13,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from stepprover.agent.loop import SketchRepl
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import Problem
-from stepprover.errors import Outage, ReplStartError, RunStopped, outage_of
+from stepprover.errors import LeanUnavailable, Outage, RunStopped, outage_of
 from stepprover.eval.store import RunStore
-from stepprover.lean.pool import ReplPool
-from stepprover.lean.protocol import CommandReply, CommandRequest, ErrorReply
+from stepprover.lean.outcome import CommandOutcome, CommandStatus
+from stepprover.lean.protocol import CommandReply, ErrorReply
 from stepprover.lean.source import split_imports, with_sorry
-from stepprover.lean.verify import Outcome, Verdict, Verifier
-
-
-class Prover(Protocol):
-    async def run(self, problem: Problem, sample_index: int = 0) -> Trajectory: ...
-
+from stepprover.lean.verify import SketchRepl
+from stepprover.provers.registry import Prover
 
 Progress = Callable[[str, Trajectory], None]
 """Called after each stored sample with (problem, trajectory)."""
@@ -82,23 +77,18 @@ async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Proble
             return
         source = split_imports(problem.header + with_sorry(problem.formal_statement))
         try:
-            reply = await repl.run(source.imports, CommandRequest(cmd=source.body), timeout)
-        except Exception as exc:  # noqa: BLE001 - stored only when Lean refused the imports
-            if not (isinstance(exc, ReplStartError) and exc.refused):
-                if (outage := outage_of(exc)) is not None:
-                    breaker.outage(outage)
-                return
-            ok, reason = False, f"Lean refused the imports: {exc.summary}"
-        else:
-            if isinstance(reply, ErrorReply) and reply.message.startswith("Lean error"):
-                ok, reason = False, reply.message
-            elif isinstance(reply, CommandReply):
-                errors = [m.data for m in reply.messages if m.severity == "error"]
-                ok, reason = not errors, "; ".join(errors)
-            else:
-                return  # not a judgement of the statement
+            outcome = await repl.run_command(source.imports, source.body, timeout)
+        except Exception as exc:  # noqa: BLE001 - e.g. PoolBusy: no judgement of the statement
+            if (outage := outage_of(exc)) is not None:
+                breaker.outage(outage)
+            return
+        judged = _judgement(outcome)
+        if judged is None:
+            if outcome.status is CommandStatus.INFRASTRUCTURE:
+                breaker.outage(LeanUnavailable(outcome.error))
+            return
         breaker.result()
-        store.record_preflight(problem.name, ok, reason)
+        store.record_preflight(problem.name, *judged)
 
     await _all_or_none([check(p) for p in problems])
     return store.preflight()
@@ -157,31 +147,17 @@ def _outage_in(trajectory: Trajectory) -> Outage:
     return Outage(endpoint, cause)
 
 
-class RecheckingVerifier:
-    """A final check that timed out while the pool was saturated is run once more
-    on an idle worker before it counts as a timeout."""
-
-    def __init__(self, verifier: Verifier, pool: ReplPool, poll: float = 0.05) -> None:
-        self.verifier = verifier
-        self.pool = pool
-        self.poll = poll
-
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
-        queued = await self._no_free_worker()
-        verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
-        if verdict.outcome is not Outcome.TIMEOUT or not (queued or await self._others_waiting()):
-            return verdict
-        while await self._no_free_worker():
-            await asyncio.sleep(self.poll)
-        again = await self.verifier.check(code, statement=statement, timeout=timeout)
-        return again.model_copy(update={"attempts": verdict.attempts + again.attempts})
-
-    async def _no_free_worker(self) -> bool:
-        """A check started now would wait: nothing idle, no room to start a worker."""
-        health = await self.pool.health()
-        no_room = health.workers + health.starting >= health.size
-        return health.waiting > 0 or (health.idle == 0 and no_room)
-
-    async def _others_waiting(self) -> bool:
-        return (await self.pool.health()).waiting > 0
+def _judgement(outcome: CommandOutcome) -> tuple[bool, str] | None:
+    """(the statement elaborated, why not) when Lean judged it; None when it did not
+    (a timeout, crash or infrastructure failure is Lean's machinery, not a judgement)."""
+    if outcome.status is CommandStatus.INFRASTRUCTURE and outcome.imports_refused:
+        return False, f"Lean refused the imports: {outcome.error}"
+    if not outcome.ok:
+        return None
+    reply = outcome.parsed
+    if isinstance(reply, ErrorReply) and reply.message.startswith("Lean error"):
+        return False, reply.message
+    if isinstance(reply, CommandReply):
+        errors = [m.data for m in reply.messages if m.severity == "error"]
+        return not errors, "; ".join(errors)
+    return None

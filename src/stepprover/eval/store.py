@@ -16,12 +16,12 @@ import sqlite3
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from stepprover.agent.trajectory import Finish, Trajectory
-from stepprover.errors import StepproverError
+from stepprover.errors import RunConfigMismatch, RunNotFound
 from stepprover.eval.metrics import SampleResult
 
 _SCHEMA = """
@@ -52,10 +52,6 @@ _FINISHED = f"finish IS NOT '{Finish.OUTAGE.value}'"
 """Rows that are results: an outage's row is kept only to be redone."""
 
 
-class RunConfigMismatch(StepproverError):
-    """The run folder holds a run made with another configuration."""
-
-
 class RunConfig(BaseModel):
     """Everything that makes two runs comparable; a resume must match it exactly."""
 
@@ -74,11 +70,17 @@ class RunConfig(BaseModel):
 
 
 class RunStore:
-    """Open with ``RunStore.open(folder, config)``; close when done."""
+    """``with RunStore.open(folder, config) as store: ...`` (closed on leaving the block)."""
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def open(cls, folder: Path | str, config: RunConfig) -> RunStore:
@@ -116,14 +118,14 @@ class RunStore:
     def read_config(folder: Path | str) -> RunConfig:
         path = Path(folder) / "run.sqlite"
         if not path.exists():
-            raise StepproverError(f"{folder} holds no run (no run.sqlite)")
+            raise RunNotFound(f"{folder} holds no run (no run.sqlite)")
         db = sqlite3.connect(path)
         try:
             row = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
         finally:
             db.close()
         if row is None:
-            raise StepproverError(f"{folder} holds no run")
+            raise RunNotFound(f"{folder} holds no run")
         return RunConfig.model_validate_json(row[0])
 
     def add(self, trajectory: Trajectory) -> None:

@@ -32,6 +32,7 @@ from typing import Any, Self, TypeVar
 import psutil
 
 from stepprover.errors import PoolBusy, PoolClosed, ReplError, ReplStartError
+from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.process import ProcessConfig, ReplProcess
 from stepprover.lean.protocol import CommandReply, CommandRequest, Reply, Request
 
@@ -167,6 +168,11 @@ class ReplPool:
             raise
         finally:
             await self._release(worker)
+
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+        """Run one command (the sketch interface): ``run``, its outcome described instead of
+        raised. ``PoolBusy`` is still raised (back-pressure)."""
+        return await CommandOutcome.of(self.run(imports, CommandRequest(cmd=cmd), timeout))
 
     async def warm(self, imports: str, count: int | None = None) -> None:
         """Start ``count`` workers (default: the pool size) for ``imports`` now."""

@@ -1,6 +1,6 @@
 """Scale-out on Ray: one pool actor per node (or several), checks spread over all of them.
 
-``RayVerifier`` has the same ``check`` and ``run`` as ``LeanVerifier``/``ReplPool``
+``RayVerifier`` has the same ``check`` and ``run_command`` as ``LeanVerifier``/``ReplPool``
 and ``RemoteLean``, so eval and GRPO rollouts use a whole Ray cluster with one
 option. Each actor owns a ``ReplPool`` sized from its node's CPUs and memory
 (cores - 1, and free memory / expected worker RSS) and is pinned to that node.
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from typing import Any
 
-from stepprover.errors import StepproverError
-from stepprover.lean.pool import PoolConfig, ReplPool
-from stepprover.lean.protocol import CommandRequest, Reply, Request
-from stepprover.lean.run_result import RunResult
+from stepprover.errors import RayUnavailable
+from stepprover.lean.outcome import CommandOutcome
+from stepprover.lean.pool import PoolConfig, PoolHealth, ReplPool
 from stepprover.lean.verify import LeanVerifier, Verdict, VerifyConfig
 
 _RESERVE_MB = 2048.0
@@ -33,15 +33,18 @@ class PoolActor:
         verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
         return verdict.model_dump(mode="json")
 
-    async def run(self, imports: str, cmd: str, timeout: float) -> dict[str, Any]:
-        result = await RunResult.of(self.pool.run(imports, CommandRequest(cmd=cmd), timeout))
-        return result.model_dump()
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> dict[str, Any]:
+        outcome = await self.pool.run_command(imports, cmd, timeout)
+        return outcome.model_dump(mode="json")
 
     async def health(self) -> dict[str, Any]:
         import os
 
         state = await self.pool.health()
         return {"pid": os.getpid(), **dataclasses.asdict(state)}
+
+    async def pool_health(self) -> dict[str, Any]:
+        return dataclasses.asdict(await self.pool.health())
 
     async def close(self) -> None:
         await self.pool.close()
@@ -65,9 +68,9 @@ class RayVerifier:
             import ray
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         except ImportError as exc:
-            raise StepproverError("RayVerifier needs Ray: pip install 'stepprover[ray]'") from exc
+            raise RayUnavailable("RayVerifier needs Ray: pip install 'stepprover[ray]'") from exc
         if not ray.is_initialized():
-            raise StepproverError("connect to a cluster first: ray.init(address='auto') or ray.init()")
+            raise RayUnavailable("connect to a cluster first: ray.init(address='auto') or ray.init()")
         remote_actor = ray.remote(PoolActor)
         self.actors: list[Any] = []
         for node in (n for n in ray.nodes() if n.get("Alive")):
@@ -80,7 +83,7 @@ class RayVerifier:
                     num_cpus=0, scheduling_strategy=strategy, max_concurrency=10_000,
                 ).remote(config, verify_config or VerifyConfig()))  # fmt: skip
         if not self.actors:
-            raise StepproverError("the Ray cluster has no alive node")
+            raise RayUnavailable("the Ray cluster has no alive node")
         self._next = itertools.cycle(range(len(self.actors)))
         self._in_flight = [0] * len(self.actors)
 
@@ -90,14 +93,28 @@ class RayVerifier:
         data = await self._call("check", text, statement, timeout)
         return Verdict.model_validate(data)
 
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply:
-        if not isinstance(request, CommandRequest):
-            raise StepproverError("RayVerifier runs commands only (cmd)")
-        data = await self._call("run", imports, request.cmd, timeout)
-        return RunResult.model_validate(data).reply_or_raise(timeout)
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+        """The actor's outcome as it sent it; an actor that died or could not be reached
+        is an ``infrastructure`` outcome."""
+        from ray.exceptions import RayError
+
+        started = time.monotonic()
+        try:
+            data = await self._call("run_command", imports, cmd, timeout)
+        except RayError as exc:
+            return CommandOutcome.infrastructure(f"Ray: {type(exc).__name__}: {exc}",
+                                                 elapsed=time.monotonic() - started)
+        return CommandOutcome.model_validate(data)
 
     async def health(self) -> list[dict[str, Any]]:
         return [await actor.health.remote() for actor in self.actors]
+
+    async def pool_health(self) -> PoolHealth:
+        """Every actor's pool summed as one (for the re-check of final timeouts under saturation)."""
+        states = [await actor.pool_health.remote() for actor in self.actors]
+        counts = {f.name: sum(s[f.name] for s in states)
+                  for f in dataclasses.fields(PoolHealth) if f.name != "closed"}
+        return PoolHealth(**counts, closed=all(s["closed"] for s in states))
 
     async def close(self) -> None:
         import ray

@@ -1,33 +1,31 @@
 """The verifier and sketch REPL over HTTP: a client of ``stepprover serve``.
 
-``RemoteLean`` has the same ``check`` (whole proofs → ``Verdict``) and ``run``
-(one command → ``Reply``) as the local ``LeanVerifier`` and ``ReplPool``, so eval
+``RemoteLean`` has the same ``check`` (whole proofs → ``Verdict``) and ``run_command``
+(one command → ``CommandOutcome``) as the local ``LeanVerifier`` and ``ReplPool``, so eval
 and training switch between them with one option (``--lean-url``). Requests are
 retried with exponential backoff on connection errors, 429 (honouring
 Retry-After) and 5xx; ``/api/verify`` retries carry the same Idempotency-Key, so
-a retried check is answered from the service's cache instead of run twice.
+a retried check is answered from the service's cache instead of run twice. The
+request and response bodies are the service's own models (``lean.wire``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
+import time
 import uuid
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
-from stepprover.errors import LeanUnavailable, StepproverError
-from stepprover.lean.protocol import CommandRequest, Reply, Request
-from stepprover.lean.run_result import RunResult
+from stepprover.errors import RemoteError, RemoteUnreachable
+from stepprover.lean.outcome import CommandOutcome
+from stepprover.lean.pool import PoolHealth
 from stepprover.lean.verify import Verdict
-
-
-class RemoteError(StepproverError):
-    """The service refused the request itself (4xx other than 401, 403, 404 and 429).
-
-    A service that stays unreachable or answers 429/5xx after all retries raises
-    ``LeanUnavailable`` (an outage: the sample gets no verdict)."""
+from stepprover.lean.wire import ProofItem, RunRequest, VerifyRequest, VerifyResponse
 
 
 class RemoteLean:
@@ -54,30 +52,42 @@ class RemoteLean:
 
     async def check(self, code: str | bytes, *, statement: str | None = None,
                     timeout: float | None = None) -> Verdict:
+        """Raises ``RemoteUnreachable`` (a ``LeanUnavailable``) when the service cannot be
+        reached after every retry, ``RemoteError`` when it refuses the request."""
         text = code.decode("utf-8", errors="surrogateescape") if isinstance(code, bytes) else code
-        body = {"proofs": [{"id": "0", "code": text, "statement": statement}], "timeout": timeout}
+        body = VerifyRequest(proofs=[ProofItem(id="0", code=text, statement=statement)], timeout=timeout)
         data = await self._post("/api/verify", body, {"Idempotency-Key": uuid.uuid4().hex})
-        return Verdict.model_validate(data["results"][0]["verdict"])
+        return VerifyResponse.model_validate(data).results[0].verdict
 
-    async def run(self, imports: str, request: Request, timeout: float) -> Reply:
-        if not isinstance(request, CommandRequest):
-            raise RemoteError("the service runs commands only (cmd), not tactic or pickle requests")
-        data = await self._post("/api/run", {"imports": imports, "cmd": request.cmd, "timeout": timeout})
-        return RunResult.model_validate(data).reply_or_raise(timeout)
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+        """The service's outcome as it sent it; an unreachable service is an
+        ``infrastructure`` outcome. Raises ``RemoteError`` when the service refuses."""
+        started = time.monotonic()
+        try:
+            data = await self._post("/api/run", RunRequest(imports=imports, cmd=cmd, timeout=timeout))
+        except RemoteUnreachable as exc:
+            return CommandOutcome.infrastructure(str(exc), elapsed=time.monotonic() - started)
+        return CommandOutcome.model_validate(data)
 
     async def health(self) -> dict[str, Any]:
         response = await self.client.get("/health")
         response.raise_for_status()
         return dict(response.json())
 
+    async def pool_health(self) -> PoolHealth:
+        """The service's pool state (for the re-check of final timeouts under saturation)."""
+        data = await self.health()
+        return PoolHealth(**{f.name: data[f.name] for f in dataclasses.fields(PoolHealth)})
+
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def _post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    async def _post(self, path: str, body: BaseModel, headers: dict[str, str] | None = None) -> Any:
+        payload = body.model_dump(mode="json")
         last: str = ""
         for attempt in range(self.retries + 1):
             try:
-                response = await self.client.post(path, json=body, headers=headers)
+                response = await self.client.post(path, json=payload, headers=headers)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 wait = self._delay(attempt)
@@ -85,16 +95,16 @@ class RemoteLean:
                 if response.status_code < 400:
                     return response.json()
                 if response.status_code in (401, 403, 404):  # wrong key or URL: no Lean will answer
-                    raise LeanUnavailable(f"verification service {self.client.base_url}{path}",
-                                          f"answered {response.status_code}: {response.text[:200]}")
+                    raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",
+                                            f"answered {response.status_code}: {response.text[:200]}")
                 if response.status_code != 429 and response.status_code < 500:
                     raise RemoteError(f"{path} answered {response.status_code}: {response.text[:500]}")
                 last = f"HTTP {response.status_code}"
                 wait = self._delay(attempt, response.headers.get("Retry-After"))
             if attempt < self.retries:
                 await asyncio.sleep(wait)
-        raise LeanUnavailable(f"verification service {self.client.base_url}{path}",
-                              f"failed after {self.retries + 1} attempts ({last})")
+        raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",
+                                f"failed after {self.retries + 1} attempts ({last})")
 
     def _delay(self, attempt: int, retry_after: str | None = None) -> float:
         if retry_after is not None:

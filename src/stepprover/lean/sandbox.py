@@ -18,13 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stepprover.errors import StepproverError
+from stepprover.errors import SandboxUnavailable
 
 NOBODY = 65534
 
-
-class SandboxUnavailable(StepproverError):
-    """bubblewrap, prlimit or setpriv is missing; the message says how to install them."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stepprover.errors import StepproverError
+from stepprover.errors import SetupError
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
 
@@ -28,9 +28,6 @@ ELAN_INIT_URL = "https://raw.githubusercontent.com/leanprover/elan/master/elan-i
 REPL_URL = "https://github.com/leanprover-community/repl"
 MATHLIB_URL = "https://github.com/leanprover-community/mathlib4"
 
-
-class SetupError(StepproverError):
-    """A setup step failed or cannot run here; the message says what to do."""
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stepprover.errors import ReplError, ReplStartError, ReplTimeout
+from stepprover.errors import LeanUnavailable
+from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.prefilter import prefilter
-from stepprover.lean.protocol import CommandReply, CommandRequest, ErrorReply, Message, Pos, Reply
+from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import declared_theorems, split_imports, with_sorry
 
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
@@ -78,6 +79,15 @@ class VerifyConfig(BaseModel):
     allowed_axioms: frozenset[str] = DEFAULT_ALLOWED_AXIOMS
     retry_on_crash: bool = True
     """Run a proof lost to a crash once more, on another worker, before reporting ``crash``."""
+
+
+class SketchRepl(Protocol):
+    """Where sketches run (``ReplPool``, ``RemoteLean``, ``RayVerifier``): one command in
+    the environment of an import block; what every backend serves, nothing more."""
+
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+        """Run ``cmd`` in the environment of ``imports`` within ``timeout`` seconds."""
+        ...
 
 
 class Verifier(Protocol):
@@ -139,22 +149,24 @@ class LeanVerifier:
     async def _run_with_retry(
         self, imports: str, command: str, timeout: float
     ) -> tuple[Reply, int] | Verdict:
+        """Lean's reply and the attempts it took; a crash or a worker that could not be
+        got is tried once more (on a fresh worker) when ``retry_on_crash``.
+
+        Raises:
+            LeanUnavailable: still no worker could be got or reached (an outage is no verdict).
+        """
         tries = 2 if self.config.retry_on_crash else 1
-        failure: ReplError | None = None
         for attempt in range(1, tries + 1):
-            try:
-                return await self.pool.run(imports, CommandRequest(cmd=command), timeout), attempt
-            except ReplTimeout as exc:
-                return Verdict(outcome=Outcome.TIMEOUT, reason=str(exc), attempts=attempt)
-            except ReplStartError as exc:
-                if exc.refused:
-                    return Verdict(outcome=Outcome.LEAN_ERROR, reason=str(exc), attempts=attempt)
-                failure = exc
-            except ReplError as exc:
-                failure = exc
-        if isinstance(failure, ReplStartError):
-            raise failure  # no worker could be started: no verdict exists (an outage)
-        return Verdict(outcome=Outcome.CRASH, reason=str(failure), attempts=tries)
+            outcome = await self.pool.run_command(imports, command, timeout)
+            if outcome.ok:
+                return outcome.parsed, attempt
+            if outcome.status is CommandStatus.TIMEOUT:
+                return Verdict(outcome=Outcome.TIMEOUT, reason=outcome.detail, attempts=attempt)
+            if outcome.imports_refused:
+                return Verdict(outcome=Outcome.LEAN_ERROR, reason=outcome.detail, attempts=attempt)
+        if outcome.status is CommandStatus.INFRASTRUCTURE:
+            raise LeanUnavailable(outcome.detail)
+        return Verdict(outcome=Outcome.CRASH, reason=outcome.detail, attempts=tries)
 
     def _judge(self, reply: Reply, names: list[str], probe_line: int, offset: int) -> Verdict:
         if isinstance(reply, ErrorReply):

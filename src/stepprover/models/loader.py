@@ -6,14 +6,11 @@ import importlib.util
 from pathlib import Path
 from typing import Literal
 
-from stepprover.errors import StepproverError
+from stepprover.errors import ModelUnavailable
 from stepprover.models.base import Generator
 
 Backend = Literal["auto", "vllm", "openai", "transformers", "scripted"]
 
-
-class ModelUnavailable(StepproverError):
-    """The model or the hardware it needs is not on this machine; the message says how to get it."""
 
 
 def resolve_backend(

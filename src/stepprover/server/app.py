@@ -28,14 +28,13 @@ from prometheus_client import (
     generate_latest,
 )
 
-from stepprover.errors import PoolBusy, PoolClosed, ReplError, ReplStartError, ReplTimeout
+from stepprover.errors import LeanUnavailable, PoolBusy
+from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandRequest
-from stepprover.lean.run_result import RunResult
 from stepprover.lean.source import split_imports
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
-from stepprover.server.limits import BodySizeLimit
-from stepprover.server.schemas import (
+from stepprover.lean.wire import (
     CheckRequest,
     CheckResponse,
     ReplResponse,
@@ -44,6 +43,7 @@ from stepprover.server.schemas import (
     VerifyResponse,
     VerifyResult,
 )
+from stepprover.server.limits import BodySizeLimit
 from stepprover.server.settings import ServiceSettings
 
 _T = TypeVar("_T")
@@ -99,22 +99,18 @@ class Service:
                             infotree: str | None) -> ReplResponse:
         started = time.monotonic()
         source = split_imports(code)
+        request = CommandRequest(cmd=source.body, infotree=infotree)
         try:
-            reply = await self.pool.run(
-                source.imports, CommandRequest(cmd=source.body, infotree=infotree), timeout
-            )
-        except ReplTimeout:
-            outcome, result = "timeout", ReplResponse(id=snippet_id, error="Lean REPL command timed out.")
-        except (ReplError, PoolBusy, PoolClosed) as exc:
-            outcome, result = "crash", ReplResponse(id=snippet_id, error=_summary(exc))
-        else:
-            outcome, result = "ok", ReplResponse(id=snippet_id, response=reply.raw)
-        self.metrics.outcomes.labels(outcome).inc()
-        return result.model_copy(update={"time": time.monotonic() - started})
-
-
-def _summary(exc: Exception) -> str:
-    return exc.summary if isinstance(exc, ReplError) else str(exc)
+            outcome = await CommandOutcome.of(self.pool.run(source.imports, request, timeout))
+        except PoolBusy as exc:
+            outcome = CommandOutcome.infrastructure(str(exc))
+        self.metrics.outcomes.labels(outcome.status.value).inc()
+        elapsed = time.monotonic() - started
+        if outcome.status is CommandStatus.TIMEOUT:  # kimina-lean-server's wording
+            return ReplResponse(id=snippet_id, time=elapsed, error="Lean REPL command timed out.")
+        if not outcome.ok:
+            return ReplResponse(id=snippet_id, time=elapsed, error=outcome.error)
+        return ReplResponse(id=snippet_id, time=elapsed, response=outcome.reply)
 
 
 async def _until_disconnect(request: Request, work: Awaitable[_T]) -> _T:
@@ -216,18 +212,17 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
         return response
 
     @app.post("/api/run", dependencies=auth)
-    async def run(body: RunRequest, request: Request, svc: Svc) -> RunResult:
+    async def run(body: RunRequest, request: Request, svc: Svc) -> CommandOutcome:
         with svc.admitted(1), svc.metrics.latency.labels("run").time():
-            return await RunResult.of(_until_disconnect(request, svc.pool.run(
-                body.imports, CommandRequest(cmd=body.cmd), svc.timeout(body.timeout))))
+            return await _until_disconnect(request, svc.pool.run_command(
+                body.imports, body.cmd, svc.timeout(body.timeout)))
 
     @app.exception_handler(PoolBusy)
     async def busy(_: Request, exc: PoolBusy) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "1"})
 
-    @app.exception_handler(ReplStartError)
-    async def no_worker(_: Request, exc: ReplStartError) -> JSONResponse:
-        # No REPL could be started: no verdict or reply exists (clients report an outage).
-        return JSONResponse({"detail": f"no REPL worker could be started: {exc.summary}"}, status_code=503)
+    @app.exception_handler(LeanUnavailable)
+    async def unavailable(_: Request, exc: LeanUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
     return app

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stepprover.errors import RequestTooLarge
 
 
 class BodySizeLimit:
@@ -28,19 +28,15 @@ class BodySizeLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _TooLarge
+                raise RequestTooLarge()
             return message
 
         try:
             await self.app(scope, limited, send)
-        except _TooLarge:
+        except RequestTooLarge:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes"}, status_code=413)
         await response(scope, receive, send)
 
-
-class _TooLarge(Exception):
-    def __init__(self, *args: Any) -> None:
-        super().__init__("request body too large")

@@ -9,12 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stepprover.agent.loop import LoopConfig
-from stepprover.errors import StepproverError
+from stepprover.errors import TrainConfigError
 from stepprover.models.base import SamplingParams
-
-
-class TrainConfigError(StepproverError, ValueError):
-    """A training config that cannot run; the message names the file or the setting."""
 
 
 def trl_args(kind: Any, **arguments: Any) -> Any:

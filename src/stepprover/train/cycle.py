@@ -12,7 +12,6 @@ cycle skips finished stages.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
 from functools import partial
@@ -24,14 +23,14 @@ from stepprover.data.problems import file_sha256
 from stepprover.errors import RunIncomplete
 from stepprover.eval.metrics import pass1, solve_counts, solve_rates
 from stepprover.eval.runner import EvalPlan, evaluate
-from stepprover.eval.store import RunConfig, RunStore
+from stepprover.eval.session import RunSettings, lean_label, open_run
+from stepprover.eval.store import RunStore
 from stepprover.eval.summary import incomplete_line, summarize
 from stepprover.models.loader import load_generator
-from stepprover.provers import build_prover
 from stepprover.train.config import CycleRunConfig
 from stepprover.train.grpo import curriculum
 from stepprover.train.prompt_sets import decontaminate, load_prompt_set
-from stepprover.train.run import open_lean, run_grpo, run_sft
+from stepprover.train.run import lean_backend, run_grpo, run_sft
 
 
 def _stage(folder: Path, name: str, action: Any) -> dict[str, Any]:
@@ -63,43 +62,40 @@ def run_cycle(config: CycleRunConfig) -> str:
 
 
 def _eval_stage(config: CycleRunConfig, model: str, problems: list[Any], run_dir: Path) -> dict[str, Any]:
-    loop = config.loop.build()
-    run = RunConfig(model=model, prompt_style=loop.prompt_style, samples=config.eval.samples,
-                    sampling={"temperature": loop.sampling.temperature, "top_p": loop.sampling.top_p},
-                    budgets={"max_context_tokens": loop.max_context_tokens}, lean="cycle",
-                    dataset=config.prompts, dataset_sha256=_sha(config.prompts), split=None)
-    store = RunStore.open(run_dir, run)
-    store.record_problems([p.name for p in problems])
-    generator = load_generator(model, backend=config.eval.backend)  # type: ignore[arg-type]
+    settings = RunSettings(
+        model=model, loop=config.loop.build(), lean=lean_backend(config.lean),
+        lean_label=lean_label(url=config.lean.url, repl=config.lean.repl), samples=config.eval.samples,
+        dataset=config.prompts, dataset_sha256=_sha(config.prompts),
+    )  # fmt: skip
+    with open_run(settings, run_dir) as run:
+        store = run.store
+        assert store is not None
+        store.record_problems([p.name for p in problems])
+        generator = load_generator(model, backend=config.eval.backend)  # type: ignore[arg-type]
 
-    async def go() -> None:
-        async with contextlib.AsyncExitStack() as stack:
-            repl, verifier = await open_lean(config.lean, stack)
-            prover = build_prover(loop.prompt_style, generator, repl, verifier, loop)
-            await evaluate(prover, repl, store, EvalPlan(problems, config.eval.samples, config.eval.concurrency))
-        await generator.close()
+        async def go() -> None:
+            try:
+                async with run.prover(generator) as (prover, repl):
+                    plan = EvalPlan(problems, config.eval.samples, config.eval.concurrency)
+                    await evaluate(prover, repl, store, plan)
+            finally:
+                await generator.close()
 
-    try:
         asyncio.run(go())
-        summary = summarize(store, run)
+        summary = summarize(store, run.config)
         if not summary.complete:  # the stage is not done: rerunning the cycle resumes it
             raise RunIncomplete(f"the cycle's eval in {run_dir}: {incomplete_line(summary)}")
         counts = summary.counts
-    finally:
-        store.close()
     return {"run": str(run_dir), "pass@1": pass1(counts).value, "counts": counts}
 
 
 def _select_stage(config: CycleRunConfig, names: list[str], folder: Path) -> dict[str, Any]:
-    store = RunStore.reopen(folder / "eval")
-    try:
+    with RunStore.reopen(folder / "eval") as store:
         counts = solve_counts(store.results(), names)
         rates = solve_rates(counts)
         solved_once = sorted((p for p in names if counts[p][1] > 0), key=lambda p: (rates[p], p))
         hardest = solved_once[: math.ceil(len(solved_once) * config.hardest_fraction)]
         keep = [t for p in hardest for t in store.trajectories(p) if t.solved]
-    finally:
-        store.close()
     save_jsonl(keep, folder / "sft_trajectories.jsonl")
     chosen = curriculum(counts)
     (folder / "curriculum.txt").write_text("".join(f"{p}\n" for p in chosen))

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stepprover.agent.loop import LoopConfig, SketchRepl, TirAgent
+from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Finish, Trajectory
 from stepprover.data.problems import Problem
-from stepprover.lean.verify import Verifier
+from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.models.base import Generator
 from stepprover.train.bridge import LoopThread
 from stepprover.train.rollout_backends import TrainerThreadGenerator, rollout_generator

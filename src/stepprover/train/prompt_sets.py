@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stepprover.data.problems import DataError, Problem, load_jsonl, load_minif2f
+from stepprover.data.problems import Problem, load_jsonl, load_minif2f
+from stepprover.errors import DataError
 
 _THEOREM_NAME = re.compile(r"^\s*(theorem|lemma)\s+\S+")
 _COMMENTS = re.compile(r"/-.*?-/|--[^\n]*", re.DOTALL)

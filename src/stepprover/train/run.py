@@ -9,18 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stepprover.agent.loop import SketchRepl
 from stepprover.agent.trajectory import Trajectory
 from stepprover.agent.trajectory import load_jsonl as load_trajectories
 from stepprover.data.problems import Problem
+from stepprover.errors import NoTrainingData, TrainConfigError
 from stepprover.eval.store import RunStore
+from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import repl_process
-from stepprover.lean.verify import Verifier
-from stepprover.lean_backend import LeanBackend
+from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.train.bridge import LoopThread
-from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig, TrainConfigError
+from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig
 from stepprover.train.grpo import TirRollout, verified_reward
 from stepprover.train.metrics import metrics_callback
 from stepprover.train.prompt_sets import decontaminate, load_prompt_set
@@ -46,11 +46,8 @@ def read_trajectories(source: str) -> Iterator[Trajectory]:
     """Trajectories from an eval run folder or a JSONL file."""
     path = Path(source)
     if path.is_dir():
-        store = RunStore.reopen(path)
-        try:
+        with RunStore.reopen(path) as store:
             yield from store.trajectories()
-        finally:
-            store.close()
     else:
         yield from load_trajectories(path)
 
@@ -69,7 +66,7 @@ def run_sft(config: SFTRunConfig) -> Path:
             examples.append(example_from_whole_proof(tokenizer, problem, row["proof"]))
     print(f"SFT examples: {len(examples)} (dropped: {stats.dropped})")
     if not examples:
-        raise ValueError("no SFT examples: check `trajectories` and `whole_proofs`")
+        raise NoTrainingData("no SFT examples: check `trajectories` and `whole_proofs` in the config")
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = AutoModelForCausalLM.from_pretrained(config.model)
@@ -100,7 +97,7 @@ def grpo_problems(config: GRPORunConfig) -> list[Problem]:
         kept = [p for p in kept if p.name in names]
         print(f"curriculum {config.curriculum}: {len(kept)} problems")
     if not kept:
-        raise ValueError("no training problems left after decontamination and the curriculum")
+        raise NoTrainingData("no training problems left after decontamination and the curriculum")
     return kept
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from stepprover.baselines import deepseek, goedel, kimina
-from stepprover.baselines.styles import GOEDEL_V2_SELF_CORRECTION, KIMINA
 from stepprover.data.problems import find_problem, load_minif2f
 from stepprover.lean.protocol import Message
 from stepprover.lean.verify import Outcome, Verdict
+from stepprover.provers import deepseek, goedel, kimina
+from stepprover.provers.styles import GOEDEL_V2_SELF_CORRECTION, KIMINA
 
 ALG10 = find_problem(load_minif2f("valid"), "mathd_algebra_10")
 ALG478 = find_problem(load_minif2f("test"), "mathd_algebra_478")

@@ -7,8 +7,8 @@ since DeepSeek published none.
 
 from __future__ import annotations
 
-from stepprover.baselines.goedel import DSP_HEADER, PLAN_INSTRUCTION, extract_code
 from stepprover.data.problems import Problem
+from stepprover.provers.goedel import DSP_HEADER, PLAN_INSTRUCTION, extract_code
 
 __all__ = ["DSP_HEADER", "cot_prompt", "extract_code", "formal_statement", "non_cot_prompt"]
 

@@ -7,14 +7,14 @@ from typing import Any
 
 from stepprover.agent.loop import LoopConfig
 from stepprover.agent.trajectory import Finish
-from stepprover.agent.whole_proof import WholeProofAgent
-from stepprover.baselines import goedel
-from stepprover.baselines.styles import DEEPSEEK_V2_COT, GOEDEL_V2_SELF_CORRECTION
 from stepprover.data.problems import find_problem, load_minif2f
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
 from stepprover.models.scripted import ScriptedGenerator
-from stepprover.provers import PROVER_STYLES, build_prover, default_sampling
+from stepprover.provers import goedel
+from stepprover.provers.registry import PROVER_STYLES, build_prover, default_sampling
+from stepprover.provers.styles import DEEPSEEK_V2_COT, GOEDEL_V2_SELF_CORRECTION
+from stepprover.provers.whole_proof import WholeProofAgent
 from tests.conftest import standin_pool_config
 
 PROBLEM = find_problem(load_minif2f("test"), "mathd_algebra_478")

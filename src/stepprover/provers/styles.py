@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stepprover.agent.prompts import PromptStyle
-from stepprover.baselines import deepseek, goedel, kimina
 from stepprover.data.problems import Problem
 from stepprover.lean.protocol import Message
 from stepprover.lean.verify import Outcome, Verdict
 from stepprover.models.base import SamplingParams
+from stepprover.provers import deepseek, goedel, kimina
 
 Extract = Callable[[str, Problem], str | None]
 """(model output, problem) -> the complete Lean file to verify, or None."""

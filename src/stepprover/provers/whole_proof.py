@@ -14,11 +14,11 @@ import dataclasses
 from stepprover.agent.loop import LoopConfig
 from stepprover.agent.prompts import render_chat
 from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
-from stepprover.baselines.styles import WholeProofStyle
 from stepprover.data.problems import Problem
 from stepprover.errors import outage_of
 from stepprover.lean.verify import Verifier
 from stepprover.models.base import Generator, generated_text
+from stepprover.provers.styles import WholeProofStyle
 
 
 class WholeProofAgent:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from stepprover.agent.loop import LoopConfig, SketchRepl, TirAgent
+from typing import Protocol
+
+from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.prompts import TIR_STYLES
-from stepprover.agent.whole_proof import WholeProofAgent
-from stepprover.baselines.styles import WHOLE_PROOF_STYLES
-from stepprover.eval.runner import Prover
-from stepprover.lean.verify import Verifier
+from stepprover.agent.trajectory import Trajectory
+from stepprover.data.problems import Problem
+from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.models.base import Generator, SamplingParams
+from stepprover.provers.styles import WHOLE_PROOF_STYLES
+from stepprover.provers.whole_proof import WholeProofAgent
+
+
+class Prover(Protocol):
+    """One attempt at one problem; failures are recorded in the trajectory, never raised."""
+
+    async def run(self, problem: Problem, sample_index: int = 0) -> Trajectory: ...
+
 
 PROVER_STYLES = [*TIR_STYLES, *WHOLE_PROOF_STYLES]
 

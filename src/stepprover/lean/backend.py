@@ -1,0 +1,87 @@
+"""Where Lean runs for prove, eval and training: local warm REPLs, the verification
+service, or a Ray cluster. Each gives a sketch REPL and a verifier; the verifier is
+wrapped so that a final check that timed out behind a saturated pool is run once more."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from stepprover.errors import LeanBackendError
+from stepprover.lean.pool import PoolConfig, PoolHealth, ReplPool
+from stepprover.lean.remote import RemoteLean
+from stepprover.lean.verify import LeanVerifier, Outcome, SketchRepl, Verdict, Verifier
+
+HealthProbe = Callable[[], Awaitable[PoolHealth]]
+"""Reads the state of the pool(s) that run the checks (``ReplPool.health``,
+``RemoteLean.pool_health``, ``RayVerifier.pool_health``)."""
+
+
+class RecheckingVerifier:
+    """A final check that timed out while the pool was saturated is run once more
+    on an idle worker before it counts as a timeout."""
+
+    def __init__(self, verifier: Verifier, health: HealthProbe, poll: float = 0.05) -> None:
+        self.verifier = verifier
+        self.health = health
+        self.poll = poll
+
+    async def check(self, code: str | bytes, *, statement: str | None = None,
+                    timeout: float | None = None) -> Verdict:
+        queued = await self._no_free_worker()
+        verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
+        if verdict.outcome is not Outcome.TIMEOUT or not (queued or await self._others_waiting()):
+            return verdict
+        while await self._no_free_worker():
+            await asyncio.sleep(self.poll)
+        again = await self.verifier.check(code, statement=statement, timeout=timeout)
+        return again.model_copy(update={"attempts": verdict.attempts + again.attempts})
+
+    async def _no_free_worker(self) -> bool:
+        """A check started now would wait: nothing idle, no room to start a worker."""
+        health = await self.health()
+        no_room = health.workers + health.starting >= health.size
+        return health.waiting > 0 or (health.idle == 0 and no_room)
+
+    async def _others_waiting(self) -> bool:
+        return (await self.health()).waiting > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class LeanBackend:
+    pool_config: PoolConfig | None
+    """Local warm REPLs (also the per-node pool of a Ray cluster)."""
+    url: str | None = None
+    """The verification service (`stepprover serve`) instead."""
+    api_key: str | None = None
+    ray_address: str | None = None
+    """Spread the pool over a Ray cluster ("auto": the cluster this machine belongs to)."""
+
+    @contextlib.asynccontextmanager
+    async def open(self) -> AsyncIterator[tuple[SketchRepl, Verifier]]:
+        """The sketch REPL and the (re-checking) verifier, closed on exit."""
+        if self.url:
+            remote = RemoteLean(self.url, api_key=self.api_key)
+            try:
+                yield remote, RecheckingVerifier(remote, remote.pool_health)
+            finally:
+                await remote.close()
+            return
+        if self.pool_config is None:
+            raise LeanBackendError("LeanBackend needs a pool_config or a url")
+        if self.ray_address:
+            import ray
+
+            from stepprover.lean.ray_pool import RayVerifier
+
+            ray.init(address=self.ray_address, ignore_reinit_error=True)
+            distributed = RayVerifier(self.pool_config)
+            try:
+                yield distributed, RecheckingVerifier(distributed, distributed.pool_health)
+            finally:
+                await distributed.close()
+            return
+        async with ReplPool(self.pool_config) as pool:
+            yield pool, RecheckingVerifier(LeanVerifier(pool), pool.health)

@@ -1,0 +1,102 @@
+"""What became of one REPL command: the single type that carries it from the pool
+through the service, its client, Ray and the agent loop, unchanged (it is JSON on
+every wire).
+
+- ``ok``: Lean answered (``reply``, the REPL's raw JSON; Lean's errors are data in it);
+- ``timeout``: no reply within the wall-clock limit (the worker was killed);
+- ``crash``: the worker died on this command (exited, memory cap, garbage output);
+  the command's own fault, since the pool ran it on a fresh, warm worker;
+- ``infrastructure``: no worker could be got or reached: the REPL did not start or
+  warm up, the pool was closed, or the service could not be reached (transport
+  error, or 5xx after the client's retries). Never the proof's fault.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from stepprover.errors import PoolClosed, ReplCrashed, ReplError, ReplStartError, ReplTimeout
+from stepprover.lean.protocol import Reply, reply_from_json
+
+
+class CommandStatus(StrEnum):
+    OK = "ok"
+    TIMEOUT = "timeout"
+    CRASH = "crash"
+    INFRASTRUCTURE = "infrastructure"
+
+
+class CommandOutcome(BaseModel):
+    """One REPL command's outcome with its details (see the module docstring)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: CommandStatus
+    reply: dict[str, Any] | None = None
+    """``ok``: the REPL's raw JSON reply, in Lean's key order."""
+    error: str = ""
+    """Not ``ok``: what went wrong, one line (e.g. the memory-cap message)."""
+    stderr_tail: str = ""
+    """Not ``ok``: the last lines the REPL wrote to stderr."""
+    elapsed: float = 0.0
+    """Seconds; for a timeout, the REPL's own measure of how long it was waited for."""
+    exited: bool = False
+    """``crash``: the REPL exited (its first stderr line is the report), not a memory kill."""
+    imports_refused: bool = False
+    """``infrastructure``: Lean itself answered the import block with an error, so the
+    imports are at fault rather than the machinery."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is CommandStatus.OK
+
+    @property
+    def parsed(self) -> Reply:
+        """The typed reply of an ``ok`` outcome."""
+        if self.reply is None:
+            raise ValueError(f"a {self.status} outcome has no reply")
+        return reply_from_json(self.reply)
+
+    @property
+    def first_stderr_line(self) -> str:
+        """The first stderr line with its newline, as the reference demo reports a crash."""
+        lines = self.stderr_tail.splitlines(keepends=True)
+        return lines[0] if lines else ""
+
+    @property
+    def detail(self) -> str:
+        """``error`` with the stderr tail, for reports."""
+        if not self.stderr_tail:
+            return self.error
+        return f"{self.error}\n--- REPL stderr (tail) ---\n{self.stderr_tail}"
+
+    @classmethod
+    def infrastructure(cls, error: str, *, elapsed: float = 0.0) -> CommandOutcome:
+        return cls(status=CommandStatus.INFRASTRUCTURE, error=error, elapsed=elapsed)
+
+    @classmethod
+    async def of(cls, call: Awaitable[Reply]) -> CommandOutcome:
+        """Await ``call`` (e.g. ``ReplPool.run(...)``) and describe what became of it: the
+        one place where the pool's exceptions become outcomes. ``PoolBusy`` (back-pressure)
+        is raised, not described: the caller retries or refuses."""
+        started = time.monotonic()
+        try:
+            reply = await call
+        except ReplTimeout as exc:
+            return cls(status=CommandStatus.TIMEOUT, error=exc.summary,
+                       stderr_tail=exc.stderr_tail, elapsed=exc.elapsed)
+        except ReplStartError as exc:
+            return cls(status=CommandStatus.INFRASTRUCTURE, error=exc.summary,
+                       stderr_tail=exc.stderr_tail, imports_refused=exc.refused,
+                       elapsed=time.monotonic() - started)
+        except PoolClosed as exc:
+            return cls.infrastructure(str(exc), elapsed=time.monotonic() - started)
+        except ReplError as exc:
+            return cls(status=CommandStatus.CRASH, error=exc.summary, stderr_tail=exc.stderr_tail,
+                       exited=isinstance(exc, ReplCrashed), elapsed=time.monotonic() - started)
+        return cls(status=CommandStatus.OK, reply=reply.raw, elapsed=time.monotonic() - started)
