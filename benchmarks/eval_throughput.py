@@ -32,8 +32,9 @@ sys.path.insert(0, str(REPO))  # tests.fakes: the stand-in REPL and the tiny tok
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Finish, Segment, Trajectory
 from stepprover.data.problems import Problem
-from stepprover.eval.runner import EvalPlan, RecheckingVerifier, evaluate
+from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.store import RunConfig, RunStore
+from stepprover.lean.backend import RecheckingVerifier
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.verify import LeanVerifier, Outcome, Verdict
