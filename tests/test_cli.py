@@ -76,6 +76,18 @@ def test_doctor_and_dry_run(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "[todo] build the REPL" in result.output
 
 
+def test_setup_with_comparator_dry_run_and_doctor(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["lean", "setup", "--dry-run", "--with-comparator",
+                                 "--lean-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "[todo] build comparator" in result.output and "landrun@v0.1.17" in result.output
+    result = runner.invoke(app, ["lean", "setup", "--dry-run", "--with-comparator",
+                                 "--lean-dir", str(tmp_path), "--lean-version", "v4.24.0"])
+    assert result.exit_code == 2 and "no comparator/lean4export pins" in result.output
+    result = runner.invoke(app, ["lean", "doctor", "--with-comparator", "--lean-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "comparator" in result.output and "Landlock" in result.output
+
+
 def test_setup_stops_early_with_a_clear_message_when_offline(
     tmp_path: Path, monkeypatch: Any
 ) -> None:

@@ -23,9 +23,11 @@ base class itself::
     ├── RayUnavailable            Ray is missing, not connected, or the cluster has no node
     ├── LeanBackendError          a Lean backend described without a place to run Lean
     ├── SetupError                a Lean setup step failed or cannot run here
+    ├── GoldUnavailable           comparator or a tool it needs is not installed
     ├── SandboxUnavailable        bubblewrap, prlimit or setpriv is missing
     ├── DataError                 a problem file is missing or malformed
     ├── ModelUnavailable          the model, or the hardware it needs, is not on this machine
+    ├── ModelServerUnsupported    a model server cannot do what the run needs
     ├── RunConfigMismatch         a run folder holds a run made with another configuration
     ├── RunNotFound               a folder holds no run
     ├── TrainConfigError          a training config that cannot run (also a ValueError)
@@ -225,6 +227,16 @@ class RequestTooLarge(StepproverError):
 
     def __init__(self) -> None:
         super().__init__("request body too large")
+
+
+class GoldUnavailable(StepproverError):
+    """A tool the gold check needs (comparator, lean4export, landrun, lake) is missing;
+    the message names it and says how to install it."""
+
+
+class ModelServerUnsupported(StepproverError):
+    """An OpenAI-compatible server (or the tokenizer it serves) lacks what the run needs:
+    e.g. training needs token-id prompts and per-token logprobs, which text mode has not."""
 
 
 class RunStopped(StepproverError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -192,4 +193,9 @@ def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resume
     assert settings.run_config() == stored
     with RunStore.open(folder, settings.run_config()) as store:
         assert len(store.done()) == 4
+    # A setting added since, when not at its default, is recorded and so refuses the resume.
+    reference = dataclasses.replace(settings, loop=LoopConfig.reference())
+    assert reference.run_config().budgets["skip_special_tokens"] is True
+    with pytest.raises(RunConfigMismatch, match="budgets"):
+        RunStore.open(folder, reference.run_config())
     assert {p.name for p in write_report(folder)} >= {"report.md", "trajectories.html"}

@@ -66,6 +66,38 @@ def build_tokenizer() -> Any:
     )
 
 
+def reference_tokenizer(*, add_bos: bool) -> Any:
+    """``build_tokenizer()`` with the same ids, as a released StepFun-Prover checkpoint has
+    it: every tag token (``<sketch>``, ``<REPL>``, ``<think>``, the role markers) not special,
+    so that vLLM's returned text keeps it; BOS and EOS stay special. With ``add_bos`` the
+    tokenizer adds BOS when asked for special tokens, as DeepSeek-R1-Distill-Qwen's does.
+    These are the two variants of ../shared/data/stepfun-demo-goldens."""
+    import json
+
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    spec = json.loads(build_tokenizer().backend_tokenizer.to_str())
+    for token in spec["added_tokens"]:
+        token["special"] = token["content"] in (BOS, EOS)
+    if add_bos:
+        spec["post_processor"] = {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {BOS: {"id": BOS, "ids": [SPECIAL.index(BOS)], "tokens": [BOS]}},
+        }  # fmt: skip
+    return PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=EOS,
+        chat_template=CHAT_TEMPLATE,
+        clean_up_tokenization_spaces=False,
+    )
+
+
 def build_model(vocab_size: int, seed: int = 0) -> Any:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM

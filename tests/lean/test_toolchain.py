@@ -97,3 +97,64 @@ def test_one_repl_command_builder_for_cli_training_and_service(tmp_path: Path) -
     except SandboxUnavailable as exc:  # .ci/run installs bubblewrap; a bare machine may lack it
         pytest.skip(f"sandbox tools missing: {exc}")
     assert boxed.command == ["lean-repl"] and boxed.prefix and "1073741824" in " ".join(boxed.prefix)
+
+
+def test_gold_plan_pins_comparator_lean4export_and_landrun(tmp_path: Path) -> None:
+    from stepprover.lean.toolchain import GOLD_PINS, LANDRUN_VERSION, gold_setup_plan
+
+    setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
+    steps = gold_setup_plan(setup)
+    commands = [" ".join(s.argv) for s in steps]
+    pins = GOLD_PINS["v4.20.0-rc5"]
+    assert [s.done for s in steps] == [False] * 7
+    assert "leanprover/comparator" in commands[0] and f"checkout --detach {pins.comparator_rev}" in commands[0]
+    assert commands[1].endswith("lake build comparator") and steps[1].cwd == setup.comparator_dir
+    assert "leanprover/lean4export" in commands[2] and pins.lean4export_rev in commands[2]
+    # lean4export reads the project's .olean files, so it is built with the project's Lean.
+    assert "leanprover/lean4:v4.20.0-rc5" in commands[3] and steps[3].cwd == setup.lean4export_dir
+    assert commands[4].endswith("lake build lean4export")
+    assert commands[5].endswith(f"lean4export {setup.lean4export_binary}")
+    assert f"GOBIN={setup.gold_bin}" in commands[6] and f"landrun@{LANDRUN_VERSION}" in commands[6]
+    current = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan",
+                        lean_version="v4.30.0", mathlib_rev="v4.30.0", repl_rev="v4.30.0")
+    current_commands = [" ".join(s.argv) for s in gold_setup_plan(current)]
+    assert GOLD_PINS["v4.30.0"].comparator_rev in current_commands[0]
+    assert "leanprover/lean4:v4.30.0" in current_commands[3]
+
+
+def test_gold_plan_refuses_a_lean_without_pins(tmp_path: Path) -> None:
+    from stepprover.lean.toolchain import gold_doctor, gold_setup_plan
+
+    setup = LeanSetup(root=tmp_path, elan_home=tmp_path / "elan", lean_version="v4.24.0")
+    with pytest.raises(SetupError, match=r"v4\.24\.0.*supports v4\.20\.0-rc5, v4\.30\.0"):
+        gold_setup_plan(setup)
+    [check] = gold_doctor(setup)
+    assert not check.ok and "v4.24.0" in check.fix
+
+
+def test_gold_doctor_reports_each_tool_and_landlock(tmp_path: Path) -> None:
+    from stepprover.lean.toolchain import GOLD_PINS, gold_doctor
+
+    setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
+    pins = GOLD_PINS[setup.lean_version]
+    for folder, rev in ((setup.comparator_dir, pins.comparator_rev),
+                        (setup.lean4export_dir, pins.lean4export_rev)):
+        (folder / ".git").mkdir(parents=True)
+        (folder / ".git" / "HEAD").write_text(rev + "\n")
+    (setup.lean4export_dir / "lean-toolchain").write_text(setup.toolchain + "\n")
+    setup.comparator_binary.parent.mkdir(parents=True)
+    setup.comparator_binary.write_text("")
+    checks = {c.name: c for c in gold_doctor(setup)}
+    assert checks["clone comparator at 90100840fd3e"].ok
+    assert checks["build comparator (with its own pinned toolchain)"].ok
+    assert checks["pin lean4export to leanprover/lean4:v4.20.0-rc5"].ok
+    assert not checks["build lean4export"].ok
+    assert "--with-comparator" in checks["install landrun v0.1.17 (needs Go >= 1.24)"].fix
+    assert "Landlock (for landrun)" in checks and "unprivileged user" in checks
+
+
+def test_landlock_abi_is_a_positive_version_or_none() -> None:
+    from stepprover.lean.toolchain import landlock_abi
+
+    abi = landlock_abi()
+    assert abi is None or abi >= 1

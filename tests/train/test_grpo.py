@@ -152,7 +152,7 @@ def test_grpo_update_raises_the_rewarded_completion(tokenizer: Any, tmp_path: Pa
     def rollout(prompts: list[str], trainer: Any) -> dict[str, Any]:
         completions = [good if i % 2 == 0 else bad for i in range(len(prompts))]
         return {"prompt_ids": [prompt_ids] * len(prompts), "completion_ids": completions,
-                "logprobs": None, "solved": [c is good for c in completions]}
+                "logprobs": None, "verified": [c is good for c in completions]}
 
     before = logp(good) - logp(bad)
     args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
@@ -168,3 +168,114 @@ def test_grpo_update_raises_the_rewarded_completion(tokenizer: Any, tmp_path: Pa
 
 def test_curriculum_keeps_problems_neither_always_nor_never_solved() -> None:
     assert curriculum({"a": (4, 0), "b": (4, 2), "c": (4, 4), "d": (0, 0), "e": (8, 1)}) == ["b", "e"]
+
+
+def test_outages_get_no_reward_and_do_not_move_their_group(
+    tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
+) -> None:
+    """Against the installed TRL: of one group of 4, one trajectory is verified, one answers
+    without a proof, and two lose their first generation to an outage (empty completions).
+    The outages get reward None: TRL gives them advantage 0 and leaves them out of the
+    group's mean and std, so the group's rewards are [1, 0], not [1, 0, 0, 0]."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from stepprover.models.scripted import ScriptedGenerator
+
+    first_turns: list[int] = []
+
+    def script(context: str, _: int) -> str:
+        if "\n<REPL>\n" in context:  # after feedback (the system prompt names <REPL> too)
+            return ANSWER
+        first_turns.append(1)
+        k = (len(first_turns) - 1) % 4
+        if k in (1, 3):
+            raise ConnectionError("inference server unreachable")
+        return SKETCH if k == 0 else "\n</think>\nI give up."
+
+    pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=2))
+    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread,
+                         LoopConfig(max_context_tokens=600), max_completion_length=600,
+                         log_path=tmp_path / "rollouts.jsonl",
+                         generator_for=lambda trainer: ScriptedGenerator(tokenizer, script))
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
+                      max_completion_length=600, max_steps=1, learning_rate=1e-3, logging_steps=1,
+                      report_to="none", use_cpu=True, bf16=False, save_strategy="no", beta=0.0)
+    trainer = GRPOTrainer(model=build_model(len(tokenizer), seed=1), processing_class=tokenizer,
+                          reward_funcs=[verified_reward], args=args, rollout_func=rollout,
+                          train_dataset=Dataset.from_list([{"prompt": PROBLEM.model_dump_json()}] * 1))
+    scored: list[dict[str, Any]] = []
+    score = trainer._generate_and_score_completions
+
+    def capture(inputs: Any) -> Any:
+        scored.append(output := score(inputs))
+        return output
+
+    trainer._generate_and_score_completions = capture
+    try:
+        trainer.train()
+    finally:
+        loop_thread.run(pool.close())
+    rows = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
+    rewards = [r["reward"] for r in rows]
+    assert sorted(rewards, key=str) == [0.0, 1.0, None, None]
+    assert all("inference server unreachable" in r["reason"] for r in rows if r["reward"] is None)
+    advantages = scored[0]["advantages"].tolist()
+    for reward, advantage in zip(rewards, advantages, strict=True):
+        if reward is None:
+            assert advantage == 0.0
+        else:  # mean 0.5 over the two judged samples only, so +-0.5/std
+            assert (advantage > 0.5) == (reward == 1.0) and abs(abs(advantage) - 0.7071) < 0.01
+    log = next(h for h in trainer.state.log_history if "reward" in h)
+    assert log["reward"] == pytest.approx(0.5) and log["stepprover/unjudged"] == 2
+
+
+def test_prompts_that_leave_no_room_are_dropped_and_never_crash_a_rollout(
+    tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
+) -> None:
+    from types import SimpleNamespace
+
+    from stepprover.models.scripted import ScriptedGenerator
+    from stepprover.train.grpo import fitting_prompts
+
+    long = PROBLEM.model_copy(update={"name": "long", "formal_statement": "theorem long : True := by\n" + "-- x\n" * 300})
+    prompt_len = len(tokenizer.encode(STEPFUN_TIR.render(tokenizer, PROBLEM), add_special_tokens=False))
+    kept, dropped = fitting_prompts([PROBLEM, long], tokenizer, LoopConfig(max_context_tokens=prompt_len + 1))
+    assert kept == [PROBLEM] and dropped == 1
+    assert fitting_prompts([PROBLEM], tokenizer, LoopConfig(max_context_tokens=prompt_len))[1] == 1, "at = over"
+    # had one slipped through: an empty completion, reward None, never an IndexError in TRL
+    pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1))
+    rollout = TirRollout(pool, LeanVerifier(pool), loop_thread, LoopConfig(max_context_tokens=prompt_len),
+                         max_completion_length=prompt_len,
+                         generator_for=lambda trainer: ScriptedGenerator(tokenizer, [SKETCH, ANSWER]))
+    try:
+        out = rollout([PROBLEM.model_dump_json()], SimpleNamespace())
+    finally:
+        loop_thread.run(pool.close())
+    assert out["verified"] == [None] and out["completion_ids"] == [[tokenizer.eos_token_id]]
+    assert out["env_mask"] == [[0]]
+
+
+@pytest.mark.parametrize(("finish", "outcome", "model_tokens", "expected"), [
+    ("answered", "proved", True, True),
+    ("answered", "lean_error", True, False),
+    ("answered", "timeout", True, False),   # judged: the proof is too slow
+    ("answered", None, True, False),        # an answer without a final proof is the model's failure
+    ("length", None, True, False),
+    ("answered", "crash", True, None),      # Lean crashed on two workers: nobody judged it
+    ("error", None, True, None),            # the backend or verifier failed mid-way
+    ("context_exhausted", None, False, None),  # no model token at all
+], ids=lambda v: str(v))
+def test_reward_none_only_when_nothing_was_judged(finish: str, outcome: str | None, model_tokens: bool,
+                                                  expected: bool | None) -> None:
+    from stepprover.agent.trajectory import Finish, Segment, Trajectory
+    from stepprover.lean.verify import Outcome, Verdict
+    from stepprover.train.grpo import rollout_reward
+
+    segments = [Segment(kind="model", text="x", token_ids=[5])] if model_tokens else []
+    verdict = None if outcome is None else Verdict(outcome=Outcome(outcome))
+    trajectory = Trajectory(problem="p", prompt_text="", prompt_ids=[1], segments=segments,
+                            finish=Finish(finish), verdict=verdict)
+    assert rollout_reward(trajectory, truncated=False) is expected
+    if expected is True:
+        assert rollout_reward(trajectory, truncated=True) is False, "a cut trajectory earns nothing"

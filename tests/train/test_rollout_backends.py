@@ -149,7 +149,7 @@ def test_vllm_settings_the_rollouts_cannot_honour_are_refused() -> None:
 def test_grpo_samples_at_the_temperature_trl_trains_at(tmp_path: Path) -> None:
     base = {"model": "m", "prompts": "p.jsonl", "output_dir": str(tmp_path)}
     config = GRPORunConfig(**base, loop={"temperature": 0.8, "top_p": 0.9})
-    args = config.trl_config(report_to="none", use_cpu=True)
+    args = config.trl_config(report_to="none", use_cpu=True, max_completion_length=20480)
     assert (args.temperature, args.top_p) == (0.8, 0.9)
     with pytest.raises(ValueError, match="loop.temperature"):
         GRPORunConfig(**base, loop={"temperature": 0.8}, trl={"temperature": 1.0})
@@ -195,7 +195,7 @@ def test_server_mode_rollouts_return_aligned_logprobs(
             out = rollout([PROBLEM.model_dump_json()] * 2, trainer)
     finally:
         loop_thread.run(pool.close())
-    assert out["solved"] == [True, True] and trainer.accelerator.barriers == 1
+    assert out["verified"] == [True, True] and trainer.accelerator.barriers == 1
     assert all(r["logprobs"] == 0 and r["model"] == "served-model" for r in state.requests)
     for ids, mask, logprobs in zip(out["completion_ids"], out["env_mask"], out["logprobs"], strict=True):
         assert len(ids) == len(mask) == len(logprobs)
@@ -203,7 +203,7 @@ def test_server_mode_rollouts_return_aligned_logprobs(
         assert 0 in mask and all(lp == 0.0 for lp, m in zip(logprobs, mask, strict=True) if not m)
 
 
-def test_a_crashed_colocated_engine_gives_reward_zero_and_a_reason(
+def test_a_crashed_colocated_engine_gives_no_reward_and_a_reason(
     tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
 ) -> None:
     class DeadLLM:
@@ -220,9 +220,12 @@ def test_a_crashed_colocated_engine_gives_reward_zero_and_a_reason(
         out = rollout([PROBLEM.model_dump_json()] * 2, trainer)
     finally:
         loop_thread.run(pool.close())
-    assert out["solved"] == [False, False] and out["logprobs"] is None
+    # an outage is not the model's failure: reward None (TRL: advantage 0, out of the group's
+    # statistics), and the empty completion becomes one masked EOS, since TRL reads ids[-1]
+    assert out["verified"] == [None, None] and out["logprobs"] is None
+    assert out["completion_ids"] == [[tokenizer.eos_token_id]] * 2 and out["env_mask"] == [[0]] * 2
     rows = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
-    assert [r["reward"] for r in rows] == [0.0, 0.0]
+    assert [r["reward"] for r in rows] == [None, None]
     assert all("engine core died" in r["reason"] for r in rows)
 
 

@@ -63,6 +63,22 @@ def test_config_typos_are_refused(tmp_path: Path) -> None:
         load_config(bad, GRPORunConfig)
 
 
+def test_a_completion_limit_below_the_context_budget_is_refused(tmp_path: Path) -> None:
+    from stepprover.train.config import TrainConfigError
+
+    base = {"model": "m", "prompts": "p.jsonl", "output_dir": str(tmp_path), "loop": {"max_context_tokens": 600}}
+    machine = on_this_machine()
+    for trl in ({}, {"max_completion_length": 599}):  # TRL's default 512, and one token short
+        with pytest.raises(TrainConfigError, match=r"max_completion_length \((512|599)\) is below"):
+            GRPORunConfig.model_validate({**base, "trl": trl}).trl_config(**machine)
+    GRPORunConfig.model_validate({**base, "trl": {"max_completion_length": 600}}).trl_config(**machine)
+    path = tmp_path / "short.yaml"
+    path.write_text(yaml.safe_dump({**base, "trl": machine}))
+    result = CliRunner().invoke(app, ["train", "grpo", str(path)])
+    assert result.exit_code == 2 and "max_completion_length (512)" in result.output
+    assert "Traceback" not in result.output
+
+
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
     from stepprover.agent.prompts import STEPFUN_TIR
@@ -114,7 +130,7 @@ def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
         "model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out),
         "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
         "loop": {"max_context_tokens": 600, "temperature": 0.7},
-        "trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 256,
+        "trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 600,
                 "max_steps": 2, "learning_rate": 1e-3, "logging_steps": 1, "report_to": "none",
                 "use_cpu": True, "bf16": False, "save_strategy": "no", "beta": 0.0},
     }
@@ -124,6 +140,7 @@ def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
     result = runner.invoke(app, ["train", "grpo", str(path)])
     assert result.exit_code == 0, result.output
     assert "decontamination: removed 0 of 2" in result.output
+    assert "prompts at or over loop.max_context_tokens (600): 0 dropped" in result.output
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert len(rows) == 2 and all(r["reward"] != "" and r["stepprover/repl_calls"] != "" for r in rows)
     rollouts = [json.loads(line) for line in (out / "rollouts.jsonl").read_text().splitlines()]
@@ -152,7 +169,7 @@ def test_an_interrupted_grpo_run_resumes_from_its_last_checkpoint(
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(PROBLEM.model_dump_json() + "\n")
     out = tmp_path / "grpo"
-    trl = {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 256,
+    trl = {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 600,
            "learning_rate": 1e-3, "logging_steps": 1, "report_to": "none", "use_cpu": True, "bf16": False,
            "save_strategy": "steps", "save_steps": 1, "beta": 0.0}
     config = {"model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out),
@@ -185,7 +202,7 @@ def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: 
         "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
         "loop": {"max_context_tokens": 600, "temperature": 1.2},
         "sft_trl": {"max_steps": 1, "per_device_train_batch_size": 1, **trl_common},
-        "grpo_trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 256,
+        "grpo_trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 600,
                      "max_steps": 1, "learning_rate": 1e-3, "beta": 0.0, **trl_common},
     }
     path = tmp_path / "cycle.yaml"

@@ -1,16 +1,17 @@
 """The tool-integrated reasoning loop: generate, run sketches in Lean, feed back, verify.
 
-By default this reproduces StepFun-Prover-Preview's demo exactly (prompt, stop
-tokens, sketch extraction and cleanup, env 0 = ``import Mathlib``, feedback
-bytes); where we differ it is a named option of ``LoopConfig`` (see README,
-"Differences from the reference demo").
+By default this follows StepFun-Prover-Preview's demo (prompt, stop tokens, sketch
+extraction and cleanup, env 0 = ``import Mathlib``, feedback bytes); where we differ
+it is a named option of ``LoopConfig``, and ``LoopConfig.reference()`` sets them all to
+the demo's behaviour, which then reproduces its contexts byte for byte (README,
+"Reference format and our differences"; tests/agent/test_demo_goldens.py).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from stepprover.agent.prompts import SKETCH_CLOSE, stop_token_ids, tir_style, token_id
 from stepprover.agent.tir_format import (
@@ -24,7 +25,7 @@ from stepprover.data.problems import Problem
 from stepprover.errors import LeanUnavailable, outage_of
 from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.verify import SketchRepl, Verifier
-from stepprover.models.base import Generator, SamplingParams, generated_text
+from stepprover.models.base import Generator, SamplingParams, generated_text, vllm_text
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,10 @@ class LoopConfig:
     """Cap on prompt + generations + feedback."""
     max_tokens_per_call: int = 16384
     budget_rule: Literal["hard_cap", "reference"] = "hard_cap"
-    """hard_cap (ours): each call gets min(max_tokens_per_call, room left).
-    reference (demo): each call gets max_tokens_per_call; stop once the context
-    reaches the cap, so a context can pass it."""
+    """hard_cap (ours): each call gets min(max_tokens_per_call, room left), and no call
+    is made without room. reference (demo): each call gets max_tokens_per_call and the
+    cap is checked only after a call (prompt + output >= cap stops), so feedback that
+    crosses the cap is still followed by one more call."""
     max_repl_calls: int | None = None
     """The (k+1)-th ``</sketch>`` ends the trajectory unsolved."""
     sketch_timeout: float = 60.0
@@ -46,9 +48,32 @@ class LoopConfig:
     resume: Literal["token_ids", "text"] = "token_ids"
     """token_ids (ours): continue from exactly the ids generated plus tokenised
     feedback. text (demo): re-tokenise the whole context text each turn."""
+    skip_special_tokens: bool = False
+    """False (ours): a turn's text keeps special tokens. True (demo): a turn's text is what
+    vLLM returns (``skip_special_tokens=True``): the context text, sketches and final answer
+    are cut from it; the token ids are unchanged."""
+    prompt_special_tokens: bool = False
+    """False (ours): the prompt text is tokenised as it is (the chat template wrote BOS).
+    True (demo): tokenised as ``LLM.generate(str)`` does, with the tokenizer's special
+    tokens, so a tokenizer that adds BOS gives two (counted in the budget)."""
+    length_before_stop: bool = False
+    """False (ours): a stop token ends a call as "stop" even as its last allowed token.
+    True (vLLM V1 0.10.x, the demo's engine): a call that used all its max_tokens ends
+    as "length" even when its last token is ``</sketch>`` or EOS."""
     final_timeout: float = 300.0
     sampling: SamplingParams = field(default_factory=SamplingParams)
     prompt_style: str = "stepfun-tir"
+
+    @classmethod
+    def reference(cls, **overrides: Any) -> LoopConfig:
+        """Every behaviour of StepFun-Prover-Preview's demo that reaches the model (text
+        resume, vLLM's text and prompt tokenisation, its budget check and stop order);
+        ``overrides`` set any other field. README: "Reference format and our differences"."""
+        settings: dict[str, Any] = {
+            "resume": "text", "budget_rule": "reference", "skip_special_tokens": True,
+            "prompt_special_tokens": True, "length_before_stop": True,
+        }  # fmt: skip
+        return cls(**{**settings, **overrides})
 
     def __post_init__(self) -> None:
         if self.max_context_tokens < 1 or self.max_tokens_per_call < 1:
@@ -83,7 +108,7 @@ class TirAgent:
         trajectory = Trajectory(
             problem=problem.name,
             prompt_text=prompt_text,
-            prompt_ids=tokenizer.encode(prompt_text, add_special_tokens=False),
+            prompt_ids=tokenizer.encode(prompt_text, add_special_tokens=self.config.prompt_special_tokens),
             sample_index=sample_index,
             meta={"loop": asdict(self.config)},
         )
@@ -105,34 +130,39 @@ class TirAgent:
             prompt = (
                 context_ids
                 if config.resume == "token_ids"
-                else tokenizer.encode(context_text, add_special_tokens=False)
+                else tokenizer.encode(context_text, add_special_tokens=config.prompt_special_tokens)
             )
-            room = config.max_context_tokens - len(prompt)
-            if room <= 0:
-                return Finish.CONTEXT_EXHAUSTED
-            max_tokens = (
-                config.max_tokens_per_call
-                if config.budget_rule == "reference"
-                else min(config.max_tokens_per_call, room)
-            )
+            max_tokens = config.max_tokens_per_call
+            if config.budget_rule == "hard_cap":
+                room = config.max_context_tokens - len(prompt)
+                if room <= 0:
+                    return Finish.CONTEXT_EXHAUSTED
+                max_tokens = min(max_tokens, room)
             generation = await self.generator.generate(
                 prompt, config.sampling.with_max_tokens(max_tokens), self.stop_ids
             )
+            finish_reason = generation.finish_reason
+            if config.length_before_stop and len(generation.token_ids) >= max_tokens:
+                finish_reason = "length"
             context_length = len(prompt) + len(generation.token_ids)
-            text = generated_text(tokenizer, generation.token_ids)
+            text = (
+                vllm_text(tokenizer, generation.token_ids, prompt)
+                if config.skip_special_tokens
+                else generated_text(tokenizer, generation.token_ids)
+            )
             trajectory.segments.append(
                 Segment(
                     kind="model",
                     text=text,
                     token_ids=generation.token_ids,
                     elapsed=generation.elapsed,
-                    finish_reason=generation.finish_reason,
+                    finish_reason=finish_reason,
                     logprobs=generation.logprobs,
                 )
             )
             context_ids += generation.token_ids
             context_text += text
-            if generation.finish_reason != "stop":
+            if finish_reason != "stop":
                 full = context_length >= config.max_context_tokens
                 return Finish.CONTEXT_EXHAUSTED if full else Finish.LENGTH
             if config.budget_rule == "reference" and context_length >= config.max_context_tokens:

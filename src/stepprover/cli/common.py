@@ -15,6 +15,7 @@ from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.models.base import Generator, SamplingParams
 from stepprover.models.loader import Backend, load_generator
+from stepprover.models.openai_compat import PromptMode
 from stepprover.provers.registry import PROVER_STYLES, default_sampling
 
 BACKENDS = get_args(Backend)
@@ -37,12 +38,16 @@ Repl = Annotated[str | None, typer.Option(help="REPL command line instead of the
 Model = Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")]
 ModelBackend = Annotated[str, typer.Option(help=" | ".join(BACKENDS))]
 BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
+ServerPrompt = Annotated[str, typer.Option(
+    help="With --base-url: auto (token ids, text if the server refuses them) | token_ids | text.")]
 TokenizerPath = Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")]
 MaxReplCalls = Annotated[int | None, typer.Option(help="Cap on REPL interactions.")]
 MaxContextTokens = Annotated[int, typer.Option(help="Context cap in tokens.")]
 SketchTimeout = Annotated[float, typer.Option(help="Seconds per sketch.")]
 Temperature = Annotated[float | None, typer.Option(help="Default: the prover style's own.")]
 PromptStyle = Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))]
+Reference = Annotated[bool, typer.Option(
+    "--reference", help="Reproduce the StepFun-Prover demo's contexts byte for byte (LoopConfig.reference()).")]
 
 
 def fail(message: object, *, prefix: str = "", code: int = 2) -> NoReturn:
@@ -80,11 +85,15 @@ def sampling_or_exit(style: str, temperature: float | None) -> SamplingParams:
     return params if temperature is None else dataclasses.replace(params, temperature=temperature)
 
 
-def generator_or_exit(model: str, backend: str, base_url: str | None, tokenizer: str | None) -> Generator:
+def generator_or_exit(model: str, backend: str, base_url: str | None, tokenizer: str | None,
+                      server_prompt: str = "auto") -> Generator:
     try:
         if backend not in BACKENDS:
             raise ModelUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if server_prompt not in get_args(PromptMode):
+            raise ModelUnavailable(f"unknown --server-prompt {server_prompt!r}; choose one of "
+                                   f"{', '.join(get_args(PromptMode))}")
         return load_generator(model, backend=cast(Backend, backend), base_url=base_url,
-                              tokenizer=tokenizer)
+                              tokenizer=tokenizer, server_prompt=cast(PromptMode, server_prompt))
     except ModelUnavailable as exc:
         fail(exc, prefix="Model unavailable:")

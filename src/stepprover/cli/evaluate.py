@@ -22,8 +22,10 @@ from stepprover.cli.common import (
     Model,
     ModelBackend,
     PromptStyle,
+    Reference,
     Repl,
     Sandbox,
+    ServerPrompt,
     SketchTimeout,
     Temperature,
     TokenizerPath,
@@ -34,15 +36,23 @@ from stepprover.cli.common import (
     process_config_or_exit,
     sampling_or_exit,
 )
+from stepprover.cli.gold import (
+    Gold,
+    GoldTimeout,
+    GoldWorkers,
+    OnStored,
+    gold_checker_or_exit,
+    print_gold_summary,
+    with_gold,
+)
 from stepprover.data.defects import start_line as defects_start_line
 from stepprover.data.problems import (
-    DataError,
     file_sha256,
     find_problem,
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.errors import RunConfigMismatch, RunStopped
+from stepprover.errors import DataError, RunConfigMismatch, RunStopped
 from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
@@ -50,6 +60,7 @@ from stepprover.eval.store import RunConfig, RunStore
 from stepprover.eval.summary import result_lines, summarize, summarize_folder
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
+from stepprover.lean.verify import VerifyConfig
 from stepprover.models.base import Generator
 
 
@@ -64,6 +75,7 @@ def eval_(
     workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
     backend: ModelBackend = "auto",
     base_url: BaseUrl = None,
+    server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
     max_context_tokens: MaxContextTokens = 20480,
@@ -71,12 +83,16 @@ def eval_(
     final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
     temperature: Temperature = None,
     prompt_style: PromptStyle = "stepfun-tir",
+    reference: Reference = False,
     repl: Repl = None,
     lean_url: LeanUrl = None,
     lean_api_key: LeanApiKey = None,
     lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    gold: Gold = False,
+    gold_timeout: GoldTimeout = 1800.0,
+    gold_workers: GoldWorkers = 1,
     max_consecutive_failures: Annotated[int, typer.Option(
         help="Stop after this many samples in a row lost to an unavailable model server or Lean "
              "(since the last result; 0: never).")] = 8,
@@ -94,11 +110,14 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
+    checker = (
+        gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
+    )
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
-    loop = LoopConfig(
+    loop = (LoopConfig.reference if reference else LoopConfig)(
         max_repl_calls=max_repl_calls, max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout, final_timeout=final_timeout,
         sampling=sampling_or_exit(prompt_style, temperature), prompt_style=prompt_style,
@@ -120,18 +139,20 @@ def eval_(
             err.print(line, markup=False, highlight=False)
         plan = EvalPlan(chosen, samples, concurrency, max_consecutive_outages=max_consecutive_failures)
         store.record_problems([p.name for p in chosen])
-        generator = generator_or_exit(model, backend, base_url, tokenizer)
+        generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
         try:
-            asyncio.run(_eval(generator, run, store, plan))
+            asyncio.run(with_gold(checker, store, chosen,
+                                  lambda stored: _eval(generator, run, store, plan, stored)))
         except RunStopped as exc:
             fail(f"eval stopped: {exc}. {len(store.done())} finished samples are kept in {folder}; "
                  "fix the endpoint and rerun the same command to resume.", code=3)
-        complete = _print_eval_summary(store, run.config, folder)
+        complete = _print_eval_summary(store, run.config, folder, [p.name for p in chosen])
     if not complete:
         raise typer.Exit(1)
 
 
-async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan) -> None:
+async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
+                stored: OnStored = None) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -169,12 +190,12 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan)
                     bar.update(task, advance=1, description=describe())
 
                 bar.update(task, description=describe())
-                await evaluate(agent, repl, store, plan, progress)
+                await evaluate(agent, repl, store, plan, progress, stored)
     finally:
         await generator.close()
 
 
-def _print_eval_summary(store: RunStore, config: RunConfig, folder: Path) -> bool:
+def _print_eval_summary(store: RunStore, config: RunConfig, folder: Path, problems: list[str]) -> bool:
     """Print the run's results; True when the run is complete."""
     summary = summarize(store, config)
     console = Console()
@@ -189,6 +210,7 @@ def _print_eval_summary(store: RunStore, config: RunConfig, folder: Path) -> boo
                              for k in ks)
             console.print(f"{line} (over the {len(full)} problems with all samples)")
     console.print(f"outcomes: {store.outcome_counts()}", markup=False, highlight=False)
+    print_gold_summary(folder, store, problems, console)
     if summary.failed_preflight:
         console.print(f"{len(summary.failed_preflight)} statements failed pre-flight (Lean rejected "
                       "them) and count as unsolved: " + ", ".join(sorted(summary.failed_preflight)),

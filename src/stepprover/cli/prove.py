@@ -23,8 +23,10 @@ from stepprover.cli.common import (
     Model,
     ModelBackend,
     PromptStyle,
+    Reference,
     Repl,
     Sandbox,
+    ServerPrompt,
     SketchTimeout,
     Temperature,
     TokenizerPath,
@@ -80,6 +82,7 @@ def prove(
     name: Annotated[str | None, typer.Option(help="Which problem of the JSONL.")] = None,
     backend: ModelBackend = "auto",
     base_url: BaseUrl = None,
+    server_prompt: ServerPrompt = "auto",
     tokenizer: TokenizerPath = None,
     max_repl_calls: MaxReplCalls = None,
     max_context_tokens: MaxContextTokens = 20480,
@@ -87,6 +90,7 @@ def prove(
     temperature: Temperature = None,
     seed: Annotated[int | None, typer.Option()] = None,
     prompt_style: PromptStyle = "stepfun-tir",
+    reference: Reference = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
     repl: Repl = None,
     lean_url: LeanUrl = None,
@@ -100,8 +104,8 @@ def prove(
     except (DataError, OSError) as exc:
         fail(exc)
     pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=2)
-    generator = generator_or_exit(model, backend, base_url, tokenizer)
-    config = LoopConfig(
+    generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
+    config = (LoopConfig.reference if reference else LoopConfig)(
         max_repl_calls=max_repl_calls,
         max_context_tokens=max_context_tokens,
         sketch_timeout=sketch_timeout,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stepprover.agent.display import trajectory_parts
 from stepprover.agent.trajectory import Trajectory
+from stepprover.eval.gold import GoldLedger, gold_lines
 from stepprover.eval.metrics import (
     CONTEXT_LENGTHS,
     REPL_CAPS,
@@ -65,6 +66,9 @@ def write_report(run: Path | str, *, per_problem: int = 2, allow_incomplete: boo
     ]
     shown = summary.complete or allow_incomplete
     markdown = _markdown(config, summary, preflight, repl_curve, context_curve, shown)
+    if GoldLedger.exists(folder):
+        with GoldLedger(folder) as ledger:
+            markdown += "\n" + "\n".join(gold_lines(results, problems, ledger.samples()))
     (folder / "report.md").write_text(markdown, encoding="utf-8")
     (folder / "trajectories.html").write_text(
         _html(config, summary, chosen, shown), encoding="utf-8"

@@ -96,10 +96,12 @@ async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Proble
 
 async def run_samples(
     agent: Prover, store: RunStore, plan: EvalPlan, runnable: set[str],
-    progress: Progress | None = None, breaker: OutageBreaker | None = None,
+    progress: Progress | None = None, on_stored: Callable[[Trajectory], None] | None = None,
+    breaker: OutageBreaker | None = None,
 ) -> None:
     """Run every (problem, sample) not yet finished; store each as it ends (a sample an
-    outage cut short is stored as retryable). Raises RunStopped from ``breaker``."""
+    outage cut short is stored as retryable), then hand it to ``on_stored`` (e.g. the
+    gold check). Raises RunStopped from ``breaker``."""
     breaker = breaker or OutageBreaker(0)
     done = store.done()
     todo = [(p, i) for p in plan.problems if p.name in runnable
@@ -112,6 +114,8 @@ async def run_samples(
                 return
             trajectory = await agent.run(problem, index)
         store.add(trajectory)
+        if on_stored is not None:
+            on_stored(trajectory)
         if progress is not None:
             progress(problem.name, trajectory)
         if trajectory.retryable:
@@ -123,12 +127,14 @@ async def run_samples(
 
 
 async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: EvalPlan,
-                   progress: Progress | None = None, breaker: OutageBreaker | None = None) -> None:
+                   progress: Progress | None = None,
+                   on_stored: Callable[[Trajectory], None] | None = None,
+                   breaker: OutageBreaker | None = None) -> None:
     """Pre-flight every statement, then run every missing sample of those that elaborate."""
     breaker = breaker or OutageBreaker(plan.max_consecutive_outages)
     checks = await preflight(repl, store, plan.problems, plan.preflight_timeout, breaker)
     runnable = {name for name, (ok, _) in checks.items() if ok}
-    await run_samples(prover, store, plan, runnable, progress, breaker)
+    await run_samples(prover, store, plan, runnable, progress, on_stored, breaker)
 
 
 async def _all_or_none(calls: list[Coroutine[Any, Any, None]]) -> None:

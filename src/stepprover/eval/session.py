@@ -28,6 +28,13 @@ def lean_label(*, url: str | None, repl: str | None, lean_dir: Path | None = Non
     return (LeanSetup() if lean_dir is None else LeanSetup(root=lean_dir)).version_label
 
 
+# The loop settings every run has recorded since run folders were first written.
+_FIRST_RECORDED = frozenset({
+    "budget_rule", "final_timeout", "max_context_tokens", "max_repl_calls",
+    "max_tokens_per_call", "resume", "sketch_imports", "sketch_timeout",
+})
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
     """Everything a run is set up from."""
@@ -43,9 +50,13 @@ class RunSettings:
     split: str | None = None
 
     def run_config(self) -> RunConfig:
-        """What the run records: every loop setting (sampling apart), not a chosen few."""
+        """What the run records: every loop setting (sampling apart), not a chosen few.
+        A setting added since the first stored runs is recorded only when it differs from
+        its default, so run folders made before it was added still resume."""
+        defaults = LoopConfig()
         budgets = {k: v for k, v in dataclasses.asdict(self.loop).items()
-                   if k not in ("sampling", "prompt_style")}
+                   if k not in ("sampling", "prompt_style")
+                   and (k in _FIRST_RECORDED or v != getattr(defaults, k))}
         return RunConfig(
             model=self.model, prompt_style=self.loop.prompt_style, samples=self.samples,
             sampling=dataclasses.asdict(self.loop.sampling), budgets=budgets, lean=self.lean_label,

@@ -1,5 +1,6 @@
 """Lean verification: the REPL protocol, warm process pool, verdicts and toolchain."""
 
+from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import PoolConfig, PoolHealth, ReplPool, default_worker_count
 from stepprover.lean.prefilter import Finding, prefilter
 from stepprover.lean.process import ProcessConfig, ReplProcess
@@ -16,11 +17,20 @@ from stepprover.lean.protocol import (
 )
 from stepprover.lean.source import split_imports
 from stepprover.lean.toolchain import LeanSetup, doctor, setup_plan
-from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, VerifyConfig
+from stepprover.lean.verify import (
+    LeanVerifier,
+    Outcome,
+    SketchRepl,
+    Verdict,
+    Verifier,
+    VerifyConfig,
+)
 
 __all__ = [
+    "CommandOutcome",
     "CommandReply",
     "CommandRequest",
+    "CommandStatus",
     "ErrorReply",
     "Finding",
     "LeanSetup",
@@ -34,6 +44,7 @@ __all__ = [
     "ReplProcess",
     "Reply",
     "Request",
+    "SketchRepl",
     "TacticReply",
     "TacticRequest",
     "Verdict",

@@ -39,7 +39,7 @@ _TREE_RELIST_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: get SIGKILL if our process dies without closing it (Linux).
 
     The REPL runs in its own session, so nothing else would stop it if the service
@@ -47,6 +47,33 @@ def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` and all its descendants, in MB (0 if gone)."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for p in tree:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total / (1024 * 1024)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL the process group led by ``pid`` and any descendant that left it (no reaping)."""
+    try:
+        stray = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        stray = []
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for child in stray:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 @dataclass(frozen=True)
@@ -107,7 +134,7 @@ class ReplProcess:
                 cwd=config.cwd,
                 env=dict(config.env) if config.env is not None else None,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         except OSError as exc:
             raise ReplStartError(f"cannot start REPL {config.argv!r}: {exc}") from exc
@@ -273,15 +300,7 @@ class ReplProcess:
 
     async def kill(self) -> None:
         """Kill the whole process group (and any descendant that left it), then reap."""
-        try:
-            stray = psutil.Process(self._proc.pid).children(recursive=True)
-        except psutil.Error:
-            stray = []
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        for child in stray:
-            with contextlib.suppress(psutil.Error):
-                child.kill()
+        kill_tree(self._proc.pid)
         # No self._proc.kill() here: Popen.send_signal polls first, reaping the child behind
         # asyncio's child watcher (which then reports a bogus exit code 255).
         await self._proc.wait()

@@ -27,7 +27,45 @@ REPL_MAX_RSS_MB = 15_360.0
 ELAN_INIT_URL = "https://raw.githubusercontent.com/leanprover/elan/master/elan-init.sh"
 REPL_URL = "https://github.com/leanprover-community/repl"
 MATHLIB_URL = "https://github.com/leanprover-community/mathlib4"
+COMPARATOR_URL = "https://github.com/leanprover/comparator"
+LEAN4EXPORT_URL = "https://github.com/leanprover/lean4export"
+LANDRUN_MODULE = "github.com/zouuup/landrun/cmd/landrun"
+LANDRUN_VERSION = "v0.1.17"
+"""Zouuup/landrun tag 62823c0 (go-landlock v0.9.0, Landlock ABI up to v9, ``--best-effort``
+degrades on older kernels); comparator's README asks for landrun built from main."""
 
+
+
+@dataclass(frozen=True)
+class GoldPins:
+    """The comparator and lean4export commits that work with one Lean version.
+
+    lean4export loads the project's .olean files, so it is built with the project's
+    Lean; comparator is built with its own pinned toolchain and parses lean4export's
+    output, so the two must agree on the export format."""
+
+    comparator_rev: str
+    lean4export_rev: str
+    note: str
+
+
+GOLD_PINS: dict[str, GoldPins] = {
+    # The first comparator with a config file (challenge_module, theorem_names,
+    # permitted_axioms), built with v4.21.0-rc3; it parses lean4export's 2.0.0 text
+    # format, which lean4export e6c7eaf writes. lean4export is pinned to the project's Lean.
+    "v4.20.0-rc5": GoldPins(
+        comparator_rev="90100840fd3e19d94143dea4fb8b2961e404efa0",
+        lean4export_rev="e6c7eafbb83cfad518b196164ee977f7f0ba3701",
+        note="comparator 9010084 (2025-09, its toolchain v4.21.0-rc3), lean4export e6c7eaf",
+    ),
+    # Tagged releases of both for the same Lean (NDJSON export format 3.1.0).
+    "v4.30.0": GoldPins(
+        comparator_rev="1cfc5d8ad183bf65efe7accd0efc175b6b8f25b6",
+        lean4export_rev="a3e35a584f59b390667db7269cd37fca8575e4bf",
+        note="comparator tag v4.30.0, lean4export tag v4.30.0",
+    ),
+}
+"""Lean versions the gold check supports (``stepprover lean setup --with-comparator``)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +118,52 @@ class LeanSetup:
     def mathlib_built(self) -> bool:
         build = self.mathlib_dir / ".lake" / "build" / "lib"
         return (build / "lean" / "Mathlib.olean").exists() or (build / "Mathlib.olean").exists()
+
+    @property
+    def gold_pins(self) -> GoldPins:
+        """The comparator/lean4export pins for this Lean; ``SetupError`` if there are none."""
+        pins = GOLD_PINS.get(self.lean_version)
+        if pins is None:
+            raise SetupError(
+                f"no comparator/lean4export pins for Lean {self.lean_version}; the gold check "
+                f"supports {', '.join(GOLD_PINS)} (lean.toolchain.GOLD_PINS)"
+            )
+        return pins
+
+    @property
+    def gold_dir(self) -> Path:
+        """Comparator, lean4export, landrun and the gold Lake projects of this Lean."""
+        return self.root / f"gold-{self.lean_version}"
+
+    @property
+    def comparator_dir(self) -> Path:
+        return self.gold_dir / "comparator"
+
+    @property
+    def comparator_binary(self) -> Path:
+        return self.comparator_dir / ".lake" / "build" / "bin" / "comparator"
+
+    @property
+    def lean4export_dir(self) -> Path:
+        return self.gold_dir / "lean4export"
+
+    @property
+    def gold_bin(self) -> Path:
+        """``landrun`` and ``lean4export``, put first on comparator's PATH."""
+        return self.gold_dir / "bin"
+
+    @property
+    def landrun_binary(self) -> Path:
+        return self.gold_bin / "landrun"
+
+    @property
+    def lean4export_binary(self) -> Path:
+        return self.gold_bin / "lean4export"
+
+    @property
+    def gold_projects(self) -> Path:
+        """One small Lake project per statement (see ``lean.gold``)."""
+        return self.gold_dir / "projects"
 
     def process_config(self, *, max_rss_mb: float | None = REPL_MAX_RSS_MB) -> ProcessConfig:
         """How to start one REPL with Mathlib importable (``lake env`` in the Mathlib project)."""
@@ -148,6 +232,61 @@ def setup_plan(setup: LeanSetup) -> list[Step]:
     ]  # fmt: skip
 
 
+def gold_setup_plan(setup: LeanSetup) -> list[Step]:
+    """The steps that install comparator, lean4export and landrun for ``setup``'s Lean.
+
+    Raises ``SetupError`` when the Lean version has no pins (``GOLD_PINS``)."""
+    pins = setup.gold_pins
+    exporter = setup.lean4export_dir
+    exporter_built = exporter / ".lake" / "build" / "bin" / "lean4export"
+    toolchain_file = exporter / "lean-toolchain"
+    pinned = toolchain_file.exists() and toolchain_file.read_text().strip() == setup.toolchain
+
+    def at_rev(folder: Path, rev: str) -> bool:
+        head = folder / ".git" / "HEAD"
+        return head.exists() and head.read_text().strip() == rev
+
+    return [
+        Step(
+            f"clone comparator at {pins.comparator_rev[:12]}",
+            ["sh", "-c", (f"git clone {COMPARATOR_URL} {shlex.quote(str(setup.comparator_dir))} && "
+             f"git -C {shlex.quote(str(setup.comparator_dir))} checkout --detach {pins.comparator_rev}")],
+            None,
+            at_rev(setup.comparator_dir, pins.comparator_rev),
+        ),
+        Step("build comparator (with its own pinned toolchain)",
+             [setup.lake, "build", "comparator"], setup.comparator_dir,
+             setup.comparator_binary.exists()),
+        Step(
+            f"clone lean4export at {pins.lean4export_rev[:12]}",
+            ["sh", "-c", (f"git clone {LEAN4EXPORT_URL} {shlex.quote(str(exporter))} && "
+             f"git -C {shlex.quote(str(exporter))} checkout --detach {pins.lean4export_rev}")],
+            None,
+            at_rev(exporter, pins.lean4export_rev),
+        ),
+        Step(
+            f"pin lean4export to {setup.toolchain}",
+            ["sh", "-c", f"printf '%s\\n' '{setup.toolchain}' > lean-toolchain"],
+            exporter,
+            pinned,
+        ),
+        Step("build lean4export", [setup.lake, "build", "lean4export"], exporter,
+             exporter_built.exists()),
+        Step(
+            "put lean4export on comparator's PATH",
+            ["ln", "-sfn", str(exporter_built), str(setup.lean4export_binary)],
+            setup.gold_bin,
+            setup.lean4export_binary.exists(),
+        ),
+        Step(
+            f"install landrun {LANDRUN_VERSION} (needs Go >= 1.24)",
+            ["env", f"GOBIN={setup.gold_bin}", "go", "install", f"{LANDRUN_MODULE}@{LANDRUN_VERSION}"],
+            setup.gold_bin,
+            setup.landrun_binary.exists(),
+        ),
+    ]  # fmt: skip
+
+
 def check_reachable(url: str | None = None, timeout: float = 5.0) -> None:
     """Raise ``SetupError`` with instructions when the download host cannot be reached."""
     url = url or os.environ.get("STEPPROVER_DOWNLOAD_PROBE_URL", "https://github.com")
@@ -201,6 +340,51 @@ def doctor(setup: LeanSetup) -> list[Check]:
             setup.repl_binary.exists() and setup.mathlib_built(),
             " ".join(setup.process_config().command),
             "" if setup.repl_binary.exists() else fix,
+        )
+    )
+    return checks
+
+
+def landlock_abi() -> int | None:
+    """The kernel's Landlock ABI version, or None when Landlock is unavailable (Linux only).
+
+    Asks ``landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)``
+    (syscall 444 on x86-64 and arm64), as landrun's go-landlock does."""
+    import ctypes
+    import platform
+    import sys
+
+    if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "aarch64"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    abi = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return abi if abi > 0 else None
+
+
+def gold_doctor(setup: LeanSetup) -> list[Check]:
+    """What the gold check (comparator) needs, present or missing."""
+    fix = "run `stepprover lean setup --with-comparator`"
+    try:
+        steps = gold_setup_plan(setup)
+    except SetupError as exc:
+        return [Check("comparator pins for this Lean", False, "", str(exc))]
+    checks = [Check(s.name, s.done, str(s.cwd or ""), "" if s.done else fix) for s in steps]
+    abi = landlock_abi()
+    checks.append(
+        Check(
+            "Landlock (for landrun)",
+            abi is not None,
+            f"ABI v{abi}" if abi else "",
+            "" if abi else "needs Linux >= 5.13 with Landlock enabled (lsm=...,landlock)",
+        )
+    )
+    root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+    checks.append(
+        Check(
+            "unprivileged user",
+            not root,
+            "" if root else "not root",
+            "comparator's guarantees assume it does not run as root" if root else "",
         )
     )
     return checks

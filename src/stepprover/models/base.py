@@ -7,6 +7,7 @@ plus the tokenised tool feedback (no re-tokenisation drift).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -71,11 +72,45 @@ class Generator(Protocol):
 
 
 def generated_text(tokenizer: Tokenizer, token_ids: list[int]) -> str:
-    """The text of generated ids as the reference demo's context holds it: special tokens
-    such as ``</sketch>`` kept, a final EOS dropped (vLLM's text never shows it)."""
+    """The text of generated ids with every special token kept (so ``</sketch>`` shows even
+    where the tokenizer marks it special) and a final EOS dropped; the loop's default. The
+    reference demo's text is ``vllm_text``."""
     eos = int(tokenizer.eos_token_id)
     ids = token_ids[:-1] if token_ids and token_ids[-1] == eos else token_ids
     return tokenizer.decode(ids, skip_special_tokens=False)
+
+
+def vllm_text(tokenizer: Tokenizer, token_ids: Sequence[int], prompt_ids: Sequence[int] = ()) -> str:
+    """The text vLLM returns for generated ids with its default ``skip_special_tokens=True``
+    (what the reference demo builds its context from): special tokens dropped, and an
+    incomplete UTF-8 character at the end never emitted.
+
+    Mirrors vLLM's ``FastIncrementalDetokenizer`` (tokenizers' ``DecodeStream``, primed
+    with a short decodable suffix of the prompt); a tokenizer without a Rust backend
+    falls back to ``decode``.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return tokenizer.decode(list(token_ids), skip_special_tokens=True)
+    from tokenizers.decoders import DecodeStream
+
+    stream = DecodeStream(skip_special_tokens=True)
+    for token in _decodable_suffix(backend, list(prompt_ids)):
+        stream.step(backend, token)
+    pieces = (stream.step(backend, token) for token in token_ids)
+    return "".join(piece for piece in pieces if piece is not None)
+
+
+def _decodable_suffix(backend: Any, prompt_ids: list[int]) -> list[int]:
+    """vLLM's choice of prompt tokens to prime its detokenizer with: the shortest suffix
+    of 4 to 23 tokens that decodes without a replacement character."""
+    if len(prompt_ids) <= 4:
+        return prompt_ids
+    for n in range(4, min(len(prompt_ids) + 1, 24)):
+        suffix = prompt_ids[-n:]
+        if "\ufffd" not in backend.decode(suffix):
+            return suffix
+    return prompt_ids
 
 
 def finish_for(token_ids: list[int], stop_token_ids: list[int]) -> tuple[FinishReason, int | None]:

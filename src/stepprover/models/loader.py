@@ -6,8 +6,9 @@ import importlib.util
 from pathlib import Path
 from typing import Literal
 
-from stepprover.errors import ModelUnavailable
+from stepprover.errors import ModelServerUnsupported, ModelUnavailable
 from stepprover.models.base import Generator
+from stepprover.models.openai_compat import PromptMode
 
 Backend = Literal["auto", "vllm", "openai", "transformers", "scripted"]
 
@@ -74,9 +75,11 @@ def load_generator(
     base_url: str | None = None,
     tokenizer: str | None = None,
     max_concurrency: int = 64,
+    server_prompt: PromptMode = "auto",
 ) -> Generator:
     """Build the generator for ``model`` (a local folder or a Hub name; for the
-    scripted backend, a JSON list of turns replayed by ``ScriptedGenerator.replaying``)."""
+    scripted backend, a JSON list of turns replayed by ``ScriptedGenerator.replaying``).
+    ``server_prompt`` is the openai backend's prompt mode (``OpenAICompatGenerator``)."""
     if backend == "scripted":
         return _scripted(model, tokenizer)
     check_model_available(tokenizer or model)
@@ -88,10 +91,13 @@ def load_generator(
 
         from stepprover.models.openai_compat import OpenAICompatGenerator
 
-        return OpenAICompatGenerator(
-            base_url, model, AutoTokenizer.from_pretrained(tokenizer or model),
-            max_concurrency=max_concurrency,
-        )  # fmt: skip
+        try:
+            return OpenAICompatGenerator(
+                base_url, model, AutoTokenizer.from_pretrained(tokenizer or model),
+                max_concurrency=max_concurrency, prompt_mode=server_prompt,
+            )  # fmt: skip
+        except ModelServerUnsupported as exc:
+            raise ModelUnavailable(str(exc)) from exc
     check_model_available(model)
     if importlib.util.find_spec("torch") is None:
         raise ModelUnavailable("running a model here needs PyTorch: pip install 'stepprover[hf]'")

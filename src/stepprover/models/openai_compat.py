@@ -1,25 +1,45 @@
-"""Any OpenAI-compatible completions server (``vllm serve``, SGLang), prompts as token ids."""
+"""Any OpenAI-compatible completions server: ``vllm serve`` and SGLang with token-id
+prompts, or (text mode) any server that takes a text prompt and stop strings
+(llama.cpp, TGI, Ollama, hosted APIs, ``transformers serve``)."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from typing import Any
+from typing import Any, Literal
 
 import openai
 from openai import omit
 
-from stepprover.errors import ModelBackendUnavailable
+from stepprover.errors import ModelBackendUnavailable, ModelServerUnsupported
 from stepprover.models.base import Generation, SamplingParams, Tokenizer, finish_for
+
+PromptMode = Literal["auto", "token_ids", "text"]
+
+_REFUSALS = (openai.BadRequestError, openai.UnprocessableEntityError)
+"""What a server that takes only text prompts answers a token-id prompt with (400, 422)."""
+
+_OUTAGES = (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
+"""Unreachable (timeouts included), 5xx or 429 after the client's retries: no answer at all."""
 
 
 class OpenAICompatGenerator:
-    """Calls ``/v1/completions`` with the prompt as token ids and vLLM's extra
-    parameters (``stop_token_ids``, ``top_k``, ``return_token_ids``). When the
-    server returns no token ids, the text is tokenised locally.
+    """Calls ``/v1/completions``.
 
-    A server that stays unreachable, or answers 429/5xx, after ``max_retries`` retries
-    (the openai client's backoff) raises ``ModelBackendUnavailable``."""
+    ``token_ids`` mode: the prompt as token ids with vLLM's extra parameters
+    (``stop_token_ids``, ``top_k``, ``return_token_ids``); when the server returns no
+    token ids, the text is tokenised locally. ``text`` mode: the prompt decoded to text,
+    only standard parameters, ``</sketch>`` as a stop string, the answer tokenised
+    locally. ``auto`` (default) uses token ids and switches to text for the whole run
+    when the server refuses the first token-id prompt (400 or 422) and takes the same
+    call as text.
+
+    Text mode cannot report per-token logprobs of the model's own tokens, so it is
+    refused with ``logprobs=True`` (training), and it needs a tokenizer whose
+    ``</sketch>`` is not a special token (servers drop special tokens from their text;
+    released StepFun-Prover checkpoints have the tags as ordinary added tokens).
+    """
 
     def __init__(
         self,
@@ -32,35 +52,87 @@ class OpenAICompatGenerator:
         max_retries: int = 5,
         timeout: float = 1800.0,
         logprobs: bool = False,
+        prompt_mode: PromptMode = "auto",
     ) -> None:
         from openai import AsyncOpenAI
 
         self.tokenizer = tokenizer
         self.model = model
-        self.base_url = base_url
         self.logprobs = logprobs
         """Ask for each sampled token's log-probability (needs the server's token ids)."""
+        self.prompt_mode: PromptMode = prompt_mode
+        """The mode in use; "auto" until the first call settles it."""
+        if prompt_mode == "text":
+            self._check_text_mode([])
         self.client = AsyncOpenAI(
             base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
         )
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._probe = asyncio.Lock()
 
     async def generate(
         self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
     ) -> Generation:
+        """Raises ``ModelBackendUnavailable`` when the server stays unreachable, or answers
+        429/5xx, after ``max_retries`` retries (the openai client's backoff)."""
+        try:
+            return await self._generate(prompt_ids, params, stop_token_ids)
+        except _OUTAGES as exc:
+            raise ModelBackendUnavailable(f"model server {self.client.base_url}",
+                                          f"{type(exc).__name__}: {exc}") from exc
+
+    async def _generate(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> Generation:
         started = time.monotonic()
-        async with self._slots:
-            response = await self._complete(prompt_ids, params, stop_token_ids)
-        choice = response.choices[0]
-        ids = self._token_ids(choice, stop_token_ids)
-        finish, stop_id = finish_for(ids, stop_token_ids)
-        logprobs = self._logprobs(choice, len(ids)) if self.logprobs else None
+        if self.prompt_mode == "auto":
+            async with self._probe:  # the first call settles the mode; the others wait for it
+                if self.prompt_mode == "auto":
+                    ids, finish, stop_id, logprobs = await self._settle_mode(prompt_ids, params, stop_token_ids)
+                    return Generation(ids, finish, stop_id, time.monotonic() - started, logprobs)
+        if self.prompt_mode == "text":
+            ids, finish, stop_id = await self._text_call(prompt_ids, params, stop_token_ids)
+            return Generation(ids, finish, stop_id, time.monotonic() - started)
+        ids, finish, stop_id, logprobs = await self._token_id_call(prompt_ids, params, stop_token_ids)
         return Generation(ids, finish, stop_id, time.monotonic() - started, logprobs)
 
-    async def _complete(self, prompt_ids: list[int], params: SamplingParams,
-                        stop_token_ids: list[int]) -> Any:
+    async def _settle_mode(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> tuple[list[int], Any, int | None, list[float | None] | None]:
         try:
-            return await self.client.completions.create(
+            result = await self._token_id_call(prompt_ids, params, stop_token_ids)
+        except _REFUSALS as refusal:
+            self._check_text_mode(stop_token_ids, refusal)
+            try:
+                text_result = await self._text_call(prompt_ids, params, stop_token_ids)
+            except _REFUSALS:
+                raise refusal from None  # not a text-only server: its first answer stands
+            self.prompt_mode = "text"
+            print(f"the server at {self.client.base_url} refused a token-id prompt "
+                  f"({type(refusal).__name__}); sending text prompts (text mode)", file=sys.stderr)
+            return (*text_result, None)
+        self.prompt_mode = "token_ids"
+        return result
+
+    def _check_text_mode(self, stop_token_ids: list[int], refusal: Exception | None = None) -> None:
+        why = f" (the server refused token-id prompts: {refusal})" if refusal is not None else ""
+        if self.logprobs:
+            raise ModelServerUnsupported(
+                "training needs the sampled tokens' ids and logprobs, which text mode cannot give"
+                f"{why}; serve the policy with vLLM (`trl vllm-serve` or `vllm serve`)")
+        eos = int(self.tokenizer.eos_token_id)
+        dropped = [self.tokenizer.decode([t], skip_special_tokens=False) for t in stop_token_ids
+                   if t != eos and not self.tokenizer.decode([t], skip_special_tokens=True)]  # fmt: skip
+        if dropped:
+            raise ModelServerUnsupported(
+                f"text mode needs {', '.join(dropped)} as ordinary tokens, but this tokenizer marks them "
+                f"special, so the server's text would drop them{why}; use a server that takes token ids")
+
+    async def _token_id_call(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> tuple[list[int], Any, int | None, list[float | None] | None]:
+        async with self._slots:
+            response = await self.client.completions.create(
                 model=self.model,
                 prompt=prompt_ids,
                 max_tokens=params.max_tokens,
@@ -76,9 +148,61 @@ class OpenAICompatGenerator:
                     "return_token_ids": True,
                 },
             )
-        except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as exc:
-            raise ModelBackendUnavailable(f"model server {self.base_url}",
-                                          f"{type(exc).__name__}: {exc}") from exc
+        choice = response.choices[0]
+        ids = self._token_ids(choice, stop_token_ids)
+        finish, stop_id = finish_for(ids, stop_token_ids)
+        logprobs = self._logprobs(choice, len(ids)) if self.logprobs else None
+        return ids, finish, stop_id, logprobs
+
+    async def _text_call(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> tuple[list[int], Any, int | None]:
+        if params.top_k > 0:
+            raise ModelServerUnsupported(f"text mode sends only standard parameters; top_k={params.top_k} "
+                                         "cannot be passed (leave it at -1)")
+        self._check_text_mode(stop_token_ids)
+        eos = int(self.tokenizer.eos_token_id)
+        stops = [self.tokenizer.decode([t], skip_special_tokens=False) for t in stop_token_ids if t != eos]
+        async with self._slots:
+            response = await self.client.completions.create(
+                model=self.model,
+                prompt=self.tokenizer.decode(prompt_ids, skip_special_tokens=False),
+                max_tokens=params.max_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                seed=params.seed,
+                stop=stops or omit,
+            )
+        choice = response.choices[0]
+        text: str = choice.text or ""
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if choice.finish_reason != "stop":
+            return ids, "length", None
+        stop_id = self._text_stop(text, choice, stop_token_ids, eos)
+        if not (ids and ids[-1] == stop_id):  # the server left the stop string (or EOS) out of its text
+            ids.append(stop_id)
+        return ids, "stop", stop_id
+
+    def _text_stop(self, text: str, choice: Any, stop_token_ids: list[int], eos: int) -> int:
+        """Which stop ended a text-mode call. The server's ``stop_reason`` (vLLM) or
+        ``stopping_word`` (llama.cpp) when given; else ``</sketch>`` if the text ends with it
+        (servers that keep the stop string) or holds an unclosed ``<sketch>`` (servers that
+        cut it), and EOS otherwise."""
+        close = next((t for t in stop_token_ids if t != eos), None)
+        if close is None:
+            return eos
+        close_text = self.tokenizer.decode([close], skip_special_tokens=False)  # "</sketch>"
+        open_text = "<" + close_text.removeprefix("</")  # "<sketch>"
+        extra = choice.model_extra or {}
+        for key in ("stop_reason", "stopping_word"):
+            said = extra.get(key)
+            if isinstance(said, int):
+                return said
+            if isinstance(said, str) and said:
+                return close if said == close_text else eos
+        if text.endswith(close_text) or text.rfind(open_text) > text.rfind(close_text):
+            return close
+        return eos
 
     @staticmethod
     def _logprobs(choice: Any, n_tokens: int) -> list[float | None]:

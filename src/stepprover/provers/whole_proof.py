@@ -16,6 +16,7 @@ from stepprover.agent.prompts import render_chat
 from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
 from stepprover.data.problems import Problem
 from stepprover.errors import outage_of
+from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.verify import Verifier
 from stepprover.models.base import Generator, generated_text
 from stepprover.provers.styles import WholeProofStyle
@@ -97,7 +98,7 @@ class WholeProofAgent:
             context_text = rendered
             trajectory.segments.append(Segment(kind="feedback", text=joint, token_ids=joint_ids))
             trajectory.repl_calls.append(ReplCall(
-                sketch=code, status="ok", reply=verdict.reply, feedback=feedback,
+                sketch=code, status=CommandStatus.OK, reply=verdict.reply, feedback=feedback,
                 latency=verdict.elapsed, context_tokens=len(context_ids),
             ))  # fmt: skip
         return Finish.ANSWERED

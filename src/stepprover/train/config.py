@@ -88,6 +88,17 @@ def check_vllm_rollout_args(args: Any, max_context_tokens: int) -> None:
         )
 
 
+def check_completion_length(args: Any, max_context_tokens: int) -> None:
+    """A trajectory longer than ``max_completion_length`` is cut and earns nothing; TRL's
+    default (512) under a 20480-token loop would silently zero every long trajectory."""
+    if args.max_completion_length is None or args.max_completion_length < max_context_tokens:
+        raise TrainConfigError(
+            f"trl.max_completion_length ({args.max_completion_length}) is below loop.max_context_tokens "
+            f"({max_context_tokens}): trajectories longer than it would be cut and rewarded 0; set "
+            f"max_completion_length: {max_context_tokens} under `trl`"
+        )
+
+
 class SFTRunConfig(BaseModel):
     """SFT on verified trajectories and plain whole proofs."""
 
@@ -140,6 +151,7 @@ class GRPORunConfig(BaseModel):
         sampling = {"temperature": self.loop.temperature, "top_p": self.loop.top_p}
         args = trl_args(GRPOConfig, output_dir=self.output_dir, **{**self.trl, **sampling, **overrides})
         check_vllm_rollout_args(args, self.loop.max_context_tokens)
+        check_completion_length(args, self.loop.max_context_tokens)
         return args
 
 

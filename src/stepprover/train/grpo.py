@@ -5,8 +5,10 @@ verifier as ``stepprover eval``), so what is trained is what is evaluated. The
 rollout function returns, per completion, the generated and feedback token ids
 with ``env_mask`` = the trajectory's loss mask (0 on ``<REPL>`` feedback), so TRL
 leaves REPL tokens out of the policy loss. The reward is 1 for a verified final
-proof (integrity checks included) and 0 otherwise; the reason for every 0 is
-logged in ``rollouts.jsonl``. Which model samples (``trainer.model`` through
+proof (integrity checks included), 0 for an answer judged otherwise, and None
+(TRL: advantage 0, left out of its group's mean and std) for a sample nobody
+judged: no model answer or an infrastructure failure; the reason for every 0 and
+None is logged in ``rollouts.jsonl``. Which model samples (``trainer.model`` through
 transformers, or TRL's vLLM colocated or served) is chosen by
 ``rollout_backends.rollout_generator``; with vLLM the sampled tokens' logprobs are
 returned for TRL's importance-sampling correction.
@@ -22,17 +24,37 @@ from pathlib import Path
 from typing import Any
 
 from stepprover.agent.loop import LoopConfig, TirAgent
+from stepprover.agent.prompts import tir_style
 from stepprover.agent.trajectory import Finish, Trajectory
 from stepprover.data.problems import Problem
-from stepprover.lean.verify import SketchRepl, Verifier
+from stepprover.lean.verify import Outcome, SketchRepl, Verifier
 from stepprover.models.base import Generator
 from stepprover.train.bridge import LoopThread
 from stepprover.train.rollout_backends import TrainerThreadGenerator, rollout_generator
 
 
-def verified_reward(completions: list[Any], solved: list[bool], **kwargs: Any) -> list[float]:
-    """1.0 for a verified final proof, 0.0 otherwise (TRL reward function signature)."""
-    return [1.0 if ok else 0.0 for ok in solved]
+def verified_reward(completions: list[Any], verified: list[bool | None], **kwargs: Any) -> list[float | None]:
+    """1.0 for a verified final proof, 0.0 for one judged otherwise, None for an unjudged
+    sample (TRL reward function signature; TRL >= 1.16 gives a None reward advantage 0
+    and leaves it out of its group's statistics)."""
+    return [None if v is None else float(v) for v in verified]
+
+
+def unjudged(trajectory: Trajectory) -> bool:
+    """Nothing the model did was judged: it produced no tokens (its first generation failed,
+    or its prompt left no room), the backend or the verifier failed mid-way (finish
+    ``error``), or Lean crashed on the final proof on two workers."""
+    if trajectory.finish is Finish.ERROR or not any(s.kind == "model" and s.token_ids for s in trajectory.segments):
+        return True
+    return trajectory.verdict is not None and trajectory.verdict.outcome is Outcome.CRASH
+
+
+def rollout_reward(trajectory: Trajectory, truncated: bool) -> bool | None:
+    """True: verified; False: judged and not verified (or cut at ``max_completion_length``);
+    None: unjudged (``unjudged``), never trained on."""
+    if unjudged(trajectory):
+        return None
+    return trajectory.solved and not truncated
 
 
 def zero_reason(trajectory: Trajectory) -> str:
@@ -83,30 +105,32 @@ class TirRollout:
         trajectories = done.result()
         limit = self.max_completion_length
         masks = [t.loss_mask(include_prompt=False) for t in trajectories]  # 1 on model tokens
-        completion_ids, env_mask, logprobs, truncated = [], [], [], []
+        completion_ids, env_mask, logprobs, truncated, verified = [], [], [], [], []
         for t, mask in zip(trajectories, masks, strict=True):
-            ids = t.completion_ids
-            cut = len(ids) > limit
-            completion_ids.append(ids[:limit])
+            ids, lps = t.completion_ids[:limit], t.completion_logprobs()[:limit]
+            cut = len(t.completion_ids) > limit
+            if not ids:  # no model answer: one masked EOS, since TRL reads each completion's last id
+                ids, mask, lps = [int(generator.tokenizer.eos_token_id)], [0], [0.0]
+            completion_ids.append(ids)
             env_mask.append(mask[:limit])
-            logprobs.append(t.completion_logprobs()[:limit])
+            logprobs.append(lps)
             truncated.append(cut or t.finish in (Finish.CONTEXT_EXHAUSTED, Finish.LENGTH))
-        solved = [t.solved and not cut for t, cut in zip(trajectories, truncated, strict=True)]  # cut: no reward
-        self._record(trainer, trajectories, solved, truncated, sum(map(sum, masks)))
+            verified.append(rollout_reward(t, cut))
+        self._record(trainer, trajectories, verified, truncated, sum(map(sum, masks)))
         sampled = any(s.logprobs is not None for t in trajectories for s in t.segments)
         return {
             "prompt_ids": [t.prompt_ids for t in trajectories],
             "completion_ids": completion_ids,
             "logprobs": logprobs if sampled else None,
             "env_mask": env_mask,
-            "solved": solved,
+            "verified": verified,
         }
 
-    def _record(self, trainer: Any, trajectories: list[Trajectory], solved: list[bool],
+    def _record(self, trainer: Any, trajectories: list[Trajectory], verified: list[bool | None],
                 truncated: list[bool], model_tokens: int) -> None:
         totals = summed_over_processes(trainer, [
-            len(trajectories), sum(solved), sum(len(t.repl_calls) for t in trajectories), sum(truncated),
-            model_tokens,
+            len(trajectories), sum(v is True for v in verified), sum(len(t.repl_calls) for t in trajectories),
+            sum(truncated), model_tokens, sum(v is None for v in verified),
         ])  # fmt: skip
         n = max(1.0, totals[0])
         metrics = {
@@ -114,6 +138,7 @@ class TirRollout:
             "stepprover/repl_calls": totals[2] / n,
             "stepprover/truncated_fraction": totals[3] / n,
             "stepprover/response_tokens": totals[4] / n,
+            "stepprover/unjudged": totals[5],  # samples with reward None (not trained on), all processes
         }
         store = getattr(trainer, "_metrics", None)
         if isinstance(store, dict) and "train" in store:
@@ -122,10 +147,11 @@ class TirRollout:
         if self.log_path is not None:
             rank = getattr(getattr(trainer, "accelerator", None), "process_index", 0)
             step = getattr(getattr(trainer, "state", None), "global_step", None)  # the step these train
-            lines = [json.dumps({"step": step, "rank": rank, "problem": t.problem, "reward": float(ok),
+            lines = [json.dumps({"step": step, "rank": rank, "problem": t.problem,
+                                 "reward": None if ok is None else float(ok),
                                  "finish": str(t.finish), "repl_calls": len(t.repl_calls),
                                  "reason": zero_reason(t)}) + "\n"
-                     for t, ok in zip(trajectories, solved, strict=True)]
+                     for t, ok in zip(trajectories, verified, strict=True)]
             with self.log_path.open("a", encoding="utf-8") as log:
                 log.write("".join(lines))  # one appending write: ranks never interleave within a line
 
@@ -140,6 +166,16 @@ def summed_over_processes(trainer: Any, values: list[float]) -> list[float]:
 
     mine = torch.tensor([values], dtype=torch.float64, device=accelerator.device)
     return [float(v) for v in accelerator.gather(mine).sum(dim=0).tolist()]
+
+
+def fitting_prompts(problems: list[Problem], tokenizer: Any, config: LoopConfig) -> tuple[list[Problem], int]:
+    """The problems whose rendered prompt leaves room to generate under
+    ``config.max_context_tokens`` (counted as the loop tokenises it), and how many were dropped."""
+    style = tir_style(config.prompt_style)
+    kept = [p for p in problems
+            if len(tokenizer.encode(style.render(tokenizer, p), add_special_tokens=config.prompt_special_tokens))
+            < config.max_context_tokens]  # fmt: skip
+    return kept, len(problems) - len(kept)
 
 
 def curriculum(counts: dict[str, tuple[int, int]]) -> list[str]:

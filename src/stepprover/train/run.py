@@ -21,7 +21,7 @@ from stepprover.lean.toolchain import repl_process
 from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.train.bridge import LoopThread
 from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig
-from stepprover.train.grpo import TirRollout, verified_reward
+from stepprover.train.grpo import TirRollout, fitting_prompts, verified_reward
 from stepprover.train.metrics import metrics_callback
 from stepprover.train.prompt_sets import decontaminate, load_prompt_set
 from stepprover.train.sft import build_sft_trainer
@@ -138,7 +138,12 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
     stack = contextlib.AsyncExitStack()
     try:
         repl, verifier = loop.run(open_lean(config.lean, stack))
-        rollout = TirRollout(repl, verifier, loop, config.loop.build(),
+        loop_config = config.loop.build()
+        problems, dropped = fitting_prompts(problems, tokenizer, loop_config)
+        print(f"prompts at or over loop.max_context_tokens ({loop_config.max_context_tokens}): {dropped} dropped")
+        if not problems:
+            raise TrainConfigError("no training problem's prompt fits loop.max_context_tokens")
+        rollout = TirRollout(repl, verifier, loop, loop_config,
                              max_completion_length=args.max_completion_length,
                              log_path=out / "rollouts.jsonl")
         dataset = Dataset.from_list([{"prompt": p.model_dump_json()} for p in problems])
