@@ -78,7 +78,7 @@ class OpenAICompatGenerator:
         try:
             return await self._generate(prompt_ids, params, stop_token_ids)
         except _OUTAGES as exc:
-            raise ModelBackendUnavailable(f"model server {self.client.base_url}",
+            raise ModelBackendUnavailable(f"model server {str(self.client.base_url).rstrip('/')}",
                                           f"{type(exc).__name__}: {exc}") from exc
 
     async def _generate(
