@@ -11,6 +11,7 @@ app.command()(check.check)
 app.command()(prove.prove)
 app.command("eval")(evaluate.eval_)
 app.command()(evaluate.report)
+app.command()(evaluate.compare)
 app.command()(serve.serve)
 
 lean_app = typer.Typer(help="Install and inspect the Lean toolchain, REPL and Mathlib.")

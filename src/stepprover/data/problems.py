@@ -53,20 +53,33 @@ class Problem(BaseModel):
 
 
 def load_jsonl(path: Path | str, *, split: str | None = None) -> list[Problem]:
-    """Problems from a JSONL file with ``name``, ``formal_statement`` and optional ``header``."""
+    """Problems from a JSONL file with ``name``, ``formal_statement`` and optional ``header``.
+
+    Raises DataError (naming the file and line) on a line that is not a problem
+    record, or on a name already used on an earlier line of the file (in any split:
+    results are keyed by name, so two problems with one name would merge).
+    """
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read problems from {path}: {exc}") from exc
     problems = []
+    first_line: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             problem = Problem.model_validate(json.loads(line))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise DataError(f"{path}:{number}: not a problem record ({exc})") from exc
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not a problem record (invalid JSON: {exc})") from exc
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
+            raise DataError(f"{path}:{number}: not a problem record ({fields})") from exc
+        if problem.name in first_line:
+            raise DataError(f"{path}:{number}: duplicate problem name {problem.name!r} "
+                            f"(first on line {first_line[problem.name]})")
+        first_line[problem.name] = number
         if split is None or problem.split == split:
             problems.append(problem)
     return problems
