@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -68,7 +68,10 @@ def service_settings(script: str, **extra: Any) -> dict[str, Any]:
 
 
 async def run_clients(url: str, proofs: list[tuple[str, str, str]], clients: int = 16,
-                      on_progress: Callable[[int], None] | None = None) -> dict[str, list[str]]:
+                      on_progress: Callable[[int], Awaitable[None] | None] | None = None,
+                      ) -> dict[str, list[str]]:
+    """Answer every proof with `clients` concurrent clients; ``on_progress(answered)`` runs
+    after each answer (awaited if it returns an awaitable, holding up only that client)."""
     queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
     for item in proofs:
         queue.put_nowait(item)
@@ -80,8 +83,8 @@ async def run_clients(url: str, proofs: list[tuple[str, str, str]], clients: int
             pid, _, code = queue.get_nowait()
             verdict = await remote.check(code, timeout=2)
             answers.setdefault(pid, []).append(verdict.outcome.value)
-            if on_progress is not None:
-                on_progress(len(answers))
+            if on_progress is not None and (pending := on_progress(len(answers))) is not None:
+                await pending
 
     try:
         await asyncio.gather(*(client() for _ in range(clients)))
@@ -115,38 +118,41 @@ def test_load_every_proof_answered_once_with_its_verdict(script_file: Callable[[
 def test_faults_killed_workers_and_a_restart_lose_nothing(script_file: Callable[[Any], str]) -> None:
     proofs = [p for p in make_proofs(1500, seed=1) if p[1] in ("valid", "error", "sorry")]
     service = ServiceProcess(service_settings(script_file(SCRIPT))).start()
-    stop = threading.Event()
+    # Faults come by progress, not by the clock, so a fast or a busy machine sees the same
+    # run: a worker is killed after every KILL_EVERY answers, and after the 8th kill the
+    # service is restarted while the other clients keep sending (and retrying).
+    kill_every, restart_after = 60, 8
+    assert len(proofs) > kill_every * (restart_after + 4)
     kills = 0
+    restarted = False
 
-    def chaos() -> None:
-        nonlocal kills
-        restarted = False
-        while not stop.wait(0.3):
-            if service.proc is None:
-                continue
+    async def chaos(answered: int) -> None:
+        nonlocal kills, restarted
+        if answered % kill_every or answered // kill_every <= kills:
+            return
+        while kills < answered // kill_every:
             try:
-                workers = psutil.Process(service.pid).children(recursive=True)
+                workers = psutil.Process(service.pid).children(recursive=True) if service.proc else []
             except psutil.Error:
+                workers = []
+            if not workers:  # restarting, or between workers: wait for the next one
+                await asyncio.sleep(0.05)
                 continue
-            if workers:
-                with contextlib.suppress(psutil.Error):
-                    random.choice(workers).kill()
-                kills += 1
-            if kills == 8 and not restarted:
-                restarted = True
-                service.stop()
-                service.start()
+            with contextlib.suppress(psutil.Error):
+                random.choice(workers).kill()
+            kills += 1
+        if kills >= restart_after and not restarted:
+            restarted = True
+            await asyncio.to_thread(service.stop)
+            await asyncio.to_thread(service.start)
 
-    thread = threading.Thread(target=chaos, daemon=True)
-    thread.start()
+    pid: int | None = None
     try:
-        answers = asyncio.run(run_clients(service.url, proofs))
+        answers = asyncio.run(run_clients(service.url, proofs, on_progress=chaos))
     finally:
-        stop.set()
-        thread.join(timeout=30)
         pid = service.pid if service.proc else None
         service.stop()
-    assert kills >= 8
+    assert kills >= restart_after + 4 and restarted, kills
     assert sorted(answers) == sorted(pid for pid, _, _ in proofs), "a proof was lost"
     assert all(len(v) == 1 for v in answers.values())
     outcomes = Counter(v[0] for v in answers.values())
