@@ -151,7 +151,8 @@ async def test_prefix_wraps_the_command() -> None:
     )
     try:
         assert isinstance(await repl.send(cmd("x"), 5), CommandReply)
-        assert "env" in psutil.Process(repl.pid).cmdline()[0]
+        (repl_root,) = psutil.Process(repl.pid).children()  # under the guard
+        assert repl_root.cmdline()[0] == "env"
     finally:
         await repl.close()
 

@@ -2,7 +2,8 @@
 
 The process runs in its own process group (and session), so that killing it
 also kills what it spawned (``lake env``/``lake exe repl`` run the REPL as a
-child). Each request has a wall-clock timeout; while it runs, the RSS of the
+child). On Linux it runs under ``lean/guard.py``, which kills the whole tree when
+stepprover dies, whatever the signal (SIGKILL included). Each request has a wall-clock timeout; while it runs, the RSS of the
 whole process tree is polled and the group is killed when it passes the cap.
 Any failure leaves the process dead: callers replace it, never reuse it.
 """
@@ -14,6 +15,7 @@ import collections
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import sys
 import time
@@ -37,16 +39,37 @@ _READ_CHUNK = 1 << 16
 _STDERR_KEEP_BYTES = 64 * 1024
 _TREE_RELIST_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1
+_GUARD = Path(__file__).with_name("guard.py")
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL if our process dies without closing it (Linux).
+    """In the child before exec: get a signal if our process dies without closing it (Linux).
 
-    The REPL runs in its own session, so nothing else would stop it if the service
-    itself were killed with SIGKILL."""
+    The REPL runs in its own session, so nothing else would stop it if stepprover itself
+    were killed with SIGKILL. The guard turns SIGTERM into killing every descendant."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _guarded(argv: list[str]) -> list[str]:
+    """argv run under the guard where the platform has what it needs (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, str(_GUARD), "--", *argv]
+
+
+def _check_executable(config: ProcessConfig) -> None:
+    """Fail like exec would, before the guard hides the failure in a crashed first request."""
+    program = config.argv[0] if config.argv else ""
+    path = (config.env or os.environ).get("PATH")
+    if os.sep in program:
+        found = Path(config.cwd or ".", program)
+        ok = found.is_file() and os.access(found, os.X_OK)
+    else:
+        ok = bool(program) and shutil.which(program, path=path) is not None
+    if not ok:
+        raise ReplStartError(f"cannot start REPL {list(config.argv)!r}: {program!r} is not an executable")
 
 
 @dataclass(frozen=True)
@@ -97,10 +120,11 @@ class ReplProcess:
 
     @classmethod
     async def spawn(cls, config: ProcessConfig) -> ReplProcess:
-        """Start the process in a new session (its own process group)."""
+        """Start the process in a new session (its own process group), under the guard."""
+        _check_executable(config)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *config.argv,
+                *_guarded(list(config.argv)),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
