@@ -26,16 +26,20 @@ from stepprover.cli.common import (
     SketchTimeout,
     Temperature,
     TokenizerPath,
+    WarmupTimeout,
+    at_least_one_or_exit,
     err,
     fail,
     generator_or_exit,
     lean_setup_for,
+    positive_or_exit,
     process_config_or_exit,
     sampling_or_exit,
 )
 from stepprover.data.problems import (
     DataError,
     Problem,
+    bundled_benchmarks,
     file_sha256,
     find_problem,
     lean_version_warning,
@@ -52,7 +56,9 @@ from stepprover.provers import build_prover
 
 def eval_(
     model: Model,
-    benchmark: Annotated[str, typer.Option(help="minif2f-test, minif2f-valid, or FILE.jsonl[:SPLIT].")] = "minif2f-test",
+    benchmark: Annotated[str, typer.Option(
+        metavar="NAME", help="Bundled: " + ", ".join(bundled_benchmarks()) + "; or FILE.jsonl[:SPLIT].")
+    ] = "minif2f-test",
     samples: Annotated[int, typer.Option(help="Samples per problem.")] = 32,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run is stored (resumable).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
@@ -66,6 +72,7 @@ def eval_(
     max_context_tokens: MaxContextTokens = 20480,
     sketch_timeout: SketchTimeout = 60.0,
     final_timeout: Annotated[float, typer.Option(help="Seconds for the final verification.")] = 300.0,
+    warmup_timeout: WarmupTimeout = 300.0,
     temperature: Temperature = None,
     prompt_style: PromptStyle = "stepfun-tir",
     repl: Repl = None,
@@ -75,7 +82,16 @@ def eval_(
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
 ) -> None:
-    """Run n samples per problem, resumably; print pass@k over the full problem count."""
+    """Run n samples per problem, resumably; print pass@k over the full problem count.
+
+    Exit status: 0 when the run is complete, 2 for input that cannot be used (one line on stderr says why), 130 if interrupted (the run resumes where it stopped)."""
+    at_least_one_or_exit("--samples", samples)
+    at_least_one_or_exit("--concurrency", concurrency)
+    at_least_one_or_exit("--workers", workers)
+    at_least_one_or_exit("--limit", limit)
+    for option, seconds in (("--sketch-timeout", sketch_timeout), ("--final-timeout", final_timeout),
+                            ("--warmup-timeout", warmup_timeout)):
+        positive_or_exit(option, seconds)
     try:
         chosen, path, split = load_benchmark(benchmark)
         if problems:
@@ -84,7 +100,8 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
-    pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
+    pool_config = None if lean_url else PoolConfig(
+        process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers, warmup_timeout=warmup_timeout)
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
@@ -125,6 +142,8 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
         TimeRemainingColumn,
     )
 
+    from stepprover.cli.progress import SampleRateColumn
+
     try:
         async with lean.open() as (repl, verifier):
             agent = build_prover(loop.prompt_style, generator, repl, verifier, loop)
@@ -134,7 +153,7 @@ async def _eval(generator: Generator, lean: LeanBackend, loop: LoopConfig,
             per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
                            for p in plan.problems}
             columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                       TextColumn("{task.completed}/{task.total} samples · {task.speed} /s"),
+                       TextColumn("{task.completed}/{task.total} samples"), SampleRateColumn(),
                        TimeRemainingColumn())
             with Progress(*columns, console=err) as bar:
                 task = bar.add_task("", total=total, completed=len(done))

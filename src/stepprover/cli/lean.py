@@ -10,15 +10,25 @@ from rich.console import Console
 from rich.table import Table
 
 from stepprover.cli.common import LeanDir, fail, lean_setup_for
-from stepprover.lean.toolchain import SetupError, check_reachable, doctor, run_plan
+from stepprover.lean.toolchain import LeanSetup, SetupError, check_reachable, doctor, run_plan
 from stepprover.lean.toolchain import setup_plan as build_setup_plan
+
+
+_DEFAULT = LeanSetup()
+"""The pinned versions `lean setup` installs unless told otherwise."""
 
 
 def lean_setup(
     lean_dir: LeanDir = None,
-    lean_version: Annotated[str | None, typer.Option(help="Lean toolchain tag.")] = None,
-    mathlib_rev: Annotated[str | None, typer.Option(help="Mathlib tag or branch.")] = None,
-    repl_rev: Annotated[str | None, typer.Option(help="leanprover-community/repl branch.")] = None,
+    lean_version: Annotated[
+        str | None, typer.Option(help="Lean toolchain tag.", show_default=_DEFAULT.lean_version)
+    ] = None,
+    mathlib_rev: Annotated[
+        str | None, typer.Option(help="Mathlib tag or branch.", show_default=_DEFAULT.mathlib_rev)
+    ] = None,
+    repl_rev: Annotated[
+        str | None, typer.Option(help="leanprover-community/repl branch.", show_default=_DEFAULT.repl_rev)
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the plan, run nothing.")] = False,
 ) -> None:
     """Install elan, the pinned Lean toolchain, the REPL and Mathlib (with its cache)."""

@@ -59,8 +59,9 @@ def _guarded(argv: list[str]) -> list[str]:
     return [sys.executable, str(_GUARD), "--", *argv]
 
 
-def _check_executable(config: ProcessConfig) -> None:
-    """Fail like exec would, before the guard hides the failure in a crashed first request."""
+def check_executable(config: ProcessConfig) -> None:
+    """Raise ``ReplStartError`` if ``config.argv[0]`` is not an executable program (as exec
+    would fail; under the guard that failure would only show as a crashed first request)."""
     program = config.argv[0] if config.argv else ""
     path = (config.env or os.environ).get("PATH")
     if os.sep in program:
@@ -121,7 +122,7 @@ class ReplProcess:
     @classmethod
     async def spawn(cls, config: ProcessConfig) -> ReplProcess:
         """Start the process in a new session (its own process group), under the guard."""
-        _check_executable(config)
+        check_executable(config)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *_guarded(list(config.argv)),

@@ -150,6 +150,8 @@ class LeanVerifier:
                 if exc.refused:
                     return Verdict(outcome=Outcome.LEAN_ERROR, reason=str(exc), attempts=attempt)
                 failure = exc
+                if exc.timed_out:
+                    return Verdict(outcome=Outcome.CRASH, reason=str(exc), attempts=attempt)
             except ReplError as exc:
                 failure = exc
         return Verdict(outcome=Outcome.CRASH, reason=str(failure), attempts=tries)
