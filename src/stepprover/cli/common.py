@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Literal, NoReturn, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, cast, get_args
 
 import typer
 from rich.console import Console
@@ -47,8 +47,12 @@ SketchTimeout = Annotated[float, typer.Option(help="Seconds per sketch.")]
 Temperature = Annotated[float | None, typer.Option(help="Default: the prover style's own.")]
 # A Literal makes Typer refuse any other value. The choices are listed below the options
 # (STYLES_EPILOG), where the full width keeps the longest name from being cut off.
+if TYPE_CHECKING:
+    _Style = str
+else:
+    _Style = Literal[tuple(PROVER_STYLES)]
 PromptStyle = Annotated[
-    Literal[tuple(PROVER_STYLES)],  # type: ignore[valid-type]
+    _Style,
     typer.Option(metavar="STYLE", help="The prover (prompt and output format); the styles are listed below."),
 ]
 STYLES_EPILOG = "Prompt styles (--prompt-style): " + ", ".join(PROVER_STYLES) + "."
@@ -107,7 +111,7 @@ def require(condition: bool, message: str) -> None:
 
 def positive_or_exit(option: str, value: float | None) -> None:
     if value is not None:
-        require(value > 0 and value == value, f"{option} must be a positive number, not {value:g}")
+        require(value > 0, f"{option} must be a positive number, not {value:g}")
 
 
 def at_least_one_or_exit(option: str, value: int | None) -> None:

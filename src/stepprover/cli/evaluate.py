@@ -12,6 +12,7 @@ from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
 from stepprover.cli.common import (
+    INTERRUPTED,
     BaseUrl,
     LeanApiKey,
     LeanDir,
@@ -125,8 +126,11 @@ def eval_(
     try:
         store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer)
-        asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray), loop,
-                          store, EvalPlan(chosen, samples, concurrency)))
+        try:
+            asyncio.run(_eval(generator, LeanBackend(pool_config, lean_url, lean_api_key, lean_ray), loop,
+                              store, EvalPlan(chosen, samples, concurrency)))
+        except KeyboardInterrupt:
+            fail(f"interrupted; run the same command again to resume {folder}", code=INTERRUPTED)
         _print_eval_summary(store, chosen, samples, folder)
     finally:
         store.close()

@@ -13,7 +13,6 @@ from stepprover.cli.common import LeanDir, fail, lean_setup_for
 from stepprover.lean.toolchain import LeanSetup, SetupError, check_reachable, doctor, run_plan
 from stepprover.lean.toolchain import setup_plan as build_setup_plan
 
-
 _DEFAULT = LeanSetup()
 """The pinned versions `lean setup` installs unless told otherwise."""
 

@@ -14,6 +14,7 @@ from stepprover.agent.display import render_trajectory, summary_line
 from stepprover.agent.loop import LoopConfig
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
+    INTERRUPTED,
     BaseUrl,
     LeanApiKey,
     LeanDir,
@@ -122,7 +123,10 @@ def prove(
     )
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
     lean = LeanBackend(pool_config, lean_url, lean_api_key)
-    trajectory = asyncio.run(_prove(generator, lean, config, target))
+    try:
+        trajectory = asyncio.run(_prove(generator, lean, config, target))
+    except KeyboardInterrupt:
+        fail("interrupted", code=INTERRUPTED)
     if as_json:
         typer.echo(trajectory.model_dump_json())
     else:

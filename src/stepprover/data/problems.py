@@ -107,8 +107,8 @@ def load_benchmark(spec: str) -> tuple[list[Problem], Path, str | None]:
     Returns the problems, the file they came from and the split.
     """
     split: str | None
-    for name in BUNDLED:
-        if spec.startswith(name + "-") and spec[len(name) + 1 :] in BUNDLED[name].splits:
+    for name, bundled in BUNDLED.items():
+        if spec.startswith(name + "-") and spec[len(name) + 1 :] in bundled.splits:
             split = spec[len(name) + 1 :]
             path = bundled_path(name)
             break
