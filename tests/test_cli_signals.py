@@ -31,8 +31,8 @@ def start_check(tmp_path: Path, *repl_args: str, extra: tuple[str, ...] = ()) ->
     return subprocess.Popen([*INTERRUPTIBLE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-INTERRUPTIBLE = [sys.executable, "-c", "import os, signal, sys; "
-                 "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"]
+INTERRUPTIBLE = [sys.executable, "-c", ("import os, signal, sys; signal.signal(signal.SIGINT, "
+                                         "signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])")]
 """Run argv with SIGINT not ignored, as from a terminal. A test run started in the background
 of a non-interactive shell (`pytest &`, as scripts/test-under-load does) ignores SIGINT, and
 Python keeps an ignored SIGINT ignored, so Ctrl-C could not be tested."""
