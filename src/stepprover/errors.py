@@ -72,11 +72,15 @@ class ReplStartError(ReplError):
     Attributes:
         refused: Lean answered the warm-up (the imports) with an error, so the
             imports themselves are at fault, not the machinery.
+        timed_out: the warm-up gave no reply within the pool's warm-up timeout
+            (another try would only wait as long again).
     """
 
-    def __init__(self, message: str, *, refused: bool = False, stderr_tail: str = "") -> None:
+    def __init__(self, message: str, *, refused: bool = False, timed_out: bool = False,
+                 stderr_tail: str = "") -> None:
         super().__init__(message, stderr_tail=stderr_tail)
         self.refused = refused
+        self.timed_out = timed_out
 
 
 class ReplTimeout(ReplError):

@@ -12,6 +12,8 @@ from rich.console import Console
 
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
+    INTERRUPTED,
+    OUTAGE,
     BaseUrl,
     Cache,
     CacheDir,
@@ -31,12 +33,15 @@ from stepprover.cli.common import (
     SketchTimeout,
     Temperature,
     TokenizerPath,
+    WarmupTimeout,
+    at_least_one_or_exit,
     cache_or_none,
     err,
     fail,
     generator_or_exit,
     lean_setup_for,
     loop_config_or_exit,
+    positive_or_exit,
     process_config_or_exit,
 )
 from stepprover.cli.gold import (
@@ -50,6 +55,7 @@ from stepprover.cli.gold import (
 )
 from stepprover.data.defects import start_line as defects_start_line
 from stepprover.data.problems import (
+    bundled_benchmarks,
     file_sha256,
     find_problem,
     lean_version_warning,
@@ -71,7 +77,9 @@ from stepprover.provers.styles import CorrectionTree
 
 def eval_(
     model: Model,
-    benchmark: Annotated[str, typer.Option(help="minif2f-test, minif2f-valid, or FILE.jsonl[:SPLIT].")] = "minif2f-test",
+    benchmark: Annotated[str, typer.Option(
+        metavar="NAME", help="Bundled: " + ", ".join(bundled_benchmarks()) + "; or FILE.jsonl[:SPLIT].")
+    ] = "minif2f-test",
     samples: Annotated[int, typer.Option(help="Samples per problem.")] = 32,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run is stored (resumable).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
@@ -86,6 +94,7 @@ def eval_(
     max_context_tokens: MaxContextTokens = None,
     sketch_timeout: SketchTimeout = 60.0,
     final_timeout: FinalTimeout = None,
+    warmup_timeout: WarmupTimeout = 300.0,
     temperature: Temperature = None,
     prompt_style: PromptStyle = "stepfun-tir",
     reference: Reference = False,
@@ -108,7 +117,17 @@ def eval_(
 
     Samples lost to an outage (model server or Lean unavailable after retries) are stored
     as retryable, never as results; rerunning the same command redoes them.
-    """
+
+    Exit status: 0 when the run is complete, 1 when it is not (samples retryable or not
+    run), 2 for input that cannot be used (one line on stderr says why), 3 when it stopped
+    after too many outages in a row, 130 if interrupted (rerun to resume)."""
+    at_least_one_or_exit("--samples", samples)
+    at_least_one_or_exit("--concurrency", concurrency)
+    at_least_one_or_exit("--workers", workers)
+    at_least_one_or_exit("--limit", limit)
+    for option, seconds in (("--sketch-timeout", sketch_timeout), ("--final-timeout", final_timeout),
+                            ("--warmup-timeout", warmup_timeout)):
+        positive_or_exit(option, seconds)
     try:
         chosen, path, split = load_benchmark(benchmark)
         if problems:
@@ -120,7 +139,8 @@ def eval_(
     checker = (
         gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
     )
-    pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
+    pool_config = None if lean_url else PoolConfig(
+        process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers, warmup_timeout=warmup_timeout)
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
@@ -154,7 +174,9 @@ def eval_(
                                   lambda stored: _eval(generator, run, store, plan, stored)))
         except RunStopped as exc:
             fail(f"eval stopped: {exc}. {len(store.done())} finished samples are kept in {folder}; "
-                 "fix the endpoint and rerun the same command to resume.", code=3)
+                 "fix the endpoint and rerun the same command to resume.", code=OUTAGE)
+        except KeyboardInterrupt:
+            fail(f"interrupted; run the same command again to resume {folder}", code=INTERRUPTED)
         complete = _print_eval_summary(store, run.config, folder, [p.name for p in chosen], tree)
     if not complete:
         raise typer.Exit(1)
@@ -170,6 +192,8 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
         TimeRemainingColumn,
     )
 
+    from stepprover.cli.progress import SampleRateColumn
+
     try:
         async with run.prover(generator) as (agent, repl):
             done = store.done()
@@ -180,7 +204,7 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
             per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
                            for p in plan.problems}
             columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                       TextColumn("{task.completed}/{task.total} samples · {task.speed} /s"),
+                       TextColumn("{task.completed}/{task.total} samples"), SampleRateColumn(),
                        TimeRemainingColumn())
             with Progress(*columns, console=err) as bar:
                 task = bar.add_task("", total=total, completed=completed)

@@ -17,15 +17,22 @@ class Bundled:
     file: str
     lean_versions: tuple[str, ...]
     """Lean versions the statements are known to elaborate under."""
+    splits: tuple[str, ...]
+    """The splits the file holds (``NAME-SPLIT`` names a benchmark)."""
 
 
 BUNDLED: dict[str, Bundled] = {
     # Longest names first: "minif2f-yangky11-test" must not read as "minif2f" split "yangky11-test".
-    "minif2f-goedel-v2": Bundled("minif2f-goedel-v2.jsonl", ("v4.9.0",)),
-    "minif2f-yangky11": Bundled("minif2f-yangky11.jsonl", ("v4.24.0",)),
-    "minif2f": Bundled("minif2f.jsonl", ("v4.9.0", "v4.20.0-rc5")),
+    "minif2f-goedel-v2": Bundled("minif2f-goedel-v2.jsonl", ("v4.9.0",), ("test",)),
+    "minif2f-yangky11": Bundled("minif2f-yangky11.jsonl", ("v4.24.0",), ("test", "valid")),
+    "minif2f": Bundled("minif2f.jsonl", ("v4.9.0", "v4.20.0-rc5"), ("test", "valid")),
 }
 """Benchmarks shipped inside the package; see data/benchmarks/PROVENANCE.md."""
+
+
+def bundled_benchmarks() -> list[str]:
+    """Every bundled benchmark name (``NAME-SPLIT``), as ``--benchmark`` takes them."""
+    return sorted(f"{name}-{split}" for name, b in BUNDLED.items() for split in b.splits)
 
 
 
@@ -110,14 +117,17 @@ def load_benchmark(spec: str) -> tuple[list[Problem], Path, str | None]:
     Returns the problems, the file they came from and the split.
     """
     split: str | None
-    for name in BUNDLED:
-        if spec.startswith(name + "-"):
+    for name, bundled in BUNDLED.items():
+        if spec.startswith(name + "-") and spec[len(name) + 1 :] in bundled.splits:
             split = spec[len(name) + 1 :]
             path = bundled_path(name)
             break
     else:
         file, _, split_part = spec.partition(":")
         path, split = Path(file), split_part or None
+        if not path.is_file():
+            raise DataError(f"unknown benchmark {spec!r}: not a file, and not one of the bundled "
+                            f"{', '.join(bundled_benchmarks())}")
     problems = load_jsonl(path, split=split)
     if not problems:
         raise DataError(f"benchmark {spec!r} has no problems (split {split!r} of {path})")
