@@ -30,7 +30,8 @@ line is MB megabytes), ``sleep=S``, ``grow=MB``, and the sandbox probes
 ``try-socket``, ``try-write=PATH``, ``try-fork=N`` (report what happened as an
 info message); ``crash-once=PATH`` and ``hang-once=PATH`` crash or hang unless PATH
 exists (and create it),
-``bad-utf8`` answers with bytes that are not UTF-8.
+``bad-utf8`` answers with bytes that are not UTF-8; ``pid-to=PATH`` writes the stand-in's
+process id to PATH (for tests that kill it from outside).
 """
 
 from __future__ import annotations
@@ -233,6 +234,9 @@ def per_request_faults(text: str) -> None:
             sys.stdout.buffer.write(b'{"env": 0, "x": "\xff\xfe"}\n\n')
             sys.stdout.flush()
             raise _Answered
+        elif name == "pid-to":
+            Path(value + ".tmp").write_text(str(os.getpid()))
+            os.replace(value + ".tmp", value)  # whole or absent, for a reader polling it
         elif name == "sleep":
             time.sleep(float(value))
         elif name == "grow":

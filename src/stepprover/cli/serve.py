@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from stepprover.server.settings import ServiceSettings
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """Run the HTTP verification service (settings from STEPPROVER_SERVICE_* variables)."""
+    """Run the HTTP verification service (settings from STEPPROVER_SERVICE_* variables).
+
+    Once listening it prints one line: the address, the number of REPL workers and
+    whether the sandbox is on."""
     import uvicorn
 
     from stepprover.server.app import create_app
     from stepprover.server.settings import ServiceSettings
 
-    uvicorn.run(create_app(ServiceSettings()), host=host, port=port, log_level="warning")
+    settings = ServiceSettings()
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # bound and serving (a failed bind exits before this)
+                bound = [s.getsockname() for srv in self.servers for s in srv.sockets]
+                where = f"{host}:{bound[0][1]}" if bound else f"{host}:{port}"
+                typer.echo(started_line(settings, where, app.state.service.pool.size))
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+
+
+def started_line(settings: ServiceSettings, where: str, workers: int) -> str:
+    """What ``serve`` prints once it listens, e.g. ``stepprover serve: listening on
+    http://127.0.0.1:8000 (docs at /docs); 4 REPL workers; sandbox on; no API key``."""
+    sandbox = "sandbox on" if settings.sandbox else "sandbox OFF (REPLs run with this user's rights)"
+    auth = "bearer token required" if settings.api_key else "no API key"
+    plural = "" if workers == 1 else "s"
+    return (f"stepprover serve: listening on http://{where} (docs at /docs); "
+            f"{workers} REPL worker{plural}; {sandbox}; {auth}")

@@ -7,8 +7,11 @@ every wire).
 - ``crash``: the worker died on this command (exited, memory cap, garbage output);
   the command's own fault, since the pool ran it on a fresh, warm worker;
 - ``infrastructure``: no worker could be got or reached: the REPL did not start or
-  warm up, the pool was closed, or the service could not be reached (transport
-  error, or 5xx after the client's retries). Never the proof's fault.
+  warm up, the pool was closed, the service could not be reached (transport
+  error, or 5xx after the client's retries), or the worker was lost to something
+  else than the command: it exited between requests before reading this one, or was
+  killed from outside (SIGKILL, SIGTERM... that stepprover did not send). Never the
+  proof's fault.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class CommandOutcome(BaseModel):
     imports_refused: bool = False
     """``infrastructure``: Lean itself answered the import block with an error, so the
     imports are at fault rather than the machinery."""
+    warmup_timed_out: bool = False
+    """``infrastructure``: the REPL gave no answer to its imports within the pool's
+    warm-up timeout (``PoolConfig.warmup_timeout``)."""
 
     @property
     def ok(self) -> bool:
@@ -93,10 +99,13 @@ class CommandOutcome(BaseModel):
         except ReplStartError as exc:
             return cls(status=CommandStatus.INFRASTRUCTURE, error=exc.summary,
                        stderr_tail=exc.stderr_tail, imports_refused=exc.refused,
+                       warmup_timed_out=exc.timed_out,
                        elapsed=time.monotonic() - started)
         except PoolClosed as exc:
             return cls.infrastructure(str(exc), elapsed=time.monotonic() - started)
         except ReplError as exc:
-            return cls(status=CommandStatus.CRASH, error=exc.summary, stderr_tail=exc.stderr_tail,
+            lost = isinstance(exc, ReplCrashed) and exc.infrastructure  # not the command's doing
+            status = CommandStatus.INFRASTRUCTURE if lost else CommandStatus.CRASH
+            return cls(status=status, error=exc.summary, stderr_tail=exc.stderr_tail,
                        exited=isinstance(exc, ReplCrashed), elapsed=time.monotonic() - started)
         return cls(status=CommandStatus.OK, reply=reply.raw, elapsed=time.monotonic() - started)

@@ -19,8 +19,12 @@ it: such code can leave state behind in the process (a background task that late
 writes a forged reply to the REPL's stdout, process-wide refs), and that worker
 would go on to verify proofs. The verifier's own commands are passed as trusted.
 
-A worker retires after ``max_commands`` commands or once its RSS passes
-``recycle_rss_mb``; its successor is warmed *before* it leaves (started when the
+A worker found dead before use (it exited while idle) is dropped and replaced
+before any request is given to it; a request sent to a worker that died before
+reading it is sent again to another (it cannot be at fault, it was never read).
+
+A worker retires after ``max_commands`` commands or once its RSS passes the soft
+recycle threshold (by default ``RECYCLE_FRACTION`` of the hard cap); its successor is warmed *before* it leaves (started when the
 remaining commands would take about as long as a warm-up), so throughput does
 not dip. A worker that timed out, crashed or ran out of memory is already dead;
 a replacement warms in the background while other workers keep serving.
@@ -39,7 +43,14 @@ from typing import Any, Self, TypeVar
 
 import psutil
 
-from stepprover.errors import PoolBusy, PoolClosed, ReplError, ReplStartError
+from stepprover.errors import (
+    PoolBusy,
+    PoolClosed,
+    ReplCrashed,
+    ReplError,
+    ReplStartError,
+    ReplTimeout,
+)
 from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.prefilter import prefilter
 from stepprover.lean.process import ProcessConfig, ReplProcess
@@ -48,6 +59,12 @@ from stepprover.lean.source import odd_imports, split_imports
 
 MATHLIB_WORKER_RSS_MB = 6500.0
 """RSS of a REPL after ``import Mathlib`` (measured on Mathlib v4.20)."""
+
+RECYCLE_FRACTION = 0.8
+"""Default soft recycle threshold, as a fraction of the hard RSS cap."""
+UNREAD_EXTRA_TRIES = 2
+"""A request whose worker died before reading it is sent again, to at most pool size +
+this many workers in all (workers with equal lives can die one after another)."""
 
 _T = TypeVar("_T")
 
@@ -70,9 +87,10 @@ class PoolConfig:
     expected_worker_rss_mb: float = MATHLIB_WORKER_RSS_MB
     max_commands: int | None = 500
     """Retire a worker after this many commands (``None``: never)."""
-    recycle_rss_mb: float | None = 12_000.0
-    """Retire a worker after a command that left its RSS above this. The hard,
-    mid-request cap is ``process.max_rss_mb``."""
+    recycle_rss_mb: float | None = None
+    """Retire a worker after a command that left its RSS above this (MB); ``None``:
+    ``RECYCLE_FRACTION`` of the hard, mid-request cap ``process.max_rss_mb`` (no
+    recycling by memory without a cap). Must stay below the cap."""
     warmup_timeout: float = 300.0
     max_queue: int = 10_000
     """Requests allowed to wait for a worker; more raise ``PoolBusy``."""
@@ -87,6 +105,20 @@ class PoolConfig:
             raise ValueError("PoolConfig.workers must be at least 1")
         if self.max_commands is not None and self.max_commands < 1:
             raise ValueError("PoolConfig.max_commands must be at least 1 (or None)")
+        cap = self.process.max_rss_mb
+        if self.recycle_rss_mb is not None and cap is not None and self.recycle_rss_mb >= cap:
+            raise ValueError(
+                f"the recycle threshold ({self.recycle_rss_mb:g} MB) must be below the hard RSS "
+                f"cap ({cap:g} MB), or workers are killed mid-request instead of recycled"
+            )
+
+    @property
+    def recycle_threshold_mb(self) -> float | None:
+        """The soft RSS threshold in effect (MB), ``None`` for none."""
+        if self.recycle_rss_mb is not None:
+            return self.recycle_rss_mb
+        cap = self.process.max_rss_mb
+        return None if cap is None else RECYCLE_FRACTION * cap
 
     @property
     def size(self) -> int:
@@ -197,24 +229,30 @@ class ReplPool:
         """
         if odd := odd_imports(imports):  # a module file outside the search path
             raise ReplStartError(f"imports {', '.join(odd)}: not a plain module name", refused=True)
-        worker = await self._acquire(imports)
-        started = time.monotonic()
-        if not trusted and _may_leave_state(request):
-            worker.tainted = True
-        try:
-            if isinstance(request, CommandRequest) and request.env is None:
-                request = request.model_copy(update={"env": worker.env})
-            reply = await worker.process.send(request, timeout)
-            self._served += 1
-            return reply
-        except ReplError as exc:
-            if self._closed:
-                raise PoolClosed("the REPL pool was closed during the request") from exc
-            raise
-        finally:
-            if (clock := _worker_seconds.get()) is not None:
-                clock.append(time.monotonic() - started)
-            await self._release(worker)
+        tries = self.size + UNREAD_EXTRA_TRIES
+        for attempt in range(1, tries + 1):
+            worker = await self._acquire(imports)
+            started = time.monotonic()
+            if not trusted and _may_leave_state(request):
+                worker.tainted = True
+            try:
+                sent = request
+                if isinstance(sent, CommandRequest) and sent.env is None:
+                    sent = sent.model_copy(update={"env": worker.env})
+                reply = await worker.process.send(sent, timeout)
+                self._served += 1
+                return reply
+            except ReplError as exc:
+                if self._closed:
+                    raise PoolClosed("the REPL pool was closed during the request") from exc
+                if isinstance(exc, ReplCrashed) and exc.between_requests and attempt < tries:
+                    continue  # never read, so safe to send again (the dead worker is replaced)
+                raise
+            finally:
+                if (clock := _worker_seconds.get()) is not None:
+                    clock.append(time.monotonic() - started)
+                await self._release(worker)
+        raise AssertionError("unreachable")
 
     async def run_command(
         self, imports: str, cmd: str, timeout: float, *, trusted: bool = False
@@ -327,14 +365,13 @@ class ReplPool:
         return worker
 
     def _take_idle(self, imports: str) -> _Worker | None:
-        for worker in self._idle:
-            if worker.imports == imports:
-                self._idle.remove(worker)
-                if worker.process.alive:
-                    return worker
-                self._forget(worker)
-                self._replace(imports)
-                return None
+        """An idle, live worker for ``imports``; the dead ones met on the way are replaced."""
+        for worker in [w for w in self._idle if w.imports == imports]:
+            self._idle.remove(worker)
+            if worker.process.alive:
+                return worker
+            self._forget(worker)
+            self._replace(imports)
         return None
 
     def _has_room(self) -> bool:
@@ -381,12 +418,12 @@ class ReplPool:
     def _must_retire(self, worker: _Worker) -> bool:
         if worker.life is not None and worker.commands >= worker.life:
             return True
-        cap = self.config.recycle_rss_mb
+        cap = self.config.recycle_threshold_mb
         return cap is not None and worker.process.rss_mb() > cap
 
     def _near_end(self, worker: _Worker) -> bool:
         """Would the worker's remaining commands take about as long as warming its successor?"""
-        cap = self.config.recycle_rss_mb
+        cap = self.config.recycle_threshold_mb
         if cap is not None and worker.process.rss_mb() > 0.85 * cap:
             return True
         if worker.life is None:
@@ -445,6 +482,13 @@ class ReplPool:
         if imports.strip():
             try:
                 reply = await process.send(CommandRequest(cmd=imports), self.config.warmup_timeout)
+            except ReplTimeout as exc:
+                await self._close_process(process)
+                raise ReplStartError(
+                    f"warm-up {imports!r} gave no reply within the warm-up timeout "
+                    f"({self.config.warmup_timeout:g} s, --warmup-timeout); REPL killed",
+                    stderr_tail=exc.stderr_tail, timed_out=True,
+                ) from exc
             except ReplError as exc:
                 await self._close_process(process)
                 raise ReplStartError(f"warm-up {imports!r} failed: {exc}") from exc

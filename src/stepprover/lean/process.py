@@ -2,7 +2,8 @@
 
 The process runs in its own process group (and session), so that killing it
 also kills what it spawned (``lake env``/``lake exe repl`` run the REPL as a
-child). Each request has a wall-clock timeout; while it runs, the RSS of the
+child). On Linux it runs under ``lean/guard.py``, which kills the whole tree when
+stepprover dies, whatever the signal (SIGKILL included). Each request has a wall-clock timeout; while it runs, the RSS of the
 whole process tree is polled and the group is killed when it passes the cap.
 Any failure leaves the process dead: callers replace it, never reuse it.
 """
@@ -13,9 +14,13 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import fcntl
 import os
+import shutil
 import signal
+import struct
 import sys
+import termios
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,16 +42,46 @@ _READ_CHUNK = 1 << 16
 _STDERR_KEEP_BYTES = 64 * 1024
 _TREE_RELIST_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1
+_PIPE_CAPACITY = 65536
+"""Linux's default pipe capacity: a request this small reaches an empty pipe in one write,
+whole, or (no reader left) not at all."""
+_GUARD = Path(__file__).with_name("guard.py")
 
 
-def die_with_parent() -> None:
-    """In the child before exec: get SIGKILL if our process dies without closing it (Linux).
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In the child before exec: get ``sig`` if our process dies without closing it (Linux).
 
-    The REPL runs in its own session, so nothing else would stop it if the service
-    itself were killed with SIGKILL."""
+    The REPL runs in its own session, so nothing else would stop it if stepprover itself
+    were killed with SIGKILL. The guard turns SIGTERM into killing every descendant."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def _guard_dies_with_parent() -> None:
+    """The guard gets SIGTERM, on which it kills every descendant of the REPL."""
+    die_with_parent(signal.SIGTERM)
+
+
+def _guarded(argv: list[str]) -> list[str]:
+    """argv run under the guard where the platform has what it needs (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, str(_GUARD), "--", *argv]
+
+
+def check_executable(config: ProcessConfig) -> None:
+    """Raise ``ReplStartError`` if ``config.argv[0]`` is not an executable program (as exec
+    would fail; under the guard that failure would only show as a crashed first request)."""
+    program = config.argv[0] if config.argv else ""
+    path = (config.env or os.environ).get("PATH")
+    if os.sep in program:
+        found = Path(config.cwd or ".", program)
+        ok = found.is_file() and os.access(found, os.X_OK)
+    else:
+        ok = bool(program) and shutil.which(program, path=path) is not None
+    if not ok:
+        raise ReplStartError(f"cannot start REPL {list(config.argv)!r}: {program!r} is not an executable")
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -121,20 +156,27 @@ class ReplProcess:
         self._tree: list[psutil.Process] = []
         self._tree_listed_at = -float("inf")
         self.stats = ProcessStats()
+        # Our own handle on the stdin pipe, to ask how much of a request is still unread
+        # after the REPL died (asyncio closes its end once it notices the reader is gone).
+        self._stdin_probe: int | None = None
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # already closed: dead at birth
+            self._stdin_probe = os.dup(proc.stdin.get_extra_info("pipe").fileno())  # type: ignore[union-attr]
+        self._request_refused = False
 
     @classmethod
     async def spawn(cls, config: ProcessConfig) -> ReplProcess:
-        """Start the process in a new session (its own process group)."""
+        """Start the process in a new session (its own process group), under the guard."""
+        check_executable(config)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *config.argv,
+                *_guarded(list(config.argv)),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=config.cwd,
                 env=dict(config.env) if config.env is not None else None,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=_guard_dies_with_parent,
             )
         except OSError as exc:
             raise ReplStartError(f"cannot start REPL {config.argv!r}: {exc}") from exc
@@ -148,7 +190,13 @@ class ReplProcess:
 
     @property
     def alive(self) -> bool:
-        return self._dead_reason is None and self._proc.returncode is None
+        """Not killed, and not exited (the OS is asked too: asyncio notices an exit late)."""
+        if self._dead_reason is not None or self._proc.returncode is not None:
+            return False
+        try:
+            return bool(psutil.Process(self._proc.pid).status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:
+            return False
 
     @property
     def stderr_tail(self) -> str:
@@ -186,12 +234,23 @@ class ReplProcess:
         except ReplProtocolError as exc:
             raise await self._die(exc) from exc
 
+    def _never_read(self, request_bytes: int) -> bool:
+        """After end-of-file with no reply: did the REPL die before reading any of the request?
+        Yes if the request still lies whole in the pipe, or if it could not be written (no
+        reader was left) while small enough to have gone in one write."""
+        if self._buffer or request_bytes <= 0:
+            return False
+        if self._request_refused:
+            return request_bytes <= _PIPE_CAPACITY
+        return request_bytes <= self._unread_input()
+
     async def send_raw(self, payload: bytes, timeout: float) -> str:
         """Write framed bytes, return the next framed reply's text (without the blank line)."""
         async with self._lock:
             if not self.alive:
                 raise self._dead_reason or ReplCrashed(
-                    returncode=self._proc.returncode, stderr_tail=self.stderr_tail
+                    returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                    between_requests=True,
                 )
             started = time.monotonic()
             watchdog = (
@@ -202,7 +261,7 @@ class ReplProcess:
             try:
                 async with asyncio.timeout(timeout):
                     await self._write(payload)
-                    text = await self._read_message()
+                    text = await self._read_message(len(payload))
             except TimeoutError:
                 elapsed = time.monotonic() - started
                 timed_out = ReplTimeout(timeout=timeout, elapsed=elapsed, stderr_tail=self.stderr_tail)
@@ -228,14 +287,28 @@ class ReplProcess:
         assert stdin is not None
         try:
             stdin.write(payload)
+            # Closing already: the pipe had no reader left, so nothing was written.
+            self._request_refused = stdin.transport.is_closing()
             await stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
+            # Nobody reads the pipe any more: the REPL was gone before this request.
             await self._proc.wait()
             raise ReplCrashed(
-                returncode=self._proc.returncode, stderr_tail=self.stderr_tail
+                returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                between_requests=len(payload) <= _PIPE_CAPACITY,
             ) from exc
 
-    async def _read_message(self) -> str:
+    def _unread_input(self) -> int:
+        """Bytes written to the REPL's stdin that it has not read (Linux FIONREAD; 0 if unknown)."""
+        if self._stdin_probe is None:
+            return 0
+        try:
+            raw = fcntl.ioctl(self._stdin_probe, termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return int(struct.unpack("i", raw)[0])
+
+    async def _read_message(self, request_bytes: int = 0) -> str:
         stdout = self._proc.stdout
         assert stdout is not None
         scan_from = 0
@@ -253,8 +326,10 @@ class ReplProcess:
             scan_from = max(0, len(self._buffer) - 1)
             chunk = await stdout.read(_READ_CHUNK)
             if not chunk:
+                never_read = self._never_read(request_bytes)
                 await self._proc.wait()
-                raise ReplCrashed(returncode=self._proc.returncode, stderr_tail=self.stderr_tail)
+                raise ReplCrashed(returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                                  between_requests=never_read)
             self._buffer += chunk
 
     @staticmethod
@@ -312,5 +387,8 @@ class ReplProcess:
         await self.kill()
         if self._proc.stdin is not None:
             self._proc.stdin.close()
+        if self._stdin_probe is not None:
+            os.close(self._stdin_probe)
+            self._stdin_probe = None
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(self._stderr_task, timeout=1.0)

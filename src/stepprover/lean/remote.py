@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from stepprover.errors import RemoteError, RemoteUnreachable
+from stepprover.errors import LeanUnavailable, RemoteError, RemoteUnreachable
 from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.pool import PoolHealth
 from stepprover.lean.verify import Verdict
@@ -53,11 +53,15 @@ class RemoteLean:
     async def check(self, code: str | bytes, *, statement: str | None = None,
                     timeout: float | None = None) -> Verdict:
         """Raises ``RemoteUnreachable`` (a ``LeanUnavailable``) when the service cannot be
-        reached after every retry, ``RemoteError`` when it refuses the request."""
+        reached after every retry, ``LeanUnavailable`` when it could get no worker for the
+        proof, ``RemoteError`` when it refuses the request."""
         text = code.decode("utf-8", errors="surrogateescape") if isinstance(code, bytes) else code
         body = VerifyRequest(proofs=[ProofItem(id="0", code=text, statement=statement)], timeout=timeout)
         data = await self._post("/api/verify", body, {"Idempotency-Key": uuid.uuid4().hex})
-        return VerifyResponse.model_validate(data).results[0].verdict
+        result = VerifyResponse.model_validate(data).results[0]
+        if result.verdict is None:  # the service could not check it: an outage, never a verdict
+            raise LeanUnavailable(result.error or "the service gave no verdict")
+        return result.verdict
 
     async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
         """The service's outcome as it sent it; an unreachable service is an
@@ -94,13 +98,17 @@ class RemoteLean:
             else:
                 if response.status_code < 400:
                     return response.json()
+                if response.status_code in (401, 403, 404):  # wrong key or URL: no Lean will answer
+                    raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",
+                                            f"answered {response.status_code}: {response.text[:200]}")
                 if response.status_code != 429 and response.status_code < 500:
                     raise RemoteError(f"{path} answered {response.status_code}: {response.text[:500]}")
                 last = f"HTTP {response.status_code}"
                 wait = self._delay(attempt, response.headers.get("Retry-After"))
             if attempt < self.retries:
                 await asyncio.sleep(wait)
-        raise RemoteUnreachable(f"{path} failed after {self.retries + 1} attempts ({last})")
+        raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",
+                                f"failed after {self.retries + 1} attempts ({last})")
 
     def _delay(self, attempt: int, retry_after: str | None = None) -> float:
         if retry_after is not None:

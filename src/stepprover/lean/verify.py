@@ -29,9 +29,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from stepprover.errors import LeanUnavailable
+from stepprover.lean.lexer import Kind
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
-from stepprover.lean.lexer import Kind
 from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import (
@@ -42,6 +42,7 @@ from stepprover.lean.source import (
     split_imports,
     with_sorry,
 )
+from stepprover.lean.text import invalid_unicode_reason
 
 RULES_VERSION: str = "2026-11-30.2"
 """The version of the verification rules; bump on any change to prefilter, probes or
@@ -281,6 +282,8 @@ class LeanVerifier:
                 return Verdict(outcome=Outcome.TIMEOUT, reason=outcome.detail, attempts=attempt)
             if outcome.imports_refused:
                 return Verdict(outcome=Outcome.LEAN_ERROR, reason=outcome.detail, attempts=attempt)
+            if outcome.warmup_timed_out:  # a second warm-up would only wait as long again
+                raise LeanUnavailable(outcome.detail)
         if outcome.status is CommandStatus.INFRASTRUCTURE:
             raise LeanUnavailable(outcome.detail)
         return Verdict(outcome=Outcome.CRASH, reason=outcome.detail, attempts=tries)
@@ -388,7 +391,9 @@ def _as_text(code: str | bytes, max_bytes: int) -> str | Verdict:
             code = code.decode("utf-8")
         except UnicodeDecodeError as exc:
             return _rejected(f"the proof is not UTF-8 text ({exc.reason} at byte {exc.start})")
-    size = len(code.encode("utf-8", errors="surrogatepass"))
+    if reason := invalid_unicode_reason(code, "the proof"):
+        return _rejected(reason)  # no UTF-8 encoder, Lean's included, takes it
+    size = len(code.encode("utf-8"))
     if size > max_bytes:
         return _rejected(f"the proof is {size} bytes, over the {max_bytes}-byte limit")
     if "\x00" in code:

@@ -1,21 +1,39 @@
 """HTTP bodies of the verification service: Kimina-compatible and native.
 
 The Kimina-compatible shapes follow kimina-lean-server's client models
-(``kimina_client.models``: CheckRequest, ReplResponse, CheckResponse) so that
-existing clients work unchanged.
+(``kimina_client.models`` of kimina-client 0.2.1: CheckRequest, ReplResponse,
+CheckResponse, and the legacy VerifyRequestBody / VerifyResponse of ``POST /verify``)
+so that existing clients work unchanged.
+
+Ids must be valid Unicode (no lone surrogate), or no reply could name them: 422.
+Code and statements may hold anything: what cannot run becomes that item's own answer.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from stepprover.lean.outcome import CommandStatus
+from stepprover.lean.text import invalid_unicode_reason
 from stepprover.lean.verify import Verdict
 
 
+def _valid_unicode(text: str) -> str:
+    if reason := invalid_unicode_reason(text, "the text"):
+        raise ValueError(reason)
+    return text
+
+
+UnicodeText = Annotated[str, AfterValidator(_valid_unicode)]
+"""Text that must be valid Unicode (the request is refused, 422, if not)."""
+ItemId = Annotated[UnicodeText, Field(min_length=1, max_length=200)]
+Seconds = Annotated[int, Field(ge=0, description="Seconds per snippet; 0: the service's maximum")]
+
+
 class Snippet(BaseModel):
-    id: str = Field(min_length=1, max_length=200)
+    id: ItemId
     code: str
 
 
@@ -25,7 +43,8 @@ class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     snippets: list[Snippet] = Field(min_length=1)
-    timeout: int = Field(60, ge=1, description="Seconds per snippet")
+    timeout: Seconds = 60
+    """0 is allowed, as kimina-client allows it (``ge=0``): it means the service's maximum."""
     debug: bool = False
     reuse: bool = True
     infotree: Literal["full", "tactics", "original", "substantive"] | None = None
@@ -38,12 +57,22 @@ class CheckRequest(BaseModel):
 
 
 class ReplResponse(BaseModel):
-    """One snippet's result: the REPL's reply, or an error (never both)."""
+    """One snippet's result: the REPL's reply, or an error (never both).
+
+    Positions in ``response`` refer to the snippet as sent (its import lines counted),
+    as kimina-lean-server answers since its #55."""
 
     id: str
     time: float = 0.0
     error: str | None = None
     response: dict[str, Any] | None = None
+    status: CommandStatus | None = None
+    """What became of the REPL command (``lean.outcome``): ``crash`` is the snippet's own
+    (it took down a fresh worker twice), ``infrastructure`` is not (no worker, a worker
+    killed from outside or gone before reading it). ``None``: it never reached the REPL
+    (e.g. code that is not valid Unicode). Extra to Kimina's shape; its clients ignore it."""
+    attempts: int = 0
+    """Workers the command was given to (a crash or an infrastructure fault is tried twice)."""
 
 
 class CheckResponse(BaseModel):
@@ -51,7 +80,7 @@ class CheckResponse(BaseModel):
 
 
 class ProofItem(BaseModel):
-    id: str = Field(min_length=1, max_length=200)
+    id: ItemId
     code: str
     statement: str | None = None
     """Header + theorem ``... := by`` the proof must prove (enables the statement check)."""
@@ -61,12 +90,18 @@ class VerifyRequest(BaseModel):
     """``POST /api/verify`` (native): whole proofs with every integrity check."""
 
     proofs: list[ProofItem] = Field(min_length=1)
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, ge=0, description="Seconds per proof; 0 or none: the maximum")
 
 
 class VerifyResult(BaseModel):
+    """One proof's verdict, or (``verdict`` null) why none could be reached."""
+
     id: str
-    verdict: Verdict
+    verdict: Verdict | None = None
+    error: str | None = None
+    error_kind: Literal["infrastructure", "internal"] | None = None
+    """``infrastructure``: no worker could check it (retry later; never the proof's fault);
+    ``internal``: a fault of the service itself. Either way, no verdict."""
 
 
 class VerifyResponse(BaseModel):
@@ -74,8 +109,52 @@ class VerifyResponse(BaseModel):
 
 
 class RunRequest(BaseModel):
-    """``POST /api/run`` (native): one REPL command in the env of ``imports``."""
+    """``POST /api/run`` (native): one REPL command in the env of ``imports`` (one item, so
+    text that is not valid Unicode refuses the request)."""
 
-    imports: str = ""
-    cmd: str
+    imports: UnicodeText = ""
+    cmd: UnicodeText
     timeout: float = Field(60.0, gt=0)
+
+
+# ---------------------------------------------------------------------- Kimina's legacy /verify
+
+
+class LegacyCode(BaseModel):
+    """One item of kimina-lean-server's legacy ``POST /verify`` (``proof`` or ``code``)."""
+
+    custom_id: Annotated[int, Field(strict=True)] | ItemId
+    proof: str | None = None
+    code: str | None = None
+
+    @model_validator(mode="after")
+    def _has_text(self) -> LegacyCode:
+        if self.proof is None and self.code is None:
+            raise ValueError(f"code {self.custom_id!r} has neither `proof` nor `code`")
+        return self
+
+    @property
+    def text(self) -> str:
+        return self.proof if self.proof is not None else self.code or ""
+
+
+class LegacyVerifyRequest(BaseModel):
+    """kimina-lean-server's ``POST /verify`` body (``VerifyRequestBody``): a REPL check per
+    code, exactly as ``/api/check`` (no integrity checks: that is ``/api/verify``)."""
+
+    codes: list[LegacyCode] = Field(min_length=1)
+    timeout: Seconds = 300
+    infotree_type: Literal["full", "tactics", "original", "substantive"] | None = None
+    disable_cache: bool = False
+
+
+class LegacyResult(BaseModel):
+    """Kimina's ``BackwardResponse``: the REPL's reply with ``time`` added, or an error."""
+
+    custom_id: str
+    error: str | None = None
+    response: dict[str, Any] | None = None
+
+
+class LegacyVerifyResponse(BaseModel):
+    results: list[LegacyResult]

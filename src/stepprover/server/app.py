@@ -2,14 +2,23 @@
 
 Endpoints: ``POST /api/check`` (kimina-lean-server compatible), ``POST /api/verify``
 (verdicts with every integrity check), ``POST /api/run`` (one REPL command, for
-agents' sketches), ``GET /health``, ``GET /metrics`` (Prometheus), ``/docs``.
-Each snippet is checked on its own: one that hangs or crashes never fails the others.
+agents' sketches), ``GET /health``, ``GET /metrics`` (Prometheus), ``/docs``; and
+kimina-lean-server's legacy ``POST /verify`` (alias ``/one_pass_verify_batch``) and ``GET /``.
+
+Each snippet is checked on its own: one that hangs, crashes or cannot be run (code that
+is not valid Unicode) never fails the others. A crash or an infrastructure fault (a worker
+killed from outside, or gone before it read the snippet) is tried once more on another
+worker; what remains is labelled with its ``CommandStatus``. Malformed requests (NaN,
+bad ids) get 422, a batch larger than the queue can ever hold 413 with the limit, a full
+queue 429; a client that goes away cancels its work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Iterator
@@ -17,6 +26,8 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
@@ -28,26 +39,32 @@ from prometheus_client import (
     generate_latest,
 )
 
-from stepprover.errors import LeanUnavailable, PoolBusy
+from stepprover.errors import BatchTooLarge, LeanUnavailable, PoolBusy
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import CommandRequest
 from stepprover.lean.source import split_imports
-from stepprover.lean.verify import LeanVerifier, Verdict, Verifier, VerifyConfig
+from stepprover.lean.text import invalid_unicode_reason
+from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, VerifyConfig
 from stepprover.lean.wire import (
     CheckRequest,
     CheckResponse,
+    LegacyVerifyRequest,
+    ProofItem,
     ReplResponse,
     RunRequest,
     VerifyRequest,
     VerifyResponse,
     VerifyResult,
 )
+from stepprover.server.kimina import legacy_result, shift_positions
 from stepprover.server.limits import BodySizeLimit
 from stepprover.server.settings import ServiceSettings
 
 _T = TypeVar("_T")
 _DISCONNECT_POLL = 0.25
+_RETRIED = frozenset({CommandStatus.CRASH, CommandStatus.INFRASTRUCTURE})
+log = logging.getLogger(__name__)
 
 
 class Metrics:
@@ -94,41 +111,117 @@ class Service:
         self.verifier: Verifier = self.caching or lean
         self.metrics = Metrics(pool)
         self.done: OrderedDict[str, VerifyResponse] = OrderedDict()
-        self.in_flight: dict[str, asyncio.Future[VerifyResponse]] = {}
+        self.in_flight: dict[str, SharedRun] = {}
         self.pending = 0
 
-    @contextmanager
-    def admitted(self, count: int) -> Iterator[None]:
-        """Hold ``count`` places while the work runs; refuse (429) what would overflow the
-        queue (at most ``max_queue`` snippets waiting beyond the busy workers)."""
-        if self.pending + count > self.settings.max_queue + self.pool.size:
+    @property
+    def capacity(self) -> int:
+        """Items the service holds at once: ``max_queue`` waiting beyond the busy workers."""
+        return self.settings.max_queue + self.pool.size
+
+    def admit(self, count: int) -> None:
+        """Take ``count`` places (give them back with ``release``). Raises ``BatchTooLarge``
+        (413) for a batch that could never fit, ``HTTPException`` 429 for one that does not
+        fit now."""
+        if count > self.capacity:
+            raise BatchTooLarge(items=count, limit=self.capacity)
+        if self.pending + count > self.capacity:
             raise HTTPException(429, f"queue full ({self.pending} in flight); retry later",
                                 headers={"Retry-After": "1"})
         self.pending += count
+
+    def release(self, count: int) -> None:
+        self.pending -= count
+
+    @contextmanager
+    def admitted(self, count: int) -> Iterator[None]:
+        """Hold ``count`` places while the work runs (see ``admit``)."""
+        self.admit(count)
         try:
             yield
         finally:
-            self.pending -= count
+            self.release(count)
 
     def timeout(self, requested: float | None) -> float:
+        """Seconds for one item: the request's, at most ``max_timeout``; 0 or none: the maximum."""
         return min(requested or self.settings.max_timeout, self.settings.max_timeout)
 
     async def check_snippet(self, snippet_id: str, code: str, timeout: float,
                             infotree: str | None) -> ReplResponse:
+        """One snippet's ``/api/check`` result; never raises (but for cancellation)."""
         started = time.monotonic()
+        try:
+            return await self._check_snippet(snippet_id, code, timeout, infotree, started)
+        except Exception as exc:  # a fault of ours must not take the batch's other snippets down
+            log.exception("checking snippet %r failed", snippet_id)
+            return ReplResponse(id=snippet_id, time=time.monotonic() - started,
+                                error=f"internal error of the service: {type(exc).__name__}: {exc}")
+
+    async def _check_snippet(self, snippet_id: str, code: str, timeout: float,
+                             infotree: str | None, started: float) -> ReplResponse:
+        if reason := invalid_unicode_reason(code, "the code"):
+            return ReplResponse(id=snippet_id, error=reason)
         source = split_imports(code)
         request = CommandRequest(cmd=source.body, infotree=infotree)
-        try:
-            outcome = await CommandOutcome.of(self.pool.run(source.imports, request, timeout))
-        except PoolBusy as exc:
-            outcome = CommandOutcome.infrastructure(str(exc))
+        for attempts in (1, 2):  # a crash or a lost worker gets one more, on another worker
+            outcome = await self._run_once(source.imports, request, timeout)
+            if outcome.status not in _RETRIED or outcome.imports_refused:
+                break
         self.metrics.outcomes.labels(outcome.status.value).inc()
-        elapsed = time.monotonic() - started
+        result = ReplResponse(id=snippet_id, time=time.monotonic() - started,
+                              status=outcome.status, attempts=attempts)
         if outcome.status is CommandStatus.TIMEOUT:  # kimina-lean-server's wording
-            return ReplResponse(id=snippet_id, time=elapsed, error="Lean REPL command timed out.")
+            return result.model_copy(update={"error": "Lean REPL command timed out."})
+        if outcome.status is CommandStatus.INFRASTRUCTURE:
+            error = f"infrastructure failure, not the snippet's fault (retry later): {outcome.error}"
+            return result.model_copy(update={"error": error})
         if not outcome.ok:
-            return ReplResponse(id=snippet_id, time=elapsed, error=outcome.error)
-        return ReplResponse(id=snippet_id, time=elapsed, response=outcome.reply)
+            return result.model_copy(update={"error": outcome.error})
+        reply = shift_positions(outcome.reply or {}, source.body_line_offset)
+        return result.model_copy(update={"response": reply})
+
+    async def _run_once(self, imports: str, request: CommandRequest, timeout: float) -> CommandOutcome:
+        try:
+            return await CommandOutcome.of(self.pool.run(imports, request, timeout))
+        except PoolBusy as exc:
+            return CommandOutcome.infrastructure(str(exc))
+
+    async def verify_proof(self, proof: ProofItem, timeout: float) -> VerifyResult:
+        """One proof's ``/api/verify`` result; never raises (but for cancellation)."""
+        try:
+            if reason := invalid_unicode_reason(proof.statement or "", "the statement"):
+                verdict = Verdict(outcome=Outcome.REJECTED, reason=reason)
+            else:
+                verdict = await self.verifier.check(proof.code, statement=proof.statement,
+                                                    timeout=timeout)
+        except LeanUnavailable as exc:
+            return VerifyResult(id=proof.id, error_kind="infrastructure",
+                                error=f"infrastructure failure, not the proof's fault (retry later): {exc}")
+        except Exception as exc:  # a fault of ours must not take the batch's other proofs down
+            log.exception("verifying proof %r failed", proof.id)
+            return VerifyResult(id=proof.id, error_kind="internal",
+                                error=f"internal error of the service: {type(exc).__name__}: {exc}")
+        self.metrics.record(verdict, cache=self.caching is not None)
+        return VerifyResult(id=proof.id, verdict=verdict)
+
+
+class SharedRun:
+    """One ``/api/verify`` run that several requests (retries with the same Idempotency-Key)
+    may wait on; when the last of them goes away, the run is cancelled (freeing its workers)."""
+
+    def __init__(self, work: Awaitable[VerifyResponse]) -> None:
+        self.future: asyncio.Future[VerifyResponse] = asyncio.ensure_future(work)
+        self.waiters = 0
+
+    async def wait(self, request: Request) -> VerifyResponse:
+        self.waiters += 1
+        try:
+            return await _until_disconnect(request, asyncio.shield(self.future))
+        finally:
+            self.waiters -= 1
+            if self.waiters == 0 and not self.future.done():
+                self.future.cancel()
+                await asyncio.wait({self.future})  # until its workers are killed and reaped
 
 
 async def _until_disconnect(request: Request, work: Awaitable[_T]) -> _T:
@@ -142,6 +235,20 @@ async def _until_disconnect(request: Request, work: Awaitable[_T]) -> _T:
                 await task  # let the cancellation kill and reap the workers it held
             raise HTTPException(499, "client closed the request")
     return task.result()
+
+
+def _writable(node: Any) -> Any:
+    """``node`` with what strict JSON cannot hold replaced: NaN and infinities by their
+    names, lone surrogates by their escapes."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return str(node)
+    if isinstance(node, str):
+        return node.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(node, dict):
+        return {_writable(k): _writable(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_writable(v) for v in node]
+    return node
 
 
 def _service(request: Request) -> Service:
@@ -187,17 +294,37 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
         state = await svc.pool.health()
         return {"status": "closed" if state.closed else "ok", **state.__dict__}
 
+    @app.get("/", include_in_schema=False)
+    async def root(svc: Svc) -> dict[str, str]:
+        """kimina-lean-server answers ``GET /`` as its health check: ``{"status": "ok"}``."""
+        return {"status": "closed" if svc.pool.snapshot().closed else "ok"}
+
     @app.get("/metrics")
     async def metrics(svc: Svc) -> Response:
         return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def check_all(snippets: list[tuple[str, str]], timeout: float, infotree: str | None,
+                        request: Request, svc: Service) -> list[ReplResponse]:
+        with svc.admitted(len(snippets)), svc.metrics.latency.labels("check").time():
+            results = await _until_disconnect(request, asyncio.gather(*(
+                svc.check_snippet(i, code, timeout, infotree) for i, code in snippets)))
+        return list(results)
+
     @app.post("/api/check", dependencies=auth)
     async def check(body: CheckRequest, request: Request, svc: Svc) -> CheckResponse:
-        timeout = svc.timeout(body.timeout)
-        with svc.admitted(len(body.snippets)), svc.metrics.latency.labels("check").time():
-            results = await _until_disconnect(request, asyncio.gather(*(
-                svc.check_snippet(s.id, s.code, timeout, body.infotree) for s in body.snippets)))
-        return CheckResponse(results=list(results))
+        snippets = [(s.id, s.code) for s in body.snippets]
+        return CheckResponse(results=await check_all(
+            snippets, svc.timeout(body.timeout), body.infotree, request, svc))
+
+    @app.post("/verify", dependencies=auth, summary="kimina-lean-server's legacy check")
+    @app.post("/one_pass_verify_batch", dependencies=auth, include_in_schema=False)
+    async def legacy_verify(body: LegacyVerifyRequest, request: Request, svc: Svc) -> JSONResponse:
+        """A REPL check per code, as ``/api/check`` (not the integrity checks of ``/api/verify``),
+        answered in Kimina's shape: ``{"results": [{"custom_id", "response": {..., "time"}}
+        or {"custom_id", "error"}]}``."""
+        snippets = [(str(c.custom_id), c.text) for c in body.codes]
+        results = await check_all(snippets, svc.timeout(body.timeout), body.infotree_type, request, svc)
+        return JSONResponse({"results": [legacy_result(r) for r in results]})
 
     @app.post("/api/verify", dependencies=auth)
     async def verify(body: VerifyRequest, request: Request, svc: Svc) -> VerifyResponse:
@@ -205,37 +332,54 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
         if key and key in svc.done:
             return svc.done[key]
         if key and key in svc.in_flight:
-            return await asyncio.shield(svc.in_flight[key])
+            return await svc.in_flight[key].wait(request)
         timeout = svc.timeout(body.timeout)
+        count = len(body.proofs)
 
         async def run_all() -> VerifyResponse:
-            verdicts = await asyncio.gather(*(
-                svc.verifier.check(p.code, statement=p.statement, timeout=timeout) for p in body.proofs))
-            for v in verdicts:
-                svc.metrics.record(v, cache=svc.caching is not None)
-            return VerifyResponse(results=[VerifyResult(id=p.id, verdict=v)
-                                           for p, v in zip(body.proofs, verdicts, strict=True)])
+            results = await asyncio.gather(*(svc.verify_proof(p, timeout) for p in body.proofs))
+            if all(r.error_kind == "infrastructure" for r in results):
+                raise LeanUnavailable(results[0].error or "")  # 503: the client retries it all
+            return VerifyResponse(results=list(results))
 
-        with svc.admitted(len(body.proofs)):
-            future: asyncio.Future[VerifyResponse] = asyncio.ensure_future(run_all())
-            if key:
-                svc.in_flight[key] = future
-            try:
-                with svc.metrics.latency.labels("verify").time():
-                    response = await _until_disconnect(request, asyncio.shield(future))
-            finally:
-                svc.in_flight.pop(key or "", None)
-        if key:
+        svc.admit(count)
+        run = SharedRun(run_all())
+
+        def finished(future: asyncio.Future[VerifyResponse]) -> None:
+            svc.release(count)
+            if key and svc.in_flight.get(key) is run:
+                del svc.in_flight[key]
+            if future.cancelled() or future.exception() is not None or not key:
+                return
+            response = future.result()
+            if any(r.verdict is None for r in response.results):
+                return  # not cached: a retry should check those proofs again
             svc.done[key] = response
             while len(svc.done) > settings.idempotency_cache:
                 svc.done.popitem(last=False)
-        return response
+
+        run.future.add_done_callback(finished)
+        if key:
+            svc.in_flight[key] = run
+        with svc.metrics.latency.labels("verify").time():
+            return await run.wait(request)
 
     @app.post("/api/run", dependencies=auth)
     async def run(body: RunRequest, request: Request, svc: Svc) -> CommandOutcome:
         with svc.admitted(1), svc.metrics.latency.labels("run").time():
             return await _until_disconnect(request, svc.pool.run_command(
                 body.imports, body.cmd, svc.timeout(body.timeout)))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, and NaN or a lone surrogate in it cannot
+        # be written as JSON: it would answer 500. The same 422, with the input made writable.
+        return JSONResponse({"detail": _writable(jsonable_encoder(exc.errors()))}, status_code=422)
+
+    @app.exception_handler(BatchTooLarge)
+    async def too_large(_: Request, exc: BatchTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "limit": exc.limit, "items": exc.items},
+                            status_code=413)
 
     @app.exception_handler(PoolBusy)
     async def busy(_: Request, exc: PoolBusy) -> JSONResponse:

@@ -22,6 +22,11 @@ class ServiceSettings(BaseSettings):
     expected_worker_rss_mb: float = MATHLIB_WORKER_RSS_MB
     max_commands_per_worker: int | None = 500
     max_rss_mb: float | None = REPL_MAX_RSS_MB
+    """Hard cap: a worker whose process tree passes it is killed mid-request (``crash``)."""
+    recycle_rss_mb: float | None = None
+    """Soft threshold: a worker left above it after a command is replaced between requests.
+    Default: ``RECYCLE_FRACTION`` (0.8) of ``max_rss_mb``, so it follows the cap; it must
+    stay below the cap."""
     max_queue: int = 1000
     """Snippets allowed to wait for a worker; a request that would pass it gets 429."""
     api_key: str | None = None
@@ -54,4 +59,5 @@ class ServiceSettings(BaseSettings):
         return PoolConfig(
             process=process, workers=self.workers, expected_worker_rss_mb=self.expected_worker_rss_mb,
             max_commands=self.max_commands_per_worker, max_queue=self.max_queue,
+            recycle_rss_mb=self.recycle_rss_mb,
         )  # fmt: skip
