@@ -109,7 +109,7 @@ def eval_(
     gold: Gold = False,
     gold_timeout: GoldTimeout = 1800.0,
     gold_workers: GoldWorkers = 1,
-    max_consecutive_failures: Annotated[int, typer.Option(
+    max_outages: Annotated[int, typer.Option(
         help="Stop after this many samples in a row lost to an unavailable model server or Lean "
              "(since the last result; 0: never).")] = 8,
 ) -> None:
@@ -166,7 +166,7 @@ def eval_(
             err.print(line, markup=False, highlight=False)
         tree = correction_tree(prompt_style)
         plan = EvalPlan(chosen, samples, concurrency, corrections=tree,
-                        max_consecutive_outages=max_consecutive_failures)
+                        max_consecutive_outages=max_outages)
         store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
         try:
