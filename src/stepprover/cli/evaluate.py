@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import ProgressColumn, Task
+from rich.text import Text
 
 from stepprover.cli.common import (
     BaseUrl,
@@ -142,6 +144,18 @@ def eval_(
         _print_eval_summary(run.store, chosen, samples, folder, tree)
 
 
+class SampleRate(ProgressColumn):
+    """Samples finished per second, or per minute when slower (a 7B model's usual pace)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        if not speed:
+            return Text("– samples/min")
+        if speed >= 1:
+            return Text(f"{speed:.1f} samples/s")
+        return Text(f"{speed * 60:.1f} samples/min")
+
+
 async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
                 stored: OnStored = None) -> None:
     from rich.progress import (
@@ -162,7 +176,7 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
             per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
                            for p in plan.problems}
             columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                       TextColumn("{task.completed}/{task.total} samples · {task.speed} /s"),
+                       TextColumn("{task.completed}/{task.total} samples ·"), SampleRate(),
                        TimeRemainingColumn())
             with Progress(*columns, console=err) as bar:
                 task = bar.add_task("", total=total, completed=completed)
