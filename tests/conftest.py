@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,12 @@ from stepprover.lean.toolchain import LeanSetup, lean_ready
 
 STANDIN = Path(__file__).parent / "fakes" / "standin_repl.py"
 REPO = Path(__file__).resolve().parent.parent
+
+RUN_ID_VAR = "STEPPROVER_TEST_RUN_ID"
+RUN_ID = uuid.uuid4().hex
+# Every process this pytest run starts inherits the tag, so the orphan check below finds
+# this run's stand-ins and never another run's (two runs may share one checkout).
+os.environ[RUN_ID_VAR] = RUN_ID
 
 
 def shared_dir() -> Path:
@@ -55,11 +62,24 @@ def standin_pool_config(*args: str, workers: int = 2, **pool: Any) -> PoolConfig
     )
 
 
+def _started_by_this_run(p: psutil.Process) -> bool:
+    """Tagged with this run's id (a sandbox may clear the environment: then by ancestry)."""
+    try:
+        if p.environ().get(RUN_ID_VAR) == RUN_ID:
+            return True
+        return any(parent.pid == os.getpid() for parent in p.parents())
+    except psutil.Error:
+        return False
+
+
 def standin_processes() -> list[psutil.Process]:
+    """Live stand-in REPL processes this test run started (any copy of the stand-in)."""
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
         cmdline = p.info["cmdline"] or []
-        if any(str(STANDIN) == part for part in cmdline) and p.info["status"] != "zombie":
+        is_standin = any(Path(part).name.startswith(("standin_repl", "stepprover-standin-"))
+                         for part in cmdline)
+        if is_standin and p.info["status"] != "zombie" and _started_by_this_run(p):
             found.append(p)
     return found
 

@@ -55,11 +55,13 @@ def test_check_jsonl_with_bad_lines(script_file: Callable[[Any], str], tmp_path:
     result = runner.invoke(app, ["check", str(path), "--jsonl", "--output", str(out),
                                  *repl_option(script_file)])
     assert result.exit_code == 1, result.output
-    records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["id"] for r in records] == ["good", "bad", "3", "4", "nocode"]
-    assert [r["outcome"] for r in records] == ["proved", "lean_error", "rejected", "rejected", "rejected"]
-    assert records[2]["reason"].startswith("line 3:")
-    assert records[1]["messages"][0]["pos"]["line"] == 7  # file coordinates
+    # Written as each verdict is reached (completion order), one record per input line.
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert len(out.read_text().splitlines()) == 5
+    assert {k: r["outcome"] for k, r in records.items()} == {
+        "good": "proved", "bad": "lean_error", "3": "rejected", "4": "rejected", "nocode": "rejected"}
+    assert records["3"]["reason"].startswith("line 3:")
+    assert records["bad"]["messages"][0]["pos"]["line"] == 7  # file coordinates
 
 
 def test_check_without_lean_says_what_is_missing(tmp_path: Path) -> None:

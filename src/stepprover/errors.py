@@ -15,8 +15,10 @@ base class itself::
     ├── PoolError                 the worker pool cannot take the request
     │   ├── PoolClosed            the pool was shut down
     │   └── PoolBusy              the wait queue is full (back-pressure)
-    ├── LeanUnavailable           no worker could be got or reached: an outage, never a verdict
-    │   └── RemoteUnreachable     the service stayed unreachable after every retry (also a RemoteError)
+    ├── Outage                    a service a sample needs failed after its retries: no result
+    │   ├── ModelBackendUnavailable  the model server (connection refused, 429/5xx after retries)
+    │   └── LeanUnavailable       no worker could be got or reached: an outage, never a verdict
+    │       └── RemoteUnreachable  the service stayed unreachable after every retry (also a RemoteError)
     ├── RemoteError               the verification service refused the request (4xx)
     ├── RayUnavailable            Ray is missing, not connected, or the cluster has no node
     ├── LeanBackendError          a Lean backend described without a place to run Lean
@@ -31,7 +33,13 @@ base class itself::
     ├── TrainConfigError          a training config that cannot run (also a ValueError)
     │   └── NoTrainingData        its data sources gave no examples or problems
     ├── RequestTooLarge           an HTTP request body over the service's limit
-    └── BatchTooLarge             a batch larger than the service's queue can ever hold
+    ├── BatchTooLarge             a batch larger than the service's queue can ever hold
+    ├── RunStopped                an eval stopped after too many outages in a row
+    ├── RunIncomplete             an eval ended with samples retryable or not run
+    └── RunsNotComparable         two runs cover different problems, or one is incomplete
+
+``outage_of(exc)`` says whether an exception is an outage (no verdict exists for the
+sample, so evaluation stores it as retryable, never as a result).
 """
 
 from __future__ import annotations
@@ -64,11 +72,15 @@ class ReplStartError(ReplError):
     Attributes:
         refused: Lean answered the warm-up (the imports) with an error, so the
             imports themselves are at fault, not the machinery.
+        timed_out: the warm-up gave no reply within the pool's warm-up timeout
+            (another try would only wait as long again).
     """
 
-    def __init__(self, message: str, *, refused: bool = False, stderr_tail: str = "") -> None:
+    def __init__(self, message: str, *, refused: bool = False, timed_out: bool = False,
+                 stderr_tail: str = "") -> None:
         super().__init__(message, stderr_tail=stderr_tail)
         self.refused = refused
+        self.timed_out = timed_out
 
 
 class ReplTimeout(ReplError):
@@ -172,7 +184,28 @@ class PoolBusy(PoolError):
         self.max_queue = max_queue
 
 
-class LeanUnavailable(StepproverError):
+class Outage(StepproverError):
+    """A service the sample needs failed after its own retries: the model answered
+    nothing, or no Lean judged the proof. The sample has no result; retry it later.
+
+    Attributes:
+        endpoint: what failed ("model server URL", "verification service URL",
+            "local REPL pool").
+        cause: the last error, one line.
+    """
+
+    def __init__(self, endpoint: str, cause: str = "") -> None:
+        # One argument (a message, no endpoint known) is accepted too.
+        super().__init__(f"{endpoint}: {cause}" if cause else endpoint)
+        self.endpoint = endpoint
+        self.cause = cause
+
+
+class ModelBackendUnavailable(Outage):
+    """The model server refused the connection or answered 429/5xx after all retries."""
+
+
+class LeanUnavailable(Outage):
     """No REPL worker could be got or reached (REPL start failure, pool closed, service
     unreachable): an infrastructure failure, never the proof's fault nor a verdict."""
 
@@ -253,3 +286,38 @@ class GoldUnavailable(StepproverError):
 class ModelServerUnsupported(StepproverError):
     """An OpenAI-compatible server (or the tokenizer it serves) lacks what the run needs:
     e.g. training needs token-id prompts and per-token logprobs, which text mode has not."""
+
+
+class RunStopped(StepproverError):
+    """An evaluation stopped after ``limit`` consecutive outages since the last sample
+    that got a result; every finished sample is kept."""
+
+    def __init__(self, last: Outage, limit: int) -> None:
+        super().__init__(f"{limit} consecutive outages since the last result; last: {last}")
+        self.last = last
+        self.limit = limit
+
+
+class RunIncomplete(StepproverError):
+    """An evaluation ended with samples retryable after outages, or not run; its
+    numbers are not results yet (rerun it to finish)."""
+
+
+class RunsNotComparable(StepproverError):
+    """Two runs cover different problems (and no intersection was asked for), or one of
+    them is incomplete."""
+
+
+def outage_of(exc: BaseException) -> Outage | None:
+    """The outage ``exc`` stands for, or None when it is not one.
+
+    A worker that could not start is an outage unless Lean itself refused the imports
+    (then the statement is at fault); a closed pool is one too.
+    """
+    if isinstance(exc, Outage):
+        return exc
+    if isinstance(exc, ReplStartError) and not exc.refused:
+        return LeanUnavailable("local REPL pool", f"no worker could be started: {exc.summary}")
+    if isinstance(exc, PoolClosed):
+        return LeanUnavailable("local REPL pool", str(exc))
+    return None

@@ -53,8 +53,12 @@ async def pool(script_file: Callable[[Any], str]) -> AsyncIterator[ReplPool]:
         yield p
 
 
+SKETCH_TIMEOUT = 3.0
+"""Long enough for an answer on a busy machine; the hanging sketch waits it out."""
+
+
 def agent(tokenizer: Any, pool: ReplPool, script: Any, **config: Any) -> TirAgent:
-    loop = LoopConfig(sketch_timeout=0.5, **config)
+    loop = LoopConfig(sketch_timeout=SKETCH_TIMEOUT, **config)
     return TirAgent(ScriptedGenerator(tokenizer, script), pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop)
 
 
@@ -63,7 +67,7 @@ async def test_golden_context_after_sketches_timeout_and_crash(tokenizer: Any, p
     assert traj.finish is Finish.ANSWERED and traj.solved, (traj.finish, traj.error, traj.verdict)
     elapsed = re.fullmatch(r"\n<REPL>\nrepl cannot return status in (\S+) seconds!\n</REPL>",
                            traj.repl_calls[1].feedback)
-    assert elapsed and 0.5 <= float(elapsed[1]) < 2
+    assert elapsed and float(elapsed[1]) >= SKETCH_TIMEOUT
     expected = (
         traj.prompt_text
         + T1

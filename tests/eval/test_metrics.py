@@ -65,11 +65,13 @@ def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_problems() -
 def test_paired_difference() -> None:
     a = {"x": (2, 2), "y": (2, 1), "z": (2, 0)}
     b = {"x": (2, 1), "y": (2, 1), "z": (2, 0), "extra": (2, 2)}
-    diff = paired_difference(a, b)
+    with pytest.raises(ValueError, match="different problems"):
+        paired_difference(a, b)
+    diff = paired_difference(a, b, intersect=True)
     assert diff.value == pytest.approx(0.5 / 3)
     assert diff.low <= diff.value <= diff.high
-    with pytest.raises(ValueError):
-        paired_difference(a, {"q": (1, 1)})
+    with pytest.raises(ValueError, match="share no problem"):
+        paired_difference(a, {"q": (1, 1)}, intersect=True)
 
 
 def test_curves_from_one_run() -> None:

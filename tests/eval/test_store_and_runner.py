@@ -153,12 +153,13 @@ async def test_timeout_under_saturation_is_rechecked_on_an_idle_worker(
     flag = tmp_path / "hung"
     proof = f"theorem p : True := by\n  trivial -- final -- standin:hang-once={flag}"
     async with ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1)) as pool:
-        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=0.5)), pool.health)
+        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=3)), pool.health)
         blocker = asyncio.create_task(pool.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
         await asyncio.sleep(0.2)  # the only worker is busy: the pool is saturated
         verdict = await verifier.check(proof)
         await blocker
-        await asyncio.sleep(0.5)  # the replacement of the hung worker is warm again
+        while (s := pool.snapshot()).idle < 1 or s.starting or s.spares:
+            await asyncio.sleep(0.01)  # until the replacement of the hung worker is warm
         idle = await verifier.check(proof.replace(str(flag), str(tmp_path / "hung-again")))
     assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict
     assert idle.outcome.value == "timeout" and idle.attempts == 1, "an idle pool's timeout stands"

@@ -63,5 +63,5 @@ async def test_a_repl_that_will_not_start_is_an_outage_not_a_crash_or_a_verdict(
                          repl, verifier, LoopConfig())
         trajectory = await agent.run(problem)
     assert outcome.status is CommandStatus.INFRASTRUCTURE and "cannot start REPL" in outcome.error
-    assert trajectory.finish is Finish.ERROR and not trajectory.repl_calls
-    assert (trajectory.error or "").startswith("LeanUnavailable: ")
+    assert trajectory.finish is Finish.OUTAGE and trajectory.retryable and not trajectory.repl_calls
+    assert "cannot start REPL" in (trajectory.error or "")

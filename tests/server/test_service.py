@@ -117,14 +117,14 @@ def test_cancelled_request_frees_its_worker() -> None:
         body = {"snippets": [{"id": "x", "code": "-- standin:hang"}], "timeout": 60}
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(url + "/api/check", json=body, timeout=1.0)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # progress-bound: ends as soon as the worker is replaced
         while httpx.get(url + "/health").json()["replaced"] < 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert httpx.get(url + "/health").json()["replaced"] >= 1
-        started = time.monotonic()
+        # Had the hang kept the only worker, this would wait for its 60 s timeout (and the
+        # client give up at 30 s): a reply at all shows the worker was freed.
         ok = httpx.post(url + "/api/check", json={"snippets": [{"id": "y", "code": "def y := 1"}]}, timeout=30)
         assert ok.status_code == 200 and ok.json()["results"][0]["response"] == {"env": 0}
-        assert time.monotonic() - started < 5
 
 
 def test_sandbox_blocks_network_writes_and_fork_bombs(tmp_path: Path, sandbox_standin: Path) -> None:

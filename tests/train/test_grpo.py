@@ -265,6 +265,7 @@ def test_prompts_that_leave_no_room_are_dropped_and_never_crash_a_rollout(
     ("length", None, True, False),
     ("answered", "crash", True, False),     # Lean crashed on two workers: the proof's own doing, judged
     ("error", None, True, None),            # the backend or verifier failed mid-way
+    ("outage", None, True, None),           # the model server or Lean was unreachable
     ("context_exhausted", None, False, None),  # no model token at all
 ], ids=lambda v: str(v))
 def test_reward_none_only_when_nothing_was_judged(finish: str, outcome: str | None, model_tokens: bool,

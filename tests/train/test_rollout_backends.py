@@ -4,9 +4,9 @@ vLLM), a vLLM server over its OpenAI API (server mode), and the settings we refu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -87,15 +87,20 @@ def test_a_cancelled_turn_is_dropped_before_the_backend(tokenizer: Any, loop_thr
 
     generator = TrainerThreadGenerator(tokenizer, record)
 
+    cancelled = threading.Event()
+
     async def scenario() -> Generation:
         abandoned = asyncio.ensure_future(generator.generate([9, 9], SamplingParams(), [1]))
         await asyncio.sleep(0)
         abandoned.cancel()
-        await asyncio.sleep(0.01)
+        with contextlib.suppress(asyncio.CancelledError):
+            await abandoned
+        cancelled.set()
         return await generator.generate([1], SamplingParams(), [1])
 
     done = loop_thread.submit(scenario())
-    time.sleep(0.1)  # the cancellation lands before the trainer's thread looks at the queue
+    # The cancellation lands before the trainer's thread looks at the queue (by progress).
+    assert cancelled.wait(timeout=120)
     generator.serve_until(done)
     assert done.result().token_ids == [1] and seen == [[1]]
 

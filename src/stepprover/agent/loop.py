@@ -22,7 +22,7 @@ from stepprover.agent.tir_format import (
 )
 from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
 from stepprover.data.problems import Problem
-from stepprover.errors import LeanUnavailable
+from stepprover.errors import LeanUnavailable, outage_of
 from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.verify import SketchRepl, Verifier
 from stepprover.models.base import Generator, SamplingParams, generated_text, vllm_text
@@ -117,8 +117,9 @@ class TirAgent:
             if trajectory.finish is Finish.ANSWERED:
                 await self._verify_final(trajectory, problem)
         except Exception as exc:  # noqa: BLE001 - the boundary of one sample: record, don't kill the batch
-            trajectory.finish = Finish.ERROR
-            trajectory.error = f"{type(exc).__name__}: {exc}"
+            outage = outage_of(exc)
+            trajectory.finish = Finish.OUTAGE if outage else Finish.ERROR
+            trajectory.error = str(outage) if outage else f"{type(exc).__name__}: {exc}"
         return trajectory
 
     async def _converse(self, trajectory: Trajectory) -> Finish:

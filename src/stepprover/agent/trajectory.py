@@ -33,6 +33,9 @@ class Finish(StrEnum):
     """One call reached its ``max_tokens`` with context left."""
     ERROR = "error"
     """The backend or the verifier failed; ``error`` says how."""
+    OUTAGE = "outage"
+    """The model server or Lean's machinery was unavailable after its retries
+    (``errors.Outage``; ``error`` names the endpoint): no result, retry the sample."""
 
 
 class Segment(BaseModel):
@@ -91,6 +94,11 @@ class Trajectory(BaseModel):
     sample_index: int = 0
     meta: dict[str, Any] = Field(default_factory=dict)
     """Sampling parameters, budgets, model and prompt style of the run."""
+
+    @property
+    def retryable(self) -> bool:
+        """True when an outage cut the sample short: it is not a result."""
+        return self.finish is Finish.OUTAGE
 
     @property
     def solved(self) -> bool:

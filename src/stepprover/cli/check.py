@@ -5,22 +5,32 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from stepprover.cli.common import (
+    INTERRUPTED,
+    OUTAGE,
     Cache,
     CacheDir,
     LeanDir,
     Repl,
     Sandbox,
+    WarmupTimeout,
+    at_least_one_or_exit,
     cache_or_none,
     err,
     fail,
+    output_folder_or_exit,
+    positive_or_exit,
     process_config_or_exit,
+    read_bytes_or_exit,
+    read_text_or_exit,
 )
 from stepprover.cli.gold import (
     Gold,
@@ -29,7 +39,7 @@ from stepprover.cli.gold import (
     gold_check_all,
     gold_checker_or_exit,
 )
-from stepprover.errors import GoldUnavailable
+from stepprover.errors import GoldUnavailable, LeanUnavailable
 from stepprover.lean.gold import GoldVerdict
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.verdict_cache import CacheSettings
@@ -42,8 +52,11 @@ def check(
         Path | None, typer.Option(help="Lean file with the header + theorem the proof must prove.")
     ] = None,
     jsonl: Annotated[bool, typer.Option(help="PATH is JSONL, one proof a line.")] = False,
-    output: Annotated[Path | None, typer.Option(help="Write JSONL verdicts here (default stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write JSONL verdicts here, each as it is reached (default stdout).")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per proof.")] = 300.0,
+    warmup_timeout: WarmupTimeout = 300.0,
     workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
     repl: Repl = None,
     sandbox: Sandbox = False,
@@ -54,41 +67,71 @@ def check(
     gold_timeout: GoldTimeout = 1800.0,
     gold_workers: GoldWorkers = 1,
 ) -> None:
-    """Verify proofs with every integrity check; exit 0 only if all are proved (and,
-    with --gold, comparator proves each of them too)."""
-    pool_config = PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
+    """Verify proofs with every integrity check.
+
+    Exit status: 0 if every proof is proved (and, with --gold, comparator proves each of
+    them too), 1 if one is not, 2 for input that cannot be used (one line on stderr says
+    why), 3 if Lean could not be started or reached (no verdict), 130 if interrupted."""
+    positive_or_exit("--timeout", timeout)
+    positive_or_exit("--warmup-timeout", warmup_timeout)
+    at_least_one_or_exit("--workers", workers)
+    output_folder_or_exit(output)
+    if jsonl:
+        items = _read_jsonl(read_bytes_or_exit(path, "JSONL"))
+    else:
+        stmt = read_text_or_exit(statement, "statement") if statement else None
+        items = [{"id": str(path), "code": read_bytes_or_exit(path, "proof"), "statement": stmt}]
+    pool_config = PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers,
+                             warmup_timeout=warmup_timeout)
     verdict_cache = cache_or_none(cache, cache_dir, repl, lean_dir)
     verify_config = VerifyConfig(timeout=timeout)
     checker = (
         gold_checker_or_exit(lean_dir, verify_config, gold_timeout, gold_workers) if gold else None
     )
+    out: IO[str] | None = None
     if jsonl:
-        items = list(_read_jsonl(path))
-    else:
-        stmt = statement.read_text() if statement else None
-        items = [{"id": str(path), "code": path.read_bytes(), "statement": stmt}]
-    verdicts = asyncio.run(_check_all(pool_config, verify_config, items, verdict_cache))
-    golds: list[GoldVerdict | None] = [None] * len(items)
-    if checker is not None:
         try:
-            golds = asyncio.run(gold_check_all(checker, items, verdicts))
-        except GoldUnavailable as exc:
-            fail(exc, prefix="--gold:")
-    if jsonl:
-        out = output.open("w") if output else sys.stdout
-        for item, verdict, gold_verdict in zip(items, verdicts, golds, strict=True):
-            record = {"id": item["id"], **verdict.model_dump(mode="json", exclude={"reply"})}
-            if gold_verdict is not None:
-                record["gold"] = gold_verdict.model_dump(mode="json", include=_GOLD_FIELDS)
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        if output:
+            out = output.open("w", encoding="utf-8") if output else sys.stdout
+        except OSError as exc:
+            fail(f"cannot write --output {output}: {exc.strerror or exc}")
+
+    def write(item: dict[str, Any], verdict: Verdict, gold_verdict: GoldVerdict | None = None) -> None:
+        if out is None:
+            return
+        record = {"id": item["id"], **verdict.model_dump(mode="json", exclude={"reply"})}
+        if gold_verdict is not None:
+            record["gold"] = gold_verdict.model_dump(mode="json", include=_GOLD_FIELDS)
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
+
+    # Each verdict is written as soon as it is reached, so an interruption loses none; with
+    # --gold a record is written once comparator has judged it too.
+    emit = write if checker is None else (lambda item, verdict: None)
+    golds: list[GoldVerdict | None] = []
+    try:
+        verdicts = asyncio.run(_check_all(pool_config, verify_config, items, emit, verdict_cache))
+        golds = [None] * len(items)
+        if checker is not None:
+            try:
+                golds = asyncio.run(gold_check_all(checker, items, verdicts))
+            except GoldUnavailable as exc:
+                fail(exc, prefix="--gold:")
+            for item, verdict, gold_verdict in zip(items, verdicts, golds, strict=True):
+                write(item, verdict, gold_verdict)
+    except KeyboardInterrupt:
+        err.print("interrupted", style="red", highlight=False)
+        raise typer.Exit(INTERRUPTED) from None
+    except LeanUnavailable as exc:
+        fail(f"no verdict: Lean could not be started or reached ({exc})", code=OUTAGE)
+    finally:
+        if out is not None and out is not sys.stdout:
             out.close()
-    else:
+    if not jsonl:
         _print_verdict(verdicts[0])
         if golds[0] is not None:
             _print_verdict(golds[0], label="gold (comparator): ")
     proved = sum(v.proved for v in verdicts)
-    err.print(f"{proved}/{len(verdicts)} proved")
+    err.print(f"{proved}/{len(verdicts)} proved", highlight=False)
     if checker is not None:
         err.print(f"{sum(bool(g and g.proved) for g in golds)}/{len(verdicts)} proved by comparator")
     if proved != len(verdicts) or (checker is not None and not all(g and g.proved for g in golds)):
@@ -98,10 +141,10 @@ def check(
 _GOLD_FIELDS = {"outcome", "reason", "elapsed", "peak_rss_mb"}
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _read_jsonl(data: bytes) -> list[dict[str, Any]]:
     """Proof records; a bad line becomes a record with an ``error`` (kept, never dropped)."""
     items: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+    for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -109,16 +152,42 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             items.append({"id": str(number), "error": f"line {number}: {exc}"})
             continue
-        if not isinstance(record, dict) or not isinstance(record.get("code"), str):
-            given = record.get("id") if isinstance(record, dict) else None
-            record = {"id": given, "error": f'line {number}: expected an object with a string "code"'}
-        record["id"] = str(record.get("id") or number)
+        problem = _record_problem(record)
+        given = record.get("id") if isinstance(record, dict) else None
+        # An id is echoed back; one that cannot be written as UTF-8 is replaced by the line number.
+        given = given if given is not None and _utf8(str(given)) else None
+        if problem:
+            record = {"id": given, "error": f"line {number}: {problem}"}
+        record["id"] = str(given or number)
         items.append(record)
     return items
 
 
+def _record_problem(record: Any) -> str | None:
+    """Why a parsed JSONL record cannot be checked, or None."""
+    if not isinstance(record, dict) or not isinstance(record.get("code"), str):
+        return 'expected an object with a string "code"'
+    if not isinstance(record.get("statement"), str | None):
+        return '"statement" must be a string (or absent)'
+    for key in ("code", "statement"):
+        if isinstance(record.get(key), str) and not _utf8(record[key]):
+            return f'"{key}" is not valid Unicode (it holds a lone surrogate such as \\ud800)'
+    return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 async def _check_all(
-    pool_config: PoolConfig, verify_config: VerifyConfig, items: list[dict[str, Any]],
+    pool_config: PoolConfig,
+    verify_config: VerifyConfig,
+    items: list[dict[str, Any]],
+    emit: Callable[[dict[str, Any], Verdict], None],
     cache: CacheSettings | None = None,
 ) -> list[Verdict]:
     async with ReplPool(pool_config) as pool:
@@ -127,9 +196,9 @@ async def _check_all(
         verifier: Verifier = caching or lean
 
         async def one(item: dict[str, Any]) -> Verdict:
-            if "error" in item:
-                return Verdict(outcome=Outcome.REJECTED, reason=item["error"])
-            return await verifier.check(item["code"], statement=item.get("statement"))
+            verdict = await _verdict(verifier, item)
+            emit(item, verdict)
+            return verdict
 
         try:
             return await asyncio.gather(*(one(item) for item in items))
@@ -139,10 +208,24 @@ async def _check_all(
                 err.print(caching.stats.line())
 
 
-def _print_verdict(verdict: Verdict, label: str = "") -> None:
-    console = Console()
-    color = "green" if verdict.proved else "red"
-    console.print(f"{label}[{color}]{verdict.outcome.value}[/{color}] {verdict.reason}".rstrip())
-    for m in verdict.messages:
-        console.print(f"  {m.pos.line}:{m.pos.column} {m.severity}: {m.data}", markup=False)
+async def _verdict(verifier: Verifier, item: dict[str, Any]) -> Verdict:
+    """The item's verdict; whatever goes wrong with one item stays that item's verdict
+    (but an outage, where no verdict exists, stops the run: ``LeanUnavailable``)."""
+    if "error" in item:
+        return Verdict(outcome=Outcome.REJECTED, reason=item["error"])
+    try:
+        return await verifier.check(item["code"], statement=item.get("statement"))
+    except LeanUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported as this proof's verdict, never lost
+        return Verdict(outcome=Outcome.CRASH, reason=f"stepprover failed on this proof: {exc!r}")
 
+
+def _print_verdict(verdict: Verdict, label: str = "") -> None:
+    """The verdict line in color, then Lean's messages as plain text: no markup, no
+    highlighting (a megabyte message must print as fast as it can be written)."""
+    console = Console(highlight=False)
+    console.print(Text(label + verdict.outcome.value, style="green" if verdict.proved else "red"),
+                  Text(verdict.reason) if verdict.reason else "")
+    for m in verdict.messages:
+        typer.echo(f"  {m.pos.line}:{m.pos.column} {m.severity}: {m.data}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, NoReturn, cast, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, cast, get_args
 
 import typer
 from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
-from stepprover.errors import ModelUnavailable, SandboxUnavailable
-from stepprover.lean.process import ProcessConfig
+from stepprover.errors import ModelUnavailable, ReplStartError, SandboxUnavailable
+from stepprover.lean.process import ProcessConfig, check_executable
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.lean.verdict_cache import CacheSettings, cache_settings
@@ -42,6 +42,9 @@ Cache = Annotated[bool | None, typer.Option(
     help="Answer a proof checked before from the verdict cache. Default: on, off with --repl.")]
 CacheDir = Annotated[Path | None, typer.Option(
     help="Folder of the verdict cache (verdicts.sqlite); default ~/.cache/stepprover.")]
+WarmupTimeout = Annotated[
+    float, typer.Option(help="Seconds a new REPL may take for its imports (e.g. import Mathlib).")
+]
 Model = Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")]
 ModelBackend = Annotated[str, typer.Option(help=" | ".join(BACKENDS))]
 BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
@@ -57,16 +60,82 @@ FinalTimeout = Annotated[
 ]
 SketchTimeout = Annotated[float, typer.Option(help="Seconds per sketch.")]
 Temperature = Annotated[float | None, typer.Option(help="Default: the prover style's own.")]
-PromptStyle = Annotated[str, typer.Option(help="Prover: " + ", ".join(PROVER_STYLES))]
+# A Literal makes Typer refuse any other value. The choices are listed below the options
+# (STYLES_EPILOG), where the full width keeps the longest name from being cut off.
+if TYPE_CHECKING:
+    _Style = str
+else:
+    _Style = Literal[tuple(PROVER_STYLES)]
+PromptStyle = Annotated[
+    _Style,
+    typer.Option(metavar="STYLE", help="The prover (prompt and output format); the styles are listed below."),
+]
+STYLES_EPILOG = "Prompt styles (--prompt-style): " + ", ".join(PROVER_STYLES) + "."
+Seed = Annotated[int | None, typer.Option(help="Sampling seed, for a repeatable run (default: none).")]
 Reference = Annotated[bool, typer.Option(
     "--reference", help="Reproduce the StepFun-Prover demo's contexts byte for byte (LoopConfig.reference()).")]
 
 
-def fail(message: object, *, prefix: str = "", code: int = 2) -> NoReturn:
+BAD_INPUT = 2
+"""Exit status for input the command cannot use (1 means "not proved" / "not solved")."""
+OUTAGE = 3
+"""Exit status when a model server or Lean could not be reached: no result exists."""
+INTERRUPTED = 130
+"""Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)."""
+
+
+def fail(message: object, *, prefix: str = "", code: int = BAD_INPUT) -> NoReturn:
     """Print the message (taken literally, never as markup) in red on stderr, and exit."""
     text = f"{prefix} {message}" if prefix else str(message)
     err.print(text, style="red", markup=False, highlight=False)
     raise typer.Exit(code)
+
+
+def read_bytes_or_exit(path: Path, what: str) -> bytes:
+    """The bytes of the file ``path`` (``what`` names it in the one-line error)."""
+    if path.is_dir():
+        fail(f"{what} {path} is a directory, not a file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        fail(f"{what} {path} does not exist")
+    except OSError as exc:
+        fail(f"cannot read {what} {path}: {exc.strerror or exc}")
+
+
+def read_text_or_exit(path: Path, what: str) -> str:
+    """The UTF-8 text of the file ``path``; bad UTF-8 is a one-line error, not a traceback."""
+    data = read_bytes_or_exit(path, what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"{what} {path} is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})")
+
+
+def output_folder_or_exit(path: Path | None) -> None:
+    """Check before any work is done that ``path`` can be created (its folder exists)."""
+    if path is None:
+        return
+    if path.is_dir():
+        fail(f"--output {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        fail(f"--output {path}: the folder {path.parent} does not exist")
+
+
+def require(condition: bool, message: str) -> None:
+    """Exit with ``message`` (one line) unless ``condition`` holds: option validation."""
+    if not condition:
+        fail(message)
+
+
+def positive_or_exit(option: str, value: float | None) -> None:
+    if value is not None:
+        require(value > 0, f"{option} must be a positive number, not {value:g}")
+
+
+def at_least_one_or_exit(option: str, value: int | None) -> None:
+    if value is not None:
+        require(value >= 1, f"{option} must be at least 1, not {value}")
 
 
 def lean_setup_for(lean_dir: Path | None, **versions: str | None) -> LeanSetup:
@@ -85,9 +154,17 @@ def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: boo
             )
             raise typer.Exit(2)
     try:
-        return repl_process(repl, lean_dir, sandbox=SandboxConfig() if sandbox else None)
+        config = repl_process(repl, lean_dir, sandbox=SandboxConfig() if sandbox else None)
     except SandboxUnavailable as exc:
         fail(exc)
+    except ValueError as exc:  # shlex: unbalanced quotes
+        fail(f"--repl {repl!r} is not a valid command line: {exc}")
+    if repl:
+        try:
+            check_executable(dataclasses.replace(config, prefix=()))
+        except ReplStartError as exc:
+            fail(f"--repl: {exc}")
+    return config
 
 
 def cache_or_none(cache: bool | None, cache_dir: Path | None, repl: str | None,

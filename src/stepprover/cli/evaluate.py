@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import ProgressColumn, Task
-from rich.text import Text
 
+from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
+    INTERRUPTED,
+    OUTAGE,
     BaseUrl,
     Cache,
     CacheDir,
@@ -32,12 +33,15 @@ from stepprover.cli.common import (
     SketchTimeout,
     Temperature,
     TokenizerPath,
+    WarmupTimeout,
+    at_least_one_or_exit,
     cache_or_none,
     err,
     fail,
     generator_or_exit,
     lean_setup_for,
     loop_config_or_exit,
+    positive_or_exit,
     process_config_or_exit,
 )
 from stepprover.cli.gold import (
@@ -49,19 +53,20 @@ from stepprover.cli.gold import (
     print_gold_summary,
     with_gold,
 )
+from stepprover.data.defects import start_line as defects_start_line
 from stepprover.data.problems import (
-    Problem,
+    bundled_benchmarks,
     file_sha256,
     find_problem,
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.errors import DataError, RunConfigMismatch
-from stepprover.eval.corrections import fold_corrections
-from stepprover.eval.metrics import mean_pass_at_k, pass1, solve_counts
+from stepprover.errors import DataError, RunConfigMismatch, RunStopped
+from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
-from stepprover.eval.store import RunStore
+from stepprover.eval.store import RunConfig, RunStore
+from stepprover.eval.summary import result_lines, summarize, summarize_folder
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
 from stepprover.lean.verify import VerifyConfig
@@ -72,7 +77,9 @@ from stepprover.provers.styles import CorrectionTree
 
 def eval_(
     model: Model,
-    benchmark: Annotated[str, typer.Option(help="minif2f-test, minif2f-valid, or FILE.jsonl[:SPLIT].")] = "minif2f-test",
+    benchmark: Annotated[str, typer.Option(
+        metavar="NAME", help="Bundled: " + ", ".join(bundled_benchmarks()) + "; or FILE.jsonl[:SPLIT].")
+    ] = "minif2f-test",
     samples: Annotated[int, typer.Option(help="Samples per problem.")] = 32,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run is stored (resumable).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
@@ -87,6 +94,7 @@ def eval_(
     max_context_tokens: MaxContextTokens = None,
     sketch_timeout: SketchTimeout = 60.0,
     final_timeout: FinalTimeout = None,
+    warmup_timeout: WarmupTimeout = 300.0,
     temperature: Temperature = None,
     prompt_style: PromptStyle = "stepfun-tir",
     reference: Reference = False,
@@ -101,8 +109,25 @@ def eval_(
     gold: Gold = False,
     gold_timeout: GoldTimeout = 1800.0,
     gold_workers: GoldWorkers = 1,
+    max_consecutive_failures: Annotated[int, typer.Option(
+        help="Stop after this many samples in a row lost to an unavailable model server or Lean "
+             "(since the last result; 0: never).")] = 8,
 ) -> None:
-    """Run n samples per problem, resumably; print pass@k over the full problem count."""
+    """Run n samples per problem, resumably; print pass@k over the full problem count.
+
+    Samples lost to an outage (model server or Lean unavailable after retries) are stored
+    as retryable, never as results; rerunning the same command redoes them.
+
+    Exit status: 0 when the run is complete, 1 when it is not (samples retryable or not
+    run), 2 for input that cannot be used (one line on stderr says why), 3 when it stopped
+    after too many outages in a row, 130 if interrupted (rerun to resume)."""
+    at_least_one_or_exit("--samples", samples)
+    at_least_one_or_exit("--concurrency", concurrency)
+    at_least_one_or_exit("--workers", workers)
+    at_least_one_or_exit("--limit", limit)
+    for option, seconds in (("--sketch-timeout", sketch_timeout), ("--final-timeout", final_timeout),
+                            ("--warmup-timeout", warmup_timeout)):
+        positive_or_exit(option, seconds)
     try:
         chosen, path, split = load_benchmark(benchmark)
         if problems:
@@ -114,7 +139,8 @@ def eval_(
     checker = (
         gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
     )
-    pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers)
+    pool_config = None if lean_url else PoolConfig(
+        process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers, warmup_timeout=warmup_timeout)
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
@@ -134,26 +160,26 @@ def eval_(
             run = stack.enter_context(open_run(settings, folder))
         except RunConfigMismatch as exc:
             fail(exc)
-        assert run.store is not None
-        run.store.record_problems([p.name for p in chosen])
-        generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
+        store = run.store
+        assert store is not None
+        if line := defects_start_line(benchmark, run.config.dataset_sha256, [p.name for p in chosen]):
+            err.print(line, markup=False, highlight=False)
         tree = correction_tree(prompt_style)
-        plan = EvalPlan(chosen, samples, concurrency, corrections=tree)
-        asyncio.run(with_gold(checker, run.store, chosen,
-                              lambda stored: _eval(generator, run, run.store, plan, stored)))
-        _print_eval_summary(run.store, chosen, samples, folder, tree)
-
-
-class SampleRate(ProgressColumn):
-    """Samples finished per second, or per minute when slower (a 7B model's usual pace)."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.speed
-        if not speed:
-            return Text("– samples/min")
-        if speed >= 1:
-            return Text(f"{speed:.1f} samples/s")
-        return Text(f"{speed * 60:.1f} samples/min")
+        plan = EvalPlan(chosen, samples, concurrency, corrections=tree,
+                        max_consecutive_outages=max_consecutive_failures)
+        store.record_problems([p.name for p in chosen])
+        generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
+        try:
+            asyncio.run(with_gold(checker, store, chosen,
+                                  lambda stored: _eval(generator, run, store, plan, stored)))
+        except RunStopped as exc:
+            fail(f"eval stopped: {exc}. {len(store.done())} finished samples are kept in {folder}; "
+                 "fix the endpoint and rerun the same command to resume.", code=OUTAGE)
+        except KeyboardInterrupt:
+            fail(f"interrupted; run the same command again to resume {folder}", code=INTERRUPTED)
+        complete = _print_eval_summary(store, run.config, folder, [p.name for p in chosen], tree)
+    if not complete:
+        raise typer.Exit(1)
 
 
 async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
@@ -166,28 +192,35 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
         TimeRemainingColumn,
     )
 
+    from stepprover.cli.progress import SampleRateColumn
+
     try:
         async with run.prover(generator) as (agent, repl):
             done = store.done()
             # A correction tree adds samples as it goes: the bar's total grows with them.
             total = max(len(plan.problems) * plan.samples, len(done))
             completed = len(done)
-            solved = sum(r.solved for r in store.results())
+            solved, retryable = store.solved_count(), 0
             per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
                            for p in plan.problems}
             columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                       TextColumn("{task.completed}/{task.total} samples ·"), SampleRate(),
+                       TextColumn("{task.completed}/{task.total} samples"), SampleRateColumn(),
                        TimeRemainingColumn())
             with Progress(*columns, console=err) as bar:
                 task = bar.add_task("", total=total, completed=completed)
 
                 def describe() -> str:
                     full = sum(n >= plan.samples for n in per_problem.values())
-                    return f"problems {full}/{len(plan.problems)} · solved {solved}"
+                    lost = f" · retryable {retryable}" if retryable else ""
+                    return f"problems {full}/{len(plan.problems)} · solved {solved}{lost}"
 
-                def progress(problem: str, ok: bool) -> None:
-                    nonlocal solved, completed, total
-                    solved += ok
+                def progress(problem: str, trajectory: Trajectory) -> None:
+                    nonlocal solved, retryable, completed, total
+                    if trajectory.retryable:
+                        retryable += 1
+                        bar.update(task, description=describe())
+                        return
+                    solved += trajectory.solved
                     completed += 1
                     total = max(total, completed)
                     per_problem[problem] += 1
@@ -199,41 +232,79 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
         await generator.close()
 
 
-def _print_eval_summary(store: RunStore, problems: list[Problem], samples: int, folder: Path,
-                        tree: CorrectionTree | None) -> None:
-    counts = solve_counts(fold_corrections(store.results(), samples, tree), [p.name for p in problems])
-    failed = {p: r for p, (ok, r) in store.preflight().items() if not ok}
+def _print_eval_summary(store: RunStore, config: RunConfig, folder: Path, problems: list[str],
+                        tree: CorrectionTree | None) -> bool:
+    """Print the run's results; True when the run is complete."""
+    summary = summarize(store, config)
     console = Console()
-    console.print(f"run: {folder}")
-    console.print(f"pass@1 (mean of {samples} samples, over all {len(problems)} problems): {pass1(counts)}")
-    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= samples]
-    full = [p for p, (n, _) in counts.items() if n >= max(ks)]
-    if full:
-        line = ", ".join(f"pass@{k} {100 * mean_pass_at_k({p: counts[p] for p in full}, k):.1f}%"
-                         for k in ks)
-        console.print(f"{line} (over the {len(full)} problems with all samples)")
+    console.print(f"run: {folder}", markup=False, highlight=False)
+    for line in result_lines(summary):
+        console.print(line, markup=False, highlight=False)
+    if summary.complete:
+        ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= config.samples]
+        full = [p for p, (n, _) in summary.counts.items() if n >= max(ks)]
+        if full:
+            line = ", ".join(f"pass@{k} {100 * mean_pass_at_k({p: summary.counts[p] for p in full}, k):.1f}%"
+                             for k in ks)
+            console.print(f"{line} (over the {len(full)} problems with all samples)")
     if tree is not None:
-        console.print(f"n counts the {samples} first attempts; each counts as solved when it or one of "
+        console.print(f"n counts the {config.samples} first attempts; each counts as solved when it or one of "
                       f"its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) is")
-    console.print(f"outcomes: {store.outcome_counts()}")
-    console.print(store.final_checks().line())
-    print_gold_summary(folder, store, [p.name for p in problems], console)
-    if failed:
-        console.print(f"{len(failed)} statements failed pre-flight and count as unsolved: "
-                      + ", ".join(sorted(failed)))
+    console.print(f"outcomes: {store.outcome_counts()}", markup=False, highlight=False)
+    console.print(store.final_checks().line(), markup=False, highlight=False)
+    print_gold_summary(folder, store, problems, console)
+    if summary.failed_preflight:
+        console.print(f"{len(summary.failed_preflight)} statements failed pre-flight (Lean rejected "
+                      "them) and count as unsolved: " + ", ".join(sorted(summary.failed_preflight)),
+                      markup=False, highlight=False)
+    return summary.complete
 
 
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder written by `stepprover eval`.")],
     per_problem: Annotated[int, typer.Option(help="Trajectories per problem in the HTML page.")] = 2,
+    allow_incomplete: Annotated[bool, typer.Option(
+        help="Show pass@1 of a run with retryable or missing samples (labelled incomplete).")] = False,
 ) -> None:
-    """Write report.md (tables like the paper's), PNG plots and trajectories.html into RUN."""
+    """Write report.md (tables like the paper's), PNG plots and trajectories.html into RUN.
+
+    Exits 1 when the run is incomplete (samples retryable after outages, or not run).
+    """
     from stepprover.errors import StepproverError
     from stepprover.eval.report import write_report
 
     try:
-        paths = write_report(run, per_problem=per_problem)
+        paths = write_report(run, per_problem=per_problem, allow_incomplete=allow_incomplete)
+        summary = summarize_folder(run)
     except StepproverError as exc:
         fail(exc)
     for path in paths:
         typer.echo(str(path))
+    for line in result_lines(summary, allow_incomplete=allow_incomplete):
+        typer.echo(line)
+    if not summary.complete:
+        raise typer.Exit(1)
+
+
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="First run folder (A).")],
+    run_b: Annotated[Path, typer.Argument(help="Second run folder (B).")],
+    intersect: Annotated[bool, typer.Option(help="Compare only the problems both runs cover.")] = False,
+    allow_incomplete: Annotated[bool, typer.Option(
+        help="Compare runs with retryable or missing samples (finished samples only, labelled).")] = False,
+    output: Annotated[Path | None, typer.Option(help="Markdown file (default RUN_A/compare-RUN_B.md).")] = None,
+) -> None:
+    """Paired difference in pass@1 of two runs (bootstrap interval), the problems one solved
+    and the other did not, and the settings that differ; printed and written as Markdown."""
+    from stepprover.errors import StepproverError
+    from stepprover.eval.compare import compare_runs, to_markdown
+
+    try:
+        comparison = compare_runs(run_a, run_b, intersect=intersect, allow_incomplete=allow_incomplete)
+    except StepproverError as exc:
+        fail(exc)
+    markdown = to_markdown(comparison)
+    path = output or run_a / f"compare-{run_b.resolve().name}.md"
+    path.write_text(markdown, encoding="utf-8")
+    typer.echo(markdown)
+    typer.echo(f"written to {path}")

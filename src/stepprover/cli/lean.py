@@ -18,6 +18,7 @@ from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.toolchain import (
     Check,
+    LeanSetup,
     check_reachable,
     doctor,
     gold_doctor,
@@ -32,12 +33,21 @@ WithComparator = Annotated[
     typer.Option(help="Also comparator, lean4export and landrun (the gold check, `--gold`)."),
 ]
 
+_DEFAULT = LeanSetup()
+"""The pinned versions `lean setup` installs unless told otherwise."""
+
 
 def lean_setup(
     lean_dir: LeanDir = None,
-    lean_version: Annotated[str | None, typer.Option(help="Lean toolchain tag.")] = None,
-    mathlib_rev: Annotated[str | None, typer.Option(help="Mathlib tag or branch.")] = None,
-    repl_rev: Annotated[str | None, typer.Option(help="leanprover-community/repl branch.")] = None,
+    lean_version: Annotated[
+        str | None, typer.Option(help="Lean toolchain tag.", show_default=_DEFAULT.lean_version)
+    ] = None,
+    mathlib_rev: Annotated[
+        str | None, typer.Option(help="Mathlib tag or branch.", show_default=_DEFAULT.mathlib_rev)
+    ] = None,
+    repl_rev: Annotated[
+        str | None, typer.Option(help="leanprover-community/repl branch.", show_default=_DEFAULT.repl_rev)
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the plan, run nothing.")] = False,
     with_comparator: WithComparator = False,
 ) -> None:

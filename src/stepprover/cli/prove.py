@@ -13,6 +13,7 @@ from rich.console import Console
 from stepprover.agent.display import render_trajectory, summary_line
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
+    INTERRUPTED,
     BaseUrl,
     Cache,
     CacheDir,
@@ -27,15 +28,20 @@ from stepprover.cli.common import (
     Reference,
     Repl,
     Sandbox,
+    Seed,
     ServerPrompt,
     SketchTimeout,
     Temperature,
     TokenizerPath,
+    WarmupTimeout,
+    at_least_one_or_exit,
     cache_or_none,
     fail,
     generator_or_exit,
     loop_config_or_exit,
+    positive_or_exit,
     process_config_or_exit,
+    read_text_or_exit,
 )
 from stepprover.data.problems import Problem, find_problem, load_jsonl, load_minif2f
 from stepprover.errors import DataError
@@ -56,7 +62,7 @@ def _load_problem(problem: Path | None, minif2f: str | None, name: str | None) -
         if name is None and len(problems) != 1:
             raise DataError(f"{problem} holds {len(problems)} problems: pick one with --name")
         return problems[0] if name is None else find_problem(problems, name)
-    return problem_from_lean(problem.read_text(encoding="utf-8"), default_name=problem.stem)
+    return problem_from_lean(read_text_or_exit(problem, "problem"), default_name=problem.stem)
 
 
 def problem_from_lean(text: str, *, default_name: str) -> Problem:
@@ -89,8 +95,9 @@ def prove(
     max_repl_calls: MaxReplCalls = None,
     max_context_tokens: MaxContextTokens = None,
     sketch_timeout: SketchTimeout = 60.0,
+    warmup_timeout: WarmupTimeout = 300.0,
     temperature: Temperature = None,
-    seed: Annotated[int | None, typer.Option()] = None,
+    seed: Seed = None,
     prompt_style: PromptStyle = "stepfun-tir",
     reference: Reference = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the trajectory as JSON.")] = False,
@@ -102,12 +109,19 @@ def prove(
     cache: Cache = None,
     cache_dir: CacheDir = None,
 ) -> None:
-    """Prove one problem with tool-integrated reasoning and show the trajectory."""
+    """Prove one problem with tool-integrated reasoning and show the trajectory.
+
+    Exit status: 0 if proved, 1 if not, 2 for input that cannot be used (one line on stderr says why), 130 if interrupted."""
+    positive_or_exit("--sketch-timeout", sketch_timeout)
+    positive_or_exit("--warmup-timeout", warmup_timeout)
+    at_least_one_or_exit("--max-repl-calls", max_repl_calls)
+    at_least_one_or_exit("--max-context-tokens", max_context_tokens)
     try:
         target = _load_problem(problem, minif2f, name)
     except (DataError, OSError) as exc:
         fail(exc)
-    pool_config = None if lean_url else PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=2)
+    pool_config = None if lean_url else PoolConfig(
+        process=process_config_or_exit(repl, lean_dir, sandbox), workers=2, warmup_timeout=warmup_timeout)
     generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
     config = loop_config_or_exit(
         prompt_style, temperature, max_context_tokens=max_context_tokens, final_timeout=None,
@@ -120,8 +134,11 @@ def prove(
     settings = RunSettings(model=model, loop=config, lean=lean,
                            lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir),
                            dataset=str(problem) if problem else f"minif2f:{minif2f}")
-    with open_run(settings) as run:
-        trajectory = asyncio.run(_prove(generator, run, target))
+    try:
+        with open_run(settings) as run:
+            trajectory = asyncio.run(_prove(generator, run, target))
+    except KeyboardInterrupt:
+        fail("interrupted", code=INTERRUPTED)
     if as_json:
         typer.echo(trajectory.model_dump_json())
     else:

@@ -17,15 +17,22 @@ class Bundled:
     file: str
     lean_versions: tuple[str, ...]
     """Lean versions the statements are known to elaborate under."""
+    splits: tuple[str, ...]
+    """The splits the file holds (``NAME-SPLIT`` names a benchmark)."""
 
 
 BUNDLED: dict[str, Bundled] = {
     # Longest names first: "minif2f-yangky11-test" must not read as "minif2f" split "yangky11-test".
-    "minif2f-goedel-v2": Bundled("minif2f-goedel-v2.jsonl", ("v4.9.0",)),
-    "minif2f-yangky11": Bundled("minif2f-yangky11.jsonl", ("v4.24.0",)),
-    "minif2f": Bundled("minif2f.jsonl", ("v4.9.0", "v4.20.0-rc5")),
+    "minif2f-goedel-v2": Bundled("minif2f-goedel-v2.jsonl", ("v4.9.0",), ("test",)),
+    "minif2f-yangky11": Bundled("minif2f-yangky11.jsonl", ("v4.24.0",), ("test", "valid")),
+    "minif2f": Bundled("minif2f.jsonl", ("v4.9.0", "v4.20.0-rc5"), ("test", "valid")),
 }
 """Benchmarks shipped inside the package; see data/benchmarks/PROVENANCE.md."""
+
+
+def bundled_benchmarks() -> list[str]:
+    """Every bundled benchmark name (``NAME-SPLIT``), as ``--benchmark`` takes them."""
+    return sorted(f"{name}-{split}" for name, b in BUNDLED.items() for split in b.splits)
 
 
 
@@ -53,20 +60,33 @@ class Problem(BaseModel):
 
 
 def load_jsonl(path: Path | str, *, split: str | None = None) -> list[Problem]:
-    """Problems from a JSONL file with ``name``, ``formal_statement`` and optional ``header``."""
+    """Problems from a JSONL file with ``name``, ``formal_statement`` and optional ``header``.
+
+    Raises DataError (naming the file and line) on a line that is not a problem
+    record, or on a name already used on an earlier line of the file (in any split:
+    results are keyed by name, so two problems with one name would merge).
+    """
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read problems from {path}: {exc}") from exc
     problems = []
+    first_line: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             problem = Problem.model_validate(json.loads(line))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise DataError(f"{path}:{number}: not a problem record ({exc})") from exc
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number}: not a problem record (invalid JSON: {exc})") from exc
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
+            raise DataError(f"{path}:{number}: not a problem record ({fields})") from exc
+        if problem.name in first_line:
+            raise DataError(f"{path}:{number}: duplicate problem name {problem.name!r} "
+                            f"(first on line {first_line[problem.name]})")
+        first_line[problem.name] = number
         if split is None or problem.split == split:
             problems.append(problem)
     return problems
@@ -97,14 +117,17 @@ def load_benchmark(spec: str) -> tuple[list[Problem], Path, str | None]:
     Returns the problems, the file they came from and the split.
     """
     split: str | None
-    for name in BUNDLED:
-        if spec.startswith(name + "-"):
+    for name, bundled in BUNDLED.items():
+        if spec.startswith(name + "-") and spec[len(name) + 1 :] in bundled.splits:
             split = spec[len(name) + 1 :]
             path = bundled_path(name)
             break
     else:
         file, _, split_part = spec.partition(":")
         path, split = Path(file), split_part or None
+        if not path.is_file():
+            raise DataError(f"unknown benchmark {spec!r}: not a file, and not one of the bundled "
+                            f"{', '.join(bundled_benchmarks())}")
     problems = load_jsonl(path, split=split)
     if not problems:
         raise DataError(f"benchmark {spec!r} has no problems (split {split!r} of {path})")

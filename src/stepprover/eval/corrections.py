@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Protocol
 
 from stepprover.agent.trajectory import Trajectory
@@ -50,26 +49,27 @@ def fold_corrections(results: Sequence[SampleResult], samples: int,
     for r in results:
         key = (r.problem, tree.root_index(samples, r.sample_index))
         solved[key] = solved.get(key, False) or r.solved
-    return [replace(r, solved=solved[(r.problem, r.sample_index)])
+    return [r._replace(solved=solved[(r.problem, r.sample_index)])
             for r in results if r.sample_index < samples]
 
 
 async def run_corrections(prover: CorrectingProver, store: RunStore, problems: Sequence[Problem],
                           samples: int, tree: CorrectionTree, concurrency: int,
-                          progress: Callable[[str, bool], None] | None = None,
-                          on_stored: Callable[[Trajectory], None] | None = None) -> None:
+                          after_stored: Callable[[Problem, Trajectory], None] | None = None,
+                          stopped: Callable[[], bool] = lambda: False) -> None:
     """Run every missing correction, round after round (each round needs the whole previous
-    round of its problem); store each as it finishes."""
+    round of its problem: a problem with a sample an outage cut short waits for the resume
+    that redoes it); store each as it finishes, then call ``after_stored``."""
     slots = asyncio.Semaphore(concurrency)
 
     async def one(problem: Problem, parent: Trajectory, index: int) -> None:
         async with slots:
+            if stopped():
+                return
             trajectory = await prover.correct(problem, parent, index)
         store.add(trajectory)
-        if on_stored is not None:
-            on_stored(trajectory)
-        if progress is not None:
-            progress(problem.name, trajectory.solved)
+        if after_stored is not None:
+            after_stored(problem, trajectory)
 
     for round_index in range(1, tree.rounds + 1):
         low, high = tree.round_offset(samples, round_index - 1), tree.round_offset(samples, round_index)
@@ -77,9 +77,12 @@ async def run_corrections(prover: CorrectingProver, store: RunStore, problems: S
         for problem in problems:
             stored = {t.sample_index: t for t in store.trajectories(problem.name)}
             previous = [t for i, t in stored.items() if low <= i < high]
+            if (round_index == 1 and sum(i < samples for i in stored) < samples) or any(
+                    t.retryable for t in previous):
+                continue  # the round before is not finished: its corrections are not known yet
             for parent in correction_parents(previous):
                 for j in range(tree.children):
                     index = tree.child_index(samples, parent.sample_index, j)
-                    if index not in stored:
+                    if index not in stored or stored[index].retryable:
                         todo.append((problem, parent, index))
         await asyncio.gather(*(one(p, parent, i) for p, parent, i in todo))

@@ -18,11 +18,10 @@ from stepprover.eval.metrics import (
     curve_by_context,
     curve_by_repl_calls,
     mean_pass_at_k,
-    pass1,
-    solve_counts,
     solve_rates,
 )
 from stepprover.eval.store import FinalChecks, RunConfig, RunStore
+from stepprover.eval.summary import RunSummary, incomplete_line, summarize
 from stepprover.provers.styles import CorrectionTree
 
 # StepFun-Prover-Preview's published results (README / technical report, miniF2F-test).
@@ -45,17 +44,20 @@ PAPER_SETTINGS = {
 }
 
 
-def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
-    """Write report.md, two plots and trajectories.html into the run folder."""
+def write_report(run: Path | str, *, per_problem: int = 2, allow_incomplete: bool = False) -> list[Path]:
+    """Write report.md, two plots and trajectories.html into the run folder.
+
+    While samples are retryable or missing, the report gives no pass@1 unless
+    ``allow_incomplete`` (then every number is labelled incomplete).
+    """
     folder = Path(run)
     with RunStore.reopen(folder) as store:
         config = RunStore.read_config(folder)
-        problems = store.problems() or sorted({r.problem for r in store.results()})
+        summary = summarize(store, config)
+        problems = summary.problems
         # A correction tree's samples count through their root (eval/corrections.py).
-        tree = CorrectionTree.from_budgets(config.budgets)
         samples = store.results()
-        results = fold_corrections(samples, config.samples, tree)
-        counts = solve_counts(results, problems)
+        results = fold_corrections(samples, config.samples, CorrectionTree.from_budgets(config.budgets))
         preflight = store.preflight()
         checks = store.final_checks()
         chosen = _pick_trajectories(store, problems, per_problem)
@@ -67,13 +69,14 @@ def write_report(run: Path | str, *, per_problem: int = 2) -> list[Path]:
         _plot(folder / "pass1_by_context.png", context_curve, "maximum context length (tokens)",
               "pass@1 vs context length (cf. paper Table 2)", paper=PAPER_TABLE2),
     ]
-    markdown = _markdown(config, problems, counts, preflight, repl_curve, context_curve, checks)
+    shown = summary.complete or allow_incomplete
+    markdown = _markdown(config, summary, preflight, repl_curve, context_curve, shown, checks)
     if GoldLedger.exists(folder):
         with GoldLedger(folder) as ledger:
             markdown += "\n" + "\n".join(gold_lines(samples, problems, ledger.samples()))
     (folder / "report.md").write_text(markdown, encoding="utf-8")
     (folder / "trajectories.html").write_text(
-        _html(config, problems, counts, chosen), encoding="utf-8"
+        _html(config, summary, chosen, shown), encoding="utf-8"
     )
     return [folder / "report.md", *plots, folder / "trajectories.html"]
 
@@ -96,13 +99,23 @@ def settings_warnings(config: RunConfig) -> list[str]:
     return warnings
 
 
-def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[int, int]],
-              preflight: dict[str, tuple[bool, str]], repl_curve: dict[int, float],
-              context_curve: dict[int, float], checks: FinalChecks) -> str:
-    headline = pass1(counts)
+def _markdown(config: RunConfig, summary: RunSummary, preflight: dict[str, tuple[bool, str]],
+              repl_curve: dict[int, float], context_curve: dict[int, float], shown: bool,
+              checks: FinalChecks) -> str:
+    problems, counts = summary.problems, summary.counts
+
+    def ours(value: float) -> str:
+        return f"{100 * value:.1f}%" if shown else "–"
+
+    headline = _pct(summary.headline()) if shown else "not reported: incomplete run"
+    if shown and not summary.complete:
+        headline += " (INCOMPLETE RUN)"
     lines = [
         f"# stepprover report: {config.model} on {config.dataset}",
         "",
+        *([f"**Incomplete run.** {incomplete_line(summary)}"
+           + ("" if shown else " No pass@1 is reported until then (`--allow-incomplete` shows it, "
+                               "labelled)."), ""] if not summary.complete else []),
         "## Settings",
         "",
         "| setting | value |",
@@ -127,23 +140,24 @@ def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[in
         "| Model | MiniF2F-test (Pass@1) |",
         "| --- | --- |",
         *[f"| {name} (paper) | {value:.1f}% |" for name, value in PAPER_TABLE1.items()],
-        f"| **{config.model} (this run)** | **{_pct(headline)}** |",
+        f"| **{config.model} (this run)** | **{headline}** |",
         "",
         (f"pass@1 is the mean over the {config.samples} samples of each problem, averaged over all "
          f"{len(problems)} problems (95% bootstrap interval over problems)."),
         "",
+        *_soundness(summary, shown),
         "## Table 2: pass@1 by maximum context length",
         "",
         "| Maximum generation length | this run | StepFun-Prover-Preview-32B (paper) |",
         "| --- | --- | --- |",
-        *[f"| {length} | {100 * context_curve[length]:.1f}% | {PAPER_TABLE2.get(length, float('nan')):.1f}% |"
+        *[f"| {length} | {ours(context_curve[length])} | {PAPER_TABLE2.get(length, float('nan')):.1f}% |"
           for length in CONTEXT_LENGTHS],
         "",
         "## pass@1 by maximum REPL interactions (Figure 1)",
         "",
         "| max REPL calls | " + " | ".join(str(k) for k in REPL_CAPS) + " |",
         "| --- |" + " --- |" * len(REPL_CAPS),
-        "| pass@1 | " + " | ".join(f"{100 * repl_curve[k]:.1f}%" for k in REPL_CAPS) + " |",
+        "| pass@1 | " + " | ".join(ours(repl_curve[k]) for k in REPL_CAPS) + " |",
         "",
         "![pass@1 by REPL interactions](pass1_by_repl_calls.png)",
         "![pass@1 by context length](pass1_by_context.png)",
@@ -151,11 +165,16 @@ def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[in
     ]  # fmt: skip
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= config.samples]
     complete = {p: c for p, c in counts.items() if c[0] >= config.samples}
-    if complete:
+    if complete and shown:
         lines += ["## pass@k", "", "| k | " + " | ".join(map(str, ks)) + " |",
                   "| --- |" + " --- |" * len(ks),
                   "| pass@k | " + " | ".join(f"{100 * mean_pass_at_k(complete, k):.1f}%" for k in ks)
                   + " |", "", f"Over the {len(complete)} problems with all samples done.", ""]
+    if summary.retryable:
+        lines += ["## Retryable samples (outages, not results)", "",
+                  "| problem | sample | error |", "| --- | --- | --- |",
+                  *[f"| {p} | {i} | {error} |" for (p, i), error in sorted(summary.retryable.items())],
+                  ""]
     failed = sorted(p for p, (ok, _) in preflight.items() if not ok)
     lines += ["## Pre-flight", "",
               f"{len(failed)} of {len(problems)} statements failed to elaborate with `sorry` "
@@ -169,6 +188,30 @@ def _markdown(config: RunConfig, problems: list[str], counts: dict[str, tuple[in
     lines += ["## Per-problem solve rates", "", "| problem | solved / samples |", "| --- | --- |"]
     lines += [f"| {p} | {counts[p][1]}/{counts[p][0]} |" for p in sorted(rates, key=lambda p: (rates[p], p))]
     return "\n".join(lines) + "\n"
+
+
+def _soundness(summary: RunSummary, shown: bool) -> list[str]:
+    """The benchmark-soundness section: known defects, pass@1 without them, and any
+    statement known to be false that a sample proved."""
+    if summary.defects is None:
+        return []
+    bad = summary.known_defective()
+    listed = f"`{summary.defects.benchmark}.defects.yaml`, each with its public source"
+    lines = ["## Benchmark soundness", "", f"{summary.defects.summary(bad)} are in this benchmark ({listed}).", ""]
+    sound = summary.sound_pass1()
+    if shown and sound is not None:
+        kept = len(summary.problems) - len(bad)
+        lines += [(f"pass@1 over the {kept} statements not known to be defective: **{_pct(sound)}** "
+                   f"(the headline above keeps all {len(summary.problems)}, as published numbers do)."), ""]
+    if bad:
+        lines += ["| problem | class | solved / samples | reason | source |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {n} | {d.kind} | {summary.counts[n][1]}/{summary.counts[n][0]} | {d.reason} | {d.source} |"
+                  for n, d in sorted(bad.items())]
+        lines.append("")
+    for defect, solved in summary.false_statements_proved():
+        lines += [(f"**Verifier or statement problem:** {solved} samples proved `{defect.name}`, which "
+                   f"is known to be false ({defect.reason}). Inspect these proofs."), ""]
+    return lines
 
 
 def _pct(estimate: Estimate) -> str:
@@ -251,23 +294,25 @@ applyFilter(location.hash.replace('#', '') || 'all');
 """
 
 
-def _html(config: RunConfig, problems: list[str], counts: dict[str, tuple[int, int]],
-          trajectories: list[Trajectory]) -> str:
+def _html(config: RunConfig, summary: RunSummary, trajectories: list[Trajectory],
+          shown: bool) -> str:
+    counts = summary.counts
     items = []
     for t in trajectories:
         status = "solved" if t.solved else "unsolved"
         verdict = t.verdict.outcome.value if t.verdict else f"no verdict ({t.finish})"
         n, c = counts.get(t.problem, (0, 0))
-        summary = (f"{html.escape(t.problem)} #{t.sample_index}: {verdict} · "
-                   f"{len(t.repl_calls)} REPL calls · problem solved {c}/{n}")
+        line = (f"{html.escape(t.problem)} #{t.sample_index}: {verdict} · "
+                f"{len(t.repl_calls)} REPL calls · problem solved {c}/{n}")
         items.append(
             f'<details class="trajectory {status}" data-problem="{html.escape(t.problem)}">'
-            f"<summary>{summary}</summary>"
+            f"<summary>{line}</summary>"
             f'<pre class="prompt">{html.escape(t.prompt_text)}</pre>{_render_completion(t)}'
             "</details>"
         )
-    headline = pass1(counts)
-    summary = (f"pass@1 {_pct(headline)} over {len(problems)} problems, {config.samples} samples "
-               f"each · showing up to a few trajectories per problem")
+    headline = _pct(summary.headline()) if shown else "not reported (incomplete run)"
+    label = "" if summary.complete else "INCOMPLETE RUN · "
+    text = (f"{label}pass@1 {headline} over {len(summary.problems)} problems, {config.samples} "
+            f"samples each · showing up to a few trajectories per problem")
     title = html.escape(f"{config.model} on {config.dataset}")
-    return _PAGE.format(title=title, summary=html.escape(summary), items="\n".join(items))
+    return _PAGE.format(title=title, summary=html.escape(text), items="\n".join(items))

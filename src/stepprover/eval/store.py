@@ -1,9 +1,12 @@
 """A run's durable record: config, a small index of finished samples, trajectories.
 
-One SQLite file per run (WAL, ``synchronous=FULL``): each finished sample is one
+One SQLite file per run (WAL, ``synchronous=NORMAL``): each finished sample is one
 transaction that writes its index row and its trajectory together, so a run
 killed at any point (even ``kill -9``) loses nothing it reported and never
-half-writes a sample. Resuming reads only the index table.
+half-writes a sample. (A power cut may roll back the last few commits, never
+corrupt the file; a resume redoes those samples. ``FULL`` would fsync every
+sample, several milliseconds each on the event loop.) Resuming reads only the
+index table; a sample an outage cut short is stored but is not a result.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from stepprover.agent.trajectory import Trajectory
+from stepprover.agent.trajectory import Finish, Trajectory
 from stepprover.errors import RunConfigMismatch, RunNotFound
 from stepprover.eval.metrics import SampleResult
 
@@ -52,6 +55,9 @@ CREATE TABLE IF NOT EXISTS final_checks (
 );
 """
 
+
+_FINISHED = f"finish IS NOT '{Finish.OUTAGE.value}'"
+"""Rows that are results: an outage's row is kept only to be redone."""
 
 
 class RunConfig(BaseModel):
@@ -104,7 +110,7 @@ class RunStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses no commit
         db.executescript(_SCHEMA)
         stored = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
         wanted = config.model_dump(mode="json")
@@ -171,14 +177,30 @@ class RunStore:
                 )
 
     def done(self) -> set[tuple[str, int]]:
-        """(problem, sample_index) of every finished sample."""
-        return {(p, i) for p, i in self._db.execute("SELECT problem, sample_index FROM samples")}
+        """(problem, sample_index) of every finished sample (retryable ones are not)."""
+        return set(self._db.execute(f"SELECT problem, sample_index FROM samples WHERE {_FINISHED}"))
 
     def results(self) -> list[SampleResult]:
+        """What the metrics need of every finished sample (retryable ones excluded)."""
         rows = self._db.execute(
-            "SELECT problem, sample_index, solved, repl_calls, final_context_tokens FROM samples"
+            "SELECT problem, sample_index, solved, repl_calls, final_context_tokens FROM samples "
+            f"WHERE {_FINISHED}"
         )
-        return [SampleResult(p, i, bool(s), r, f) for p, i, s, r, f in rows]
+        return [SampleResult(p, i, s == 1, r, f) for p, i, s, r, f in rows]
+
+    def solved_count(self) -> int:
+        """Finished samples that were solved."""
+        return int(self._db.execute(f"SELECT COUNT(*) FROM samples WHERE solved AND {_FINISHED}").fetchone()[0])
+
+    def retryable(self) -> dict[tuple[str, int], str]:
+        """(problem, sample_index) -> error of every sample an outage cut short; a resume
+        redoes exactly these (and the missing ones)."""
+        rows = self._db.execute(
+            "SELECT s.problem, s.sample_index, t.data FROM samples s JOIN trajectories t "
+            "USING (problem, sample_index) WHERE s.finish = ?", (Finish.OUTAGE.value,)
+        )
+        return {(p, i): Trajectory.model_validate_json(zlib.decompress(blob)).error or ""
+                for p, i, blob in rows}
 
     def outcome_counts(self) -> dict[str, int]:
         rows = self._db.execute(

@@ -53,6 +53,9 @@ class CommandOutcome(BaseModel):
     imports_refused: bool = False
     """``infrastructure``: Lean itself answered the import block with an error, so the
     imports are at fault rather than the machinery."""
+    warmup_timed_out: bool = False
+    """``infrastructure``: the REPL gave no answer to its imports within the pool's
+    warm-up timeout (``PoolConfig.warmup_timeout``)."""
 
     @property
     def ok(self) -> bool:
@@ -96,6 +99,7 @@ class CommandOutcome(BaseModel):
         except ReplStartError as exc:
             return cls(status=CommandStatus.INFRASTRUCTURE, error=exc.summary,
                        stderr_tail=exc.stderr_tail, imports_refused=exc.refused,
+                       warmup_timed_out=exc.timed_out,
                        elapsed=time.monotonic() - started)
         except PoolClosed as exc:
             return cls.infrastructure(str(exc), elapsed=time.monotonic() - started)

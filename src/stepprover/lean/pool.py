@@ -37,7 +37,14 @@ from typing import Any, Self, TypeVar
 
 import psutil
 
-from stepprover.errors import PoolBusy, PoolClosed, ReplCrashed, ReplError, ReplStartError
+from stepprover.errors import (
+    PoolBusy,
+    PoolClosed,
+    ReplCrashed,
+    ReplError,
+    ReplStartError,
+    ReplTimeout,
+)
 from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.process import ProcessConfig, ReplProcess
 from stepprover.lean.protocol import CommandReply, CommandRequest, Reply, Request
@@ -445,6 +452,13 @@ class ReplPool:
         if imports.strip():
             try:
                 reply = await process.send(CommandRequest(cmd=imports), self.config.warmup_timeout)
+            except ReplTimeout as exc:
+                await self._close_process(process)
+                raise ReplStartError(
+                    f"warm-up {imports!r} gave no reply within the warm-up timeout "
+                    f"({self.config.warmup_timeout:g} s, --warmup-timeout); REPL killed",
+                    stderr_tail=exc.stderr_tail, timed_out=True,
+                ) from exc
             except ReplError as exc:
                 await self._close_process(process)
                 raise ReplStartError(f"warm-up {imports!r} failed: {exc}") from exc

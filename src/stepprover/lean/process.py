@@ -2,7 +2,8 @@
 
 The process runs in its own process group (and session), so that killing it
 also kills what it spawned (``lake env``/``lake exe repl`` run the REPL as a
-child). Each request has a wall-clock timeout; while it runs, the RSS of the
+child). On Linux it runs under ``lean/guard.py``, which kills the whole tree when
+stepprover dies, whatever the signal (SIGKILL included). Each request has a wall-clock timeout; while it runs, the RSS of the
 whole process tree is polled and the group is killed when it passes the cap.
 Any failure leaves the process dead: callers replace it, never reuse it.
 """
@@ -15,6 +16,7 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import shutil
 import signal
 import struct
 import sys
@@ -43,16 +45,43 @@ _PR_SET_PDEATHSIG = 1
 _PIPE_CAPACITY = 65536
 """Linux's default pipe capacity: a request this small reaches an empty pipe in one write,
 whole, or (no reader left) not at all."""
+_GUARD = Path(__file__).with_name("guard.py")
 
 
-def die_with_parent() -> None:
-    """In the child before exec: get SIGKILL if our process dies without closing it (Linux).
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In the child before exec: get ``sig`` if our process dies without closing it (Linux).
 
-    The REPL runs in its own session, so nothing else would stop it if the service
-    itself were killed with SIGKILL."""
+    The REPL runs in its own session, so nothing else would stop it if stepprover itself
+    were killed with SIGKILL. The guard turns SIGTERM into killing every descendant."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def _guard_dies_with_parent() -> None:
+    """The guard gets SIGTERM, on which it kills every descendant of the REPL."""
+    die_with_parent(signal.SIGTERM)
+
+
+def _guarded(argv: list[str]) -> list[str]:
+    """argv run under the guard where the platform has what it needs (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, str(_GUARD), "--", *argv]
+
+
+def check_executable(config: ProcessConfig) -> None:
+    """Raise ``ReplStartError`` if ``config.argv[0]`` is not an executable program (as exec
+    would fail; under the guard that failure would only show as a crashed first request)."""
+    program = config.argv[0] if config.argv else ""
+    path = (config.env or os.environ).get("PATH")
+    if os.sep in program:
+        found = Path(config.cwd or ".", program)
+        ok = found.is_file() and os.access(found, os.X_OK)
+    else:
+        ok = bool(program) and shutil.which(program, path=path) is not None
+    if not ok:
+        raise ReplStartError(f"cannot start REPL {list(config.argv)!r}: {program!r} is not an executable")
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -136,17 +165,18 @@ class ReplProcess:
 
     @classmethod
     async def spawn(cls, config: ProcessConfig) -> ReplProcess:
-        """Start the process in a new session (its own process group)."""
+        """Start the process in a new session (its own process group), under the guard."""
+        check_executable(config)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *config.argv,
+                *_guarded(list(config.argv)),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd=config.cwd,
                 env=dict(config.env) if config.env is not None else None,
                 start_new_session=True,
-                preexec_fn=die_with_parent,
+                preexec_fn=_guard_dies_with_parent,
             )
         except OSError as exc:
             raise ReplStartError(f"cannot start REPL {config.argv!r}: {exc}") from exc

@@ -98,13 +98,17 @@ class RemoteLean:
             else:
                 if response.status_code < 400:
                     return response.json()
+                if response.status_code in (401, 403, 404):  # wrong key or URL: no Lean will answer
+                    raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",
+                                            f"answered {response.status_code}: {response.text[:200]}")
                 if response.status_code != 429 and response.status_code < 500:
                     raise RemoteError(f"{path} answered {response.status_code}: {response.text[:500]}")
                 last = f"HTTP {response.status_code}"
                 wait = self._delay(attempt, response.headers.get("Retry-After"))
             if attempt < self.retries:
                 await asyncio.sleep(wait)
-        raise RemoteUnreachable(f"{path} failed after {self.retries + 1} attempts ({last})")
+        raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",
+                                f"failed after {self.retries + 1} attempts ({last})")
 
     def _delay(self, attempt: int, retry_after: str | None = None) -> float:
         if retry_after is not None:

@@ -266,6 +266,8 @@ class LeanVerifier:
                 return Verdict(outcome=Outcome.TIMEOUT, reason=outcome.detail, attempts=attempt)
             if outcome.imports_refused:
                 return Verdict(outcome=Outcome.LEAN_ERROR, reason=outcome.detail, attempts=attempt)
+            if outcome.warmup_timed_out:  # a second warm-up would only wait as long again
+                raise LeanUnavailable(outcome.detail)
         if outcome.status is CommandStatus.INFRASTRUCTURE:
             raise LeanUnavailable(outcome.detail)
         return Verdict(outcome=Outcome.CRASH, reason=outcome.detail, attempts=tries)

@@ -53,19 +53,32 @@ def check_model_available(model: str) -> None:
     """
     if Path(model).is_dir():
         return
+    if _looks_like_a_path(model):
+        raise ModelUnavailable(f"model folder {model} does not exist")
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError as exc:
         raise ModelUnavailable(
             f"model {model!r} is not a local folder and huggingface_hub is not installed"
         ) from exc
-    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+    try:
+        cached = try_to_load_from_cache(model, "config.json")
+    except ValueError as exc:  # HFValidationError: not a Hub name either
+        raise ModelUnavailable(
+            f"model {model!r} is neither a local folder nor a Hugging Face name (ORG/NAME)"
+        ) from exc
+    if isinstance(cached, str):
         return
     raise ModelUnavailable(
         f"model {model!r} is not on this machine (no local folder, not in the Hugging Face "
         f"cache). Download it where the Hub is reachable (`hf download {model}`) and copy "
         "the cache here, pass a local folder, or serve it elsewhere and pass --base-url."
     )
+
+
+def _looks_like_a_path(model: str) -> bool:
+    """A Hub name is ``NAME`` or ``ORG/NAME``; anything else with a slash is a folder."""
+    return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or Path(model).exists()
 
 
 def load_generator(
@@ -127,7 +140,10 @@ def _scripted(turns_file: str, tokenizer: str | None) -> Generator:
     if tokenizer is None:
         raise ModelUnavailable("the scripted backend needs --tokenizer (a tokenizer folder)")
     check_model_available(tokenizer)
-    turns = json.loads(Path(turns_file).read_text(encoding="utf-8"))
+    try:
+        turns = json.loads(Path(turns_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"cannot read the scripted turns {turns_file}: {exc}") from exc
     if not (isinstance(turns, list) and turns and all(isinstance(t, str) for t in turns)):
         raise ModelUnavailable(f"{turns_file} must hold a JSON list of turn texts")
     return ScriptedGenerator.replaying(AutoTokenizer.from_pretrained(tokenizer), turns)

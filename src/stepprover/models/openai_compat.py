@@ -12,13 +12,16 @@ from typing import Any, Literal
 import openai
 from openai import omit
 
-from stepprover.errors import ModelServerUnsupported
+from stepprover.errors import ModelBackendUnavailable, ModelServerUnsupported
 from stepprover.models.base import Generation, SamplingParams, Tokenizer, finish_for
 
 PromptMode = Literal["auto", "token_ids", "text"]
 
 _REFUSALS = (openai.BadRequestError, openai.UnprocessableEntityError)
 """What a server that takes only text prompts answers a token-id prompt with (400, 422)."""
+
+_OUTAGES = (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
+"""Unreachable (timeouts included), 5xx or 429 after the client's retries: no answer at all."""
 
 
 class OpenAICompatGenerator:
@@ -68,6 +71,17 @@ class OpenAICompatGenerator:
         self._probe = asyncio.Lock()
 
     async def generate(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> Generation:
+        """Raises ``ModelBackendUnavailable`` when the server stays unreachable, or answers
+        429/5xx, after ``max_retries`` retries (the openai client's backoff)."""
+        try:
+            return await self._generate(prompt_ids, params, stop_token_ids)
+        except _OUTAGES as exc:
+            raise ModelBackendUnavailable(f"model server {str(self.client.base_url).rstrip('/')}",
+                                          f"{type(exc).__name__}: {exc}") from exc
+
+    async def _generate(
         self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
     ) -> Generation:
         started = time.monotonic()

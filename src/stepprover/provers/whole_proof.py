@@ -23,6 +23,7 @@ from stepprover.agent.loop import LoopConfig
 from stepprover.agent.prompts import render_chat
 from stepprover.agent.trajectory import Finish, ReplCall, Segment, Trajectory
 from stepprover.data.problems import Problem
+from stepprover.errors import outage_of
 from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.protocol import CommandReply
 from stepprover.lean.source import split_imports
@@ -82,8 +83,9 @@ class WholeProofAgent:
             else:
                 trajectory.finish = await self._rounds(trajectory, problem, messages, first_round)
         except Exception as exc:  # noqa: BLE001 - the boundary of one sample: record, don't kill the batch
-            trajectory.finish = Finish.ERROR
-            trajectory.error = f"{type(exc).__name__}: {exc}"
+            outage = outage_of(exc)
+            trajectory.finish = Finish.OUTAGE if outage else Finish.ERROR
+            trajectory.error = str(outage) if outage else f"{type(exc).__name__}: {exc}"
         return trajectory
 
     async def _rounds(self, trajectory: Trajectory, problem: Problem,

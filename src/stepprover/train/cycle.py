@@ -20,10 +20,12 @@ from typing import Any
 
 from stepprover.agent.trajectory import save_jsonl
 from stepprover.data.problems import file_sha256
+from stepprover.errors import RunIncomplete
 from stepprover.eval.metrics import pass1, solve_counts, solve_rates
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.session import RunSettings, lean_label, open_run
 from stepprover.eval.store import RunStore
+from stepprover.eval.summary import incomplete_line, summarize
 from stepprover.models.loader import load_generator
 from stepprover.train.config import CycleRunConfig
 from stepprover.train.grpo import curriculum
@@ -80,7 +82,10 @@ def _eval_stage(config: CycleRunConfig, model: str, problems: list[Any], run_dir
                 await generator.close()
 
         asyncio.run(go())
-        counts = solve_counts(store.results(), [p.name for p in problems])
+        summary = summarize(store, run.config)
+        if not summary.complete:  # the stage is not done: rerunning the cycle resumes it
+            raise RunIncomplete(f"the cycle's eval in {run_dir}: {incomplete_line(summary)}")
+        counts = summary.counts
     return {"run": str(run_dir), "pass@1": pass1(counts).value, "counts": counts}
 
 

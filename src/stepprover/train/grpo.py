@@ -41,11 +41,10 @@ def verified_reward(completions: list[Any], verified: list[bool | None], **kwarg
 
 def unjudged(trajectory: Trajectory) -> bool:
     """Nothing the model did was judged: it produced no tokens (its first generation failed,
-    or its prompt left no room), or the backend or the verifier failed mid-way (finish
-    ``error``; an infrastructure failure of Lean raises ``LeanUnavailable``, which ends the
-    sample so). A final proof that crashed Lean on two workers is the proof's own doing
+    or its prompt left no room), an outage of the model server or of Lean cut it short
+    (finish ``outage``), or something else failed mid-way (finish ``error``). A final proof that crashed Lean on two workers is the proof's own doing
     and is judged (reward 0): otherwise crashing Lean would be a way out of a low reward."""
-    return trajectory.finish is Finish.ERROR or not any(
+    return trajectory.retryable or trajectory.finish is Finish.ERROR or not any(
         s.kind == "model" and s.token_ids for s in trajectory.segments)
 
 

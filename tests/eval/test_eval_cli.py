@@ -1,0 +1,160 @@
+"""`stepprover eval` as a user runs it: choosing problems, progress, dataset checks on
+resume, and outages of the model server or the verification service (stand-in REPL)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from stepprover.cli import app
+from tests.conftest import standin_command
+from tests.eval.test_honesty import closed_port
+from tests.eval.test_store_and_runner import ANSWER, SCRIPT, SKETCH, problems
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def setup(tokenizer: Any, tmp_path: Path, script_file: Callable[[Any], str]) -> dict[str, Any]:
+    """A tokenizer folder, a scripted model, a benchmark of 3 provable problems + 1 bad statement."""
+    tok_dir = tmp_path / "tok"
+    tokenizer.save_pretrained(tok_dir)
+    turns = tmp_path / "turns.json"
+    turns.write_text(json.dumps([SKETCH, ANSWER]))
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(p.model_dump_json() + "\n" for p in problems(["a1", "a2", "a3", "bad1"])))
+    repl = shlex.join(standin_command("--script", script_file(SCRIPT)))
+    return {"tok": tok_dir, "turns": turns, "bench": bench, "repl": repl, "run": tmp_path / "run"}
+
+
+def eval_args(s: dict[str, Any], *extra: str, backend: str = "scripted") -> list[str]:
+    return ["eval", "--model", str(s["turns"]), "--backend", backend, "--tokenizer", str(s["tok"]),
+            "--benchmark", f"{s['bench']}:test", "--samples", "2", "--workers", "1",
+            "--run-dir", str(s["run"]), "--repl", s["repl"], *extra]
+
+
+def rows(run: Path) -> dict[tuple[str, int], tuple[str | None, bytes]]:
+    with sqlite3.connect(run / "run.sqlite") as con:
+        return {(p, i): (f, d) for p, i, f, d in con.execute(
+            "SELECT s.problem, s.sample_index, s.finish, t.data FROM samples s "
+            "JOIN trajectories t USING (problem, sample_index)")}
+
+
+def preflight_rows(run: Path) -> dict[str, int]:
+    with sqlite3.connect(run / "run.sqlite") as con:
+        return dict(con.execute("SELECT problem, ok FROM preflight").fetchall())
+
+
+def invoke(args: list[str]) -> Result:
+    return runner.invoke(app, args, catch_exceptions=False)
+
+
+def test_limit_and_problems_choose_what_runs(setup: dict[str, Any]) -> None:
+    result = invoke(eval_args(setup, "--limit", "2"))
+    assert result.exit_code == 0, result.output
+    assert sorted(rows(setup["run"])) == [("a1", 0), ("a1", 1), ("a2", 0), ("a2", 1)]
+    assert "over all 2 problems" in result.output
+
+    result = invoke(eval_args(setup, "--problems", "a3, bad1"))
+    assert result.exit_code == 0, result.output
+    assert {p for p, _ in rows(setup["run"])} == {"a1", "a2", "a3"}, "bad1 failed pre-flight"
+    assert preflight_rows(setup["run"])["bad1"] == 0
+    assert "over all 4 problems" in result.output, "the run covers every problem it was given"
+
+    unknown = invoke(eval_args(setup, "--problems", "a1,nope"))
+    assert unknown.exit_code == 2 and "no problem named 'nope'" in unknown.output
+
+
+def test_progress_bar_counts_problems_samples_and_solved(setup: dict[str, Any]) -> None:
+    result = invoke(eval_args(setup, "--limit", "3"))
+    assert result.exit_code == 0, result.output
+    # rich prints the bar's final state when the output is not a terminal
+    assert "problems 3/3 · solved 6" in result.output
+    assert "6/6 samples" in result.output
+    again = invoke(eval_args(setup, "--limit", "3"))  # a resumed run starts from what is stored
+    assert "problems 3/3 · solved 6" in again.output and "6/6 samples" in again.output
+
+
+def test_dataset_checks_at_start_and_on_resume(setup: dict[str, Any]) -> None:
+    bench: Path = setup["bench"]
+    assert invoke(eval_args(setup, "--limit", "1")).exit_code == 0
+    bench.write_text(bench.read_text().replace("theorem p : True", "theorem p : 1 = 1", 1))
+    changed = invoke(eval_args(setup, "--limit", "1"))
+    assert changed.exit_code == 2
+    assert "another configuration" in changed.output and "dataset_sha256: stored" in changed.output
+
+    lines = bench.read_text().splitlines()
+    bench.write_text("\n".join([*lines, lines[0]]) + "\n")
+    duplicate = invoke(eval_args(setup, "--run-dir", str(setup["run"]) + "2"))
+    assert duplicate.exit_code == 2
+    assert f"{bench}:5: duplicate problem name 'a1' (first on line 1)" in duplicate.output
+
+    bench.write_text(lines[0] + "\n{oops\n")
+    broken = invoke(eval_args(setup, "--run-dir", str(setup["run"]) + "3"))
+    assert broken.exit_code == 2 and f"{bench}:2: not a problem record (invalid JSON" in broken.output
+
+
+def test_bundled_benchmark_says_its_known_defects_at_start(setup: dict[str, Any]) -> None:
+    args = eval_args(setup, "--problems", "mathd_algebra_314")
+    args[args.index("--benchmark") + 1] = "minif2f-test"
+    result = invoke(args)
+    assert ("minif2f-test: 1 known-defective statements (1 mistranslated) among these 1 problems"
+            in result.output)
+    assert "--benchmark minif2f-goedel-v2-test has 1 of them corrected" in result.output
+
+
+@pytest.mark.slow
+def test_model_server_down_stops_the_run_and_resume_redoes_only_the_lost_samples(
+    setup: dict[str, Any],
+) -> None:
+    first = invoke(eval_args(setup, "--limit", "1"))
+    assert first.exit_code == 0, first.output
+    kept = rows(setup["run"])
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    down = invoke(eval_args(setup, "--limit", "3", "--base-url", url, "--max-consecutive-failures", "4",
+                            backend="openai"))
+    assert down.exit_code == 3, down.output
+    stop_lines = [line for line in down.output.splitlines() if line.startswith("eval stopped:")]
+    assert len(stop_lines) == 1
+    assert f"4 consecutive outages since the last result; last: model server {url}: APIConnectionError" \
+        in stop_lines[0]
+    assert "2 finished samples are kept" in stop_lines[0]
+    after = rows(setup["run"])
+    assert {k: v for k, v in after.items() if k[0] == "a1"} == kept, "finished samples untouched"
+    lost = {k for k, (finish, _) in after.items() if finish == "outage"}
+    assert lost == {("a2", 0), ("a2", 1), ("a3", 0), ("a3", 1)}
+
+    report = invoke(["report", str(setup["run"])])
+    assert report.exit_code == 1 and "4 samples retryable after outages" in report.output
+    assert "pass@1 (" not in report.output
+
+    resumed = invoke(eval_args(setup, "--limit", "3"))
+    assert resumed.exit_code == 0, resumed.output
+    final = rows(setup["run"])
+    assert {k: v for k, v in final.items() if k[0] == "a1"} == kept, "only the lost samples were redone"
+    assert all(finish == "answered" for finish, _ in final.values()) and len(final) == 6
+    assert "pass@1 (mean of 2 samples, over all 3 problems): 100.0%" in resumed.output
+
+
+@pytest.mark.slow
+def test_verification_service_down_stores_no_preflight_failure(setup: dict[str, Any]) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    args = [a for a in eval_args(setup, "--lean-url", url) if a not in ("--repl", setup["repl"])]
+    result = invoke(args)
+    assert result.exit_code == 1, result.output
+    assert preflight_rows(setup["run"]) == {}, "an outage is not Lean rejecting the statement"
+    assert rows(setup["run"]) == {}
+    assert "the run is incomplete: 8 samples not run" in result.output
+    assert "no pass@1 is reported" in result.output and "pass@1 (" not in result.output
+
+    stopped = invoke([*args, "--max-consecutive-failures", "2"])
+    assert stopped.exit_code == 3
+    assert f"last: verification service {url}/api/run: failed after 7 attempts (ConnectError" \
+        in stopped.output

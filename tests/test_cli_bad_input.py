@@ -1,0 +1,213 @@
+"""Bad input gets one clear line (or a clear verdict) and exit status 2, never a traceback
+or a hang; help texts say what they mean. The REPL is the stand-in, not Lean."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rich.highlighter
+from typer.testing import CliRunner
+
+from stepprover.cli import app
+from stepprover.cli.progress import format_rate
+from stepprover.data.problems import bundled_benchmarks
+from stepprover.lean.toolchain import LeanSetup
+from stepprover.provers import PROVER_STYLES
+from tests.conftest import standin_command
+
+runner = CliRunner()
+AXIOMS = {"severity": "info", "pos": {"line": -2, "column": 0}, "endPos": None,
+          "data": "'t' does not depend on any axioms"}
+SCRIPT = [["trivial", {"messages": [AXIOMS]}]]
+PROOF = "theorem t : True := by\n  trivial\n"
+BAD_INPUT = 2
+
+
+def repl(script_file: Callable[[Any], str], *args: str) -> list[str]:
+    return ["--repl", shlex.join(standin_command("--script", script_file(SCRIPT), *args)), "--workers", "1"]
+
+
+def one_line_error(result: Any, *words: str) -> str:
+    """The command failed with exit 2 and exactly one line on stderr holding ``words``."""
+    assert result.exit_code == BAD_INPUT, (result.exit_code, result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in lines[0], lines[0]
+    return str(lines[0])
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    proof = tmp_path / "proof.lean"
+    proof.write_text(PROOF)
+    latin1 = tmp_path / "latin1.lean"
+    latin1.write_bytes("theorem t : True := by -- café\n".encode("latin-1"))
+    return {"proof": proof, "missing": tmp_path / "nope.lean", "dir": tmp_path, "latin1": latin1}
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["{missing}"], ["proof", "does not exist"]),
+    (["{dir}"], ["proof", "is a directory"]),
+    (["{proof}", "--statement", "{missing}"], ["statement", "does not exist"]),
+    (["{proof}", "--statement", "{dir}"], ["statement", "is a directory"]),
+    (["{proof}", "--statement", "{latin1}"], ["statement", "not UTF-8"]),
+    (["{missing}", "--jsonl"], ["JSONL", "does not exist"]),
+    (["{dir}", "--jsonl"], ["JSONL", "is a directory"]),
+    (["{proof}", "--jsonl", "--output", "{missing}/out.jsonl"], ["--output", "does not exist"]),
+    (["{proof}", "--workers", "0"], ["--workers", "at least 1"]),
+    (["{proof}", "--timeout", "-1"], ["--timeout", "positive"]),
+    (["{proof}", "--warmup-timeout", "0"], ["--warmup-timeout", "positive"]),
+])
+def test_check_bad_files_and_options(files: dict[str, Path], args: list[str], words: list[str]) -> None:
+    argv = [a.format(**files) for a in args]
+    repl_args = ["--repl", shlex.join(standin_command())]
+    one_line_error(runner.invoke(app, ["check", *argv, *repl_args]), *words)
+
+
+@pytest.mark.parametrize(("command", "words"), [
+    ("python3 'unclosed", ["--repl", "No closing quotation"]),
+    ("/nonexistent/repl --flag", ["--repl", "not an executable"]),
+])
+def test_check_bad_repl_command(files: dict[str, Path], command: str, words: list[str]) -> None:
+    one_line_error(runner.invoke(app, ["check", str(files["proof"]), "--repl", command]), *words)
+
+
+def test_jsonl_bad_items_become_their_verdicts_and_the_rest_are_checked(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    lines = [
+        json.dumps({"id": "number-statement", "code": PROOF, "statement": 42}),
+        json.dumps({"id": "good", "code": PROOF}),
+        json.dumps({"id": "surrogate", "code": "theorem t : True := by\n  trivial -- \ud800"}),
+        json.dumps({"id": "surrogate-statement", "code": PROOF, "statement": "\ud800"}),
+        json.dumps({"id": "\ud800", "code": PROOF, "statement": 42}),
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert "\\ud800" in path.read_text()  # valid JSON, and ASCII on disk
+    result = runner.invoke(app, ["check", str(path), "--jsonl", *repl(script_file)])
+    assert result.exit_code == 1, result.output
+    records = {r["id"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(records) == {"number-statement", "good", "surrogate", "surrogate-statement", "5"}
+    assert records["good"]["outcome"] == "proved"
+    assert records["number-statement"]["outcome"] == "rejected"
+    assert '"statement" must be a string' in records["number-statement"]["reason"]
+    assert "lone surrogate" in records["surrogate"]["reason"]
+    assert "lone surrogate" in records["surrogate-statement"]["reason"]
+    assert records["5"]["outcome"] == "rejected"  # an id that cannot be written: the line number
+
+
+def test_output_file_is_written_and_holds_every_verdict(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"p{i}", "code": PROOF}) for i in range(3)) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["check", str(path), "--jsonl", "--output", str(out), *repl(script_file)])
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(line)["id"] for line in out.read_text().splitlines()) == ["p0", "p1", "p2"]
+
+
+def test_warmup_timeout_is_an_option_with_an_honest_message(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    proof = tmp_path / "p.jsonl"
+    proof.write_text(json.dumps({"id": "p", "code": "import Mathlib\n\n" + PROOF}) + "\n")
+    result = runner.invoke(app, ["check", str(proof), "--jsonl", "--timeout", "100",
+                                 "--warmup-timeout", "0.5", *repl(script_file, "--hang")])
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.exit_code == 1
+    assert record["outcome"] == "crash" and record["attempts"] == 1, record  # not warmed up twice
+    assert "warm-up timeout (0.5 s, --warmup-timeout)" in record["reason"]
+    assert "request timeout" not in record["reason"]
+
+
+def test_a_megabyte_message_prints_verbatim_without_highlighting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script_file: Callable[[Any], str]
+) -> None:
+    def no_highlighting(*_: Any) -> None:
+        raise AssertionError("Lean's messages must not go through Rich's highlighter")
+
+    monkeypatch.setattr(rich.highlighter.ReprHighlighter, "highlight", no_highlighting)
+    text = "[bold]not markup[/bold] " + "x = 1 ∧ y = 'a' " * 65_536
+    script = [["trivial", {"messages": [
+        {"severity": "error", "pos": {"line": 2, "column": 2}, "endPos": None, "data": text}]}]]
+    proof = tmp_path / "p.lean"
+    proof.write_text(PROOF)
+    command = shlex.join(standin_command("--script", script_file(script)))
+    result = runner.invoke(app, ["check", str(proof), "--repl", command, "--workers", "1"])
+    assert result.exit_code == 1, result.output
+    assert len(text) > 1_000_000 and f"2:2 error: {text}" in result.stdout
+
+
+def test_prove_bad_problem_and_model(script_file: Callable[[Any], str], files: dict[str, Path]) -> None:
+    base = ["prove", "--model", "/nonexistent/model", *repl(script_file)[:2]]
+    one_line_error(runner.invoke(app, [*base, "--problem", str(files["latin1"])]), "problem", "not UTF-8")
+    one_line_error(runner.invoke(app, [*base, "--problem", str(files["missing"])]), "does not exist")
+    one_line_error(runner.invoke(app, [*base, "--problem", str(files["proof"])]),
+                   "/nonexistent/model", "does not exist")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--benchmark", "minif2f-tset"], ["unknown benchmark", *bundled_benchmarks()]),
+    (["--samples", "0"], ["--samples", "at least 1"]),
+    (["--concurrency", "0"], ["--concurrency", "at least 1"]),
+    (["--workers", "0"], ["--workers", "at least 1"]),
+    (["--final-timeout", "-1"], ["--final-timeout", "positive"]),
+])
+def test_eval_bad_options(tmp_path: Path, args: list[str], words: list[str]) -> None:
+    result = runner.invoke(app, ["eval", "--model", "x", "--run-dir", str(tmp_path / "run"),
+                                 "--repl", shlex.join(standin_command()), *args])
+    one_line_error(result, *words)
+    assert not (tmp_path / "run").exists(), "nothing is started for bad input"
+
+
+# ------------------------------------------------------------------ help texts
+
+def all_help_pages() -> list[list[str]]:
+    return [[], ["check"], ["prove"], ["eval"], ["report"], ["serve"], ["lean"], ["lean", "setup"],
+            ["lean", "doctor"], ["train"], ["train", "sft"], ["train", "grpo"], ["train", "cycle"],
+            ["train", "plot"]]
+
+
+@pytest.mark.parametrize("page", all_help_pages(), ids=lambda p: " ".join(p) or "top")
+def test_help_shows_no_type_placeholders(page: list[str]) -> None:
+    result = runner.invoke(app, [*page, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "<str>" not in result.stdout and "<bool>" not in result.stdout, result.stdout
+
+
+def help_text(*page: str, columns: int = 80) -> str:
+    result = runner.invoke(app, [*page, "--help"], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    return " ".join(result.stdout.replace("│", " ").split())
+
+
+def test_help_texts_say_everything() -> None:
+    assert "pip install '.[train]'" in help_text()
+    assert "pip install '.[train]'" in help_text("train")
+    for page in ("prove", "eval"):
+        text = help_text(page)
+        assert all(style in text.split("Prompt styles")[-1] for style in PROVER_STYLES), text
+        assert "…" not in text, text
+    assert "Sampling seed" in help_text("prove")
+    assert all(name in help_text("eval", columns=200) for name in bundled_benchmarks())
+    assert len(bundled_benchmarks()) == 5
+    setup = help_text("lean", "setup")
+    defaults = LeanSetup()
+    for value in (defaults.lean_version, defaults.mathlib_rev, defaults.repl_rev):
+        assert value in setup, setup
+
+
+def test_progress_rate_is_formatted() -> None:
+    assert format_rate(2.6273474314782415) == "2.63 /s"
+    assert format_rate(0.05) == "3.0 /min"
+    assert format_rate(None) == "" and format_rate(0.0) == ""
