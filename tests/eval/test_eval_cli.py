@@ -153,6 +153,9 @@ def test_verification_service_down_stores_no_preflight_failure(setup: dict[str, 
     assert rows(setup["run"]) == {}
     assert "the run is incomplete: 8 samples not run" in result.output
     assert "no pass@1 is reported" in result.output and "pass@1 (" not in result.output
+    # too few outages to stop the run, but it says why it is incomplete (a rerun alone won't help)
+    said = " ".join(result.output.split())
+    assert f"outages this session; the last: verification service {url}/api/run: failed after" in said
 
     stopped = invoke([*args, "--max-outages", "2"])
     assert stopped.exit_code == 3
