@@ -89,7 +89,10 @@ def test_auto_backend_without_a_gpu_stops_with_the_choices(model_dir: Path) -> N
     result = runner.invoke(app, ["prove", "--model", str(model_dir), "--minif2f", NAME,
                                  "--repl", shlex.join(standin_command())])
     assert result.exit_code == 2
-    assert "no CUDA GPU found" in result.output and "--backend transformers" in result.output
+    said = " ".join(result.output.split())
+    assert "no CUDA GPU found" in said and "--backend transformers" in said
+    # the extra of this checkout, not a PyPI package named stepprover
+    assert "pip install -e '.[gpu]'" in said
 
 
 def test_prove_through_the_verification_service(

@@ -319,3 +319,20 @@ def test_eval_cli_runs_the_correction_tree_and_counts_first_attempts(
         assert sorted(r.sample_index for r in store.results()) == list(range(14))
     finally:
         store.close()
+
+
+async def test_goedel_counts_a_proof_with_a_failed_warning_as_unsolved(tokenizer: Any) -> None:
+    """Goedel-Prover-V2's compiler (lean_compiler/repl_scheduler.py at 2e9036e): ``complete``
+    needs no warning containing "failed"; our checks alone would accept such a proof."""
+    from stepprover.lean.protocol import Pos
+
+    warned = Verdict(outcome=Outcome.PROVED, messages=[Message(
+        severity="warning", pos=Pos(line=3, column=2), data="linarith failed to find a contradiction")])
+    other = Verdict(outcome=Outcome.PROVED, messages=[Message(
+        severity="warning", pos=Pos(line=3, column=2), data="unused variable `h`")])
+    for style, verdict, solved in [(GOEDEL_V2, warned, False), (GOEDEL_V2, other, True),
+                                   (DEEPSEEK_V2_COT, warned, True)]:
+        traj = await WholeProofAgent(ScriptedGenerator(tokenizer, [RIGHT]), QueueVerifier(verdict), style,
+                                     _loop(style.name)).run(PROBLEM)
+        assert traj.solved is solved, (style.name, verdict.messages[0].data)
+    assert GOEDEL_V2_SELF_CORRECTION.incomplete is not None and KIMINA.incomplete is None

@@ -18,6 +18,7 @@ from stepprover.models.scripted import ScriptedGenerator
 from stepprover.train.bridge import LoopThread
 from stepprover.train.grpo import TirRollout
 from stepprover.train.metrics import COLUMNS
+from stepprover.train.rollout_backends import RolloutSampler
 from tests.conftest import standin_pool_config
 from tests.train.trivial_problem import ANSWER, PROBLEM, SCRIPT, SKETCH
 
@@ -36,7 +37,7 @@ def test_a_group_with_one_final_proof_costs_one_check(
     lean = LeanVerifier(pool, VerifyConfig(timeout=5))
     verifier = CachingVerifier(lean, VerdictStore.in_dir(tmp_path), setup="test", config=lean.config)
     rollout = TirRollout(pool, verifier, loop_thread, LoopConfig(), max_completion_length=512,
-                         generator_for=lambda _: ScriptedGenerator.replaying(tokenizer, [SKETCH, ANSWER]))
+                         generator_for=lambda _: RolloutSampler(ScriptedGenerator.replaying(tokenizer, [SKETCH, ANSWER])))
     trainer = SimpleNamespace(_metrics={"train": defaultdict(list)})
     try:
         out = rollout([PROBLEM.model_dump_json()] * 4, trainer)

@@ -227,3 +227,27 @@ def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: 
     assert again.exit_code == 0, again.output
     assert {p.name: p.stat().st_mtime_ns for p in iteration.glob("*.done.json") if p.name in finished} == finished
     assert (iteration / "grpo.done.json").exists()
+
+
+def test_train_without_the_weights_or_metrics_says_so_in_one_line(tmp_path: Path) -> None:
+    """A newcomer's `train sft configs/sft-7b.yaml` without the weights was an OSError
+    traceback from the Hub; `train plot` of a wrong folder a FileNotFoundError."""
+    runner = CliRunner()
+    (tmp_path / "t.jsonl").write_text("")
+    (tmp_path / "p.jsonl").write_text(PROBLEM.model_dump_json() + "\n")
+    grpo = {"prompts": str(tmp_path / "p.jsonl"), "loop": {"max_context_tokens": 600},
+            "trl": {"max_completion_length": 600, "use_cpu": True, "bf16": False}}
+    for kind, extra in (("sft", {"trajectories": [str(tmp_path / "t.jsonl")]}), ("grpo", grpo)):
+        config = tmp_path / f"{kind}.yaml"
+        config.write_text(yaml.safe_dump({"model": "nobody/no-such-prover-7b",
+                                          "output_dir": str(tmp_path / "out"), **extra}))
+        result = runner.invoke(app, ["train", kind, str(config)])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        said = " ".join(result.output.split())
+        assert "'nobody/no-such-prover-7b' is not on this machine" in said, said
+    result = runner.invoke(app, ["train", "plot", str(tmp_path / "nothere")])
+    assert result.exit_code == 2 and "has no metrics.csv" in " ".join(result.output.split())
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "metrics.csv").write_text("step,reward\n")
+    result = runner.invoke(app, ["train", "plot", str(tmp_path / "empty")])
+    assert result.exit_code == 2 and "has no rows" in result.output

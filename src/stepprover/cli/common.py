@@ -73,7 +73,7 @@ PromptStyle = Annotated[
 STYLES_EPILOG = "Prompt styles (--prompt-style): " + ", ".join(PROVER_STYLES) + "."
 Seed = Annotated[int | None, typer.Option(help="Sampling seed, for a repeatable run (default: none).")]
 Reference = Annotated[bool, typer.Option(
-    "--reference", help="Reproduce the StepFun-Prover demo's contexts byte for byte (LoopConfig.reference()).")]
+    "--reference", help="The StepFun-Prover demo's contexts, byte for byte.")]
 
 
 BAD_INPUT = 2

@@ -63,7 +63,7 @@ from stepprover.data.problems import (
 )
 from stepprover.errors import DataError, RunConfigMismatch, RunStopped
 from stepprover.eval.metrics import mean_pass_at_k
-from stepprover.eval.runner import EvalPlan, evaluate
+from stepprover.eval.runner import EvalPlan, OutageBreaker, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
 from stepprover.eval.store import RunConfig, RunStore
 from stepprover.eval.summary import result_lines, summarize, summarize_folder
@@ -109,7 +109,7 @@ def eval_(
     gold: Gold = False,
     gold_timeout: GoldTimeout = 1800.0,
     gold_workers: GoldWorkers = 1,
-    max_consecutive_failures: Annotated[int, typer.Option(
+    max_outages: Annotated[int, typer.Option(
         help="Stop after this many samples in a row lost to an unavailable model server or Lean "
              "(since the last result; 0: never).")] = 8,
 ) -> None:
@@ -166,24 +166,29 @@ def eval_(
             err.print(line, markup=False, highlight=False)
         tree = correction_tree(prompt_style)
         plan = EvalPlan(chosen, samples, concurrency, corrections=tree,
-                        max_consecutive_outages=max_consecutive_failures)
+                        max_consecutive_outages=max_outages)
         store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
+        breaker = OutageBreaker(plan.max_consecutive_outages)
         try:
             asyncio.run(with_gold(checker, store, chosen,
-                                  lambda stored: _eval(generator, run, store, plan, stored)))
+                                  lambda stored: _eval(generator, run, store, plan, stored, breaker)))
         except RunStopped as exc:
             fail(f"eval stopped: {exc}. {len(store.done())} finished samples are kept in {folder}; "
                  "fix the endpoint and rerun the same command to resume.", code=OUTAGE)
         except KeyboardInterrupt:
             fail(f"interrupted; run the same command again to resume {folder}", code=INTERRUPTED)
         complete = _print_eval_summary(store, run.config, folder, [p.name for p in chosen], tree)
+        if not complete and breaker.last is not None:
+            # Too few in a row to stop the run, but a rerun only helps once the cause is fixed.
+            err.print(f"{breaker.total} outages this session; the last: {breaker.last}",
+                      style="red", markup=False, highlight=False)
     if not complete:
         raise typer.Exit(1)
 
 
 async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
-                stored: OnStored = None) -> None:
+                stored: OnStored = None, breaker: OutageBreaker | None = None) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -227,7 +232,7 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
                     bar.update(task, total=total, completed=completed, description=describe())
 
                 bar.update(task, description=describe())
-                await evaluate(agent, repl, store, plan, progress, stored)
+                await evaluate(agent, repl, store, plan, progress, stored, breaker)
     finally:
         await generator.close()
 

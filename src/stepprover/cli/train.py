@@ -51,5 +51,10 @@ def train_plot(run: Annotated[Path, typer.Argument(help="A training output folde
     """Plot reward, pass rate, response length, REPL calls and truncation per step."""
     from stepprover.train.metrics import plot_metrics
 
-    typer.echo(str(plot_metrics(run / "metrics.csv", run / "metrics.png")))
+    if not (run / "metrics.csv").is_file():
+        fail(f"{run} has no metrics.csv: give the output_dir of `stepprover train sft|grpo`")
+    try:
+        typer.echo(str(plot_metrics(run / "metrics.csv", run / "metrics.png")))
+    except ValueError as exc:  # a metrics.csv with no rows yet
+        fail(exc)
 

@@ -52,6 +52,9 @@ class OutageBreaker:
         self.consecutive = 0
         self.stopped: RunStopped | None = None
         """Set once the limit is reached: start no further work."""
+        self.total = 0
+        self.last: Outage | None = None
+        """The latest outage, so that a run left incomplete can say why."""
 
     def result(self) -> None:
         self.consecutive = 0
@@ -59,6 +62,8 @@ class OutageBreaker:
     def outage(self, outage: Outage) -> None:
         """Count one; raise RunStopped at the limit."""
         self.consecutive += 1
+        self.total += 1
+        self.last = outage
         if self.limit and self.consecutive >= self.limit:
             self.stopped = self.stopped or RunStopped(outage, self.limit)
             raise self.stopped

@@ -32,12 +32,6 @@ _PR_SET_CHILD_SUBREAPER = 36
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
-class _Stop(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 def _prctl(option: int, value: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(option, value, 0, 0, 0) != 0:
@@ -93,7 +87,8 @@ def _kill_descendants() -> None:
 def _exit_like(status: int) -> None:
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
-        signal.signal(signum, signal.SIG_DFL)
+        if signum not in (signal.SIGKILL, signal.SIGSTOP):  # those two take no handler
+            signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
     sys.exit(os.waitstatus_to_exitcode(status))
 
@@ -104,9 +99,13 @@ def main(argv: list[str]) -> None:
         sys.stderr.write("usage: guard.py -- COMMAND [ARG...]\n")
         sys.exit(2)
     parent = os.getppid()
+    stopped: list[int] = []
 
     def stop(signum: int, _frame: object) -> None:
-        raise _Stop(signum)
+        # Kill the child here: the os.wait() below (retried after this handler, PEP 475)
+        # then returns, and the guard exits as if killed by ``signum``.
+        stopped.append(signum)
+        _kill_descendants()
 
     for signum in _STOP_SIGNALS:
         signal.signal(signum, stop)
@@ -126,6 +125,8 @@ def main(argv: list[str]) -> None:
             except OSError as exc:
                 sys.stderr.write(f"cannot run {command[0]!r}: {exc}\n")
             os._exit(127)
+        if stopped:  # told to stop while forking
+            os.kill(child, signal.SIGKILL)
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
@@ -137,13 +138,12 @@ def main(argv: list[str]) -> None:
                 break
             if pid == child:
                 status = wait_status
-    except _Stop as stopped:
-        status = stopped.signum  # a bare signal number is a wait status "killed by signum"
     finally:
         for signum in _STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
         _kill_descendants()
-    _exit_like(status if status is not None else 0)
+    # a bare signal number is a wait status "killed by signum"
+    _exit_like(stopped[0] if stopped else status if status is not None else 0)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 and ``RemoteLean``, so eval and GRPO rollouts use a whole Ray cluster with one
 option. Each actor owns a ``ReplPool`` sized from its node's CPUs and memory
 (cores - 1, and free memory / expected worker RSS) and is pinned to that node.
-Ray is an optional dependency (``pip install 'stepprover[ray]'``).
+Ray is an optional dependency (``pip install -e '.[ray]'``).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class RayVerifier:
             import ray
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         except ImportError as exc:
-            raise RayUnavailable("RayVerifier needs Ray: pip install 'stepprover[ray]'") from exc
+            raise RayUnavailable("RayVerifier needs Ray: pip install -e '.[ray]'") from exc
         if not ray.is_initialized():
             raise RayUnavailable("connect to a cluster first: ray.init(address='auto') or ray.init()")
         remote_actor = ray.remote(PoolActor)

@@ -28,8 +28,8 @@ def resolve_backend(
         return "transformers"
     raise ModelUnavailable(
         "no CUDA GPU found (and no --base-url). Run on a GPU machine with "
-        "`pip install 'stepprover[gpu]'`, point --base-url at a served model, or pass "
-        "--backend transformers to run on this CPU (practical only for small models)."
+        "`pip install -e '.[gpu]'` in the stepprover checkout, point --base-url at a served "
+        "model, or pass --backend transformers to run on this CPU (practical only for small models)."
     )
 
 
@@ -113,11 +113,13 @@ def load_generator(
             raise ModelUnavailable(str(exc)) from exc
     check_model_available(model)
     if importlib.util.find_spec("torch") is None:
-        raise ModelUnavailable("running a model here needs PyTorch: pip install 'stepprover[hf]'")
+        raise ModelUnavailable(
+            "running a model here needs PyTorch: pip install -e '.[hf]' in the stepprover checkout"
+        )
     if chosen == "vllm":
         if not _vllm_usable():
             raise ModelUnavailable(
-                "the vllm backend needs `pip install 'stepprover[gpu]'` and a CUDA GPU; "
+                "the vllm backend needs `pip install -e '.[gpu]'` and a CUDA GPU; "
                 "use --backend transformers (small models on CPU) or --base-url for a server"
             )
         from stepprover.models.vllm_engine import VLLMGenerator

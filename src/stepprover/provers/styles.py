@@ -121,6 +121,9 @@ class WholeProofStyle:
     max_prompt_tokens: int | None = None
     """A prompt (first or correction) longer than this is not generated."""
     sampling: SamplingParams = field(default_factory=lambda: SamplingParams(temperature=1.0))
+    incomplete: Callable[[Verdict], str | None] | None = None
+    """Upstream's own rule on top of ours: why a proof our checks accept still counts as
+    unsolved for this prover (None: it counts)."""
 
     @property
     def name(self) -> str:
@@ -149,6 +152,15 @@ def _compiled(problem: Problem, full: str) -> str:
     """The file Lean checks for a Goedel-pipeline text: the header (upstream's env 0), then the
     text with its header lines filtered out (compile.py ``handle``)."""
     return problem.header + goedel.compiled_code(full)
+
+
+def goedel_incomplete(verdict: Verdict) -> str | None:
+    """Goedel-Prover-V2's compiler counts a proof without errors as incomplete when a
+    warning mentions "failed" (lean_compiler/repl_scheduler.py at 2e9036e, ``complete``)."""
+    for m in verdict.messages:
+        if m.severity == "warning" and "failed" in m.data:
+            return f"a warning says 'failed' (Goedel-Prover-V2 counts the proof incomplete): {m.data[:200]}"
+    return None
 
 
 def goedel_extract(output: str, problem: Problem) -> Extracted:
@@ -251,6 +263,7 @@ GOEDEL_V2 = WholeProofStyle(
     budgets=GOEDEL_BUDGETS,
     max_prompt_tokens=goedel.MAX_PROMPT_TOKENS,
     sampling=SamplingParams(temperature=1.0, top_p=0.95, max_tokens=goedel.CONTEXT_TOKENS),
+    incomplete=goedel_incomplete,
 )
 GOEDEL_V2_SELF_CORRECTION = WholeProofStyle(
     PromptStyle("goedel-v2-self-correction", None, goedel.prompt, tool_use=False),
@@ -260,6 +273,7 @@ GOEDEL_V2_SELF_CORRECTION = WholeProofStyle(
     tree=CorrectionTree(rounds=goedel.CORRECTION_ROUNDS, children=goedel.CORRECTION_SAMPLES),
     max_prompt_tokens=goedel.MAX_PROMPT_TOKENS,
     sampling=SamplingParams(temperature=1.0, top_p=0.95, max_tokens=goedel.CONTEXT_TOKENS),
+    incomplete=goedel_incomplete,
 )
 
 WHOLE_PROOF_STYLES: dict[str, WholeProofStyle] = {

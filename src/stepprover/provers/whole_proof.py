@@ -116,6 +116,9 @@ class WholeProofAgent:
             trajectory.meta["round"] = first_round + turn
             placeholder = extracted.compile_anyway if style.feedback else None  # only feedback needs it
             verdict, checked = await self._check(trajectory, problem, extracted.code, placeholder)
+            if verdict is not None and verdict.proved and style.incomplete is not None \
+                    and (reason := style.incomplete(verdict)):
+                verdict = verdict.model_copy(update={"outcome": Outcome.LEAN_ERROR, "reason": reason})
             trajectory.verdict = verdict if extracted.code is not None else None
             feedback = None
             if verdict is not None and checked is not None and not verdict.proved and style.feedback:

@@ -20,6 +20,7 @@ from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import repl_process
 from stepprover.lean.verdict_cache import cache_settings
 from stepprover.lean.verify import SketchRepl, Verifier
+from stepprover.models.loader import check_model_available
 from stepprover.train.bridge import LoopThread
 from stepprover.train.config import GRPORunConfig, LeanSettings, SFTRunConfig
 from stepprover.train.grpo import TirRollout, fitting_prompts, verified_reward
@@ -56,6 +57,7 @@ def read_trajectories(source: str) -> Iterator[Trajectory]:
 def run_sft(config: SFTRunConfig) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    check_model_available(config.model)  # one clear line, not a Hub download error deep inside
     tokenizer = AutoTokenizer.from_pretrained(config.model)
     stats = BuildStats()
     examples = examples_from_trajectories(
@@ -133,6 +135,8 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
     if processes > 1 and not (config.lean.url or config.lean.ray or config.lean.workers):
         print(f"warning: each of the {processes} training processes starts its own REPL pool sized for "
               "the whole machine; set lean.url (`stepprover serve`), lean.ray or lean.workers")
+    if model is None or tokenizer is None:
+        check_model_available(config.model)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model)
