@@ -29,7 +29,7 @@ def gone(pid: int) -> bool:
 
 async def test_a_worker_found_dead_before_use_is_replaced_before_any_request() -> None:
     async with ReplPool(standin_pool_config(workers=1)) as pool:
-        assert (await pool.run_command(MATHLIB, "def a := 1", timeout=30)).ok
+        assert (await pool.run_command(MATHLIB, "theorem a : True := trivial", timeout=30)).ok
         (dead,) = pool._idle
         os.kill(dead.process.pid, signal.SIGKILL)  # killed while idle, from outside
         deadline = time.monotonic() + 60
@@ -43,7 +43,7 @@ async def test_a_worker_found_dead_before_use_is_replaced_before_any_request() -
             return await original(payload, timeout)
 
         dead.process.send_raw = spy  # type: ignore[method-assign]
-        outcome = await pool.run_command(MATHLIB, "def b := 1", timeout=30)
+        outcome = await pool.run_command(MATHLIB, "theorem b : True := trivial", timeout=30)
         assert outcome.ok and outcome.reply == {"env": 1}  # a fresh worker: imports are env 0
         assert sent == []  # nothing was given to the dead worker
         assert (await pool.health()).replaced >= 1
@@ -52,7 +52,7 @@ async def test_a_worker_found_dead_before_use_is_replaced_before_any_request() -
 async def test_a_repl_exiting_between_requests_is_said_so_and_never_blamed_on_the_command() -> None:
     # Each stand-in exits right after its warm-up reply: no request is ever read.
     async with ReplPool(standin_pool_config("--crash-after", "1", workers=1)) as pool:
-        outcome = await pool.run_command(MATHLIB, "def a := 1", timeout=30)
+        outcome = await pool.run_command(MATHLIB, "theorem a : True := trivial", timeout=30)
     assert outcome.status is CommandStatus.INFRASTRUCTURE
     assert "exited between requests (return code 5), before reading this one" in outcome.error
     assert "mid-request" not in outcome.error
@@ -122,6 +122,6 @@ async def test_a_repl_that_exits_at_once_is_an_infrastructure_fault() -> None:
     # `true` exits before we look at its pipes: asyncio may have closed stdin already.
     for _ in range(10):
         async with ReplPool(PoolConfig(process=ProcessConfig(command=["true"]), workers=1)) as pool:
-            outcome = await pool.run_command(MATHLIB, "def a := 1", timeout=30)
+            outcome = await pool.run_command(MATHLIB, "theorem a : True := trivial", timeout=30)
         assert outcome.status is CommandStatus.INFRASTRUCTURE, outcome
         assert "warm-up 'import Mathlib' failed" in outcome.error
