@@ -193,6 +193,8 @@ def help_text(*page: str, columns: int = 80) -> str:
 
 
 def test_help_texts_say_everything() -> None:
+    from stepprover.server.settings import ServiceSettings
+
     assert "pip install '.[train]'" in help_text()
     assert "pip install '.[train]'" in help_text("train")
     for page in ("prove", "eval"):
@@ -202,6 +204,9 @@ def test_help_texts_say_everything() -> None:
     assert "Sampling seed" in help_text("prove")
     assert all(name in help_text("eval", columns=200) for name in bundled_benchmarks())
     assert len(bundled_benchmarks()) == 5
+    serve = help_text("serve", columns=200)
+    assert all(f"STEPPROVER_SERVICE_{name.upper()}" in serve for name in ServiceSettings.model_fields), serve
+    assert "STEPPROVER_SERVICE_MAX_RSS_MB" in serve and "…" not in help_text("serve")
     setup = help_text("lean", "setup")
     defaults = LeanSetup()
     for value in (defaults.lean_version, defaults.mathlib_rev, defaults.repl_rev):

@@ -16,7 +16,7 @@ app.command(cls=Command, epilog=STYLES_EPILOG)(prove.prove)
 app.command("eval", cls=Command, epilog=STYLES_EPILOG)(evaluate.eval_)
 app.command(cls=Command)(evaluate.report)
 app.command(cls=Command)(evaluate.compare)
-app.command(cls=Command)(serve.serve)
+app.command(cls=Command, epilog=serve.settings_epilog())(serve.serve)
 
 lean_app = typer.Typer(help="Install and inspect the Lean toolchain, REPL and Mathlib.", cls=Group)
 lean_app.command("setup", cls=Command)(lean.lean_setup)

@@ -37,6 +37,14 @@ def serve(
     Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
 
 
+def settings_epilog() -> str:
+    """The service's environment variables, for ``serve --help``."""
+    from stepprover.server.settings import ServiceSettings
+
+    names = ", ".join(f"STEPPROVER_SERVICE_{name.upper()}" for name in ServiceSettings.model_fields)
+    return f"Settings, from environment variables: {names} (the README's service section says what each does)."
+
+
 def started_line(settings: ServiceSettings, where: str, workers: int) -> str:
     """What ``serve`` prints once it listens, e.g. ``stepprover serve: listening on
     http://127.0.0.1:8000 (docs at /docs); 4 REPL workers; sandbox on; no API key``."""
