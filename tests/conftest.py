@@ -26,6 +26,9 @@ RUN_ID = uuid.uuid4().hex
 # Every process this pytest run starts inherits the tag, so the orphan check below finds
 # this run's stand-ins and never another run's (two runs may share one checkout).
 os.environ[RUN_ID_VAR] = RUN_ID
+# RLIMIT_NPROC counts every process of the sandbox user: a run's fork-bomb test must not
+# starve another run's sandboxed REPLs, so each run sandboxes as its own (unused) uid.
+os.environ.setdefault("STEPPROVER_SANDBOX_USER", str(3_000_000 + os.getpid()))
 
 
 def shared_dir() -> Path:

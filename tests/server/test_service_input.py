@@ -184,3 +184,52 @@ def test_started_line_says_sandbox_on_and_auth() -> None:
     line = started_line(settings, "0.0.0.0:9000", 1)
     assert "http://0.0.0.0:9000" in line and "1 REPL worker;" in line
     assert "sandbox on" in line and "bearer token required" in line
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"STEPPROVER_SERVICE_WORKERS": "abc"}, "STEPPROVER_SERVICE_WORKERS='abc': Input should be a valid integer"),
+    ({"STEPPROVER_SERVICE_REPL_COMMAND": "no-such-repl-xyz"}, "STEPPROVER_SERVICE_REPL_COMMAND: cannot start REPL"),
+    ({"STEPPROVER_SERVICE_REPL_COMMAND": "'unbalanced"}, "STEPPROVER_SERVICE_REPL_COMMAND is not a valid command line"),
+    ({"STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} {STANDIN}", "STEPPROVER_SERVICE_SANDBOX_USER": "0"},
+     "STEPPROVER_SERVICE_SANDBOX_USER='0': give UID or UID:GID"),
+    ({}, "Lean is not set up; missing: "),
+])
+def test_serve_refuses_to_start_with_one_line_when_it_could_start_no_repl(
+        env: dict[str, str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from stepprover.cli import app
+
+    monkeypatch.setenv("STEPPROVER_SERVICE_LEAN_DIR", str(tmp_path))  # an empty folder: no Lean
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["serve", "--port", str(free_port())])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert "listening" not in result.output
+
+
+def test_health_is_503_unavailable_while_no_repl_can_start(tmp_path: Path) -> None:
+    from stepprover.server.settings import ServiceSettings
+
+    missing = tmp_path / "no-such-repl"
+    settings = ServiceSettings(repl_command=str(missing), workers=1, sandbox=False,
+                               expected_worker_rss_mb=50, max_rss_mb=2000)
+    with running_service(settings) as url:
+        before = httpx.get(url + "/health")
+        checked = httpx.post(url + "/api/check", json={"snippets": [{"id": "a", "code": "def a := 1"}]},
+                             timeout=60).json()["results"][0]
+        after = httpx.get(url + "/health")
+        root = httpx.get(url + "/")
+        missing.write_text(f"#!/bin/sh\nexec {sys.executable} {STANDIN}\n")  # Lean is back
+        missing.chmod(0o755)
+        again = httpx.post(url + "/api/check", json={"snippets": [{"id": "b", "code": "def b := 1"}]},
+                           timeout=60).json()["results"][0]
+        healed = httpx.get(url + "/health")
+    assert before.status_code == 200 and before.json()["status"] == "ok"  # nothing tried yet
+    assert checked["status"] == "infrastructure"
+    assert after.status_code == 503 and after.json()["status"] == "unavailable"
+    assert "cannot start REPL" in after.json()["last_start_error"]
+    assert root.status_code == 503 and root.json() == {"status": "unavailable"}
+    assert again["status"] == "ok", again
+    assert healed.status_code == 200 and healed.json()["last_start_error"] is None

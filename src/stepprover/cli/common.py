@@ -31,7 +31,7 @@ LeanApiKey = Annotated[
     str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")
 ]
 Sandbox = Annotated[
-    bool, typer.Option("--sandbox/--no-sandbox", help="Run each REPL under bubblewrap + rlimits.")
+    bool, typer.Option("--sandbox/--no-sandbox", help="Run each REPL under bubblewrap + rlimits, as user nobody (or UID[:GID] from STEPPROVER_SANDBOX_USER).")
 ]
 LeanDir = Annotated[
     Path | None, typer.Option(help="Where Lean, the REPL and Mathlib live (env STEPPROVER_LEAN_DIR).")
@@ -143,16 +143,20 @@ def lean_setup_for(lean_dir: Path | None, **versions: str | None) -> LeanSetup:
     return LeanSetup(**given) if lean_dir is None else LeanSetup(root=lean_dir, **given)  # type: ignore[arg-type]
 
 
+def require_lean(lean_dir: Path | None, instead: str = "pass --repl to use another REPL command") -> None:
+    """Exit 2 naming what is missing unless `stepprover lean setup` has installed Lean."""
+    missing = [c.name for c in doctor(lean_setup_for(lean_dir)) if not c.ok]
+    if missing:
+        err.print(
+            "[red]Lean is not set up[/red]; missing: " + "; ".join(missing)
+            + f".\nRun `stepprover lean setup` (needs internet access to GitHub), or {instead}."
+        )
+        raise typer.Exit(2)
+
+
 def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: bool = False) -> ProcessConfig:
     if not repl:
-        missing = [c.name for c in doctor(lean_setup_for(lean_dir)) if not c.ok]
-        if missing:
-            err.print(
-                "[red]Lean is not set up[/red]; missing: " + "; ".join(missing)
-                + ".\nRun `stepprover lean setup` (needs internet access to GitHub), "
-                "or pass --repl to use another REPL command."
-            )
-            raise typer.Exit(2)
+        require_lean(lean_dir)
     try:
         config = repl_process(repl, lean_dir, sandbox=SandboxConfig() if sandbox else None)
     except SandboxUnavailable as exc:

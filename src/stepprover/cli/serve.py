@@ -23,7 +23,7 @@ def serve(
     from stepprover.server.app import create_app
     from stepprover.server.settings import ServiceSettings
 
-    settings = ServiceSettings()
+    settings = settings_or_exit()
     app = create_app(settings)
 
     class Server(uvicorn.Server):
@@ -35,6 +35,42 @@ def serve(
                 typer.echo(started_line(settings, where, app.state.service.pool.size))
 
     Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+
+
+def settings_or_exit() -> ServiceSettings:
+    """The service's settings, checked before anything starts: one line and exit 2 for a
+    variable that does not parse, Lean not set up, a REPL command that cannot run or a
+    sandbox that cannot be built (a service that listens but can start no REPL would
+    answer every proof with an infrastructure error)."""
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    from stepprover.cli.common import fail, require_lean
+    from stepprover.errors import ReplStartError, SandboxUnavailable
+    from stepprover.lean.process import check_executable
+    from stepprover.server.settings import ServiceSettings
+
+    try:
+        settings = ServiceSettings()
+    except ValidationError as exc:
+        fail("; ".join(
+            f"STEPPROVER_SERVICE_{'_'.join(map(str, e['loc'])).upper()}={str(e.get('input'))[:80]!r}: {e['msg']}"
+            for e in exc.errors()
+        ))
+    if not settings.repl_command:
+        require_lean(settings.lean_dir, "set STEPPROVER_SERVICE_REPL_COMMAND to another REPL command")
+    try:
+        process = settings.pool_config().process
+        if settings.repl_command:
+            check_executable(dataclasses.replace(process, prefix=()))
+    except SandboxUnavailable as exc:
+        fail(exc)
+    except ValueError as exc:  # shlex: unbalanced quotes
+        fail(f"STEPPROVER_SERVICE_REPL_COMMAND is not a valid command line: {exc}")
+    except ReplStartError as exc:
+        fail(f"STEPPROVER_SERVICE_REPL_COMMAND: {exc}")
+    return settings
 
 
 def settings_epilog() -> str:

@@ -140,6 +140,17 @@ class PoolHealth:
     replaced: int
     recycled: int
     closed: bool
+    last_start_error: str | None = None
+    """Why the latest REPL start failed, unless a start has succeeded since (a warm-up the
+    header's imports made Lean refuse is not counted: that is the request's fault)."""
+
+    @property
+    def status(self) -> str:
+        """``closed``; ``unavailable`` (no worker, and the latest start failed: every check
+        would be an infrastructure error); else ``ok``."""
+        if self.closed:
+            return "closed"
+        return "unavailable" if self.workers == 0 and self.last_start_error else "ok"
 
 
 def _may_leave_state(request: Request) -> bool:
@@ -199,6 +210,7 @@ class ReplPool:
         self._replaced = 0
         self._recycled = 0
         self._warmup_seconds: dict[str, float] = {}
+        self._last_start_error: str | None = None
         self._cond = asyncio.Condition()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._processes: set[ReplProcess] = set()
@@ -294,6 +306,7 @@ class ReplPool:
             replaced=self._replaced,
             recycled=self._recycled,
             closed=self._closed,
+            last_start_error=self._last_start_error,
         )
 
     def worker_pids(self) -> list[int]:
@@ -473,6 +486,19 @@ class ReplPool:
         self._spawn(fill_slot())
 
     async def _start_worker(self, imports: str) -> _Worker:
+        try:
+            worker = await self._launch_worker(imports)
+        except ReplStartError as exc:
+            if not exc.refused:
+                self._last_start_error = str(exc)
+            raise
+        except OSError as exc:
+            self._last_start_error = f"cannot start REPL: {exc}"
+            raise
+        self._last_start_error = None
+        return worker
+
+    async def _launch_worker(self, imports: str) -> _Worker:
         self._spawned += 1
         life = self._life_for(self._spawned)
         started = time.monotonic()

@@ -114,8 +114,10 @@ class RayVerifier:
         """Every actor's pool summed as one (for the re-check of final timeouts under saturation)."""
         states = [await actor.pool_health.remote() for actor in self.actors]
         counts = {f.name: sum(s[f.name] for s in states)
-                  for f in dataclasses.fields(PoolHealth) if f.name != "closed"}
-        return PoolHealth(**counts, closed=all(s["closed"] for s in states))
+                  for f in dataclasses.fields(PoolHealth) if f.name not in ("closed", "last_start_error")}
+        errors = [s["last_start_error"] for s in states if s["last_start_error"]]
+        return PoolHealth(**counts, closed=all(s["closed"] for s in states),
+                          last_start_error=errors[0] if errors else None)
 
     async def close(self) -> None:
         import ray

@@ -13,26 +13,53 @@ Lean, Mathlib and the REPL must be readable by that user (install them outside
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stepprover.errors import SandboxUnavailable
 
 NOBODY = 65534
+USER_VAR = "STEPPROVER_SANDBOX_USER"
+"""``UID`` or ``UID:GID`` the sandboxed REPLs run as (default nobody, 65534:65534)."""
 
+
+def sandbox_user(value: str | None = None, name: str = USER_VAR) -> tuple[int, int]:
+    """(uid, gid) from ``UID`` or ``UID:GID`` (default: the ``STEPPROVER_SANDBOX_USER``
+    variable, else nobody). ``RLIMIT_NPROC`` counts every process of that uid on the machine,
+    so two services (or test runs) that share one user share its process limit too: give
+    each its own. Any unused number works; it needs no passwd entry, only read access to
+    Lean. ``name`` is where ``value`` came from, for the error: ``SandboxUnavailable`` for
+    anything but numbers in 1..4294967294."""
+    if value is None:
+        value, name = os.environ.get(USER_VAR, ""), USER_VAR
+    if not value.strip():
+        return NOBODY, NOBODY
+    uid_text, _, gid_text = value.strip().partition(":")
+    try:
+        uid = int(uid_text)
+        gid = int(gid_text) if gid_text else uid
+    except ValueError:
+        uid = gid = -1
+    if not (0 < uid < 2**32 - 1 and 0 < gid < 2**32 - 1):
+        raise SandboxUnavailable(
+            f"{name}={value!r}: give UID or UID:GID, numbers from 1 to 4294967294 "
+            "(not root: the process limit does not bind root)"
+        )
+    return uid, gid
 
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    uid: int = NOBODY
-    gid: int = NOBODY
+    uid: int = field(default_factory=lambda: sandbox_user()[0])
+    gid: int = field(default_factory=lambda: sandbox_user()[1])
     memory_mb: int = 20_480
     """RLIMIT_AS (address space; Lean maps Mathlib's oleans, so leave room)."""
     cpu_seconds: int = 3600
     processes: int = 256
-    """RLIMIT_NPROC for the sandbox user (shared by all its processes)."""
+    """RLIMIT_NPROC for the sandbox user (shared by all its processes on the machine)."""
     file_mb: int = 1024
     """RLIMIT_FSIZE: the largest file the REPL may write."""
     writable: Sequence[Path] = ()

@@ -290,14 +290,21 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
     auth = [Depends(_authorised)]
 
     @app.get("/health")
-    async def health(svc: Svc) -> dict[str, Any]:
+    async def health(svc: Svc, response: Response) -> dict[str, Any]:
+        """The pool's state; 503 while it is closed or can start no REPL (``last_start_error``
+        says why), so a load balancer stops sending work that could only fail."""
         state = await svc.pool.health()
-        return {"status": "closed" if state.closed else "ok", **state.__dict__}
+        if state.status != "ok":
+            response.status_code = 503
+        return {"status": state.status, **state.__dict__}
 
     @app.get("/", include_in_schema=False)
-    async def root(svc: Svc) -> dict[str, str]:
+    async def root(svc: Svc, response: Response) -> dict[str, str]:
         """kimina-lean-server answers ``GET /`` as its health check: ``{"status": "ok"}``."""
-        return {"status": "closed" if svc.pool.snapshot().closed else "ok"}
+        status = (await svc.pool.health()).status
+        if status != "ok":
+            response.status_code = 503
+        return {"status": status}
 
     @app.get("/metrics")
     async def metrics(svc: Svc) -> Response:

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stepprover.lean.pool import MATHLIB_WORKER_RSS_MB, PoolConfig
-from stepprover.lean.sandbox import SandboxConfig
+from stepprover.lean.sandbox import SandboxConfig, sandbox_user
 from stepprover.lean.toolchain import REPL_MAX_RSS_MB, LeanSetup, repl_process
 from stepprover.lean.verdict_cache import CacheSettings, cache_settings
 
@@ -45,14 +45,18 @@ class ServiceSettings(BaseSettings):
     sandbox_cpu_seconds: int = 3600
     sandbox_processes: int = 256
     sandbox_file_mb: int = 1024
+    sandbox_user: str | None = None
+    """``UID`` or ``UID:GID`` the sandboxed REPLs run as; default ``STEPPROVER_SANDBOX_USER``, else nobody.
+    Its process limit is shared by every process of that uid, so give each service its own."""
 
     def verdict_cache_settings(self) -> CacheSettings | None:
         setup = LeanSetup() if self.lean_dir is None else LeanSetup(root=self.lean_dir)
         return cache_settings(self.verdict_cache, self.cache_dir, repl=self.repl_command, setup=setup)
 
     def pool_config(self) -> PoolConfig:
+        uid, gid = sandbox_user(self.sandbox_user, "STEPPROVER_SERVICE_SANDBOX_USER")
         sandbox = SandboxConfig(
-            memory_mb=self.sandbox_memory_mb, cpu_seconds=self.sandbox_cpu_seconds,
+            uid=uid, gid=gid, memory_mb=self.sandbox_memory_mb, cpu_seconds=self.sandbox_cpu_seconds,
             processes=self.sandbox_processes, file_mb=self.sandbox_file_mb,
         ) if self.sandbox else None  # fmt: skip
         process = repl_process(self.repl_command, self.lean_dir, sandbox=sandbox, max_rss_mb=self.max_rss_mb)
