@@ -66,6 +66,21 @@ def test_prove_without_lean_stops_first(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "Lean is not set up" in result.output
 
 
+@pytest.mark.parametrize("command", ["prove", "eval"])
+def test_without_lean_weights_or_gpu_every_missing_thing_is_named_at_once(command: str, tmp_path: Path) -> None:
+    import torch
+
+    where = ["--minif2f", NAME] if command == "prove" else ["--benchmark", "minif2f-test", "--run-dir", str(tmp_path / "run")]
+    result = runner.invoke(app, [command, "--model", "stepfun-ai/Stepfun-Prover-Preview-7B", *where,
+                                 "--lean-dir", str(tmp_path / "lean")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "Lean is not set up" in said and "stepprover lean setup" in said
+    assert "is not on this machine" in said and "hf download" in said
+    assert torch.cuda.is_available() or "no CUDA GPU found" in said
+    assert not (tmp_path / "run").exists(), "nothing is started before everything is there"
+
+
 def test_problem_arguments_are_checked() -> None:
     result = runner.invoke(app, ["prove", "--model", "x"])
     assert result.exit_code == 2 and "exactly one of" in result.output

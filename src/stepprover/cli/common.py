@@ -16,7 +16,7 @@ from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.lean.verdict_cache import CacheSettings, cache_settings
 from stepprover.models.base import Generator, SamplingParams
-from stepprover.models.loader import Backend, load_generator
+from stepprover.models.loader import Backend, load_generator, model_problems
 from stepprover.models.openai_compat import PromptMode
 from stepprover.provers.registry import PROVER_STYLES, default_budgets, default_sampling
 
@@ -143,15 +143,37 @@ def lean_setup_for(lean_dir: Path | None, **versions: str | None) -> LeanSetup:
     return LeanSetup(**given) if lean_dir is None else LeanSetup(root=lean_dir, **given)  # type: ignore[arg-type]
 
 
+def lean_problems(lean_dir: Path | None, instead: str = "pass --repl to use another REPL command") -> list[str]:
+    """What `stepprover lean setup` has not installed yet, as one message (or none)."""
+    missing = [c.name for c in doctor(lean_setup_for(lean_dir)) if not c.ok]
+    if not missing:
+        return []
+    return ["Lean is not set up; missing: " + "; ".join(missing)
+            + f".\nRun `stepprover lean setup` (needs internet access to GitHub), or {instead}."]
+
+
+def exit_if_missing(problems: list[str]) -> None:
+    """Print every problem (one message each) and exit 2, if there is any."""
+    for problem in problems:
+        err.print(problem, style="red", markup=False, highlight=False)
+    if problems:
+        raise typer.Exit(BAD_INPUT)
+
+
 def require_lean(lean_dir: Path | None, instead: str = "pass --repl to use another REPL command") -> None:
     """Exit 2 naming what is missing unless `stepprover lean setup` has installed Lean."""
-    missing = [c.name for c in doctor(lean_setup_for(lean_dir)) if not c.ok]
-    if missing:
-        err.print(
-            "[red]Lean is not set up[/red]; missing: " + "; ".join(missing)
-            + f".\nRun `stepprover lean setup` (needs internet access to GitHub), or {instead}."
-        )
-        raise typer.Exit(2)
+    exit_if_missing(lean_problems(lean_dir, instead))
+
+
+def require_lean_and_model(*, repl: str | None, lean_url: str | None, lean_dir: Path | None, model: str,
+                           backend: str, base_url: str | None, tokenizer: str | None) -> None:
+    """Before a run starts: exit 2 naming everything missing at once, Lean (unless --repl or
+    --lean-url) and the model (weights, GPU)."""
+    problems = [] if repl or lean_url else lean_problems(lean_dir)
+    if backend in BACKENDS:  # an unknown one is generator_or_exit's one line
+        problems += [f"Model unavailable: {p}"
+                     for p in model_problems(model, cast(Backend, backend), base_url, tokenizer)]
+    exit_if_missing(problems)
 
 
 def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: bool = False) -> ProcessConfig:

@@ -43,6 +43,7 @@ from stepprover.cli.common import (
     loop_config_or_exit,
     positive_or_exit,
     process_config_or_exit,
+    require_lean_and_model,
 )
 from stepprover.cli.gold import (
     Gold,
@@ -136,6 +137,8 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
+    require_lean_and_model(repl=repl, lean_url=lean_url, lean_dir=lean_dir, model=model, backend=backend,
+                           base_url=base_url, tokenizer=tokenizer)
     checker = (
         gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
     )

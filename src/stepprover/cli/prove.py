@@ -42,6 +42,7 @@ from stepprover.cli.common import (
     positive_or_exit,
     process_config_or_exit,
     read_text_or_exit,
+    require_lean_and_model,
 )
 from stepprover.data.problems import Problem, find_problem, load_jsonl, load_minif2f
 from stepprover.errors import DataError
@@ -120,6 +121,8 @@ def prove(
         target = _load_problem(problem, minif2f, name)
     except (DataError, OSError) as exc:
         fail(exc)
+    require_lean_and_model(repl=repl, lean_url=lean_url, lean_dir=lean_dir, model=model, backend=backend,
+                           base_url=base_url, tokenizer=tokenizer)
     pool_config = None if lean_url else PoolConfig(
         process=process_config_or_exit(repl, lean_dir, sandbox), workers=2, warmup_timeout=warmup_timeout)
     generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)

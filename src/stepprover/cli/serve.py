@@ -21,7 +21,6 @@ def serve(
     import uvicorn
 
     from stepprover.server.app import create_app
-    from stepprover.server.settings import ServiceSettings
 
     settings = settings_or_exit()
     app = create_app(settings)

@@ -76,6 +76,22 @@ def check_model_available(model: str) -> None:
     )
 
 
+def model_problems(model: str, backend: Backend = "auto", base_url: str | None = None,
+                   tokenizer: str | None = None) -> list[str]:
+    """Every reason ``load_generator`` would stop here (weights not on this machine, no GPU
+    for ``auto``), each one message, found without loading anything, so that a newcomer
+    learns all of them at once."""
+    if backend == "scripted":
+        return []
+    problems = []
+    for check in (lambda: check_model_available(tokenizer or model), lambda: resolve_backend(backend, base_url)):
+        try:
+            check()
+        except ModelUnavailable as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def _looks_like_a_path(model: str) -> bool:
     """A Hub name is ``NAME`` or ``ORG/NAME``; anything else with a slash is a folder."""
     return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or Path(model).exists()
