@@ -118,8 +118,10 @@ def test_prove_through_the_verification_service(
     with running_service(standin_settings("--script", script_file(SCRIPT), api_key="k")) as url:
         args = ["prove", "--model", str(model_dir), "--minif2f", NAME, "--backend", "transformers",
                 "--temperature", "0", "--lean-url", url, "--json"]
-        refused = runner.invoke(app, args)
-        assert refused.exit_code == 1 and "401" in json.loads(refused.stdout)["error"]
+        refused = runner.invoke(app, args)  # found before the model writes anything
+        said = " ".join(refused.output.split())
+        assert refused.exit_code == 3 and "answered 401" in said and "--lean-api-key" in said, said
+        assert "trajectory" not in said and "Traceback" not in said
         result = runner.invoke(app, [*args, "--lean-api-key", "k"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["verdict"]["outcome"] == "proved"

@@ -144,10 +144,37 @@ def test_model_server_down_stops_the_run_and_resume_redoes_only_the_lost_samples
 
 
 @pytest.mark.slow
-def test_verification_service_down_stores_no_preflight_failure(setup: dict[str, Any]) -> None:
+def test_verification_service_down_or_refusing_the_key_stops_before_anything_runs(setup: dict[str, Any]) -> None:
+    from tests.server.conftest import running_service, standin_settings
+
     url = f"http://127.0.0.1:{closed_port()}"
     args = [a for a in eval_args(setup, "--lean-url", url) if a not in ("--repl", setup["repl"])]
-    result = invoke(args)
+    down = invoke(args)
+    assert down.exit_code == 3, down.output
+    said = " ".join(down.output.split())
+    assert f"verification service {url}/api/health: failed after 7 attempts (ConnectError" in said
+    assert not setup["run"].exists(), "no run folder is made (its settings would hold the wrong URL)"
+
+    with running_service(standin_settings(api_key="k")) as served:
+        keyless = invoke([a if a != url else served for a in args])
+    said = " ".join(keyless.output.split())
+    assert keyless.exit_code == 3 and "answered 401" in said and "--lean-api-key" in said, said
+    assert not setup["run"].exists()
+
+
+@pytest.mark.slow
+def test_verification_service_that_starts_no_repl_stores_outages_not_verdicts(
+        setup: dict[str, Any], tmp_path: Path) -> None:
+    from stepprover.server.settings import ServiceSettings
+    from tests.server.conftest import running_service
+
+    # It passes the pre-flight (it has not tried to start a REPL yet), then fails every command.
+    broken = ServiceSettings(repl_command=str(tmp_path / "no-such-repl"), workers=1, sandbox=False,
+                             expected_worker_rss_mb=50, max_rss_mb=2000)
+    with running_service(broken) as url:
+        args = [a for a in eval_args(setup, "--lean-url", url) if a not in ("--repl", setup["repl"])]
+        result = invoke(args)
+        again = invoke(args)  # now the pre-flight sees that no REPL starts
     assert result.exit_code == 1, result.output
     assert preflight_rows(setup["run"]) == {}, "an outage is not Lean rejecting the statement"
     assert rows(setup["run"]) == {}
@@ -155,9 +182,6 @@ def test_verification_service_down_stores_no_preflight_failure(setup: dict[str, 
     assert "no pass@1 is reported" in result.output and "pass@1 (" not in result.output
     # too few outages to stop the run, but it says why it is incomplete (a rerun alone won't help)
     said = " ".join(result.output.split())
-    assert f"outages this session; the last: verification service {url}/api/run: failed after" in said
-
-    stopped = invoke([*args, "--max-outages", "2"])
-    assert stopped.exit_code == 3
-    assert f"last: verification service {url}/api/run: failed after 7 attempts (ConnectError" \
-        in stopped.output
+    assert "outages this session; the last: " in said and "cannot start REPL" in said
+    said = " ".join(again.output.split())
+    assert again.exit_code == 3 and "HTTP 503: unavailable: cannot start REPL" in said, said

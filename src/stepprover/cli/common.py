@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, cast, get_args
@@ -10,7 +11,7 @@ import typer
 from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
-from stepprover.errors import ModelUnavailable, ReplStartError, SandboxUnavailable
+from stepprover.errors import LeanUnavailable, ModelUnavailable, ReplStartError, SandboxUnavailable
 from stepprover.lean.process import ProcessConfig, check_executable
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
@@ -165,15 +166,37 @@ def require_lean(lean_dir: Path | None, instead: str = "pass --repl to use anoth
     exit_if_missing(lean_problems(lean_dir, instead))
 
 
-def require_lean_and_model(*, repl: str | None, lean_url: str | None, lean_dir: Path | None, model: str,
-                           backend: str, base_url: str | None, tokenizer: str | None) -> None:
+def require_lean_and_model(*, repl: str | None, lean_url: str | None, lean_api_key: str | None,
+                           lean_dir: Path | None, model: str, backend: str, base_url: str | None,
+                           tokenizer: str | None) -> None:
     """Before a run starts: exit 2 naming everything missing at once, Lean (unless --repl or
-    --lean-url) and the model (weights, GPU)."""
+    --lean-url) and the model (weights, GPU); then exit 3 if the --lean-url service cannot
+    be used (``service_or_exit``)."""
     problems = [] if repl or lean_url else lean_problems(lean_dir)
     if backend in BACKENDS:  # an unknown one is generator_or_exit's one line
         problems += [f"Model unavailable: {p}"
                      for p in model_problems(model, cast(Backend, backend), base_url, tokenizer)]
     exit_if_missing(problems)
+    if lean_url:
+        service_or_exit(lean_url, lean_api_key)
+
+
+def service_or_exit(url: str, api_key: str | None) -> None:
+    """Before a run folder is made: exit 3 with one line naming the URL unless the
+    verification service answers, takes the key and can start a REPL."""
+    from stepprover.lean.remote import RemoteLean
+
+    async def probe() -> None:
+        remote = RemoteLean(url, api_key=api_key)
+        try:
+            await remote.preflight()
+        finally:
+            await remote.close()
+
+    try:
+        asyncio.run(probe())
+    except LeanUnavailable as exc:
+        fail(exc, code=OUTAGE)
 
 
 def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: bool = False) -> ProcessConfig:

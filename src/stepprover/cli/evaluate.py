@@ -62,7 +62,7 @@ from stepprover.data.problems import (
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.errors import DataError, RunConfigMismatch, RunStopped
+from stepprover.errors import DataError, LeanUnavailable, RunConfigMismatch, RunStopped
 from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, OutageBreaker, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
@@ -137,8 +137,8 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
-    require_lean_and_model(repl=repl, lean_url=lean_url, lean_dir=lean_dir, model=model, backend=backend,
-                           base_url=base_url, tokenizer=tokenizer)
+    require_lean_and_model(repl=repl, lean_url=lean_url, lean_api_key=lean_api_key, lean_dir=lean_dir,
+                           model=model, backend=backend, base_url=base_url, tokenizer=tokenizer)
     checker = (
         gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
     )
@@ -176,7 +176,7 @@ def eval_(
         try:
             asyncio.run(with_gold(checker, store, chosen,
                                   lambda stored: _eval(generator, run, store, plan, stored, breaker)))
-        except RunStopped as exc:
+        except (RunStopped, LeanUnavailable) as exc:  # LeanUnavailable: the service's pre-flight
             fail(f"eval stopped: {exc}. {len(store.done())} finished samples are kept in {folder}; "
                  "fix the endpoint and rerun the same command to resume.", code=OUTAGE)
         except KeyboardInterrupt:

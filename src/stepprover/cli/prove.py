@@ -14,6 +14,7 @@ from stepprover.agent.display import render_trajectory, summary_line
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
     INTERRUPTED,
+    OUTAGE,
     BaseUrl,
     Cache,
     CacheDir,
@@ -45,7 +46,7 @@ from stepprover.cli.common import (
     require_lean_and_model,
 )
 from stepprover.data.problems import Problem, find_problem, load_jsonl, load_minif2f
-from stepprover.errors import DataError
+from stepprover.errors import DataError, LeanUnavailable
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.pool import PoolConfig
@@ -112,7 +113,9 @@ def prove(
 ) -> None:
     """Prove one problem with tool-integrated reasoning and show the trajectory.
 
-    Exit status: 0 if proved, 1 if not, 2 for input that cannot be used (one line on stderr says why), 130 if interrupted."""
+    Exit status: 0 if proved, 1 if not, 2 for input that cannot be used (one line on stderr says why),
+    3 if the verification service (--lean-url) cannot be used (unreachable, wrong key, no REPL starts),
+    130 if interrupted."""
     positive_or_exit("--sketch-timeout", sketch_timeout)
     positive_or_exit("--warmup-timeout", warmup_timeout)
     at_least_one_or_exit("--max-repl-calls", max_repl_calls)
@@ -121,8 +124,8 @@ def prove(
         target = _load_problem(problem, minif2f, name)
     except (DataError, OSError) as exc:
         fail(exc)
-    require_lean_and_model(repl=repl, lean_url=lean_url, lean_dir=lean_dir, model=model, backend=backend,
-                           base_url=base_url, tokenizer=tokenizer)
+    require_lean_and_model(repl=repl, lean_url=lean_url, lean_api_key=lean_api_key, lean_dir=lean_dir,
+                           model=model, backend=backend, base_url=base_url, tokenizer=tokenizer)
     pool_config = None if lean_url else PoolConfig(
         process=process_config_or_exit(repl, lean_dir, sandbox), workers=2, warmup_timeout=warmup_timeout)
     generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
@@ -140,6 +143,8 @@ def prove(
     try:
         with open_run(settings) as run:
             trajectory = asyncio.run(_prove(generator, run, target))
+    except LeanUnavailable as exc:  # the service's pre-flight: wrong URL or key, or no REPL starts
+        fail(exc, code=OUTAGE)
     except KeyboardInterrupt:
         fail("interrupted", code=INTERRUPTED)
     if as_json:

@@ -86,6 +86,7 @@ class LeanBackend:
         if self.url:
             remote = RemoteLean(self.url, api_key=self.api_key)
             try:
+                await remote.preflight()
                 yield remote, RecheckingVerifier(remote, remote.pool_health)
             finally:
                 await remote.close()

@@ -74,24 +74,35 @@ class RemoteLean:
         return CommandOutcome.model_validate(data)
 
     async def health(self) -> dict[str, Any]:
+        """The service's ``/health`` (also while it answers 503: closed, or no REPL starts)."""
         response = await self.client.get("/health")
-        response.raise_for_status()
+        if response.status_code != 503:
+            response.raise_for_status()
         return dict(response.json())
 
     async def pool_health(self) -> PoolHealth:
         """The service's pool state (for the re-check of final timeouts under saturation)."""
         data = await self.health()
-        return PoolHealth(**{f.name: data[f.name] for f in dataclasses.fields(PoolHealth)})
+        return PoolHealth(**{f.name: data[f.name] for f in dataclasses.fields(PoolHealth) if f.name in data})
+
+    async def preflight(self) -> None:
+        """Before a run: raise ``RemoteUnreachable`` (one line naming the URL) unless the
+        service answers, takes the key and can start a REPL (retried as every request is),
+        so that a wrong URL or key is found before the first trajectory, not after it."""
+        await self._request("GET", "/api/health")
 
     async def close(self) -> None:
         await self.client.aclose()
 
     async def _post(self, path: str, body: BaseModel, headers: dict[str, str] | None = None) -> Any:
-        payload = body.model_dump(mode="json")
+        return await self._request("POST", path, body.model_dump(mode="json"), headers)
+
+    async def _request(self, method: str, path: str, payload: Any = None,
+                       headers: dict[str, str] | None = None) -> Any:
         last: str = ""
         for attempt in range(self.retries + 1):
             try:
-                response = await self.client.post(path, json=payload, headers=headers)
+                response = await self.client.request(method, path, json=payload, headers=headers)
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 wait = self._delay(attempt)
@@ -99,11 +110,12 @@ class RemoteLean:
                 if response.status_code < 400:
                     return response.json()
                 if response.status_code in (401, 403, 404):  # wrong key or URL: no Lean will answer
+                    hint = "; pass the service's key with --lean-api-key" if response.status_code != 404 else ""
                     raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",
-                                            f"answered {response.status_code}: {response.text[:200]}")
+                                            f"answered {response.status_code}: {response.text[:200]}{hint}")
                 if response.status_code != 429 and response.status_code < 500:
                     raise RemoteError(f"{path} answered {response.status_code}: {response.text[:500]}")
-                last = f"HTTP {response.status_code}"
+                last = f"HTTP {response.status_code}: {_reason(response)}"
                 wait = self._delay(attempt, response.headers.get("Retry-After"))
             if attempt < self.retries:
                 await asyncio.sleep(wait)
@@ -118,3 +130,16 @@ class RemoteLean:
                 pass
         jitter = 0.5 + random.random() / 2
         return float(min(self.max_backoff, self.backoff * 2**attempt) * jitter)
+
+
+def _reason(response: httpx.Response) -> str:
+    """A refusal's reason in a few words: ``detail``, or a ``/health`` status with why."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict) and body.get("detail"):
+        return str(body["detail"])[:300]
+    if isinstance(body, dict) and "status" in body:
+        return f"{body['status']}: {body.get('last_start_error') or 'the service is shutting down'}"[:300]
+    return response.text[:300]

@@ -298,6 +298,11 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
             response.status_code = 503
         return {"status": state.status, **state.__dict__}
 
+    @app.get("/api/health", dependencies=auth)
+    async def authorised_health(svc: Svc, response: Response) -> dict[str, Any]:
+        """``/health`` behind the key: a client checks its URL and key before its run starts."""
+        return await health(svc, response)
+
     @app.get("/", include_in_schema=False)
     async def root(svc: Svc, response: Response) -> dict[str, str]:
         """kimina-lean-server answers ``GET /`` as its health check: ``{"status": "ok"}``."""
