@@ -153,7 +153,7 @@ def test_prove_bad_problem_and_model(script_file: Callable[[Any], str], files: d
     base = ["prove", "--model", "/nonexistent/model", *repl(script_file)[:2]]
     one_line_error(runner.invoke(app, [*base, "--problem", str(files["latin1"])]), "problem", "not UTF-8")
     one_line_error(runner.invoke(app, [*base, "--problem", str(files["missing"])]), "does not exist")
-    one_line_error(runner.invoke(app, [*base, "--problem", str(files["proof"])]),
+    one_line_error(runner.invoke(app, [*base, "--problem", str(files["proof"]), "--backend", "transformers"]),
                    "/nonexistent/model", "does not exist")
 
 

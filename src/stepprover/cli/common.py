@@ -32,7 +32,8 @@ LeanApiKey = Annotated[
     str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")
 ]
 Sandbox = Annotated[
-    bool, typer.Option("--sandbox/--no-sandbox", help="Run each REPL under bubblewrap + rlimits, as user nobody (or UID[:GID] from STEPPROVER_SANDBOX_USER).")
+    bool, typer.Option("--sandbox/--no-sandbox", help="Run each REPL under bubblewrap + rlimits, "
+                       "as user nobody or STEPPROVER_SANDBOX_USER (UID or UID:GID).")
 ]
 LeanDir = Annotated[
     Path | None, typer.Option(help="Where Lean, the REPL and Mathlib live (env STEPPROVER_LEAN_DIR).")
