@@ -125,3 +125,66 @@ def test_prove_through_the_verification_service(
         result = runner.invoke(app, [*args, "--lean-api-key", "k"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["verdict"]["outcome"] == "proved"
+
+
+@pytest.mark.parametrize("command", ["prove", "eval"])
+@pytest.mark.parametrize(("repl_args", "words"), [
+    (["-c", "import sys; sys.stderr.write('lake: no such package\\n'); sys.exit(2)"],
+     ["Lean could not be started", "did not answer a first command", "stderr: lake: no such package"]),
+    ([str(Path(__file__).parent / "fakes" / "standin_repl.py"), "--hang"],
+     ["no answer within 1 s (the warm-up timeout)"]),
+])
+def test_a_repl_that_cannot_start_is_one_answer_before_the_run(
+        command: str, repl_args: list[str], words: list[str], tmp_path: Path) -> None:
+    import sys
+    import time
+
+    turns = tmp_path / "turns.json"
+    turns.write_text(json.dumps(["never used"]))
+    where = ["--minif2f", NAME] if command == "prove" else \
+        ["--benchmark", "minif2f-test", "--limit", "1", "--run-dir", str(tmp_path / "run")]
+    started = time.monotonic()
+    result = runner.invoke(app, [command, "--model", str(turns), "--backend", "scripted", "--tokenizer", "x",
+                                 *where, "--repl", shlex.join([sys.executable, *repl_args]),
+                                 "--warmup-timeout", "1"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 3, result.output  # Lean could not be used: not "not proved"
+    assert all(w in said for w in words), said
+    assert "Traceback" not in said and "unsolved" not in said
+    assert not (tmp_path / "run").exists(), "no run folder for a run that could not start"
+    assert time.monotonic() - started < 120  # lower bound of a hang: it is not waited out
+
+
+def test_prove_says_no_result_when_an_outage_cuts_it_short(tmp_path: Path, tokenizer: Any) -> None:
+    from stepprover.server.settings import ServiceSettings
+    from tests.server.conftest import running_service
+
+    turns = tmp_path / "turns.json"
+    turns.write_text(json.dumps(["<sketch>\ntheorem x : True := by\n  trivial\n</sketch>"]))
+    tokenizer.save_pretrained(tmp_path / "tok")
+    # It passes the check before the run (it has not tried to start a REPL yet), then every command fails.
+    broken = ServiceSettings(repl_command=str(tmp_path / "no-such-repl"), workers=1, sandbox=False,
+                             expected_worker_rss_mb=50, max_rss_mb=2000)
+    with running_service(broken) as url:
+        result = runner.invoke(app, ["prove", "--model", str(turns), "--backend", "scripted",
+                                     "--tokenizer", str(tmp_path / "tok"), "--minif2f", NAME, "--lean-url", url])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 3, result.output
+    assert "no result: an outage cut the proof short" in said and "cannot start REPL" in said
+
+
+@pytest.mark.parametrize("backend", ["scripted", "transformers"])
+def test_a_folder_that_holds_no_model_or_tokenizer_is_one_line(backend: str, tmp_path: Path) -> None:
+    turns = tmp_path / "turns.json"
+    turns.write_text(json.dumps(["x"]))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")  # looks like a model folder, holds nothing usable
+    model = str(turns) if backend == "scripted" else str(empty)
+    result = runner.invoke(app, ["prove", "--model", model, "--backend", backend, "--tokenizer", str(empty),
+                                 "--minif2f", NAME, "--repl", shlex.join(standin_command())])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert f"Model unavailable: cannot load a tokenizer from {empty}" in said or \
+        f"Model unavailable: cannot load the model {empty}" in said, said
+    assert "Traceback" not in said

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
 from stepprover.errors import LeanUnavailable, ModelUnavailable, ReplStartError, SandboxUnavailable
-from stepprover.lean.process import ProcessConfig, check_executable
+from stepprover.lean.process import ProcessConfig, check_executable, probe
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.lean.verdict_cache import CacheSettings, cache_settings
@@ -215,6 +215,27 @@ def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: boo
         except ReplStartError as exc:
             fail(f"--repl: {exc}")
     return config
+
+
+def repl_starts_or_exit(config: ProcessConfig, warmup_timeout: float, code: int = OUTAGE) -> None:
+    """Before a run folder is made: exit ``code`` unless the REPL answers a first command (a
+    missing file or a path the sandbox hides is then one line, not an outage per sample)."""
+    async def probe_saying_why_it_waits() -> None:
+        task = asyncio.ensure_future(probe(config, warmup_timeout))
+        done, _ = await asyncio.wait({task}, timeout=5)
+        if not done:
+            err.print(f"waiting for the REPL to answer a first command (up to {warmup_timeout:g} s)...",
+                      markup=False, highlight=False)
+        await task
+
+    try:
+        asyncio.run(probe_saying_why_it_waits())
+    except KeyboardInterrupt:
+        fail("interrupted", code=INTERRUPTED)
+    except ReplStartError as exc:
+        tail = [line for line in exc.stderr_tail.splitlines() if line.strip()][-3:]
+        fail("Lean could not be started: " + exc.summary
+             + "".join(f"\n  stderr: {line}" for line in tail), code=code)
 
 
 def cache_or_none(cache: bool | None, cache_dir: Path | None, repl: str | None,

@@ -43,6 +43,7 @@ from stepprover.cli.common import (
     loop_config_or_exit,
     positive_or_exit,
     process_config_or_exit,
+    repl_starts_or_exit,
     require_lean_and_model,
 )
 from stepprover.cli.gold import (
@@ -144,6 +145,8 @@ def eval_(
     )
     pool_config = None if lean_url else PoolConfig(
         process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers, warmup_timeout=warmup_timeout)
+    if pool_config is not None and not lean_ray:  # on Ray, Lean runs on the cluster's nodes
+        repl_starts_or_exit(pool_config.process, warmup_timeout)
     warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")

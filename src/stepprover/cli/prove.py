@@ -43,6 +43,7 @@ from stepprover.cli.common import (
     positive_or_exit,
     process_config_or_exit,
     read_text_or_exit,
+    repl_starts_or_exit,
     require_lean_and_model,
 )
 from stepprover.data.problems import Problem, find_problem, load_jsonl, load_minif2f
@@ -114,8 +115,8 @@ def prove(
     """Prove one problem with tool-integrated reasoning and show the trajectory.
 
     Exit status: 0 if proved, 1 if not, 2 for input that cannot be used (one line on stderr says why),
-    3 if the verification service (--lean-url) cannot be used (unreachable, wrong key, no REPL starts),
-    130 if interrupted."""
+    3 if Lean could not be used (no REPL starts, the --lean-url service is unreachable or refuses
+    the key, or an outage cut the proof short: no result), 130 if interrupted."""
     positive_or_exit("--sketch-timeout", sketch_timeout)
     positive_or_exit("--warmup-timeout", warmup_timeout)
     at_least_one_or_exit("--max-repl-calls", max_repl_calls)
@@ -128,6 +129,8 @@ def prove(
                            model=model, backend=backend, base_url=base_url, tokenizer=tokenizer)
     pool_config = None if lean_url else PoolConfig(
         process=process_config_or_exit(repl, lean_dir, sandbox), workers=2, warmup_timeout=warmup_timeout)
+    if pool_config is not None:
+        repl_starts_or_exit(pool_config.process, warmup_timeout)
     generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
     config = loop_config_or_exit(
         prompt_style, temperature, max_context_tokens=max_context_tokens, final_timeout=None,
@@ -153,6 +156,8 @@ def prove(
         console = Console()
         console.print(render_trajectory(trajectory))
         console.print(summary_line(trajectory))
+    if trajectory.retryable:  # no result: an outage is not "not proved"
+        fail(f"no result: an outage cut the proof short ({trajectory.error})", code=OUTAGE)
     if not trajectory.solved:
         raise typer.Exit(1)
 

@@ -38,14 +38,14 @@ def serve(
 
 def settings_or_exit() -> ServiceSettings:
     """The service's settings, checked before anything starts: one line and exit 2 for a
-    variable that does not parse, Lean not set up, a REPL command that cannot run or a
-    sandbox that cannot be built (a service that listens but can start no REPL would
+    variable that does not parse, Lean not set up, a sandbox that cannot be built or a REPL
+    that does not answer a first command (a service that listens but can start no REPL would
     answer every proof with an infrastructure error)."""
     import dataclasses
 
     from pydantic import ValidationError
 
-    from stepprover.cli.common import fail, require_lean
+    from stepprover.cli.common import BAD_INPUT, fail, repl_starts_or_exit, require_lean
     from stepprover.errors import ReplStartError, SandboxUnavailable
     from stepprover.lean.process import check_executable
     from stepprover.server.settings import ServiceSettings
@@ -60,15 +60,16 @@ def settings_or_exit() -> ServiceSettings:
     if not settings.repl_command:
         require_lean(settings.lean_dir, "set STEPPROVER_SERVICE_REPL_COMMAND to another REPL command")
     try:
-        process = settings.pool_config().process
+        pool = settings.pool_config()
         if settings.repl_command:
-            check_executable(dataclasses.replace(process, prefix=()))
+            check_executable(dataclasses.replace(pool.process, prefix=()))
     except SandboxUnavailable as exc:
         fail(exc)
     except ValueError as exc:  # shlex: unbalanced quotes
         fail(f"STEPPROVER_SERVICE_REPL_COMMAND is not a valid command line: {exc}")
     except ReplStartError as exc:
         fail(f"STEPPROVER_SERVICE_REPL_COMMAND: {exc}")
+    repl_starts_or_exit(pool.process, pool.warmup_timeout, code=BAD_INPUT)
     return settings
 
 

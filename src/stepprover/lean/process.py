@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import shlex
 import shutil
 import signal
 import struct
@@ -36,7 +37,14 @@ from stepprover.errors import (
     ReplStartError,
     ReplTimeout,
 )
-from stepprover.lean.protocol import MESSAGE_END, Reply, Request, encode_request, parse_reply
+from stepprover.lean.protocol import (
+    MESSAGE_END,
+    CommandRequest,
+    Reply,
+    Request,
+    encode_request,
+    parse_reply,
+)
 
 _READ_CHUNK = 1 << 16
 _STDERR_KEEP_BYTES = 64 * 1024
@@ -392,3 +400,27 @@ class ReplProcess:
             self._stdin_probe = None
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(self._stderr_task, timeout=1.0)
+
+
+PROBE_COMMAND = "example : True := trivial"
+"""Needs no imports, so the real REPL answers it in about a second (Lean core only)."""
+
+
+async def probe(config: ProcessConfig, timeout: float) -> None:
+    """Start the REPL, send it one command that needs no imports, stop it. Raises
+    ``ReplStartError`` (with the REPL's stderr) unless it answers within ``timeout`` seconds.
+
+    Run before a long job, so that a REPL that cannot run (a missing file, a path the
+    sandbox hides) is one line at once rather than an outage for every sample."""
+    process = await ReplProcess.spawn(config)
+    try:
+        await process.send(CommandRequest(cmd=PROBE_COMMAND), timeout)
+    except ReplError as exc:
+        hint = ("; it runs in the sandbox, which hides /tmp and home folders only root can read "
+                "and starts it in / (use absolute paths elsewhere)") if config.prefix else ""
+        why = f"no answer within {timeout:g} s (the warm-up timeout)" if isinstance(exc, ReplTimeout) else exc.summary
+        raise ReplStartError(f"the REPL `{shlex.join(config.command)}` did not answer a first command: "
+                             f"{why}{hint}",
+                             stderr_tail=exc.stderr_tail, timed_out=isinstance(exc, ReplTimeout)) from exc
+    finally:
+        await process.close()

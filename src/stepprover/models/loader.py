@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from stepprover.errors import ModelServerUnsupported, ModelUnavailable
 from stepprover.models.base import Generator
@@ -111,18 +111,24 @@ def load_generator(
     ``server_prompt`` is the openai backend's prompt mode (``OpenAICompatGenerator``)."""
     if backend == "scripted":
         return _scripted(model, tokenizer)
+    try:
+        return _load(model, backend, base_url, tokenizer, max_concurrency, server_prompt)
+    except (OSError, ValueError) as exc:  # a folder that holds no model or tokenizer
+        raise ModelUnavailable(f"cannot load the model {model}: {_first_line(exc)}") from exc
+
+
+def _load(model: str, backend: Backend, base_url: str | None, tokenizer: str | None,
+          max_concurrency: int, server_prompt: PromptMode) -> Generator:
     check_model_available(tokenizer or model)
     chosen = resolve_backend(backend, base_url)
     if chosen == "openai":
         if not base_url:
             raise ModelUnavailable("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        from transformers import AutoTokenizer
-
         from stepprover.models.openai_compat import OpenAICompatGenerator
 
         try:
             return OpenAICompatGenerator(
-                base_url, model, AutoTokenizer.from_pretrained(tokenizer or model),
+                base_url, model, _tokenizer(tokenizer or model),
                 max_concurrency=max_concurrency, prompt_mode=server_prompt,
             )  # fmt: skip
         except ModelServerUnsupported as exc:
@@ -146,10 +152,21 @@ def load_generator(
     return TransformersGenerator.from_pretrained(model)
 
 
+def _tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"cannot load a tokenizer from {path}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _scripted(turns_file: str, tokenizer: str | None) -> Generator:
     import json
-
-    from transformers import AutoTokenizer
 
     from stepprover.models.scripted import ScriptedGenerator
 
@@ -162,4 +179,4 @@ def _scripted(turns_file: str, tokenizer: str | None) -> Generator:
         raise ModelUnavailable(f"cannot read the scripted turns {turns_file}: {exc}") from exc
     if not (isinstance(turns, list) and turns and all(isinstance(t, str) for t in turns)):
         raise ModelUnavailable(f"{turns_file} must hold a JSON list of turn texts")
-    return ScriptedGenerator.replaying(AutoTokenizer.from_pretrained(tokenizer), turns)
+    return ScriptedGenerator.replaying(_tokenizer(tokenizer), turns)
