@@ -72,6 +72,21 @@ def test_limit_and_problems_choose_what_runs(setup: dict[str, Any]) -> None:
     assert unknown.exit_code == 2 and "no problem named 'nope'" in unknown.output
 
 
+def test_a_statement_lean_rejects_counts_as_unsolved_in_every_figure(setup: dict[str, Any]) -> None:
+    result = invoke(eval_args(setup))  # a1, a2, a3 provable; bad1 rejected by Lean at pre-flight
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "problems 4/4 · solved 6 · 1 rejected by Lean" in said and "6/6 samples" in said
+    assert "pass@1 (mean of 2 samples, over all 4 problems): 75.0%" in said
+    assert "pass@1 75.0%, pass@2 75.0% (over all 4 problems; 1 rejected by Lean, counted as unsolved)" in said
+    report = invoke(["report", str(setup["run"])])
+    assert report.exit_code == 0, report.output
+    text = (setup["run"] / "report.md").read_text()
+    assert "| pass@k | 75.0% | 75.0% |" in text
+    assert "Over all 4 problems (statements Lean rejected count as unsolved)." in text
+    assert "| bad1 | statement rejected by Lean |" in text and "0/0" not in text
+
+
 def test_progress_bar_counts_problems_samples_and_solved(setup: dict[str, Any]) -> None:
     result = invoke(eval_args(setup, "--limit", "3"))
     assert result.exit_code == 0, result.output

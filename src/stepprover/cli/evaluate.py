@@ -220,10 +220,13 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
             with Progress(*columns, console=err) as bar:
                 task = bar.add_task("", total=total, completed=completed)
 
+                rejected: set[str] = set()  # statements Lean rejected: no samples to run
+
                 def describe() -> str:
-                    full = sum(n >= plan.samples for n in per_problem.values())
+                    full = sum(n >= plan.samples or p in rejected for p, n in per_problem.items())
                     lost = f" · retryable {retryable}" if retryable else ""
-                    return f"problems {full}/{len(plan.problems)} · solved {solved}{lost}"
+                    refused = f" · {len(rejected)} rejected by Lean" if rejected else ""
+                    return f"problems {full}/{len(plan.problems)} · solved {solved}{lost}{refused}"
 
                 def progress(problem: str, trajectory: Trajectory) -> None:
                     nonlocal solved, retryable, completed, total
@@ -239,6 +242,9 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
 
                 bar.update(task, description=describe())
                 await evaluate(agent, repl, store, plan, progress, stored, breaker)
+                rejected.update(p for p, (ok, _) in store.preflight().items() if not ok and p in per_problem)
+                bar.update(task, total=max(completed, total - len(rejected) * plan.samples),
+                           description=describe())
     finally:
         await generator.close()
 
@@ -251,13 +257,13 @@ def _print_eval_summary(store: RunStore, config: RunConfig, folder: Path, proble
     console.print(f"run: {folder}", markup=False, highlight=False)
     for line in result_lines(summary):
         console.print(line, markup=False, highlight=False)
-    if summary.complete:
+    if summary.complete and summary.counts:
         ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= config.samples]
-        full = [p for p, (n, _) in summary.counts.items() if n >= max(ks)]
-        if full:
-            line = ", ".join(f"pass@{k} {100 * mean_pass_at_k({p: summary.counts[p] for p in full}, k):.1f}%"
-                             for k in ks)
-            console.print(f"{line} (over the {len(full)} problems with all samples)")
+        scored = summary.scored_counts()
+        line = ", ".join(f"pass@{k} {100 * mean_pass_at_k(scored, k):.1f}%" for k in ks)
+        rejected = len(summary.failed_preflight)
+        console.print(f"{line} (over all {len(scored)} problems"
+                      + (f"; {rejected} rejected by Lean, counted as unsolved)" if rejected else ")"))
     if tree is not None:
         console.print(f"n counts the {config.samples} first attempts; each counts as solved when it or one of "
                       f"its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) is")

@@ -164,12 +164,14 @@ def _markdown(config: RunConfig, summary: RunSummary, preflight: dict[str, tuple
         "",
     ]  # fmt: skip
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= config.samples]
-    complete = {p: c for p, c in counts.items() if c[0] >= config.samples}
+    complete = {p: c for p, c in summary.scored_counts().items() if c[0] >= config.samples}
     if complete and shown:
+        over = (f"Over all {len(complete)} problems (statements Lean rejected count as unsolved)."
+                if len(complete) == len(counts) else f"Over the {len(complete)} problems with all samples done.")
         lines += ["## pass@k", "", "| k | " + " | ".join(map(str, ks)) + " |",
                   "| --- |" + " --- |" * len(ks),
                   "| pass@k | " + " | ".join(f"{100 * mean_pass_at_k(complete, k):.1f}%" for k in ks)
-                  + " |", "", f"Over the {len(complete)} problems with all samples done.", ""]
+                  + " |", "", over, ""]
     if summary.retryable:
         lines += ["## Retryable samples (outages, not results)", "",
                   "| problem | sample | error |", "| --- | --- | --- |",
@@ -186,7 +188,9 @@ def _markdown(config: RunConfig, summary: RunSummary, preflight: dict[str, tuple
                "the same proof, statement and verification settings."), ""]
     rates = solve_rates(counts)
     lines += ["## Per-problem solve rates", "", "| problem | solved / samples |", "| --- | --- |"]
-    lines += [f"| {p} | {counts[p][1]}/{counts[p][0]} |" for p in sorted(rates, key=lambda p: (rates[p], p))]
+    lines += [f"| {p} | " + ("statement rejected by Lean" if p in summary.failed_preflight
+                             else f"{counts[p][1]}/{counts[p][0]}") + " |"
+              for p in sorted(rates, key=lambda p: (rates[p], p))]
     return "\n".join(lines) + "\n"
 
 

@@ -41,6 +41,11 @@ class RunSummary:
     def complete(self) -> bool:
         return not self.retryable and self.pending == 0
 
+    def scored_counts(self) -> dict[str, tuple[int, int]]:
+        """``counts`` with each statement Lean rejected as ``samples`` unsolved samples, as
+        the headline counts it: what pass@k over every problem is computed from."""
+        return {p: (self.config.samples, 0) if p in self.failed_preflight else c for p, c in self.counts.items()}
+
     def headline(self) -> Estimate:
         """pass@1 over every problem (comparable with papers)."""
         return pass1(self.counts)
