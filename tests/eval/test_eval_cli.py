@@ -85,6 +85,9 @@ def test_a_statement_lean_rejects_counts_as_unsolved_in_every_figure(setup: dict
     assert "| pass@k | 75.0% | 75.0% |" in text
     assert "Over all 4 problems (statements Lean rejected count as unsolved)." in text
     assert "| bad1 | statement rejected by Lean |" in text and "0/0" not in text
+    # a toy benchmark is not set beside the paper's miniF2F-test figures
+    assert "## pass@1 on " in text and "Table 1: miniF2F-test" not in text and "(paper) |" not in text
+    assert "StepFun-Prover-Preview-32B (paper)" not in text
 
 
 def test_progress_bar_counts_problems_samples_and_solved(setup: dict[str, Any]) -> None:
