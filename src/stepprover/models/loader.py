@@ -45,11 +45,12 @@ def _vllm_usable() -> bool:
     return importlib.util.find_spec("vllm") is not None and _cuda_available()
 
 
-def check_model_available(model: str) -> None:
+def check_model_available(model: str, *, servable: bool = True) -> None:
     """Raise ``ModelUnavailable`` unless ``model`` is a local folder or in the HF cache.
 
     Checked before anything loads, so that a machine without the weights stops
-    at once with instructions instead of failing deep inside a download.
+    at once with instructions instead of failing deep inside a download. ``servable``:
+    the caller can use a served model instead (``--base-url``); training cannot.
     """
     if Path(model).is_dir():
         return
@@ -72,7 +73,8 @@ def check_model_available(model: str) -> None:
     raise ModelUnavailable(
         f"model {model!r} is not on this machine (no local folder, not in the Hugging Face "
         f"cache). Download it where the Hub is reachable (`hf download {model}`) and copy "
-        "the cache here, pass a local folder, or serve it elsewhere and pass --base-url."
+        "the cache here" + (", pass a local folder, or serve it elsewhere and pass --base-url."
+                            if servable else ", or give a local folder.")
     )
 
 

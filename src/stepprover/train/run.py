@@ -57,7 +57,7 @@ def read_trajectories(source: str) -> Iterator[Trajectory]:
 def run_sft(config: SFTRunConfig) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    check_model_available(config.model)  # one clear line, not a Hub download error deep inside
+    check_model_available(config.model, servable=False)  # one clear line, not a Hub download error deep inside
     tokenizer = AutoTokenizer.from_pretrained(config.model)
     stats = BuildStats()
     examples = examples_from_trajectories(
@@ -136,7 +136,7 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
         print(f"warning: each of the {processes} training processes starts its own REPL pool sized for "
               "the whole machine; set lean.url (`stepprover serve`), lean.ray or lean.workers")
     if model is None or tokenizer is None:
-        check_model_available(config.model)
+        check_model_available(config.model, servable=False)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model)
