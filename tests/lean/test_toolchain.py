@@ -150,7 +150,7 @@ def test_gold_doctor_reports_each_tool_and_landlock(tmp_path: Path) -> None:
     assert checks["pin lean4export to leanprover/lean4:v4.20.0-rc5"].ok
     assert not checks["build lean4export"].ok
     assert "--with-comparator" in checks["install landrun v0.1.17 (needs Go >= 1.24)"].fix
-    assert "Landlock (for landrun)" in checks and "unprivileged user" in checks
+    assert "Landlock (for landrun)" in checks and "unprivileged user (for comparator)" in checks
 
 
 def test_landlock_abi_is_a_positive_version_or_none() -> None:

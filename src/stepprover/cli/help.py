@@ -1,7 +1,8 @@
 """How ``--help`` shows options: flags without a type, values with a name like ``SECONDS``.
 
 Typer (0.2x) prints a type for every option, ``<bool>`` for flags (even ``--help``) and
-``<str>`` for text; these classes replace them, once, for every command of the app.
+``<str>`` for text, and arguments as ``{path}``; these classes replace them, once, for
+every command of the app.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ _NAMES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH"}
 
 def _tidy(params: list[Any], ctx: Any) -> list[Any]:
     for param in params:
-        if getattr(param, "param_type_name", "") != "option" or param.metavar is not None:
+        kind = getattr(param, "param_type_name", "")
+        if kind == "argument" and param.metavar is None and param.name:
+            param.metavar = param.name.upper()  # not Typer's "{path}"
+            continue
+        if kind != "option" or param.metavar is not None:
             continue
         if getattr(param, "is_flag", False):
             param.metavar = ""

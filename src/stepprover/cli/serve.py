@@ -16,8 +16,9 @@ def serve(
 ) -> None:
     """Run the HTTP verification service (settings from STEPPROVER_SERVICE_* variables).
 
-    Once listening it prints one line: the address, the number of REPL workers and
-    whether the sandbox is on."""
+    Before it listens it checks that a REPL answers (exit 2 with one line if not); once
+    listening it prints one line: the address, the number of REPL workers, whether the
+    sandbox is on and whether a key is required."""
     import uvicorn
 
     from stepprover.server.app import create_app

@@ -336,7 +336,7 @@ def doctor(setup: LeanSetup) -> list[Check]:
     ]
     checks.append(
         Check(
-            "REPL command",
+            "the REPL runnable with Mathlib built",
             setup.repl_binary.exists() and setup.mathlib_built(),
             " ".join(setup.process_config().command),
             "" if setup.repl_binary.exists() else fix,
@@ -381,10 +381,11 @@ def gold_doctor(setup: LeanSetup) -> list[Check]:
     root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
     checks.append(
         Check(
-            "unprivileged user",
+            "unprivileged user (for comparator)",
             not root,
             "" if root else "not root",
-            "comparator's guarantees assume it does not run as root" if root else "",
+            "run --gold checks as a user other than root: comparator's guarantees assume it"
+            if root else "",
         )
     )
     return checks
