@@ -120,10 +120,9 @@ class RunStore:
             previous = json.loads(stored[0])
             if previous != wanted:
                 db.close()
-                changed = sorted(k for k in wanted.keys() | previous.keys()
-                                 if wanted.get(k) != previous.get(k))
-                detail = "; ".join(f"{k}: stored {previous.get(k)!r}, now {wanted.get(k)!r}"
-                                   for k in changed)
+                old, new = _flat(previous), _flat(wanted)
+                changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+                detail = "; ".join(f"{k}: stored {old.get(k)!r}, now {new.get(k)!r}" for k in changed)
                 raise RunConfigMismatch(
                     f"{path.parent} holds a run with another configuration ({detail}). "
                     "Resume with the same settings, or start a new run folder."
@@ -256,3 +255,15 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"sampling": {"temperature": 1.0}}`` as ``{"sampling.temperature": 1.0}``, so a
+    refusal names the one setting that changed rather than two whole dicts."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
