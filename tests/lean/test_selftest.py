@@ -69,7 +69,7 @@ def test_cli_dry_run_prints_counts_and_stages() -> None:
     assert result.exit_code == 0, result.output
     assert f"{len(CASES)} cases: {len(HONEST)} honest, {len(EXPLOITS)} exploits" in result.output
     assert "0 misclassified" in result.output
-    assert "axiom (axiom, expected at prefilter): refused before Lean line 8: `axiom`" in result.output
+    assert "axiom (axiom, expected at prefilter): refused before Lean (line 8: `axiom`" in result.output
     assert "native_decide (native_decide, expected at lean): left to Lean" in result.output
 
 

@@ -131,7 +131,8 @@ def lean_selftest(
         )
         mark = "MISCLASSIFIED " if r.misclassified else ""
         expected = "honest" if r.case.honest else f"{r.case.kind}, expected at {r.case.stage}"
-        typer.echo(f"{mark}{r.case.name} ({expected}): {where} {r.reason[:160]}".rstrip())
+        reason = f" ({r.reason})" if r.reason else ""
+        typer.echo(f"{mark}{r.case.name} ({expected}): {where}{reason}")
     wrong = sum(r.misclassified for r in results)
     typer.echo(f"{wrong} misclassified")
     if wrong:
