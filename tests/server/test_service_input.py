@@ -198,6 +198,21 @@ def test_started_line_says_sandbox_on_and_auth() -> None:
      "Lean could not be started: the REPL"),
     ({"STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} relative/repl.py", "STEPPROVER_SERVICE_SANDBOX": "true"},
      "it runs in the sandbox, which hides /tmp"),
+    # settings that would make the service useless, each named by its own variable
+    ({"STEPPROVER_SERVICE_MAX_TIMEOUT": "0"}, "STEPPROVER_SERVICE_MAX_TIMEOUT='0': Input should be greater than 0"),
+    ({"STEPPROVER_SERVICE_MAX_TIMEOUT": "-5"}, "STEPPROVER_SERVICE_MAX_TIMEOUT='-5': Input should be greater than 0"),
+    ({"STEPPROVER_SERVICE_MAX_TIMEOUT": "nan"}, "STEPPROVER_SERVICE_MAX_TIMEOUT='nan': Input should be a finite number"),
+    ({"STEPPROVER_SERVICE_MAX_RSS_MB": "-1"}, "STEPPROVER_SERVICE_MAX_RSS_MB='-1': Input should be greater than 0"),
+    ({"STEPPROVER_SERVICE_SANDBOX_MEMORY_MB": "-1"}, "STEPPROVER_SERVICE_SANDBOX_MEMORY_MB='-1': Input should be greater"),
+    ({"STEPPROVER_SERVICE_SANDBOX_PROCESSES": "0"}, "STEPPROVER_SERVICE_SANDBOX_PROCESSES='0': Input should be greater"),
+    ({"STEPPROVER_SERVICE_IDEMPOTENCY_CACHE": "-1"}, "STEPPROVER_SERVICE_IDEMPOTENCY_CACHE='-1': Input should be greater"),
+    ({"STEPPROVER_SERVICE_MAX_QUEUE": "-1"}, "STEPPROVER_SERVICE_MAX_QUEUE='-1': Input should be greater"),
+    ({"STEPPROVER_SERVICE_MAX_BODY_BYTES": "-1"}, "STEPPROVER_SERVICE_MAX_BODY_BYTES='-1': Input should be greater"),
+    ({"STEPPROVER_SERVICE_WORKERS": "0"}, "STEPPROVER_SERVICE_WORKERS='0': Input should be greater than or equal to 1"),
+    ({"STEPPROVER_SERVICE_MAX_COMMANDS_PER_WORKER": "0"},
+     "STEPPROVER_SERVICE_MAX_COMMANDS_PER_WORKER='0': Input should be greater than or equal to 1"),
+    ({"STEPPROVER_SERVICE_MAX_RSS_MB": "2000", "STEPPROVER_SERVICE_RECYCLE_RSS_MB": "3000"},
+     "STEPPROVER_SERVICE_RECYCLE_RSS_MB (3000) must be below STEPPROVER_SERVICE_MAX_RSS_MB (2000)"),
 ])
 def test_serve_refuses_to_start_with_one_line_when_it_could_start_no_repl(
         env: dict[str, str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,6 +229,29 @@ def test_serve_refuses_to_start_with_one_line_when_it_could_start_no_repl(
     assert result.exit_code == 2, result.output
     assert expected in " ".join(result.output.split()) and "Traceback" not in result.output
     assert "listening" not in result.output
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536"])
+def test_serve_refuses_a_port_out_of_range_with_a_usage_error(port: str) -> None:
+    from typer.testing import CliRunner
+
+    from stepprover.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--port", port])
+    assert result.exit_code == 2, result.output
+    assert "--port" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("variable", ["STEPPROVER_SERVICE_SANDBOX_USER", "STEPPROVER_SANDBOX_USER"])
+def test_a_sandbox_user_is_not_read_with_the_sandbox_off(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stepprover.cli.serve import settings_or_exit
+
+    monkeypatch.setenv(variable, "0")  # refused with the sandbox on (see above)
+    monkeypatch.setenv("STEPPROVER_SERVICE_SANDBOX", "false")
+    monkeypatch.setenv("STEPPROVER_SERVICE_WORKERS", "1")
+    monkeypatch.setenv("STEPPROVER_SERVICE_REPL_COMMAND", f"{sys.executable} {STANDIN}")
+    settings = settings_or_exit()
+    assert settings.pool_config().process.prefix == ()
 
 
 def test_health_is_503_unavailable_while_no_repl_can_start(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
 ) -> None:
     """Run the HTTP verification service (settings from STEPPROVER_SERVICE_* variables).
 
@@ -43,6 +43,7 @@ def settings_or_exit() -> ServiceSettings:
     that does not answer a first command (a service that listens but can start no REPL would
     answer every proof with an infrastructure error)."""
     import dataclasses
+    import shlex
 
     from pydantic import ValidationError
 
@@ -54,11 +55,13 @@ def settings_or_exit() -> ServiceSettings:
     try:
         settings = ServiceSettings()
     except ValidationError as exc:
-        fail("; ".join(
-            f"STEPPROVER_SERVICE_{'_'.join(map(str, e['loc'])).upper()}={str(e.get('input'))[:80]!r}: {e['msg']}"
-            for e in exc.errors()
-        ))
-    if not settings.repl_command:
+        fail("; ".join(_setting_error(e) for e in exc.errors()))
+    if settings.repl_command:
+        try:
+            shlex.split(settings.repl_command)
+        except ValueError as exc:  # unbalanced quotes, a trailing backslash
+            fail(f"STEPPROVER_SERVICE_REPL_COMMAND is not a valid command line: {exc}")
+    else:
         require_lean(settings.lean_dir, "set STEPPROVER_SERVICE_REPL_COMMAND to another REPL command")
     try:
         pool = settings.pool_config()
@@ -66,12 +69,19 @@ def settings_or_exit() -> ServiceSettings:
             check_executable(dataclasses.replace(pool.process, prefix=()))
     except SandboxUnavailable as exc:
         fail(exc)
-    except ValueError as exc:  # shlex: unbalanced quotes
-        fail(f"STEPPROVER_SERVICE_REPL_COMMAND is not a valid command line: {exc}")
     except ReplStartError as exc:
         fail(f"STEPPROVER_SERVICE_REPL_COMMAND: {exc}")
     repl_starts_or_exit(pool.process, pool.warmup_timeout, code=BAD_INPUT)
     return settings
+
+
+def _setting_error(error: Any) -> str:
+    """One pydantic error as ``VARIABLE='input': why``; a check across settings (no single
+    variable) is its message alone, which names the variables."""
+    if not error["loc"]:
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = "STEPPROVER_SERVICE_" + "_".join(map(str, error["loc"])).upper()
+    return f"{name}={str(error.get('input'))[:80]!r}: {error['msg']}"
 
 
 def settings_epilog() -> str:
