@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.server.conftest import running_service, standin_settings
+from tests.conftest import STANDIN
+from tests.server.conftest import free_port, running_service, standin_settings
 from tests.server.test_service import SCRIPT
 
 PROGRESS_WAIT = 90.0
@@ -189,3 +193,47 @@ def test_the_recycle_threshold_follows_a_lowered_memory_cap() -> None:
         health = httpx.get(url + "/health").json()
     assert [(r["status"], r["attempts"]) for r in results] == [("ok", 1)] * 16, results
     assert health["recycled"] >= 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_promptly_on_a_signal_while_a_proof_hangs(sig: signal.Signals, tmp_path: Path) -> None:
+    """uvicorn's default graceful shutdown waits for requests in flight (up to MAX_TIMEOUT):
+    `serve` must instead cancel them after a short grace and kill their REPLs."""
+    started = tmp_path / "started.pid"
+    port = free_port()
+    env = {**os.environ, "STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} {STANDIN}",
+           "STEPPROVER_SERVICE_WORKERS": "1", "STEPPROVER_SERVICE_SANDBOX": "false",
+           "STEPPROVER_SERVICE_EXPECTED_WORKER_RSS_MB": "50"}
+    proc = subprocess.Popen([sys.executable, "-m", "stepprover.cli", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        assert "listening" in proc.stdout.readline()
+        body = {"snippets": [{"id": "h", "code": f"def h := 1\n-- standin:pid-to={started}\n-- standin:hang"}],
+                "timeout": 500}
+        answers: list[object] = []
+
+        def post() -> None:
+            try:
+                answers.append(httpx.post(f"http://127.0.0.1:{port}/api/check", json=body,
+                                          timeout=PROGRESS_WAIT).status_code)
+            except httpx.HTTPError as exc:  # the server may close the connection unanswered
+                answers.append(type(exc).__name__)
+
+        client = threading.Thread(target=post, daemon=True)
+        client.start()
+        hung = pid_in(started)  # the REPL has the proof: now stop the service
+        stopping = time.monotonic()
+        proc.send_signal(sig)
+        proc.wait(timeout=PROGRESS_WAIT)
+        took = time.monotonic() - stopping
+        client.join(timeout=PROGRESS_WAIT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert took < 60, f"serve took {took:.0f} s to stop (the request asked for 500 s)"
+    assert answers and answers != [200], answers  # ended by the shutdown, not answered
+    wait_for(lambda: not _running(hung), "the hanging stand-in to be gone")
+    assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")

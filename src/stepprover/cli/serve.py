@@ -9,6 +9,9 @@ import typer
 if TYPE_CHECKING:
     from stepprover.server.settings import ServiceSettings
 
+SHUTDOWN_GRACE = 2
+"""Seconds requests in flight may still finish after SIGTERM or Ctrl-C before they are cancelled."""
+
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -18,7 +21,8 @@ def serve(
 
     Before it listens it checks that a REPL answers (exit 2 with one line if not); once
     listening it prints one line: the address, the number of REPL workers, whether the
-    sandbox is on and whether a key is required."""
+    sandbox is on and whether a key is required. SIGTERM or Ctrl-C stops it within a few
+    seconds: requests still running are answered 503 (retry later) and every REPL is killed."""
     import uvicorn
 
     from stepprover.server.app import create_app
@@ -34,7 +38,11 @@ def serve(
                 where = f"{host}:{bound[0][1]}" if bound else f"{host}:{port}"
                 typer.echo(started_line(settings, where, app.state.service.pool.size))
 
-    Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+    # On SIGTERM/SIGINT, requests in flight get SHUTDOWN_GRACE seconds, then are cancelled
+    # (answered 503, their workers killed) and the pool closes. uvicorn's default waits for
+    # them: up to MAX_TIMEOUT (600 s) per proof.
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                          timeout_graceful_shutdown=SHUTDOWN_GRACE)).run()
 
 
 def settings_or_exit() -> ServiceSettings:

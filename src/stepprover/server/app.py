@@ -16,7 +16,6 @@ queue 429; a client that goes away cancels its work.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -63,6 +62,8 @@ from stepprover.server.settings import ServiceSettings
 
 _T = TypeVar("_T")
 _DISCONNECT_POLL = 0.25
+SHUTDOWN_WAIT = 10.0
+"""Seconds the app's shutdown waits for cancelled requests to answer before closing the pool."""
 _RETRIED = frozenset({CommandStatus.CRASH, CommandStatus.INFRASTRUCTURE})
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,18 @@ class Service:
         self.done: OrderedDict[str, VerifyResponse] = OrderedDict()
         self.in_flight: dict[str, SharedRun] = {}
         self.pending = 0
+        self.handlers: set[asyncio.Task[Any]] = set()
+        """Requests waiting on checks: at shutdown they are answered before the pool closes."""
+
+    async def stop_requests(self, grace: float = SHUTDOWN_WAIT) -> None:
+        """Cancel the requests still running (each cancels its checks, killing their
+        workers, and answers 503) and wait up to ``grace`` seconds for their answers."""
+        pending = set(self.handlers)
+        for handler in pending:
+            if not handler.cancelling():  # cancelled twice, it would stop cancelling its checks
+                handler.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
 
     @property
     def capacity(self) -> int:
@@ -225,16 +238,42 @@ class SharedRun:
 
 
 async def _until_disconnect(request: Request, work: Awaitable[_T]) -> _T:
-    """Run ``work``; if the client goes away first, cancel it (freeing its workers)."""
+    """Run ``work``; if the client goes away first, cancel it (freeing its workers).
+
+    Raises:
+        HTTPException: 499, the client went away.
+        LeanUnavailable: 503, the server is shutting down (it cancelled this request):
+            the work is cancelled and its workers killed first, and the client told to retry.
+    """
     task = asyncio.ensure_future(work)
-    while not task.done():
-        done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL)
-        if not done and await request.is_disconnected():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task  # let the cancellation kill and reap the workers it held
-            raise HTTPException(499, "client closed the request")
+    handler = asyncio.current_task()
+    handlers = _service(request).handlers
+    if handler is not None:
+        handlers.add(handler)
+    try:
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL)
+            if not done and await request.is_disconnected():
+                await _cancel(task)
+                raise HTTPException(499, "client closed the request")
+    except asyncio.CancelledError:
+        # uvicorn cancels requests still running after its shutdown grace: answer them
+        # (an exception escaping to uvicorn is logged with a traceback), workers killed.
+        await _cancel(task)
+        if handler is not None:
+            handler.uncancel()
+        raise LeanUnavailable("the service is shutting down; retry later") from None
+    finally:
+        handlers.discard(handler)  # type: ignore[arg-type]
     return task.result()
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until its cancellation has killed and reaped its workers."""
+    task.cancel()
+    await asyncio.wait({task})  # its outcome is not wanted; a cancellation of ours still ends this
+    if not task.cancelled():
+        task.exception()  # retrieved, so that asyncio does not log it
 
 
 def _writable(node: Any) -> Any:
@@ -280,6 +319,9 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
         try:
             yield
         finally:
+            # uvicorn has cancelled the requests still running after its grace (serve sets
+            # one); let them answer before the pool they wait on closes.
+            await service.stop_requests()
             if service.caching is not None:
                 service.caching.close()
             if pool is None:
