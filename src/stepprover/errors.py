@@ -32,7 +32,6 @@ base class itself::
     ├── RunNotFound               a folder holds no run
     ├── TrainConfigError          a training config that cannot run (also a ValueError)
     │   └── NoTrainingData        its data sources gave no examples or problems
-    ├── RequestTooLarge           an HTTP request body over the service's limit
     ├── BatchTooLarge             a batch larger than the service's queue can ever hold
     ├── RunStopped                an eval stopped after too many outages in a row
     ├── RunIncomplete             an eval ended with samples retryable or not run
@@ -256,13 +255,6 @@ class TrainConfigError(StepproverError, ValueError):
 
 class NoTrainingData(TrainConfigError):
     """The config's data sources gave no training examples or problems."""
-
-
-class RequestTooLarge(StepproverError):
-    """An HTTP request body is over the service's limit (answered 413)."""
-
-    def __init__(self) -> None:
-        super().__init__("request body too large")
 
 
 class BatchTooLarge(StepproverError):

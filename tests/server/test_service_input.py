@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,30 @@ UNTIL = {"line": 3, "column": 11}
 POSITIONED_SCRIPT = [["bad_proof", {
     "messages": [{"severity": "error", "pos": AT, "endPos": UNTIL, "data": "unknown identifier 'bad_proof'"}],
     "sorries": [{"pos": AT, "endPos": UNTIL, "goal": "⊢ True", "proofState": 0}]}], ["*", {}]]
+
+
+@pytest.mark.parametrize("path", ["/api/check", "/api/verify"])
+def test_a_body_over_the_limit_gets_413_streamed_or_declared(path: str) -> None:
+    """A chunked body (no Content-Length) is counted as it streams in: 413 with the limit,
+    as for a declared one, never FastAPI's 400 "error parsing the body"."""
+    key = "snippets" if path == "/api/check" else "proofs"
+    huge = json.dumps({key: [{"id": "x", "code": "x" * 20_000}]}).encode()
+    small = json.dumps({key: [{"id": "x", "code": "def x := 1"}]}).encode()
+
+    def chunked(data: bytes) -> Iterator[bytes]:  # a generator body: httpx sends it chunked
+        for start in range(0, len(data), 1000):
+            yield data[start:start + 1000]
+
+    with running_service(standin_settings(max_body_bytes=10_000)) as url:
+        declared = httpx.post(url + path, content=huge, headers=JSON, timeout=60)
+        streamed = httpx.post(url + path, content=chunked(huge), headers=JSON, timeout=60)
+        fits = httpx.post(url + path, content=chunked(small), headers=JSON, timeout=60)
+    assert "content-length" not in streamed.request.headers
+    assert streamed.request.headers["transfer-encoding"] == "chunked"
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert response.json()["limit"] == 10_000
+    assert fits.status_code == 200, fits.text  # a body under the limit is replayed whole
 
 
 def test_positions_refer_to_the_snippet_as_sent(script_file: Callable[[Any], str], tmp_path: Path) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stepprover.errors import RequestTooLarge
-
 
 class BodySizeLimit:
+    """Answer 413 (``{"detail", "limit"}``, ``limit`` in bytes) to a body over ``max_bytes``,
+    whether its size is declared (``Content-Length``) or only seen as it streams in
+    (``Transfer-Encoding: chunked``). The body is read here, up to the limit, and replayed
+    to the app: an error raised from within the app's own read would reach FastAPI's body
+    parser, which turns every exception into 400 "There was an error parsing the body"."""
+
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
@@ -21,23 +25,32 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
+            if message["type"] == "http.disconnect":
+                return  # the client left before its body was in: nobody to answer
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > self.max_bytes:
-                raise RequestTooLarge()
-            return message
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except RequestTooLarge:
-            await self._refuse(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:  # after the body: the real channel (e.g. the client's disconnect)
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes",
                                  "limit": self.max_bytes}, status_code=413)
         await response(scope, receive, send)
-
