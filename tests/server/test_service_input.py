@@ -52,6 +52,15 @@ def test_nan_and_bad_ids_get_422_with_a_readable_body(path: str, raw: str) -> No
         assert httpx.get(url + "/health").json()["status"] == "ok"
 
 
+@pytest.mark.parametrize(("path", "key"), [("/api/check", "snippets"), ("/api/verify", "proofs")])
+def test_duplicate_ids_get_422(path: str, key: str) -> None:
+    body = {key: [{"id": "a", "code": "def a := 1"}, {"id": "a", "code": "def b := 1"}]}
+    with running_service(standin_settings()) as url:
+        response = httpx.post(url + path, json=body, timeout=60)
+    assert response.status_code == 422, response.text
+    assert f"`{key}` must have unique ids" in response.text
+
+
 def test_a_lone_surrogate_in_code_is_that_items_answer(script_file: Callable[[Any], str]) -> None:
     script = script_file(SCRIPT)
     with running_service(standin_settings("--script", script)) as url:

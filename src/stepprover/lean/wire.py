@@ -92,6 +92,13 @@ class VerifyRequest(BaseModel):
     proofs: list[ProofItem] = Field(min_length=1)
     timeout: float | None = Field(None, ge=0, description="Seconds per proof; 0 or none: the maximum")
 
+    @model_validator(mode="after")
+    def _unique_ids(self) -> VerifyRequest:
+        # as /api/check: a client matches results to proofs by id
+        if len({p.id for p in self.proofs}) != len(self.proofs):
+            raise ValueError("`proofs` must have unique ids")
+        return self
+
 
 class VerifyResult(BaseModel):
     """One proof's verdict, or (``verdict`` null) why none could be reached."""
