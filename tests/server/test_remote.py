@@ -126,8 +126,10 @@ async def test_an_outcome_crosses_the_wire_unchanged() -> None:
     assert back["exit"].first_stderr_line == "first line\n"
     assert back["memory"].status is CommandStatus.CRASH and not back["memory"].exited
     assert back["memory"].error == "Memory usage (16000.50MB) exceeded limit (15360MB)"
-    assert {back[k].status for k in ("no start", "refused", "closed")} == {CommandStatus.INFRASTRUCTURE}
+    assert {back[k].status for k in ("no start", "closed")} == {CommandStatus.INFRASTRUCTURE}
+    assert back["refused"].status is CommandStatus.REFUSED  # the imports' fault: never retried
     assert back["refused"].imports_refused and not back["no start"].imports_refused
+    assert '"imports_refused":true' in (await CommandOutcome.of(raises(cases["refused"]))).model_dump_json()
     ok = CommandOutcome.model_validate_json((await CommandOutcome.of(answers())).model_dump_json())
     assert ok.ok and isinstance(ok.parsed, CommandReply) and ok.parsed.raw == {"messages": [], "env": 3}
 

@@ -61,6 +61,32 @@ def test_duplicate_ids_get_422(path: str, key: str) -> None:
     assert f"`{key}` must have unique ids" in response.text
 
 
+def test_refused_imports_are_the_snippets_own_answer_not_infrastructure(script_file: Callable[[Any], str]) -> None:
+    """Imports that name no plain module (refused before any REPL starts) or that Lean
+    refuses are the snippet's fault: status ``refused``, tried once, never labelled an
+    infrastructure fault (which clients retry)."""
+    unknown = {"messages": [{"severity": "error", "pos": {"line": 1, "column": 0}, "endPos": None,
+                             "data": "unknown module prefix 'Nonexistent'"}]}
+    settings = standin_settings("--script", script_file([["import Nonexistent", unknown]]))
+    odd, lean_refused = "import «..».«..».tmp.x\n x", "import Nonexistent\ntheorem t : True := trivial"
+    with running_service(settings) as url:
+        check = httpx.post(url + "/api/check", timeout=60, json={"snippets": [
+            {"id": "odd", "code": odd}, {"id": "lean", "code": lean_refused}]}).json()["results"]
+        legacy = httpx.post(url + "/verify", timeout=60, json={"codes": [
+            {"custom_id": "odd", "proof": odd}]}).json()["results"]
+        run = httpx.post(url + "/api/run", timeout=60, json={"imports": "garbage here", "cmd": "x"}).json()
+        verify = httpx.post(url + "/api/verify", timeout=60, json={"proofs": [
+            {"id": "odd", "code": odd}, {"id": "lean", "code": lean_refused}]}).json()["results"]
+    for result in check:
+        assert (result["status"], result["attempts"]) == ("refused", 1), result
+        assert "imports were refused" in result["error"] and "infrastructure" not in result["error"]
+    assert "not a plain module name" in check[0]["error"] and "unknown module prefix" in check[1]["error"]
+    assert "imports were refused" in legacy[0]["error"] and "infrastructure" not in legacy[0]["error"]
+    assert run["status"] == "refused" and run["imports_refused"] is True
+    assert "not a plain module name" in run["error"]
+    assert [r["verdict"]["outcome"] for r in verify] == ["rejected", "lean_error"], verify
+
+
 def test_a_lone_surrogate_in_code_is_that_items_answer(script_file: Callable[[Any], str]) -> None:
     script = script_file(SCRIPT)
     with running_service(standin_settings("--script", script)) as url:

@@ -189,8 +189,10 @@ class TirAgent:
         outcome = await self.repl.run_command(
             self.config.sketch_imports, sketch, self.config.sketch_timeout
         )
-        if outcome.status is CommandStatus.INFRASTRUCTURE:
-            raise LeanUnavailable(outcome.detail)  # Lean itself is not usable: the sample cannot go on
+        # Lean itself is not usable (the sketch imports are the run's, not the model's, so
+        # their refusal is the setup's): the sample cannot go on.
+        if outcome.status in (CommandStatus.INFRASTRUCTURE, CommandStatus.REFUSED):
+            raise LeanUnavailable(outcome.detail)
         return ReplCall(
             sketch=sketch,
             status=outcome.status,

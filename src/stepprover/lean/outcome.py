@@ -6,6 +6,10 @@ every wire).
 - ``timeout``: no reply within the wall-clock limit (the worker was killed);
 - ``crash``: the worker died on this command (exited, memory cap, garbage output);
   the command's own fault, since the pool ran it on a fresh, warm worker;
+- ``refused``: the command never ran because its import block was refused: Lean
+  answered the imports with an error (an unknown module), or they name no plain
+  module (a path outside the search path, refused before any REPL starts). The
+  command's own fault: another try gets the same answer;
 - ``infrastructure``: no worker could be got or reached: the REPL did not start or
   warm up, the pool was closed, the service could not be reached (transport
   error, or 5xx after the client's retries), or the worker was lost to something
@@ -21,7 +25,7 @@ from collections.abc import Awaitable
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from stepprover.errors import PoolClosed, ReplCrashed, ReplError, ReplStartError, ReplTimeout
 from stepprover.lean.protocol import Reply, reply_from_json
@@ -31,6 +35,7 @@ class CommandStatus(StrEnum):
     OK = "ok"
     TIMEOUT = "timeout"
     CRASH = "crash"
+    REFUSED = "refused"
     INFRASTRUCTURE = "infrastructure"
 
 
@@ -50,9 +55,6 @@ class CommandOutcome(BaseModel):
     """Seconds; for a timeout, the REPL's own measure of how long it was waited for."""
     exited: bool = False
     """``crash``: the REPL exited (its first stderr line is the report), not a memory kill."""
-    imports_refused: bool = False
-    """``infrastructure``: Lean itself answered the import block with an error, so the
-    imports are at fault rather than the machinery."""
     warmup_timed_out: bool = False
     """``infrastructure``: the REPL gave no answer to its imports within the pool's
     warm-up timeout (``PoolConfig.warmup_timeout``)."""
@@ -60,6 +62,13 @@ class CommandOutcome(BaseModel):
     @property
     def ok(self) -> bool:
         return self.status is CommandStatus.OK
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def imports_refused(self) -> bool:
+        """The status is ``refused`` (the import block's fault). Written on the wire for
+        clients that read this flag (before ``refused`` was a status); ignored when read."""
+        return self.status is CommandStatus.REFUSED
 
     @property
     def parsed(self) -> Reply:
@@ -97,10 +106,9 @@ class CommandOutcome(BaseModel):
             return cls(status=CommandStatus.TIMEOUT, error=exc.summary,
                        stderr_tail=exc.stderr_tail, elapsed=exc.elapsed)
         except ReplStartError as exc:
-            return cls(status=CommandStatus.INFRASTRUCTURE, error=exc.summary,
-                       stderr_tail=exc.stderr_tail, imports_refused=exc.refused,
-                       warmup_timed_out=exc.timed_out,
-                       elapsed=time.monotonic() - started)
+            status = CommandStatus.REFUSED if exc.refused else CommandStatus.INFRASTRUCTURE
+            return cls(status=status, error=exc.summary, stderr_tail=exc.stderr_tail,
+                       warmup_timed_out=exc.timed_out, elapsed=time.monotonic() - started)
         except PoolClosed as exc:
             return cls.infrastructure(str(exc), elapsed=time.monotonic() - started)
         except ReplError as exc:

@@ -280,7 +280,7 @@ class LeanVerifier:
                 return outcome.parsed, attempt
             if outcome.status is CommandStatus.TIMEOUT:
                 return Verdict(outcome=Outcome.TIMEOUT, reason=outcome.detail, attempts=attempt)
-            if outcome.imports_refused:
+            if outcome.status is CommandStatus.REFUSED:
                 return Verdict(outcome=Outcome.LEAN_ERROR, reason=outcome.detail, attempts=attempt)
             if outcome.warmup_timed_out:  # a second warm-up would only wait as long again
                 raise LeanUnavailable(outcome.detail)

@@ -68,8 +68,9 @@ class ReplResponse(BaseModel):
     response: dict[str, Any] | None = None
     status: CommandStatus | None = None
     """What became of the REPL command (``lean.outcome``): ``crash`` is the snippet's own
-    (it took down a fresh worker twice), ``infrastructure`` is not (no worker, a worker
-    killed from outside or gone before reading it). ``None``: it never reached the REPL
+    (it took down a fresh worker twice), and so is ``refused`` (its imports were refused:
+    not retried), ``infrastructure`` is not (no worker, a worker killed from outside or
+    gone before reading it: retry later). ``None``: it never reached the REPL
     (e.g. code that is not valid Unicode). Extra to Kimina's shape; its clients ignore it."""
     attempts: int = 0
     """Workers the command was given to (a crash or an infrastructure fault is tried twice)."""

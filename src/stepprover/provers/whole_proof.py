@@ -183,6 +183,8 @@ class WholeProofAgent:
         outcome = await self.repl.run_command(source.imports, source.body, timeout)
         if outcome.status is CommandStatus.TIMEOUT:
             return Verdict(outcome=Outcome.TIMEOUT, reason=outcome.detail)
+        if outcome.status is CommandStatus.REFUSED:  # the text's own imports: Lean's judgement
+            return Verdict(outcome=Outcome.LEAN_ERROR, reason=outcome.detail)
         if not outcome.ok:
             return Verdict(outcome=Outcome.CRASH, reason=outcome.detail)
         reply, raw = outcome.parsed, outcome.reply

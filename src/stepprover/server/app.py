@@ -178,7 +178,7 @@ class Service:
         request = CommandRequest(cmd=source.body, infotree=infotree)
         for attempts in (1, 2):  # a crash or a lost worker gets one more, on another worker
             outcome = await self._run_once(source.imports, request, timeout)
-            if outcome.status not in _RETRIED or outcome.imports_refused:
+            if outcome.status not in _RETRIED:
                 break
         self.metrics.outcomes.labels(outcome.status.value).inc()
         result = ReplResponse(id=snippet_id, time=time.monotonic() - started,
@@ -187,6 +187,9 @@ class Service:
             return result.model_copy(update={"error": "Lean REPL command timed out."})
         if outcome.status is CommandStatus.INFRASTRUCTURE:
             error = f"infrastructure failure, not the snippet's fault (retry later): {outcome.error}"
+            return result.model_copy(update={"error": error})
+        if outcome.status is CommandStatus.REFUSED:
+            error = f"the snippet's imports were refused (its own fault: a retry gets the same): {outcome.error}"
             return result.model_copy(update={"error": error})
         if not outcome.ok:
             return result.model_copy(update={"error": outcome.error})
