@@ -66,11 +66,12 @@ class ReplError(StepproverError):
 
 
 class ReplStartError(ReplError):
-    """The REPL could not be spawned or did not finish its warm-up command.
+    """The REPL could not be spawned, did not finish its warm-up command, or exited on its
+    own before its first answer.
 
     Attributes:
-        refused: Lean answered the warm-up (the imports) with an error, so the
-            imports themselves are at fault, not the machinery.
+        refused: the imports were refused: Lean answered the warm-up with an error, or they
+            name no plain module; the imports themselves are at fault, not the machinery.
         timed_out: the warm-up gave no reply within the pool's warm-up timeout
             (another try would only wait as long again).
     """

@@ -337,3 +337,29 @@ def test_health_is_503_unavailable_while_no_repl_can_start(tmp_path: Path) -> No
     assert root.status_code == 503 and root.json() == {"status": "unavailable"}
     assert again["status"] == "ok", again
     assert healed.status_code == 200 and healed.json()["last_start_error"] is None
+
+
+def test_health_is_503_when_the_repl_exits_before_its_first_answer(tmp_path: Path) -> None:
+    """Without imports there is no warm-up to fail: a REPL that exits at once spawns fine,
+    then dies before reading the snippet. That is a start failure, not a healthy pool."""
+    repl = tmp_path / "exits-at-once"
+    repl.write_text("#!/bin/sh\necho 'standin: no Lean here' >&2\nexit 1\n")
+    repl.chmod(0o755)
+    settings = standin_settings(repl_command=str(repl), workers=1)
+    with running_service(settings) as url:
+        checked = httpx.post(url + "/api/check", json={"snippets": [{"id": "a", "code": "def a := 1"}]},
+                             timeout=60).json()["results"][0]
+        after = httpx.get(url + "/health")
+        repl.write_text(f"#!/bin/sh\nexec {sys.executable} {STANDIN}\n")  # Lean is back
+        honest = "theorem b : True := trivial"  # a `def` would retire its worker (prefilter)
+        again = httpx.post(url + "/api/check", json={"snippets": [{"id": "b", "code": honest}]},
+                           timeout=60).json()["results"][0]
+        healed = httpx.get(url + "/health")
+    assert checked["status"] == "infrastructure", checked
+    assert "exited before answering its first request (return code 1)" in checked["error"]
+    assert after.status_code == 503 and after.json()["status"] == "unavailable", after.json()
+    assert "exited before answering its first request" in after.json()["last_start_error"]
+    assert "no Lean here" in after.json()["last_start_error"]
+    assert again["status"] == "ok", again
+    assert healed.status_code == 200 and healed.json()["last_start_error"] is None
+    assert healed.json()["ready"] == 1

@@ -22,6 +22,10 @@ would go on to verify proofs. The verifier's own commands are passed as trusted.
 A worker found dead before use (it exited while idle) is dropped and replaced
 before any request is given to it; a request sent to a worker that died before
 reading it is sent again to another (it cannot be at fault, it was never read).
+But a worker that exits on its own before it ever answered (no warm-up reply, no
+reply to a request) failed to start: that is a start failure (``ReplStartError``,
+``last_start_error`` in the health), not retried on yet another doomed start, and
+not replaced in the background. Only a worker's answer clears ``last_start_error``.
 
 A worker retires after ``max_commands`` commands or once its RSS passes the soft
 recycle threshold (by default ``RECYCLE_FRACTION`` of the hard cap); its successor is warmed *before* it leaves (started when the
@@ -141,16 +145,19 @@ class PoolHealth:
     recycled: int
     closed: bool
     last_start_error: str | None = None
-    """Why the latest REPL start failed, unless a start has succeeded since (a warm-up the
+    """Why the latest REPL start failed (it could not be spawned, its warm-up failed, or it
+    exited before its first answer), unless a REPL has answered since (a warm-up the
     header's imports made Lean refuse is not counted: that is the request's fault)."""
+    ready: int = 0
+    """Workers that have answered (their warm-up or a request): known to work."""
 
     @property
     def status(self) -> str:
-        """``closed``; ``unavailable`` (no worker, and the latest start failed: every check
-        would be an infrastructure error); else ``ok``."""
+        """``closed``; ``unavailable`` (no worker known to work, and the latest start failed:
+        every check would be an infrastructure error); else ``ok``."""
         if self.closed:
             return "closed"
-        return "unavailable" if self.workers == 0 and self.last_start_error else "ok"
+        return "unavailable" if self.ready == 0 and self.last_start_error else "ok"
 
 
 def _may_leave_state(request: Request) -> bool:
@@ -172,6 +179,10 @@ class _Worker:
         self.idle_since = time.monotonic()
         self.tainted = False
         """It ran a command the prefilter refuses: it serves nothing after that command."""
+        self.answered = env is not None
+        """It has answered (its warm-up, or a request): it did start."""
+        self.start_failed = False
+        """It exited on its own before it ever answered: not replaced in the background."""
 
     def mean_command_seconds(self) -> float:
         stats = self.process.stats
@@ -253,18 +264,33 @@ class ReplPool:
                     sent = sent.model_copy(update={"env": worker.env})
                 reply = await worker.process.send(sent, timeout)
                 self._served += 1
+                worker.answered = True
+                self._last_start_error = None  # a REPL answered: starts work
                 return reply
             except ReplError as exc:
                 if self._closed:
                     raise PoolClosed("the REPL pool was closed during the request") from exc
-                if isinstance(exc, ReplCrashed) and exc.between_requests and attempt < tries:
-                    continue  # never read, so safe to send again (the dead worker is replaced)
+                if isinstance(exc, ReplCrashed) and exc.between_requests:
+                    if not worker.answered and not exc.killed_from_outside:
+                        raise self._start_failed(worker, exc) from exc
+                    if attempt < tries:
+                        continue  # never read, so safe to send again (the dead worker is replaced)
                 raise
             finally:
                 if (clock := _worker_seconds.get()) is not None:
                     clock.append(time.monotonic() - started)
                 await self._release(worker)
         raise AssertionError("unreachable")
+
+    def _start_failed(self, worker: _Worker, exc: ReplCrashed) -> ReplStartError:
+        """The worker exited on its own before it ever answered: a start failure (recorded
+        for the health check), not a worker lost between requests."""
+        worker.start_failed = True
+        error = ReplStartError(
+            f"REPL exited before answering its first request (return code {exc.returncode})",
+            stderr_tail=exc.stderr_tail)
+        self._last_start_error = str(error)
+        return error
 
     async def run_command(
         self, imports: str, cmd: str, timeout: float, *, trusted: bool = False
@@ -287,8 +313,7 @@ class ReplPool:
         async with self._cond:
             for worker in [w for w in self._idle if not w.process.alive]:
                 self._idle.remove(worker)
-                self._forget(worker)
-                self._replace(worker.imports)
+                self._drop_dead(worker)
             return self.snapshot()
 
     def snapshot(self) -> PoolHealth:
@@ -307,6 +332,7 @@ class ReplPool:
             recycled=self._recycled,
             closed=self._closed,
             last_start_error=self._last_start_error,
+            ready=sum(w.answered for w in self._workers),
         )
 
     def worker_pids(self) -> list[int]:
@@ -383,9 +409,15 @@ class ReplPool:
             self._idle.remove(worker)
             if worker.process.alive:
                 return worker
-            self._forget(worker)
-            self._replace(imports)
+            self._drop_dead(worker)
         return None
+
+    def _drop_dead(self, worker: _Worker) -> None:
+        """Take out a worker found dead while idle. It is replaced unless it never answered
+        (it may never start: the next request starts one, rather than a loop of doomed starts)."""
+        self._forget(worker)
+        if worker.answered:
+            self._replace(worker.imports)
 
     def _has_room(self) -> bool:
         return len(self._workers) + self._starting < self.size
@@ -405,7 +437,9 @@ class ReplPool:
             if self._closed:
                 await self._close_process(worker.process)
                 return
-            if not worker.process.alive:
+            if not worker.process.alive and worker.start_failed:
+                self._forget(worker)  # not replaced: see _drop_dead
+            elif not worker.process.alive:
                 self._forget(worker, keep_successor=True)
                 self._replace(worker.imports, successor=worker.successor)
             elif worker.tainted or self._must_retire(worker):
@@ -495,8 +529,7 @@ class ReplPool:
         except OSError as exc:
             self._last_start_error = f"cannot start REPL: {exc}"
             raise
-        self._last_start_error = None
-        return worker
+        return worker  # spawned is not started: only an answer clears _last_start_error
 
     async def _launch_worker(self, imports: str) -> _Worker:
         self._spawned += 1
@@ -521,6 +554,7 @@ class ReplPool:
             except BaseException:
                 await self._close_process(process)
                 raise
+            self._last_start_error = None  # the REPL answered (refused imports are theirs)
             errors = [m.data for m in getattr(reply, "messages", []) if m.severity == "error"]
             if not isinstance(reply, CommandReply) or errors or reply.env is None:
                 await self._close_process(process)
