@@ -105,6 +105,53 @@ def test_jsonl_bad_items_become_their_verdicts_and_the_rest_are_checked(
     assert records["5"]["outcome"] == "rejected"  # an id that cannot be written: the line number
 
 
+def test_a_line_nested_too_deeply_is_its_own_verdict(script_file: Callable[[Any], str], tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "good", "code": PROOF}) + "\n"
+                    + '{"id": "deep", "code": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    result = runner.invoke(app, ["check", str(path), "--jsonl", *repl(script_file)])
+    assert result.exit_code == 1, result.output
+    records = {r["id"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert records["good"]["outcome"] == "proved"
+    assert records["2"]["outcome"] == "rejected" and "nested too deeply" in records["2"]["reason"]
+
+
+def test_an_id_used_twice_is_refused_before_lean_runs(files: dict[str, Path], tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [{"id": "dup", "code": PROOF}, {"code": PROOF},
+                                                       {"id": "dup", "code": PROOF}]) + "\n")
+    result = runner.invoke(app, ["check", str(path), "--jsonl", "--repl", "/nonexistent/repl"])
+    one_line_error(result, "line 3", "'dup' is also on line 1", "unique")
+
+
+def test_output_to_a_full_disk_is_one_line(script_file: Callable[[Any], str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "p", "code": PROOF}) + "\n")
+    for output in (["--output", "/dev/full"], []):
+        done = subprocess.run([sys.executable, "-m", "stepprover.cli", "check", str(path), "--jsonl", *output,
+                               *repl(script_file)], stdout=open("/dev/full", "w"), stderr=subprocess.PIPE,
+                              text=True, timeout=300, check=False)
+        assert done.returncode == BAD_INPUT, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == \
+            "stepprover: cannot write the output: No space left on device", done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_one_proof_with_output_writes_its_verdict_there(files: dict[str, Path], script_file: Callable[[Any], str],
+                                                        tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["check", str(files["proof"]), "--output", str(out), *repl(script_file)])
+    assert result.exit_code == 0, result.output
+    assert "proved" in result.stdout  # printed as before
+    [record] = map(json.loads, out.read_text().splitlines())
+    assert record["id"] == str(files["proof"]) and record["outcome"] == "proved"
+
+
 def test_output_file_is_written_and_holds_every_verdict(
     script_file: Callable[[Any], str], tmp_path: Path
 ) -> None:
