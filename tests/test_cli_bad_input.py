@@ -264,3 +264,61 @@ def test_progress_rate_is_formatted() -> None:
     assert format_rate(2.6273474314782415) == "2.63 /s"
     assert format_rate(0.05) == "3.0 /min"
     assert format_rate(None) == "" and format_rate(0.0) == ""
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://127.0.0.1:99999", ["port 99999 is not in 1..65535"]),
+    ("http://[::1", ["is not a URL"]),
+    ("notaurl", ["give the service's http(s)://HOST:PORT"]),
+    ("ftp://example.org", ["give the service's http(s)://HOST:PORT"]),
+    ("localhost:8000", ["give the service's http(s)://HOST:PORT"]),
+])
+@pytest.mark.parametrize("command", ["prove", "eval"])
+def test_a_lean_url_that_is_not_a_service_url_is_one_line(command: str, url: str, words: list[str],
+                                                          tmp_path: Path) -> None:
+    where = ["--minif2f", "mathd_algebra_10"] if command == "prove" else \
+        ["--benchmark", "minif2f-test", "--run-dir", str(tmp_path / "run")]
+    result = runner.invoke(app, [command, "--model", "t.json", "--backend", "scripted", *where, "--lean-url", url])
+    one_line_error(result, "--lean-url", *words)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_lean_api_key_that_cannot_go_in_a_header_is_one_line() -> None:
+    result = runner.invoke(app, ["prove", "--model", "t.json", "--backend", "scripted", "--minif2f",
+                                 "mathd_algebra_10", "--lean-url", "http://127.0.0.1:9", "--lean-api-key", "ключ"])
+    one_line_error(result, "--lean-api-key", "printable ASCII")
+
+
+@pytest.mark.parametrize(("status", "headers", "body", "words"), [
+    (200, {}, b"<html>a web page</html>", ["answered 200 without JSON", "is this a stepprover service?"]),
+    (301, {"Location": "/elsewhere/"}, b"", ["answered 301, a redirect to '/elsewhere/'"]),
+])
+def test_a_lean_url_that_answers_but_is_no_service_is_one_line(status: int, headers: dict[str, str], body: bytes,
+                                                               words: list[str]) -> None:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = runner.invoke(app, ["prove", "--model", "t.json", "--backend", "scripted", "--minif2f",
+                                     "mathd_algebra_10", "--lean-url", url])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(w in lines[0] for w in words), result.stderr
