@@ -210,6 +210,9 @@ def test_prove_bad_problem_and_model(script_file: Callable[[Any], str], files: d
     (["--concurrency", "0"], ["--concurrency", "at least 1"]),
     (["--workers", "0"], ["--workers", "at least 1"]),
     (["--final-timeout", "-1"], ["--final-timeout", "positive"]),
+    (["--max-repl-calls", "-1"], ["--max-repl-calls", "at least 1"]),
+    (["--max-context-tokens", "-5"], ["--max-context-tokens", "at least 1"]),
+    (["--run-dir", __file__], ["--run-dir", "is a file"]),
 ])
 def test_eval_bad_options(tmp_path: Path, args: list[str], words: list[str]) -> None:
     result = runner.invoke(app, ["eval", "--model", "x", "--run-dir", str(tmp_path / "run"),
