@@ -133,9 +133,10 @@ def test_output_to_a_full_disk_is_one_line(script_file: Callable[[Any], str], tm
     path = tmp_path / "in.jsonl"
     path.write_text(json.dumps({"id": "p", "code": PROOF}) + "\n")
     for output in (["--output", "/dev/full"], []):
-        done = subprocess.run([sys.executable, "-m", "stepprover.cli", "check", str(path), "--jsonl", *output,
-                               *repl(script_file)], stdout=open("/dev/full", "w"), stderr=subprocess.PIPE,
-                              text=True, timeout=300, check=False)
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "stepprover.cli", "check", str(path), "--jsonl", *output,
+                                   *repl(script_file)], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=300, check=False)
         assert done.returncode == BAD_INPUT, done.stderr
         assert done.stderr.strip().splitlines()[-1] == \
             "stepprover: cannot write the output: No space left on device", done.stderr

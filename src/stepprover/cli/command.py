@@ -1,10 +1,12 @@
 """The classes every command of the app is made with: tidy help texts (``cli.help``), and
-one line instead of a traceback when the output cannot be written (a full disk)."""
+one line instead of a traceback when the output cannot be written (a full disk) or a database
+is damaged."""
 
 from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import sys
 from typing import Any
 
@@ -26,6 +28,10 @@ class Command(typer.core.TyperCommand):
                 return super().invoke(ctx)
             finally:
                 sys.stdout.flush()  # here, not at exit, where a failure is only a warning
+        except sqlite3.DatabaseError as exc:  # found past the open (which names the file): a page cut off
+            sys.stderr.write(f"stepprover: a database this command uses is damaged ({exc}): the run "
+                             "folder's run.sqlite or gold.sqlite, or the verdict cache's verdicts.sqlite\n")
+            raise typer.Exit(2) from None
         except OSError as exc:
             if exc.errno not in _UNWRITABLE:
                 raise

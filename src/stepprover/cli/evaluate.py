@@ -63,7 +63,7 @@ from stepprover.data.problems import (
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.errors import DataError, LeanUnavailable, RunConfigMismatch, RunStopped
+from stepprover.errors import DataError, LeanUnavailable, RunConfigMismatch, RunDamaged, RunStopped
 from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, OutageBreaker, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
@@ -169,7 +169,7 @@ def eval_(
     with contextlib.ExitStack() as stack:
         try:
             run = stack.enter_context(open_run(settings, folder))
-        except RunConfigMismatch as exc:
+        except (RunConfigMismatch, RunDamaged) as exc:
             fail(exc)
         store = run.store
         assert store is not None
