@@ -326,3 +326,20 @@ def test_a_lean_url_that_answers_but_is_no_service_is_one_line(status: int, head
     assert result.exit_code == 3, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and all(w in lines[0] for w in words), result.stderr
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--workers", "0"], ["--workers", "at least 1"]),
+    (["--timeout", "nan"], ["--timeout", "positive", "nan"]),
+    (["--timeout", "-1"], ["--timeout", "positive"]),
+])
+def test_selftest_bad_options(args: list[str], words: list[str]) -> None:
+    one_line_error(runner.invoke(app, ["lean", "selftest", "--repl", shlex.join(standin_command()), *args]), *words)
+
+
+def test_selftest_with_a_repl_that_cannot_start_says_so_with_exit_3() -> None:
+    import sys
+
+    result = runner.invoke(app, ["lean", "selftest", "--repl", f"{sys.executable} /no/such/repl.py"])
+    assert result.exit_code == 3, result.output
+    assert "Lean could not be started" in result.stderr and "Traceback" not in result.output
