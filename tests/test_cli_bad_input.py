@@ -105,6 +105,54 @@ def test_jsonl_bad_items_become_their_verdicts_and_the_rest_are_checked(
     assert records["5"]["outcome"] == "rejected"  # an id that cannot be written: the line number
 
 
+def test_a_line_nested_too_deeply_is_its_own_verdict(script_file: Callable[[Any], str], tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "good", "code": PROOF}) + "\n"
+                    + '{"id": "deep", "code": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    result = runner.invoke(app, ["check", str(path), "--jsonl", *repl(script_file)])
+    assert result.exit_code == 1, result.output
+    records = {r["id"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert records["good"]["outcome"] == "proved"
+    assert records["2"]["outcome"] == "rejected" and "nested too deeply" in records["2"]["reason"]
+
+
+def test_an_id_used_twice_is_refused_before_lean_runs(files: dict[str, Path], tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [{"id": "dup", "code": PROOF}, {"code": PROOF},
+                                                       {"id": "dup", "code": PROOF}]) + "\n")
+    result = runner.invoke(app, ["check", str(path), "--jsonl", "--repl", "/nonexistent/repl"])
+    one_line_error(result, "line 3", "'dup' is also on line 1", "unique")
+
+
+def test_output_to_a_full_disk_is_one_line(script_file: Callable[[Any], str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "p", "code": PROOF}) + "\n")
+    for output in (["--output", "/dev/full"], []):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "stepprover.cli", "check", str(path), "--jsonl", *output,
+                                   *repl(script_file)], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=300, check=False)
+        assert done.returncode == BAD_INPUT, done.stderr
+        assert done.stderr.strip().splitlines()[-1] == \
+            "stepprover: cannot write the output: No space left on device", done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_one_proof_with_output_writes_its_verdict_there(files: dict[str, Path], script_file: Callable[[Any], str],
+                                                        tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["check", str(files["proof"]), "--output", str(out), *repl(script_file)])
+    assert result.exit_code == 0, result.output
+    assert "proved" in result.stdout  # printed as before
+    [record] = map(json.loads, out.read_text().splitlines())
+    assert record["id"] == str(files["proof"]) and record["outcome"] == "proved"
+
+
 def test_output_file_is_written_and_holds_every_verdict(
     script_file: Callable[[Any], str], tmp_path: Path
 ) -> None:
@@ -163,6 +211,9 @@ def test_prove_bad_problem_and_model(script_file: Callable[[Any], str], files: d
     (["--concurrency", "0"], ["--concurrency", "at least 1"]),
     (["--workers", "0"], ["--workers", "at least 1"]),
     (["--final-timeout", "-1"], ["--final-timeout", "positive"]),
+    (["--max-repl-calls", "-1"], ["--max-repl-calls", "at least 1"]),
+    (["--max-context-tokens", "-5"], ["--max-context-tokens", "at least 1"]),
+    (["--run-dir", __file__], ["--run-dir", "is a file"]),
 ])
 def test_eval_bad_options(tmp_path: Path, args: list[str], words: list[str]) -> None:
     result = runner.invoke(app, ["eval", "--model", "x", "--run-dir", str(tmp_path / "run"),
@@ -217,3 +268,78 @@ def test_progress_rate_is_formatted() -> None:
     assert format_rate(2.6273474314782415) == "2.63 /s"
     assert format_rate(0.05) == "3.0 /min"
     assert format_rate(None) == "" and format_rate(0.0) == ""
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://127.0.0.1:99999", ["port 99999 is not in 1..65535"]),
+    ("http://[::1", ["is not a URL"]),
+    ("notaurl", ["give the service's http(s)://HOST:PORT"]),
+    ("ftp://example.org", ["give the service's http(s)://HOST:PORT"]),
+    ("localhost:8000", ["give the service's http(s)://HOST:PORT"]),
+])
+@pytest.mark.parametrize("command", ["prove", "eval"])
+def test_a_lean_url_that_is_not_a_service_url_is_one_line(command: str, url: str, words: list[str],
+                                                          tmp_path: Path) -> None:
+    where = ["--minif2f", "mathd_algebra_10"] if command == "prove" else \
+        ["--benchmark", "minif2f-test", "--run-dir", str(tmp_path / "run")]
+    result = runner.invoke(app, [command, "--model", "t.json", "--backend", "scripted", *where, "--lean-url", url])
+    one_line_error(result, "--lean-url", *words)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_lean_api_key_that_cannot_go_in_a_header_is_one_line() -> None:
+    result = runner.invoke(app, ["prove", "--model", "t.json", "--backend", "scripted", "--minif2f",
+                                 "mathd_algebra_10", "--lean-url", "http://127.0.0.1:9", "--lean-api-key", "ключ"])
+    one_line_error(result, "--lean-api-key", "printable ASCII")
+
+
+@pytest.mark.parametrize(("status", "headers", "body", "words"), [
+    (200, {}, b"<html>a web page</html>", ["answered 200 without JSON", "is this a stepprover service?"]),
+    (301, {"Location": "/elsewhere/"}, b"", ["answered 301, a redirect to '/elsewhere/'"]),
+])
+def test_a_lean_url_that_answers_but_is_no_service_is_one_line(status: int, headers: dict[str, str], body: bytes,
+                                                               words: list[str]) -> None:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = runner.invoke(app, ["prove", "--model", "t.json", "--backend", "scripted", "--minif2f",
+                                     "mathd_algebra_10", "--lean-url", url])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(w in lines[0] for w in words), result.stderr
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--workers", "0"], ["--workers", "at least 1"]),
+    (["--timeout", "nan"], ["--timeout", "positive", "nan"]),
+    (["--timeout", "-1"], ["--timeout", "positive"]),
+])
+def test_selftest_bad_options(args: list[str], words: list[str]) -> None:
+    one_line_error(runner.invoke(app, ["lean", "selftest", "--repl", shlex.join(standin_command()), *args]), *words)
+
+
+def test_selftest_with_a_repl_that_cannot_start_says_so_with_exit_3() -> None:
+    import sys
+
+    result = runner.invoke(app, ["lean", "selftest", "--repl", f"{sys.executable} /no/such/repl.py"])
+    assert result.exit_code == 3, result.output
+    assert "Lean could not be started" in result.stderr and "Traceback" not in result.output

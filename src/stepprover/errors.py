@@ -30,6 +30,7 @@ base class itself::
     ├── ModelServerUnsupported    a model server cannot do what the run needs
     ├── RunConfigMismatch         a run folder holds a run made with another configuration
     ├── RunNotFound               a folder holds no run
+    ├── RunDamaged                a run.sqlite that is not a readable run database
     ├── TrainConfigError          a training config that cannot run (also a ValueError)
     │   └── NoTrainingData        its data sources gave no examples or problems
     ├── BatchTooLarge             a batch larger than the service's queue can ever hold
@@ -248,6 +249,11 @@ class RunConfigMismatch(StepproverError):
 
 class RunNotFound(StepproverError):
     """The folder holds no run (no run.sqlite, or no configuration in it)."""
+
+
+class RunDamaged(StepproverError):
+    """``run.sqlite`` is not a readable run database (not SQLite, cut off, a folder, or its
+    configuration unreadable); the message says what to do."""
 
 
 class TrainConfigError(StepproverError, ValueError):

@@ -203,3 +203,33 @@ def test_verification_service_that_starts_no_repl_stores_outages_not_verdicts(
     assert "outages this session; the last: " in said and "cannot start REPL" in said
     said = " ".join(again.output.split())
     assert again.exit_code == 3 and "HTTP 503: unavailable: cannot start REPL" in said, said
+
+
+@pytest.mark.parametrize("damage", ["not sqlite", "empty", "a folder"])
+def test_a_damaged_run_database_is_one_line_for_every_command(setup: dict[str, Any], damage: str) -> None:
+    run = setup["run"]
+    run.mkdir()
+    if damage == "a folder":
+        (run / "run.sqlite").mkdir()
+    else:
+        (run / "run.sqlite").write_bytes(b"" if damage == "empty" else b"not a database\n" * 100)
+    # (an empty file is an empty SQLite database: eval starts a new run in it)
+    for args in (["report", str(run)], ["compare", str(run), str(run)], *[eval_args(setup)] * (damage != "empty")):
+        result = runner.invoke(app, args)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2, (args[0], result.output, result.exception)
+        assert "Traceback" not in result.output and len(lines) == 1, (args[0], result.stderr)
+        assert "run.sqlite" in lines[0] and ("not a readable run database" in lines[0] or "folder" in lines[0])
+
+
+def test_damage_found_during_a_run_is_one_line(setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from stepprover.eval.store import RunStore
+
+    def malformed(self: RunStore, trajectory: Any) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(RunStore, "add", malformed)  # a page cut off, found at the first write
+    result = runner.invoke(app, eval_args(setup, "--limit", "1"))
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert lines[-1].startswith("stepprover: a database this command uses is damaged (database disk image")

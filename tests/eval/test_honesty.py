@@ -242,6 +242,18 @@ def test_report_of_an_incomplete_run_withholds_pass1(tmp_path: Path) -> None:
     assert "(INCOMPLETE RUN)" in (tmp_path / "report.md").read_text()
 
 
+def test_a_run_with_no_finished_sample_shows_no_pass1_even_when_allowed(tmp_path: Path) -> None:
+    store = RunStore.open(tmp_path, CONFIG)
+    store.record_problems(["a", "b"])
+    store.add(sample("b", 0, False, Finish.OUTAGE, "model server http://h/v1: APIConnectionError: x"))
+    store.close()
+    allowed = CliRunner().invoke(app, ["report", str(tmp_path), "--allow-incomplete"])
+    assert allowed.exit_code == 1
+    assert "no sample has finished yet, so there is no pass@1 to show" in allowed.output
+    assert "pass@1 (" not in allowed.output and "0.0%" not in allowed.output
+    assert "| **m (this run)** | **not reported" in (tmp_path / "report.md").read_text()
+
+
 # ---------------------------------------------------------------- compare
 
 

@@ -29,7 +29,7 @@ def test_the_sandbox_user_comes_from_the_variable_or_the_service_setting(monkeyp
     assert "--reuid=4000123" in fallback
 
 
-@pytest.mark.parametrize("value", ["0", "0:5", "5:0", "abc", "1:b", "-3", "4294967295", "1:2:3"])
+@pytest.mark.parametrize("value", ["0", "0:5", "5:0", "abc", "1:b", "-3", "4294967295", "1:2:3", "65534:", ":65534"])
 def test_a_sandbox_user_that_is_root_or_not_a_number_is_refused_by_name(value: str) -> None:
     with pytest.raises(SandboxUnavailable, match=f"^STEPPROVER_SERVICE_SANDBOX_USER={value!r}: give UID"):
         sandbox_user(value, "STEPPROVER_SERVICE_SANDBOX_USER")

@@ -5,8 +5,8 @@ import typer
 from rich.markup import escape
 
 from stepprover.cli import check, evaluate, lean, prove, serve, train
+from stepprover.cli.command import Command, Group
 from stepprover.cli.common import STYLES_EPILOG
-from stepprover.cli.help import Command, Group
 from stepprover.cli.prove import problem_from_lean
 
 app = typer.Typer(help="Tool-integrated reasoning for Lean 4 theorem proving.", no_args_is_help=True,

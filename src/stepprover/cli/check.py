@@ -39,7 +39,7 @@ from stepprover.cli.gold import (
     gold_check_all,
     gold_checker_or_exit,
 )
-from stepprover.errors import GoldUnavailable, LeanUnavailable
+from stepprover.errors import DataError, GoldUnavailable, LeanUnavailable
 from stepprover.lean.gold import GoldVerdict
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.verdict_cache import CacheSettings
@@ -53,7 +53,8 @@ def check(
     ] = None,
     jsonl: Annotated[bool, typer.Option(help="PATH is JSONL, one proof a line.")] = False,
     output: Annotated[
-        Path | None, typer.Option(help="Write JSONL verdicts here, each as it is reached (default stdout).")
+        Path | None, typer.Option(help="Write JSONL verdicts here, each as it is reached (with --jsonl, default "
+                                       "stdout; one proof: its verdict as one JSONL line, besides the printed one).")
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per proof.")] = 300.0,
     warmup_timeout: WarmupTimeout = 300.0,
@@ -77,7 +78,10 @@ def check(
     at_least_one_or_exit("--workers", workers)
     output_folder_or_exit(output)
     if jsonl:
-        items = _read_jsonl(read_bytes_or_exit(path, "JSONL"))
+        try:
+            items = _read_jsonl(read_bytes_or_exit(path, "JSONL"))
+        except DataError as exc:
+            fail(exc)
     else:
         stmt = read_text_or_exit(statement, "statement") if statement else None
         items = [{"id": str(path), "code": read_bytes_or_exit(path, "proof"), "statement": stmt}]
@@ -89,7 +93,7 @@ def check(
         gold_checker_or_exit(lean_dir, verify_config, gold_timeout, gold_workers) if gold else None
     )
     out: IO[str] | None = None
-    if jsonl:
+    if jsonl or output:  # one proof: its verdict is printed, and written to --output if given
         try:
             out = output.open("w", encoding="utf-8") if output else sys.stdout
         except OSError as exc:
@@ -142,8 +146,10 @@ _GOLD_FIELDS = {"outcome", "reason", "elapsed", "peak_rss_mb"}
 
 
 def _read_jsonl(data: bytes) -> list[dict[str, Any]]:
-    """Proof records; a bad line becomes a record with an ``error`` (kept, never dropped)."""
+    """Proof records; a bad line becomes a record with an ``error`` (kept, never dropped).
+    Raises ``DataError`` for an id used twice (a line without one is known by its number)."""
     items: list[dict[str, Any]] = []
+    lines: dict[str, int] = {}
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
@@ -152,6 +158,9 @@ def _read_jsonl(data: bytes) -> list[dict[str, Any]]:
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             items.append({"id": str(number), "error": f"line {number}: {exc}"})
             continue
+        except RecursionError:
+            items.append({"id": str(number), "error": f"line {number}: JSON nested too deeply"})
+            continue
         problem = _record_problem(record)
         given = record.get("id") if isinstance(record, dict) else None
         # An id is echoed back; one that cannot be written as UTF-8 is replaced by the line number.
@@ -159,6 +168,10 @@ def _read_jsonl(data: bytes) -> list[dict[str, Any]]:
         if problem:
             record = {"id": given, "error": f"line {number}: {problem}"}
         record["id"] = str(given or number)
+        if record["id"] in lines:
+            raise DataError(f"JSONL line {number}: id {record['id']!r} is also on line {lines[record['id']]}; "
+                            "ids must be unique (verdicts are written as they are reached, each with its id)")
+        lines[record["id"]] = number
         items.append(record)
     return items
 

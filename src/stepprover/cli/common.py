@@ -11,7 +11,13 @@ import typer
 from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
-from stepprover.errors import LeanUnavailable, ModelUnavailable, ReplStartError, SandboxUnavailable
+from stepprover.errors import (
+    LeanUnavailable,
+    ModelUnavailable,
+    RemoteError,
+    ReplStartError,
+    SandboxUnavailable,
+)
 from stepprover.lean.process import ProcessConfig, check_executable, probe
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
@@ -183,9 +189,23 @@ def require_lean_and_model(*, repl: str | None, lean_url: str | None, lean_api_k
 
 
 def service_or_exit(url: str, api_key: str | None) -> None:
-    """Before a run folder is made: exit 3 with one line naming the URL unless the
-    verification service answers, takes the key and can start a REPL."""
+    """Before a run folder is made: exit 2 for a URL or key that cannot be sent, exit 3
+    with one line naming the URL unless the verification service answers, takes the key
+    and can start a REPL."""
+    import httpx
+
     from stepprover.lean.remote import RemoteLean
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        fail(f"--lean-url {url!r} is not a URL: {exc}")
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        fail(f"--lean-url {url!r}: give the service's http(s)://HOST:PORT")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        fail(f"--lean-url {url!r}: port {parsed.port} is not in 1..65535")
+    if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
+        fail("--lean-api-key (or STEPPROVER_LEAN_API_KEY) must be printable ASCII: it is sent in an HTTP header")
 
     async def probe() -> None:
         remote = RemoteLean(url, api_key=api_key)
@@ -196,7 +216,7 @@ def service_or_exit(url: str, api_key: str | None) -> None:
 
     try:
         asyncio.run(probe())
-    except LeanUnavailable as exc:
+    except (LeanUnavailable, RemoteError) as exc:  # RemoteError: it answered, but not as the service
         fail(exc, code=OUTAGE)
 
 

@@ -63,7 +63,7 @@ from stepprover.data.problems import (
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.errors import DataError, LeanUnavailable, RunConfigMismatch, RunStopped
+from stepprover.errors import DataError, LeanUnavailable, RunConfigMismatch, RunDamaged, RunStopped
 from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, OutageBreaker, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
@@ -121,12 +121,17 @@ def eval_(
     as retryable, never as results; rerunning the same command redoes them.
 
     Exit status: 0 when the run is complete, 1 when it is not (samples retryable or not
-    run), 2 for input that cannot be used (one line on stderr says why), 3 when it stopped
-    after too many outages in a row, 130 if interrupted (rerun to resume)."""
+    run), 2 for input that cannot be used (one line on stderr says why), 3 when Lean could
+    not be used (no REPL starts, the --lean-url service is unreachable or refuses the key)
+    or the run stopped after too many outages in a row, 130 if interrupted (rerun to resume)."""
     at_least_one_or_exit("--samples", samples)
     at_least_one_or_exit("--concurrency", concurrency)
     at_least_one_or_exit("--workers", workers)
     at_least_one_or_exit("--limit", limit)
+    at_least_one_or_exit("--max-repl-calls", max_repl_calls)
+    at_least_one_or_exit("--max-context-tokens", max_context_tokens)
+    if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
+        fail(f"--run-dir {run_dir} is a file; give a folder (new, or a run to resume)")
     for option, seconds in (("--sketch-timeout", sketch_timeout), ("--final-timeout", final_timeout),
                             ("--warmup-timeout", warmup_timeout)):
         positive_or_exit(option, seconds)
@@ -164,7 +169,7 @@ def eval_(
     with contextlib.ExitStack() as stack:
         try:
             run = stack.enter_context(open_run(settings, folder))
-        except RunConfigMismatch as exc:
+        except (RunConfigMismatch, RunDamaged) as exc:
             fail(exc)
         store = run.store
         assert store is not None

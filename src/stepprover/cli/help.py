@@ -1,8 +1,8 @@
 """How ``--help`` shows options: flags without a type, values with a name like ``SECONDS``.
 
 Typer (0.2x) prints a type for every option, ``<bool>`` for flags (even ``--help``) and
-``<str>`` for text, and arguments as ``{path}``; these classes replace them, once, for
-every command of the app.
+``<str>`` for text, and arguments as ``{path}``; ``tidy`` replaces them, once, for every
+command of the app (``cli.command``).
 """
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import typer.core
-
 _TYPE = re.compile(r"<(\w+)>")
 _NAMES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH"}
 
 
-def _tidy(params: list[Any], ctx: Any) -> list[Any]:
+def tidy(params: list[Any], ctx: Any) -> list[Any]:
     for param in params:
         kind = getattr(param, "param_type_name", "")
         if kind == "argument" and param.metavar is None and param.name:
@@ -34,13 +32,3 @@ def _tidy(params: list[Any], ctx: Any) -> list[Any]:
         if shown and (match := _TYPE.fullmatch(shown)):
             param.metavar = _NAMES.get(match.group(1).lower(), match.group(1).upper())
     return params
-
-
-class Command(typer.core.TyperCommand):
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _tidy(super().get_params(ctx), ctx)
-
-
-class Group(typer.core.TyperGroup):
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _tidy(super().get_params(ctx), ctx)

@@ -11,8 +11,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stepprover.cli.common import LeanDir, Repl, fail, lean_setup_for, process_config_or_exit
-from stepprover.errors import SetupError
+from stepprover.cli.common import (
+    OUTAGE,
+    LeanDir,
+    Repl,
+    at_least_one_or_exit,
+    fail,
+    lean_setup_for,
+    positive_or_exit,
+    process_config_or_exit,
+    repl_starts_or_exit,
+)
+from stepprover.errors import LeanUnavailable, SetupError
 from stepprover.lean import selftest
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
@@ -110,14 +120,21 @@ def lean_selftest(
     """Run the verifier's shipped suite (honest proofs, exploits) and print a confusion matrix.
 
     Exits 1 if any case is misclassified: an honest proof not proved (or refused before
-    Lean), an exploit proved (or, in a dry run, stopped at another stage than expected).
+    Lean), an exploit proved (or, in a dry run, stopped at another stage than expected);
+    2 for input that cannot be used, 3 if Lean could not be started or reached.
     """
+    positive_or_exit("--timeout", timeout)
+    at_least_one_or_exit("--workers", workers)
     cases = selftest.CASES
     if dry_run:
         results = selftest.dry_run(cases)
     else:
         process = process_config_or_exit(repl, lean_dir)
-        results = asyncio.run(_selftest_with_lean(process, timeout, workers))
+        repl_starts_or_exit(process, timeout)
+        try:
+            results = asyncio.run(_selftest_with_lean(process, timeout, workers))
+        except LeanUnavailable as exc:
+            fail(f"no verdict: Lean could not be started or reached ({exc})", code=OUTAGE)
     honest = sum(c.honest for c in cases)
     typer.echo(f"{len(cases)} cases: {honest} honest, {len(cases) - honest} exploits")
     table = Table(*selftest.HEADERS, title="dry run" if dry_run else "verified with Lean")

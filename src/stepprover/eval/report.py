@@ -70,7 +70,8 @@ def write_report(run: Path | str, *, per_problem: int = 2, allow_incomplete: boo
               "pass@1 vs context length (cf. paper Table 2)",
               paper=PAPER_TABLE2 if config.dataset == PAPER_SETTINGS["dataset"] else None),
     ]
-    shown = summary.complete or allow_incomplete
+    # nothing to show before a first sample finishes, even when incomplete runs are allowed
+    shown = (summary.complete or allow_incomplete) and any(n for n, _ in summary.counts.values())
     markdown = _markdown(config, summary, preflight, repl_curve, context_curve, shown, checks)
     if GoldLedger.exists(folder):
         with GoldLedger(folder) as ledger:

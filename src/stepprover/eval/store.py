@@ -11,6 +11,7 @@ index table; a sample an outage cut short is stored but is not a result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import zlib
@@ -22,7 +23,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict
 
 from stepprover.agent.trajectory import Finish, Trajectory
-from stepprover.errors import RunConfigMismatch, RunNotFound
+from stepprover.errors import RunConfigMismatch, RunDamaged, RunNotFound
 from stepprover.eval.metrics import SampleResult
 
 _SCHEMA = """
@@ -108,25 +109,32 @@ class RunStore:
         """Create the run, or reopen it if ``config`` equals the stored one."""
         path = Path(folder) / "run.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses no commit
-        db.executescript(_SCHEMA)
-        stored = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
-        wanted = config.model_dump(mode="json")
-        if stored is None:
-            db.execute("INSERT INTO config VALUES ('run', ?)", (json.dumps(wanted, sort_keys=True),))
-        else:
-            previous = json.loads(stored[0])
-            if previous != wanted:
-                db.close()
-                old, new = _flat(previous), _flat(wanted)
-                changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-                detail = "; ".join(f"{k}: stored {old.get(k)!r}, now {new.get(k)!r}" for k in changed)
-                raise RunConfigMismatch(
-                    f"{path.parent} holds a run with another configuration ({detail}). "
-                    "Resume with the same settings, or start a new run folder."
-                )
+        if path.is_dir():
+            raise RunDamaged(f"{path} is a folder, not a run database")
+        with _damage_is_one_line(path):
+            db = sqlite3.connect(path, isolation_level=None)
+        try:
+            with _damage_is_one_line(path):
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses no commit
+                db.executescript(_SCHEMA)
+                stored = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
+                wanted = config.model_dump(mode="json")
+                if stored is None:
+                    db.execute("INSERT INTO config VALUES ('run', ?)", (json.dumps(wanted, sort_keys=True),))
+                else:
+                    previous = json.loads(stored[0])
+                    if previous != wanted:
+                        old, new = _flat(previous), _flat(wanted)
+                        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+                        detail = "; ".join(f"{k}: stored {old.get(k)!r}, now {new.get(k)!r}" for k in changed)
+                        raise RunConfigMismatch(
+                            f"{path.parent} holds a run with another configuration ({detail}). "
+                            "Resume with the same settings, or start a new run folder."
+                        )
+        except BaseException:
+            db.close()
+            raise
         return cls(path, db)
 
     @classmethod
@@ -139,14 +147,17 @@ class RunStore:
         path = Path(folder) / "run.sqlite"
         if not path.exists():
             raise RunNotFound(f"{folder} holds no run (no run.sqlite)")
-        db = sqlite3.connect(path)
-        try:
-            row = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
-        finally:
-            db.close()
-        if row is None:
-            raise RunNotFound(f"{folder} holds no run")
-        return RunConfig.model_validate_json(row[0])
+        if path.is_dir():
+            raise RunDamaged(f"{path} is a folder, not a run database")
+        with _damage_is_one_line(path):
+            db = sqlite3.connect(path)
+            try:
+                row = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
+            finally:
+                db.close()
+            if row is None:
+                raise RunNotFound(f"{folder} holds no run")
+            return RunConfig.model_validate_json(row[0])
 
     def add(self, trajectory: Trajectory) -> None:
         """Record one finished sample durably (index row and trajectory in one transaction)."""
@@ -267,3 +278,15 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+@contextlib.contextmanager
+def _damage_is_one_line(path: Path) -> Iterator[None]:
+    """A run.sqlite that is not SQLite, is cut off, or holds an unreadable configuration:
+    ``RunDamaged`` saying so, not a database traceback."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: bad JSON, a config pydantic refuses
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise RunDamaged(f"{path} is not a readable run database ({first}); move it aside to start "
+                         "a new run in this folder, or restore it from a copy") from exc

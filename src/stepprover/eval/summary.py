@@ -114,6 +114,9 @@ def result_lines(summary: RunSummary, *, allow_incomplete: bool = False) -> list
             lines.append("no pass@1 is reported for an incomplete run "
                          "(`stepprover report --allow-incomplete` shows it, labelled)")
             return lines
+        if not any(n for n, _ in summary.counts.values()):
+            lines.append("no sample has finished yet, so there is no pass@1 to show")
+            return lines
     label = "" if summary.complete else "INCOMPLETE RUN, unfinished samples left out: "
     lines.append(f"{label}pass@1 (mean of {samples} samples, over all {n_problems} problems): "
                  f"{summary.headline()}")

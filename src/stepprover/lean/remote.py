@@ -107,8 +107,15 @@ class RemoteLean:
                 last = f"{type(exc).__name__}: {exc}"
                 wait = self._delay(attempt)
             else:
+                if 300 <= response.status_code < 400:  # not followed: the service never redirects
+                    raise RemoteError(f"{self.client.base_url}{path} answered {response.status_code}, a redirect "
+                                      f"to {response.headers.get('location')!r}: is this a stepprover service?")
                 if response.status_code < 400:
-                    return response.json()
+                    try:
+                        return response.json()
+                    except ValueError as exc:
+                        raise RemoteError(f"{self.client.base_url}{path} answered {response.status_code} without "
+                                          "JSON: is this a stepprover service?") from exc
                 if response.status_code in (401, 403, 404):  # wrong key or URL: no Lean will answer
                     hint = "; pass the service's key with --lean-api-key" if response.status_code != 404 else ""
                     raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",

@@ -37,10 +37,10 @@ def sandbox_user(value: str | None = None, name: str = USER_VAR) -> tuple[int, i
         value, name = os.environ.get(USER_VAR, ""), USER_VAR
     if not value.strip():
         return NOBODY, NOBODY
-    uid_text, _, gid_text = value.strip().partition(":")
+    uid_text, colon, gid_text = value.strip().partition(":")
     try:
         uid = int(uid_text)
-        gid = int(gid_text) if gid_text else uid
+        gid = int(gid_text) if colon else uid  # "65534:" names no group: refused
     except ValueError:
         uid = gid = -1
     if not (0 < uid < 2**32 - 1 and 0 < gid < 2**32 - 1):
