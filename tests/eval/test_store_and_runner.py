@@ -200,3 +200,21 @@ def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resume
     with pytest.raises(RunConfigMismatch, match=r"budgets\.skip_special_tokens: stored None, now True"):
         RunStore.open(folder, reference.run_config())
     assert {p.name for p in write_report(folder)} >= {"report.md", "trajectories.html"}
+
+
+async def test_preflight_stores_refused_imports_as_the_statements_failure(tmp_path: Path) -> None:
+    from stepprover.errors import ReplStartError
+    from stepprover.lean.outcome import CommandOutcome
+
+    class RefusingRepl:  # as the pool answers a header whose imports Lean refuses
+        async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+            async def warm_up() -> Any:
+                raise ReplStartError(f"warm-up {imports!r} was refused: unknown package 'Nope'", refused=True)
+
+            return await CommandOutcome.of(warm_up())
+
+    problem = problems(["a1"])[0].model_copy(update={"header": "import Nope\n\n"})
+    with RunStore.open(tmp_path, CONFIG) as store:
+        checks = await preflight(RefusingRepl(), store, [problem], timeout=10)  # type: ignore[arg-type]
+    ok, reason = checks["a1"]
+    assert not ok and "the imports were refused" in reason and "unknown package 'Nope'" in reason

@@ -234,6 +234,8 @@ def test_serve_stops_promptly_on_a_signal_while_a_proof_hangs(sig: signal.Signal
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert took < 60, f"serve took {took:.0f} s to stop (the request asked for 500 s)"
+    # as a shell reports a process the signal ended (130 for Ctrl-C, never 0 as if it finished)
+    assert proc.returncode in (128 + sig, -sig), proc.returncode
     assert answers and answers != [200], answers  # ended by the shutdown, not answered
     wait_for(lambda: not _running(hung), "the hanging stand-in to be gone")
     assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")

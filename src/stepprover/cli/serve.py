@@ -31,6 +31,12 @@ def serve(
     app = create_app(settings)
 
     class Server(uvicorn.Server):
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.stopped_by = sig
+            super().handle_exit(sig, frame)
+
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets=sockets)
             if self.started:  # bound and serving (a failed bind exits before this)
@@ -41,8 +47,14 @@ def serve(
     # On SIGTERM/SIGINT, requests in flight get SHUTDOWN_GRACE seconds, then are cancelled
     # (answered 503, their workers killed) and the pool closes. uvicorn's default waits for
     # them: up to MAX_TIMEOUT (600 s) per proof.
-    Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                          timeout_graceful_shutdown=SHUTDOWN_GRACE)).run()
+    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                   timeout_graceful_shutdown=SHUTDOWN_GRACE))
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn raises the signal it caught again once it has stopped
+        pass
+    if server.stopped_by is not None:  # as the shell reports a process a signal ended: 130, 143
+        raise typer.Exit(128 + server.stopped_by)
 
 
 def settings_or_exit() -> ServiceSettings:

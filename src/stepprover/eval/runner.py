@@ -182,8 +182,8 @@ def _outage_in(trajectory: Trajectory) -> Outage:
 def _judgement(outcome: CommandOutcome) -> tuple[bool, str] | None:
     """(the statement elaborated, why not) when Lean judged it; None when it did not
     (a timeout, crash or infrastructure failure is Lean's machinery, not a judgement)."""
-    if outcome.status is CommandStatus.INFRASTRUCTURE and outcome.imports_refused:
-        return False, f"Lean refused the imports: {outcome.error}"
+    if outcome.status is CommandStatus.REFUSED:
+        return False, f"the imports were refused: {outcome.error}"
     if not outcome.ok:
         return None
     reply = outcome.parsed
