@@ -180,3 +180,28 @@ async def test_warmup_delay_applies_to_the_first_command_only() -> None:
         await repl.send(cmd("x"), 9)
     finally:
         await repl.close()
+
+
+async def test_stopping_a_helper_task_keeps_a_cancellation_of_the_caller() -> None:
+    """Ctrl-C cancels the command's task; if that lands while it stops a helper task (the
+    memory watchdog after every request, the stderr reader on close), the cancellation must
+    not be swallowed, or the command goes on to wait out its proof's whole timeout."""
+    from stepprover.lean.process import cancel_and_wait
+
+    stopping = asyncio.Event()
+
+    async def slow_to_stop() -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            stopping.set()
+            await asyncio.sleep(0.2)  # still stopping when the caller is cancelled
+
+    helper = asyncio.create_task(slow_to_stop())
+    await asyncio.sleep(0)
+    caller = asyncio.create_task(cancel_and_wait(helper))
+    await stopping.wait()
+    caller.cancel()  # Ctrl-C, in the middle of the helper's stop
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.wait({helper})

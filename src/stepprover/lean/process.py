@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -283,9 +284,7 @@ class ReplProcess:
                 raise
             finally:
                 if watchdog is not None:
-                    watchdog.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await watchdog
+                    await cancel_and_wait(watchdog)
             self.stats.requests += 1
             self.stats.busy_seconds += time.monotonic() - started
             return text
@@ -398,8 +397,19 @@ class ReplProcess:
         if self._stdin_probe is not None:
             os.close(self._stdin_probe)
             self._stdin_probe = None
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(self._stderr_task, timeout=1.0)
+        await asyncio.wait({self._stderr_task}, timeout=1.0)  # drained (EOF), or given up on
+        await cancel_and_wait(self._stderr_task)
+
+
+async def cancel_and_wait(task: asyncio.Future[Any], timeout: float | None = None) -> None:
+    """Cancel ``task`` and wait (up to ``timeout`` seconds) until it has ended; its result
+    or error is not wanted. A cancellation of the caller during the wait still propagates:
+    ``with suppress(CancelledError): await task`` would swallow it, and Ctrl-C arriving at
+    that moment would be lost (the command then waits out its proof's whole timeout)."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=timeout)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved, so that asyncio does not log it
 
 
 PROBE_COMMAND = "example : True := trivial"

@@ -41,6 +41,7 @@ from prometheus_client import (
 from stepprover.errors import BatchTooLarge, LeanUnavailable, PoolBusy
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool
+from stepprover.lean.process import cancel_and_wait
 from stepprover.lean.protocol import CommandRequest
 from stepprover.lean.source import split_imports
 from stepprover.lean.text import invalid_unicode_reason
@@ -257,26 +258,18 @@ async def _until_disconnect(request: Request, work: Awaitable[_T]) -> _T:
         while not task.done():
             done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL)
             if not done and await request.is_disconnected():
-                await _cancel(task)
+                await cancel_and_wait(task)  # its cancellation kills and reaps its workers
                 raise HTTPException(499, "client closed the request")
     except asyncio.CancelledError:
         # uvicorn cancels requests still running after its shutdown grace: answer them
         # (an exception escaping to uvicorn is logged with a traceback), workers killed.
-        await _cancel(task)
+        await cancel_and_wait(task)  # its cancellation kills and reaps its workers
         if handler is not None:
             handler.uncancel()
         raise LeanUnavailable("the service is shutting down; retry later") from None
     finally:
         handlers.discard(handler)  # type: ignore[arg-type]
     return task.result()
-
-
-async def _cancel(task: asyncio.Future[Any]) -> None:
-    """Cancel ``task`` and wait until its cancellation has killed and reaped its workers."""
-    task.cancel()
-    await asyncio.wait({task})  # its outcome is not wanted; a cancellation of ours still ends this
-    if not task.cancelled():
-        task.exception()  # retrieved, so that asyncio does not log it
 
 
 def _writable(node: Any) -> Any:
