@@ -49,11 +49,11 @@ def wait_for_descendants(pid: int, count: int) -> list[psutil.Process]:
     raise AssertionError(f"only {len(tree)} descendants of {pid} started")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-def test_no_repl_process_outlives_check(tmp_path: Path, signum: int) -> None:
-    check = start_check(tmp_path)
+def signal_and_wait(check: subprocess.Popen[bytes], signum: int) -> list[psutil.Process]:
+    """Once the REPL tree is up (guard -> stand-in -> the stand-in's child, which hangs on
+    the proof), send ``signum`` to `check`, wait for it to end, and return what of the tree
+    is still alive after that."""
     try:
-        # guard -> stand-in -> stand-in's child (the one that hangs on the proof)
         tree = wait_for_descendants(check.pid, 3)
         os.kill(check.pid, signum)
         check.wait(timeout=60)
@@ -62,6 +62,13 @@ def test_no_repl_process_outlives_check(tmp_path: Path, signum: int) -> None:
         if check.poll() is None:
             check.kill()
             check.wait()
+    return alive
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_no_repl_process_outlives_check(tmp_path: Path, signum: int) -> None:
+    check = start_check(tmp_path)
+    alive = signal_and_wait(check, signum)
     assert not alive, f"outlived stepprover check (signal {signum}): {[p.pid for p in alive]}"
 
 
@@ -69,16 +76,8 @@ def test_no_repl_process_outlives_check(tmp_path: Path, signum: int) -> None:
 def test_ctrl_c_stops_check_promptly(tmp_path: Path, when: str) -> None:
     # A warm-up that never ends (--hang answers nothing), or a proof that never ends.
     check = start_check(tmp_path, *(["--hang"] if when == "warm-up" else []))
-    try:
-        tree = wait_for_descendants(check.pid, 3)
-        os.kill(check.pid, signal.SIGINT)
-        # Both the warm-up and the proof would take 600 s: ending at all is the test.
-        check.wait(timeout=60)
-        _, alive = psutil.wait_procs(tree, timeout=30)
-    finally:
-        if check.poll() is None:
-            check.kill()
-            check.wait()
+    # Both the warm-up and the proof would take 600 s: ending at all is the test.
+    alive = signal_and_wait(check, signal.SIGINT)
     assert check.returncode == 130, check.stderr.read().decode()  # type: ignore[union-attr]
     assert not alive
     assert "Traceback" not in check.stderr.read().decode()  # type: ignore[union-attr]
