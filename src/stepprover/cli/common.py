@@ -151,7 +151,10 @@ def lean_setup_for(lean_dir: Path | None, **versions: str | None) -> LeanSetup:
     return LeanSetup(**given) if lean_dir is None else LeanSetup(root=lean_dir, **given)  # type: ignore[arg-type]
 
 
-def lean_problems(lean_dir: Path | None, instead: str = "pass --repl to use another REPL command") -> list[str]:
+USE_REPL = "pass --repl to use another REPL command"
+
+
+def lean_problems(lean_dir: Path | None, instead: str = USE_REPL) -> list[str]:
     """What `stepprover lean setup` has not installed yet, as one message (or none)."""
     missing = [c.name for c in doctor(lean_setup_for(lean_dir)) if not c.ok]
     if not missing:
@@ -168,7 +171,7 @@ def exit_if_missing(problems: list[str]) -> None:
         raise typer.Exit(BAD_INPUT)
 
 
-def require_lean(lean_dir: Path | None, instead: str = "pass --repl to use another REPL command") -> None:
+def require_lean(lean_dir: Path | None, instead: str = USE_REPL) -> None:
     """Exit 2 naming what is missing unless `stepprover lean setup` has installed Lean."""
     exit_if_missing(lean_problems(lean_dir, instead))
 
