@@ -68,7 +68,7 @@ def write_report(run: Path | str, *, per_problem: int = 2, allow_incomplete: boo
               "pass@1 vs REPL interactions (cf. paper Figure 1)", log2=True),
         _plot(folder / "pass1_by_context.png", context_curve, "maximum context length (tokens)",
               "pass@1 vs context length (cf. paper Table 2)",
-              paper=PAPER_TABLE2 if config.dataset == PAPER_SETTINGS["dataset"] else None),
+              paper=PAPER_TABLE2 if on_paper_dataset(config) else None),
     ]
     # nothing to show before a first sample finishes, even when incomplete runs are allowed
     shown = (summary.complete or allow_incomplete) and any(n for n, _ in summary.counts.values())
@@ -81,6 +81,11 @@ def write_report(run: Path | str, *, per_problem: int = 2, allow_incomplete: boo
         _html(config, summary, chosen, shown), encoding="utf-8"
     )
     return [folder / "report.md", *plots, folder / "trajectories.html"]
+
+
+def on_paper_dataset(config: RunConfig) -> bool:
+    """The paper's figures are on miniF2F-test: set beside a run on anything else they mislead."""
+    return config.dataset == PAPER_SETTINGS["dataset"]
 
 
 def settings_warnings(config: RunConfig) -> list[str]:
@@ -136,8 +141,7 @@ def _markdown(config: RunConfig, summary: RunSummary, preflight: dict[str, tuple
     if warnings:
         lines += ["**Differs from the paper's setup** (numbers are not directly comparable):", ""]
         lines += [f"- {w}" for w in warnings] + [""]
-    # The paper's figures are on miniF2F-test: next to a run on anything else they mislead.
-    paper = config.dataset == PAPER_SETTINGS["dataset"]
+    paper = on_paper_dataset(config)
     lines += [
         "## Table 1: miniF2F-test pass@1" if paper else f"## pass@1 on {config.dataset}",
         "",
