@@ -43,11 +43,15 @@ def script(context: str, _: int) -> str:
 
 async def overlap(tokenizer: Any) -> None:
     trajectories, sketches, gen_s, gen_slots, check_s, workers = 64, 4, 0.03, 8, 0.05, 4
-    ideal = max(trajectories * (sketches + 1) * gen_s / gen_slots, trajectories * sketches * check_s / workers)
+    ideal = max(
+        trajectories * (sketches + 1) * gen_s / gen_slots,
+        trajectories * sketches * check_s / workers,
+    )
     generator = ScriptedGenerator(tokenizer, script, latency=gen_s, max_concurrency=gen_slots)
     config = PoolConfig(
         process=ProcessConfig(command=[*STANDIN, "--delay", str(check_s)]),
-        workers=workers, expected_worker_rss_mb=50,
+        workers=workers,
+        expected_worker_rss_mb=50,
     )
     async with ReplPool(config) as pool:
         await pool.warm("import Mathlib")
@@ -57,8 +61,10 @@ async def overlap(tokenizer: Any) -> None:
         wall = time.perf_counter() - started
     calls = sum(len(t.repl_calls) for t in results)
     assert calls == trajectories * sketches, calls
-    print(f"[1] {trajectories} trajectories x {sketches} sketches: wall {wall:.3f} s, "
-          f"ideal {ideal:.3f} s; ratio: {wall / ideal:.3f} (target <= 1.15)")
+    print(
+        f"[1] {trajectories} trajectories x {sketches} sketches: wall {wall:.3f} s, "
+        f"ideal {ideal:.3f} s; ratio: {wall / ideal:.3f} (target <= 1.15)"
+    )
 
 
 class InstantGenerator:
@@ -71,8 +77,9 @@ class InstantGenerator:
         self.turns = turns
         self.calls = 0
 
-    async def generate(self, prompt_ids: list[int], params: SamplingParams,
-                       stop_token_ids: list[int]) -> Generation:
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> Generation:
         self.calls += 1
         ids = self.sketch if self.calls <= self.turns else self.answer
         finish, stop = finish_for(ids, stop_token_ids)
@@ -91,8 +98,9 @@ class InstantRepl:
 
 
 class NoVerifier:
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
+    async def check(
+        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+    ) -> Verdict:
         raise AssertionError("not reached: the answer has no final block")
 
 
@@ -112,8 +120,10 @@ async def cpu_per_turn(tokenizer: Any) -> None:
     context = len(trajectory.context_ids)
     assert len(trajectory.repl_calls) == turns, trajectory.finish
     per_turn = cpu / (turns + 1)
-    print(f"[2] context {len(trajectory.prompt_ids)} -> {context} tokens, {turns + 1} turns: "
-          f"loop CPU {per_turn * 1000:.3f} ms per turn (target < 2 ms; includes prompt rendering)")
+    print(
+        f"[2] context {len(trajectory.prompt_ids)} -> {context} tokens, {turns + 1} turns: "
+        f"loop CPU {per_turn * 1000:.3f} ms per turn (target < 2 ms; includes prompt rendering)"
+    )
 
 
 def main() -> None:

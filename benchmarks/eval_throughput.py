@@ -44,13 +44,33 @@ STANDIN = [sys.executable, str(REPO / "tests" / "fakes" / "standin_repl.py")]
 TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@p : True"}
 SCRIPT = [  # what the stand-in answers: the statement's type, then a proof with its checks
     ["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
-    ["-- final", {"messages": [TYPE, {**TYPE, "pos": {"line": -2, "column": 0},
-                                      "data": "'p' does not depend on any axioms"}]}],
+    [
+        "-- final",
+        {
+            "messages": [
+                TYPE,
+                {
+                    **TYPE,
+                    "pos": {"line": -2, "column": 0},
+                    "data": "'p' does not depend on any axioms",
+                },
+            ]
+        },
+    ],
     ["*", {}],
 ]
 ANSWER = "</think>\n```lean4\ntheorem p : True := by\n  trivial -- final\n```"
-CONFIG = RunConfig(model="scripted", prompt_style="stepfun-tir", samples=8, sampling={},
-                   budgets={}, lean="stand-in", dataset="bench", dataset_sha256="00", split="test")
+CONFIG = RunConfig(
+    model="scripted",
+    prompt_style="stepfun-tir",
+    samples=8,
+    sampling={},
+    budgets={},
+    lean="stand-in",
+    dataset="bench",
+    dataset_sha256="00",
+    split="test",
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -79,21 +99,32 @@ async def harness_overhead(problems: int, samples: int, folder: Path, tokenizer:
     filler = "Let me think about this step by step. " * 350  # ~40 KB of trajectory JSON in all
     sketch = f"{filler}\n<sketch>theorem p : True := by\n  trivial</sketch>"
     generator = ScriptedGenerator.replaying(tokenizer, [sketch, ANSWER])
-    chosen = [Problem(name=f"p{i:03d}", formal_statement="theorem p : True := by\n", split="test")
-              for i in range(problems)]
+    chosen = [
+        Problem(name=f"p{i:03d}", formal_statement="theorem p : True := by\n", split="test")
+        for i in range(problems)
+    ]
     store = RunStore.open(folder / "run", CONFIG.model_copy(update={"samples": samples}))
     store.record_problems([p.name for p in chosen])
     overheads: list[float] = []
     solved = 0
-    pool_config = PoolConfig(process=ProcessConfig(command=[*STANDIN, "--script", str(script)]),
-                             workers=2, expected_worker_rss_mb=50)
+    pool_config = PoolConfig(
+        process=ProcessConfig(command=[*STANDIN, "--script", str(script)]),
+        workers=2,
+        expected_worker_rss_mb=50,
+    )
     async with ReplPool(pool_config) as pool:
-        agent = Timed(TirAgent(generator, pool, RecheckingVerifier(LeanVerifier(pool), pool.health), LoopConfig()))
+        agent = Timed(
+            TirAgent(
+                generator, pool, RecheckingVerifier(LeanVerifier(pool), pool.health), LoopConfig()
+            )
+        )
 
         def progress(problem: str, trajectory: Trajectory) -> None:
             nonlocal solved
             solved += trajectory.solved
-            overheads.append(time.perf_counter() - agent.returned[(problem, trajectory.sample_index)])
+            overheads.append(
+                time.perf_counter() - agent.returned[(problem, trajectory.sample_index)]
+            )
 
         started = time.perf_counter()
         await evaluate(agent, pool, store, EvalPlan(chosen, samples, concurrency=64), progress)
@@ -103,10 +134,14 @@ async def harness_overhead(problems: int, samples: int, folder: Path, tokenizer:
     ms = 1000
     size = sum(agent.sizes) / len(agent.sizes) / 1024
     p50, p99 = percentile(overheads, 0.5) * ms, percentile(overheads, 0.99) * ms
-    print(f"[1] {problems} problems x {samples} samples, trajectories {size:.1f} KB on average, "
-          f"{len(overheads)} samples in {wall:.1f} s ({len(overheads) / wall:.1f} samples/s)")
-    print(f"    harness overhead per sample: p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
-          f"(target p50 <= 2 ms: {'met' if p50 <= 2 else 'NOT met'})")
+    print(
+        f"[1] {problems} problems x {samples} samples, trajectories {size:.1f} KB on average, "
+        f"{len(overheads)} samples in {wall:.1f} s ({len(overheads) / wall:.1f} samples/s)"
+    )
+    print(
+        f"    harness overhead per sample: p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+        f"(target p50 <= 2 ms: {'met' if p50 <= 2 else 'NOT met'})"
+    )
 
 
 def build_store(folder: Path, n: int) -> int:
@@ -115,9 +150,14 @@ def build_store(folder: Path, n: int) -> int:
     store = RunStore.open(folder, CONFIG.model_copy(update={"samples": 100}))
     store.close()
     text = "x" * 1500
-    base = Trajectory(problem="p", prompt_text="prompt", prompt_ids=list(range(50)),
-                      segments=[Segment(kind="model", text=text, token_ids=list(range(100)))],
-                      finish=Finish.ANSWERED, verdict=Verdict(outcome=Outcome.LEAN_ERROR, reason="r"))
+    base = Trajectory(
+        problem="p",
+        prompt_text="prompt",
+        prompt_ids=list(range(50)),
+        segments=[Segment(kind="model", text=text, token_ids=list(range(100)))],
+        finish=Finish.ANSWERED,
+        verdict=Verdict(outcome=Outcome.LEAN_ERROR, reason="r"),
+    )
     per_problem = 100
     rows, blobs = [], []
     for k in range(n):
@@ -129,9 +169,14 @@ def build_store(folder: Path, n: int) -> int:
     with sqlite3.connect(folder / "run.sqlite") as db:
         db.executemany("INSERT INTO samples VALUES (?,?,?,?,?,?,?,?)", rows)
         db.executemany("INSERT INTO trajectories VALUES (?,?,?)", blobs)
-        db.executemany("INSERT INTO problems VALUES (?, ?)",
-                       [(f"p{i:05d}", i) for i in range(n // per_problem)])
-        db.executemany("INSERT INTO preflight VALUES (?, 1, '')", [(f"p{i:05d}",) for i in range(n // per_problem)])
+        db.executemany(
+            "INSERT INTO problems VALUES (?, ?)",
+            [(f"p{i:05d}", i) for i in range(n // per_problem)],
+        )
+        db.executemany(
+            "INSERT INTO preflight VALUES (?, 1, '')",
+            [(f"p{i:05d}",) for i in range(n // per_problem)],
+        )
     return size
 
 
@@ -145,8 +190,10 @@ class Untouched:
 def resume_time(n: int, folder: Path) -> None:
     size = build_store(folder, n)
     names = [f"p{i:05d}" for i in range(n // 100)]
-    plan = EvalPlan([Problem(name=name, formal_statement="theorem p : True := by\n") for name in names],
-                    samples=100)
+    plan = EvalPlan(
+        [Problem(name=name, formal_statement="theorem p : True := by\n") for name in names],
+        samples=100,
+    )
     started = time.perf_counter()
     # What `stepprover eval` does before its first new sample: open the run, count what
     # is done for the progress bar, read the pre-flight results, find nothing left to run.
@@ -157,8 +204,10 @@ def resume_time(n: int, folder: Path) -> None:
     elapsed = time.perf_counter() - started
     store.close()
     assert len(done) == n and solved == 0
-    print(f"[2] resume of {n:,} stored samples ({size / 1024:.1f} KB trajectories), nothing left "
-          f"to run: {elapsed:.2f} s (target < 2 s: {'met' if elapsed < 2 else 'NOT met'})")
+    print(
+        f"[2] resume of {n:,} stored samples ({size / 1024:.1f} KB trajectories), nothing left "
+        f"to run: {elapsed:.2f} s (target < 2 s: {'met' if elapsed < 2 else 'NOT met'})"
+    )
 
 
 def main() -> None:

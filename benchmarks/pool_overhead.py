@@ -57,7 +57,9 @@ async def raw_latencies(n: int) -> list[float]:
 
 
 async def pool_latencies(n: int) -> list[float]:
-    config = PoolConfig(process=ProcessConfig(command=STANDIN), workers=1, expected_worker_rss_mb=50)
+    config = PoolConfig(
+        process=ProcessConfig(command=STANDIN), workers=1, expected_worker_rss_mb=50
+    )
     out = []
     async with ReplPool(config) as pool:
         await pool.warm(IMPORTS)
@@ -73,16 +75,24 @@ async def overhead(n: int) -> None:
     pooled = await pool_latencies(n)
     ms = 1000
     print(f"[1] instant stand-in, {n} sequential checks")
-    print(f"    raw process : p50 {percentile(raw, .5) * ms:.3f} ms  p99 {percentile(raw, .99) * ms:.3f} ms")
-    print(f"    pool        : p50 {percentile(pooled, .5) * ms:.3f} ms  p99 {percentile(pooled, .99) * ms:.3f} ms")
-    print(f"    overhead    : p50 {(percentile(pooled, .5) - percentile(raw, .5)) * ms:.3f} ms  "
-          f"p99 {(percentile(pooled, .99) - percentile(raw, .99)) * ms:.3f} ms (target p50 < 1 ms)")
+    print(
+        f"    raw process : p50 {percentile(raw, 0.5) * ms:.3f} ms  p99 {percentile(raw, 0.99) * ms:.3f} ms"
+    )
+    print(
+        f"    pool        : p50 {percentile(pooled, 0.5) * ms:.3f} ms  p99 {percentile(pooled, 0.99) * ms:.3f} ms"
+    )
+    print(
+        f"    overhead    : p50 {(percentile(pooled, 0.5) - percentile(raw, 0.5)) * ms:.3f} ms  "
+        f"p99 {(percentile(pooled, 0.99) - percentile(raw, 0.99)) * ms:.3f} ms (target p50 < 1 ms)"
+    )
 
 
 async def throughput(checks: int, clients: int) -> None:
     config = PoolConfig(
         process=ProcessConfig(command=[*STANDIN, "--delay", "0.05", "--warmup", "0.5"]),
-        workers=4, max_commands=100, expected_worker_rss_mb=50,
+        workers=4,
+        max_commands=100,
+        expected_worker_rss_mb=50,
     )
     ideal = 4 / 0.05
     async with ReplPool(config) as pool:
@@ -101,16 +111,25 @@ async def throughput(checks: int, clients: int) -> None:
         elapsed = time.perf_counter() - started
         health = await pool.health()
     rate = checks / elapsed
-    print(f"[2] 50 ms/check, 500 ms warm-up, 4 workers recycled every 100 commands, {checks} checks")
-    print(f"    throughput {rate:.1f} checks/s of ideal {ideal:.0f}; ratio: {rate / ideal:.3f} "
-          f"(target >= 0.95); workers recycled: {health.recycled}")
+    print(
+        f"[2] 50 ms/check, 500 ms warm-up, 4 workers recycled every 100 commands, {checks} checks"
+    )
+    print(
+        f"    throughput {rate:.1f} checks/s of ideal {ideal:.0f}; ratio: {rate / ideal:.3f} "
+        f"(target >= 0.95); workers recycled: {health.recycled}"
+    )
 
 
 async def memory_cap(checks: int) -> None:
     cap, growth = 1024.0, 50.0
     config = PoolConfig(
-        process=ProcessConfig(command=[*STANDIN, "--grow-mb", str(growth)], max_rss_mb=cap + 4 * growth),
-        workers=4, max_commands=None, recycle_rss_mb=cap, expected_worker_rss_mb=50,
+        process=ProcessConfig(
+            command=[*STANDIN, "--grow-mb", str(growth)], max_rss_mb=cap + 4 * growth
+        ),
+        workers=4,
+        max_commands=None,
+        recycle_rss_mb=cap,
+        expected_worker_rss_mb=50,
     )
     peak = 0.0
     async with ReplPool(config) as pool:
@@ -135,8 +154,10 @@ async def memory_cap(checks: int) -> None:
         await sampler
         health = await pool.health()
     print(f"[3] +{growth:.0f} MB per command, {cap:.0f} MB cap, {checks} checks")
-    print(f"    max worker RSS {peak:.1f} MB (limit cap + one command = {cap + growth:.0f} MB); "
-          f"recycled {health.recycled}")
+    print(
+        f"    max worker RSS {peak:.1f} MB (limit cap + one command = {cap + growth:.0f} MB); "
+        f"recycled {health.recycled}"
+    )
 
 
 def main() -> None:

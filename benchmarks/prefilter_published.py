@@ -55,8 +55,10 @@ def main() -> None:
                 refused_files += 1
             for f in findings:
                 refused[f"`{f.rule}` {f.reason}"].append(f"{path.relative_to(folder)}:{f.line}")
-        print(f"== {folder}: {len(files)} proofs, {refused_files} refused before Lean, "
-              f"{native} use native_decide (left to Lean: its axiom fails them)")
+        print(
+            f"== {folder}: {len(files)} proofs, {refused_files} refused before Lean, "
+            f"{native} use native_decide (left to Lean: its axiom fails them)"
+        )
         print(f"   commands: {dict(commands.most_common())}")
         print(f"   options: {dict(options.most_common())}")
         print(f"   attributes: {dict(attributes.most_common())}")

@@ -49,8 +49,12 @@ async def drive(n: int, clients: int, one: object) -> tuple[float, list[float]]:
 
 
 async def in_process(n: int, clients: int) -> tuple[float, list[float]]:
-    config = PoolConfig(process=ProcessConfig(command=STANDIN), workers=4, max_commands=None,
-                        expected_worker_rss_mb=50)
+    config = PoolConfig(
+        process=ProcessConfig(command=STANDIN),
+        workers=4,
+        max_commands=None,
+        expected_worker_rss_mb=50,
+    )
     async with ReplPool(config) as pool:
         await pool.warm(IMPORTS)
 
@@ -64,8 +68,11 @@ async def in_process(n: int, clients: int) -> tuple[float, list[float]]:
 async def over_http(url: str, n: int, clients: int) -> tuple[float, list[float]]:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
+
         async def one(i: int) -> None:
-            body = {"snippets": [{"id": str(i), "code": f"{IMPORTS}\ntheorem t{i} : True := trivial"}]}
+            body = {
+                "snippets": [{"id": str(i), "code": f"{IMPORTS}\ntheorem t{i} : True := trivial"}]
+            }
             response = await http.post("/api/check", json=body)
             response.raise_for_status()
 
@@ -77,12 +84,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checks", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="in-process then HTTP, side by side, this many times (2 shared cores are noisy)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="in-process then HTTP, side by side, this many times (2 shared cores are noisy)",
+    )
     args = parser.parse_args()
-    service = ServiceProcess({"repl_command": shlex.join(STANDIN), "workers": 4, "sandbox": False,
-                              "expected_worker_rss_mb": 50, "max_commands_per_worker": 1_000_000,
-                              "max_queue": 10_000}).start()
+    service = ServiceProcess(
+        {
+            "repl_command": shlex.join(STANDIN),
+            "workers": 4,
+            "sandbox": False,
+            "expected_worker_rss_mb": 50,
+            "max_commands_per_worker": 1_000_000,
+            "max_queue": 10_000,
+        }
+    ).start()
     ratios = []
     try:
         asyncio.run(over_http(service.url, 4 * 50, args.clients))  # warm the workers
@@ -90,14 +108,21 @@ def main() -> None:
             local_rate, local_lat = asyncio.run(in_process(args.checks, args.clients))
             http_rate, http_lat = asyncio.run(over_http(service.url, args.checks, args.clients))
             ratios.append(http_rate / local_rate)
-            for name, rate, lat in (("in-process pool", local_rate, local_lat), ("HTTP service", http_rate, http_lat)):
-                print(f"[{round_}] {name:16s}: {rate:7.1f} checks/s  p50 {percentile(lat, .5) * 1000:6.1f} ms  "
-                      f"p99 {percentile(lat, .99) * 1000:6.1f} ms")
+            for name, rate, lat in (
+                ("in-process pool", local_rate, local_lat),
+                ("HTTP service", http_rate, http_lat),
+            ):
+                print(
+                    f"[{round_}] {name:16s}: {rate:7.1f} checks/s  p50 {percentile(lat, 0.5) * 1000:6.1f} ms  "
+                    f"p99 {percentile(lat, 0.99) * 1000:6.1f} ms"
+                )
             print(f"[{round_}] ratio: {ratios[-1]:.3f}")
     finally:
         service.stop()
-    print(f"ratio, median of {len(ratios)} rounds: {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f}; target >= 0.85; ideal 4 / 10 ms = 400 checks/s)")
+    print(
+        f"ratio, median of {len(ratios)} rounds: {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f}; target >= 0.85; ideal 4 / 10 ms = 400 checks/s)"
+    )
 
 
 if __name__ == "__main__":

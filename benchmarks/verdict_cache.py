@@ -48,18 +48,31 @@ STANDIN = [sys.executable, str(REPO / "tests" / "fakes" / "standin_repl.py")]
 MARK = "-- proof variant"
 TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@t : True"}
 AXIOMS = {**TYPE, "pos": {"line": -2, "column": 0}, "data": "'t' does not depend on any axioms"}
-ERROR = {"severity": "error", "pos": {"line": 2, "column": 2}, "endPos": None, "data": "simp failed"}
-SCRIPT = [["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
-          ["-- fails", {"messages": [ERROR, AXIOMS]}],
-          [MARK, {"messages": [TYPE, AXIOMS]}], ["*", {}]]
+ERROR = {
+    "severity": "error",
+    "pos": {"line": 2, "column": 2},
+    "endPos": None,
+    "data": "simp failed",
+}
+SCRIPT = [
+    ["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
+    ["-- fails", {"messages": [ERROR, AXIOMS]}],
+    [MARK, {"messages": [TYPE, AXIOMS]}],
+    ["*", {}],
+]
 
 
 def workload(seed: int = 0) -> tuple[list[Problem], list[list[str]], int]:
     """Problems, each sample's final answer text, and the number of distinct final proofs."""
     rng = random.Random(seed)
-    problems = [Problem(name=f"p{k:03d}", header="import Mathlib\n\n",
-                        formal_statement=f"theorem t : ({k} : Nat) = {k} := by\n")
-                for k in range(PROBLEMS)]
+    problems = [
+        Problem(
+            name=f"p{k:03d}",
+            header="import Mathlib\n\n",
+            formal_statement=f"theorem t : ({k} : Nat) = {k} := by\n",
+        )
+        for k in range(PROBLEMS)
+    ]
     answers: list[list[str]] = []
     distinct = 0
     for k in range(PROBLEMS):
@@ -92,30 +105,42 @@ class CountingPool:
         return outcome
 
 
-async def one_run(tokenizer: Any, script: str, cache_dir: Path | None
-                  ) -> tuple[float, CountingPool, list[Trajectory], CacheStats | None]:
-    config = PoolConfig(process=ProcessConfig(command=[*STANDIN, "--script", script,
-                                                       "--delay", str(CHECK_S)]),
-                        workers=WORKERS, expected_worker_rss_mb=50)
+async def one_run(
+    tokenizer: Any, script: str, cache_dir: Path | None
+) -> tuple[float, CountingPool, list[Trajectory], CacheStats | None]:
+    config = PoolConfig(
+        process=ProcessConfig(command=[*STANDIN, "--script", script, "--delay", str(CHECK_S)]),
+        workers=WORKERS,
+        expected_worker_rss_mb=50,
+    )
     problems, answers, _ = workload()
     async with ReplPool(config) as pool:
         await pool.warm("import Mathlib")
         counting = CountingPool(pool)
         lean = LeanVerifier(counting, VerifyConfig(timeout=60))  # type: ignore[arg-type]
-        caching = (CachingVerifier(lean, VerdictStore.in_dir(cache_dir), setup="standin",
-                                   config=lean.config) if cache_dir else None)
+        caching = (
+            CachingVerifier(
+                lean, VerdictStore.in_dir(cache_dir), setup="standin", config=lean.config
+            )
+            if cache_dir
+            else None
+        )
         verifier: Verifier = caching or lean
         slots = asyncio.Semaphore(IN_FLIGHT)
 
         async def sample(problem: Problem, index: int, answer: str) -> Trajectory:
             async with slots:
-                agent = TirAgent(ScriptedGenerator(tokenizer, [answer]), pool, verifier, LoopConfig())
+                agent = TirAgent(
+                    ScriptedGenerator(tokenizer, [answer]), pool, verifier, LoopConfig()
+                )
                 return await agent.run(problem, index)
 
         # Samples 0-7 of every problem first, then samples 8-15: a repeat within a half
         # usually finds its first copy in flight, one across halves finds it stored.
-        order = sorted(((k, i) for k in range(PROBLEMS) for i in range(SAMPLES)),
-                       key=lambda ki: (ki[1] // (SAMPLES // 2), ki))
+        order = sorted(
+            ((k, i) for k in range(PROBLEMS) for i in range(SAMPLES)),
+            key=lambda ki: (ki[1] // (SAMPLES // 2), ki),
+        )
         started = time.perf_counter()
         done = await asyncio.gather(*(sample(problems[k], i, answers[k][i]) for k, i in order))
         results = [t for _, t in sorted(zip(order, done, strict=True), key=lambda pair: pair[0])]
@@ -133,34 +158,51 @@ async def main() -> None:
         script = Path(folder) / "script.json"
         script.write_text(json.dumps(SCRIPT))
         plain_wall, plain_pool, plain, _ = await one_run(tokenizer, str(script), None)
-        cached_wall, cached_pool, cached, stats = await one_run(tokenizer, str(script), Path(folder))
+        cached_wall, cached_pool, cached, stats = await one_run(
+            tokenizer, str(script), Path(folder)
+        )
     assert stats is not None
     plain_checks, cached_checks = plain_pool.proof_checks, cached_pool.proof_checks
     # A check lost to a worker fault is sent once more (retry_on_crash): count those apart.
     plain_resent = sum(t.verdict.attempts - 1 for t in plain if t.verdict)
-    cached_resent = sum(t.verdict.attempts - 1 for t in cached if t.verdict and not t.verdict.cached)
+    cached_resent = sum(
+        t.verdict.attempts - 1 for t in cached if t.verdict and not t.verdict.cached
+    )
     assert plain_checks - plain_resent == total, (plain_checks, plain_resent, total)
     assert cached_checks - cached_resent == distinct, (cached_checks, cached_resent, distinct)
     assert stats.misses == distinct and stats.hits + stats.coalesced == total - distinct
-    same = all(a.verdict is not None and b.verdict is not None and a.verdict.outcome == b.verdict.outcome
-               for a, b in zip(plain, cached, strict=True))
+    same = all(
+        a.verdict is not None and b.verdict is not None and a.verdict.outcome == b.verdict.outcome
+        for a, b in zip(plain, cached, strict=True)
+    )
     assert same, "a cached verdict differs from Lean's"
     proved = sum(t.solved for t in cached)
-    print(f"{PROBLEMS} problems x {SAMPLES} samples = {total} final proofs, {distinct} distinct "
-          f"({100 * (total - distinct) / total:.1f}% repeats); stand-in REPL {CHECK_S * 1000:.0f} ms "
-          f"per check, {WORKERS} workers, {IN_FLIGHT} trajectories in flight; {proved} proved")
-    print(f"uncached: {plain_checks - plain_resent} proof checks issued to the pool (= samples), "
-          f"wall {plain_wall:.2f} s")
-    print(f"cached:   {cached_checks - cached_resent} proof checks issued to the pool (= distinct keys), "
-          f"wall {cached_wall:.2f} s ({cached_wall / plain_wall:.2f}x of uncached)")
-    for name, pool, resent in (("uncached", plain_pool, plain_resent), ("cached", cached_pool, cached_resent)):
+    print(
+        f"{PROBLEMS} problems x {SAMPLES} samples = {total} final proofs, {distinct} distinct "
+        f"({100 * (total - distinct) / total:.1f}% repeats); stand-in REPL {CHECK_S * 1000:.0f} ms "
+        f"per check, {WORKERS} workers, {IN_FLIGHT} trajectories in flight; {proved} proved"
+    )
+    print(
+        f"uncached: {plain_checks - plain_resent} proof checks issued to the pool (= samples), "
+        f"wall {plain_wall:.2f} s"
+    )
+    print(
+        f"cached:   {cached_checks - cached_resent} proof checks issued to the pool (= distinct keys), "
+        f"wall {cached_wall:.2f} s ({cached_wall / plain_wall:.2f}x of uncached)"
+    )
+    for name, pool, resent in (
+        ("uncached", plain_pool, plain_resent),
+        ("cached", cached_pool, cached_resent),
+    ):
         if pool.faults:
             print(f"{name}: {resent} checks re-sent after worker faults: {dict(pool.faults)}")
-    print(f"hit rate {100 * (stats.hits + stats.coalesced) / total:.1f}% "
-          f"({stats.hits} from the store, {stats.coalesced} joined a check still in flight); "
-          f"{stats.saved_seconds:.1f} Lean seconds saved (worker time; "
-          f"uncached run: {sum(t.verdict.lean_seconds for t in plain if t.verdict):.1f} Lean seconds "
-          f"on final checks)")
+    print(
+        f"hit rate {100 * (stats.hits + stats.coalesced) / total:.1f}% "
+        f"({stats.hits} from the store, {stats.coalesced} joined a check still in flight); "
+        f"{stats.saved_seconds:.1f} Lean seconds saved (worker time; "
+        f"uncached run: {sum(t.verdict.lean_seconds for t in plain if t.verdict):.1f} Lean seconds "
+        f"on final checks)"
+    )
 
 
 if __name__ == "__main__":

@@ -80,8 +80,9 @@ def standin_processes() -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
         cmdline = p.info["cmdline"] or []
-        is_standin = any(Path(part).name.startswith(("standin_repl", "stepprover-standin-"))
-                         for part in cmdline)
+        is_standin = any(
+            Path(part).name.startswith(("standin_repl", "stepprover-standin-")) for part in cmdline
+        )
         if is_standin and p.info["status"] != "zombie" and _started_by_this_run(p):
             found.append(p)
     return found
@@ -102,7 +103,9 @@ def no_orphan_processes() -> Iterator[None]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if lean_ready(LeanSetup()):
         return
-    skip = pytest.mark.skip(reason="no Lean toolchain + built REPL + Mathlib (stepprover lean doctor)")
+    skip = pytest.mark.skip(
+        reason="no Lean toolchain + built REPL + Mathlib (stepprover lean doctor)"
+    )
     for item in items:
         if item.get_closest_marker("lean") is not None:
             item.add_marker(skip)

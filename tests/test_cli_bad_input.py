@@ -21,15 +21,24 @@ from stepprover.provers import PROVER_STYLES
 from tests.conftest import standin_command
 
 runner = CliRunner()
-AXIOMS = {"severity": "info", "pos": {"line": -2, "column": 0}, "endPos": None,
-          "data": "'t' does not depend on any axioms"}
+AXIOMS = {
+    "severity": "info",
+    "pos": {"line": -2, "column": 0},
+    "endPos": None,
+    "data": "'t' does not depend on any axioms",
+}
 SCRIPT = [["trivial", {"messages": [AXIOMS]}]]
 PROOF = "theorem t : True := by\n  trivial\n"
 BAD_INPUT = 2
 
 
 def repl(script_file: Callable[[Any], str], *args: str) -> list[str]:
-    return ["--repl", shlex.join(standin_command("--script", script_file(SCRIPT), *args)), "--workers", "1"]
+    return [
+        "--repl",
+        shlex.join(standin_command("--script", script_file(SCRIPT), *args)),
+        "--workers",
+        "1",
+    ]
 
 
 def one_line_error(result: Any, *words: str) -> str:
@@ -53,29 +62,37 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {"proof": proof, "missing": tmp_path / "nope.lean", "dir": tmp_path, "latin1": latin1}
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["{missing}"], ["proof", "does not exist"]),
-    (["{dir}"], ["proof", "is a directory"]),
-    (["{proof}", "--statement", "{missing}"], ["statement", "does not exist"]),
-    (["{proof}", "--statement", "{dir}"], ["statement", "is a directory"]),
-    (["{proof}", "--statement", "{latin1}"], ["statement", "not UTF-8"]),
-    (["{missing}", "--jsonl"], ["JSONL", "does not exist"]),
-    (["{dir}", "--jsonl"], ["JSONL", "is a directory"]),
-    (["{proof}", "--jsonl", "--output", "{missing}/out.jsonl"], ["--output", "does not exist"]),
-    (["{proof}", "--workers", "0"], ["--workers", "at least 1"]),
-    (["{proof}", "--timeout", "-1"], ["--timeout", "positive"]),
-    (["{proof}", "--warmup-timeout", "0"], ["--warmup-timeout", "positive"]),
-])
-def test_check_bad_files_and_options(files: dict[str, Path], args: list[str], words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["{missing}"], ["proof", "does not exist"]),
+        (["{dir}"], ["proof", "is a directory"]),
+        (["{proof}", "--statement", "{missing}"], ["statement", "does not exist"]),
+        (["{proof}", "--statement", "{dir}"], ["statement", "is a directory"]),
+        (["{proof}", "--statement", "{latin1}"], ["statement", "not UTF-8"]),
+        (["{missing}", "--jsonl"], ["JSONL", "does not exist"]),
+        (["{dir}", "--jsonl"], ["JSONL", "is a directory"]),
+        (["{proof}", "--jsonl", "--output", "{missing}/out.jsonl"], ["--output", "does not exist"]),
+        (["{proof}", "--workers", "0"], ["--workers", "at least 1"]),
+        (["{proof}", "--timeout", "-1"], ["--timeout", "positive"]),
+        (["{proof}", "--warmup-timeout", "0"], ["--warmup-timeout", "positive"]),
+    ],
+)
+def test_check_bad_files_and_options(
+    files: dict[str, Path], args: list[str], words: list[str]
+) -> None:
     argv = [a.format(**files) for a in args]
     repl_args = ["--repl", shlex.join(standin_command())]
     one_line_error(runner.invoke(app, ["check", *argv, *repl_args]), *words)
 
 
-@pytest.mark.parametrize(("command", "words"), [
-    ("python3 'unclosed", ["--repl", "No closing quotation"]),
-    ("/nonexistent/repl --flag", ["--repl", "not an executable"]),
-])
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("python3 'unclosed", ["--repl", "No closing quotation"]),
+        ("/nonexistent/repl --flag", ["--repl", "not an executable"]),
+    ],
+)
 def test_check_bad_repl_command(files: dict[str, Path], command: str, words: list[str]) -> None:
     one_line_error(runner.invoke(app, ["check", str(files["proof"]), "--repl", command]), *words)
 
@@ -105,10 +122,18 @@ def test_jsonl_bad_items_become_their_verdicts_and_the_rest_are_checked(
     assert records["5"]["outcome"] == "rejected"  # an id that cannot be written: the line number
 
 
-def test_a_line_nested_too_deeply_is_its_own_verdict(script_file: Callable[[Any], str], tmp_path: Path) -> None:
+def test_a_line_nested_too_deeply_is_its_own_verdict(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
     path = tmp_path / "in.jsonl"
-    path.write_text(json.dumps({"id": "good", "code": PROOF}) + "\n"
-                    + '{"id": "deep", "code": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    path.write_text(
+        json.dumps({"id": "good", "code": PROOF})
+        + "\n"
+        + '{"id": "deep", "code": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}\n"
+    )
     result = runner.invoke(app, ["check", str(path), "--jsonl", *repl(script_file)])
     assert result.exit_code == 1, result.output
     records = {r["id"]: r for r in map(json.loads, result.stdout.splitlines())}
@@ -116,15 +141,24 @@ def test_a_line_nested_too_deeply_is_its_own_verdict(script_file: Callable[[Any]
     assert records["2"]["outcome"] == "rejected" and "nested too deeply" in records["2"]["reason"]
 
 
-def test_an_id_used_twice_is_refused_before_lean_runs(files: dict[str, Path], tmp_path: Path) -> None:
+def test_an_id_used_twice_is_refused_before_lean_runs(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
     path = tmp_path / "in.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in [{"id": "dup", "code": PROOF}, {"code": PROOF},
-                                                       {"id": "dup", "code": PROOF}]) + "\n")
+    path.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [{"id": "dup", "code": PROOF}, {"code": PROOF}, {"id": "dup", "code": PROOF}]
+        )
+        + "\n"
+    )
     result = runner.invoke(app, ["check", str(path), "--jsonl", "--repl", "/nonexistent/repl"])
     one_line_error(result, "line 3", "'dup' is also on line 1", "unique")
 
 
-def test_output_to_a_full_disk_is_one_line(script_file: Callable[[Any], str], tmp_path: Path) -> None:
+def test_output_to_a_full_disk_is_one_line(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
     import subprocess
     import sys
 
@@ -134,19 +168,38 @@ def test_output_to_a_full_disk_is_one_line(script_file: Callable[[Any], str], tm
     path.write_text(json.dumps({"id": "p", "code": PROOF}) + "\n")
     for output in (["--output", "/dev/full"], []):
         with open("/dev/full", "w") as full:
-            done = subprocess.run([sys.executable, "-m", "stepprover.cli", "check", str(path), "--jsonl", *output,
-                                   *repl(script_file)], stdout=full, stderr=subprocess.PIPE,
-                                  text=True, timeout=300, check=False)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "stepprover.cli",
+                    "check",
+                    str(path),
+                    "--jsonl",
+                    *output,
+                    *repl(script_file),
+                ],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=300,
+                check=False,
+            )
         assert done.returncode == BAD_INPUT, done.stderr
-        assert done.stderr.strip().splitlines()[-1] == \
-            "stepprover: cannot write the output: No space left on device", done.stderr
+        assert (
+            done.stderr.strip().splitlines()[-1]
+            == "stepprover: cannot write the output: No space left on device"
+        ), done.stderr
         assert "Traceback" not in done.stderr
 
 
-def test_one_proof_with_output_writes_its_verdict_there(files: dict[str, Path], script_file: Callable[[Any], str],
-                                                        tmp_path: Path) -> None:
+def test_one_proof_with_output_writes_its_verdict_there(
+    files: dict[str, Path], script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["check", str(files["proof"]), "--output", str(out), *repl(script_file)])
+    result = runner.invoke(
+        app, ["check", str(files["proof"]), "--output", str(out), *repl(script_file)]
+    )
     assert result.exit_code == 0, result.output
     assert "proved" in result.stdout  # printed as before
     [record] = map(json.loads, out.read_text().splitlines())
@@ -159,9 +212,15 @@ def test_output_file_is_written_and_holds_every_verdict(
     path = tmp_path / "in.jsonl"
     path.write_text("\n".join(json.dumps({"id": f"p{i}", "code": PROOF}) for i in range(3)) + "\n")
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["check", str(path), "--jsonl", "--output", str(out), *repl(script_file)])
+    result = runner.invoke(
+        app, ["check", str(path), "--jsonl", "--output", str(out), *repl(script_file)]
+    )
     assert result.exit_code == 0, result.output
-    assert sorted(json.loads(line)["id"] for line in out.read_text().splitlines()) == ["p0", "p1", "p2"]
+    assert sorted(json.loads(line)["id"] for line in out.read_text().splitlines()) == [
+        "p0",
+        "p1",
+        "p2",
+    ]
 
 
 def test_warmup_timeout_is_an_option_with_an_honest_message(
@@ -169,8 +228,19 @@ def test_warmup_timeout_is_an_option_with_an_honest_message(
 ) -> None:
     proof = tmp_path / "p.jsonl"
     proof.write_text(json.dumps({"id": "p", "code": "import Mathlib\n\n" + PROOF}) + "\n")
-    result = runner.invoke(app, ["check", str(proof), "--jsonl", "--timeout", "100",
-                                 "--warmup-timeout", "0.5", *repl(script_file, "--hang")])
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            str(proof),
+            "--jsonl",
+            "--timeout",
+            "100",
+            "--warmup-timeout",
+            "0.5",
+            *repl(script_file, "--hang"),
+        ],
+    )
     # No worker could be warmed up: an outage, so no verdict at all (exit 3), said once,
     # after one warm-up (a second would only wait as long again).
     assert result.stdout == "" and result.exit_code == 3, (result.stdout, result.stderr)
@@ -187,8 +257,21 @@ def test_a_megabyte_message_prints_verbatim_without_highlighting(
 
     monkeypatch.setattr(rich.highlighter.ReprHighlighter, "highlight", no_highlighting)
     text = "[bold]not markup[/bold] " + "x = 1 ∧ y = 'a' " * 65_536
-    script = [["trivial", {"messages": [
-        {"severity": "error", "pos": {"line": 2, "column": 2}, "endPos": None, "data": text}]}]]
+    script = [
+        [
+            "trivial",
+            {
+                "messages": [
+                    {
+                        "severity": "error",
+                        "pos": {"line": 2, "column": 2},
+                        "endPos": None,
+                        "data": text,
+                    }
+                ]
+            },
+        ]
+    ]
     proof = tmp_path / "p.lean"
     proof.write_text(PROOF)
     command = shlex.join(standin_command("--script", script_file(script)))
@@ -197,37 +280,74 @@ def test_a_megabyte_message_prints_verbatim_without_highlighting(
     assert len(text) > 1_000_000 and f"2:2 error: {text}" in result.stdout
 
 
-def test_prove_bad_problem_and_model(script_file: Callable[[Any], str], files: dict[str, Path]) -> None:
+def test_prove_bad_problem_and_model(
+    script_file: Callable[[Any], str], files: dict[str, Path]
+) -> None:
     base = ["prove", "--model", "/nonexistent/model", *repl(script_file)[:2]]
-    one_line_error(runner.invoke(app, [*base, "--problem", str(files["latin1"])]), "problem", "not UTF-8")
-    one_line_error(runner.invoke(app, [*base, "--problem", str(files["missing"])]), "does not exist")
-    one_line_error(runner.invoke(app, [*base, "--problem", str(files["proof"]), "--backend", "transformers"]),
-                   "/nonexistent/model", "does not exist")
+    one_line_error(
+        runner.invoke(app, [*base, "--problem", str(files["latin1"])]), "problem", "not UTF-8"
+    )
+    one_line_error(
+        runner.invoke(app, [*base, "--problem", str(files["missing"])]), "does not exist"
+    )
+    one_line_error(
+        runner.invoke(app, [*base, "--problem", str(files["proof"]), "--backend", "transformers"]),
+        "/nonexistent/model",
+        "does not exist",
+    )
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--benchmark", "minif2f-tset"], ["unknown benchmark", *bundled_benchmarks()]),
-    (["--samples", "0"], ["--samples", "at least 1"]),
-    (["--concurrency", "0"], ["--concurrency", "at least 1"]),
-    (["--workers", "0"], ["--workers", "at least 1"]),
-    (["--final-timeout", "-1"], ["--final-timeout", "positive"]),
-    (["--max-repl-calls", "-1"], ["--max-repl-calls", "at least 1"]),
-    (["--max-context-tokens", "-5"], ["--max-context-tokens", "at least 1"]),
-    (["--run-dir", __file__], ["--run-dir", "is a file"]),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--benchmark", "minif2f-tset"], ["unknown benchmark", *bundled_benchmarks()]),
+        (["--samples", "0"], ["--samples", "at least 1"]),
+        (["--concurrency", "0"], ["--concurrency", "at least 1"]),
+        (["--workers", "0"], ["--workers", "at least 1"]),
+        (["--final-timeout", "-1"], ["--final-timeout", "positive"]),
+        (["--max-repl-calls", "-1"], ["--max-repl-calls", "at least 1"]),
+        (["--max-context-tokens", "-5"], ["--max-context-tokens", "at least 1"]),
+        (["--run-dir", __file__], ["--run-dir", "is a file"]),
+    ],
+)
 def test_eval_bad_options(tmp_path: Path, args: list[str], words: list[str]) -> None:
-    result = runner.invoke(app, ["eval", "--model", "x", "--run-dir", str(tmp_path / "run"),
-                                 "--repl", shlex.join(standin_command()), *args])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            "x",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--repl",
+            shlex.join(standin_command()),
+            *args,
+        ],
+    )
     one_line_error(result, *words)
     assert not (tmp_path / "run").exists(), "nothing is started for bad input"
 
 
 # ------------------------------------------------------------------ help texts
 
+
 def all_help_pages() -> list[list[str]]:
-    return [[], ["check"], ["prove"], ["eval"], ["report"], ["serve"], ["lean"], ["lean", "setup"],
-            ["lean", "doctor"], ["train"], ["train", "sft"], ["train", "grpo"], ["train", "cycle"],
-            ["train", "plot"]]
+    return [
+        [],
+        ["check"],
+        ["prove"],
+        ["eval"],
+        ["report"],
+        ["serve"],
+        ["lean"],
+        ["lean", "setup"],
+        ["lean", "doctor"],
+        ["train"],
+        ["train", "sft"],
+        ["train", "grpo"],
+        ["train", "cycle"],
+        ["train", "plot"],
+    ]
 
 
 @pytest.mark.parametrize("page", all_help_pages(), ids=lambda p: " ".join(p) or "top")
@@ -256,7 +376,9 @@ def test_help_texts_say_everything() -> None:
     assert all(name in help_text("eval", columns=200) for name in bundled_benchmarks())
     assert len(bundled_benchmarks()) == 5
     serve = help_text("serve", columns=200)
-    assert all(f"STEPPROVER_SERVICE_{name.upper()}" in serve for name in ServiceSettings.model_fields), serve
+    assert all(
+        f"STEPPROVER_SERVICE_{name.upper()}" in serve for name in ServiceSettings.model_fields
+    ), serve
     assert "STEPPROVER_SERVICE_MAX_RSS_MB" in serve and "…" not in help_text("serve")
     setup = help_text("lean", "setup")
     defaults = LeanSetup()
@@ -270,35 +392,67 @@ def test_progress_rate_is_formatted() -> None:
     assert format_rate(None) == "" and format_rate(0.0) == ""
 
 
-@pytest.mark.parametrize(("url", "words"), [
-    ("http://127.0.0.1:99999", ["port 99999 is not in 1..65535"]),
-    ("http://[::1", ["is not a URL"]),
-    ("notaurl", ["give the service's http(s)://HOST:PORT"]),
-    ("ftp://example.org", ["give the service's http(s)://HOST:PORT"]),
-    ("localhost:8000", ["give the service's http(s)://HOST:PORT"]),
-])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://127.0.0.1:99999", ["port 99999 is not in 1..65535"]),
+        ("http://[::1", ["is not a URL"]),
+        ("notaurl", ["give the service's http(s)://HOST:PORT"]),
+        ("ftp://example.org", ["give the service's http(s)://HOST:PORT"]),
+        ("localhost:8000", ["give the service's http(s)://HOST:PORT"]),
+    ],
+)
 @pytest.mark.parametrize("command", ["prove", "eval"])
-def test_a_lean_url_that_is_not_a_service_url_is_one_line(command: str, url: str, words: list[str],
-                                                          tmp_path: Path) -> None:
-    where = ["--minif2f", "mathd_algebra_10"] if command == "prove" else \
-        ["--benchmark", "minif2f-test", "--run-dir", str(tmp_path / "run")]
-    result = runner.invoke(app, [command, "--model", "t.json", "--backend", "scripted", *where, "--lean-url", url])
+def test_a_lean_url_that_is_not_a_service_url_is_one_line(
+    command: str, url: str, words: list[str], tmp_path: Path
+) -> None:
+    where = (
+        ["--minif2f", "mathd_algebra_10"]
+        if command == "prove"
+        else ["--benchmark", "minif2f-test", "--run-dir", str(tmp_path / "run")]
+    )
+    result = runner.invoke(
+        app, [command, "--model", "t.json", "--backend", "scripted", *where, "--lean-url", url]
+    )
     one_line_error(result, "--lean-url", *words)
     assert not (tmp_path / "run").exists()
 
 
 def test_a_lean_api_key_that_cannot_go_in_a_header_is_one_line() -> None:
-    result = runner.invoke(app, ["prove", "--model", "t.json", "--backend", "scripted", "--minif2f",
-                                 "mathd_algebra_10", "--lean-url", "http://127.0.0.1:9", "--lean-api-key", "ключ"])
+    result = runner.invoke(
+        app,
+        [
+            "prove",
+            "--model",
+            "t.json",
+            "--backend",
+            "scripted",
+            "--minif2f",
+            "mathd_algebra_10",
+            "--lean-url",
+            "http://127.0.0.1:9",
+            "--lean-api-key",
+            "ключ",
+        ],
+    )
     one_line_error(result, "--lean-api-key", "printable ASCII")
 
 
-@pytest.mark.parametrize(("status", "headers", "body", "words"), [
-    (200, {}, b"<html>a web page</html>", ["answered 200 without JSON", "is this a stepprover service?"]),
-    (301, {"Location": "/elsewhere/"}, b"", ["answered 301, a redirect to '/elsewhere/'"]),
-])
-def test_a_lean_url_that_answers_but_is_no_service_is_one_line(status: int, headers: dict[str, str], body: bytes,
-                                                               words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "words"),
+    [
+        (
+            200,
+            {},
+            b"<html>a web page</html>",
+            ["answered 200 without JSON", "is this a stepprover service?"],
+        ),
+        (301, {"Location": "/elsewhere/"}, b"", ["answered 301, a redirect to '/elsewhere/'"]),
+    ],
+)
+def test_a_lean_url_that_answers_but_is_no_service_is_one_line(
+    status: int, headers: dict[str, str], body: bytes, words: list[str]
+) -> None:
     import http.server
     import threading
 
@@ -318,8 +472,20 @@ def test_a_lean_url_that_answers_but_is_no_service_is_one_line(status: int, head
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        result = runner.invoke(app, ["prove", "--model", "t.json", "--backend", "scripted", "--minif2f",
-                                     "mathd_algebra_10", "--lean-url", url])
+        result = runner.invoke(
+            app,
+            [
+                "prove",
+                "--model",
+                "t.json",
+                "--backend",
+                "scripted",
+                "--minif2f",
+                "mathd_algebra_10",
+                "--lean-url",
+                url,
+            ],
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -328,18 +494,26 @@ def test_a_lean_url_that_answers_but_is_no_service_is_one_line(status: int, head
     assert len(lines) == 1 and all(w in lines[0] for w in words), result.stderr
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--workers", "0"], ["--workers", "at least 1"]),
-    (["--timeout", "nan"], ["--timeout", "positive", "nan"]),
-    (["--timeout", "-1"], ["--timeout", "positive"]),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--workers", "0"], ["--workers", "at least 1"]),
+        (["--timeout", "nan"], ["--timeout", "positive", "nan"]),
+        (["--timeout", "-1"], ["--timeout", "positive"]),
+    ],
+)
 def test_selftest_bad_options(args: list[str], words: list[str]) -> None:
-    one_line_error(runner.invoke(app, ["lean", "selftest", "--repl", shlex.join(standin_command()), *args]), *words)
+    one_line_error(
+        runner.invoke(app, ["lean", "selftest", "--repl", shlex.join(standin_command()), *args]),
+        *words,
+    )
 
 
 def test_selftest_with_a_repl_that_cannot_start_says_so_with_exit_3() -> None:
     import sys
 
-    result = runner.invoke(app, ["lean", "selftest", "--repl", f"{sys.executable} /no/such/repl.py"])
+    result = runner.invoke(
+        app, ["lean", "selftest", "--repl", f"{sys.executable} /no/such/repl.py"]
+    )
     assert result.exit_code == 3, result.output
     assert "Lean could not be started" in result.stderr and "Traceback" not in result.output

@@ -27,7 +27,11 @@ runner = CliRunner()
 
 def shim(path: Path, program: Path | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = f'exec {shlex.quote(sys.executable)} {shlex.quote(str(program))} "$@"' if program else "exit 0"
+    body = (
+        f'exec {shlex.quote(sys.executable)} {shlex.quote(str(program))} "$@"'
+        if program
+        else "exit 0"
+    )
     path.write_text(f"#!/bin/sh\n{body}\n")
     path.chmod(0o755)
 
@@ -43,8 +47,11 @@ def gold_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     shim(setup.landrun_binary, None)
     shim(setup.lean4export_binary, None)
     (setup.mathlib_dir / ".lake" / "packages").mkdir(parents=True)
-    return {"ELAN_HOME": str(setup.elan_home), "STEPPROVER_LEAN_DIR": str(setup.root),
-            "STANDIN_COMPARATOR_LOG": str(tmp_path / "builds.log")}
+    return {
+        "ELAN_HOME": str(setup.elan_home),
+        "STEPPROVER_LEAN_DIR": str(setup.root),
+        "STANDIN_COMPARATOR_LOG": str(tmp_path / "builds.log"),
+    }
 
 
 def builds(env: dict[str, str]) -> list[str]:
@@ -53,13 +60,29 @@ def builds(env: dict[str, str]) -> list[str]:
 
 
 def repl_option(script_file: Callable[[Any], str], script: Any = SCRIPT) -> list[str]:
-    return ["--repl", shlex.join(standin_command("--script", script_file(script))), "--workers", "1"]
+    return [
+        "--repl",
+        shlex.join(standin_command("--script", script_file(script))),
+        "--workers",
+        "1",
+    ]
 
 
-def test_check_gold_on_one_file(gold_install: dict[str, str], script_file: Callable[[Any], str]) -> None:
-    result = runner.invoke(app, ["check", str(EXAMPLES / "mathd_algebra_10.lean"), "--gold",
-                                 "--statement", str(EXAMPLES / "mathd_algebra_10.statement.lean"),
-                                 *repl_option(script_file)], env=gold_install)
+def test_check_gold_on_one_file(
+    gold_install: dict[str, str], script_file: Callable[[Any], str]
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            str(EXAMPLES / "mathd_algebra_10.lean"),
+            "--gold",
+            "--statement",
+            str(EXAMPLES / "mathd_algebra_10.statement.lean"),
+            *repl_option(script_file),
+        ],
+        env=gold_install,
+    )
     assert result.exit_code == 0, result.output
     assert "gold (comparator): proved" in result.output
     assert "1/1 proved by comparator" in result.output
@@ -74,19 +97,31 @@ def test_check_gold_jsonl_checks_each_distinct_accepted_proof_once(
         {"id": "good", "code": good, "statement": statement},
         {"id": "same", "code": good, "statement": statement},
         # Passes the (stand-in) fast checks, refused by the (stand-in) kernel replay.
-        {"id": "fools-fast", "code": good + "\n-- standin: kernel-reject\n", "statement": statement},
+        {
+            "id": "fools-fast",
+            "code": good + "\n-- standin: kernel-reject\n",
+            "statement": statement,
+        },
         {"id": "no-statement", "code": good},
-        {"id": "fails-fast", "code": good.replace("norm_num [abs_of_nonneg]", "linarith"),
-         "statement": statement},
+        {
+            "id": "fails-fast",
+            "code": good.replace("norm_num [abs_of_nonneg]", "linarith"),
+            "statement": statement,
+        },
     ]
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["check", str(path), "--jsonl", "--output", str(out), "--gold",
-                                 *repl_option(script_file)], env=gold_install)
+    result = runner.invoke(
+        app,
+        ["check", str(path), "--jsonl", "--output", str(out), "--gold", *repl_option(script_file)],
+        env=gold_install,
+    )
     assert result.exit_code == 1, result.output
     verdicts = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
-    assert [verdicts[i]["outcome"] for i in ("good", "same", "fools-fast", "no-statement")] == ["proved"] * 4
+    assert [verdicts[i]["outcome"] for i in ("good", "same", "fools-fast", "no-statement")] == [
+        "proved"
+    ] * 4
     assert verdicts["good"]["gold"]["outcome"] == "proved" == verdicts["same"]["gold"]["outcome"]
     assert verdicts["fools-fast"]["gold"]["outcome"] == "rejected"
     assert "kernel" in verdicts["fools-fast"]["gold"]["reason"]
@@ -99,8 +134,17 @@ def test_check_gold_jsonl_checks_each_distinct_accepted_proof_once(
 def test_check_gold_without_comparator_says_how_to_install(
     script_file: Callable[[Any], str], tmp_path: Path
 ) -> None:
-    result = runner.invoke(app, ["check", str(EXAMPLES / "mathd_algebra_10.lean"), "--gold",
-                                 "--lean-dir", str(tmp_path), *repl_option(script_file)])
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            str(EXAMPLES / "mathd_algebra_10.lean"),
+            "--gold",
+            "--lean-dir",
+            str(tmp_path),
+            *repl_option(script_file),
+        ],
+    )
     assert result.exit_code == 2
     assert "--with-comparator" in result.output and "landrun" in result.output
 
@@ -115,9 +159,23 @@ def test_eval_gold_rechecks_in_the_background_and_reports_both(
     bench = tmp_path / "bench.jsonl"
     bench.write_text("".join(p.model_dump_json() + "\n" for p in problems(["a1", "a2", "bad1"])))
     run = tmp_path / "run"
-    command = ["eval", "--model", str(turns), "--backend", "scripted", "--tokenizer", str(tok_dir),
-               "--benchmark", f"{bench}:test", "--samples", "2", "--run-dir", str(run), "--gold",
-               *repl_option(script_file, EVAL_SCRIPT)]
+    command = [
+        "eval",
+        "--model",
+        str(turns),
+        "--backend",
+        "scripted",
+        "--tokenizer",
+        str(tok_dir),
+        "--benchmark",
+        f"{bench}:test",
+        "--samples",
+        "2",
+        "--run-dir",
+        str(run),
+        "--gold",
+        *repl_option(script_file, EVAL_SCRIPT),
+    ]
     result = runner.invoke(app, command, env=gold_install)
     assert result.exit_code == 0, result.output
     # Four accepted samples, one distinct (statement, proof) text: comparator ran once.

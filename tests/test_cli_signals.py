@@ -22,17 +22,37 @@ from tests.conftest import standin_command
 pytestmark = pytest.mark.slow
 
 
-def start_check(tmp_path: Path, *repl_args: str, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+def start_check(
+    tmp_path: Path, *repl_args: str, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     proof = tmp_path / "p.lean"
     proof.write_text("import Mathlib\n\ntheorem t : True := by\n  trivial -- standin:hang\n")
     repl = shlex.join(standin_command("--fork-child", *repl_args))
-    argv = [sys.executable, "-m", "stepprover.cli", "check", str(proof), "--repl", repl,
-            "--workers", "1", "--timeout", "600", *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "stepprover.cli",
+        "check",
+        str(proof),
+        "--repl",
+        repl,
+        "--workers",
+        "1",
+        "--timeout",
+        "600",
+        *extra,
+    ]
     return subprocess.Popen([*INTERRUPTIBLE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-INTERRUPTIBLE = [sys.executable, "-c", ("import os, signal, sys; signal.signal(signal.SIGINT, "
-                                         "signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])")]
+INTERRUPTIBLE = [
+    sys.executable,
+    "-c",
+    (
+        "import os, signal, sys; signal.signal(signal.SIGINT, "
+        "signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    ),
+]
 """Run argv with SIGINT not ignored, as from a terminal. A test run started in the background
 of a non-interactive shell (`pytest &`, as scripts/test-under-load does) ignores SIGINT, and
 Python keeps an ignored SIGINT ignored, so Ctrl-C could not be tested."""

@@ -13,13 +13,20 @@ PACKAGE = Path(errors.__file__).parent
 
 
 def _modules() -> list[tuple[Path, ast.Module]]:
-    return [(path, ast.parse(path.read_text(encoding="utf-8"))) for path in sorted(PACKAGE.rglob("*.py"))]
+    return [
+        (path, ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    ]
 
 
 def _exception_classes() -> dict[str, type[BaseException]]:
-    return {name: value for name, value in vars(errors).items()
-            if isinstance(value, type) and issubclass(value, BaseException)
-            and value.__module__ == errors.__name__}
+    return {
+        name: value
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and issubclass(value, BaseException)
+        and value.__module__ == errors.__name__
+    }
 
 
 def test_every_exception_class_lives_in_errors_py() -> None:
@@ -30,7 +37,9 @@ def test_every_exception_class_lives_in_errors_py() -> None:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
-                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+                bases = {
+                    b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+                }
                 if bases & known or any(b.endswith(("Error", "Exception")) for b in bases):
                     elsewhere.append(f"{path.relative_to(PACKAGE)}: {node.name}")
     assert not elsewhere, elsewhere
@@ -65,5 +74,9 @@ def test_the_docstring_draws_the_whole_tree() -> None:
     for name, cls in classes.items():
         for base in cls.__bases__:
             if base.__module__ == errors.__name__ and drawn[name] != base.__name__:
-                line = next(x for x in (errors.__doc__ or "").splitlines() if re.search(rf"\b{name}\b", x))
-                assert f"also a {base.__name__}" in line, f"{name}'s base {base.__name__} is not drawn"
+                line = next(
+                    x for x in (errors.__doc__ or "").splitlines() if re.search(rf"\b{name}\b", x)
+                )
+                assert f"also a {base.__name__}" in line, (
+                    f"{name}'s base {base.__name__} is not drawn"
+                )

@@ -59,20 +59,32 @@ def test_every_subpackage_is_a_known_layer() -> None:
 
 @pytest.mark.parametrize("subpackage", sorted(ALLOWED))
 def test_importing_a_subpackage_loads_only_the_layers_below(subpackage: str) -> None:
-    result = subprocess.run([sys.executable, "-c", PROBE, *modules_of(subpackage)],
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *modules_of(subpackage)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     above = set(report["loaded"]) - ALLOWED[subpackage] - {subpackage}
-    assert not above, f"importing stepprover.{subpackage} loads {sorted(above)} (failed: {report['failed']})"
+    assert not above, (
+        f"importing stepprover.{subpackage} loads {sorted(above)} (failed: {report['failed']})"
+    )
 
 
 def imported_layers(path: Path) -> set[str]:
     """Every stepprover subpackage ``path`` imports, at module level or inside functions."""
     layers = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+            else []
+        )
         for name in names:
             parts = name.split(".")
             if parts[0] == "stepprover" and len(parts) > 1:

@@ -77,8 +77,9 @@ class ReplStartError(ReplError):
             (another try would only wait as long again).
     """
 
-    def __init__(self, message: str, *, refused: bool = False, timed_out: bool = False,
-                 stderr_tail: str = "") -> None:
+    def __init__(
+        self, message: str, *, refused: bool = False, timed_out: bool = False, stderr_tail: str = ""
+    ) -> None:
         super().__init__(message, stderr_tail=stderr_tail)
         self.refused = refused
         self.timed_out = timed_out
@@ -106,20 +107,26 @@ class ReplCrashed(ReplError):
             exited while idle), so the request is not at fault and may be sent again.
     """
 
-    OUTSIDE_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
-                                 signal.SIGQUIT})
+    OUTSIDE_SIGNALS = frozenset(
+        {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT}
+    )
     """Signals Lean never sends itself: a process ended by one (and not by stepprover,
     which records its own kills first) was killed from outside (an operator, the OOM killer)."""
 
-    def __init__(self, *, returncode: int | None, stderr_tail: str = "",
-                 between_requests: bool = False) -> None:
+    def __init__(
+        self, *, returncode: int | None, stderr_tail: str = "", between_requests: bool = False
+    ) -> None:
         self.returncode = returncode
         self.between_requests = between_requests
         if between_requests:
-            message = f"REPL exited between requests (return code {returncode}), before reading this one"
+            message = (
+                f"REPL exited between requests (return code {returncode}), before reading this one"
+            )
         elif self.killed_from_outside:
             name = signal.Signals(-returncode).name  # type: ignore[operator]
-            message = f"REPL was killed from outside by {name} mid-request (return code {returncode})"
+            message = (
+                f"REPL was killed from outside by {name} mid-request (return code {returncode})"
+            )
         else:
             message = f"REPL exited mid-request (return code {returncode})"
         super().__init__(message, stderr_tail=stderr_tail)

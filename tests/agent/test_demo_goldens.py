@@ -47,7 +47,11 @@ ENDINGS = {  # what the demo printed -> how our trajectory ends
 
 def normalised(text: str) -> str:
     """Timing and memory figures vary run to run (and ours are measured differently)."""
-    text = re.sub(r"repl cannot return status in [0-9.e+-]+ seconds!", "repl cannot return status in T seconds!", text)
+    text = re.sub(
+        r"repl cannot return status in [0-9.e+-]+ seconds!",
+        "repl cannot return status in T seconds!",
+        text,
+    )
     return re.sub(r"Memory usage \([0-9.]+MB\)", "Memory usage (M MB)", text)
 
 
@@ -58,13 +62,16 @@ class RecordingGenerator(ScriptedGenerator):
         super().__init__(*args, **kwargs)
         self.received: list[tuple[list[int], SamplingParams, list[int]]] = []
 
-    async def generate(self, prompt_ids: list[int], params: SamplingParams,
-                       stop_token_ids: list[int]) -> Generation:
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> Generation:
         self.received.append((list(prompt_ids), params, list(stop_token_ids)))
         return await super().generate(prompt_ids, params, stop_token_ids)
 
 
-async def replay(golden: dict[str, Any], tmp_path: Path, **config: Any) -> tuple[Trajectory, RecordingGenerator]:
+async def replay(
+    golden: dict[str, Any], tmp_path: Path, **config: Any
+) -> tuple[Trajectory, RecordingGenerator]:
     from tests.fakes.tiny_model import reference_tokenizer
 
     tokenizer = reference_tokenizer(add_bos=VARIANTS[golden["variant"]])
@@ -72,7 +79,9 @@ async def replay(golden: dict[str, Any], tmp_path: Path, **config: Any) -> tuple
     script.write_text(json.dumps(golden["repl_script"]), encoding="utf-8")
     memory = golden.get("repl_memory_limit_mb") or 15 * 1024
     generator = RecordingGenerator(tokenizer, golden["model_turns"])
-    pool_config = standin_pool_config("--script", str(script), workers=1, process={"max_rss_mb": memory})
+    pool_config = standin_pool_config(
+        "--script", str(script), workers=1, process={"max_rss_mb": memory}
+    )
     async with ReplPool(pool_config) as pool:
         loop = LoopConfig.reference(sketch_timeout=SKETCH_TIMEOUT, **config)
         agent = TirAgent(generator, pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop)
@@ -101,7 +110,9 @@ def check_calls(golden: dict[str, Any], generator: RecordingGenerator, calls: in
     demo_calls = golden["demo"]["model_calls"][:calls]
     assert len(generator.received) >= len(demo_calls)
     tokenizer = generator.tokenizer
-    for i, (demo, (prompt_ids, params, stop_ids)) in enumerate(zip(demo_calls, generator.received, strict=False)):
+    for i, (demo, (prompt_ids, params, stop_ids)) in enumerate(
+        zip(demo_calls, generator.received, strict=False)
+    ):
         if normalised(demo["prompt_text"]) == demo["prompt_text"]:
             assert prompt_ids == demo["prompt_ids"], f"call {i}: prompt ids differ"
         else:
@@ -111,7 +122,12 @@ def check_calls(golden: dict[str, Any], generator: RecordingGenerator, calls: in
             assert normalised(text) == normalised(demo["prompt_text"]), f"call {i}: prompt differs"
         expected = demo["params"]
         assert (params.max_tokens, params.temperature, params.top_p, params.top_k, params.seed) == (
-            expected["max_tokens"], expected["temperature"], expected["top_p"], expected["top_k"], expected["seed"])
+            expected["max_tokens"],
+            expected["temperature"],
+            expected["top_p"],
+            expected["top_k"],
+            expected["seed"],
+        )
         assert stop_ids == expected["stop_token_ids"]
 
 
@@ -149,14 +165,21 @@ def script_reply(golden: dict[str, Any], marker: str) -> str:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-async def test_error_reply_without_env_is_feedback_not_a_crash(variant: str, tmp_path: Path) -> None:
+async def test_error_reply_without_env_is_feedback_not_a_crash(
+    variant: str, tmp_path: Path
+) -> None:
     """Demo fault: a reply without ``env`` raises KeyError and kills the demo after sketch 1.
     Ours feeds the reply back and goes on with the next turn."""
     golden = load(GOLDENS / variant / "S5_error_reply_without_env.json")
     assert "KeyError: 'env'" in golden["demo"]["error"]
     trajectory, generator = await replay(golden, tmp_path)
-    expected = (golden["demo"]["final_context"] + "\n<REPL>\n" + script_reply(golden, "-- fid:errmsg")
-                + "\n</REPL>" + golden["model_turns"][1])
+    expected = (
+        golden["demo"]["final_context"]
+        + "\n<REPL>\n"
+        + script_reply(golden, "-- fid:errmsg")
+        + "\n</REPL>"
+        + golden["model_turns"][1]
+    )
     assert context(trajectory) == expected
     check_calls(golden, generator, 1)
     assert trajectory.finish is Finish.ANSWERED and len(generator.received) == 2
@@ -179,7 +202,9 @@ async def test_stderr_flood_does_not_block_the_repl(variant: str, tmp_path: Path
     assert trajectory.finish is Finish.ANSWERED
 
 
-@pytest.mark.parametrize("variant", [v for v in VARIANTS if (GOLDENS / v / "S10_late_reply.json").exists()])
+@pytest.mark.parametrize(
+    "variant", [v for v in VARIANTS if (GOLDENS / v / "S10_late_reply.json").exists()]
+)
 async def test_late_reply_never_answers_a_later_sketch(variant: str, tmp_path: Path) -> None:
     """Demo fault: after a timeout the process runs on; its late reply is read by the next
     health check, and every later sketch gets the previous request's answer. Ours kills the
@@ -202,12 +227,19 @@ async def test_late_reply_never_answers_a_later_sketch(variant: str, tmp_path: P
     ({"budget_rule": "hard_cap"}, "tags_nonspecial/S4_cross_by_feedback"),
     ({"resume": "token_ids"}, "tags_nonspecial/S8_special_token_mid_text"),
 ], ids=lambda v: next(iter(v)) if isinstance(v, dict) else v.split("/")[1].split("_")[0])  # fmt: skip
-async def test_each_reference_setting_is_needed(override: dict[str, Any], scenario: str, tmp_path: Path) -> None:
+async def test_each_reference_setting_is_needed(
+    override: dict[str, Any], scenario: str, tmp_path: Path
+) -> None:
     """Turning any one setting of the preset back to ours breaks a golden scenario."""
     golden = load(GOLDENS / f"{scenario}.json")
     trajectory, generator = await replay(golden, tmp_path, **override)
-    same_calls = [ids for ids, _, _ in generator.received] == [c["prompt_ids"] for c in golden["demo"]["model_calls"]]
-    assert normalised(context(trajectory)) != normalised(golden["demo"]["final_context"]) or not same_calls
+    same_calls = [ids for ids, _, _ in generator.received] == [
+        c["prompt_ids"] for c in golden["demo"]["model_calls"]
+    ]
+    assert (
+        normalised(context(trajectory)) != normalised(golden["demo"]["final_context"])
+        or not same_calls
+    )
 
 
 def test_every_golden_scenario_is_tested() -> None:
@@ -221,7 +253,9 @@ def test_vllm_text_drops_special_tokens_and_an_unfinished_character() -> None:
     from tests.fakes.tiny_model import reference_tokenizer
 
     tokenizer = reference_tokenizer(add_bos=False)
-    ids = tokenizer.encode("a<｜begin▁of▁sentence｜>b <sketch>x ≤ y</sketch>", add_special_tokens=False)
+    ids = tokenizer.encode(
+        "a<｜begin▁of▁sentence｜>b <sketch>x ≤ y</sketch>", add_special_tokens=False
+    )
     assert vllm_text(tokenizer, ids) == "ab <sketch>x ≤ y</sketch>"
     le = tokenizer.encode(" ≤", add_special_tokens=False)
     assert len(le) > 1, "the tiny vocabulary splits this character into bytes"

@@ -20,23 +20,37 @@ from stepprover.models.scripted import ScriptedGenerator
 from tests.conftest import standin_pool_config
 
 HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen Real\n\n"
-PROBLEM = Problem(name="t1", header=HEADER,
-                  formal_statement="theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n")
+PROBLEM = Problem(
+    name="t1", header=HEADER, formal_statement="theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n"
+)
 THM = "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by"
 
 
 def msg(severity: str, line: int, data: str) -> dict[str, Any]:
-    return {"severity": severity, "pos": {"line": line, "column": 2},
-            "endPos": {"line": line, "column": 11}, "data": data}
+    return {
+        "severity": severity,
+        "pos": {"line": line, "column": 2},
+        "endPos": {"line": line, "column": 11},
+        "data": data,
+    }
 
 
-LINARITH_ERROR = msg("error", 3, "linarith failed to find a contradiction\ncase a\nx : ℝ\nh : x = 2\n⊢ False")
+LINARITH_ERROR = msg(
+    "error", 3, "linarith failed to find a contradiction\ncase a\nx : ℝ\nh : x = 2\n⊢ False"
+)
 TYPE = "@t1 : forall (x : Real), ..."
 SCRIPT = [
     ["sorry\n\nset_option pp.all", {"messages": [msg("info", -2, TYPE)]}],
     ["nlinarith_fails", {"messages": [LINARITH_ERROR]}],
-    ["case_final", {"messages": [msg("info", -3, TYPE), msg(
-        "info", -2, "'t1' depends on axioms: [propext, Classical.choice, Quot.sound]")]}],
+    [
+        "case_final",
+        {
+            "messages": [
+                msg("info", -3, TYPE),
+                msg("info", -2, "'t1' depends on axioms: [propext, Classical.choice, Quot.sound]"),
+            ]
+        },
+    ],
     ["*", {}],
 ]
 
@@ -59,14 +73,23 @@ SKETCH_TIMEOUT = 3.0
 
 def agent(tokenizer: Any, pool: ReplPool, script: Any, **config: Any) -> TirAgent:
     loop = LoopConfig(sketch_timeout=SKETCH_TIMEOUT, **config)
-    return TirAgent(ScriptedGenerator(tokenizer, script), pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop)
+    return TirAgent(
+        ScriptedGenerator(tokenizer, script),
+        pool,
+        LeanVerifier(pool, VerifyConfig(timeout=5)),
+        loop,
+    )
 
 
-async def test_golden_context_after_sketches_timeout_and_crash(tokenizer: Any, pool: ReplPool) -> None:
+async def test_golden_context_after_sketches_timeout_and_crash(
+    tokenizer: Any, pool: ReplPool
+) -> None:
     traj = await agent(tokenizer, pool, [T1, T2, T3, T4, T5]).run(PROBLEM)
     assert traj.finish is Finish.ANSWERED and traj.solved, (traj.finish, traj.error, traj.verdict)
-    elapsed = re.fullmatch(r"\n<REPL>\nrepl cannot return status in (\S+) seconds!\n</REPL>",
-                           traj.repl_calls[1].feedback)
+    elapsed = re.fullmatch(
+        r"\n<REPL>\nrepl cannot return status in (\S+) seconds!\n</REPL>",
+        traj.repl_calls[1].feedback,
+    )
     assert elapsed and float(elapsed[1]) >= SKETCH_TIMEOUT
     expected = (
         traj.prompt_text
@@ -94,7 +117,9 @@ async def test_golden_context_after_sketches_timeout_and_crash(tokenizer: Any, p
     assert traj.final_context_tokens == len(ids)
 
 
-async def test_trajectory_mask_and_round_trip(tokenizer: Any, pool: ReplPool, tmp_path: Path) -> None:
+async def test_trajectory_mask_and_round_trip(
+    tokenizer: Any, pool: ReplPool, tmp_path: Path
+) -> None:
     traj = await agent(tokenizer, pool, [T4, T5]).run(PROBLEM, sample_index=3)
     mask = traj.loss_mask()
     assert len(mask) == len(traj.context_ids)
@@ -127,8 +152,9 @@ class RecordingGenerator(ScriptedGenerator):
         self.max_tokens: list[int] = []
         self.prompt_lengths: list[int] = []
 
-    async def generate(self, prompt_ids: list[int], params: SamplingParams,
-                       stop_token_ids: list[int]) -> Generation:
+    async def generate(
+        self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+    ) -> Generation:
         self.max_tokens.append(params.max_tokens)
         self.prompt_lengths.append(len(prompt_ids))
         return await super().generate(prompt_ids, params, stop_token_ids)
@@ -145,14 +171,18 @@ async def test_hard_cap_gives_each_call_the_room_left(tokenizer: Any, pool: Repl
 
 async def test_context_exhausted_under_both_rules(tokenizer: Any, pool: ReplPool) -> None:
     long_thought = "think " * 400
-    prompt_len = len(tokenizer.encode(
-        agent(tokenizer, pool, []).style.render(tokenizer, PROBLEM), add_special_tokens=False))
+    prompt_len = len(
+        tokenizer.encode(
+            agent(tokenizer, pool, []).style.render(tokenizer, PROBLEM), add_special_tokens=False
+        )
+    )
     cap = prompt_len + 100
     hard = await agent(tokenizer, pool, [long_thought + T5], max_context_tokens=cap).run(PROBLEM)
     assert hard.finish is Finish.CONTEXT_EXHAUSTED and len(hard.context_ids) == cap
     gen = RecordingGenerator(tokenizer, [long_thought + T5])
-    ref = TirAgent(gen, pool, LeanVerifier(pool),
-                   LoopConfig(max_context_tokens=cap, budget_rule="reference"))
+    ref = TirAgent(
+        gen, pool, LeanVerifier(pool), LoopConfig(max_context_tokens=cap, budget_rule="reference")
+    )
     traj = await ref.run(PROBLEM)
     assert gen.max_tokens == [16384]
     assert traj.finish is Finish.CONTEXT_EXHAUSTED and len(traj.context_ids) > cap
@@ -168,8 +198,9 @@ async def test_text_resume_retokenises_the_context(tokenizer: Any, pool: ReplPoo
     gen = RecordingGenerator(tokenizer, [T4, T5])
     traj = await TirAgent(gen, pool, LeanVerifier(pool), LoopConfig(resume="text")).run(PROBLEM)
     assert traj.solved
-    retokenised = tokenizer.encode(traj.prompt_text + traj.segments[0].text + traj.segments[1].text,
-                                   add_special_tokens=False)
+    retokenised = tokenizer.encode(
+        traj.prompt_text + traj.segments[0].text + traj.segments[1].text, add_special_tokens=False
+    )
     assert gen.prompt_lengths[1] == len(retokenised)
 
 
@@ -180,7 +211,11 @@ async def test_text_resume_retokenises_the_context(tokenizer: Any, pool: ReplPoo
         (["<sketch>never closed and then EOS"], Finish.ANSWERED, None),
         (["</think>\nno final block at all"], Finish.ANSWERED, None),
         (["<sketch></sketch>", T5], Finish.ANSWERED, f"{THM}\n  linarith -- case_final\n"),
-        (["<sketch>" + "-- pad\n" * 150_000 + "</sketch>", T5], Finish.ANSWERED, f"{THM}\n  linarith -- case_final\n"),
+        (
+            ["<sketch>" + "-- pad\n" * 150_000 + "</sketch>", T5],
+            Finish.ANSWERED,
+            f"{THM}\n  linarith -- case_final\n",
+        ),
     ],
     ids=["no-open-tag", "never-closed", "no-final-block", "empty-sketch", "1MB-sketch"],
 )
@@ -188,8 +223,9 @@ async def test_bad_model_output_has_a_defined_outcome(
     tokenizer: Any, pool: ReplPool, turns: list[str], finish: Finish, final: str | None
 ) -> None:
     budget = 2_000_000  # room for the 1 MB sketch
-    traj = await agent(tokenizer, pool, turns, max_context_tokens=budget,
-                       max_tokens_per_call=budget).run(PROBLEM)
+    traj = await agent(
+        tokenizer, pool, turns, max_context_tokens=budget, max_tokens_per_call=budget
+    ).run(PROBLEM)
     assert traj.finish is finish, traj.error
     assert traj.final_proof == final
     assert traj.solved == (final is not None)
@@ -216,10 +252,16 @@ def test_display_parts_cover_the_completion(tokenizer: Any) -> None:
     from stepprover.agent.display import render_trajectory, trajectory_parts
     from stepprover.agent.trajectory import Segment
 
-    traj = Trajectory(problem="p", prompt_text="x", prompt_ids=[1], segments=[
-        Segment(kind="model", text=T1, token_ids=[1]),
-        Segment(kind="feedback", text="\n<REPL>\n{}\n</REPL>", token_ids=[2]),
-        Segment(kind="model", text=T5, token_ids=[3])])
+    traj = Trajectory(
+        problem="p",
+        prompt_text="x",
+        prompt_ids=[1],
+        segments=[
+            Segment(kind="model", text=T1, token_ids=[1]),
+            Segment(kind="feedback", text="\n<REPL>\n{}\n</REPL>", token_ids=[2]),
+            Segment(kind="model", text=T5, token_ids=[3]),
+        ],
+    )
     parts = trajectory_parts(traj)
     assert "".join(text for _, text in parts) == traj.completion_text
     assert [kind for kind, _ in parts] == ["think", "sketch", "repl", "think", "answer"]

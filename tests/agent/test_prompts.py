@@ -20,8 +20,11 @@ def test_reference_prompt_bytes(tokenizer: Any) -> None:
     text = STEPFUN_TIR.render(tokenizer, problem)
     statement = (problem.header + problem.formal_statement).strip()
     assert text == (
-        "<｜begin▁of▁sentence｜>" + STEPFUN_SYSTEM_PROMPT + "<｜User｜>```lean4\n"
-        + statement + "\n```<｜Assistant｜><think>\n"
+        "<｜begin▁of▁sentence｜>"
+        + STEPFUN_SYSTEM_PROMPT
+        + "<｜User｜>```lean4\n"
+        + statement
+        + "\n```<｜Assistant｜><think>\n"
     )
     assert statement.endswith(":= by") and "sorry" not in statement
 
@@ -57,15 +60,22 @@ def test_unknown_style() -> None:
 
 def test_problem_helpers() -> None:
     p = Problem(name="x", header="import Mathlib\n\n", formal_statement="theorem x : True := by\n")
-    assert p.with_proof("theorem x : True := trivial") == "import Mathlib\n\ntheorem x : True := trivial"
+    assert (
+        p.with_proof("theorem x : True := trivial")
+        == "import Mathlib\n\ntheorem x : True := trivial"
+    )
     assert len(load_minif2f("test")) == 244 and len(load_minif2f("valid")) == 244
 
 
 def test_bundled_benchmarks_and_lean_version_warnings() -> None:
     from stepprover.data.problems import lean_version_warning, load_benchmark
 
-    for spec, count in [("minif2f-test", 244), ("minif2f-valid", 244),
-                        ("minif2f-goedel-v2-test", 244), ("minif2f-yangky11-test", 244)]:
+    for spec, count in [
+        ("minif2f-test", 244),
+        ("minif2f-valid", 244),
+        ("minif2f-goedel-v2-test", 244),
+        ("minif2f-yangky11-test", 244),
+    ]:
         problems, path, split = load_benchmark(spec)
         assert len(problems) == count and path.exists() and split == spec.rsplit("-", 1)[1]
     assert lean_version_warning("minif2f-test", "v4.20.0-rc5") is None

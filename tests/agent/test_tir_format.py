@@ -25,8 +25,17 @@ def test_cleanup_removes_only_import_mathlib_and_strips() -> None:
 
 
 def test_feedback_bytes() -> None:
-    reply = {"messages": [{"severity": "error", "pos": {"line": 1, "column": 2},
-                           "endPos": None, "data": "unsolved goals\n⊢ False"}], "env": 3}
+    reply = {
+        "messages": [
+            {
+                "severity": "error",
+                "pos": {"line": 1, "column": 2},
+                "endPos": None,
+                "data": "unsolved goals\n⊢ False",
+            }
+        ],
+        "env": 3,
+    }
     assert reply_feedback(reply) == (
         '\n<REPL>\n{"messages": [{"severity": "error", "pos": {"line": 1, "column": 2}, '
         '"endPos": null, "data": "unsolved goals\\n⊢ False"}]}\n</REPL>'

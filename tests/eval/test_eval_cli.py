@@ -29,22 +29,45 @@ def setup(tokenizer: Any, tmp_path: Path, script_file: Callable[[Any], str]) -> 
     turns = tmp_path / "turns.json"
     turns.write_text(json.dumps([SKETCH, ANSWER]))
     bench = tmp_path / "bench.jsonl"
-    bench.write_text("".join(p.model_dump_json() + "\n" for p in problems(["a1", "a2", "a3", "bad1"])))
+    bench.write_text(
+        "".join(p.model_dump_json() + "\n" for p in problems(["a1", "a2", "a3", "bad1"]))
+    )
     repl = shlex.join(standin_command("--script", script_file(SCRIPT)))
     return {"tok": tok_dir, "turns": turns, "bench": bench, "repl": repl, "run": tmp_path / "run"}
 
 
 def eval_args(s: dict[str, Any], *extra: str, backend: str = "scripted") -> list[str]:
-    return ["eval", "--model", str(s["turns"]), "--backend", backend, "--tokenizer", str(s["tok"]),
-            "--benchmark", f"{s['bench']}:test", "--samples", "2", "--workers", "1",
-            "--run-dir", str(s["run"]), "--repl", s["repl"], *extra]
+    return [
+        "eval",
+        "--model",
+        str(s["turns"]),
+        "--backend",
+        backend,
+        "--tokenizer",
+        str(s["tok"]),
+        "--benchmark",
+        f"{s['bench']}:test",
+        "--samples",
+        "2",
+        "--workers",
+        "1",
+        "--run-dir",
+        str(s["run"]),
+        "--repl",
+        s["repl"],
+        *extra,
+    ]
 
 
 def rows(run: Path) -> dict[tuple[str, int], tuple[str | None, bytes]]:
     with sqlite3.connect(run / "run.sqlite") as con:
-        return {(p, i): (f, d) for p, i, f, d in con.execute(
-            "SELECT s.problem, s.sample_index, s.finish, t.data FROM samples s "
-            "JOIN trajectories t USING (problem, sample_index)")}
+        return {
+            (p, i): (f, d)
+            for p, i, f, d in con.execute(
+                "SELECT s.problem, s.sample_index, s.finish, t.data FROM samples s "
+                "JOIN trajectories t USING (problem, sample_index)"
+            )
+        }
 
 
 def preflight_rows(run: Path) -> dict[str, int]:
@@ -78,7 +101,10 @@ def test_a_statement_lean_rejects_counts_as_unsolved_in_every_figure(setup: dict
     said = " ".join(result.output.split())
     assert "problems 4/4 · solved 6 · 1 rejected by Lean" in said and "6/6 samples" in said
     assert "pass@1 (mean of 2 samples, over all 4 problems): 75.0%" in said
-    assert "pass@1 75.0%, pass@2 75.0% (over all 4 problems; 1 rejected by Lean, counted as unsolved)" in said
+    assert (
+        "pass@1 75.0%, pass@2 75.0% (over all 4 problems; 1 rejected by Lean, counted as unsolved)"
+        in said
+    )
     report = invoke(["report", str(setup["run"])])
     assert report.exit_code == 0, report.output
     text = (setup["run"] / "report.md").read_text()
@@ -86,7 +112,9 @@ def test_a_statement_lean_rejects_counts_as_unsolved_in_every_figure(setup: dict
     assert "Over all 4 problems (statements Lean rejected count as unsolved)." in text
     assert "| bad1 | statement rejected by Lean |" in text and "0/0" not in text
     # a toy benchmark is not set beside the paper's miniF2F-test figures
-    assert "## pass@1 on " in text and "Table 1: miniF2F-test" not in text and "(paper) |" not in text
+    assert (
+        "## pass@1 on " in text and "Table 1: miniF2F-test" not in text and "(paper) |" not in text
+    )
     assert "StepFun-Prover-Preview-32B (paper)" not in text
 
 
@@ -116,15 +144,19 @@ def test_dataset_checks_at_start_and_on_resume(setup: dict[str, Any]) -> None:
 
     bench.write_text(lines[0] + "\n{oops\n")
     broken = invoke(eval_args(setup, "--run-dir", str(setup["run"]) + "3"))
-    assert broken.exit_code == 2 and f"{bench}:2: not a problem record (invalid JSON" in broken.output
+    assert (
+        broken.exit_code == 2 and f"{bench}:2: not a problem record (invalid JSON" in broken.output
+    )
 
 
 def test_bundled_benchmark_says_its_known_defects_at_start(setup: dict[str, Any]) -> None:
     args = eval_args(setup, "--problems", "mathd_algebra_314")
     args[args.index("--benchmark") + 1] = "minif2f-test"
     result = invoke(args)
-    assert ("minif2f-test: 1 known-defective statements (1 mistranslated) among these 1 problems"
-            in result.output)
+    assert (
+        "minif2f-test: 1 known-defective statements (1 mistranslated) among these 1 problems"
+        in result.output
+    )
     assert "--benchmark minif2f-goedel-v2-test has 1 of them corrected" in result.output
 
 
@@ -136,13 +168,16 @@ def test_model_server_down_stops_the_run_and_resume_redoes_only_the_lost_samples
     assert first.exit_code == 0, first.output
     kept = rows(setup["run"])
     url = f"http://127.0.0.1:{closed_port()}/v1"
-    down = invoke(eval_args(setup, "--limit", "3", "--base-url", url, "--max-outages", "4",
-                            backend="openai"))
+    down = invoke(
+        eval_args(setup, "--limit", "3", "--base-url", url, "--max-outages", "4", backend="openai")
+    )
     assert down.exit_code == 3, down.output
     stop_lines = [line for line in down.output.splitlines() if line.startswith("eval stopped:")]
     assert len(stop_lines) == 1
-    assert f"4 consecutive outages since the last result; last: model server {url}: APIConnectionError" \
+    assert (
+        f"4 consecutive outages since the last result; last: model server {url}: APIConnectionError"
         in stop_lines[0]
+    )
     assert "2 finished samples are kept" in stop_lines[0]
     after = rows(setup["run"])
     assert {k: v for k, v in after.items() if k[0] == "a1"} == kept, "finished samples untouched"
@@ -156,13 +191,17 @@ def test_model_server_down_stops_the_run_and_resume_redoes_only_the_lost_samples
     resumed = invoke(eval_args(setup, "--limit", "3"))
     assert resumed.exit_code == 0, resumed.output
     final = rows(setup["run"])
-    assert {k: v for k, v in final.items() if k[0] == "a1"} == kept, "only the lost samples were redone"
+    assert {k: v for k, v in final.items() if k[0] == "a1"} == kept, (
+        "only the lost samples were redone"
+    )
     assert all(finish == "answered" for finish, _ in final.values()) and len(final) == 6
     assert "pass@1 (mean of 2 samples, over all 3 problems): 100.0%" in resumed.output
 
 
 @pytest.mark.slow
-def test_verification_service_down_or_refusing_the_key_stops_before_anything_runs(setup: dict[str, Any]) -> None:
+def test_verification_service_down_or_refusing_the_key_stops_before_anything_runs(
+    setup: dict[str, Any],
+) -> None:
     from tests.server.conftest import running_service, standin_settings
 
     url = f"http://127.0.0.1:{closed_port()}"
@@ -171,7 +210,9 @@ def test_verification_service_down_or_refusing_the_key_stops_before_anything_run
     assert down.exit_code == 3, down.output
     said = " ".join(down.output.split())
     assert f"verification service {url}/api/health: failed after 7 attempts (ConnectError" in said
-    assert not setup["run"].exists(), "no run folder is made (its settings would hold the wrong URL)"
+    assert not setup["run"].exists(), (
+        "no run folder is made (its settings would hold the wrong URL)"
+    )
 
     with running_service(standin_settings(api_key="k")) as served:
         keyless = invoke([a if a != url else served for a in args])
@@ -182,15 +223,23 @@ def test_verification_service_down_or_refusing_the_key_stops_before_anything_run
 
 @pytest.mark.slow
 def test_verification_service_that_starts_no_repl_stores_outages_not_verdicts(
-        setup: dict[str, Any], tmp_path: Path) -> None:
+    setup: dict[str, Any], tmp_path: Path
+) -> None:
     from stepprover.server.settings import ServiceSettings
     from tests.server.conftest import running_service
 
     # It passes the pre-flight (it has not tried to start a REPL yet), then fails every command.
-    broken = ServiceSettings(repl_command=str(tmp_path / "no-such-repl"), workers=1, sandbox=False,
-                             expected_worker_rss_mb=50, max_rss_mb=2000)
+    broken = ServiceSettings(
+        repl_command=str(tmp_path / "no-such-repl"),
+        workers=1,
+        sandbox=False,
+        expected_worker_rss_mb=50,
+        max_rss_mb=2000,
+    )
     with running_service(broken) as url:
-        args = [a for a in eval_args(setup, "--lean-url", url) if a not in ("--repl", setup["repl"])]
+        args = [
+            a for a in eval_args(setup, "--lean-url", url) if a not in ("--repl", setup["repl"])
+        ]
         result = invoke(args)
         again = invoke(args)  # now the pre-flight sees that no REPL starts
     assert result.exit_code == 1, result.output
@@ -206,7 +255,9 @@ def test_verification_service_that_starts_no_repl_stores_outages_not_verdicts(
 
 
 @pytest.mark.parametrize("damage", ["not sqlite", "empty", "a folder"])
-def test_a_damaged_run_database_is_one_line_for_every_command(setup: dict[str, Any], damage: str) -> None:
+def test_a_damaged_run_database_is_one_line_for_every_command(
+    setup: dict[str, Any], damage: str
+) -> None:
     run = setup["run"]
     run.mkdir()
     if damage == "a folder":
@@ -214,15 +265,23 @@ def test_a_damaged_run_database_is_one_line_for_every_command(setup: dict[str, A
     else:
         (run / "run.sqlite").write_bytes(b"" if damage == "empty" else b"not a database\n" * 100)
     # (an empty file is an empty SQLite database: eval starts a new run in it)
-    for args in (["report", str(run)], ["compare", str(run), str(run)], *[eval_args(setup)] * (damage != "empty")):
+    for args in (
+        ["report", str(run)],
+        ["compare", str(run), str(run)],
+        *[eval_args(setup)] * (damage != "empty"),
+    ):
         result = runner.invoke(app, args)
         lines = result.stderr.strip().splitlines()
         assert result.exit_code == 2, (args[0], result.output, result.exception)
         assert "Traceback" not in result.output and len(lines) == 1, (args[0], result.stderr)
-        assert "run.sqlite" in lines[0] and ("not a readable run database" in lines[0] or "folder" in lines[0])
+        assert "run.sqlite" in lines[0] and (
+            "not a readable run database" in lines[0] or "folder" in lines[0]
+        )
 
 
-def test_damage_found_during_a_run_is_one_line(setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damage_found_during_a_run_is_one_line(
+    setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from stepprover.eval.store import RunStore
 
     def malformed(self: RunStore, trajectory: Any) -> None:
@@ -232,4 +291,6 @@ def test_damage_found_during_a_run_is_one_line(setup: dict[str, Any], monkeypatc
     result = runner.invoke(app, eval_args(setup, "--limit", "1"))
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-    assert lines[-1].startswith("stepprover: a database this command uses is damaged (database disk image")
+    assert lines[-1].startswith(
+        "stepprover: a database this command uses is damaged (database disk image"
+    )

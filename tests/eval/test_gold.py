@@ -15,22 +15,35 @@ from stepprover.lean.verify import Outcome, Verdict
 from tests.lean.test_gold import PROOF, make_tools
 
 HEADER, BODY = PROOF.split("/--", 1)
-PROBLEM = Problem(name="mathd_algebra_10", header=HEADER,
-                  formal_statement=BODY.split("\n", 1)[1].split("\n  norm_num")[0] + "\n")
+PROBLEM = Problem(
+    name="mathd_algebra_10",
+    header=HEADER,
+    formal_statement=BODY.split("\n", 1)[1].split("\n  norm_num")[0] + "\n",
+)
 HONEST = "/--" + BODY
 CHEAT = HONEST + "\n-- standin: kernel-reject\n"
 
 
 def accepted(index: int, proof: str, solved: bool = True) -> Trajectory:
     verdict = Verdict(outcome=Outcome.PROVED if solved else Outcome.LEAN_ERROR)
-    return Trajectory(problem=PROBLEM.name, prompt_text="", prompt_ids=[], sample_index=index,
-                      final_proof=proof, verdict=verdict)
+    return Trajectory(
+        problem=PROBLEM.name,
+        prompt_text="",
+        prompt_ids=[],
+        sample_index=index,
+        final_proof=proof,
+        verdict=verdict,
+    )
 
 
 async def test_each_distinct_text_once_and_refusals_reported(tmp_path: Path) -> None:
     tools = make_tools(tmp_path)
-    samples = [accepted(0, HONEST), accepted(1, CHEAT), accepted(2, HONEST),
-               accepted(3, "junk", solved=False)]
+    samples = [
+        accepted(0, HONEST),
+        accepted(1, CHEAT),
+        accepted(2, HONEST),
+        accepted(3, "junk", solved=False),
+    ]
     with GoldLedger(tmp_path / "run") as ledger:
         rechecker = GoldRechecker(GoldChecker(tools), ledger, [PROBLEM])
         for t in samples:
@@ -39,7 +52,8 @@ async def test_each_distinct_text_once_and_refusals_reported(tmp_path: Path) -> 
         gold = ledger.samples()
     assert (tmp_path / "builds.log").read_text().split() == ["Challenge", "Solution", "Solution"]
     assert {k: v.outcome if v else None for k, v in gold.items()} == {
-        (PROBLEM.name, 0): Outcome.PROVED, (PROBLEM.name, 1): Outcome.REJECTED,
+        (PROBLEM.name, 0): Outcome.PROVED,
+        (PROBLEM.name, 1): Outcome.REJECTED,
         (PROBLEM.name, 2): Outcome.PROVED,
     }
     results = [SampleResult(PROBLEM.name, t.sample_index, t.solved, 0, None) for t in samples]
@@ -82,8 +96,11 @@ async def test_closing_with_checks_just_started_cancels_them_and_their_processes
         await asyncio.sleep(0)  # the checks take their first step: spawning the build
         await asyncio.wait_for(rechecker.aclose(), timeout=60)
     assert rechecker.pending == 0
-    left = [p for p in psutil.process_iter(["cmdline"])
-            if any(str(tmp_path) in part for part in p.info["cmdline"] or [])]
+    left = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if any(str(tmp_path) in part for part in p.info["cmdline"] or [])
+    ]
     assert left == []
 
 
@@ -119,9 +136,18 @@ def test_an_eval_failing_while_checks_spawn_stops_promptly(tmp_path: Path) -> No
 
     repo = Path(__file__).parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)])}
-    result = subprocess.run([sys.executable, "-c", TEARDOWN, str(tmp_path)], env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", TEARDOWN, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.stdout.strip() == "stopped", result.stderr[-2000:]
-    left = [p for p in psutil.process_iter(["cmdline"])
-            if any(str(tmp_path) in part for part in p.info["cmdline"] or [])]
+    left = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if any(str(tmp_path) in part for part in p.info["cmdline"] or [])
+    ]
     assert left == []

@@ -39,9 +39,17 @@ from tests.eval.test_store_and_runner import ANSWER, SKETCH, problems
 from tests.models.fake_vllm_server import FakeVllmState, fake_vllm_server
 
 MINIF2F_SHA = file_sha256(bundled_path("minif2f"))
-CONFIG = RunConfig(model="m", prompt_style="stepfun-tir", samples=2, sampling={"temperature": 1.0},
-                   budgets={"max_context_tokens": 20480}, lean="standin", dataset="minif2f-test",
-                   dataset_sha256=MINIF2F_SHA, split="test")
+CONFIG = RunConfig(
+    model="m",
+    prompt_style="stepfun-tir",
+    samples=2,
+    sampling={"temperature": 1.0},
+    budgets={"max_context_tokens": 20480},
+    lean="standin",
+    dataset="minif2f-test",
+    dataset_sha256=MINIF2F_SHA,
+    split="test",
+)
 
 
 def closed_port() -> int:
@@ -51,12 +59,27 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def sample(problem: str, index: int, solved: bool, finish: Finish = Finish.ANSWERED,
-           error: str | None = None) -> Trajectory:
-    verdict = None if finish is not Finish.ANSWERED else Verdict(
-        outcome=Outcome.PROVED if solved else Outcome.LEAN_ERROR)
-    return Trajectory(problem=problem, prompt_text="p", prompt_ids=[1], sample_index=index,
-                      finish=finish, verdict=verdict, error=error)
+def sample(
+    problem: str,
+    index: int,
+    solved: bool,
+    finish: Finish = Finish.ANSWERED,
+    error: str | None = None,
+) -> Trajectory:
+    verdict = (
+        None
+        if finish is not Finish.ANSWERED
+        else Verdict(outcome=Outcome.PROVED if solved else Outcome.LEAN_ERROR)
+    )
+    return Trajectory(
+        problem=problem,
+        prompt_text="p",
+        prompt_ids=[1],
+        sample_index=index,
+        finish=finish,
+        verdict=verdict,
+        error=error,
+    )
 
 
 # ---------------------------------------------------------------- datasets
@@ -66,7 +89,9 @@ def test_duplicate_names_are_refused_with_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bench.jsonl"
     rows = [{"name": n, "formal_statement": "theorem x : True := by\n"} for n in ("a0", "a1", "a0")]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    with pytest.raises(DataError, match=rf"{path}:3: duplicate problem name 'a0' \(first on line 1\)"):
+    with pytest.raises(
+        DataError, match=rf"{path}:3: duplicate problem name 'a0' \(first on line 1\)"
+    ):
         load_jsonl(path)
     with pytest.raises(DataError, match="duplicate"):  # a split filter does not hide it
         load_jsonl(path, split="test")
@@ -74,7 +99,9 @@ def test_duplicate_names_are_refused_with_file_and_line(tmp_path: Path) -> None:
 
 def test_malformed_line_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bench.jsonl"
-    path.write_text('{"name": "a0", "formal_statement": "theorem x : True := by\\n"}\n\n{"name": "a1"\n')
+    path.write_text(
+        '{"name": "a0", "formal_statement": "theorem x : True := by\\n"}\n\n{"name": "a1"\n'
+    )
     with pytest.raises(DataError, match=rf"^{path}:3: not a problem record \(invalid JSON: "):
         load_jsonl(path)
     path.write_text('{"name": "a0"}\n')
@@ -94,16 +121,23 @@ def test_bundled_benchmarks_have_unique_names(name: str) -> None:
 @pytest.mark.parametrize("name", list(BUNDLED))
 def test_each_defect_matches_the_bundled_statement_and_has_a_source(name: str) -> None:
     listed = next(d for d in shipped_defect_lists() if d.benchmark == name)
-    assert listed.sha256 == file_sha256(bundled_path(name)), "the list was checked against this file"
+    assert listed.sha256 == file_sha256(bundled_path(name)), (
+        "the list was checked against this file"
+    )
     statements = {p.name: p.formal_statement for p in load_jsonl(bundled_path(name))}
     names = [d.name for d in listed.defects]
     assert len(names) == len(set(names))
     for defect in listed.defects:
         assert defect.evidence in statements[defect.name], defect.name
-        assert defect.source.startswith(("https://github.com/", "Goedel-LM/Goedel-Prover-V2 ")), defect
+        assert defect.source.startswith(("https://github.com/", "Goedel-LM/Goedel-Prover-V2 ")), (
+            defect
+        )
         assert defect.reason and "\n" not in defect.reason
         if defect.corrected_in:  # the corrected variant really differs there
-            fixed = {p.name: p.formal_statement for p in load_jsonl(bundled_path(defect.corrected_in[:-5]))}
+            fixed = {
+                p.name: p.formal_statement
+                for p in load_jsonl(bundled_path(defect.corrected_in[:-5]))
+            }
             assert defect.evidence not in fixed[defect.name], defect.name
 
 
@@ -123,8 +157,10 @@ def test_start_line_counts_defects_and_names_the_corrected_variant() -> None:
     names = [p.name for p in load_jsonl(bundled_path("minif2f"), split="test")]
     line = start_line("minif2f-test", MINIF2F_SHA, names)
     assert line is not None
-    assert line.startswith("minif2f-test: 16 known-defective statements (10 false, 1 unprovable, "
-                           "5 mistranslated) among these 244 problems")
+    assert line.startswith(
+        "minif2f-test: 16 known-defective statements (10 false, 1 unprovable, "
+        "5 mistranslated) among these 244 problems"
+    )
     assert line.endswith("--benchmark minif2f-goedel-v2-test has 14 of them corrected")
     assert start_line("x.jsonl", "00" * 32, names) is None
     assert "none of these 2 problems" in (start_line("minif2f-test", MINIF2F_SHA, ["a", "b"]) or "")
@@ -133,10 +169,16 @@ def test_start_line_counts_defects_and_names_the_corrected_variant() -> None:
 def test_headline_stays_full_and_sound_pass1_leaves_defects_out(tmp_path: Path) -> None:
     store = RunStore.open(tmp_path, CONFIG)
     store.record_problems(["mathd_algebra_10", "mathd_algebra_314", "mathd_numbertheory_618", "p4"])
-    for t in [sample("mathd_algebra_10", 0, True), sample("mathd_algebra_10", 1, False),
-              sample("mathd_algebra_314", 0, True), sample("mathd_algebra_314", 1, True),
-              sample("mathd_numbertheory_618", 0, True), sample("mathd_numbertheory_618", 1, False),
-              sample("p4", 0, False), sample("p4", 1, False)]:
+    for t in [
+        sample("mathd_algebra_10", 0, True),
+        sample("mathd_algebra_10", 1, False),
+        sample("mathd_algebra_314", 0, True),
+        sample("mathd_algebra_314", 1, True),
+        sample("mathd_numbertheory_618", 0, True),
+        sample("mathd_numbertheory_618", 1, False),
+        sample("p4", 0, False),
+        sample("p4", 1, False),
+    ]:
         store.add(t)
     summary = summarize(store, CONFIG)
     store.close()
@@ -146,9 +188,13 @@ def test_headline_stays_full_and_sound_pass1_leaves_defects_out(tmp_path: Path) 
     assert sound is not None and sound.value == pytest.approx((0.5 + 0) / 2)
     lines = result_lines(summary)
     assert lines[0].startswith("pass@1 (mean of 2 samples, over all 4 problems): 50.0%")
-    assert lines[1].startswith("pass@1 over the 2 statements not known to be defective (2 known-defective "
-                               "statements (1 false, 1 mistranslated) left out")
-    assert lines[2].startswith("VERIFIER OR STATEMENT PROBLEM: 1 samples proved mathd_numbertheory_618")
+    assert lines[1].startswith(
+        "pass@1 over the 2 statements not known to be defective (2 known-defective "
+        "statements (1 false, 1 mistranslated) left out"
+    )
+    assert lines[2].startswith(
+        "VERIFIER OR STATEMENT PROBLEM: 1 samples proved mathd_numbertheory_618"
+    )
     assert len(lines) == 3, "a mistranslated statement's proof is not flagged"
 
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
@@ -164,7 +210,9 @@ def test_headline_stays_full_and_sound_pass1_leaves_defects_out(tmp_path: Path) 
 
 def test_outage_classification() -> None:
     assert outage_of(ReplStartError("spawn failed")) is not None
-    assert outage_of(ReplStartError("unknown package", refused=True)) is None, "Lean judged the imports"
+    assert outage_of(ReplStartError("unknown package", refused=True)) is None, (
+        "Lean judged the imports"
+    )
     assert isinstance(outage_of(PoolClosed("closed")), LeanUnavailable)
     model = ModelBackendUnavailable("model server http://x/v1", "APIConnectionError: refused")
     assert outage_of(model) is model and outage_of(ValueError("bug")) is None
@@ -188,8 +236,11 @@ async def test_model_server_down_or_failing_is_an_outage(tokenizer: Any) -> None
 async def test_no_worker_can_start_gives_no_verdict(tokenizer: Any, tmp_path: Path) -> None:
     """A pool that cannot start a REPL: the verifier raises instead of returning a
     crash verdict, the sample is stored as retryable, and the breaker stops the run."""
-    broken = PoolConfig(process=ProcessConfig(command=[str(tmp_path / "no-such-repl")]), workers=1,
-                        expected_worker_rss_mb=50)
+    broken = PoolConfig(
+        process=ProcessConfig(command=[str(tmp_path / "no-such-repl")]),
+        workers=1,
+        expected_worker_rss_mb=50,
+    )
     generator = ScriptedGenerator.replaying(tokenizer, [SKETCH, ANSWER])
     store = RunStore.open(tmp_path / "run", CONFIG)
     async with ReplPool(broken) as pool:
@@ -198,8 +249,13 @@ async def test_no_worker_can_start_gives_no_verdict(tokenizer: Any, tmp_path: Pa
         agent = TirAgent(generator, pool, LeanVerifier(pool), LoopConfig())
         chosen = problems(["p1", "p2", "p3"])
         with pytest.raises(RunStopped, match="3 consecutive outages .* cannot start REPL"):
-            await run_samples(agent, store, EvalPlan(chosen, samples=2, concurrency=1),
-                              {"p1", "p2", "p3"}, breaker=OutageBreaker(3))
+            await run_samples(
+                agent,
+                store,
+                EvalPlan(chosen, samples=2, concurrency=1),
+                {"p1", "p2", "p3"},
+                breaker=OutageBreaker(3),
+            )
     assert len(store.retryable()) == 3 and store.done() == set() and store.results() == []
     assert all(t.finish is Finish.OUTAGE for t in store.trajectories())
     store.close()
@@ -223,7 +279,9 @@ def test_report_of_an_incomplete_run_withholds_pass1(tmp_path: Path) -> None:
     store.record_problems(["a", "b"])
     store.add(sample("a", 0, True))
     store.add(sample("a", 1, True))
-    store.add(sample("b", 0, False, Finish.OUTAGE, "model server http://h/v1: APIConnectionError: x"))
+    store.add(
+        sample("b", 0, False, Finish.OUTAGE, "model server http://h/v1: APIConnectionError: x")
+    )
     store.close()
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 1
@@ -237,15 +295,19 @@ def test_report_of_an_incomplete_run_withholds_pass1(tmp_path: Path) -> None:
 
     allowed = CliRunner().invoke(app, ["report", str(tmp_path), "--allow-incomplete"])
     assert allowed.exit_code == 1
-    assert "INCOMPLETE RUN, unfinished samples left out: pass@1 (mean of 2 samples, over all 2 " \
-           "problems): 50.0%" in allowed.output
+    assert (
+        "INCOMPLETE RUN, unfinished samples left out: pass@1 (mean of 2 samples, over all 2 "
+        "problems): 50.0%" in allowed.output
+    )
     assert "(INCOMPLETE RUN)" in (tmp_path / "report.md").read_text()
 
 
 def test_a_run_with_no_finished_sample_shows_no_pass1_even_when_allowed(tmp_path: Path) -> None:
     store = RunStore.open(tmp_path, CONFIG)
     store.record_problems(["a", "b"])
-    store.add(sample("b", 0, False, Finish.OUTAGE, "model server http://h/v1: APIConnectionError: x"))
+    store.add(
+        sample("b", 0, False, Finish.OUTAGE, "model server http://h/v1: APIConnectionError: x")
+    )
     store.close()
     allowed = CliRunner().invoke(app, ["report", str(tmp_path), "--allow-incomplete"])
     assert allowed.exit_code == 1
@@ -269,8 +331,11 @@ def make_run(folder: Path, solved: dict[str, int], config: RunConfig = CONFIG) -
 
 def test_compare_runs(tmp_path: Path) -> None:
     a = make_run(tmp_path / "a", {"x": 2, "y": 1, "z": 0, "w": 2})
-    b = make_run(tmp_path / "b", {"x": 0, "y": 1, "z": 2, "w": 2},
-                 CONFIG.model_copy(update={"model": "other", "sampling": {"temperature": 0.6}}))
+    b = make_run(
+        tmp_path / "b",
+        {"x": 0, "y": 1, "z": 2, "w": 2},
+        CONFIG.model_copy(update={"model": "other", "sampling": {"temperature": 0.6}}),
+    )
     result = CliRunner().invoke(app, ["compare", str(a), str(b)])
     assert result.exit_code == 0, result.output
     # A: (1 + .5 + 0 + 1) / 4; B: (0 + .5 + 1 + 1) / 4; paired difference 0
@@ -315,6 +380,8 @@ async def test_a_service_that_cannot_start_lean_is_an_outage(tmp_path: Path) -> 
         remote = RemoteLean(url, retries=1, backoff=0.001)
         outcome = await remote.run_command("import Mathlib", "example : True := trivial", 5)
         assert outcome.status is CommandStatus.INFRASTRUCTURE
-        with pytest.raises(LeanUnavailable, match=rf"verification service {url}/api/verify: .*HTTP 503"):
+        with pytest.raises(
+            LeanUnavailable, match=rf"verification service {url}/api/verify: .*HTTP 503"
+        ):
             await remote.check("import Mathlib\ntheorem p : True := trivial")
         await remote.close()

@@ -42,8 +42,12 @@ def test_pass_at_k_refuses_impossible_arguments() -> None:
         pass_at_k(4, 5, 1)
 
 
-def sample(problem: str, i: int, solved: bool, calls: int = 0, ctx: int | None = None) -> SampleResult:
-    return SampleResult(problem, i, solved, calls, ctx if ctx is not None else (1000 if solved else None))
+def sample(
+    problem: str, i: int, solved: bool, calls: int = 0, ctx: int | None = None
+) -> SampleResult:
+    return SampleResult(
+        problem, i, solved, calls, ctx if ctx is not None else (1000 if solved else None)
+    )
 
 
 def test_denominator_is_every_problem() -> None:

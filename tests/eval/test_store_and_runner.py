@@ -31,16 +31,46 @@ from stepprover.lean.verify import LeanVerifier, VerifyConfig
 from stepprover.models.scripted import ScriptedGenerator
 from tests.conftest import standin_command, standin_pool_config
 
-CONFIG = RunConfig(model="m", prompt_style="stepfun-tir", samples=2, sampling={"temperature": 1.0},
-                   budgets={"max_context_tokens": 20480}, lean="standin", dataset="d.jsonl",
-                   dataset_sha256="00", split="test")
+CONFIG = RunConfig(
+    model="m",
+    prompt_style="stepfun-tir",
+    samples=2,
+    sampling={"temperature": 1.0},
+    budgets={"max_context_tokens": 20480},
+    lean="standin",
+    dataset="d.jsonl",
+    dataset_sha256="00",
+    split="test",
+)
 TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@p : True"}
 SCRIPT = [
-    ["BAD_STATEMENT", {"messages": [{"severity": "error", "pos": {"line": 1, "column": 0},
-                                     "endPos": None, "data": "unknown identifier"}]}],
+    [
+        "BAD_STATEMENT",
+        {
+            "messages": [
+                {
+                    "severity": "error",
+                    "pos": {"line": 1, "column": 0},
+                    "endPos": None,
+                    "data": "unknown identifier",
+                }
+            ]
+        },
+    ],
     ["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
-    ["-- final", {"messages": [TYPE, {**TYPE, "pos": {"line": -2, "column": 0},
-                                      "data": "'p' does not depend on any axioms"}]}],
+    [
+        "-- final",
+        {
+            "messages": [
+                TYPE,
+                {
+                    **TYPE,
+                    "pos": {"line": -2, "column": 0},
+                    "data": "'p' does not depend on any axioms",
+                },
+            ]
+        },
+    ],
     ["*", {}],
 ]
 SKETCH = "Try it.\n<sketch>theorem p : True := by trivial</sketch>"
@@ -48,15 +78,26 @@ ANSWER = "</think>\n```lean4\ntheorem p : True := by\n  trivial -- final\n```"
 
 
 def problems(names: list[str]) -> list[Problem]:
-    return [Problem(name=n, header="import Mathlib\n\n",
-                    formal_statement=("theorem p : BAD_STATEMENT := by\n" if n.startswith("bad")
-                                      else "theorem p : True := by\n"), split="test")
-            for n in names]
+    return [
+        Problem(
+            name=n,
+            header="import Mathlib\n\n",
+            formal_statement=(
+                "theorem p : BAD_STATEMENT := by\n"
+                if n.startswith("bad")
+                else "theorem p : True := by\n"
+            ),
+            split="test",
+        )
+        for n in names
+    ]
 
 
 def test_store_round_trip_and_config_guard(tmp_path: Path) -> None:
     store = RunStore.open(tmp_path, CONFIG)
-    traj = Trajectory(problem="a", prompt_text="x", prompt_ids=[1], sample_index=1, finish=Finish.LENGTH)
+    traj = Trajectory(
+        problem="a", prompt_text="x", prompt_ids=[1], sample_index=1, finish=Finish.LENGTH
+    )
     store.add(traj)
     store.add(traj)  # a repeated sample replaces, never duplicates
     assert store.done() == {("a", 1)}
@@ -70,8 +111,9 @@ def test_store_round_trip_and_config_guard(tmp_path: Path) -> None:
     again.close()
 
 
-async def test_runner_preflight_and_metrics(tokenizer: Any, tmp_path: Path,
-                                            script_file: Callable[[Any], str]) -> None:
+async def test_runner_preflight_and_metrics(
+    tokenizer: Any, tmp_path: Path, script_file: Callable[[Any], str]
+) -> None:
     chosen = problems(["p1", "p2", "bad1"])
     store = RunStore.open(tmp_path, CONFIG)
     generator = ScriptedGenerator.replaying(tokenizer, [SKETCH, ANSWER])
@@ -111,16 +153,40 @@ def test_eval_killed_with_sigkill_resumes_without_losing_or_redoing(
     turns = tmp_path / "turns.json"
     turns.write_text(json.dumps([SKETCH, ANSWER]))
     bench = tmp_path / "bench.jsonl"
-    bench.write_text("".join(p.model_dump_json() + "\n" for p in problems(
-        ["a1", "a2", "a3", "a4", "a5", "bad1"])))
+    bench.write_text(
+        "".join(
+            p.model_dump_json() + "\n" for p in problems(["a1", "a2", "a3", "a4", "a5", "bad1"])
+        )
+    )
     run = tmp_path / "run"
     repl = " ".join(standin_command("--script", script_file(SCRIPT), "--delay", "0.1"))
-    command = [sys.executable, "-m", "stepprover.cli", "eval", "--model", str(turns),
-               "--backend", "scripted", "--tokenizer", str(tok_dir), "--benchmark", f"{bench}:test",
-               "--samples", "4", "--workers", "2", "--concurrency", "4", "--run-dir", str(run),
-               "--repl", repl]
-    first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "stepprover.cli",
+        "eval",
+        "--model",
+        str(turns),
+        "--backend",
+        "scripted",
+        "--tokenizer",
+        str(tok_dir),
+        "--benchmark",
+        f"{bench}:test",
+        "--samples",
+        "4",
+        "--workers",
+        "2",
+        "--concurrency",
+        "4",
+        "--run-dir",
+        str(run),
+        "--repl",
+        repl,
+    ]
+    first = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     while sample_count(run / "run.sqlite") < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -132,8 +198,13 @@ def test_eval_killed_with_sigkill_resumes_without_losing_or_redoing(
         before = {(p, i): d for p, i, d in con.execute("SELECT * FROM trajectories")}
     assert len(before) == killed_at, "every indexed sample has its trajectory"
 
-    refused = subprocess.run([*command[:-6], "--samples", "5", *command[-6:]],
-                             capture_output=True, text=True, timeout=120, check=False)
+    refused = subprocess.run(
+        [*command[:-6], "--samples", "5", *command[-6:]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert refused.returncode == 2 and "another configuration" in refused.stderr
 
     second = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
@@ -142,7 +213,9 @@ def test_eval_killed_with_sigkill_resumes_without_losing_or_redoing(
     with sqlite3.connect(run / "run.sqlite") as con:
         rows = con.execute("SELECT problem, sample_index, solved FROM samples").fetchall()
         after = {(p, i): d for p, i, d in con.execute("SELECT * FROM trajectories")}
-    assert sorted((p, i) for p, i, _ in rows) == [(f"a{k}", i) for k in range(1, 6) for i in range(4)]
+    assert sorted((p, i) for p, i, _ in rows) == [
+        (f"a{k}", i) for k in range(1, 6) for i in range(4)
+    ]
     assert all(solved for _, _, solved in rows)
     assert all(after[key] == blob for key, blob in before.items()), "finished samples were redone"
 
@@ -168,7 +241,9 @@ async def test_timeout_under_saturation_is_rechecked_on_an_idle_worker(
 FIXTURE = Path(__file__).parent / "data" / "run-v0"
 
 
-def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resumes(tmp_path: Path) -> None:
+def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resumes(
+    tmp_path: Path,
+) -> None:
     """run-v0 was written by `stepprover eval` at 3219b4c (tests/eval/data/make_run_v0.py)."""
     import shutil
 
@@ -182,22 +257,39 @@ def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resume
     with RunStore.reopen(folder) as store:
         assert store.problems() == ["a1", "a2", "bad1"]
         assert sorted((r.problem, r.sample_index, r.solved) for r in store.results()) == [
-            ("a1", 0, True), ("a1", 1, True), ("a2", 0, True), ("a2", 1, True)]
-        assert {p: ok for p, (ok, _) in store.preflight().items()} == {"a1": True, "a2": True, "bad1": False}
+            ("a1", 0, True),
+            ("a1", 1, True),
+            ("a2", 0, True),
+            ("a2", 1, True),
+        ]
+        assert {p: ok for p, (ok, _) in store.preflight().items()} == {
+            "a1": True,
+            "a2": True,
+            "bad1": False,
+        }
         trajectories = list(store.trajectories())
     assert len(trajectories) == 4 and all(t.solved and t.repl_calls for t in trajectories)
     assert {c.status for t in trajectories for c in t.repl_calls} == {"ok"}
     # The settings `stepprover eval` used then are recorded identically now, so the run resumes.
-    settings = RunSettings(model="turns.json", loop=LoopConfig(), lean=LeanBackend(None, "http://unused"),
-                           lean_label=stored.lean, samples=2, dataset="bench.jsonl:test",
-                           dataset_sha256=stored.dataset_sha256, split="test")
+    settings = RunSettings(
+        model="turns.json",
+        loop=LoopConfig(),
+        lean=LeanBackend(None, "http://unused"),
+        lean_label=stored.lean,
+        samples=2,
+        dataset="bench.jsonl:test",
+        dataset_sha256=stored.dataset_sha256,
+        split="test",
+    )
     assert settings.run_config() == stored
     with RunStore.open(folder, settings.run_config()) as store:
         assert len(store.done()) == 4
     # A setting added since, when not at its default, is recorded and so refuses the resume.
     reference = dataclasses.replace(settings, loop=LoopConfig.reference())
     assert reference.run_config().budgets["skip_special_tokens"] is True
-    with pytest.raises(RunConfigMismatch, match=r"budgets\.skip_special_tokens: stored None, now True"):
+    with pytest.raises(
+        RunConfigMismatch, match=r"budgets\.skip_special_tokens: stored None, now True"
+    ):
         RunStore.open(folder, reference.run_config())
     assert {p.name for p in write_report(folder)} >= {"report.md", "trajectories.html"}
 
@@ -209,7 +301,9 @@ async def test_preflight_stores_refused_imports_as_the_statements_failure(tmp_pa
     class RefusingRepl:  # as the pool answers a header whose imports Lean refuses
         async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
             async def warm_up() -> Any:
-                raise ReplStartError(f"warm-up {imports!r} was refused: unknown package 'Nope'", refused=True)
+                raise ReplStartError(
+                    f"warm-up {imports!r} was refused: unknown package 'Nope'", refused=True
+                )
 
             return await CommandOutcome.of(warm_up())
 

@@ -22,11 +22,18 @@ class StandinLLM:
         self.batch_sizes: list[int] = []
         self.threads: set[int] = set()
 
-    def generate(self, prompts: list[dict[str, Any]], sampling_params: list[dict[str, Any]],
-                 use_tqdm: bool = False) -> list[Any]:
+    def generate(
+        self,
+        prompts: list[dict[str, Any]],
+        sampling_params: list[dict[str, Any]],
+        use_tqdm: bool = False,
+    ) -> list[Any]:
         self.batch_sizes.append(len(prompts))
         self.threads.add(threading.get_ident())
-        return [self._one(p["prompt_token_ids"], params) for p, params in zip(prompts, sampling_params, strict=True)]
+        return [
+            self._one(p["prompt_token_ids"], params)
+            for p, params in zip(prompts, sampling_params, strict=True)
+        ]
 
     def _one(self, prompt_ids: list[int], params: dict[str, Any]) -> Any:
         import torch
@@ -34,19 +41,31 @@ class StandinLLM:
         assert params["logprobs"] == 0 and params["n"] == 1
         with torch.no_grad():
             out = self.model.generate(
-                input_ids=torch.tensor([prompt_ids]), attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
-                max_new_tokens=params["max_tokens"], do_sample=True, temperature=params["temperature"],
-                top_p=params["top_p"], eos_token_id=params["stop_token_ids"], pad_token_id=self.pad_token_id,
-                output_scores=True, return_dict_in_generate=True)
-        ids = out.sequences[0, len(prompt_ids):].tolist()
+                input_ids=torch.tensor([prompt_ids]),
+                attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+                max_new_tokens=params["max_tokens"],
+                do_sample=True,
+                temperature=params["temperature"],
+                top_p=params["top_p"],
+                eos_token_id=params["stop_token_ids"],
+                pad_token_id=self.pad_token_id,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        ids = out.sequences[0, len(prompt_ids) :].tolist()
         stop = next((i for i, t in enumerate(ids) if t in params["stop_token_ids"]), None)
         ids = ids if stop is None else ids[: stop + 1]
         logprobs = [
-            {token: SimpleNamespace(logprob=float(torch.log_softmax(scores[0].float(), -1)[token]), rank=1)}
+            {
+                token: SimpleNamespace(
+                    logprob=float(torch.log_softmax(scores[0].float(), -1)[token]), rank=1
+                )
+            }
             for token, scores in zip(ids, out.scores, strict=False)
         ]
-        return SimpleNamespace(prompt_token_ids=prompt_ids,
-                               outputs=[SimpleNamespace(token_ids=ids, logprobs=logprobs)])
+        return SimpleNamespace(
+            prompt_token_ids=prompt_ids, outputs=[SimpleNamespace(token_ids=ids, logprobs=logprobs)]
+        )
 
 
 class StandinVllmGeneration:

@@ -27,7 +27,7 @@ CORPUS = [
     "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen BigOperators Real Nat",
     '{"messages": [{"severity": "error", "pos": {"line": 1, "column": 0}, "data": "unsolved goals"}]}',
     "Let me check this with the REPL. The goal ⊢ x + x = 4 follows from h₀ by linarith.",
-    "repl cannot return status in 60.5 seconds! {\"repl_err\": \"crash\"}",
+    'repl cannot return status in 60.5 seconds! {"repl_err": "crash"}',
 ] * 4
 
 
@@ -44,10 +44,12 @@ def build_tokenizer() -> Any:
 
     core = Tokenizer(models.BPE())
     core.normalizer = normalizers.NFC()
-    core.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    core.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=600,

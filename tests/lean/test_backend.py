@@ -15,8 +15,12 @@ from stepprover.lean.backend import LeanBackend
 from tests.conftest import standin_pool_config
 
 TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@t : True"}
-AXIOMS = {"severity": "info", "pos": {"line": -2, "column": 0}, "endPos": None,
-          "data": "'t' does not depend on any axioms"}
+AXIOMS = {
+    "severity": "info",
+    "pos": {"line": -2, "column": 0},
+    "endPos": None,
+    "data": "'t' does not depend on any axioms",
+}
 SCRIPT = [["-- final", {"messages": [TYPE, AXIOMS]}], ["*", {}]]
 
 
@@ -54,13 +58,19 @@ async def test_a_repl_that_will_not_start_is_an_outage_not_a_crash_or_a_verdict(
     config = standin_pool_config(workers=1)
     missing = config.process.__class__(command=["/nonexistent/repl"])
     backend = LeanBackend(config.__class__(process=missing, workers=1, expected_worker_rss_mb=50))
-    problem = Problem(name="t", header="import Mathlib\n\n", formal_statement="theorem t : True := by\n")
+    problem = Problem(
+        name="t", header="import Mathlib\n\n", formal_statement="theorem t : True := by\n"
+    )
     async with backend.open() as (repl, verifier):
         outcome = await repl.run_command("import Mathlib", "def x := 1", 5)
         with pytest.raises(LeanUnavailable, match="cannot start REPL"):
             await verifier.check("theorem t : True := trivial")
-        agent = TirAgent(ScriptedGenerator(tokenizer, ["<sketch>theorem t : True := trivial</sketch>"]),
-                         repl, verifier, LoopConfig())
+        agent = TirAgent(
+            ScriptedGenerator(tokenizer, ["<sketch>theorem t : True := trivial</sketch>"]),
+            repl,
+            verifier,
+            LoopConfig(),
+        )
         trajectory = await agent.run(problem)
     assert outcome.status is CommandStatus.INFRASTRUCTURE and "cannot start REPL" in outcome.error
     assert trajectory.finish is Finish.OUTAGE and trajectory.retryable and not trajectory.repl_calls

@@ -237,7 +237,6 @@ async def test_what_a_solution_build_leaves_in_lake_never_reaches_the_next_check
     assert not (build / "Mathlib.olean").exists()
 
 
-
 async def test_links_a_solution_build_plants_in_lake_are_removed_not_followed(
     tools: GoldTools, tmp_path: Path
 ) -> None:

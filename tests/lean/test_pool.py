@@ -21,7 +21,9 @@ def cmd(text: str) -> CommandRequest:
     return CommandRequest(cmd=text)
 
 
-async def run_ok(pool: ReplPool, text: str, imports: str = MATHLIB, *, trusted: bool = True) -> CommandReply:
+async def run_ok(
+    pool: ReplPool, text: str, imports: str = MATHLIB, *, trusted: bool = True
+) -> CommandReply:
     # the pool's mechanics: commands count as the verifier's unless a test says otherwise
     reply = await pool.run(imports, cmd(text), timeout=10, trusted=trusted)
     assert isinstance(reply, CommandReply)
@@ -66,7 +68,9 @@ async def test_recycles_after_max_commands_with_a_prewarmed_successor() -> None:
 
 
 async def test_recycles_when_rss_passes_the_soft_cap() -> None:
-    config = standin_pool_config("--grow-mb", "40", workers=1, max_commands=None, recycle_rss_mb=150)
+    config = standin_pool_config(
+        "--grow-mb", "40", workers=1, max_commands=None, recycle_rss_mb=150
+    )
     async with ReplPool(config) as pool:
         for i in range(8):
             await run_ok(pool, f"t{i}")
@@ -96,7 +100,9 @@ async def test_crashed_worker_is_replaced() -> None:
             await pool.run(MATHLIB, cmd("-- standin:crash"), timeout=5)
         await run_ok(pool, "b")
         assert pool.worker_pids() != before
-        assert all(not psutil.pid_exists(p) or psutil.Process(p).status() == "zombie" for p in before)
+        assert all(
+            not psutil.pid_exists(p) or psutil.Process(p).status() == "zombie" for p in before
+        )
 
 
 async def test_bounded_queue_raises_pool_busy() -> None:
@@ -113,8 +119,21 @@ async def test_bounded_queue_raises_pool_busy() -> None:
 
 async def test_refused_imports_raise_a_start_error() -> None:
     config = standin_pool_config(workers=1)
-    script = [["import Nonexistent", {"messages": [{"severity": "error", "pos": {"line": 1, "column": 0},
-                                                    "endPos": None, "data": "unknown module"}]}]]
+    script = [
+        [
+            "import Nonexistent",
+            {
+                "messages": [
+                    {
+                        "severity": "error",
+                        "pos": {"line": 1, "column": 0},
+                        "endPos": None,
+                        "data": "unknown module",
+                    }
+                ]
+            },
+        ]
+    ]
     import json
     import tempfile
 
@@ -145,7 +164,9 @@ async def test_health_drops_workers_that_died_while_idle() -> None:
 
 @pytest.mark.parametrize("ending", ["normal", "timeout", "crash"])
 async def test_close_leaves_no_child_process(ending: str) -> None:
-    pool = ReplPool(standin_pool_config("--fork-child", "--warmup", "0.2", workers=2, max_commands=3))
+    pool = ReplPool(
+        standin_pool_config("--fork-child", "--warmup", "0.2", workers=2, max_commands=3)
+    )
     await pool.warm(MATHLIB)
     for i in range(5):
         await run_ok(pool, f"t{i}")
@@ -227,6 +248,8 @@ async def test_the_verifiers_trusted_command_keeps_its_worker() -> None:
 async def test_imports_outside_the_search_path_are_refused_before_a_worker_starts() -> None:
     async with ReplPool(standin_pool_config(workers=1)) as pool:
         with pytest.raises(ReplStartError) as refused:
-            await pool.run("import «..».«..».tmp.evil", cmd("theorem t : True := trivial"), timeout=10)
+            await pool.run(
+                "import «..».«..».tmp.evil", cmd("theorem t : True := trivial"), timeout=10
+            )
         assert refused.value.refused and pool.worker_pids() == []
         await run_ok(pool, "theorem t : True := trivial", imports="import Mathlib.Tactic")

@@ -80,8 +80,9 @@ async def test_a_worker_killed_from_outside_mid_request_is_infrastructure(tmp_pa
 
     pid_file = tmp_path / "pid"
     async with ReplPool(standin_pool_config(workers=1)) as pool:
-        task = asyncio.ensure_future(pool.run_command(
-            MATHLIB, f"-- standin:pid-to={pid_file}\n-- standin:hang", timeout=300))
+        task = asyncio.ensure_future(
+            pool.run_command(MATHLIB, f"-- standin:pid-to={pid_file}\n-- standin:hang", timeout=300)
+        )
         while not pid_file.exists():
             await asyncio.sleep(0.01)
         os.kill(int(pid_file.read_text()), signal.SIGTERM)
@@ -92,8 +93,11 @@ async def test_a_worker_killed_from_outside_mid_request_is_infrastructure(tmp_pa
 
 def test_the_recycle_threshold_follows_the_cap_and_is_settable() -> None:
     def config(cap: float | None, recycle: float | None = None) -> PoolConfig:
-        return PoolConfig(process=ProcessConfig(command=standin_command(), max_rss_mb=cap),
-                          workers=1, recycle_rss_mb=recycle)
+        return PoolConfig(
+            process=ProcessConfig(command=standin_command(), max_rss_mb=cap),
+            workers=1,
+            recycle_rss_mb=recycle,
+        )
 
     assert config(200).recycle_threshold_mb == RECYCLE_FRACTION * 200
     assert config(15_360).recycle_threshold_mb == RECYCLE_FRACTION * 15_360
@@ -104,7 +108,9 @@ def test_the_recycle_threshold_follows_the_cap_and_is_settable() -> None:
         config(200, recycle=200)
 
 
-def test_the_service_reads_the_recycle_threshold_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_service_reads_the_recycle_threshold_from_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from stepprover.server.settings import ServiceSettings
 
     monkeypatch.setenv("STEPPROVER_SERVICE_REPL_COMMAND", "python3 standin.py")
@@ -114,7 +120,9 @@ def test_the_service_reads_the_recycle_threshold_from_its_variable(monkeypatch: 
     monkeypatch.setenv("STEPPROVER_SERVICE_RECYCLE_RSS_MB", "300")
     assert ServiceSettings().pool_config().recycle_threshold_mb == 300
     monkeypatch.setenv("STEPPROVER_SERVICE_RECYCLE_RSS_MB", "1000")
-    with pytest.raises(ValueError, match="RECYCLE_RSS_MB .* must be below STEPPROVER_SERVICE_MAX_RSS_MB"):
+    with pytest.raises(
+        ValueError, match="RECYCLE_RSS_MB .* must be below STEPPROVER_SERVICE_MAX_RSS_MB"
+    ):
         ServiceSettings()
 
 

@@ -18,20 +18,24 @@ STATEMENT = "theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 
 
 CHEATS = {
     "elab": 'elab "norm_num" : tactic => do\n  Lean.Elab.admitGoal (← Lean.Elab.Tactic.getMainGoal)\n'
-    + STATEMENT + "  norm_num",
+    + STATEMENT
+    + "  norm_num",
     "macro": 'macro "linarith" : tactic => `(tactic| sorry)\n' + STATEMENT + "  linarith",
     "syntax": 'syntax "trust_me" : tactic\n' + STATEMENT + "  trust_me",
     "macro_rules": "macro_rules | `(tactic| rfl) => `(tactic| sorry)\n" + STATEMENT + "  rfl",
     "elab_rules": "elab_rules : tactic | `(tactic| rfl) => do pure ()\n" + STATEMENT + "  rfl",
     "#exit": STATEMENT + "  sorry\n#exit\n",
-    "set_option debug.skipKernelTC": "set_option debug.skipKernelTC true\n" + STATEMENT + "  norm_num",
+    "set_option debug.skipKernelTC": "set_option debug.skipKernelTC true\n"
+    + STATEMENT
+    + "  norm_num",
     "implemented_by": "@[implemented_by fake] def real : Nat := 1\n" + STATEMENT + "  norm_num",
     "extern": '@[extern "lean_fake"] opaque f : Nat → Nat\n' + STATEMENT + "  norm_num",
     "axiom": "axiom cheat : False\n" + STATEMENT + "  exact cheat.elim",
     "unsafe": "unsafe def evil : Nat := 0\n" + STATEMENT + "  norm_num",
-    "#eval": '#eval IO.println "\'mathd_algebra_10\' does not depend on any axioms"\n'
-    + STATEMENT + "  norm_num",
-    "run_cmd": "run_cmd Lean.logInfo \"ok\"\n" + STATEMENT + "  norm_num",
+    "#eval": "#eval IO.println \"'mathd_algebra_10' does not depend on any axioms\"\n"
+    + STATEMENT
+    + "  norm_num",
+    "run_cmd": 'run_cmd Lean.logInfo "ok"\n' + STATEMENT + "  norm_num",
     "run_tac": STATEMENT + "  run_tac Lean.Elab.admitGoal (← Lean.Elab.Tactic.getMainGoal)",
     "import": "import Mathlib.Tactic\n" + STATEMENT + "  norm_num",
 }
@@ -76,7 +80,7 @@ def test_unclosed_identifier_escape_is_refused_because_it_would_hide_the_rest() 
 def test_identifier_characters_are_leans_not_pythons() -> None:
     # Lean's identifiers take ASCII letters, Greek, letter-like symbols and subscripts; a
     # Cyrillic letter is not one, so it cannot glue itself to a keyword and hide it
-    assert "elab" in rules("дelab \"x\" : tactic => pure ()\n" + THM)
+    assert "elab" in rules('дelab "x" : tactic => pure ()\n' + THM)
     assert rules("theorem t (α : Type) (x₁ : ℝ) (ε : ℝ) (hε : 0 < ε) : ε > 0 := hε\n") == []
 
 
@@ -87,12 +91,21 @@ def test_finding_reports_the_line() -> None:
 
 def test_lexer_keeps_literals_whole_and_skips_comments() -> None:
     toks = tokenize('def s := "a -- b" -- c\n/- d -/ #check s\'').tokens
-    assert [t.kind for t in toks] == [Kind.IDENT, Kind.IDENT, Kind.SYMBOL, Kind.SYMBOL,
-                                      Kind.STRING, Kind.HASH_COMMAND, Kind.IDENT]
+    assert [t.kind for t in toks] == [
+        Kind.IDENT,
+        Kind.IDENT,
+        Kind.SYMBOL,
+        Kind.SYMBOL,
+        Kind.STRING,
+        Kind.HASH_COMMAND,
+        Kind.IDENT,
+    ]
     assert toks[-1].text == "s'" and toks[-1].line == 2
     assert tokenize('r#"raw "quoted" -/"# x').tokens[0].kind is Kind.STRING
     assert [t.text for t in tokenize("Nat.succ_le_of_lt h₀ «my name».x").tokens] == [
-        "Nat.succ_le_of_lt", "h₀", "«my name».x"
+        "Nat.succ_le_of_lt",
+        "h₀",
+        "«my name».x",
     ]
 
 
@@ -106,7 +119,9 @@ def test_split_imports() -> None:
 
 
 def test_declared_theorems_and_with_sorry() -> None:
-    assert declared_theorems("lemma a : True := trivial\n-- theorem fake\ntheorem b : 1 = 1 := rfl") == ["a", "b"]
+    assert declared_theorems(
+        "lemma a : True := trivial\n-- theorem fake\ntheorem b : 1 = 1 := rfl"
+    ) == ["a", "b"]
     assert with_sorry(STATEMENT) == STATEMENT.rstrip() + "\n  sorry"
     assert with_sorry("theorem x : True :=") == "theorem x : True := sorry"
 
@@ -122,9 +137,24 @@ def rules(body: str, **policy: frozenset[str]) -> list[str]:
 
 @pytest.mark.parametrize(
     "attribute",
-    ["command_elab", "tactic", "term_elab", "delab", "app_unexpander", "norm_num", "positivity",
-     "simproc", "init", "implemented_by", "extern", "csimp", "instance", "macro", "local instance",
-     "scoped simp, command_elab"],
+    [
+        "command_elab",
+        "tactic",
+        "term_elab",
+        "delab",
+        "app_unexpander",
+        "norm_num",
+        "positivity",
+        "simproc",
+        "init",
+        "implemented_by",
+        "extern",
+        "csimp",
+        "instance",
+        "macro",
+        "local instance",
+        "scoped simp, command_elab",
+    ],
 )
 def test_attributes_that_register_code_are_refused(attribute: str) -> None:
     # a realistic shape: the attribute's argument names a syntax kind; nothing else is wrong
@@ -134,8 +164,17 @@ def test_attributes_that_register_code_are_refused(attribute: str) -> None:
     assert f"@[{name}]" in found and set(found) <= {f"@[{name}]", name}  # `extern` is also a word
 
 
-@pytest.mark.parametrize("attribute", ["simp", "local simp", "aesop safe apply", "aesop unsafe 50% apply",
-                                       "norm_cast", "simp, aesop norm"])
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        "simp",
+        "local simp",
+        "aesop safe apply",
+        "aesop unsafe 50% apply",
+        "norm_cast",
+        "simp, aesop norm",
+    ],
+)
 def test_attributes_that_only_tag_a_lemma_are_allowed(attribute: str) -> None:
     assert rules(f"@[{attribute}] lemma helper (x : ℕ) : x + 0 = x := by simp\n" + THM) == []
 
@@ -170,9 +209,13 @@ def test_options_are_checked_at_tactic_and_term_level_too() -> None:
 
 @pytest.mark.parametrize(
     "option_line",
-    ["set_option maxHeartbeats 400000\n", "set_option maxHeartbeats 0 in\n",
-     "set_option «maxHeartbeats» 400000\n", "set_option maxRecDepth 10000 in\n",
-     "set_option synthInstance.maxHeartbeats 40000\n"],
+    [
+        "set_option maxHeartbeats 400000\n",
+        "set_option maxHeartbeats 0 in\n",
+        "set_option «maxHeartbeats» 400000\n",
+        "set_option maxRecDepth 10000 in\n",
+        "set_option synthInstance.maxHeartbeats 40000\n",
+    ],
 )
 def test_resource_limits_are_allowed(option_line: str) -> None:
     assert rules(option_line + THM) == []
@@ -181,8 +224,14 @@ def test_resource_limits_are_allowed(option_line: str) -> None:
 def test_widening_is_a_deliberate_policy() -> None:
     body = "set_option linter.unusedVariables false\n\ndef two : ℕ := 2\n\n" + THM
     assert rules(body) == ["set_option linter.unusedVariables", "def"]
-    assert rules(body, extra_commands=frozenset({"def"}),
-                 extra_options=frozenset({"linter.unusedVariables"})) == []
+    assert (
+        rules(
+            body,
+            extra_commands=frozenset({"def"}),
+            extra_options=frozenset({"linter.unusedVariables"}),
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -224,11 +273,15 @@ def test_unbalanced_scopes_are_refused_before_lean(body: str, problem: str) -> N
 def test_open_scoped_is_not_a_scoped_command() -> None:
     assert rules("open scoped BigOperators\n" + THM) == []
     assert rules("open scoped Mathlib\n" + THM) == ["Mathlib"]
-    assert rules("scoped notation \"ℝ\" => ℕ\n" + THM) == ["notation", "scoped"]
+    assert rules('scoped notation "ℝ" => ℕ\n' + THM) == ["notation", "scoped"]
 
 
 def test_balanced_scopes_are_fine() -> None:
-    body = "namespace A.B\nsection\nlemma h : True := trivial\nend\nend A.B\nnoncomputable section\n" + THM + "end\n"
+    body = (
+        "namespace A.B\nsection\nlemma h : True := trivial\nend\nend A.B\nnoncomputable section\n"
+        + THM
+        + "end\n"
+    )
     assert rules(body) == []
 
 
@@ -251,7 +304,9 @@ def test_anything_but_an_allowed_command_is_refused(body: str, rule: str) -> Non
 
 
 def test_interpolated_strings_are_refused_since_their_holes_are_code() -> None:
-    sneaky = THM.replace("linarith", 'have := s!"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}"\n  linarith')
+    sneaky = THM.replace(
+        "linarith", 'have := s!"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}"\n  linarith'
+    )
     assert rules(sneaky) == ["s!", "string with {"]
     assert rules(THM.replace("linarith", 'have : "a" = "a" := rfl\n  linarith')) == []
 
@@ -263,12 +318,17 @@ def test_hash_notation_inside_a_term_is_not_a_command() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ["open Lean in\n" + THM, "open Lean Elab\n" + THM, "namespace Lean\nend Lean\n" + THM,
-     "open Real Mathlib\n" + THM, "namespace Mathlib\nend Mathlib\n" + THM,
-     THM.replace("linarith", "exact (Lean.Elab.admitGoal _)"),
-     THM.replace("linarith", "exact _root_.Lean.ofReduceBool _ _ rfl"),
-     THM.replace("linarith", "aesop (add safe tactic Lean.Elab.Tactic.evalSorry)"),
-     THM.replace("linarith", "have := IO.println \"x\"")],
+    [
+        "open Lean in\n" + THM,
+        "open Lean Elab\n" + THM,
+        "namespace Lean\nend Lean\n" + THM,
+        "open Real Mathlib\n" + THM,
+        "namespace Mathlib\nend Mathlib\n" + THM,
+        THM.replace("linarith", "exact (Lean.Elab.admitGoal _)"),
+        THM.replace("linarith", "exact _root_.Lean.ofReduceBool _ _ rfl"),
+        THM.replace("linarith", "aesop (add safe tactic Lean.Elab.Tactic.evalSorry)"),
+        THM.replace("linarith", 'have := IO.println "x"'),
+    ],
 )
 def test_meta_namespaces_are_refused(body: str) -> None:
     assert prefilter(body), body
@@ -337,20 +397,30 @@ def test_comment_openers_lean_reads_differently_are_refused(attack: str) -> None
 
 
 def test_ordinary_nested_and_doc_comments_still_pass() -> None:
-    honest = ("/- a /- nested -/ comment -/\n/-- A doc comment. -/\n" + RFL
-              + "/-! module doc -/\n-- line /- not a comment start\n")
+    honest = (
+        "/- a /- nested -/ comment -/\n/-- A doc comment. -/\n"
+        + RFL
+        + "/-! module doc -/\n-- line /- not a comment start\n"
+    )
     assert rules(honest) == []
 
 
 def test_a_letter_after_a_number_starts_a_new_token_as_in_lean() -> None:
     # `2r"\"` is 2 then the raw string r"\" in Lean; lexing `2r` as one number would read
     # `"\" … -- "` as one ordinary string and hide what Lean runs after the raw string.
-    attack = ('theorem t : (fun (_ : ℕ) (_ : String) => True) 2r"\\" := trivial '
-              + OVERRIDE + ' -- "\n')
+    attack = (
+        'theorem t : (fun (_ : ℕ) (_ : String) => True) 2r"\\" := trivial ' + OVERRIDE + ' -- "\n'
+    )
     assert "@[command_elab]" in rules(attack)
     kinds = [(t.kind, t.text) for t in tokenize('2r"\\" 0x1F 1.5e3 2.5 3').tokens]
-    assert kinds == [(Kind.NUMBER, "2"), (Kind.STRING, 'r"\\"'), (Kind.NUMBER, "0x1F"),
-                     (Kind.NUMBER, "1.5e3"), (Kind.NUMBER, "2.5"), (Kind.NUMBER, "3")]
+    assert kinds == [
+        (Kind.NUMBER, "2"),
+        (Kind.STRING, 'r"\\"'),
+        (Kind.NUMBER, "0x1F"),
+        (Kind.NUMBER, "1.5e3"),
+        (Kind.NUMBER, "2.5"),
+        (Kind.NUMBER, "3"),
+    ]
     honest = "theorem t : (0x1F : ℕ) = 31 ∧ (2.5 : ℝ) = 5 / 2 := by\n  norm_num\n"
     assert rules(honest) == []
 
@@ -358,8 +428,11 @@ def test_a_letter_after_a_number_starts_a_new_token_as_in_lean() -> None:
 def test_char_literals_are_read_as_lean_reads_them() -> None:
     # Lean's char literal may hold a raw newline: `'⏎'` then `"` opens a string in Lean, and
     # reading `'"'` instead would hide from the prefilter what Lean runs after that string.
-    attack = ("theorem t : (fun (_ : Char) (_ : String) => True) '\n'\"' x \" := trivial "
-              + OVERRIDE + ' -- "\n')
+    attack = (
+        "theorem t : (fun (_ : Char) (_ : String) => True) '\n'\"' x \" := trivial "
+        + OVERRIDE
+        + ' -- "\n'
+    )
     assert "@[command_elab]" in rules(attack)
     lexed = tokenize("'\n' '\"' '\\'' '\\u0041' '\\x41' 'a'")
     assert [t.kind for t in lexed.tokens] == [Kind.CHAR] * 6
@@ -370,24 +443,30 @@ def test_char_literals_are_read_as_lean_reads_them() -> None:
 def test_command_keywords_mid_line_are_refused() -> None:
     # A command is found at column 0 or by its keyword: a keyword missing from the lists
     # would start a command Lean runs and the scan never sees.
-    assert "unif_hint" in rules("theorem t : 1 = 1 := rfl unif_hint (n : ℕ) where n =?= 1 ⊢ n =?= 1\n")
+    assert "unif_hint" in rules(
+        "theorem t : 1 = 1 := rfl unif_hint (n : ℕ) where n =?= 1 ⊢ n =?= 1\n"
+    )
     assert "whatsnew" in rules("theorem t : 1 = 1 := rfl whatsnew in\ntheorem u : 2 = 2 := rfl\n")
     assert rules("theorem unif_hint_free : 1 = 1 := rfl\n") == []
 
 
 @pytest.mark.parametrize(
     "attack",
-    ["theorem t : 1 = 1 := rfl #unlisted_cmd t\n",
-     "theorem t : 1 = 1 := by simp; #unlisted_cmd t\n",
-     "theorem t : 1 = 1 := by\n  rfl\n  #unlisted_cmd t\n"],
+    [
+        "theorem t : 1 = 1 := rfl #unlisted_cmd t\n",
+        "theorem t : 1 = 1 := by simp; #unlisted_cmd t\n",
+        "theorem t : 1 = 1 := by\n  rfl\n  #unlisted_cmd t\n",
+    ],
 )
 def test_unlisted_hash_commands_where_a_command_may_start_are_refused(attack: str) -> None:
     assert "#unlisted_cmd" in rules(attack)
 
 
 def test_finset_card_notation_where_a_term_is_required_passes() -> None:
-    honest = ("theorem c (s : Finset ℕ) (h : #s = 2) : 2 * #s = 4 ∧ (#s) ≤ 2 := by\n"
-              "  constructor <;> omega\n")
+    honest = (
+        "theorem c (s : Finset ℕ) (h : #s = 2) : 2 * #s = 4 ∧ (#s) ≤ 2 := by\n"
+        "  constructor <;> omega\n"
+    )
     assert rules(honest) == []
 
 
@@ -397,7 +476,9 @@ def test_indented_equations_end_the_signature_so_a_later_command_is_seen() -> No
     body = "theorem e : ∀ n : ℕ, n = n\n  | 0 => rfl\n  | n+1 => rfl\n"
     assert rules(body + "unknown_command x\n") == ["unknown_command"]
     assert rules(body) == []
-    assert rules("theorem a (x : ℝ) (h : 0 ≤ x) :\n    |x| = x := by\n  exact abs_of_nonneg h\n") == []
+    assert (
+        rules("theorem a (x : ℝ) (h : 0 ≤ x) :\n    |x| = x := by\n  exact abs_of_nonneg h\n") == []
+    )
 
 
 def test_denied_words_in_guillemets_are_the_same_names() -> None:
@@ -408,9 +489,11 @@ def test_denied_words_in_guillemets_are_the_same_names() -> None:
 
 @pytest.mark.parametrize(
     "term",
-    ['dbg_trace "{(by run_tac Lean.Elab.Tactic.evalSorry : ℕ)}"; (0 : ℕ)',
-     's! "{(by run_tac pure () : ℕ)}"',
-     'throwError "{(by by_elab pure () : ℕ)}"'],
+    [
+        'dbg_trace "{(by run_tac Lean.Elab.Tactic.evalSorry : ℕ)}"; (0 : ℕ)',
+        's! "{(by run_tac pure () : ℕ)}"',
+        'throwError "{(by by_elab pure () : ℕ)}"',
+    ],
 )
 def test_strings_whose_braces_lean_may_read_as_terms_are_refused(term: str) -> None:
     # term-level `dbg_trace`, `throwError`, and `s!` followed by a space interpolate too: the
@@ -420,5 +503,7 @@ def test_strings_whose_braces_lean_may_read_as_terms_are_refused(term: str) -> N
 
 
 def test_plain_and_raw_strings_without_holes_pass() -> None:
-    honest = THM.replace("linarith", 'have : "a" ++ "b" = "ab" := rfl\n  have : r"{x}" = r"{x}" := rfl\n  linarith')
+    honest = THM.replace(
+        "linarith", 'have : "a" ++ "b" = "ab" := rfl\n  have : r"{x}" = r"{x}" := rfl\n  linarith'
+    )
     assert rules(honest) == []

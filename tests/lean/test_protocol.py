@@ -62,7 +62,9 @@ def test_every_golden_reply_parses_and_reserialises_losslessly(path: Path) -> No
             assert [m.data for m in reply.messages] == [
                 m["data"] for m in original.get("messages", [])
             ]
-            assert [s.goal for s in reply.sorries] == [s["goal"] for s in original.get("sorries", [])]
+            assert [s.goal for s in reply.sorries] == [
+                s["goal"] for s in original.get("sorries", [])
+            ]
 
 
 def test_reply_types_and_fields() -> None:

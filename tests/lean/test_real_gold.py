@@ -21,7 +21,11 @@ PROOF = (EXAMPLES / "mathd_algebra_10.lean").read_text()
 @pytest.fixture
 def checker() -> GoldChecker:
     setup = LeanSetup()
-    missing = [c.name for c in gold_doctor(setup) if not c.ok and c.name != "unprivileged user (for comparator)"]
+    missing = [
+        c.name
+        for c in gold_doctor(setup)
+        if not c.ok and c.name != "unprivileged user (for comparator)"
+    ]
     if missing:
         pytest.skip("gold check not installed: " + "; ".join(missing))
     return GoldChecker(GoldTools.from_setup(setup), config=GoldConfig(timeout=1800))
@@ -29,8 +33,10 @@ def checker() -> GoldChecker:
 
 def cost(label: str, verdict: GoldVerdict, capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
-        print(f"\ngold check ({label}): {verdict.outcome.value} in {verdict.elapsed:.1f} s, "
-              f"peak RSS of comparator's process tree {verdict.peak_rss_mb:.0f} MB")
+        print(
+            f"\ngold check ({label}): {verdict.outcome.value} in {verdict.elapsed:.1f} s, "
+            f"peak RSS of comparator's process tree {verdict.peak_rss_mb:.0f} MB"
+        )
 
 
 @pytest.mark.timeout(3600)

@@ -37,8 +37,13 @@ async def test_real_proof_is_proved(verifier: LeanVerifier) -> None:
         (("norm_num [abs_of_nonneg]", "sorry"), Outcome.SORRY),
         (("norm_num [abs_of_nonneg]", "linarith [foo]"), Outcome.LEAN_ERROR),
         (("norm_num [abs_of_nonneg]", "native_decide"), None),
-        (("theorem mathd_algebra_10 : abs ((120 : ℝ)", "theorem mathd_algebra_10 : abs ((121 : ℝ)"),
-         Outcome.REJECTED),
+        (
+            (
+                "theorem mathd_algebra_10 : abs ((120 : ℝ)",
+                "theorem mathd_algebra_10 : abs ((121 : ℝ)",
+            ),
+            Outcome.REJECTED,
+        ),
     ],
 )
 async def test_real_failures(
@@ -80,7 +85,9 @@ HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nope
         "theorem uses_choice (p : Prop) : p ∨ ¬p := Classical.em p",
     ],
 )
-async def test_axioms_reports_of_every_kind_of_name_are_read(verifier: LeanVerifier, proof: str) -> None:
+async def test_axioms_reports_of_every_kind_of_name_are_read(
+    verifier: LeanVerifier, proof: str
+) -> None:
     # `#print axioms _root_.NAME` resolves primes, guillemets, private and namespaced names,
     # and its answer (private names printed mangled) is parsed
     verdict = await verifier.check(HEADER + proof + "\n")
@@ -89,15 +96,21 @@ async def test_axioms_reports_of_every_kind_of_name_are_read(verifier: LeanVerif
 
 
 async def test_parse_error_running_into_the_checks_is_a_lean_error(verifier: LeanVerifier) -> None:
-    verdict = await verifier.check(PROOF.replace("norm_num [abs_of_nonneg]", "have h : 1 = 1 :="),
-                                   statement=STATEMENT)
+    verdict = await verifier.check(
+        PROOF.replace("norm_num [abs_of_nonneg]", "have h : 1 = 1 :="), statement=STATEMENT
+    )
     assert verdict.outcome is Outcome.LEAN_ERROR, verdict.reason
 
 
 async def test_statement_comparison_is_alpha_equivalence(verifier: LeanVerifier) -> None:
     statement = HEADER + "theorem t (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 := by\n"
     renamed = HEADER + "lemma t (y : ℝ) (hy : y / 50 = 40) : y = 2000 := by\n  linarith\n"
-    changed = HEADER + "theorem t (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 ∨ x = 0 := by\n  left; linarith\n"
+    changed = (
+        HEADER + "theorem t (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 ∨ x = 0 := by\n  left; linarith\n"
+    )
     assert (await verifier.check(renamed, statement=statement)).proved
     verdict = await verifier.check(changed, statement=statement)
-    assert verdict.outcome is Outcome.REJECTED and "does not prove the given statement" in verdict.reason
+    assert (
+        verdict.outcome is Outcome.REJECTED
+        and "does not prove the given statement" in verdict.reason
+    )

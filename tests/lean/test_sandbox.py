@@ -15,13 +15,19 @@ def test_the_sandbox_user_defaults_to_nobody(monkeypatch: pytest.MonkeyPatch) ->
     assert (SandboxConfig().uid, SandboxConfig().gid) == (NOBODY, NOBODY)
 
 
-def test_the_sandbox_user_comes_from_the_variable_or_the_service_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sandbox_user_comes_from_the_variable_or_the_service_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv(USER_VAR, "4000123")
     assert sandbox_user() == (4000123, 4000123)
     assert (SandboxConfig().uid, SandboxConfig().gid) == (4000123, 4000123)
     assert sandbox_user(" 70000:70001 ", "X") == (70000, 70001)
     try:
-        prefix = ServiceSettings(repl_command="lean-repl", sandbox_user="5000:6000").pool_config().process.prefix
+        prefix = (
+            ServiceSettings(repl_command="lean-repl", sandbox_user="5000:6000")
+            .pool_config()
+            .process.prefix
+        )
         fallback = ServiceSettings(repl_command="lean-repl").pool_config().process.prefix
     except SandboxUnavailable as exc:  # .ci/run installs bubblewrap; a bare machine may lack it
         pytest.skip(f"sandbox tools missing: {exc}")
@@ -29,7 +35,11 @@ def test_the_sandbox_user_comes_from_the_variable_or_the_service_setting(monkeyp
     assert "--reuid=4000123" in fallback
 
 
-@pytest.mark.parametrize("value", ["0", "0:5", "5:0", "abc", "1:b", "-3", "4294967295", "1:2:3", "65534:", ":65534"])
+@pytest.mark.parametrize(
+    "value", ["0", "0:5", "5:0", "abc", "1:b", "-3", "4294967295", "1:2:3", "65534:", ":65534"]
+)
 def test_a_sandbox_user_that_is_root_or_not_a_number_is_refused_by_name(value: str) -> None:
-    with pytest.raises(SandboxUnavailable, match=f"^STEPPROVER_SERVICE_SANDBOX_USER={value!r}: give UID"):
+    with pytest.raises(
+        SandboxUnavailable, match=f"^STEPPROVER_SERVICE_SANDBOX_USER={value!r}: give UID"
+    ):
         sandbox_user(value, "STEPPROVER_SERVICE_SANDBOX_USER")

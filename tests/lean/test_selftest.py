@@ -15,10 +15,21 @@ from stepprover.lean.verify import Outcome, Verdict
 runner = CliRunner()
 # Every kind of exploit issue #12 and the README's integrity list name.
 KINDS = {
-    "sorry", "axiom", "native_decide", "kernel-skipping option", "message-hiding option",
-    "printing option", "message-adding option", "attribute-registered elaborator",
-    "norm_num/positivity/simproc extension", "meta keyword", "notation/instance redefinition",
-    "statement change", "namespace/name trick", "probe spoofing", "output truncation",
+    "sorry",
+    "axiom",
+    "native_decide",
+    "kernel-skipping option",
+    "message-hiding option",
+    "printing option",
+    "message-adding option",
+    "attribute-registered elaborator",
+    "norm_num/positivity/simproc extension",
+    "meta keyword",
+    "notation/instance redefinition",
+    "statement change",
+    "namespace/name trick",
+    "probe spoofing",
+    "output truncation",
     "lexer desync",
 }
 
@@ -47,8 +58,9 @@ def test_dry_run_notices_a_misclassification() -> None:
 class ProvesEverything:
     """A verifier that answers `proved` whenever Lean would be asked: no integrity at all."""
 
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
+    async def check(
+        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+    ) -> Verdict:
         planned = selftest.plan(str(code), statement)
         if isinstance(planned, str):
             return Verdict(outcome=Outcome.REJECTED, reason=planned)
@@ -69,7 +81,10 @@ def test_cli_dry_run_prints_counts_and_stages() -> None:
     assert result.exit_code == 0, result.output
     assert f"{len(CASES)} cases: {len(HONEST)} honest, {len(EXPLOITS)} exploits" in result.output
     assert "0 misclassified" in result.output
-    assert "axiom (axiom, expected at prefilter): refused before Lean (line 8: `axiom`" in result.output
+    assert (
+        "axiom (axiom, expected at prefilter): refused before Lean (line 8: `axiom`"
+        in result.output
+    )
     assert "native_decide (native_decide, expected at lean): left to Lean" in result.output
 
 

@@ -61,12 +61,26 @@ def test_scripted_mode_counts_environments_and_resolves_negative_lines(
     script_file,
 ) -> None:
     script = [
-        ["bad", {"messages": [{"severity": "error", "pos": {"line": -1, "column": 0},
-                               "endPos": None, "data": "boom"}]}],
+        [
+            "bad",
+            {
+                "messages": [
+                    {
+                        "severity": "error",
+                        "pos": {"line": -1, "column": 0},
+                        "endPos": None,
+                        "data": "boom",
+                    }
+                ]
+            },
+        ],
     ]
     requests = b'{"cmd": "import Mathlib"}\n\n{"cmd": "a\\nb\\nbad", "env": 0}\n\n{"cmd": "x", "env": 7}\n\n'
     result = subprocess.run(
-        standin_command("--script", script_file(script)), input=requests, capture_output=True, timeout=30,
+        standin_command("--script", script_file(script)),
+        input=requests,
+        capture_output=True,
+        timeout=30,
         check=False,
     )
     replies = [json.loads(t) for t in split_messages(result.stdout.decode())]

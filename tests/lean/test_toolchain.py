@@ -41,8 +41,13 @@ def test_default_plan_is_the_reference_setup(tmp_path: Path) -> None:
 
 
 def test_versions_are_configurable(tmp_path: Path) -> None:
-    setup = LeanSetup(root=tmp_path, elan_home=tmp_path / "elan", lean_version="v4.24.0",
-                      mathlib_rev="v4.24.0", repl_rev="v4.24.0")
+    setup = LeanSetup(
+        root=tmp_path,
+        elan_home=tmp_path / "elan",
+        lean_version="v4.24.0",
+        mathlib_rev="v4.24.0",
+        repl_rev="v4.24.0",
+    )
     commands = [" ".join(s.argv) for s in setup_plan(setup)]
     assert "leanprover/lean4:v4.24.0" in commands[1] and "--branch v4.24.0" in commands[5]
 
@@ -52,7 +57,9 @@ def test_plan_skips_what_is_present_and_doctor_reports_it(tmp_path: Path) -> Non
     fake_install(setup, built=False)
     assert [s.done for s in setup_plan(setup)] == [True, True, True, True, False, True, False]
     checks = {c.name: c for c in doctor(setup)}
-    assert not checks["build the REPL"].ok and "stepprover lean setup" in checks["build the REPL"].fix
+    assert (
+        not checks["build the REPL"].ok and "stepprover lean setup" in checks["build the REPL"].fix
+    )
     fake_install_rest = setup.repl_binary
     fake_install_rest.parent.mkdir(parents=True)
     fake_install_rest.write_text("")
@@ -96,7 +103,9 @@ def test_one_repl_command_builder_for_cli_training_and_service(tmp_path: Path) -
         boxed = repl_process("lean-repl", sandbox=SandboxConfig(memory_mb=1024))
     except SandboxUnavailable as exc:  # .ci/run installs bubblewrap; a bare machine may lack it
         pytest.skip(f"sandbox tools missing: {exc}")
-    assert boxed.command == ["lean-repl"] and boxed.prefix and "1073741824" in " ".join(boxed.prefix)
+    assert (
+        boxed.command == ["lean-repl"] and boxed.prefix and "1073741824" in " ".join(boxed.prefix)
+    )
 
 
 def test_gold_plan_pins_comparator_lean4export_and_landrun(tmp_path: Path) -> None:
@@ -107,7 +116,10 @@ def test_gold_plan_pins_comparator_lean4export_and_landrun(tmp_path: Path) -> No
     commands = [" ".join(s.argv) for s in steps]
     pins = GOLD_PINS["v4.20.0-rc5"]
     assert [s.done for s in steps] == [False] * 7
-    assert "leanprover/comparator" in commands[0] and f"checkout --detach {pins.comparator_rev}" in commands[0]
+    assert (
+        "leanprover/comparator" in commands[0]
+        and f"checkout --detach {pins.comparator_rev}" in commands[0]
+    )
     assert commands[1].endswith("lake build comparator") and steps[1].cwd == setup.comparator_dir
     assert "leanprover/lean4export" in commands[2] and pins.lean4export_rev in commands[2]
     # lean4export reads the project's .olean files, so it is built with the project's Lean.
@@ -115,8 +127,13 @@ def test_gold_plan_pins_comparator_lean4export_and_landrun(tmp_path: Path) -> No
     assert commands[4].endswith("lake build lean4export")
     assert commands[5].endswith(f"lean4export {setup.lean4export_binary}")
     assert f"GOBIN={setup.gold_bin}" in commands[6] and f"landrun@{LANDRUN_VERSION}" in commands[6]
-    current = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan",
-                        lean_version="v4.30.0", mathlib_rev="v4.30.0", repl_rev="v4.30.0")
+    current = LeanSetup(
+        root=tmp_path / "lean",
+        elan_home=tmp_path / "elan",
+        lean_version="v4.30.0",
+        mathlib_rev="v4.30.0",
+        repl_rev="v4.30.0",
+    )
     current_commands = [" ".join(s.argv) for s in gold_setup_plan(current)]
     assert GOLD_PINS["v4.30.0"].comparator_rev in current_commands[0]
     assert "leanprover/lean4:v4.30.0" in current_commands[3]
@@ -137,8 +154,10 @@ def test_gold_doctor_reports_each_tool_and_landlock(tmp_path: Path) -> None:
 
     setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
     pins = GOLD_PINS[setup.lean_version]
-    for folder, rev in ((setup.comparator_dir, pins.comparator_rev),
-                        (setup.lean4export_dir, pins.lean4export_rev)):
+    for folder, rev in (
+        (setup.comparator_dir, pins.comparator_rev),
+        (setup.lean4export_dir, pins.lean4export_rev),
+    ):
         (folder / ".git").mkdir(parents=True)
         (folder / ".git" / "HEAD").write_text(rev + "\n")
     (setup.lean4export_dir / "lean-toolchain").write_text(setup.toolchain + "\n")

@@ -38,16 +38,18 @@ class FakeVerifier:
     """Counts checks; each answers ``verdict`` once ``release`` is set."""
 
     def __init__(self, verdict: Verdict | None = None) -> None:
-        self.verdict = verdict or Verdict(outcome=Outcome.PROVED, reply=REPLY, elapsed=9.0,
-                                          lean_seconds=2.5)
+        self.verdict = verdict or Verdict(
+            outcome=Outcome.PROVED, reply=REPLY, elapsed=9.0, lean_seconds=2.5
+        )
         self.calls = 0
         self.cancelled = 0
         self.release = asyncio.Event()
         self.release.set()
         self.started = asyncio.Event()
 
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
+    async def check(
+        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+    ) -> Verdict:
         self.calls += 1
         self.started.set()
         try:
@@ -101,23 +103,40 @@ class WiderConfig(VerifyConfig):
     allow_extra_commands: frozenset[str] = frozenset()
 
 
-def key(code: str | bytes = CODE, statement: str | None = STATEMENT, setup: str = SETUP,
-        config: VerifyConfig | None = None) -> str:
+def key(
+    code: str | bytes = CODE,
+    statement: str | None = STATEMENT,
+    setup: str = SETUP,
+    config: VerifyConfig | None = None,
+) -> str:
     return verdict_key(code, statement, setup=setup, config=config or VerifyConfig())
 
 
-@pytest.mark.parametrize("changed", [
-    lambda: key(code=CODE.replace("trivial", "simp")),
-    lambda: key(code=CODE.replace("import Mathlib", "import Mathlib\nimport Aesop")),  # header
-    lambda: key(statement=STATEMENT.replace("True", "1 = 1")),
-    lambda: key(statement=None),
-    lambda: key(statement=""),
-    lambda: key(setup="lean-setup: other"),
-    lambda: key(config=VerifyConfig(allowed_axioms=frozenset({"propext", "Quot.sound"}))),
-    lambda: key(config=VerifyConfig(max_code_bytes=10)),
-    lambda: key(config=WiderConfig(allow_extra_commands=frozenset({"elab"}))),
-], ids=["proof", "header", "statement", "no-statement", "empty-statement", "setup", "axioms",
-        "size-limit", "new-config-field"])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        lambda: key(code=CODE.replace("trivial", "simp")),
+        lambda: key(code=CODE.replace("import Mathlib", "import Mathlib\nimport Aesop")),  # header
+        lambda: key(statement=STATEMENT.replace("True", "1 = 1")),
+        lambda: key(statement=None),
+        lambda: key(statement=""),
+        lambda: key(setup="lean-setup: other"),
+        lambda: key(config=VerifyConfig(allowed_axioms=frozenset({"propext", "Quot.sound"}))),
+        lambda: key(config=VerifyConfig(max_code_bytes=10)),
+        lambda: key(config=WiderConfig(allow_extra_commands=frozenset({"elab"}))),
+    ],
+    ids=[
+        "proof",
+        "header",
+        "statement",
+        "no-statement",
+        "empty-statement",
+        "setup",
+        "axioms",
+        "size-limit",
+        "new-config-field",
+    ],
+)
 def test_every_component_changes_the_key(changed: Callable[[], str]) -> None:
     assert changed() != key()
 
@@ -140,25 +159,51 @@ def test_axiom_set_order_does_not_matter_across_processes() -> None:
         from stepprover.lean.verify import VerifyConfig
         print(verdict_key("x", None, setup="s", config=VerifyConfig()))
     """)
-    keys = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
-            for seed in range(6)}
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(6)
+    }
     assert len(keys) == 1
 
 
-@pytest.mark.parametrize(("verdict", "stored"), [
-    (Verdict(outcome=Outcome.PROVED, reply=REPLY), True),
-    (Verdict(outcome=Outcome.LEAN_ERROR, reason="linarith failed", reply=REPLY), True),
-    (Verdict(outcome=Outcome.SORRY, reply=REPLY), True),
-    (Verdict(outcome=Outcome.REJECTED, reason="depends on disallowed axioms", reply=REPLY), True),
-    (Verdict(outcome=Outcome.REJECTED, reason="prefilter: elab"), False),  # before Lean ran
-    (Verdict(outcome=Outcome.LEAN_ERROR, reason="imports refused at warm-up"), False),  # no reply
-    (Verdict(outcome=Outcome.TIMEOUT, reason="no reply within 300 s"), False),
-    (Verdict(outcome=Outcome.CRASH, reason="exited", reply={"message": "x"}), False),
-], ids=["proved", "lean_error", "sorry", "rejected-after-lean", "rejected-before-lean",
-        "lean_error-without-reply", "timeout", "crash"])
-async def test_only_leans_own_verdicts_are_stored(store: VerdictStore, verdict: Verdict,
-                                                  stored: bool) -> None:
+@pytest.mark.parametrize(
+    ("verdict", "stored"),
+    [
+        (Verdict(outcome=Outcome.PROVED, reply=REPLY), True),
+        (Verdict(outcome=Outcome.LEAN_ERROR, reason="linarith failed", reply=REPLY), True),
+        (Verdict(outcome=Outcome.SORRY, reply=REPLY), True),
+        (
+            Verdict(outcome=Outcome.REJECTED, reason="depends on disallowed axioms", reply=REPLY),
+            True,
+        ),
+        (Verdict(outcome=Outcome.REJECTED, reason="prefilter: elab"), False),  # before Lean ran
+        (
+            Verdict(outcome=Outcome.LEAN_ERROR, reason="imports refused at warm-up"),
+            False,
+        ),  # no reply
+        (Verdict(outcome=Outcome.TIMEOUT, reason="no reply within 300 s"), False),
+        (Verdict(outcome=Outcome.CRASH, reason="exited", reply={"message": "x"}), False),
+    ],
+    ids=[
+        "proved",
+        "lean_error",
+        "sorry",
+        "rejected-after-lean",
+        "rejected-before-lean",
+        "lean_error-without-reply",
+        "timeout",
+        "crash",
+    ],
+)
+async def test_only_leans_own_verdicts_are_stored(
+    store: VerdictStore, verdict: Verdict, stored: bool
+) -> None:
     inner = FakeVerifier(verdict)
     verifier = cached(inner, store)
     await verifier.check(CODE, statement=STATEMENT)
@@ -230,15 +275,18 @@ async def test_a_longer_timeout_does_not_join_a_shorter_check(store: VerdictStor
 
 async def test_an_exception_reaches_every_caller_and_is_not_stored(store: VerdictStore) -> None:
     class Failing(FakeVerifier):
-        async def check(self, code: str | bytes, *, statement: str | None = None,
-                        timeout: float | None = None) -> Verdict:
+        async def check(
+            self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+        ) -> Verdict:
             self.calls += 1
             await asyncio.sleep(0)
             raise ConnectionError("service unreachable")
 
     inner = Failing()
     verifier = cached(inner, store)
-    results = await asyncio.gather(*(verifier.check(CODE) for _ in range(3)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(verifier.check(CODE) for _ in range(3)), return_exceptions=True
+    )
     assert all(isinstance(r, ConnectionError) for r in results) and inner.calls == 1
     assert store.count() == 0
 
@@ -256,7 +304,9 @@ async def test_a_failing_store_costs_a_miss_not_a_verdict(store: VerdictStore) -
 
 
 @pytest.mark.parametrize("spoil", ["not-a-folder", "not-a-database"])
-async def test_an_unusable_store_turns_the_cache_off_not_the_check(tmp_path: Path, spoil: str) -> None:
+async def test_an_unusable_store_turns_the_cache_off_not_the_check(
+    tmp_path: Path, spoil: str
+) -> None:
     if spoil == "not-a-folder":
         folder = tmp_path / "file"
         folder.write_text("x")
@@ -302,10 +352,20 @@ WRITER = textwrap.dedent("""
 
 def test_two_processes_share_one_store(tmp_path: Path) -> None:
     go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(a), str(b), str(go)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for a, b in ((0, 200), (100, 300))]  # 100 keys written by both
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), str(a), str(b), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for a, b in ((0, 200), (100, 300))
+    ]  # 100 keys written by both
     go.touch()
     outputs = [p.communicate(timeout=100) for p in procs]
     for proc, (out, errors) in zip(procs, outputs, strict=True):
@@ -336,38 +396,66 @@ class CountingPool:
         self.pool = pool
         self.runs = 0
 
-    async def run_command(self, imports: str, cmd: str, timeout: float, *,
-                          trusted: bool = False) -> CommandOutcome:
+    async def run_command(
+        self, imports: str, cmd: str, timeout: float, *, trusted: bool = False
+    ) -> CommandOutcome:
         self.runs += 1
         return await self.pool.run_command(imports, cmd, timeout, trusted=trusted)
 
 
 async def test_over_a_lean_verifier_each_distinct_proof_reaches_the_pool_once(
-        store: VerdictStore, script_file: Callable[[Any], str]) -> None:
-    axioms = {"severity": "info", "pos": {"line": -2, "column": 0},
-              "endPos": {"line": -2, "column": 1}, "data": "'t' does not depend on any axioms"}
-    config = standin_pool_config("--script", script_file([["#print axioms", {"messages": [axioms]}]]))
+    store: VerdictStore, script_file: Callable[[Any], str]
+) -> None:
+    axioms = {
+        "severity": "info",
+        "pos": {"line": -2, "column": 0},
+        "endPos": {"line": -2, "column": 1},
+        "data": "'t' does not depend on any axioms",
+    }
+    config = standin_pool_config(
+        "--script", script_file([["#print axioms", {"messages": [axioms]}]])
+    )
     async with ReplPool(config) as pool:
         counting = CountingPool(pool)
         verifier = cached(LeanVerifier(counting, VerifyConfig(timeout=10)), store)  # type: ignore[arg-type]
-        proofs = [CODE, CODE.replace("trivial", "exact True.intro"), CODE, CODE, "theorem t : True := by\n  elab"]
+        proofs = [
+            CODE,
+            CODE.replace("trivial", "exact True.intro"),
+            CODE,
+            CODE,
+            "theorem t : True := by\n  elab",
+        ]
         verdicts = await asyncio.gather(*(verifier.check(p) for p in proofs))
         assert [v.outcome for v in verdicts] == [Outcome.PROVED] * 4 + [Outcome.REJECTED]
-        assert counting.runs == 2  # two distinct proofs reached Lean; the prefilter stopped the last
+        assert (
+            counting.runs == 2
+        )  # two distinct proofs reached Lean; the prefilter stopped the last
         assert (await verifier.check(proofs[1])).cached
         assert counting.runs == 2
 
 
-async def test_lean_seconds_leave_out_the_wait_for_a_worker(script_file: Callable[[Any], str]) -> None:
-    axioms = {"severity": "info", "pos": {"line": -2, "column": 0},
-              "endPos": {"line": -2, "column": 1}, "data": "'t' does not depend on any axioms"}
-    config = standin_pool_config("--script", script_file([["#print axioms", {"messages": [axioms]}]]),
-                                 "--delay", "0.05", workers=1)
+async def test_lean_seconds_leave_out_the_wait_for_a_worker(
+    script_file: Callable[[Any], str],
+) -> None:
+    axioms = {
+        "severity": "info",
+        "pos": {"line": -2, "column": 0},
+        "endPos": {"line": -2, "column": 1},
+        "data": "'t' does not depend on any axioms",
+    }
+    config = standin_pool_config(
+        "--script",
+        script_file([["#print axioms", {"messages": [axioms]}]]),
+        "--delay",
+        "0.05",
+        workers=1,
+    )
     async with ReplPool(config) as pool:
         await pool.warm("import Mathlib")
         verifier = LeanVerifier(pool, VerifyConfig(timeout=10))
-        verdicts = await asyncio.gather(*(verifier.check(CODE.replace("trivial", f"trivial -- {i}"))
-                                          for i in range(3)))
+        verdicts = await asyncio.gather(
+            *(verifier.check(CODE.replace("trivial", f"trivial -- {i}")) for i in range(3))
+        )
     assert all(v.proved and v.lean_seconds >= 0.05 for v in verdicts)
     # one worker: the last one served waited for the two other checks (each >= 50 ms of
     # Lean time), and its own Lean time leaves that wait out

@@ -31,7 +31,9 @@ STD_AXIOMS = "'t1' depends on axioms: [propext,\n Classical.choice,\n Quot.sound
 # `#guard_expr` failure: Lean src/Lean/Elab/Tactic/GuardExpr.lean (evalGuardExprCmd) at commit
 # 703d76cc08763da5583118c1691c4f596d731eb8 (in core since lean4 PR #3297, so in v4.20):
 # "failed: {r}{eq} {p} is not true".
-GUARD_FAILED = "failed: type_of% @_root_.stepprover_reference_statement =ₐ type_of% @_root_.t1 is not true"
+GUARD_FAILED = (
+    "failed: type_of% @_root_.stepprover_reference_statement =ₐ type_of% @_root_.t1 is not true"
+)
 
 # Lines counted from the command's end (the stand-in's negative lines): the command ends with
 # the probe and a newline, so -2 is the last probe line. With a statement the probe is
@@ -40,8 +42,12 @@ AXIOMS, GUARD, TACTIC = -2, -3, -6
 
 
 def msg(severity: str, line: int, data: str) -> dict[str, Any]:
-    return {"severity": severity, "pos": {"line": line, "column": 0},
-            "endPos": {"line": line, "column": 5}, "data": data}
+    return {
+        "severity": severity,
+        "pos": {"line": line, "column": 0},
+        "endPos": {"line": line, "column": 5},
+        "data": data,
+    }
 
 
 def proof(tactic: str, name: str = "t1") -> str:
@@ -49,29 +55,51 @@ def proof(tactic: str, name: str = "t1") -> str:
 
 
 SCRIPT = [
-    ["case_ok", {"messages": [msg("warning", 2, "declaration uses 'sorry'"),  # the reference
-                              msg("info", AXIOMS, STD_AXIOMS)]}],
+    [
+        "case_ok",
+        {
+            "messages": [
+                msg("warning", 2, "declaration uses 'sorry'"),  # the reference
+                msg("info", AXIOMS, STD_AXIOMS),
+            ]
+        },
+    ],
     ["case_no_types", {"messages": [msg("info", AXIOMS, STD_AXIOMS)]}],
-    ["case_error", {"messages": [msg("error", TACTIC, "linarith failed"),
-                                 msg("info", AXIOMS, STD_AXIOMS)]}],
-    ["case_sorry_old", {"messages": [msg("warning", TACTIC - 1, "declaration uses 'sorry'"),
-                                     msg("info", AXIOMS, "'t1' depends on axioms: [sorryAx]")]}],
+    [
+        "case_error",
+        {"messages": [msg("error", TACTIC, "linarith failed"), msg("info", AXIOMS, STD_AXIOMS)]},
+    ],
+    [
+        "case_sorry_old",
+        {
+            "messages": [
+                msg("warning", TACTIC - 1, "declaration uses 'sorry'"),
+                msg("info", AXIOMS, "'t1' depends on axioms: [sorryAx]"),
+            ]
+        },
+    ],
     ["case_sorry_new", {"messages": [msg("warning", TACTIC - 1, "declaration uses `sorry`")]}],
     ["case_sorry_hidden", {"messages": [msg("info", AXIOMS, "'t1' depends on axioms: [sorryAx]")]}],
     ["case_no_axioms_line", {"messages": []}],
-    ["case_native", {"messages": [msg(
-        "info", AXIOMS, "'t1' depends on axioms: [propext, Lean.ofReduceBool]")]}],
+    [
+        "case_native",
+        {"messages": [msg("info", AXIOMS, "'t1' depends on axioms: [propext, Lean.ofReduceBool]")]},
+    ],
     ["case_forged", {"messages": [msg("info", TACTIC, "'t1' does not depend on any axioms")]}],
     # Lean finds t1's type different from the statement's: the comparison (only sent with a
     # statement, right after the proof) fails; without a statement the same proof passes
-    ["case_other_type\n\n\n#guard_expr", {"messages": [msg("error", GUARD, GUARD_FAILED),
-                                                       msg("info", AXIOMS, STD_AXIOMS)]}],
+    [
+        "case_other_type\n\n\n#guard_expr",
+        {"messages": [msg("error", GUARD, GUARD_FAILED), msg("info", AXIOMS, STD_AXIOMS)]},
+    ],
     ["case_other_type", {"messages": [msg("info", AXIOMS, STD_AXIOMS)]}],
     ["case_pure", {"messages": [msg("info", AXIOMS, "'t1' does not depend on any axioms")]}],
     ["case_truncated", {"messages": [msg("info", AXIOMS, "'t1' depends on axioms: [propext, ⋯]")]}],
     ["case_statement_broken", {"messages": [msg("error", 9, "unknown identifier 'foo'")]}],
-    ["case_runs_into_probe", {"messages": [msg(
-        "error", GUARD, "unexpected token '#guard_expr'; expected term")]}],
+    [
+        "case_runs_into_probe",
+        {"messages": [msg("error", GUARD, "unexpected token '#guard_expr'; expected term")]},
+    ],
     ["case_lean_error_reply", {"message": "Lean error:\nbad"}],
 ]
 
@@ -136,7 +164,10 @@ async def test_axioms_report_printed_by_the_proof_itself_is_ignored(verifier: Le
 async def test_statement_that_lean_finds_different_is_rejected(verifier: LeanVerifier) -> None:
     cheat = proof("norm_num -- case_other_type").replace("x + x = 4", "x + x = 4 ∨ True")
     verdict = await verifier.check(cheat, statement=STATEMENT)
-    assert verdict.outcome is Outcome.REJECTED and "does not prove the given statement" in verdict.reason
+    assert (
+        verdict.outcome is Outcome.REJECTED
+        and "does not prove the given statement" in verdict.reason
+    )
 
 
 async def test_truncated_axioms_report_fails_closed(verifier: LeanVerifier) -> None:
@@ -150,7 +181,9 @@ async def test_statement_that_does_not_elaborate_is_named(verifier: LeanVerifier
 
 
 async def test_parse_error_running_into_the_probe_is_a_lean_error(verifier: LeanVerifier) -> None:
-    verdict = await verifier.check(proof("have h2 : x = x := -- case_runs_into_probe"), statement=STATEMENT)
+    verdict = await verifier.check(
+        proof("have h2 : x = x := -- case_runs_into_probe"), statement=STATEMENT
+    )
     assert verdict.outcome is Outcome.LEAN_ERROR and "does not parse" in verdict.reason
 
 
@@ -252,7 +285,10 @@ def test_honest_variants_of_the_statement_are_left_to_lean_not_refused() -> None
 
 
 def test_a_theorem_inside_a_namespace_is_not_the_statements_theorem() -> None:
-    code = HEADER + "namespace X\ntheorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  linarith\nend X\n"
+    code = (
+        HEADER
+        + "namespace X\ntheorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  linarith\nend X\n"
+    )
     assert plan(code, STATEMENT) == "the proof does not declare theorem t1"
 
 
@@ -269,7 +305,9 @@ def test_rules_version_is_a_string() -> None:
 
 
 def info(data: str) -> Message:
-    return Message.model_validate({"severity": "info", "pos": {"line": 1, "column": 0}, "data": data})
+    return Message.model_validate(
+        {"severity": "info", "pos": {"line": 1, "column": 0}, "data": data}
+    )
 
 
 @pytest.mark.parametrize(
@@ -277,12 +315,21 @@ def info(data: str) -> Message:
     [
         ("foo'", "'foo'' depends on axioms: [propext]", ["propext"]),
         ("foo''", "'foo''' does not depend on any axioms", []),
-        ("«my thm»", "'«my thm»' depends on axioms: [propext, Classical.choice]",
-         ["propext", "Classical.choice"]),
-        ("A.B.c", "'A.B.c' depends on axioms: [propext,\n Classical.choice,\n Quot.sound]",
-         ["propext", "Classical.choice", "Quot.sound"]),
-        ("t", "'t' depends on axioms: [propext, Classical.choice,\nQuot.sound]",
-         ["propext", "Classical.choice", "Quot.sound"]),
+        (
+            "«my thm»",
+            "'«my thm»' depends on axioms: [propext, Classical.choice]",
+            ["propext", "Classical.choice"],
+        ),
+        (
+            "A.B.c",
+            "'A.B.c' depends on axioms: [propext,\n Classical.choice,\n Quot.sound]",
+            ["propext", "Classical.choice", "Quot.sound"],
+        ),
+        (
+            "t",
+            "'t' depends on axioms: [propext, Classical.choice,\nQuot.sound]",
+            ["propext", "Classical.choice", "Quot.sound"],
+        ),
         ("t", "'_private.0.t' depends on axioms: [propext]", ["propext"]),
         ("t", "'_private.Mathlib.Foo.0.t' does not depend on any axioms", []),
         ("t", "'t' depends on axioms: [«weird, axiom»]", ["«weird, axiom»"]),
@@ -312,11 +359,14 @@ def test_two_answers_at_the_axioms_line_fail_closed() -> None:
 
 def test_the_proof_may_not_borrow_the_statements_sorried_copy() -> None:
     # the reference theorem is declared (with sorry) before the proof in the same command
-    attack = HEADER + ("theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n"
-                       f"  exact _root_.{REFERENCE_NAME} x h\n")
+    attack = HEADER + (
+        f"theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  exact _root_.{REFERENCE_NAME} x h\n"
+    )
     assert "names stepprover_reference_statement" in str(plan(attack, STATEMENT))
-    honest = HEADER + ("theorem reference_statement (x : ℝ) (h : x = 2) : x + x = 4 := by linarith\n"
-                       "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := reference_statement x h\n")
+    honest = HEADER + (
+        "theorem reference_statement (x : ℝ) (h : x = 2) : x + x = 4 := by linarith\n"
+        "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := reference_statement x h\n"
+    )
     assert isinstance(plan(honest, STATEMENT), Plan)
 
 
@@ -325,4 +375,6 @@ def test_imports_must_be_plain_module_names() -> None:
     attack = "import «..».«..».tmp.evil\n" + proof("linarith").split("\n", 1)[1]
     assert "not a plain module name" in str(plan(attack, None))
     assert isinstance(plan(proof("linarith"), None), Plan)
-    assert isinstance(plan("import Mathlib.Tactic.Linarith\n" + proof("linarith").split("\n", 1)[1], None), Plan)
+    assert isinstance(
+        plan("import Mathlib.Tactic.Linarith\n" + proof("linarith").split("\n", 1)[1], None), Plan
+    )

@@ -15,8 +15,15 @@ Responder = Callable[[dict[str, Any]], tuple[list[int], str, int | None]]
 
 
 class FakeVllmState:
-    def __init__(self, respond: Responder, *, fail_first: int = 0, delay: float = 0.0,
-                 return_token_ids: bool = True, decode: Callable[[list[int]], str] = str) -> None:
+    def __init__(
+        self,
+        respond: Responder,
+        *,
+        fail_first: int = 0,
+        delay: float = 0.0,
+        return_token_ids: bool = True,
+        decode: Callable[[list[int]], str] = str,
+    ) -> None:
         self.respond = respond
         self.fail_first = fail_first
         self.delay = delay
@@ -49,25 +56,48 @@ def make_handler(state: FakeVllmState) -> type[BaseHTTPRequestHandler]:
                     return
                 ids, finish, stop = state.respond(body)
                 logprobs = None
-                if body.get("logprobs") is not None:  # the sampled token's logprob: -0.5 for each here
-                    logprobs = {"tokens": [f"token_id:{t}" for t in ids], "token_logprobs": [-0.5] * len(ids),
-                                "top_logprobs": None, "text_offset": [0] * len(ids)}
-                choice: dict[str, Any] = {"index": 0, "text": state.decode(ids), "logprobs": logprobs,
-                                          "finish_reason": finish, "stop_reason": stop}
+                if (
+                    body.get("logprobs") is not None
+                ):  # the sampled token's logprob: -0.5 for each here
+                    logprobs = {
+                        "tokens": [f"token_id:{t}" for t in ids],
+                        "token_logprobs": [-0.5] * len(ids),
+                        "top_logprobs": None,
+                        "text_offset": [0] * len(ids),
+                    }
+                choice: dict[str, Any] = {
+                    "index": 0,
+                    "text": state.decode(ids),
+                    "logprobs": logprobs,
+                    "finish_reason": finish,
+                    "stop_reason": stop,
+                }
                 if state.return_token_ids and body.get("return_token_ids"):
                     choice["token_ids"] = ids
-                self._send(200, {"id": "cmpl-1", "object": "text_completion", "created": 0,
-                                 "model": body["model"], "choices": [choice],
-                                 "usage": {"prompt_tokens": len(body["prompt"]),
-                                           "completion_tokens": len(ids),
-                                           "total_tokens": len(body["prompt"]) + len(ids)}})
+                self._send(
+                    200,
+                    {
+                        "id": "cmpl-1",
+                        "object": "text_completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [choice],
+                        "usage": {
+                            "prompt_tokens": len(body["prompt"]),
+                            "completion_tokens": len(ids),
+                            "total_tokens": len(body["prompt"]) + len(ids),
+                        },
+                    },
+                )
             finally:
                 with state.lock:
                     state.in_flight -= 1
 
         def do_GET(self) -> None:
             if self.path == "/v1/models":
-                self._send(200, {"object": "list", "data": [{"id": "served-model", "object": "model"}]})
+                self._send(
+                    200, {"object": "list", "data": [{"id": "served-model", "object": "model"}]}
+                )
             else:
                 self._send(404, {"error": {"message": "not found"}})
 

@@ -43,19 +43,26 @@ async def test_sampled_logprobs_when_asked(tokenizer: Any) -> None:
     state = FakeVllmState(sketch_responder(tokenizer))
     with fake_vllm_server(state) as url:
         gen = OpenAICompatGenerator(url, "m", tokenizer, max_retries=0, logprobs=True)
-        out = await gen.generate([5], SamplingParams(), [tokenizer.convert_tokens_to_ids("</sketch>")])
+        out = await gen.generate(
+            [5], SamplingParams(), [tokenizer.convert_tokens_to_ids("</sketch>")]
+        )
         await gen.close()
     assert state.requests[0]["logprobs"] == 0
     assert out.logprobs == [-0.5] * len(out.token_ids)
 
 
 async def test_logprobs_without_token_ids_is_an_error(tokenizer: Any) -> None:
-    state = FakeVllmState(sketch_responder(tokenizer), return_token_ids=False,
-                          decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=False))
+    state = FakeVllmState(
+        sketch_responder(tokenizer),
+        return_token_ids=False,
+        decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=False),
+    )
     with fake_vllm_server(state) as url:
         gen = OpenAICompatGenerator(url, "m", tokenizer, max_retries=0, logprobs=True)
         with pytest.raises(RuntimeError, match="return_token_ids"):
-            await gen.generate([5], SamplingParams(), [tokenizer.convert_tokens_to_ids("</sketch>")])
+            await gen.generate(
+                [5], SamplingParams(), [tokenizer.convert_tokens_to_ids("</sketch>")]
+            )
         await gen.close()
 
 
@@ -65,8 +72,11 @@ async def test_without_returned_ids_text_is_tokenised_and_stop_restored(tokenize
     def respond(body: dict[str, Any]) -> tuple[list[int], str, int | None]:
         return tokenizer.encode("</think> done", add_special_tokens=False), "stop", None
 
-    state = FakeVllmState(respond, return_token_ids=False,
-                          decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=False))
+    state = FakeVllmState(
+        respond,
+        return_token_ids=False,
+        decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=False),
+    )
     with fake_vllm_server(state) as url:
         gen = OpenAICompatGenerator(url, "m", tokenizer, max_retries=0)
         out = await gen.generate([1], SamplingParams(), [eos])
@@ -79,8 +89,11 @@ async def test_retries_on_503(tokenizer: Any) -> None:
     state = FakeVllmState(sketch_responder(tokenizer), fail_first=2)
     with fake_vllm_server(state) as url:
         gen = OpenAICompatGenerator(url, "m", tokenizer, max_retries=3)
-        out = await gen.generate([1], SamplingParams(), [tokenizer.eos_token_id,
-                                                          tokenizer.convert_tokens_to_ids("</sketch>")])
+        out = await gen.generate(
+            [1],
+            SamplingParams(),
+            [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("</sketch>")],
+        )
         await gen.close()
     assert len(state.requests) == 3 and out.finish_reason == "stop"
 

@@ -50,8 +50,9 @@ class FakeEngine:
     def shutdown(self) -> None:
         self.shut_down = True
 
-    async def generate(self, prompt: Any, params: FakeSamplingParams,
-                       request_id: str) -> AsyncIterator[FakeRequestOutput]:
+    async def generate(
+        self, prompt: Any, params: FakeSamplingParams, request_id: str
+    ) -> AsyncIterator[FakeRequestOutput]:
         self.calls.append((prompt, params, request_id))
         ids = self.reply[: params.max_tokens]
         for n in range(1, len(ids) + 1):

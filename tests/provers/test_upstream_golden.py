@@ -37,11 +37,21 @@ HEADER_LINES = PROBLEM.header.count("\n")
 
 def _messages(errors: list[dict[str, Any]], shift: int) -> list[Message]:
     """Upstream's message dicts as the verifier reports them: positions in the whole file."""
+
     def move(pos: dict[str, int] | None) -> dict[str, int] | None:
         return None if pos is None else {**pos, "line": pos["line"] + shift}
 
-    return [Message.model_validate({"severity": e.get("severity", "error"), "pos": move(e["pos"]),
-                                    "endPos": move(e["endPos"]), "data": e["data"]}) for e in errors]
+    return [
+        Message.model_validate(
+            {
+                "severity": e.get("severity", "error"),
+                "pos": move(e["pos"]),
+                "endPos": move(e["endPos"]),
+                "data": e["data"],
+            }
+        )
+        for e in errors
+    ]
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN["goedel_pipeline"]))
@@ -82,7 +92,9 @@ def test_deepseek_noncot_whole_file_block_is_the_file_itself() -> None:
     case = GOLDEN["deepseek_noncot_pipeline"]["whole_file_block"]
     extracted = deepseek_noncot_extract(case["output"], PROBLEM)
     assert extracted.code is not None and extracted.code.startswith(PROBLEM.header)
-    assert "theorem mathd_algebra_478" in extracted.code and "norm_num [h₁, h₂, h₃]" in extracted.code
+    assert (
+        "theorem mathd_algebra_478" in extracted.code and "norm_num [h₁, h₂, h₃]" in extracted.code
+    )
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN["goedel_prompts"]))
@@ -96,7 +108,9 @@ def test_goedel_correction_turn_matches_upstream(case: str) -> None:
     expected = GOLDEN["goedel_corrections"][case]
     errors = expected["errors"]
     outcome = Outcome.LEAN_ERROR if errors else Outcome.SORRY
-    verdict = Verdict(outcome=outcome, reason="x", messages=_messages(errors, HEADER_LINES), reply={})
+    verdict = Verdict(
+        outcome=outcome, reason="x", messages=_messages(errors, HEADER_LINES), reply={}
+    )
     attempt = Attempt(PROBLEM, PROBLEM.header + expected["compiled"], verdict, 0, 300.0)
     assert goedel_feedback(attempt) == expected["user_turn"]
 
@@ -110,8 +124,13 @@ def test_goedel_timeouts_crashes_and_rejections_are_not_corrected() -> None:
 def _stored(problem: str, index: int, outcome: str) -> Trajectory:
     """A round-0 sample as the Goedel style leaves it: feedback iff Lean answered and it failed."""
     trajectory = Trajectory(problem=problem, prompt_text="p", prompt_ids=[], sample_index=index)
-    kinds = {"ok": Outcome.PROVED, "error": Outcome.LEAN_ERROR, "sorry": Outcome.SORRY,
-             "timeout": Outcome.TIMEOUT, "no_code": Outcome.LEAN_ERROR}
+    kinds = {
+        "ok": Outcome.PROVED,
+        "error": Outcome.LEAN_ERROR,
+        "sorry": Outcome.SORRY,
+        "timeout": Outcome.TIMEOUT,
+        "no_code": Outcome.LEAN_ERROR,
+    }
     if outcome != "no_code":
         trajectory.verdict = Verdict(outcome=kinds[outcome])
     if outcome in ("error", "sorry", "no_code"):
@@ -157,11 +176,20 @@ def test_kimina_fix_turn_matches_upstream(case: str) -> None:
     else:
         messages = _messages(feedback["response"]["messages"], GOLDEN["kimina_server_offset"])
         errors = any(m.severity == "error" for m in messages)
-        verdict = Verdict(outcome=Outcome.LEAN_ERROR if errors else Outcome.SORRY, reason="x",
-                          messages=messages, reply=feedback["response"])
+        verdict = Verdict(
+            outcome=Outcome.LEAN_ERROR if errors else Outcome.SORRY,
+            reason="x",
+            messages=messages,
+            reply=feedback["response"],
+        )
     assert kimina_feedback(Attempt(PROBLEM, code, verdict, 0, 60.0)) == expected["tool_message"]
 
 
 def test_kimina_runs_no_fix_turn_for_proved_rejected_or_crashed_proofs() -> None:
     for outcome in (Outcome.PROVED, Outcome.REJECTED, Outcome.CRASH):
-        assert kimina_feedback(Attempt(PROBLEM, GOLDEN["kimina_code"], Verdict(outcome=outcome), 0, 60.0)) is None
+        assert (
+            kimina_feedback(
+                Attempt(PROBLEM, GOLDEN["kimina_code"], Verdict(outcome=outcome), 0, 60.0)
+            )
+            is None
+        )

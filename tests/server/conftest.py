@@ -31,8 +31,15 @@ def free_port() -> int:
 @contextmanager
 def running_service(settings: ServiceSettings) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", timeout_graceful_shutdown=2))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -50,13 +57,19 @@ def running_service(settings: ServiceSettings) -> Iterator[str]:
         thread.join(timeout=15)
 
 
-def standin_settings(*args: str, python: str | None = None, script: str | None = None,
-                     **overrides: Any) -> ServiceSettings:
+def standin_settings(
+    *args: str, python: str | None = None, script: str | None = None, **overrides: Any
+) -> ServiceSettings:
     import sys
 
     command = shlex.join([python or sys.executable, script or str(STANDIN), *args])
-    base: dict[str, Any] = {"repl_command": command, "workers": 2, "sandbox": False,
-                            "expected_worker_rss_mb": 50, "max_rss_mb": 2000}
+    base: dict[str, Any] = {
+        "repl_command": command,
+        "workers": 2,
+        "sandbox": False,
+        "expected_worker_rss_mb": 50,
+        "max_rss_mb": 2000,
+    }
     return ServiceSettings(**{**base, **overrides})
 
 

@@ -18,13 +18,19 @@ class ServiceProcess:
     def __init__(self, settings: dict[str, Any], port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **{f"STEPPROVER_SERVICE_{k.upper()}": str(v) for k, v in settings.items()}}
+        self.env = {
+            **os.environ,
+            **{f"STEPPROVER_SERVICE_{k.upper()}": str(v) for k, v in settings.items()},
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: float = 30.0) -> ServiceProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stepprover.cli", "serve", "--port", str(self.port)],
-            env=self.env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:

@@ -14,8 +14,12 @@ from tests.conftest import standin_pool_config
 
 ray = pytest.importorskip("ray")
 
-AXIOMS = {"severity": "info", "pos": {"line": -2, "column": 0}, "endPos": None,
-          "data": "'t' does not depend on any axioms"}
+AXIOMS = {
+    "severity": "info",
+    "pos": {"line": -2, "column": 0},
+    "endPos": None,
+    "data": "'t' does not depend on any axioms",
+}
 SCRIPT = [["kind:valid", {"messages": [AXIOMS]}], ["*", {}]]
 
 
@@ -34,12 +38,14 @@ async def test_checks_spread_over_two_actor_processes(
 ) -> None:
     from stepprover.lean.ray_pool import RayVerifier, node_worker_count
 
-    lean = RayVerifier(standin_pool_config("--script", script_file(SCRIPT), workers=2),
-                   actors_per_node=2)
+    lean = RayVerifier(
+        standin_pool_config("--script", script_file(SCRIPT), workers=2), actors_per_node=2
+    )
     try:
         assert len(lean.actors) == 2
-        verdicts = await asyncio.gather(*(
-            lean.check(f"theorem t : True := by\n  trivial -- kind:valid {i}") for i in range(20)))
+        verdicts = await asyncio.gather(
+            *(lean.check(f"theorem t : True := by\n  trivial -- kind:valid {i}") for i in range(20))
+        )
         assert all(v.proved for v in verdicts), [v.reason for v in verdicts if not v.proved]
         ok = await lean.run_command("import Mathlib", "def x := 1", 10)
         assert ok.ok and isinstance(ok.parsed, CommandReply)
@@ -51,7 +57,10 @@ async def test_checks_spread_over_two_actor_processes(
     finally:
         await lean.close()
     node = {"Resources": {"CPU": 16.0, "memory": 64 * 2**30}}
-    assert node_worker_count(node, 6500) == 9 and node_worker_count({"Resources": {"CPU": 2.0}}, 6500) == 1
+    assert (
+        node_worker_count(node, 6500) == 9
+        and node_worker_count({"Resources": {"CPU": 2.0}}, 6500) == 1
+    )
 
 
 @pytest.mark.slow
@@ -62,8 +71,9 @@ async def test_ray_backend_rechecks_a_final_timeout_that_waited_behind_a_saturat
 
     flag = tmp_path / "hung"
     proof = f"theorem t : True := by\n  trivial -- kind:valid -- standin:hang-once={flag}"
-    backend = LeanBackend(standin_pool_config("--script", script_file(SCRIPT), workers=1),
-                          ray_address="auto")
+    backend = LeanBackend(
+        standin_pool_config("--script", script_file(SCRIPT), workers=1), ray_address="auto"
+    )
     async with backend.open() as (repl, verifier):
         blocker = asyncio.create_task(repl.run_command("", "-- standin:sleep=1", 5))
         while (await repl.pool_health()).busy < 1:  # type: ignore[attr-defined]

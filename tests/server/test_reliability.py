@@ -37,41 +37,92 @@ from tests.server.service_process import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
-AXIOMS = {"severity": "info", "pos": {"line": -2, "column": 0}, "endPos": None,
-          "data": "'t' does not depend on any axioms"}
+AXIOMS = {
+    "severity": "info",
+    "pos": {"line": -2, "column": 0},
+    "endPos": None,
+    "data": "'t' does not depend on any axioms",
+}
 SCRIPT = [
     ["kind:valid", {"messages": [AXIOMS]}],
-    ["kind:error", {"messages": [{"severity": "error", "pos": {"line": 1, "column": 0},
-                                  "endPos": {"line": 1, "column": 4}, "data": "type mismatch"}]}],
-    ["kind:sorry", {"messages": [{"severity": "warning", "pos": {"line": 1, "column": 8},
-                                  "endPos": {"line": 1, "column": 9}, "data": "declaration uses 'sorry'"},
-                                 AXIOMS]}],
+    [
+        "kind:error",
+        {
+            "messages": [
+                {
+                    "severity": "error",
+                    "pos": {"line": 1, "column": 0},
+                    "endPos": {"line": 1, "column": 4},
+                    "data": "type mismatch",
+                }
+            ]
+        },
+    ],
+    [
+        "kind:sorry",
+        {
+            "messages": [
+                {
+                    "severity": "warning",
+                    "pos": {"line": 1, "column": 8},
+                    "endPos": {"line": 1, "column": 9},
+                    "data": "declaration uses 'sorry'",
+                },
+                AXIOMS,
+            ]
+        },
+    ],
     ["*", {}],
 ]
-EXPECTED = {"valid": "proved", "error": "lean_error", "sorry": "sorry", "crash": "crash", "hang": "timeout"}
+EXPECTED = {
+    "valid": "proved",
+    "error": "lean_error",
+    "sorry": "sorry",
+    "crash": "crash",
+    "hang": "timeout",
+}
 
 
 def make_proofs(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
     """(id, kind, code) with the required mix, shuffled."""
-    counts = {"valid": int(n * 0.70), "error": int(n * 0.15), "sorry": int(n * 0.10),
-              "crash": int(n * 0.04)}
+    counts = {
+        "valid": int(n * 0.70),
+        "error": int(n * 0.15),
+        "sorry": int(n * 0.10),
+        "crash": int(n * 0.04),
+    }
     counts["hang"] = n - sum(counts.values())
     kinds = [k for k, c in counts.items() for _ in range(c)]
     random.Random(seed).shuffle(kinds)
     marker = {"crash": "-- standin:crash", "hang": "-- standin:hang"}
-    return [(f"p{i}", kind, f"theorem t : True := by\n  trivial -- kind:{kind} id:{i}\n"
-             + marker.get(kind, "")) for i, kind in enumerate(kinds)]
+    return [
+        (
+            f"p{i}",
+            kind,
+            f"theorem t : True := by\n  trivial -- kind:{kind} id:{i}\n" + marker.get(kind, ""),
+        )
+        for i, kind in enumerate(kinds)
+    ]
 
 
 def service_settings(script: str, **extra: Any) -> dict[str, Any]:
-    return {"repl_command": shlex.join([sys.executable, str(STANDIN), "--script", script]),
-            "workers": 4, "sandbox": False, "expected_worker_rss_mb": 50, "max_queue": 10_000,
-            "max_timeout": 2, **extra}
+    return {
+        "repl_command": shlex.join([sys.executable, str(STANDIN), "--script", script]),
+        "workers": 4,
+        "sandbox": False,
+        "expected_worker_rss_mb": 50,
+        "max_queue": 10_000,
+        "max_timeout": 2,
+        **extra,
+    }
 
 
-async def run_clients(url: str, proofs: list[tuple[str, str, str]], clients: int = 16,
-                      on_progress: Callable[[int], Awaitable[None] | None] | None = None,
-                      ) -> dict[str, list[str]]:
+async def run_clients(
+    url: str,
+    proofs: list[tuple[str, str, str]],
+    clients: int = 16,
+    on_progress: Callable[[int], Awaitable[None] | None] | None = None,
+) -> dict[str, list[str]]:
     """Answer every proof with `clients` concurrent clients; ``on_progress(answered)`` runs
     after each answer (awaited if it returns an awaitable, holding up only that client)."""
     queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
@@ -103,8 +154,12 @@ def runs_per_proof(log: Path) -> Counter[str]:
 
 def test_duplicate_runs_are_detectable(tmp_path: Path) -> None:
     log = tmp_path / "requests.log"
-    log.write_text("".join(json.dumps(json.dumps({"cmd": f"trivial -- kind:valid id:{i}"})) + "\n"
-                           for i in (1, 2, 2)))
+    log.write_text(
+        "".join(
+            json.dumps(json.dumps({"cmd": f"trivial -- kind:valid id:{i}"})) + "\n"
+            for i in (1, 2, 2)
+        )
+    )
     assert runs_per_proof(log) == Counter({"p1": 1, "p2": 2})
 
 
@@ -113,8 +168,14 @@ def test_load_every_proof_answered_once_with_its_verdict(
 ) -> None:
     proofs = make_proofs(5000)
     log = tmp_path / "requests.log"
-    service = ServiceProcess(service_settings(script_file(SCRIPT), repl_command=shlex.join(
-        [sys.executable, str(STANDIN), "--script", script_file(SCRIPT), "--log", str(log)]))).start()
+    service = ServiceProcess(
+        service_settings(
+            script_file(SCRIPT),
+            repl_command=shlex.join(
+                [sys.executable, str(STANDIN), "--script", script_file(SCRIPT), "--log", str(log)]
+            ),
+        )
+    ).start()
     try:
         rss: list[float] = []
 
@@ -133,13 +194,17 @@ def test_load_every_proof_answered_once_with_its_verdict(
     runs = runs_per_proof(log)
     duplicated = {pid: n for pid, n in runs.items() if n != expected_runs[pid]}
     assert not duplicated and set(runs) == set(expected_runs), list(duplicated.items())[:10]
-    wrong = [(pid, kind, answers[pid][0]) for pid, kind, _ in proofs if answers[pid][0] != EXPECTED[kind]]
+    wrong = [
+        (pid, kind, answers[pid][0]) for pid, kind, _ in proofs if answers[pid][0] != EXPECTED[kind]
+    ]
     assert not wrong, wrong[:10]
     print(f"\nservice RSS after warm-up {rss[0]:.1f} MB, at the end {rss[-1]:.1f} MB")
     assert rss[-1] - rss[0] < 50, rss
 
 
-def test_faults_killed_workers_and_a_restart_lose_nothing(script_file: Callable[[Any], str]) -> None:
+def test_faults_killed_workers_and_a_restart_lose_nothing(
+    script_file: Callable[[Any], str],
+) -> None:
     proofs = [p for p in make_proofs(1500, seed=1) if p[1] in ("valid", "error", "sorry")]
     service = ServiceProcess(service_settings(script_file(SCRIPT))).start()
     # Faults come by progress, not by the clock, so a fast or a busy machine sees the same
@@ -156,7 +221,9 @@ def test_faults_killed_workers_and_a_restart_lose_nothing(script_file: Callable[
             return
         while kills < answered // kill_every:
             try:
-                workers = psutil.Process(service.pid).children(recursive=True) if service.proc else []
+                workers = (
+                    psutil.Process(service.pid).children(recursive=True) if service.proc else []
+                )
             except psutil.Error:
                 workers = []
             if not workers:  # restarting, or between workers: wait for the next one
@@ -192,7 +259,11 @@ def test_hard_killed_service_leaves_no_repl_behind(script_file: Callable[[Any], 
     settings = service_settings(script_file(SCRIPT))
     settings["repl_command"] += " --fork-child"
     service = ServiceProcess(settings).start()
-    body = {"snippets": [{"id": f"h{i}", "code": "-- standin:hang"} for i in range(4)], "timeout": 60}
+    body = {
+        "snippets": [{"id": f"h{i}", "code": "-- standin:hang"} for i in range(4)],
+        "timeout": 60,
+    }
+
     def send() -> None:
         with contextlib.suppress(httpx.HTTPError):
             httpx.post(service.url + "/api/check", json=body, timeout=30)
@@ -200,7 +271,10 @@ def test_hard_killed_service_leaves_no_repl_behind(script_file: Callable[[Any], 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
     deadline = time.monotonic() + 60  # progress-bound: the loop ends as soon as all are up
-    while len(psutil.Process(service.pid).children(recursive=True)) < 12 and time.monotonic() < deadline:
+    while (
+        len(psutil.Process(service.pid).children(recursive=True)) < 12
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     children = psutil.Process(service.pid).children(recursive=True)
     assert len(children) >= 12  # 4 x (guard, REPL, the REPL's child)
@@ -217,21 +291,44 @@ def test_bad_input_gets_clean_4xx(script_file: Callable[[Any], str]) -> None:
     auth = {"Authorization": "Bearer k"}
     try:
         bad = [
-            (b"{", auth), (b"\xff\xfe\xfd", auth), (b"[]", auth), (b'{"snippets": "x"}', auth),
+            (b"{", auth),
+            (b"\xff\xfe\xfd", auth),
+            (b"[]", auth),
+            (b'{"snippets": "x"}', auth),
             (json.dumps({"snippets": [{"id": "a", "code": "x" * 200_000}]}).encode(), auth),
             (b'{"snippets": [{"id": "a", "code": "def a := 1"}]}', {"Authorization": "Bearer no"}),
             (b'{"snippets": [{"id": "a", "code": "def a := 1"}]}', {}),
         ]
         for body, headers in bad:
             for path in ("/api/check", "/api/verify", "/api/run"):
-                response = httpx.post(service.url + path, content=body, timeout=10,
-                                      headers={**headers, "Content-Type": "application/json"})
+                response = httpx.post(
+                    service.url + path,
+                    content=body,
+                    timeout=10,
+                    headers={**headers, "Content-Type": "application/json"},
+                )
                 assert 400 <= response.status_code < 500, (path, body[:40], response.status_code)
         schemathesis = subprocess.run(
-            [sys.executable, "-m", "schemathesis.cli", "run", service.url + "/openapi.json",
-             "--checks", "not_a_server_error", "--max-examples", "25", "--max-response-time", "10",
-             "--header", "Authorization: Bearer k", "--no-color"],
-            capture_output=True, text=True, timeout=240, check=False,
+            [
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "run",
+                service.url + "/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "25",
+                "--max-response-time",
+                "10",
+                "--header",
+                "Authorization: Bearer k",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
         )
     finally:
         service.stop()

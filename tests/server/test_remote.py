@@ -21,11 +21,18 @@ from stepprover.lean.remote import RemoteLean
 from stepprover.models.scripted import ScriptedGenerator
 from tests.server.conftest import running_service, standin_settings
 
-AXIOMS = {"severity": "info", "pos": {"line": -2, "column": 0}, "endPos": None,
-          "data": "'t' does not depend on any axioms"}
+AXIOMS = {
+    "severity": "info",
+    "pos": {"line": -2, "column": 0},
+    "endPos": None,
+    "data": "'t' does not depend on any axioms",
+}
 TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@t : True"}
-SCRIPT = [["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
-          ["-- final", {"messages": [TYPE, AXIOMS]}], ["*", {}]]
+SCRIPT = [
+    ["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
+    ["-- final", {"messages": [TYPE, AXIOMS]}],
+    ["*", {}],
+]
 
 
 async def test_remote_run_and_check_through_the_service(script_file: Callable[[Any], str]) -> None:
@@ -39,8 +46,10 @@ async def test_remote_run_and_check_through_the_service(script_file: Callable[[A
             crash = await remote.run_command("import Mathlib", "-- standin:crash", 5)
             assert crash.status is CommandStatus.CRASH and crash.exited
             assert crash.first_stderr_line == "standin: crash requested\n"
-            verdict = await remote.check("import Mathlib\ntheorem t : True := by\n  trivial -- final",
-                                         statement="import Mathlib\ntheorem t : True := by")
+            verdict = await remote.check(
+                "import Mathlib\ntheorem t : True := by\n  trivial -- final",
+                statement="import Mathlib\ntheorem t : True := by",
+            )
             assert verdict.proved, verdict.reason
             assert (await remote.health())["status"] == "ok"
         finally:
@@ -48,9 +57,13 @@ async def test_remote_run_and_check_through_the_service(script_file: Callable[[A
 
 
 async def test_tir_loop_over_the_service(tokenizer: Any, script_file: Callable[[Any], str]) -> None:
-    problem = Problem(name="t", header="import Mathlib\n\n", formal_statement="theorem t : True := by\n")
-    turns = ["<sketch>theorem t : True := trivial</sketch>",
-             "</think>\n```lean4\ntheorem t : True := by\n  trivial -- final\n```"]
+    problem = Problem(
+        name="t", header="import Mathlib\n\n", formal_statement="theorem t : True := by\n"
+    )
+    turns = [
+        "<sketch>theorem t : True := trivial</sketch>",
+        "</think>\n```lean4\ntheorem t : True := by\n  trivial -- final\n```",
+    ]
     with running_service(standin_settings("--script", script_file(SCRIPT))) as url:
         remote = RemoteLean(url)
         try:
@@ -64,8 +77,13 @@ async def test_tir_loop_over_the_service(tokenizer: Any, script_file: Callable[[
 
 async def test_retries_keep_the_idempotency_key() -> None:
     seen: list[tuple[int, str | None]] = []
-    answers = iter([httpx.Response(503), httpx.Response(429, headers={"Retry-After": "0"}),
-                    httpx.Response(200, json={"results": [{"id": "0", "verdict": {"outcome": "proved"}}]})])
+    answers = iter(
+        [
+            httpx.Response(503),
+            httpx.Response(429, headers={"Retry-After": "0"}),
+            httpx.Response(200, json={"results": [{"id": "0", "verdict": {"outcome": "proved"}}]}),
+        ]
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append((len(seen), request.headers.get("Idempotency-Key")))
@@ -129,13 +147,20 @@ async def test_an_outcome_crosses_the_wire_unchanged() -> None:
     assert {back[k].status for k in ("no start", "closed")} == {CommandStatus.INFRASTRUCTURE}
     assert back["refused"].status is CommandStatus.REFUSED  # the imports' fault: never retried
     assert back["refused"].imports_refused and not back["no start"].imports_refused
-    assert '"imports_refused":true' in (await CommandOutcome.of(raises(cases["refused"]))).model_dump_json()
+    assert (
+        '"imports_refused":true'
+        in (await CommandOutcome.of(raises(cases["refused"]))).model_dump_json()
+    )
     ok = CommandOutcome.model_validate_json((await CommandOutcome.of(answers())).model_dump_json())
-    assert ok.ok and isinstance(ok.parsed, CommandReply) and ok.parsed.raw == {"messages": [], "env": 3}
+    assert (
+        ok.ok
+        and isinstance(ok.parsed, CommandReply)
+        and ok.parsed.raw == {"messages": [], "env": 3}
+    )
 
 
 async def test_the_service_reports_a_closed_pool_as_infrastructure_not_a_crash(
-    script_file: Callable[[Any], str]
+    script_file: Callable[[Any], str],
 ) -> None:
     from stepprover.lean.pool import ReplPool
     from stepprover.server.app import create_app
@@ -160,8 +185,7 @@ async def test_service_backend_rechecks_a_final_timeout_that_waited_behind_a_sat
     proof = f"theorem t : True := by\n  trivial -- final -- standin:hang-once={flag}"
     with running_service(standin_settings("--script", script_file(SCRIPT), workers=1)) as url:
         async with LeanBackend(None, url).open() as (repl, verifier):
-            blocker = asyncio.create_task(
-                repl.run_command("", "-- standin:sleep=1", 5))
+            blocker = asyncio.create_task(repl.run_command("", "-- standin:sleep=1", 5))
             while (await repl.pool_health()).busy < 1:  # type: ignore[attr-defined]
                 await asyncio.sleep(0.02)  # until the only worker is busy: the pool is saturated
             verdict = await verifier.check(proof, timeout=0.5)
@@ -169,7 +193,9 @@ async def test_service_backend_rechecks_a_final_timeout_that_waited_behind_a_sat
     assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict
 
 
-async def test_a_proof_of_another_statement_is_rejected_over_http(script_file: Callable[[Any], str]) -> None:
+async def test_a_proof_of_another_statement_is_rejected_over_http(
+    script_file: Callable[[Any], str],
+) -> None:
     from stepprover.lean.verify import Outcome
     from tests.lean.test_verify import SCRIPT as VERIFY_SCRIPT
     from tests.lean.test_verify import STATEMENT, proof

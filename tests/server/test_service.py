@@ -14,16 +14,46 @@ import pytest
 
 from tests.server.conftest import running_service, standin_settings
 
-SORRY = {"sorries": [{"proofState": 0, "pos": {"line": 1, "column": 20}, "goal": "⊢ False",
-                      "endPos": {"line": 1, "column": 25}}],
-         "messages": [{"severity": "warning", "pos": {"line": 1, "column": 8},
-                       "endPos": {"line": 1, "column": 9}, "data": "declaration uses 'sorry'"}]}
-ERROR = {"messages": [{"severity": "error", "pos": {"line": 1, "column": 0},
-                       "endPos": {"line": 1, "column": 3}, "data": "unknown identifier 'foo'"}]}
-AXIOMS = {"severity": "info", "pos": {"line": -2, "column": 0}, "endPos": None,
-          "data": "'t' does not depend on any axioms"}
-SCRIPT = [["bad_proof", ERROR], ["sorry_proof", SORRY],
-          ["good_proof", {"messages": [AXIOMS]}], ["*", {}]]
+SORRY = {
+    "sorries": [
+        {
+            "proofState": 0,
+            "pos": {"line": 1, "column": 20},
+            "goal": "⊢ False",
+            "endPos": {"line": 1, "column": 25},
+        }
+    ],
+    "messages": [
+        {
+            "severity": "warning",
+            "pos": {"line": 1, "column": 8},
+            "endPos": {"line": 1, "column": 9},
+            "data": "declaration uses 'sorry'",
+        }
+    ],
+}
+ERROR = {
+    "messages": [
+        {
+            "severity": "error",
+            "pos": {"line": 1, "column": 0},
+            "endPos": {"line": 1, "column": 3},
+            "data": "unknown identifier 'foo'",
+        }
+    ]
+}
+AXIOMS = {
+    "severity": "info",
+    "pos": {"line": -2, "column": 0},
+    "endPos": None,
+    "data": "'t' does not depend on any axioms",
+}
+SCRIPT = [
+    ["bad_proof", ERROR],
+    ["sorry_proof", SORRY],
+    ["good_proof", {"messages": [AXIOMS]}],
+    ["*", {}],
+]
 
 
 def import_kimina_client() -> Any:
@@ -36,6 +66,7 @@ def import_kimina_client() -> Any:
 
     if sys.version_info >= (3, 12) or "kimina_client" in sys.modules:
         import kimina_client
+
         return kimina_client
     original = typing.TypedDict
     typing.TypedDict = typing_extensions.TypedDict  # type: ignore[misc]
@@ -53,32 +84,51 @@ def test_kimina_client_works_unchanged(script_file: Callable[[Any], str]) -> Non
     with running_service(standin_settings("--script", script_file(SCRIPT))) as url:
         client = KiminaClient(api_url=url, n_retries=1)
         assert client.health()["status"] == "ok"
-        snippets = [Snippet(id="ok", code="import Mathlib\ntheorem t : True := trivial"),
-                    Snippet(id="bad", code="import Mathlib\ntheorem t := bad_proof"),
-                    Snippet(id="sorry", code="import Mathlib\ntheorem t : False := sorry_proof"),
-                    Snippet(id="hang", code="import Mathlib\n-- standin:hang"),
-                    Snippet(id="crash", code="import Mathlib\n-- standin:crash")]
+        snippets = [
+            Snippet(id="ok", code="import Mathlib\ntheorem t : True := trivial"),
+            Snippet(id="bad", code="import Mathlib\ntheorem t := bad_proof"),
+            Snippet(id="sorry", code="import Mathlib\ntheorem t : False := sorry_proof"),
+            Snippet(id="hang", code="import Mathlib\n-- standin:hang"),
+            Snippet(id="crash", code="import Mathlib\n-- standin:crash"),
+        ]
         result = client.check(snippets, timeout=2, show_progress=False, batch_size=5)
         status = {r.id: r.analyze().status.value for r in result.results}
-    assert status == {"ok": "valid", "bad": "lean_error", "sorry": "sorry",
-                      "hang": "timeout_error", "crash": "server_error"}
+    assert status == {
+        "ok": "valid",
+        "bad": "lean_error",
+        "sorry": "sorry",
+        "hang": "timeout_error",
+        "crash": "server_error",
+    }
 
 
 def test_native_verify_with_idempotency(script_file: Callable[[Any], str]) -> None:
     with running_service(standin_settings("--script", script_file(SCRIPT))) as url:
-        body = {"proofs": [{"id": "a", "code": "import Mathlib\ntheorem t : True := good_proof"},
-                           {"id": "b", "code": "import Mathlib\ntheorem t : True := bad_proof"}]}
-        first = httpx.post(url + "/api/verify", json=body, headers={"Idempotency-Key": "k1"}, timeout=30)
+        body = {
+            "proofs": [
+                {"id": "a", "code": "import Mathlib\ntheorem t : True := good_proof"},
+                {"id": "b", "code": "import Mathlib\ntheorem t : True := bad_proof"},
+            ]
+        }
+        first = httpx.post(
+            url + "/api/verify", json=body, headers={"Idempotency-Key": "k1"}, timeout=30
+        )
         assert first.status_code == 200
         outcomes = {r["id"]: r["verdict"]["outcome"] for r in first.json()["results"]}
         assert outcomes == {"a": "proved", "b": "lean_error"}
         before = httpx.get(url + "/metrics").text
-        again = httpx.post(url + "/api/verify", json=body, headers={"Idempotency-Key": "k1"}, timeout=30)
+        again = httpx.post(
+            url + "/api/verify", json=body, headers={"Idempotency-Key": "k1"}, timeout=30
+        )
         assert again.json() == first.json()
-        assert httpx.get(url + "/metrics").text.count('outcome="proved"') == before.count('outcome="proved"')
+        assert httpx.get(url + "/metrics").text.count('outcome="proved"') == before.count(
+            'outcome="proved"'
+        )
         metrics = httpx.get(url + "/metrics").text
         assert 'stepprover_outcomes_total{outcome="proved"} 1.0' in metrics
-        assert "stepprover_queue_depth" in metrics and "stepprover_request_seconds_bucket" in metrics
+        assert (
+            "stepprover_queue_depth" in metrics and "stepprover_request_seconds_bucket" in metrics
+        )
 
 
 def test_auth_limits_and_bad_input() -> None:
@@ -89,23 +139,38 @@ def test_auth_limits_and_bad_input() -> None:
         wrong = {"Authorization": "Bearer nope"}
         assert httpx.post(url + "/api/check", json=body, headers=wrong).status_code == 401
         good = {"Authorization": "Bearer s3cret"}
-        assert httpx.post(url + "/api/check", json=body, headers=good, timeout=30).status_code == 200
+        assert (
+            httpx.post(url + "/api/check", json=body, headers=good, timeout=30).status_code == 200
+        )
         huge = {"snippets": [{"id": "x", "code": "x" * 20_000}]}
         assert httpx.post(url + "/api/check", json=huge, headers=good).status_code == 413
-        for raw in [b"{not json", b"\xff\xfe\x00", b'{"snippets": []}', b'{"snippets": 5}',
-                    b'{"snippets": [{"id": "a", "code": "x"}, {"id": "a", "code": "y"}]}']:
-            response = httpx.post(url + "/api/check", content=raw, timeout=10,
-                                  headers={**good, "Content-Type": "application/json"})
+        for raw in [
+            b"{not json",
+            b"\xff\xfe\x00",
+            b'{"snippets": []}',
+            b'{"snippets": 5}',
+            b'{"snippets": [{"id": "a", "code": "x"}, {"id": "a", "code": "y"}]}',
+        ]:
+            response = httpx.post(
+                url + "/api/check",
+                content=raw,
+                timeout=10,
+                headers={**good, "Content-Type": "application/json"},
+            )
             assert 400 <= response.status_code < 500, (raw, response.status_code)
         assert httpx.get(url + "/openapi.json").json()["paths"]["/api/check"]
 
 
 def test_full_queue_answers_429_with_retry_after() -> None:
     with running_service(standin_settings("--delay", "0.5", workers=1, max_queue=2)) as url:
+
         async def burst() -> list[httpx.Response]:
             async with httpx.AsyncClient(timeout=30) as client:
                 body = {"snippets": [{"id": "x", "code": "def x := 1"}]}
-                return await asyncio.gather(*(client.post(url + "/api/check", json=body) for _ in range(8)))
+                return await asyncio.gather(
+                    *(client.post(url + "/api/check", json=body) for _ in range(8))
+                )
+
         responses = asyncio.run(burst())
     codes = sorted(r.status_code for r in responses)
     assert 200 in codes and 429 in codes
@@ -123,11 +188,15 @@ def test_cancelled_request_frees_its_worker() -> None:
         assert httpx.get(url + "/health").json()["replaced"] >= 1
         # Had the hang kept the only worker, this would wait for its 60 s timeout (and the
         # client give up at 30 s): a reply at all shows the worker was freed.
-        ok = httpx.post(url + "/api/check", json={"snippets": [{"id": "y", "code": "def y := 1"}]}, timeout=30)
+        ok = httpx.post(
+            url + "/api/check", json={"snippets": [{"id": "y", "code": "def y := 1"}]}, timeout=30
+        )
         assert ok.status_code == 200 and ok.json()["results"][0]["response"] == {"env": 0}
 
 
-def test_sandbox_blocks_network_writes_and_fork_bombs(tmp_path: Path, sandbox_standin: Path) -> None:
+def test_sandbox_blocks_network_writes_and_fork_bombs(
+    tmp_path: Path, sandbox_standin: Path
+) -> None:
     import socket
 
     listener = socket.socket()
@@ -141,19 +210,24 @@ def test_sandbox_blocks_network_writes_and_fork_bombs(tmp_path: Path, sandbox_st
     target_dir.mkdir(mode=0o777)
     target_dir.chmod(0o777)
     outside = target_dir / "escape.txt"
-    settings = standin_settings(python="/usr/bin/python3", script=str(sandbox_standin), sandbox=True,
-                                sandbox_processes=64)
-    code = (f"-- standin:try-socket={port}\n-- standin:try-write={outside}\n"
-            "-- standin:try-fork=500")
+    settings = standin_settings(
+        python="/usr/bin/python3", script=str(sandbox_standin), sandbox=True, sandbox_processes=64
+    )
+    code = f"-- standin:try-socket={port}\n-- standin:try-write={outside}\n-- standin:try-fork=500"
     try:
         with running_service(settings) as url:
             body = {"snippets": [{"id": "probe", "code": code}], "timeout": 60}
             result = httpx.post(url + "/api/check", json=body, timeout=90).json()["results"][0]
             report = result["response"]["messages"][0]["data"]
-            tmp_probe = {"snippets": [{"id": "tmp", "code": "-- standin:try-write=/tmp/inside.txt"}]}
+            tmp_probe = {
+                "snippets": [{"id": "tmp", "code": "-- standin:try-write=/tmp/inside.txt"}]
+            }
             inside = httpx.post(url + "/api/check", json=tmp_probe, timeout=30).json()
-            still = httpx.post(url + "/api/check", json={"snippets": [{"id": "z", "code": "def z := 1"}]},
-                               timeout=30)
+            still = httpx.post(
+                url + "/api/check",
+                json={"snippets": [{"id": "z", "code": "def z := 1"}]},
+                timeout=30,
+            )
     finally:
         listener.close()
         escaped = outside.exists()
@@ -162,7 +236,9 @@ def test_sandbox_blocks_network_writes_and_fork_bombs(tmp_path: Path, sandbox_st
     assert not escaped
     assert "socket: connected" not in report and "socket: " in report
     assert "write: OSError" in report or "write: PermissionError" in report, report
-    started, refused = (int(n) for n in report.split("fork: ")[1].replace(" started,", "").split()[:2])
+    started, refused = (
+        int(n) for n in report.split("fork: ")[1].replace(" started,", "").split()[:2]
+    )
     assert refused > 0 and started < 500, report
     assert "write: ok" in inside["results"][0]["response"]["messages"][0]["data"]
     assert still.status_code == 200

@@ -39,12 +39,14 @@ def wait_for(condition: Callable[[], Any], what: str) -> Any:
 
 def pid_in(path: Path, other_than: int = 0) -> int:
     """The pid the stand-in wrote to ``path`` (once it differs from ``other_than``)."""
+
     def read() -> int:
         try:
             pid = int(path.read_text())
         except (FileNotFoundError, ValueError):
             return 0
         return pid if pid != other_than else 0
+
     return int(wait_for(read, f"a stand-in to write its pid to {path.name}"))
 
 
@@ -64,15 +66,20 @@ def in_background(call: Callable[[], httpx.Response]) -> Iterator[list[httpx.Res
 def test_worker_killed_from_outside_is_retried_and_labelled(tmp_path: Path) -> None:
     once, hung, twice = tmp_path / "once.pid", tmp_path / "hung", tmp_path / "twice.pid"
     with running_service(standin_settings(workers=2)) as url:
+
         def check(code: str) -> Callable[[], httpx.Response]:
             body = {"snippets": [{"id": "x", "code": code}], "timeout": 300}
             return lambda: httpx.post(url + "/api/check", json=body, timeout=PROGRESS_WAIT)
 
         # Killed once: the retry on another worker answers, as if nothing happened.
-        with in_background(check(f"-- standin:pid-to={once} -- standin:hang-once={hung}\ndef a := 1")) as box:
+        with in_background(
+            check(f"-- standin:pid-to={once} -- standin:hang-once={hung}\ndef a := 1")
+        ) as box:
             os.kill(pid_in(once), signal.SIGKILL)
         result = box[0].json()["results"][0]
-        assert result["status"] == "ok" and result["attempts"] == 2 and result["response"]["env"] == 0
+        assert (
+            result["status"] == "ok" and result["attempts"] == 2 and result["response"]["env"] == 0
+        )
 
         # Killed on both tries: labelled infrastructure, not the snippet's crash.
         with in_background(check(f"-- standin:pid-to={twice} -- standin:hang\ndef b := 1")) as box:
@@ -82,26 +89,44 @@ def test_worker_killed_from_outside_is_retried_and_labelled(tmp_path: Path) -> N
         result = box[0].json()["results"][0]
         assert result["status"] == "infrastructure" and result["attempts"] == 2
         assert "killed from outside by SIGKILL" in result["error"]
-        assert "not the snippet's fault" in result["error"] and "exited mid-request" not in result["error"]
+        assert (
+            "not the snippet's fault" in result["error"]
+            and "exited mid-request" not in result["error"]
+        )
 
         # The snippet's own crash, for contrast: tried twice, still a crash, said so.
-        crash = httpx.post(url + "/api/check", json={"snippets": [{"id": "c", "code": "-- standin:crash"}]},
-                           timeout=PROGRESS_WAIT).json()["results"][0]
+        crash = httpx.post(
+            url + "/api/check",
+            json={"snippets": [{"id": "c", "code": "-- standin:crash"}]},
+            timeout=PROGRESS_WAIT,
+        ).json()["results"][0]
         assert crash["status"] == "crash" and crash["attempts"] == 2
         assert "exited mid-request (return code 3)" in crash["error"]
 
 
 def test_verify_keeps_the_batch_when_one_proofs_workers_are_killed(
-        tmp_path: Path, script_file: Callable[[Any], str]) -> None:
+    tmp_path: Path, script_file: Callable[[Any], str]
+) -> None:
     once, hung, twice = tmp_path / "once.pid", tmp_path / "hung", tmp_path / "twice.pid"
     proof = "import Mathlib\ntheorem t : True := good_proof\n"
     with running_service(standin_settings("--script", script_file(SCRIPT), workers=3)) as url:
-        body = {"proofs": [
-            {"id": "good", "code": proof},
-            {"id": "killed-once", "code": proof + f"-- standin:pid-to={once} -- standin:hang-once={hung}"},
-            {"id": "killed-twice", "code": proof + f"-- standin:pid-to={twice} -- standin:hang"},
-        ], "timeout": 300}
-        with in_background(lambda: httpx.post(url + "/api/verify", json=body, timeout=PROGRESS_WAIT)) as box:
+        body = {
+            "proofs": [
+                {"id": "good", "code": proof},
+                {
+                    "id": "killed-once",
+                    "code": proof + f"-- standin:pid-to={once} -- standin:hang-once={hung}",
+                },
+                {
+                    "id": "killed-twice",
+                    "code": proof + f"-- standin:pid-to={twice} -- standin:hang",
+                },
+            ],
+            "timeout": 300,
+        }
+        with in_background(
+            lambda: httpx.post(url + "/api/verify", json=body, timeout=PROGRESS_WAIT)
+        ) as box:
             os.kill(pid_in(once), signal.SIGKILL)
             first = pid_in(twice)
             os.kill(first, signal.SIGKILL)
@@ -112,15 +137,25 @@ def test_verify_keeps_the_batch_when_one_proofs_workers_are_killed(
     assert results["killed-once"]["verdict"]["outcome"] == "proved"
     assert results["killed-once"]["verdict"]["attempts"] == 2
     lost = results["killed-twice"]
-    assert lost["verdict"] is None and lost["error_kind"] == "infrastructure"  # no verdict, never a crash
+    assert (
+        lost["verdict"] is None and lost["error_kind"] == "infrastructure"
+    )  # no verdict, never a crash
     assert "killed from outside" in lost["error"]
 
 
 def test_a_client_leaving_verify_cancels_its_work(tmp_path: Path) -> None:
     started = tmp_path / "started.pid"
     with running_service(standin_settings(workers=1)) as url:
-        body = {"proofs": [{"id": "h", "code": f"theorem t : True := trivial\n-- standin:pid-to={started}"
-                                                "\n-- standin:hang"}], "timeout": 500}
+        body = {
+            "proofs": [
+                {
+                    "id": "h",
+                    "code": f"theorem t : True := trivial\n-- standin:pid-to={started}"
+                    "\n-- standin:hang",
+                }
+            ],
+            "timeout": 500,
+        }
 
         async def leave_once_it_runs() -> None:
             async with httpx.AsyncClient(timeout=PROGRESS_WAIT) as client:
@@ -133,10 +168,15 @@ def test_a_client_leaving_verify_cancels_its_work(tmp_path: Path) -> None:
         asyncio.run(leave_once_it_runs())
         hung = pid_in(started)
         # Cancelling kills the hanging worker now, not at the proof's 500 s timeout.
-        wait_for(lambda: httpx.get(url + "/health").json()["replaced"] >= 1, "the worker to be replaced")
+        wait_for(
+            lambda: httpx.get(url + "/health").json()["replaced"] >= 1, "the worker to be replaced"
+        )
         wait_for(lambda: not _running(hung), "the hanging stand-in to be killed")
-        ok = httpx.post(url + "/api/check", json={"snippets": [{"id": "y", "code": "def y := 1"}]},
-                        timeout=PROGRESS_WAIT)
+        ok = httpx.post(
+            url + "/api/check",
+            json={"snippets": [{"id": "y", "code": "def y := 1"}]},
+            timeout=PROGRESS_WAIT,
+        )
         assert ok.json()["results"][0]["response"] == {"env": 0}
 
 
@@ -148,7 +188,9 @@ def _running(pid: int) -> bool:
         return False
 
 
-def test_a_repl_dying_between_requests_never_fails_honest_proofs(script_file: Callable[[Any], str]) -> None:
+def test_a_repl_dying_between_requests_never_fails_honest_proofs(
+    script_file: Callable[[Any], str],
+) -> None:
     """The stand-in exits after every third reply (as repl#77 / LeanInteract#6 report of
     real REPLs after a few hundred): every honest proof is still proved, on its first try."""
     proof = "import Mathlib\ntheorem t : True := good_proof\n-- {}"
@@ -170,10 +212,15 @@ def test_a_repl_that_always_exits_between_requests_is_said_so() -> None:
     """Each stand-in exits right after its warm-up reply, so no request is ever read: the
     answer is an infrastructure fault saying so, never the snippet's crash "mid-request"."""
     with running_service(standin_settings("--crash-after", "1", workers=1)) as url:
-        run = httpx.post(url + "/api/run", json={"imports": "import Mathlib", "cmd": "def a := 1"},
-                         timeout=PROGRESS_WAIT).json()
+        run = httpx.post(
+            url + "/api/run",
+            json={"imports": "import Mathlib", "cmd": "def a := 1"},
+            timeout=PROGRESS_WAIT,
+        ).json()
         body = {"snippets": [{"id": "a", "code": "import Mathlib\ndef a := 1"}]}
-        check = httpx.post(url + "/api/check", json=body, timeout=PROGRESS_WAIT).json()["results"][0]
+        check = httpx.post(url + "/api/check", json=body, timeout=PROGRESS_WAIT).json()["results"][
+            0
+        ]
     assert run["status"] == "infrastructure" and check["status"] == "infrastructure"
     for error in (run["error"], check["error"]):
         assert "exited between requests (return code 5), before reading this one" in error
@@ -183,41 +230,63 @@ def test_a_repl_that_always_exits_between_requests_is_said_so() -> None:
 def test_the_recycle_threshold_follows_a_lowered_memory_cap() -> None:
     """Each command grows the stand-in by 20 MB; with the hard cap at 200 MB a worker must be
     recycled (at 0.8 of the cap) before one is killed mid-request for memory."""
-    settings = standin_settings("--grow-mb", "20", workers=1, max_rss_mb=200, max_commands_per_worker=None)
+    settings = standin_settings(
+        "--grow-mb", "20", workers=1, max_rss_mb=200, max_commands_per_worker=None
+    )
     assert settings.pool_config().recycle_threshold_mb == 160
     with running_service(settings) as url:
         results = []
         for i in range(16):
             body = {"snippets": [{"id": f"s{i}", "code": f"def a{i} := 1"}]}
-            results += httpx.post(url + "/api/check", json=body, timeout=PROGRESS_WAIT).json()["results"]
+            results += httpx.post(url + "/api/check", json=body, timeout=PROGRESS_WAIT).json()[
+                "results"
+            ]
         health = httpx.get(url + "/health").json()
     assert [(r["status"], r["attempts"]) for r in results] == [("ok", 1)] * 16, results
     assert health["recycled"] >= 1
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_stops_promptly_on_a_signal_while_a_proof_hangs(sig: signal.Signals, tmp_path: Path) -> None:
+def test_serve_stops_promptly_on_a_signal_while_a_proof_hangs(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
     """uvicorn's default graceful shutdown waits for requests in flight (up to MAX_TIMEOUT):
     `serve` must instead cancel them after a short grace and kill their REPLs."""
     started = tmp_path / "started.pid"
     port = free_port()
-    env = {**os.environ, "STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} {STANDIN}",
-           "STEPPROVER_SERVICE_WORKERS": "1", "STEPPROVER_SERVICE_SANDBOX": "false",
-           "STEPPROVER_SERVICE_EXPECTED_WORKER_RSS_MB": "50"}
-    proc = subprocess.Popen([sys.executable, "-m", "stepprover.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    env = {
+        **os.environ,
+        "STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} {STANDIN}",
+        "STEPPROVER_SERVICE_WORKERS": "1",
+        "STEPPROVER_SERVICE_SANDBOX": "false",
+        "STEPPROVER_SERVICE_EXPECTED_WORKER_RSS_MB": "50",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stepprover.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None
         assert "listening" in proc.stdout.readline()
-        body = {"snippets": [{"id": "h", "code": f"def h := 1\n-- standin:pid-to={started}\n-- standin:hang"}],
-                "timeout": 500}
+        body = {
+            "snippets": [
+                {"id": "h", "code": f"def h := 1\n-- standin:pid-to={started}\n-- standin:hang"}
+            ],
+            "timeout": 500,
+        }
         answers: list[object] = []
 
         def post() -> None:
             try:
-                answers.append(httpx.post(f"http://127.0.0.1:{port}/api/check", json=body,
-                                          timeout=PROGRESS_WAIT).status_code)
+                answers.append(
+                    httpx.post(
+                        f"http://127.0.0.1:{port}/api/check", json=body, timeout=PROGRESS_WAIT
+                    ).status_code
+                )
             except httpx.HTTPError as exc:  # the server may close the connection unanswered
                 answers.append(type(exc).__name__)
 

@@ -30,19 +30,25 @@ def post_raw(url: str, path: str, raw: str) -> httpx.Response:
     return httpx.post(url + path, content=raw.encode(), headers=JSON, timeout=60)
 
 
-@pytest.mark.parametrize(("path", "raw"), [
-    ("/api/check", '{"snippets": [{"id": "a", "code": "def a := 1"}], "timeout": NaN}'),
-    ("/api/check", '{"snippets": [{"id": "a", "code": "def a := 1"}], "timeout": Infinity}'),
-    ("/api/check", '{"snippets": [{"id": NaN, "code": "def a := 1"}]}'),
-    ("/api/check", '{"snippets": [{"id": "\\ud800", "code": "def a := 1"}]}'),
-    ("/api/verify", '{"proofs": [{"id": "a", "code": "theorem t : True := trivial"}], "timeout": NaN}'),
-    ("/api/verify", '{"proofs": [{"id": NaN, "code": "theorem t : True := trivial"}]}'),
-    ("/api/verify", '{"proofs": [{"id": "\\udfff", "code": "theorem t : True := trivial"}]}'),
-    ("/api/run", '{"cmd": "def a := 1", "timeout": NaN}'),
-    ("/api/run", '{"cmd": "def a := \\ud800"}'),
-    ("/verify", '{"codes": [{"custom_id": NaN, "proof": "def a := 1"}]}'),
-    ("/verify", '{"codes": [{"custom_id": "a", "proof": "def a := 1"}], "timeout": NaN}'),
-])
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/check", '{"snippets": [{"id": "a", "code": "def a := 1"}], "timeout": NaN}'),
+        ("/api/check", '{"snippets": [{"id": "a", "code": "def a := 1"}], "timeout": Infinity}'),
+        ("/api/check", '{"snippets": [{"id": NaN, "code": "def a := 1"}]}'),
+        ("/api/check", '{"snippets": [{"id": "\\ud800", "code": "def a := 1"}]}'),
+        (
+            "/api/verify",
+            '{"proofs": [{"id": "a", "code": "theorem t : True := trivial"}], "timeout": NaN}',
+        ),
+        ("/api/verify", '{"proofs": [{"id": NaN, "code": "theorem t : True := trivial"}]}'),
+        ("/api/verify", '{"proofs": [{"id": "\\udfff", "code": "theorem t : True := trivial"}]}'),
+        ("/api/run", '{"cmd": "def a := 1", "timeout": NaN}'),
+        ("/api/run", '{"cmd": "def a := \\ud800"}'),
+        ("/verify", '{"codes": [{"custom_id": NaN, "proof": "def a := 1"}]}'),
+        ("/verify", '{"codes": [{"custom_id": "a", "proof": "def a := 1"}], "timeout": NaN}'),
+    ],
+)
 def test_nan_and_bad_ids_get_422_with_a_readable_body(path: str, raw: str) -> None:
     with running_service(standin_settings()) as url:
         response = post_raw(url, path, raw)
@@ -61,27 +67,54 @@ def test_duplicate_ids_get_422(path: str, key: str) -> None:
     assert f"`{key}` must have unique ids" in response.text
 
 
-def test_refused_imports_are_the_snippets_own_answer_not_infrastructure(script_file: Callable[[Any], str]) -> None:
+def test_refused_imports_are_the_snippets_own_answer_not_infrastructure(
+    script_file: Callable[[Any], str],
+) -> None:
     """Imports that name no plain module (refused before any REPL starts) or that Lean
     refuses are the snippet's fault: status ``refused``, tried once, never labelled an
     infrastructure fault (which clients retry)."""
-    unknown = {"messages": [{"severity": "error", "pos": {"line": 1, "column": 0}, "endPos": None,
-                             "data": "unknown module prefix 'Nonexistent'"}]}
+    unknown = {
+        "messages": [
+            {
+                "severity": "error",
+                "pos": {"line": 1, "column": 0},
+                "endPos": None,
+                "data": "unknown module prefix 'Nonexistent'",
+            }
+        ]
+    }
     settings = standin_settings("--script", script_file([["import Nonexistent", unknown]]))
-    odd, lean_refused = "import «..».«..».tmp.x\n x", "import Nonexistent\ntheorem t : True := trivial"
+    odd, lean_refused = (
+        "import «..».«..».tmp.x\n x",
+        "import Nonexistent\ntheorem t : True := trivial",
+    )
     with running_service(settings) as url:
-        check = httpx.post(url + "/api/check", timeout=60, json={"snippets": [
-            {"id": "odd", "code": odd}, {"id": "lean", "code": lean_refused}]}).json()["results"]
-        legacy = httpx.post(url + "/verify", timeout=60, json={"codes": [
-            {"custom_id": "odd", "proof": odd}]}).json()["results"]
-        run = httpx.post(url + "/api/run", timeout=60, json={"imports": "garbage here", "cmd": "x"}).json()
-        verify = httpx.post(url + "/api/verify", timeout=60, json={"proofs": [
-            {"id": "odd", "code": odd}, {"id": "lean", "code": lean_refused}]}).json()["results"]
+        check = httpx.post(
+            url + "/api/check",
+            timeout=60,
+            json={"snippets": [{"id": "odd", "code": odd}, {"id": "lean", "code": lean_refused}]},
+        ).json()["results"]
+        legacy = httpx.post(
+            url + "/verify", timeout=60, json={"codes": [{"custom_id": "odd", "proof": odd}]}
+        ).json()["results"]
+        run = httpx.post(
+            url + "/api/run", timeout=60, json={"imports": "garbage here", "cmd": "x"}
+        ).json()
+        verify = httpx.post(
+            url + "/api/verify",
+            timeout=60,
+            json={"proofs": [{"id": "odd", "code": odd}, {"id": "lean", "code": lean_refused}]},
+        ).json()["results"]
     for result in check:
         assert (result["status"], result["attempts"]) == ("refused", 1), result
         assert "imports were refused" in result["error"] and "infrastructure" not in result["error"]
-    assert "not a plain module name" in check[0]["error"] and "unknown module prefix" in check[1]["error"]
-    assert "imports were refused" in legacy[0]["error"] and "infrastructure" not in legacy[0]["error"]
+    assert (
+        "not a plain module name" in check[0]["error"]
+        and "unknown module prefix" in check[1]["error"]
+    )
+    assert (
+        "imports were refused" in legacy[0]["error"] and "infrastructure" not in legacy[0]["error"]
+    )
     assert run["status"] == "refused" and run["imports_refused"] is True
     assert "not a plain module name" in run["error"]
     assert [r["verdict"]["outcome"] for r in verify] == ["rejected", "lean_error"], verify
@@ -90,19 +123,43 @@ def test_refused_imports_are_the_snippets_own_answer_not_infrastructure(script_f
 def test_a_lone_surrogate_in_code_is_that_items_answer(script_file: Callable[[Any], str]) -> None:
     script = script_file(SCRIPT)
     with running_service(standin_settings("--script", script)) as url:
-        check = post_raw(url, "/api/check", json.dumps({"snippets": [
-            {"id": "good", "code": "def a := 1"},
-            {"id": "bad", "code": "def a := \ud800"}]}))
+        check = post_raw(
+            url,
+            "/api/check",
+            json.dumps(
+                {
+                    "snippets": [
+                        {"id": "good", "code": "def a := 1"},
+                        {"id": "bad", "code": "def a := \ud800"},
+                    ]
+                }
+            ),
+        )
         assert check.status_code == 200, check.text
         results = {r["id"]: r for r in check.json()["results"]}
         assert results["good"]["response"] == {"env": 0} and results["good"]["status"] == "ok"
-        assert "not valid Unicode" in results["bad"]["error"] and "U+D800" in results["bad"]["error"]
+        assert (
+            "not valid Unicode" in results["bad"]["error"] and "U+D800" in results["bad"]["error"]
+        )
         assert results["bad"]["status"] is None  # it never reached the REPL
 
-        verify = post_raw(url, "/api/verify", json.dumps({"proofs": [
-            {"id": "good", "code": GOOD},
-            {"id": "bad-code", "code": GOOD + " -- \udc80"},
-            {"id": "bad-statement", "code": GOOD, "statement": "theorem t : True \ud800:= by"}]}))
+        verify = post_raw(
+            url,
+            "/api/verify",
+            json.dumps(
+                {
+                    "proofs": [
+                        {"id": "good", "code": GOOD},
+                        {"id": "bad-code", "code": GOOD + " -- \udc80"},
+                        {
+                            "id": "bad-statement",
+                            "code": GOOD,
+                            "statement": "theorem t : True \ud800:= by",
+                        },
+                    ]
+                }
+            ),
+        )
         assert verify.status_code == 200, verify.text
         verdicts = {r["id"]: r["verdict"] for r in verify.json()["results"]}
         assert verdicts["good"]["outcome"] == "proved"
@@ -111,8 +168,18 @@ def test_a_lone_surrogate_in_code_is_that_items_answer(script_file: Callable[[An
         assert verdicts["bad-statement"]["outcome"] == "rejected"
         assert "the statement is not valid Unicode" in verdicts["bad-statement"]["reason"]
 
-        legacy = post_raw(url, "/verify", json.dumps({"codes": [
-            {"custom_id": 1, "proof": "def a := 1"}, {"custom_id": 2, "proof": "\ud800"}]}))
+        legacy = post_raw(
+            url,
+            "/verify",
+            json.dumps(
+                {
+                    "codes": [
+                        {"custom_id": 1, "proof": "def a := 1"},
+                        {"custom_id": 2, "proof": "\ud800"},
+                    ]
+                }
+            ),
+        )
         assert legacy.status_code == 200
         items = legacy.json()["results"]
         assert "response" in items[0] and "not valid Unicode" in items[1]["error"]
@@ -120,6 +187,7 @@ def test_a_lone_surrogate_in_code_is_that_items_answer(script_file: Callable[[An
 
 def test_a_batch_the_queue_can_never_hold_gets_413_with_the_limit() -> None:
     with running_service(standin_settings(workers=1, max_queue=2)) as url:
+
         def snippets(n: int) -> list[dict[str, str]]:
             return [{"id": f"s{i}", "code": f"def a{i} := 1"} for i in range(n)]
 
@@ -128,7 +196,9 @@ def test_a_batch_the_queue_can_never_hold_gets_413_with_the_limit() -> None:
         assert too_many.json()["limit"] == 3 and "3" in too_many.json()["detail"]
         assert "Retry-After" not in too_many.headers  # retrying cannot help
         proofs = [{"id": f"p{i}", "code": "theorem t : True := trivial"} for i in range(4)]
-        assert httpx.post(url + "/api/verify", json={"proofs": proofs}, timeout=60).status_code == 413
+        assert (
+            httpx.post(url + "/api/verify", json={"proofs": proofs}, timeout=60).status_code == 413
+        )
         codes = [{"custom_id": i, "proof": "def a := 1"} for i in range(4)]
         assert httpx.post(url + "/verify", json={"codes": codes}, timeout=60).status_code == 413
         fits = httpx.post(url + "/api/check", json={"snippets": snippets(3)}, timeout=60)
@@ -140,9 +210,23 @@ def test_a_batch_the_queue_can_never_hold_gets_413_with_the_limit() -> None:
 POSITIONED = "import Mathlib\nimport Aesop\n\ntheorem t : True := by\n  bad_proof\n"
 AT = {"line": 3, "column": 2}
 UNTIL = {"line": 3, "column": 11}
-POSITIONED_SCRIPT = [["bad_proof", {
-    "messages": [{"severity": "error", "pos": AT, "endPos": UNTIL, "data": "unknown identifier 'bad_proof'"}],
-    "sorries": [{"pos": AT, "endPos": UNTIL, "goal": "⊢ True", "proofState": 0}]}], ["*", {}]]
+POSITIONED_SCRIPT = [
+    [
+        "bad_proof",
+        {
+            "messages": [
+                {
+                    "severity": "error",
+                    "pos": AT,
+                    "endPos": UNTIL,
+                    "data": "unknown identifier 'bad_proof'",
+                }
+            ],
+            "sorries": [{"pos": AT, "endPos": UNTIL, "goal": "⊢ True", "proofState": 0}],
+        },
+    ],
+    ["*", {}],
+]
 
 
 @pytest.mark.parametrize("path", ["/api/check", "/api/verify"])
@@ -155,7 +239,7 @@ def test_a_body_over_the_limit_gets_413_streamed_or_declared(path: str) -> None:
 
     def chunked(data: bytes) -> Iterator[bytes]:  # a generator body: httpx sends it chunked
         for start in range(0, len(data), 1000):
-            yield data[start:start + 1000]
+            yield data[start : start + 1000]
 
     with running_service(standin_settings(max_body_bytes=10_000)) as url:
         declared = httpx.post(url + path, content=huge, headers=JSON, timeout=60)
@@ -169,43 +253,64 @@ def test_a_body_over_the_limit_gets_413_streamed_or_declared(path: str) -> None:
     assert fits.status_code == 200, fits.text  # a body under the limit is replayed whole
 
 
-def test_positions_refer_to_the_snippet_as_sent(script_file: Callable[[Any], str], tmp_path: Path) -> None:
+def test_positions_refer_to_the_snippet_as_sent(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
     kimina = import_kimina_client()
     log = tmp_path / "requests.jsonl"
     settings = standin_settings("--script", script_file(POSITIONED_SCRIPT), "--log", str(log))
     with running_service(settings) as url:
-        result = kimina.KiminaClient(api_url=url, n_retries=1).check(
-            [kimina.Snippet(id="p", code=POSITIONED)], timeout=30, show_progress=False).results[0]
-        legacy = httpx.post(url + "/verify", json={"codes": [{"custom_id": "p", "proof": POSITIONED}]},
-                            timeout=60).json()["results"][0]
+        result = (
+            kimina.KiminaClient(api_url=url, n_retries=1)
+            .check([kimina.Snippet(id="p", code=POSITIONED)], timeout=30, show_progress=False)
+            .results[0]
+        )
+        legacy = httpx.post(
+            url + "/verify", json={"codes": [{"custom_id": "p", "proof": POSITIONED}]}, timeout=60
+        ).json()["results"][0]
     sent = [json.loads(json.loads(line))["cmd"] for line in log.read_text().splitlines()]
     assert "\ntheorem t : True := by\n  bad_proof\n" in sent  # the REPL saw the body alone
     for response in (result.response, legacy["response"]):
         message, sorry = response["messages"][0], response["sorries"][0]
-        assert message["pos"] == {"line": 5, "column": 2} and message["endPos"] == {"line": 5, "column": 11}
+        assert message["pos"] == {"line": 5, "column": 2} and message["endPos"] == {
+            "line": 5,
+            "column": 11,
+        }
         assert sorry["pos"]["line"] == 5 and sorry["endPos"]["line"] == 5
     assert POSITIONED.splitlines()[4].startswith("  bad_proof")  # line 5, column 2, as sent
 
 
-def test_timeout_zero_is_accepted_as_kimina_client_allows(script_file: Callable[[Any], str]) -> None:
+def test_timeout_zero_is_accepted_as_kimina_client_allows(
+    script_file: Callable[[Any], str],
+) -> None:
     kimina = import_kimina_client()
     with running_service(standin_settings("--script", script_file(SCRIPT))) as url:
         client = kimina.KiminaClient(api_url=url, n_retries=1)
         result = client.check([kimina.Snippet(id="z", code=GOOD)], timeout=0, show_progress=False)
-        assert result.results[0].analyze().status.value == "valid"  # run, with the service's maximum
-        verify = httpx.post(url + "/api/verify", json={"proofs": [{"id": "z", "code": GOOD}], "timeout": 0},
-                            timeout=60)
+        assert (
+            result.results[0].analyze().status.value == "valid"
+        )  # run, with the service's maximum
+        verify = httpx.post(
+            url + "/api/verify",
+            json={"proofs": [{"id": "z", "code": GOOD}], "timeout": 0},
+            timeout=60,
+        )
         assert verify.json()["results"][0]["verdict"]["outcome"] == "proved"
 
 
-def test_kimina_legacy_verify_and_root_answer_as_kimina_serves_them(script_file: Callable[[Any], str]) -> None:
+def test_kimina_legacy_verify_and_root_answer_as_kimina_serves_them(
+    script_file: Callable[[Any], str],
+) -> None:
     kimina = import_kimina_client()
     models = sys.modules["kimina_client.models"]
-    body = models.VerifyRequestBody(codes=[
-        models.Code(custom_id=7, proof=GOOD),
-        models.Code(custom_id="by-code", code="import Mathlib\ntheorem t := bad_proof"),
-        models.Code(custom_id="hang", proof="import Mathlib\n-- standin:hang"),
-    ], timeout=3).model_dump(mode="json")
+    body = models.VerifyRequestBody(
+        codes=[
+            models.Code(custom_id=7, proof=GOOD),
+            models.Code(custom_id="by-code", code="import Mathlib\ntheorem t := bad_proof"),
+            models.Code(custom_id="hang", proof="import Mathlib\n-- standin:hang"),
+        ],
+        timeout=3,
+    ).model_dump(mode="json")
     with running_service(standin_settings("--script", script_file(SCRIPT))) as url:
         assert httpx.get(url + "/").json() == {"status": "ok"}
         response = httpx.post(url + "/verify", json=body, timeout=60)
@@ -223,11 +328,20 @@ def test_kimina_legacy_verify_and_root_answer_as_kimina_serves_them(script_file:
 
 def test_serve_prints_where_it_listens_workers_and_sandbox() -> None:
     port = free_port()
-    env = {**os.environ, "STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} {STANDIN}",
-           "STEPPROVER_SERVICE_WORKERS": "3", "STEPPROVER_SERVICE_SANDBOX": "false",
-           "STEPPROVER_SERVICE_EXPECTED_WORKER_RSS_MB": "50"}
-    proc = subprocess.Popen([sys.executable, "-m", "stepprover.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} {STANDIN}",
+        "STEPPROVER_SERVICE_WORKERS": "3",
+        "STEPPROVER_SERVICE_SANDBOX": "false",
+        "STEPPROVER_SERVICE_EXPECTED_WORKER_RSS_MB": "50",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stepprover.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()  # printed once it listens
@@ -246,35 +360,97 @@ def test_started_line_says_sandbox_on_and_auth() -> None:
     assert "sandbox on" in line and "bearer token required" in line
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"STEPPROVER_SERVICE_WORKERS": "abc"}, "STEPPROVER_SERVICE_WORKERS='abc': Input should be a valid integer"),
-    ({"STEPPROVER_SERVICE_REPL_COMMAND": "no-such-repl-xyz"}, "STEPPROVER_SERVICE_REPL_COMMAND: cannot start REPL"),
-    ({"STEPPROVER_SERVICE_REPL_COMMAND": "'unbalanced"}, "STEPPROVER_SERVICE_REPL_COMMAND is not a valid command line"),
-    ({"STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} {STANDIN}", "STEPPROVER_SERVICE_SANDBOX_USER": "0"},
-     "STEPPROVER_SERVICE_SANDBOX_USER='0': give UID or UID:GID"),
-    ({}, "Lean is not set up; missing: "),
-    ({"STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} /no/such/repl.py", "STEPPROVER_SERVICE_SANDBOX": "false"},
-     "Lean could not be started: the REPL"),
-    ({"STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} relative/repl.py", "STEPPROVER_SERVICE_SANDBOX": "true"},
-     "it runs in the sandbox, which hides /tmp"),
-    # settings that would make the service useless, each named by its own variable
-    ({"STEPPROVER_SERVICE_MAX_TIMEOUT": "0"}, "STEPPROVER_SERVICE_MAX_TIMEOUT='0': Input should be greater than 0"),
-    ({"STEPPROVER_SERVICE_MAX_TIMEOUT": "-5"}, "STEPPROVER_SERVICE_MAX_TIMEOUT='-5': Input should be greater than 0"),
-    ({"STEPPROVER_SERVICE_MAX_TIMEOUT": "nan"}, "STEPPROVER_SERVICE_MAX_TIMEOUT='nan': Input should be a finite number"),
-    ({"STEPPROVER_SERVICE_MAX_RSS_MB": "-1"}, "STEPPROVER_SERVICE_MAX_RSS_MB='-1': Input should be greater than 0"),
-    ({"STEPPROVER_SERVICE_SANDBOX_MEMORY_MB": "-1"}, "STEPPROVER_SERVICE_SANDBOX_MEMORY_MB='-1': Input should be greater"),
-    ({"STEPPROVER_SERVICE_SANDBOX_PROCESSES": "0"}, "STEPPROVER_SERVICE_SANDBOX_PROCESSES='0': Input should be greater"),
-    ({"STEPPROVER_SERVICE_IDEMPOTENCY_CACHE": "-1"}, "STEPPROVER_SERVICE_IDEMPOTENCY_CACHE='-1': Input should be greater"),
-    ({"STEPPROVER_SERVICE_MAX_QUEUE": "-1"}, "STEPPROVER_SERVICE_MAX_QUEUE='-1': Input should be greater"),
-    ({"STEPPROVER_SERVICE_MAX_BODY_BYTES": "-1"}, "STEPPROVER_SERVICE_MAX_BODY_BYTES='-1': Input should be greater"),
-    ({"STEPPROVER_SERVICE_WORKERS": "0"}, "STEPPROVER_SERVICE_WORKERS='0': Input should be greater than or equal to 1"),
-    ({"STEPPROVER_SERVICE_MAX_COMMANDS_PER_WORKER": "0"},
-     "STEPPROVER_SERVICE_MAX_COMMANDS_PER_WORKER='0': Input should be greater than or equal to 1"),
-    ({"STEPPROVER_SERVICE_MAX_RSS_MB": "2000", "STEPPROVER_SERVICE_RECYCLE_RSS_MB": "3000"},
-     "STEPPROVER_SERVICE_RECYCLE_RSS_MB (3000) must be below STEPPROVER_SERVICE_MAX_RSS_MB (2000)"),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"STEPPROVER_SERVICE_WORKERS": "abc"},
+            "STEPPROVER_SERVICE_WORKERS='abc': Input should be a valid integer",
+        ),
+        (
+            {"STEPPROVER_SERVICE_REPL_COMMAND": "no-such-repl-xyz"},
+            "STEPPROVER_SERVICE_REPL_COMMAND: cannot start REPL",
+        ),
+        (
+            {"STEPPROVER_SERVICE_REPL_COMMAND": "'unbalanced"},
+            "STEPPROVER_SERVICE_REPL_COMMAND is not a valid command line",
+        ),
+        (
+            {
+                "STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} {STANDIN}",
+                "STEPPROVER_SERVICE_SANDBOX_USER": "0",
+            },
+            "STEPPROVER_SERVICE_SANDBOX_USER='0': give UID or UID:GID",
+        ),
+        ({}, "Lean is not set up; missing: "),
+        (
+            {
+                "STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} /no/such/repl.py",
+                "STEPPROVER_SERVICE_SANDBOX": "false",
+            },
+            "Lean could not be started: the REPL",
+        ),
+        (
+            {
+                "STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} relative/repl.py",
+                "STEPPROVER_SERVICE_SANDBOX": "true",
+            },
+            "it runs in the sandbox, which hides /tmp",
+        ),
+        # settings that would make the service useless, each named by its own variable
+        (
+            {"STEPPROVER_SERVICE_MAX_TIMEOUT": "0"},
+            "STEPPROVER_SERVICE_MAX_TIMEOUT='0': Input should be greater than 0",
+        ),
+        (
+            {"STEPPROVER_SERVICE_MAX_TIMEOUT": "-5"},
+            "STEPPROVER_SERVICE_MAX_TIMEOUT='-5': Input should be greater than 0",
+        ),
+        (
+            {"STEPPROVER_SERVICE_MAX_TIMEOUT": "nan"},
+            "STEPPROVER_SERVICE_MAX_TIMEOUT='nan': Input should be a finite number",
+        ),
+        (
+            {"STEPPROVER_SERVICE_MAX_RSS_MB": "-1"},
+            "STEPPROVER_SERVICE_MAX_RSS_MB='-1': Input should be greater than 0",
+        ),
+        (
+            {"STEPPROVER_SERVICE_SANDBOX_MEMORY_MB": "-1"},
+            "STEPPROVER_SERVICE_SANDBOX_MEMORY_MB='-1': Input should be greater",
+        ),
+        (
+            {"STEPPROVER_SERVICE_SANDBOX_PROCESSES": "0"},
+            "STEPPROVER_SERVICE_SANDBOX_PROCESSES='0': Input should be greater",
+        ),
+        (
+            {"STEPPROVER_SERVICE_IDEMPOTENCY_CACHE": "-1"},
+            "STEPPROVER_SERVICE_IDEMPOTENCY_CACHE='-1': Input should be greater",
+        ),
+        (
+            {"STEPPROVER_SERVICE_MAX_QUEUE": "-1"},
+            "STEPPROVER_SERVICE_MAX_QUEUE='-1': Input should be greater",
+        ),
+        (
+            {"STEPPROVER_SERVICE_MAX_BODY_BYTES": "-1"},
+            "STEPPROVER_SERVICE_MAX_BODY_BYTES='-1': Input should be greater",
+        ),
+        (
+            {"STEPPROVER_SERVICE_WORKERS": "0"},
+            "STEPPROVER_SERVICE_WORKERS='0': Input should be greater than or equal to 1",
+        ),
+        (
+            {"STEPPROVER_SERVICE_MAX_COMMANDS_PER_WORKER": "0"},
+            "STEPPROVER_SERVICE_MAX_COMMANDS_PER_WORKER='0': Input should be greater than or equal to 1",
+        ),
+        (
+            {"STEPPROVER_SERVICE_MAX_RSS_MB": "2000", "STEPPROVER_SERVICE_RECYCLE_RSS_MB": "3000"},
+            "STEPPROVER_SERVICE_RECYCLE_RSS_MB (3000) must be below STEPPROVER_SERVICE_MAX_RSS_MB (2000)",
+        ),
+    ],
+)
 def test_serve_refuses_to_start_with_one_line_when_it_could_start_no_repl(
-        env: dict[str, str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env: dict[str, str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from stepprover.cli import app
@@ -302,7 +478,9 @@ def test_serve_refuses_a_port_out_of_range_with_a_usage_error(port: str) -> None
 
 
 @pytest.mark.parametrize("variable", ["STEPPROVER_SERVICE_SANDBOX_USER", "STEPPROVER_SANDBOX_USER"])
-def test_a_sandbox_user_is_not_read_with_the_sandbox_off(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sandbox_user_is_not_read_with_the_sandbox_off(
+    variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from stepprover.cli.serve import settings_or_exit
 
     monkeypatch.setenv(variable, "0")  # refused with the sandbox on (see above)
@@ -317,18 +495,25 @@ def test_health_is_503_unavailable_while_no_repl_can_start(tmp_path: Path) -> No
     from stepprover.server.settings import ServiceSettings
 
     missing = tmp_path / "no-such-repl"
-    settings = ServiceSettings(repl_command=str(missing), workers=1, sandbox=False,
-                               expected_worker_rss_mb=50, max_rss_mb=2000)
+    settings = ServiceSettings(
+        repl_command=str(missing),
+        workers=1,
+        sandbox=False,
+        expected_worker_rss_mb=50,
+        max_rss_mb=2000,
+    )
     with running_service(settings) as url:
         before = httpx.get(url + "/health")
-        checked = httpx.post(url + "/api/check", json={"snippets": [{"id": "a", "code": "def a := 1"}]},
-                             timeout=60).json()["results"][0]
+        checked = httpx.post(
+            url + "/api/check", json={"snippets": [{"id": "a", "code": "def a := 1"}]}, timeout=60
+        ).json()["results"][0]
         after = httpx.get(url + "/health")
         root = httpx.get(url + "/")
         missing.write_text(f"#!/bin/sh\nexec {sys.executable} {STANDIN}\n")  # Lean is back
         missing.chmod(0o755)
-        again = httpx.post(url + "/api/check", json={"snippets": [{"id": "b", "code": "def b := 1"}]},
-                           timeout=60).json()["results"][0]
+        again = httpx.post(
+            url + "/api/check", json={"snippets": [{"id": "b", "code": "def b := 1"}]}, timeout=60
+        ).json()["results"][0]
         healed = httpx.get(url + "/health")
     assert before.status_code == 200 and before.json()["status"] == "ok"  # nothing tried yet
     assert checked["status"] == "infrastructure"
@@ -347,13 +532,15 @@ def test_health_is_503_when_the_repl_exits_before_its_first_answer(tmp_path: Pat
     repl.chmod(0o755)
     settings = standin_settings(repl_command=str(repl), workers=1)
     with running_service(settings) as url:
-        checked = httpx.post(url + "/api/check", json={"snippets": [{"id": "a", "code": "def a := 1"}]},
-                             timeout=60).json()["results"][0]
+        checked = httpx.post(
+            url + "/api/check", json={"snippets": [{"id": "a", "code": "def a := 1"}]}, timeout=60
+        ).json()["results"][0]
         after = httpx.get(url + "/health")
         repl.write_text(f"#!/bin/sh\nexec {sys.executable} {STANDIN}\n")  # Lean is back
         honest = "theorem b : True := trivial"  # a `def` would retire its worker (prefilter)
-        again = httpx.post(url + "/api/check", json={"snippets": [{"id": "b", "code": honest}]},
-                           timeout=60).json()["results"][0]
+        again = httpx.post(
+            url + "/api/check", json={"snippets": [{"id": "b", "code": honest}]}, timeout=60
+        ).json()["results"][0]
         healed = httpx.get(url + "/health")
     assert checked["status"] == "infrastructure", checked
     assert "exited before answering its first request (return code 1)" in checked["error"]

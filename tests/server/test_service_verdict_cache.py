@@ -23,9 +23,12 @@ def metric(text: str, name: str) -> float:
     return float(found[1])
 
 
-def test_two_clients_share_the_services_cache(script_file: Callable[[Any], str], tmp_path: Path) -> None:
-    settings = standin_settings("--script", script_file(SCRIPT), "--delay", "0.05",
-                                verdict_cache=True, cache_dir=tmp_path)
+def test_two_clients_share_the_services_cache(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    settings = standin_settings(
+        "--script", script_file(SCRIPT), "--delay", "0.05", verdict_cache=True, cache_dir=tmp_path
+    )
 
     async def check_with_two_clients(url: str) -> list[Any]:
         verdicts = []
@@ -48,13 +51,16 @@ def test_two_clients_share_the_services_cache(script_file: Callable[[Any], str],
     assert (tmp_path / "verdicts.sqlite").exists()
 
 
-def test_the_cache_is_off_for_a_repl_command_unless_asked(script_file: Callable[[Any], str],
-                                                          tmp_path: Path) -> None:
+def test_the_cache_is_off_for_a_repl_command_unless_asked(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
     settings = standin_settings("--script", script_file(SCRIPT), cache_dir=tmp_path)
     with running_service(settings) as url:
         for _ in range(2):
             body = {"proofs": [{"id": "a", "code": GOOD}]}
-            verdict = httpx.post(url + "/api/verify", json=body, timeout=30).json()["results"][0]["verdict"]
+            verdict = httpx.post(url + "/api/verify", json=body, timeout=30).json()["results"][0][
+                "verdict"
+            ]
             assert verdict["outcome"] == "proved" and not verdict["cached"]
         metrics = httpx.get(url + "/metrics").text
     assert metric(metrics, "stepprover_verdict_cache_misses_total") == 0

@@ -50,22 +50,47 @@ def test_two_grpo_steps_with_masked_repl_tokens(
     def snapshot(trainer: Any) -> None:
         seen_weights.append({k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
 
-    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread,
-                         LoopConfig(max_context_tokens=600, sampling=SamplingParams(temperature=0.7)),
-                         max_completion_length=256, log_path=tmp_path / "rollouts.jsonl",
-                         before_rollout=snapshot)
+    rollout = TirRollout(
+        pool,
+        LeanVerifier(pool, VerifyConfig(timeout=5)),
+        loop_thread,
+        LoopConfig(max_context_tokens=600, sampling=SamplingParams(temperature=0.7)),
+        max_completion_length=256,
+        log_path=tmp_path / "rollouts.jsonl",
+        before_rollout=snapshot,
+    )
     after_step: list[Any] = []
 
     class AfterStep(TrainerCallback):  # type: ignore[misc]
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            after_step.append({k: v.detach().clone() for k, v in kwargs["model"].state_dict().items()})
+            after_step.append(
+                {k: v.detach().clone() for k, v in kwargs["model"].state_dict().items()}
+            )
 
-    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
-                      max_completion_length=256, max_steps=2, learning_rate=1e-3, logging_steps=1,
-                      report_to="none", use_cpu=True, bf16=False, save_strategy="no", beta=0.0)
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=256,
+        max_steps=2,
+        learning_rate=1e-3,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        save_strategy="no",
+        beta=0.0,
+    )
     dataset = Dataset.from_list([{"prompt": PROBLEM.model_dump_json()}] * 2)
-    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verified_reward], args=args,
-                          train_dataset=dataset, rollout_func=rollout, callbacks=[AfterStep()])
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=[verified_reward],
+        args=args,
+        train_dataset=dataset,
+        rollout_func=rollout,
+        callbacks=[AfterStep()],
+    )
     try:
         trainer.train()
     finally:
@@ -103,19 +128,45 @@ def test_two_grpo_steps_with_colocated_vllm_standin(
 
     def check_sync(trainer: Any) -> None:
         pushed = trainer.vllm_generation.llm.model.state_dict()
-        in_sync.append(all(torch.equal(v, pushed[k]) for k, v in trainer.model.state_dict().items()))
+        in_sync.append(
+            all(torch.equal(v, pushed[k]) for k, v in trainer.model.state_dict().items())
+        )
 
-    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread,
-                         LoopConfig(max_context_tokens=600, sampling=SamplingParams(temperature=1.0, top_p=1.0)),
-                         max_completion_length=256, log_path=tmp_path / "rollouts.jsonl", before_rollout=check_sync,
-                         generator_for=lambda trainer: rollout_generator(trainer, sampling_params_type=dict))
-    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
-                      max_completion_length=256, max_steps=2, learning_rate=1e-3, logging_steps=1,
-                      report_to="none", use_cpu=True, bf16=False, save_strategy="no", beta=0.0,
-                      temperature=1.0, top_p=1.0)
+    rollout = TirRollout(
+        pool,
+        LeanVerifier(pool, VerifyConfig(timeout=5)),
+        loop_thread,
+        LoopConfig(max_context_tokens=600, sampling=SamplingParams(temperature=1.0, top_p=1.0)),
+        max_completion_length=256,
+        log_path=tmp_path / "rollouts.jsonl",
+        before_rollout=check_sync,
+        generator_for=lambda trainer: rollout_generator(trainer, sampling_params_type=dict),
+    )
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=256,
+        max_steps=2,
+        learning_rate=1e-3,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        save_strategy="no",
+        beta=0.0,
+        temperature=1.0,
+        top_p=1.0,
+    )
     dataset = Dataset.from_list([{"prompt": PROBLEM.model_dump_json()}] * 2)
-    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verified_reward], args=args,
-                          train_dataset=dataset, rollout_func=rollout)
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=[verified_reward],
+        args=args,
+        train_dataset=dataset,
+        rollout_func=rollout,
+    )
     # What GRPOTrainer(use_vllm=True, vllm_mode="colocate") sets up, with the stand-in as its vLLM.
     trainer.use_vllm, trainer.vllm_mode, trainer._last_loaded_step = True, "colocate", -1
     trainer.vllm_generation = StandinVllmGeneration(trainer.model, tokenizer.eos_token_id)
@@ -125,7 +176,9 @@ def test_two_grpo_steps_with_colocated_vllm_standin(
         loop_thread.run(pool.close())
     llm = trainer.vllm_generation.llm
     assert trainer.vllm_generation.syncs == 2 and in_sync == [True, True]
-    assert llm.threads == {threading.main_thread().ident}, "vLLM is driven from the trainer's thread"
+    assert llm.threads == {threading.main_thread().ident}, (
+        "vLLM is driven from the trainer's thread"
+    )
     assert max(llm.batch_sizes) > 1, "turns of concurrent trajectories go to vLLM together"
     logs = [h for h in trainer.state.log_history if "reward" in h]
     assert len(logs) == 2 and max(h["reward"] for h in logs) > 0
@@ -152,23 +205,46 @@ def test_grpo_update_raises_the_rewarded_completion(tokenizer: Any, tmp_path: Pa
 
     def rollout(prompts: list[str], trainer: Any) -> dict[str, Any]:
         completions = [good if i % 2 == 0 else bad for i in range(len(prompts))]
-        return {"prompt_ids": [prompt_ids] * len(prompts), "completion_ids": completions,
-                "logprobs": None, "verified": [c is good for c in completions]}
+        return {
+            "prompt_ids": [prompt_ids] * len(prompts),
+            "completion_ids": completions,
+            "logprobs": None,
+            "verified": [c is good for c in completions],
+        }
 
     before = logp(good) - logp(bad)
-    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=4,
-                      max_completion_length=16, max_steps=5, learning_rate=5e-3, report_to="none",
-                      use_cpu=True, bf16=False, save_strategy="no", beta=0.0, logging_steps=1)
-    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verified_reward],
-                          args=args, train_dataset=Dataset.from_list([{"prompt": "q"}] * 5),
-                          rollout_func=rollout)
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=16,
+        max_steps=5,
+        learning_rate=5e-3,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        save_strategy="no",
+        beta=0.0,
+        logging_steps=1,
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        reward_funcs=[verified_reward],
+        args=args,
+        train_dataset=Dataset.from_list([{"prompt": "q"}] * 5),
+        rollout_func=rollout,
+    )
     trainer.train()
     model.eval()
     assert logp(good) - logp(bad) > before + 1.0
 
 
 def test_curriculum_keeps_problems_neither_always_nor_never_solved() -> None:
-    assert curriculum({"a": (4, 0), "b": (4, 2), "c": (4, 4), "d": (0, 0), "e": (8, 1)}) == ["b", "e"]
+    assert curriculum({"a": (4, 0), "b": (4, 2), "c": (4, 4), "d": (0, 0), "e": (8, 1)}) == [
+        "b",
+        "e",
+    ]
 
 
 def test_outages_get_no_reward_and_do_not_move_their_group(
@@ -195,16 +271,37 @@ def test_outages_get_no_reward_and_do_not_move_their_group(
         return SKETCH if k == 0 else "\n</think>\nI give up."
 
     pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=2))
-    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread,
-                         LoopConfig(max_context_tokens=600), max_completion_length=600,
-                         log_path=tmp_path / "rollouts.jsonl",
-                         generator_for=lambda trainer: RolloutSampler(ScriptedGenerator(tokenizer, script)))
-    args = GRPOConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, num_generations=4,
-                      max_completion_length=600, max_steps=1, learning_rate=1e-3, logging_steps=1,
-                      report_to="none", use_cpu=True, bf16=False, save_strategy="no", beta=0.0)
-    trainer = GRPOTrainer(model=build_model(len(tokenizer), seed=1), processing_class=tokenizer,
-                          reward_funcs=[verified_reward], args=args, rollout_func=rollout,
-                          train_dataset=Dataset.from_list([{"prompt": PROBLEM.model_dump_json()}] * 1))
+    rollout = TirRollout(
+        pool,
+        LeanVerifier(pool, VerifyConfig(timeout=5)),
+        loop_thread,
+        LoopConfig(max_context_tokens=600),
+        max_completion_length=600,
+        log_path=tmp_path / "rollouts.jsonl",
+        generator_for=lambda trainer: RolloutSampler(ScriptedGenerator(tokenizer, script)),
+    )
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=600,
+        max_steps=1,
+        learning_rate=1e-3,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        save_strategy="no",
+        beta=0.0,
+    )
+    trainer = GRPOTrainer(
+        model=build_model(len(tokenizer), seed=1),
+        processing_class=tokenizer,
+        reward_funcs=[verified_reward],
+        args=args,
+        rollout_func=rollout,
+        train_dataset=Dataset.from_list([{"prompt": PROBLEM.model_dump_json()}] * 1),
+    )
     scored: list[dict[str, Any]] = []
     score = trainer._generate_and_score_completions
 
@@ -239,16 +336,31 @@ def test_prompts_that_leave_no_room_are_dropped_and_never_crash_a_rollout(
     from stepprover.models.scripted import ScriptedGenerator
     from stepprover.train.grpo import fitting_prompts
 
-    long = PROBLEM.model_copy(update={"name": "long", "formal_statement": "theorem long : True := by\n" + "-- x\n" * 300})
-    prompt_len = len(tokenizer.encode(STEPFUN_TIR.render(tokenizer, PROBLEM), add_special_tokens=False))
-    kept, dropped = fitting_prompts([PROBLEM, long], tokenizer, LoopConfig(max_context_tokens=prompt_len + 1))
+    long = PROBLEM.model_copy(
+        update={"name": "long", "formal_statement": "theorem long : True := by\n" + "-- x\n" * 300}
+    )
+    prompt_len = len(
+        tokenizer.encode(STEPFUN_TIR.render(tokenizer, PROBLEM), add_special_tokens=False)
+    )
+    kept, dropped = fitting_prompts(
+        [PROBLEM, long], tokenizer, LoopConfig(max_context_tokens=prompt_len + 1)
+    )
     assert kept == [PROBLEM] and dropped == 1
-    assert fitting_prompts([PROBLEM], tokenizer, LoopConfig(max_context_tokens=prompt_len))[1] == 1, "at = over"
+    assert (
+        fitting_prompts([PROBLEM], tokenizer, LoopConfig(max_context_tokens=prompt_len))[1] == 1
+    ), "at = over"
     # had one slipped through: an empty completion, reward None, never an IndexError in TRL
     pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1))
-    rollout = TirRollout(pool, LeanVerifier(pool), loop_thread, LoopConfig(max_context_tokens=prompt_len),
-                         max_completion_length=prompt_len,
-                         generator_for=lambda trainer: RolloutSampler(ScriptedGenerator(tokenizer, [SKETCH, ANSWER])))
+    rollout = TirRollout(
+        pool,
+        LeanVerifier(pool),
+        loop_thread,
+        LoopConfig(max_context_tokens=prompt_len),
+        max_completion_length=prompt_len,
+        generator_for=lambda trainer: RolloutSampler(
+            ScriptedGenerator(tokenizer, [SKETCH, ANSWER])
+        ),
+    )
     try:
         out = rollout([PROBLEM.model_dump_json()], SimpleNamespace())
     finally:
@@ -257,27 +369,43 @@ def test_prompts_that_leave_no_room_are_dropped_and_never_crash_a_rollout(
     assert out["env_mask"] == [[0]]
 
 
-@pytest.mark.parametrize(("finish", "outcome", "model_tokens", "expected"), [
-    ("answered", "proved", True, True),
-    ("answered", "lean_error", True, False),
-    ("answered", "timeout", True, False),   # judged: the proof is too slow
-    ("answered", None, True, False),        # an answer without a final proof is the model's failure
-    ("length", None, True, False),
-    ("answered", "crash", True, False),     # Lean crashed on two workers: the proof's own doing, judged
-    ("error", None, True, None),            # the backend or verifier failed mid-way
-    ("outage", None, True, None),           # the model server or Lean was unreachable
-    ("context_exhausted", None, False, None),  # no model token at all
-], ids=lambda v: str(v))
-def test_reward_none_only_when_nothing_was_judged(finish: str, outcome: str | None, model_tokens: bool,
-                                                  expected: bool | None) -> None:
+@pytest.mark.parametrize(
+    ("finish", "outcome", "model_tokens", "expected"),
+    [
+        ("answered", "proved", True, True),
+        ("answered", "lean_error", True, False),
+        ("answered", "timeout", True, False),  # judged: the proof is too slow
+        ("answered", None, True, False),  # an answer without a final proof is the model's failure
+        ("length", None, True, False),
+        (
+            "answered",
+            "crash",
+            True,
+            False,
+        ),  # Lean crashed on two workers: the proof's own doing, judged
+        ("error", None, True, None),  # the backend or verifier failed mid-way
+        ("outage", None, True, None),  # the model server or Lean was unreachable
+        ("context_exhausted", None, False, None),  # no model token at all
+    ],
+    ids=lambda v: str(v),
+)
+def test_reward_none_only_when_nothing_was_judged(
+    finish: str, outcome: str | None, model_tokens: bool, expected: bool | None
+) -> None:
     from stepprover.agent.trajectory import Finish, Segment, Trajectory
     from stepprover.lean.verify import Outcome, Verdict
     from stepprover.train.grpo import rollout_reward
 
     segments = [Segment(kind="model", text="x", token_ids=[5])] if model_tokens else []
     verdict = None if outcome is None else Verdict(outcome=Outcome(outcome))
-    trajectory = Trajectory(problem="p", prompt_text="", prompt_ids=[1], segments=segments,
-                            finish=Finish(finish), verdict=verdict)
+    trajectory = Trajectory(
+        problem="p",
+        prompt_text="",
+        prompt_ids=[1],
+        segments=segments,
+        finish=Finish(finish),
+        verdict=verdict,
+    )
     assert rollout_reward(trajectory, truncated=False) is expected
     if expected is True:
         assert rollout_reward(trajectory, truncated=True) is False, "a cut trajectory earns nothing"

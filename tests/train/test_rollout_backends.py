@@ -49,36 +49,48 @@ def echo_lengths(calls: list[tuple[int, int]]) -> Callable[[list[TurnRequest]], 
     return generate
 
 
-def test_turns_are_answered_in_batches_on_the_serving_thread(tokenizer: Any, loop_thread: LoopThread) -> None:
+def test_turns_are_answered_in_batches_on_the_serving_thread(
+    tokenizer: Any, loop_thread: LoopThread
+) -> None:
     calls: list[tuple[int, int]] = []
     generator = TrainerThreadGenerator(tokenizer, echo_lengths(calls))
 
     async def turns() -> list[Generation]:
-        return await asyncio.gather(*(generator.generate([0] * n, SamplingParams(), [1]) for n in range(1, 9)))
+        return await asyncio.gather(
+            *(generator.generate([0] * n, SamplingParams(), [1]) for n in range(1, 9))
+        )
 
     done = loop_thread.submit(turns())
     generator.serve_until(done)
-    assert [g.token_ids for g in done.result()] == [[n] for n in range(1, 9)], "each turn gets its own answer"
+    assert [g.token_ids for g in done.result()] == [[n] for n in range(1, 9)], (
+        "each turn gets its own answer"
+    )
     assert {thread for thread, _ in calls} == {threading.get_ident()}
     assert sum(size for _, size in calls) == 8 and len(calls) < 8
 
 
-def test_a_failing_batch_fails_its_turns_not_the_caller(tokenizer: Any, loop_thread: LoopThread) -> None:
+def test_a_failing_batch_fails_its_turns_not_the_caller(
+    tokenizer: Any, loop_thread: LoopThread
+) -> None:
     def broken(batch: list[TurnRequest]) -> list[Generation]:
         raise RuntimeError("CUDA out of memory")
 
     generator = TrainerThreadGenerator(tokenizer, broken)
 
     async def turns() -> list[BaseException | Generation]:
-        return await asyncio.gather(*(generator.generate([1], SamplingParams(), [1]) for _ in range(3)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(generator.generate([1], SamplingParams(), [1]) for _ in range(3)),
+            return_exceptions=True,
+        )
 
     done = loop_thread.submit(turns())
     generator.serve_until(done)
     assert all(isinstance(r, RuntimeError) and "out of memory" in str(r) for r in done.result())
 
 
-def test_a_cancelled_turn_is_dropped_before_the_backend(tokenizer: Any, loop_thread: LoopThread) -> None:
+def test_a_cancelled_turn_is_dropped_before_the_backend(
+    tokenizer: Any, loop_thread: LoopThread
+) -> None:
     seen: list[list[int]] = []
 
     def record(batch: list[TurnRequest]) -> list[Generation]:
@@ -115,29 +127,48 @@ class RecordingLLM:
     def generate(self, prompts: list[Any], sampling_params: list[Any], use_tqdm: bool) -> list[Any]:
         self.calls.append((prompts, sampling_params))
         ids = [7, 8, self.stop]
-        logprobs = [{7: SimpleNamespace(logprob=-0.1)}, {8: SimpleNamespace(logprob=float("nan"))},
-                    {self.stop: SimpleNamespace(logprob=-0.3)}]
-        return [SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids, logprobs=logprobs)]) for _ in prompts]
+        logprobs = [
+            {7: SimpleNamespace(logprob=-0.1)},
+            {8: SimpleNamespace(logprob=float("nan"))},
+            {self.stop: SimpleNamespace(logprob=-0.3)},
+        ]
+        return [
+            SimpleNamespace(outputs=[SimpleNamespace(token_ids=ids, logprobs=logprobs)])
+            for _ in prompts
+        ]
 
 
 def test_colocated_batch_asks_vllm_for_what_the_loop_needs() -> None:
     llm = RecordingLLM(stop=5)
-    batch = [TurnRequest([1, 2], SamplingParams(temperature=0.6, max_tokens=100), [5, 6]),
-             TurnRequest([3], SamplingParams(max_tokens=40, seed=9), [5, 6])]
+    batch = [
+        TurnRequest([1, 2], SamplingParams(temperature=0.6, max_tokens=100), [5, 6]),
+        TurnRequest([3], SamplingParams(max_tokens=40, seed=9), [5, 6]),
+    ]
     out = colocated_vllm_batch(llm, sampling_params_type=dict)(batch)
     prompts, params = llm.calls[0]
     assert prompts == [{"prompt_token_ids": [1, 2]}, {"prompt_token_ids": [3]}]
     assert [p["max_tokens"] for p in params] == [100, 40] and params[0]["temperature"] == 0.6
     assert params[1]["seed"] == 9 and all(p["stop_token_ids"] == [5, 6] for p in params)
-    assert all(p["logprobs"] == 0 and p["include_stop_str_in_output"] and not p["skip_special_tokens"]
-               for p in params)
-    assert out[0].token_ids == [7, 8, 5] and out[0].finish_reason == "stop" and out[0].stop_token_id == 5
+    assert all(
+        p["logprobs"] == 0 and p["include_stop_str_in_output"] and not p["skip_special_tokens"]
+        for p in params
+    )
+    assert (
+        out[0].token_ids == [7, 8, 5]
+        and out[0].finish_reason == "stop"
+        and out[0].stop_token_id == 5
+    )
     assert out[0].logprobs == [-0.1, None, -0.3], "NaN logprobs become None, as TRL expects"
 
 
 def test_vllm_settings_the_rollouts_cannot_honour_are_refused() -> None:
-    args = SimpleNamespace(use_vllm=True, vllm_mode="colocate", vllm_tensor_parallel_size=2,
-                           vllm_enable_sleep_mode=False, vllm_max_model_length=None)
+    args = SimpleNamespace(
+        use_vllm=True,
+        vllm_mode="colocate",
+        vllm_tensor_parallel_size=2,
+        vllm_enable_sleep_mode=False,
+        vllm_max_model_length=None,
+    )
     with pytest.raises(ValueError, match="vllm_mode: server"):
         check_vllm_rollout_args(args, 20480)
     args.vllm_tensor_parallel_size, args.vllm_enable_sleep_mode = 1, True
@@ -188,21 +219,34 @@ def test_server_mode_rollouts_return_aligned_logprobs(
     tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
 ) -> None:
     pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=2))
-    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread,
-                         LoopConfig(max_context_tokens=600), max_completion_length=512,
-                         log_path=tmp_path / "rollouts.jsonl")
-    state = FakeVllmState(responder(tokenizer), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=False))
+    rollout = TirRollout(
+        pool,
+        LeanVerifier(pool, VerifyConfig(timeout=5)),
+        loop_thread,
+        LoopConfig(max_context_tokens=600),
+        max_completion_length=512,
+        log_path=tmp_path / "rollouts.jsonl",
+    )
+    state = FakeVllmState(
+        responder(tokenizer), decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
+    )
     try:
         with fake_vllm_server(state) as url:
             trainer = SimpleNamespace(
-                use_vllm=True, vllm_mode="server", processing_class=tokenizer, accelerator=CountingAccelerator(),
-                args=SimpleNamespace(vllm_server_base_url=url.removesuffix("/v1")))
+                use_vllm=True,
+                vllm_mode="server",
+                processing_class=tokenizer,
+                accelerator=CountingAccelerator(),
+                args=SimpleNamespace(vllm_server_base_url=url.removesuffix("/v1")),
+            )
             out = rollout([PROBLEM.model_dump_json()] * 2, trainer)
     finally:
         loop_thread.run(pool.close())
     assert out["verified"] == [True, True] and trainer.accelerator.barriers == 1
     assert all(r["logprobs"] == 0 and r["model"] == "served-model" for r in state.requests)
-    for ids, mask, logprobs in zip(out["completion_ids"], out["env_mask"], out["logprobs"], strict=True):
+    for ids, mask, logprobs in zip(
+        out["completion_ids"], out["env_mask"], out["logprobs"], strict=True
+    ):
         assert len(ids) == len(mask) == len(logprobs)
         assert [lp for lp, m in zip(logprobs, mask, strict=True) if m] == [-0.5] * sum(mask)
         assert 0 in mask and all(lp == 0.0 for lp, m in zip(logprobs, mask, strict=True) if not m)
@@ -216,11 +260,21 @@ def test_a_crashed_colocated_engine_gives_no_reward_and_a_reason(
             raise RuntimeError("engine core died")
 
     pool = ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1))
-    rollout = TirRollout(pool, LeanVerifier(pool, VerifyConfig(timeout=5)), loop_thread, LoopConfig(),
-                         max_completion_length=64, log_path=tmp_path / "rollouts.jsonl",
-                         generator_for=lambda t: rollout_generator(t, sampling_params_type=dict))
-    trainer = SimpleNamespace(use_vllm=True, vllm_mode="colocate", processing_class=tokenizer,
-                              vllm_generation=SimpleNamespace(llm=DeadLLM()))
+    rollout = TirRollout(
+        pool,
+        LeanVerifier(pool, VerifyConfig(timeout=5)),
+        loop_thread,
+        LoopConfig(),
+        max_completion_length=64,
+        log_path=tmp_path / "rollouts.jsonl",
+        generator_for=lambda t: rollout_generator(t, sampling_params_type=dict),
+    )
+    trainer = SimpleNamespace(
+        use_vllm=True,
+        vllm_mode="colocate",
+        processing_class=tokenizer,
+        vllm_generation=SimpleNamespace(llm=DeadLLM()),
+    )
     try:
         out = rollout([PROBLEM.model_dump_json()] * 2, trainer)
     finally:
@@ -240,9 +294,15 @@ def test_lean_settings_name_where_training_runs_lean() -> None:
 
     ray = lean_backend(LeanSettings(repl="python3 standin.py", workers=3, ray="auto"))
     assert ray.ray_address == "auto" and ray.pool_config is not None
-    assert ray.pool_config.process.command == ["python3", "standin.py"] and ray.pool_config.workers == 3
+    assert (
+        ray.pool_config.process.command == ["python3", "standin.py"]
+        and ray.pool_config.workers == 3
+    )
     service = lean_backend(LeanSettings(url="http://lean:8000", api_key="k"))
-    assert service.pool_config is None and (service.url, service.api_key) == ("http://lean:8000", "k")
+    assert service.pool_config is None and (service.url, service.api_key) == (
+        "http://lean:8000",
+        "k",
+    )
 
 
 def test_logged_rates_cover_every_training_process() -> None:

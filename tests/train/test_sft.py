@@ -30,8 +30,15 @@ pytest.importorskip("trl")
 async def solved_and_failed(tokenizer: Any, script_file: Callable[[Any], str]) -> list[Any]:
     async with ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=2)) as pool:
         verifier = LeanVerifier(pool, VerifyConfig(timeout=5))
-        good = TirAgent(ScriptedGenerator.replaying(tokenizer, [SKETCH, ANSWER]), pool, verifier, LoopConfig())
-        bad = TirAgent(ScriptedGenerator(tokenizer, [SKETCH, "</think> no proof"]), pool, verifier, LoopConfig())
+        good = TirAgent(
+            ScriptedGenerator.replaying(tokenizer, [SKETCH, ANSWER]), pool, verifier, LoopConfig()
+        )
+        bad = TirAgent(
+            ScriptedGenerator(tokenizer, [SKETCH, "</think> no proof"]),
+            pool,
+            verifier,
+            LoopConfig(),
+        )
         return [await good.run(PROBLEM, 0), await good.run(PROBLEM, 1), await bad.run(PROBLEM, 2)]
 
 
@@ -46,7 +53,9 @@ async def test_examples_keep_the_trajectory_ids_and_mask_the_feedback(
     assert example.input_ids == trajectory.context_ids, "the trajectory's own ids, not re-rendered"
     feedback = trajectory.segments[1]
     start = len(trajectory.prompt_ids) + len(trajectory.segments[0].token_ids)
-    assert example.labels[start : start + len(feedback.token_ids)] == [IGNORE] * len(feedback.token_ids)
+    assert example.labels[start : start + len(feedback.token_ids)] == [IGNORE] * len(
+        feedback.token_ids
+    )
     assert example.labels[: len(trajectory.prompt_ids)] == [IGNORE] * len(trajectory.prompt_ids)
     assert example.labels[-1] == tokenizer.eos_token_id
     assert examples_from_trajectories(trajectories, max_tokens=10) == []
@@ -63,15 +72,26 @@ async def test_one_sft_step_with_feedback_labels_masked(
     trajectories = await solved_and_failed(tokenizer, script_file)
     examples = examples_from_trajectories(trajectories)
     examples.append(example_from_whole_proof(tokenizer, PROBLEM, "theorem t : True := trivial"))
-    args = SFTConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, report_to="none",
-                     use_cpu=True, bf16=False, save_strategy="no", logging_steps=1, learning_rate=1e-3)
+    args = SFTConfig(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        save_strategy="no",
+        logging_steps=1,
+        learning_rate=1e-3,
+    )
     trainer = build_sft_trainer(build_model(len(tokenizer)), tokenizer, examples, args)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
     trajectory = trajectories[0]
     start = len(trajectory.prompt_ids) + len(trajectory.segments[0].token_ids)
     feedback_len = len(trajectory.segments[1].token_ids)
     assert (batch["labels"][0, start : start + feedback_len] == IGNORE).all()
-    assert (batch["labels"][0, start - 1] != IGNORE) and (batch["labels"][0, start + feedback_len] != IGNORE)
+    assert (batch["labels"][0, start - 1] != IGNORE) and (
+        batch["labels"][0, start + feedback_len] != IGNORE
+    )
     trainer.train()
     assert any("loss" in h for h in trainer.state.log_history)
 
@@ -82,8 +102,12 @@ def test_prompt_set_loading_and_decontamination(capsys: pytest.CaptureFixture[st
     leaked = find_problem(load_minif2f("test"), "mathd_algebra_478")
     rows = [
         {"id": "w1", "formal_statement": "theorem lean_workbook_1 (x : ℝ) : x ^ 2 ≥ 0 := by sorry"},
-        {"name": "copy", "formal_statement": leaked.formal_statement.replace("mathd_algebra_478", "renamed")
-         .replace("(b h v : ℝ)", "(b h v : ℝ)  -- same statement\n")},
+        {
+            "name": "copy",
+            "formal_statement": leaked.formal_statement.replace(
+                "mathd_algebra_478", "renamed"
+            ).replace("(b h v : ℝ)", "(b h v : ℝ)  -- same statement\n"),
+        },
     ]
     problems = from_records(rows)
     assert problems[0].formal_statement == "theorem lean_workbook_1 (x : ℝ) : x ^ 2 ≥ 0 := by\n"
@@ -103,8 +127,16 @@ async def test_cold_start_reads_an_eval_run_folder(
     from stepprover.train.run import read_trajectories
 
     trajectories = await solved_and_failed(tokenizer, script_file)
-    config = RunConfig(model="teacher", prompt_style="stepfun-tir", samples=3, sampling={}, budgets={},
-                       lean="standin", dataset="d", dataset_sha256="0")
+    config = RunConfig(
+        model="teacher",
+        prompt_style="stepfun-tir",
+        samples=3,
+        sampling={},
+        budgets={},
+        lean="standin",
+        dataset="d",
+        dataset_sha256="0",
+    )
     store = RunStore.open(tmp_path / "run", config)
     for t in trajectories:
         store.add(t)

@@ -43,7 +43,10 @@ def test_shipped_grpo_configs_parse_and_build(name: str) -> None:
 
 def test_shipped_sft_config_parses_and_builds() -> None:
     config = load_config(CONFIGS / "sft-7b.yaml", SFTRunConfig)
-    assert config.status == "not yet run" and config.trl_config(**on_this_machine()).learning_rate == 1e-5
+    assert (
+        config.status == "not yet run"
+        and config.trl_config(**on_this_machine()).learning_rate == 1e-5
+    )
 
 
 def test_shipped_cycle_config_parses_and_builds_both_stages() -> None:
@@ -66,12 +69,19 @@ def test_config_typos_are_refused(tmp_path: Path) -> None:
 def test_a_completion_limit_below_the_context_budget_is_refused(tmp_path: Path) -> None:
     from stepprover.train.config import TrainConfigError
 
-    base = {"model": "m", "prompts": "p.jsonl", "output_dir": str(tmp_path), "loop": {"max_context_tokens": 600}}
+    base = {
+        "model": "m",
+        "prompts": "p.jsonl",
+        "output_dir": str(tmp_path),
+        "loop": {"max_context_tokens": 600},
+    }
     machine = on_this_machine()
     for trl in ({}, {"max_completion_length": 599}):  # TRL's default 512, and one token short
         with pytest.raises(TrainConfigError, match=r"max_completion_length \((512|599)\) is below"):
             GRPORunConfig.model_validate({**base, "trl": trl}).trl_config(**machine)
-    GRPORunConfig.model_validate({**base, "trl": {"max_completion_length": 600}}).trl_config(**machine)
+    GRPORunConfig.model_validate({**base, "trl": {"max_completion_length": 600}}).trl_config(
+        **machine
+    )
     path = tmp_path / "short.yaml"
     path.write_text(yaml.safe_dump({**base, "trl": machine}))
     result = CliRunner().invoke(app, ["train", "grpo", str(path)])
@@ -96,7 +106,9 @@ def test_train_commands_fail_with_one_clear_line(tmp_path: Path) -> None:
     typo = tmp_path / "typo.yaml"
     typo.write_text("model: m\nprompts: p.jsonl\noutput_dir: out\nloop: {temprature: 0.6}\n")
     result = runner.invoke(app, ["train", "grpo", str(typo)])
-    assert result.exit_code == 2 and "temprature" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 2 and "temprature" in result.output and "Traceback" not in result.output
+    )
     result = runner.invoke(app, ["train", "sft", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2 and "missing.yaml" in result.output
     if importlib.util.find_spec("vllm") is None:  # the shipped 7B config samples with vLLM
@@ -105,34 +117,59 @@ def test_train_commands_fail_with_one_clear_line(tmp_path: Path) -> None:
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("model: m\nprompts: p.jsonl\noutput_dir: out\ntrl: {learning_rat: 1.0e-6}\n")
     result = runner.invoke(app, ["train", "grpo", str(unknown)])
-    assert result.exit_code == 2 and "TRL refused" in result.output and "learning_rat" in result.output
+    assert (
+        result.exit_code == 2 and "TRL refused" in result.output and "learning_rat" in result.output
+    )
 
 
 def test_sft_without_examples_exits_with_one_clear_line(tmp_path: Path, tokenizer: Any) -> None:
     tokenizer.save_pretrained(tmp_path / "model")
     (tmp_path / "none.jsonl").write_text("")
     config = tmp_path / "sft.yaml"
-    config.write_text(yaml.safe_dump({"model": str(tmp_path / "model"), "output_dir": str(tmp_path / "out"),
-                                      "trajectories": [str(tmp_path / "none.jsonl")]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "model": str(tmp_path / "model"),
+                "output_dir": str(tmp_path / "out"),
+                "trajectories": [str(tmp_path / "none.jsonl")],
+            }
+        )
+    )
     result = CliRunner().invoke(app, ["train", "sft", str(config)])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert "no SFT examples: check `trajectories` and `whole_proofs` in the config" in lines, lines
 
 
-def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
-                                       script_file: Callable[[Any], str]) -> None:
+def test_train_grpo_then_sft_then_plot(
+    tiny_model_dir: Path, tmp_path: Path, script_file: Callable[[Any], str]
+) -> None:
     prompts = tmp_path / "prompts.jsonl"
     other = PROBLEM.model_copy(update={"name": "t2"})
     prompts.write_text(PROBLEM.model_dump_json() + "\n" + other.model_dump_json() + "\n")
     out = tmp_path / "grpo"
     config = {
-        "model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out),
-        "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
+        "model": str(tiny_model_dir),
+        "prompts": str(prompts),
+        "output_dir": str(out),
+        "lean": {
+            "repl": shlex.join(standin_command("--script", script_file(SCRIPT))),
+            "workers": 2,
+        },
         "loop": {"max_context_tokens": 600, "temperature": 0.7},
-        "trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 600,
-                "max_steps": 2, "learning_rate": 1e-3, "logging_steps": 1, "report_to": "none",
-                "use_cpu": True, "bf16": False, "save_strategy": "no", "beta": 0.0},
+        "trl": {
+            "per_device_train_batch_size": 4,
+            "num_generations": 4,
+            "max_completion_length": 600,
+            "max_steps": 2,
+            "learning_rate": 1e-3,
+            "logging_steps": 1,
+            "report_to": "none",
+            "use_cpu": True,
+            "bf16": False,
+            "save_strategy": "no",
+            "beta": 0.0,
+        },
     }
     path = tmp_path / "grpo.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -142,17 +179,34 @@ def test_train_grpo_then_sft_then_plot(tiny_model_dir: Path, tmp_path: Path,
     assert "decontamination: removed 0 of 2" in result.output
     assert "prompts at or over loop.max_context_tokens (600): 0 dropped" in result.output
     rows = list(csv.DictReader((out / "metrics.csv").open()))
-    assert len(rows) == 2 and all(r["reward"] != "" and r["stepprover/repl_calls"] != "" for r in rows)
+    assert len(rows) == 2 and all(
+        r["reward"] != "" and r["stepprover/repl_calls"] != "" for r in rows
+    )
     rollouts = [json.loads(line) for line in (out / "rollouts.jsonl").read_text().splitlines()]
     assert len(rollouts) == 8 and {r["problem"] for r in rollouts} == {"t", "t2"}
     assert (out / "final" / "config.json").exists()
 
     proofs = tmp_path / "proofs.jsonl"
-    proofs.write_text(json.dumps({**json.loads(PROBLEM.model_dump_json()),
-                                  "proof": "theorem t : True := trivial"}) + "\n")
-    sft = {"model": str(out / "final"), "whole_proofs": [str(proofs)], "output_dir": str(tmp_path / "sft"),
-           "trl": {"max_steps": 1, "per_device_train_batch_size": 1, "report_to": "none", "use_cpu": True,
-                   "bf16": False, "save_strategy": "no", "logging_steps": 1}}
+    proofs.write_text(
+        json.dumps(
+            {**json.loads(PROBLEM.model_dump_json()), "proof": "theorem t : True := trivial"}
+        )
+        + "\n"
+    )
+    sft = {
+        "model": str(out / "final"),
+        "whole_proofs": [str(proofs)],
+        "output_dir": str(tmp_path / "sft"),
+        "trl": {
+            "max_steps": 1,
+            "per_device_train_batch_size": 1,
+            "report_to": "none",
+            "use_cpu": True,
+            "bf16": False,
+            "save_strategy": "no",
+            "logging_steps": 1,
+        },
+    }
     sft_path = tmp_path / "sft.yaml"
     sft_path.write_text(yaml.safe_dump(sft))
     result = runner.invoke(app, ["train", "sft", str(sft_path)])
@@ -169,41 +223,88 @@ def test_an_interrupted_grpo_run_resumes_from_its_last_checkpoint(
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(PROBLEM.model_dump_json() + "\n")
     out = tmp_path / "grpo"
-    trl = {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 600,
-           "learning_rate": 1e-3, "logging_steps": 1, "report_to": "none", "use_cpu": True, "bf16": False,
-           "save_strategy": "steps", "save_steps": 1, "beta": 0.0}
-    config = {"model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out),
-              "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
-              "loop": {"max_context_tokens": 600}, "trl": {**trl, "max_steps": 1}}
+    trl = {
+        "per_device_train_batch_size": 4,
+        "num_generations": 4,
+        "max_completion_length": 600,
+        "learning_rate": 1e-3,
+        "logging_steps": 1,
+        "report_to": "none",
+        "use_cpu": True,
+        "bf16": False,
+        "save_strategy": "steps",
+        "save_steps": 1,
+        "beta": 0.0,
+    }
+    config = {
+        "model": str(tiny_model_dir),
+        "prompts": str(prompts),
+        "output_dir": str(out),
+        "lean": {
+            "repl": shlex.join(standin_command("--script", script_file(SCRIPT))),
+            "workers": 2,
+        },
+        "loop": {"max_context_tokens": 600},
+        "trl": {**trl, "max_steps": 1},
+    }
     path = tmp_path / "grpo.yaml"
     path.write_text(yaml.safe_dump(config))
     runner = CliRunner()
     assert runner.invoke(app, ["train", "grpo", str(path)]).exit_code == 0
     assert (out / "checkpoint-1").is_dir()
-    path.write_text(yaml.safe_dump({**config, "trl": {**trl, "max_steps": 2}}))  # "interrupted" after step 1
+    path.write_text(
+        yaml.safe_dump({**config, "trl": {**trl, "max_steps": 2}})
+    )  # "interrupted" after step 1
     result = runner.invoke(app, ["train", "grpo", str(path)])
     assert result.exit_code == 0, result.output
     assert f"resuming from {out / 'checkpoint-1'}" in result.output
     steps = [int(r["step"]) for r in csv.DictReader((out / "metrics.csv").open())]
     assert steps == [1, 2], "step 1 is not trained again"
     rollouts = [json.loads(line) for line in (out / "rollouts.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rollouts] == [0] * 4 + [1] * 4, "one rollout of 4 per step, none replayed"
+    assert [r["step"] for r in rollouts] == [0] * 4 + [1] * 4, (
+        "one rollout of 4 per step, none replayed"
+    )
 
 
-def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: Path,
-                                                script_file: Callable[[Any], str]) -> None:
+def test_cycle_runs_and_resumes_finished_stages(
+    tiny_model_dir: Path, tmp_path: Path, script_file: Callable[[Any], str]
+) -> None:
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text(PROBLEM.model_dump_json() + "\n" + PROBLEM.model_copy(update={"name": "t2"}).model_dump_json() + "\n")
+    prompts.write_text(
+        PROBLEM.model_dump_json()
+        + "\n"
+        + PROBLEM.model_copy(update={"name": "t2"}).model_dump_json()
+        + "\n"
+    )
     out = tmp_path / "cycle"
-    trl_common = {"report_to": "none", "use_cpu": True, "bf16": False, "save_strategy": "no", "logging_steps": 1}
+    trl_common = {
+        "report_to": "none",
+        "use_cpu": True,
+        "bf16": False,
+        "save_strategy": "no",
+        "logging_steps": 1,
+    }
     config = {
-        "model": str(tiny_model_dir), "prompts": str(prompts), "output_dir": str(out), "iterations": 1,
+        "model": str(tiny_model_dir),
+        "prompts": str(prompts),
+        "output_dir": str(out),
+        "iterations": 1,
         "eval": {"samples": 4, "concurrency": 8, "backend": "transformers"},
-        "lean": {"repl": shlex.join(standin_command("--script", script_file(SCRIPT))), "workers": 2},
+        "lean": {
+            "repl": shlex.join(standin_command("--script", script_file(SCRIPT))),
+            "workers": 2,
+        },
         "loop": {"max_context_tokens": 600, "temperature": 1.2},
         "sft_trl": {"max_steps": 1, "per_device_train_batch_size": 1, **trl_common},
-        "grpo_trl": {"per_device_train_batch_size": 4, "num_generations": 4, "max_completion_length": 600,
-                     "max_steps": 1, "learning_rate": 1e-3, "beta": 0.0, **trl_common},
+        "grpo_trl": {
+            "per_device_train_batch_size": 4,
+            "num_generations": 4,
+            "max_completion_length": 600,
+            "max_steps": 1,
+            "learning_rate": 1e-3,
+            "beta": 0.0,
+            **trl_common,
+        },
     }
     path = tmp_path / "cycle.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -215,17 +316,25 @@ def test_cycle_runs_and_resumes_finished_stages(tiny_model_dir: Path, tmp_path: 
         assert (iteration / f"{stage}.done.json").exists(), stage
     summary = json.loads((iteration / "summary.json").read_text())
     assert 0 <= summary["eval"]["pass@1"] <= 1
-    assert summary["select"]["trajectories"] == sum(1 for _ in (iteration / "sft_trajectories.jsonl").open())
-    recorded = RunStore.read_config(iteration / "eval")  # the real settings, as `stepprover eval` records them
+    assert summary["select"]["trajectories"] == sum(
+        1 for _ in (iteration / "sft_trajectories.jsonl").open()
+    )
+    recorded = RunStore.read_config(
+        iteration / "eval"
+    )  # the real settings, as `stepprover eval` records them
     assert recorded.lean == f"repl: {config['lean']['repl']}" and recorded.samples == 4
-    assert recorded.budgets["max_context_tokens"] == 600 and recorded.budgets["sketch_timeout"] == 60.0
+    assert (
+        recorded.budgets["max_context_tokens"] == 600 and recorded.budgets["sketch_timeout"] == 60.0
+    )
     assert recorded.sampling["temperature"] == 1.2 and "max_tokens" in recorded.sampling
     # An interruption after SFT: the GRPO stage has no marker. A restart redoes only GRPO.
     (iteration / "grpo.done.json").unlink()
     finished = {p.name: p.stat().st_mtime_ns for p in iteration.glob("*.done.json")}
     again = runner.invoke(app, ["train", "cycle", str(path)])
     assert again.exit_code == 0, again.output
-    assert {p.name: p.stat().st_mtime_ns for p in iteration.glob("*.done.json") if p.name in finished} == finished
+    assert {
+        p.name: p.stat().st_mtime_ns for p in iteration.glob("*.done.json") if p.name in finished
+    } == finished
     assert (iteration / "grpo.done.json").exists()
 
 
@@ -235,12 +344,18 @@ def test_train_without_the_weights_or_metrics_says_so_in_one_line(tmp_path: Path
     runner = CliRunner()
     (tmp_path / "t.jsonl").write_text("")
     (tmp_path / "p.jsonl").write_text(PROBLEM.model_dump_json() + "\n")
-    grpo = {"prompts": str(tmp_path / "p.jsonl"), "loop": {"max_context_tokens": 600},
-            "trl": {"max_completion_length": 600, "use_cpu": True, "bf16": False}}
+    grpo = {
+        "prompts": str(tmp_path / "p.jsonl"),
+        "loop": {"max_context_tokens": 600},
+        "trl": {"max_completion_length": 600, "use_cpu": True, "bf16": False},
+    }
     for kind, extra in (("sft", {"trajectories": [str(tmp_path / "t.jsonl")]}), ("grpo", grpo)):
         config = tmp_path / f"{kind}.yaml"
-        config.write_text(yaml.safe_dump({"model": "nobody/no-such-prover-7b",
-                                          "output_dir": str(tmp_path / "out"), **extra}))
+        config.write_text(
+            yaml.safe_dump(
+                {"model": "nobody/no-such-prover-7b", "output_dir": str(tmp_path / "out"), **extra}
+            )
+        )
         result = runner.invoke(app, ["train", kind, str(config)])
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         said = " ".join(result.output.split())

@@ -14,7 +14,12 @@ from stepprover.agent.prompts import SKETCH_CLOSE, SKETCH_OPEN, THINK_CLOSE
 from stepprover.agent.trajectory import Trajectory
 
 Part = Literal["think", "sketch", "repl", "answer"]
-STYLES: dict[Part, str] = {"think": "dim", "sketch": "bold cyan", "repl": "yellow", "answer": "bold"}
+STYLES: dict[Part, str] = {
+    "think": "dim",
+    "sketch": "bold cyan",
+    "repl": "yellow",
+    "answer": "bold",
+}
 
 
 def trajectory_parts(trajectory: Trajectory) -> list[tuple[Part, str]]:

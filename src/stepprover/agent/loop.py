@@ -108,7 +108,9 @@ class TirAgent:
         trajectory = Trajectory(
             problem=problem.name,
             prompt_text=prompt_text,
-            prompt_ids=tokenizer.encode(prompt_text, add_special_tokens=self.config.prompt_special_tokens),
+            prompt_ids=tokenizer.encode(
+                prompt_text, add_special_tokens=self.config.prompt_special_tokens
+            ),
             sample_index=sample_index,
             meta={"loop": asdict(self.config)},
         )
@@ -170,7 +172,10 @@ class TirAgent:
             if generation.stop_token_id != self.sketch_stop:
                 trajectory.final_context_tokens = context_length
                 return Finish.ANSWERED
-            if config.max_repl_calls is not None and len(trajectory.repl_calls) >= config.max_repl_calls:
+            if (
+                config.max_repl_calls is not None
+                and len(trajectory.repl_calls) >= config.max_repl_calls
+            ):
                 return Finish.REPL_BUDGET
             sketch = extract_sketch(text)
             if sketch is None:
@@ -179,7 +184,12 @@ class TirAgent:
             feedback_ids = tokenizer.encode(call.feedback, add_special_tokens=False)
             trajectory.repl_calls.append(call)
             trajectory.segments.append(
-                Segment(kind="feedback", text=call.feedback, token_ids=feedback_ids, elapsed=call.latency)
+                Segment(
+                    kind="feedback",
+                    text=call.feedback,
+                    token_ids=feedback_ids,
+                    elapsed=call.latency,
+                )
             )
             context_ids += feedback_ids
             context_text += call.feedback

@@ -66,7 +66,9 @@ def tir_style(name: str) -> PromptStyle:
     try:
         return TIR_STYLES[name]
     except KeyError:
-        raise ValueError(f"unknown TIR prompt style {name!r}; known: {', '.join(TIR_STYLES)}") from None
+        raise ValueError(
+            f"unknown TIR prompt style {name!r}; known: {', '.join(TIR_STYLES)}"
+        ) from None
 
 
 def token_id(tokenizer: Tokenizer, token: str) -> int:

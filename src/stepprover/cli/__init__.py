@@ -9,8 +9,9 @@ from stepprover.cli.command import Command, Group
 from stepprover.cli.common import STYLES_EPILOG
 from stepprover.cli.prove import problem_from_lean
 
-app = typer.Typer(help="Tool-integrated reasoning for Lean 4 theorem proving.", no_args_is_help=True,
-                  cls=Group)
+app = typer.Typer(
+    help="Tool-integrated reasoning for Lean 4 theorem proving.", no_args_is_help=True, cls=Group
+)
 app.command(cls=Command)(check.check)
 app.command(cls=Command, epilog=STYLES_EPILOG)(prove.prove)
 app.command("eval", cls=Command, epilog=STYLES_EPILOG)(evaluate.eval_)
@@ -25,8 +26,9 @@ lean_app.command("selftest", cls=Command)(lean.lean_selftest)
 app.add_typer(lean_app, name="lean")
 
 # Help texts are Rich markup: "[train]" would vanish as a tag unless escaped.
-train_app = typer.Typer(help=escape("SFT and tool-integrated GRPO (needs `pip install '.[train]'`)."),
-                        cls=Group)
+train_app = typer.Typer(
+    help=escape("SFT and tool-integrated GRPO (needs `pip install '.[train]'`)."), cls=Group
+)
 train_app.command("sft", cls=Command)(train.train_sft)
 train_app.command("grpo", cls=Command)(train.train_grpo)
 train_app.command("cycle", cls=Command)(train.train_cycle)

@@ -47,18 +47,25 @@ from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, Ver
 
 
 def check(
-    path: Annotated[Path, typer.Argument(help="A .lean file, or with --jsonl a JSONL of {id, code, statement}.")],
+    path: Annotated[
+        Path, typer.Argument(help="A .lean file, or with --jsonl a JSONL of {id, code, statement}.")
+    ],
     statement: Annotated[
         Path | None, typer.Option(help="Lean file with the header + theorem the proof must prove.")
     ] = None,
     jsonl: Annotated[bool, typer.Option(help="PATH is JSONL, one proof a line.")] = False,
     output: Annotated[
-        Path | None, typer.Option(help="Write JSONL verdicts here, each as it is reached (with --jsonl, default "
-                                       "stdout; one proof: its verdict as one JSONL line, besides the printed one).")
+        Path | None,
+        typer.Option(
+            help="Write JSONL verdicts here, each as it is reached (with --jsonl, default "
+            "stdout; one proof: its verdict as one JSONL line, besides the printed one)."
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds per proof.")] = 300.0,
     warmup_timeout: WarmupTimeout = 300.0,
-    workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="REPL workers (default: by cores and memory).")
+    ] = None,
     repl: Repl = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
@@ -85,8 +92,11 @@ def check(
     else:
         stmt = read_text_or_exit(statement, "statement") if statement else None
         items = [{"id": str(path), "code": read_bytes_or_exit(path, "proof"), "statement": stmt}]
-    pool_config = PoolConfig(process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers,
-                             warmup_timeout=warmup_timeout)
+    pool_config = PoolConfig(
+        process=process_config_or_exit(repl, lean_dir, sandbox),
+        workers=workers,
+        warmup_timeout=warmup_timeout,
+    )
     verdict_cache = cache_or_none(cache, cache_dir, repl, lean_dir)
     verify_config = VerifyConfig(timeout=timeout)
     checker = (
@@ -99,7 +109,9 @@ def check(
         except OSError as exc:
             fail(f"cannot write --output {output}: {exc.strerror or exc}")
 
-    def write(item: dict[str, Any], verdict: Verdict, gold_verdict: GoldVerdict | None = None) -> None:
+    def write(
+        item: dict[str, Any], verdict: Verdict, gold_verdict: GoldVerdict | None = None
+    ) -> None:
         if out is None:
             return
         record = {"id": item["id"], **verdict.model_dump(mode="json", exclude={"reply"})}
@@ -137,7 +149,9 @@ def check(
     proved = sum(v.proved for v in verdicts)
     err.print(f"{proved}/{len(verdicts)} proved", highlight=False)
     if checker is not None:
-        err.print(f"{sum(bool(g and g.proved) for g in golds)}/{len(verdicts)} proved by comparator")
+        err.print(
+            f"{sum(bool(g and g.proved) for g in golds)}/{len(verdicts)} proved by comparator"
+        )
     if proved != len(verdicts) or (checker is not None and not all(g and g.proved for g in golds)):
         raise typer.Exit(1)
 
@@ -169,8 +183,10 @@ def _read_jsonl(data: bytes) -> list[dict[str, Any]]:
             record = {"id": given, "error": f"line {number}: {problem}"}
         record["id"] = str(given or number)
         if record["id"] in lines:
-            raise DataError(f"JSONL line {number}: id {record['id']!r} is also on line {lines[record['id']]}; "
-                            "ids must be unique (verdicts are written as they are reached, each with its id)")
+            raise DataError(
+                f"JSONL line {number}: id {record['id']!r} is also on line {lines[record['id']]}; "
+                "ids must be unique (verdicts are written as they are reached, each with its id)"
+            )
         lines[record["id"]] = number
         items.append(record)
     return items
@@ -238,7 +254,9 @@ def _print_verdict(verdict: Verdict, label: str = "") -> None:
     """The verdict line in color, then Lean's messages as plain text: no markup, no
     highlighting (a megabyte message must print as fast as it can be written)."""
     console = Console(highlight=False)
-    console.print(Text(label + verdict.outcome.value, style="green" if verdict.proved else "red"),
-                  Text(verdict.reason) if verdict.reason else "")
+    console.print(
+        Text(label + verdict.outcome.value, style="green" if verdict.proved else "red"),
+        Text(verdict.reason) if verdict.reason else "",
+    )
     for m in verdict.messages:
         typer.echo(f"  {m.pos.line}:{m.pos.column} {m.severity}: {m.data}")

@@ -28,9 +28,13 @@ class Command(typer.core.TyperCommand):
                 return super().invoke(ctx)
             finally:
                 sys.stdout.flush()  # here, not at exit, where a failure is only a warning
-        except sqlite3.DatabaseError as exc:  # found past the open (which names the file): a page cut off
-            sys.stderr.write(f"stepprover: a database this command uses is damaged ({exc}): the run "
-                             "folder's run.sqlite or gold.sqlite, or the verdict cache's verdicts.sqlite\n")
+        except (
+            sqlite3.DatabaseError
+        ) as exc:  # found past the open (which names the file): a page cut off
+            sys.stderr.write(
+                f"stepprover: a database this command uses is damaged ({exc}): the run "
+                "folder's run.sqlite or gold.sqlite, or the verdict cache's verdicts.sqlite\n"
+            )
             raise typer.Exit(2) from None
         except OSError as exc:
             if exc.errno not in _UNWRITABLE:

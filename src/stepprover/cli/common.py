@@ -32,39 +32,60 @@ BACKENDS = get_args(Backend)
 err = Console(stderr=True, soft_wrap=True)
 
 LeanUrl = Annotated[
-    str | None, typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs.")
+    str | None,
+    typer.Option(help="Verification service URL (`stepprover serve`) instead of local REPLs."),
 ]
 LeanApiKey = Annotated[
     str | None, typer.Option(envvar="STEPPROVER_LEAN_API_KEY", help="Bearer token for --lean-url.")
 ]
 Sandbox = Annotated[
-    bool, typer.Option("--sandbox/--no-sandbox", help="Run each REPL under bubblewrap + rlimits, "
-                       "as user nobody or STEPPROVER_SANDBOX_USER (UID or UID:GID).")
+    bool,
+    typer.Option(
+        "--sandbox/--no-sandbox",
+        help="Run each REPL under bubblewrap + rlimits, "
+        "as user nobody or STEPPROVER_SANDBOX_USER (UID or UID:GID).",
+    ),
 ]
 LeanDir = Annotated[
-    Path | None, typer.Option(help="Where Lean, the REPL and Mathlib live (env STEPPROVER_LEAN_DIR).")
+    Path | None,
+    typer.Option(help="Where Lean, the REPL and Mathlib live (env STEPPROVER_LEAN_DIR)."),
 ]
 Repl = Annotated[str | None, typer.Option(help="REPL command line instead of the installed Lean.")]
-Cache = Annotated[bool | None, typer.Option(
-    "--cache/--no-cache",
-    help="Answer a proof checked before from the verdict cache. Default: on, off with --repl.")]
-CacheDir = Annotated[Path | None, typer.Option(
-    help="Folder of the verdict cache (verdicts.sqlite); default ~/.cache/stepprover.")]
+Cache = Annotated[
+    bool | None,
+    typer.Option(
+        "--cache/--no-cache",
+        help="Answer a proof checked before from the verdict cache. Default: on, off with --repl.",
+    ),
+]
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="Folder of the verdict cache (verdicts.sqlite); default ~/.cache/stepprover."
+    ),
+]
 WarmupTimeout = Annotated[
     float, typer.Option(help="Seconds a new REPL may take for its imports (e.g. import Mathlib).")
 ]
 Model = Annotated[str, typer.Option(help="Local folder or Hugging Face name of the model.")]
 ModelBackend = Annotated[str, typer.Option(help=" | ".join(BACKENDS))]
-BaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")]
-ServerPrompt = Annotated[str, typer.Option(
-    help="With --base-url: auto (token ids, text if the server refuses them) | token_ids | text.")]
+BaseUrl = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+]
+ServerPrompt = Annotated[
+    str,
+    typer.Option(
+        help="With --base-url: auto (token ids, text if the server refuses them) | token_ids | text."
+    ),
+]
 TokenizerPath = Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")]
 MaxReplCalls = Annotated[int | None, typer.Option(help="Cap on REPL interactions.")]
 MaxContextTokens = Annotated[
     int | None, typer.Option(help="Context cap in tokens (default: the prover style's own).")
 ]
 FinalTimeout = Annotated[
-    float | None, typer.Option(help="Seconds for the final verification (default: the style's own).")
+    float | None,
+    typer.Option(help="Seconds for the final verification (default: the style's own)."),
 ]
 SketchTimeout = Annotated[float, typer.Option(help="Seconds per sketch.")]
 Temperature = Annotated[float | None, typer.Option(help="Default: the prover style's own.")]
@@ -76,12 +97,17 @@ else:
     _Style = Literal[tuple(PROVER_STYLES)]
 PromptStyle = Annotated[
     _Style,
-    typer.Option(metavar="STYLE", help="The prover (prompt and output format); the styles are listed below."),
+    typer.Option(
+        metavar="STYLE", help="The prover (prompt and output format); the styles are listed below."
+    ),
 ]
 STYLES_EPILOG = "Prompt styles (--prompt-style): " + ", ".join(PROVER_STYLES) + "."
-Seed = Annotated[int | None, typer.Option(help="Sampling seed, for a repeatable run (default: none).")]
-Reference = Annotated[bool, typer.Option(
-    "--reference", help="The StepFun-Prover demo's contexts, byte for byte.")]
+Seed = Annotated[
+    int | None, typer.Option(help="Sampling seed, for a repeatable run (default: none).")
+]
+Reference = Annotated[
+    bool, typer.Option("--reference", help="The StepFun-Prover demo's contexts, byte for byte.")
+]
 
 
 BAD_INPUT = 2
@@ -117,7 +143,9 @@ def read_text_or_exit(path: Path, what: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        fail(f"{what} {path} is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})")
+        fail(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
+        )
 
 
 def output_folder_or_exit(path: Path | None) -> None:
@@ -159,8 +187,11 @@ def lean_problems(lean_dir: Path | None, instead: str = USE_REPL) -> list[str]:
     missing = [c.name for c in doctor(lean_setup_for(lean_dir)) if not c.ok]
     if not missing:
         return []
-    return ["Lean is not set up; missing: " + "; ".join(missing)
-            + f".\nRun `stepprover lean setup` (needs internet access to GitHub), or {instead}."]
+    return [
+        "Lean is not set up; missing: "
+        + "; ".join(missing)
+        + f".\nRun `stepprover lean setup` (needs internet access to GitHub), or {instead}."
+    ]
 
 
 def exit_if_missing(problems: list[str]) -> None:
@@ -176,16 +207,26 @@ def require_lean(lean_dir: Path | None, instead: str = USE_REPL) -> None:
     exit_if_missing(lean_problems(lean_dir, instead))
 
 
-def require_lean_and_model(*, repl: str | None, lean_url: str | None, lean_api_key: str | None,
-                           lean_dir: Path | None, model: str, backend: str, base_url: str | None,
-                           tokenizer: str | None) -> None:
+def require_lean_and_model(
+    *,
+    repl: str | None,
+    lean_url: str | None,
+    lean_api_key: str | None,
+    lean_dir: Path | None,
+    model: str,
+    backend: str,
+    base_url: str | None,
+    tokenizer: str | None,
+) -> None:
     """Before a run starts: exit 2 naming everything missing at once, Lean (unless --repl or
     --lean-url) and the model (weights, GPU); then exit 3 if the --lean-url service cannot
     be used (``service_or_exit``)."""
     problems = [] if repl or lean_url else lean_problems(lean_dir)
     if backend in BACKENDS:  # an unknown one is generator_or_exit's one line
-        problems += [f"Model unavailable: {p}"
-                     for p in model_problems(model, cast(Backend, backend), base_url, tokenizer)]
+        problems += [
+            f"Model unavailable: {p}"
+            for p in model_problems(model, cast(Backend, backend), base_url, tokenizer)
+        ]
     exit_if_missing(problems)
     if lean_url:
         service_or_exit(lean_url, lean_api_key)
@@ -208,7 +249,9 @@ def service_or_exit(url: str, api_key: str | None) -> None:
     if parsed.port is not None and not 0 < parsed.port < 65536:
         fail(f"--lean-url {url!r}: port {parsed.port} is not in 1..65535")
     if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
-        fail("--lean-api-key (or STEPPROVER_LEAN_API_KEY) must be printable ASCII: it is sent in an HTTP header")
+        fail(
+            "--lean-api-key (or STEPPROVER_LEAN_API_KEY) must be printable ASCII: it is sent in an HTTP header"
+        )
 
     async def probe() -> None:
         remote = RemoteLean(url, api_key=api_key)
@@ -219,11 +262,16 @@ def service_or_exit(url: str, api_key: str | None) -> None:
 
     try:
         asyncio.run(probe())
-    except (LeanUnavailable, RemoteError) as exc:  # RemoteError: it answered, but not as the service
+    except (
+        LeanUnavailable,
+        RemoteError,
+    ) as exc:  # RemoteError: it answered, but not as the service
         fail(exc, code=OUTAGE)
 
 
-def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: bool = False) -> ProcessConfig:
+def process_config_or_exit(
+    repl: str | None, lean_dir: Path | None, sandbox: bool = False
+) -> ProcessConfig:
     if not repl:
         require_lean(lean_dir)
     try:
@@ -243,12 +291,16 @@ def process_config_or_exit(repl: str | None, lean_dir: Path | None, sandbox: boo
 def repl_starts_or_exit(config: ProcessConfig, warmup_timeout: float, code: int = OUTAGE) -> None:
     """Before a run folder is made: exit ``code`` unless the REPL answers a first command (a
     missing file or a path the sandbox hides is then one line, not an outage per sample)."""
+
     async def probe_saying_why_it_waits() -> None:
         task = asyncio.ensure_future(probe(config, warmup_timeout))
         done, _ = await asyncio.wait({task}, timeout=5)
         if not done:
-            err.print(f"waiting for the REPL to answer a first command (up to {warmup_timeout:g} s)...",
-                      markup=False, highlight=False)
+            err.print(
+                f"waiting for the REPL to answer a first command (up to {warmup_timeout:g} s)...",
+                markup=False,
+                highlight=False,
+            )
         await task
 
     try:
@@ -257,12 +309,21 @@ def repl_starts_or_exit(config: ProcessConfig, warmup_timeout: float, code: int 
         fail("interrupted", code=INTERRUPTED)
     except ReplStartError as exc:
         tail = [line for line in exc.stderr_tail.splitlines() if line.strip()][-3:]
-        fail("Lean could not be started: " + exc.summary
-             + "".join(f"\n  stderr: {line}" for line in tail), code=code)
+        fail(
+            "Lean could not be started: "
+            + exc.summary
+            + "".join(f"\n  stderr: {line}" for line in tail),
+            code=code,
+        )
 
 
-def cache_or_none(cache: bool | None, cache_dir: Path | None, repl: str | None,
-                  lean_dir: Path | None, lean_url: str | None = None) -> CacheSettings | None:
+def cache_or_none(
+    cache: bool | None,
+    cache_dir: Path | None,
+    repl: str | None,
+    lean_dir: Path | None,
+    lean_url: str | None = None,
+) -> CacheSettings | None:
     """The verdict cache for local or Ray Lean; none with a service (it keeps its own)."""
     if lean_url:
         return None
@@ -279,9 +340,15 @@ def sampling_or_exit(style: str, temperature: float | None) -> SamplingParams:
     return params if temperature is None else dataclasses.replace(params, temperature=temperature)
 
 
-def loop_config_or_exit(style: str, temperature: float | None, *, max_context_tokens: int | None,
-                        final_timeout: float | None, reference: bool = False,
-                        **rest: object) -> LoopConfig:
+def loop_config_or_exit(
+    style: str,
+    temperature: float | None,
+    *,
+    max_context_tokens: int | None,
+    final_timeout: float | None,
+    reference: bool = False,
+    **rest: object,
+) -> LoopConfig:
     """The loop settings for ``style``: its published sampling and budgets, then the
     options given (the per-call cap is the style's: Kimina's 24,576, Goedel's 40,960).
     ``reference``: the StepFun demo's behaviour (``LoopConfig.reference``)."""
@@ -292,19 +359,35 @@ def loop_config_or_exit(style: str, temperature: float | None, *, max_context_to
         max_context_tokens=max_context_tokens or budgets.max_context_tokens,
         max_tokens_per_call=budgets.max_tokens_per_call,
         final_timeout=final_timeout or budgets.verify_timeout,
-        sampling=sampling, prompt_style=style, **rest,  # type: ignore[arg-type]
+        sampling=sampling,
+        prompt_style=style,
+        **rest,  # type: ignore[arg-type]
     )
 
 
-def generator_or_exit(model: str, backend: str, base_url: str | None, tokenizer: str | None,
-                      server_prompt: str = "auto") -> Generator:
+def generator_or_exit(
+    model: str,
+    backend: str,
+    base_url: str | None,
+    tokenizer: str | None,
+    server_prompt: str = "auto",
+) -> Generator:
     try:
         if backend not in BACKENDS:
-            raise ModelUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+            raise ModelUnavailable(
+                f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+            )
         if server_prompt not in get_args(PromptMode):
-            raise ModelUnavailable(f"unknown --server-prompt {server_prompt!r}; choose one of "
-                                   f"{', '.join(get_args(PromptMode))}")
-        return load_generator(model, backend=cast(Backend, backend), base_url=base_url,
-                              tokenizer=tokenizer, server_prompt=cast(PromptMode, server_prompt))
+            raise ModelUnavailable(
+                f"unknown --server-prompt {server_prompt!r}; choose one of "
+                f"{', '.join(get_args(PromptMode))}"
+            )
+        return load_generator(
+            model,
+            backend=cast(Backend, backend),
+            base_url=base_url,
+            tokenizer=tokenizer,
+            server_prompt=cast(PromptMode, server_prompt),
+        )
     except ModelUnavailable as exc:
         fail(exc, prefix="Model unavailable:")

@@ -79,15 +79,23 @@ from stepprover.provers.styles import CorrectionTree
 
 def eval_(
     model: Model,
-    benchmark: Annotated[str, typer.Option(
-        metavar="NAME", help="Bundled: " + ", ".join(bundled_benchmarks()) + "; or FILE.jsonl[:SPLIT].")
+    benchmark: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME",
+            help="Bundled: " + ", ".join(bundled_benchmarks()) + "; or FILE.jsonl[:SPLIT].",
+        ),
     ] = "minif2f-test",
     samples: Annotated[int, typer.Option(help="Samples per problem.")] = 32,
-    run_dir: Annotated[Path | None, typer.Option(help="Where the run is stored (resumable).")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Where the run is stored (resumable).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
     problems: Annotated[str | None, typer.Option(help="Comma-separated problem names.")] = None,
     concurrency: Annotated[int, typer.Option(help="Trajectories in flight.")] = 64,
-    workers: Annotated[int | None, typer.Option(help="REPL workers (default: by cores and memory).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="REPL workers (default: by cores and memory).")
+    ] = None,
     backend: ModelBackend = "auto",
     base_url: BaseUrl = None,
     server_prompt: ServerPrompt = "auto",
@@ -103,7 +111,9 @@ def eval_(
     repl: Repl = None,
     lean_url: LeanUrl = None,
     lean_api_key: LeanApiKey = None,
-    lean_ray: Annotated[str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")] = None,
+    lean_ray: Annotated[
+        str | None, typer.Option(help="Ray cluster address ('auto') to spread Lean over.")
+    ] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
     cache: Cache = None,
@@ -111,9 +121,13 @@ def eval_(
     gold: Gold = False,
     gold_timeout: GoldTimeout = 1800.0,
     gold_workers: GoldWorkers = 1,
-    max_outages: Annotated[int, typer.Option(
-        help="Stop after this many samples in a row lost to an unavailable model server or Lean "
-             "(since the last result; 0: never).")] = 8,
+    max_outages: Annotated[
+        int,
+        typer.Option(
+            help="Stop after this many samples in a row lost to an unavailable model server or Lean "
+            "(since the last result; 0: never)."
+        ),
+    ] = 8,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count.
 
@@ -132,8 +146,11 @@ def eval_(
     at_least_one_or_exit("--max-context-tokens", max_context_tokens)
     if run_dir is not None and run_dir.exists() and not run_dir.is_dir():
         fail(f"--run-dir {run_dir} is a file; give a folder (new, or a run to resume)")
-    for option, seconds in (("--sketch-timeout", sketch_timeout), ("--final-timeout", final_timeout),
-                            ("--warmup-timeout", warmup_timeout)):
+    for option, seconds in (
+        ("--sketch-timeout", sketch_timeout),
+        ("--final-timeout", final_timeout),
+        ("--warmup-timeout", warmup_timeout),
+    ):
         positive_or_exit(option, seconds)
     try:
         chosen, path, split = load_benchmark(benchmark)
@@ -143,16 +160,33 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
-    require_lean_and_model(repl=repl, lean_url=lean_url, lean_api_key=lean_api_key, lean_dir=lean_dir,
-                           model=model, backend=backend, base_url=base_url, tokenizer=tokenizer)
+    require_lean_and_model(
+        repl=repl,
+        lean_url=lean_url,
+        lean_api_key=lean_api_key,
+        lean_dir=lean_dir,
+        model=model,
+        backend=backend,
+        base_url=base_url,
+        tokenizer=tokenizer,
+    )
     checker = (
         gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
     )
-    pool_config = None if lean_url else PoolConfig(
-        process=process_config_or_exit(repl, lean_dir, sandbox), workers=workers, warmup_timeout=warmup_timeout)
+    pool_config = (
+        None
+        if lean_url
+        else PoolConfig(
+            process=process_config_or_exit(repl, lean_dir, sandbox),
+            workers=workers,
+            warmup_timeout=warmup_timeout,
+        )
+    )
     if pool_config is not None and not lean_ray:  # on Ray, Lean runs on the cluster's nodes
         repl_starts_or_exit(pool_config.process, warmup_timeout)
-    warning = lean_version_warning(benchmark, None if repl else lean_setup_for(lean_dir).lean_version)
+    warning = lean_version_warning(
+        benchmark, None if repl else lean_setup_for(lean_dir).lean_version
+    )
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     loop = loop_config_or_exit(
@@ -165,7 +199,9 @@ def eval_(
         lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir), samples=samples,
         dataset=benchmark, dataset_sha256=file_sha256(path), split=split,
     )  # fmt: skip
-    folder = run_dir or Path("runs") / f"{Path(model).name}-{benchmark.replace('/', '_')}-n{samples}"
+    folder = (
+        run_dir or Path("runs") / f"{Path(model).name}-{benchmark.replace('/', '_')}-n{samples}"
+    )
     with contextlib.ExitStack() as stack:
         try:
             run = stack.enter_context(open_run(settings, folder))
@@ -173,33 +209,55 @@ def eval_(
             fail(exc)
         store = run.store
         assert store is not None
-        if line := defects_start_line(benchmark, run.config.dataset_sha256, [p.name for p in chosen]):
+        if line := defects_start_line(
+            benchmark, run.config.dataset_sha256, [p.name for p in chosen]
+        ):
             err.print(line, markup=False, highlight=False)
         tree = correction_tree(prompt_style)
-        plan = EvalPlan(chosen, samples, concurrency, corrections=tree,
-                        max_consecutive_outages=max_outages)
+        plan = EvalPlan(
+            chosen, samples, concurrency, corrections=tree, max_consecutive_outages=max_outages
+        )
         store.record_problems([p.name for p in chosen])
         generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
         breaker = OutageBreaker(plan.max_consecutive_outages)
         try:
-            asyncio.run(with_gold(checker, store, chosen,
-                                  lambda stored: _eval(generator, run, store, plan, stored, breaker)))
+            asyncio.run(
+                with_gold(
+                    checker,
+                    store,
+                    chosen,
+                    lambda stored: _eval(generator, run, store, plan, stored, breaker),
+                )
+            )
         except (RunStopped, LeanUnavailable) as exc:  # LeanUnavailable: the service's pre-flight
-            fail(f"eval stopped: {exc}. {len(store.done())} finished samples are kept in {folder}; "
-                 "fix the endpoint and rerun the same command to resume.", code=OUTAGE)
+            fail(
+                f"eval stopped: {exc}. {len(store.done())} finished samples are kept in {folder}; "
+                "fix the endpoint and rerun the same command to resume.",
+                code=OUTAGE,
+            )
         except KeyboardInterrupt:
             fail(f"interrupted; run the same command again to resume {folder}", code=INTERRUPTED)
         complete = _print_eval_summary(store, run.config, folder, [p.name for p in chosen], tree)
         if not complete and breaker.last is not None:
             # Too few in a row to stop the run, but a rerun only helps once the cause is fixed.
-            err.print(f"{breaker.total} outages this session; the last: {breaker.last}",
-                      style="red", markup=False, highlight=False)
+            err.print(
+                f"{breaker.total} outages this session; the last: {breaker.last}",
+                style="red",
+                markup=False,
+                highlight=False,
+            )
     if not complete:
         raise typer.Exit(1)
 
 
-async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
-                stored: OnStored = None, breaker: OutageBreaker | None = None) -> None:
+async def _eval(
+    generator: Generator,
+    run: Run,
+    store: RunStore,
+    plan: EvalPlan,
+    stored: OnStored = None,
+    breaker: OutageBreaker | None = None,
+) -> None:
     from rich.progress import (
         BarColumn,
         Progress,
@@ -217,11 +275,17 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
             total = max(len(plan.problems) * plan.samples, len(done))
             completed = len(done)
             solved, retryable = store.solved_count(), 0
-            per_problem = {p.name: sum((p.name, i) in done for i in range(plan.samples))
-                           for p in plan.problems}
-            columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                       TextColumn("{task.completed}/{task.total} samples"), SampleRateColumn(),
-                       TimeRemainingColumn())
+            per_problem = {
+                p.name: sum((p.name, i) in done for i in range(plan.samples)) for p in plan.problems
+            }
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.completed}/{task.total} samples"),
+                SampleRateColumn(),
+                TimeRemainingColumn(),
+            )
             with Progress(*columns, console=err) as bar:
                 task = bar.add_task("", total=total, completed=completed)
 
@@ -247,15 +311,25 @@ async def _eval(generator: Generator, run: Run, store: RunStore, plan: EvalPlan,
 
                 bar.update(task, description=describe())
                 await evaluate(agent, repl, store, plan, progress, stored, breaker)
-                rejected.update(p for p, (ok, _) in store.preflight().items() if not ok and p in per_problem)
-                bar.update(task, total=max(completed, total - len(rejected) * plan.samples),
-                           description=describe())
+                rejected.update(
+                    p for p, (ok, _) in store.preflight().items() if not ok and p in per_problem
+                )
+                bar.update(
+                    task,
+                    total=max(completed, total - len(rejected) * plan.samples),
+                    description=describe(),
+                )
     finally:
         await generator.close()
 
 
-def _print_eval_summary(store: RunStore, config: RunConfig, folder: Path, problems: list[str],
-                        tree: CorrectionTree | None) -> bool:
+def _print_eval_summary(
+    store: RunStore,
+    config: RunConfig,
+    folder: Path,
+    problems: list[str],
+    tree: CorrectionTree | None,
+) -> bool:
     """Print the run's results; True when the run is complete."""
     summary = summarize(store, config)
     console = Console()
@@ -267,26 +341,39 @@ def _print_eval_summary(store: RunStore, config: RunConfig, folder: Path, proble
         scored = summary.scored_counts()
         line = ", ".join(f"pass@{k} {100 * mean_pass_at_k(scored, k):.1f}%" for k in ks)
         rejected = len(summary.failed_preflight)
-        console.print(f"{line} (over all {len(scored)} problems"
-                      + (f"; {rejected} rejected by Lean, counted as unsolved)" if rejected else ")"))
+        console.print(
+            f"{line} (over all {len(scored)} problems"
+            + (f"; {rejected} rejected by Lean, counted as unsolved)" if rejected else ")")
+        )
     if tree is not None:
-        console.print(f"n counts the {config.samples} first attempts; each counts as solved when it or one of "
-                      f"its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) is")
+        console.print(
+            f"n counts the {config.samples} first attempts; each counts as solved when it or one of "
+            f"its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) is"
+        )
     console.print(f"outcomes: {store.outcome_counts()}", markup=False, highlight=False)
     console.print(store.final_checks().line(), markup=False, highlight=False)
     print_gold_summary(folder, store, problems, console)
     if summary.failed_preflight:
-        console.print(f"{len(summary.failed_preflight)} statements failed pre-flight (Lean rejected "
-                      "them) and count as unsolved: " + ", ".join(sorted(summary.failed_preflight)),
-                      markup=False, highlight=False)
+        console.print(
+            f"{len(summary.failed_preflight)} statements failed pre-flight (Lean rejected "
+            "them) and count as unsolved: " + ", ".join(sorted(summary.failed_preflight)),
+            markup=False,
+            highlight=False,
+        )
     return summary.complete
 
 
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder written by `stepprover eval`.")],
-    per_problem: Annotated[int, typer.Option(help="Trajectories per problem in the HTML page.")] = 2,
-    allow_incomplete: Annotated[bool, typer.Option(
-        help="Show pass@1 of a run with retryable or missing samples (labelled incomplete).")] = False,
+    per_problem: Annotated[
+        int, typer.Option(help="Trajectories per problem in the HTML page.")
+    ] = 2,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            help="Show pass@1 of a run with retryable or missing samples (labelled incomplete)."
+        ),
+    ] = False,
 ) -> None:
     """Write report.md (tables like the paper's), PNG plots and trajectories.html into RUN.
 
@@ -311,10 +398,18 @@ def report(
 def compare(
     run_a: Annotated[Path, typer.Argument(help="First run folder (A).")],
     run_b: Annotated[Path, typer.Argument(help="Second run folder (B).")],
-    intersect: Annotated[bool, typer.Option(help="Compare only the problems both runs cover.")] = False,
-    allow_incomplete: Annotated[bool, typer.Option(
-        help="Compare runs with retryable or missing samples (finished samples only, labelled).")] = False,
-    output: Annotated[Path | None, typer.Option(help="Markdown file (default RUN_A/compare-RUN_B.md).")] = None,
+    intersect: Annotated[
+        bool, typer.Option(help="Compare only the problems both runs cover.")
+    ] = False,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            help="Compare runs with retryable or missing samples (finished samples only, labelled)."
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option(help="Markdown file (default RUN_A/compare-RUN_B.md).")
+    ] = None,
 ) -> None:
     """Paired difference in pass@1 of two runs (bootstrap interval), the problems one solved
     and the other did not, and the settings that differ; printed and written as Markdown."""
@@ -322,7 +417,9 @@ def compare(
     from stepprover.eval.compare import compare_runs, to_markdown
 
     try:
-        comparison = compare_runs(run_a, run_b, intersect=intersect, allow_incomplete=allow_incomplete)
+        comparison = compare_runs(
+            run_a, run_b, intersect=intersect, allow_incomplete=allow_incomplete
+        )
     except StepproverError as exc:
         fail(exc)
     markdown = to_markdown(comparison)

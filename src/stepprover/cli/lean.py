@@ -56,13 +56,16 @@ def lean_setup(
         str | None, typer.Option(help="Mathlib tag or branch.", show_default=_DEFAULT.mathlib_rev)
     ] = None,
     repl_rev: Annotated[
-        str | None, typer.Option(help="leanprover-community/repl branch.", show_default=_DEFAULT.repl_rev)
+        str | None,
+        typer.Option(help="leanprover-community/repl branch.", show_default=_DEFAULT.repl_rev),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the plan, run nothing.")] = False,
     with_comparator: WithComparator = False,
 ) -> None:
     """Install elan, the pinned Lean toolchain, the REPL and Mathlib (with its cache)."""
-    setup = lean_setup_for(lean_dir, lean_version=lean_version, mathlib_rev=mathlib_rev, repl_rev=repl_rev)
+    setup = lean_setup_for(
+        lean_dir, lean_version=lean_version, mathlib_rev=mathlib_rev, repl_rev=repl_rev
+    )
     steps = build_setup_plan(setup)
     if with_comparator:
         try:
@@ -72,7 +75,9 @@ def lean_setup(
     if dry_run:
         for step in steps:
             cwd = f"  (in {step.cwd})" if step.cwd else ""
-            typer.echo(f"[{'done' if step.done else 'todo'}] {step.name}: {shlex.join(step.argv)}{cwd}")
+            typer.echo(
+                f"[{'done' if step.done else 'todo'}] {step.name}: {shlex.join(step.argv)}{cwd}"
+            )
         return
     try:
         if not all(step.done for step in steps):
@@ -101,20 +106,26 @@ def lean_doctor(lean_dir: LeanDir = None, with_comparator: WithComparator = Fals
 def _table(checks: list[Check], title: str) -> Table:
     table = Table("component", "status", "detail / fix", title=title)
     for c in checks:
-        table.add_row(c.name, "[green]ok[/green]" if c.ok else "[red]missing[/red]", c.fix or c.detail)
+        table.add_row(
+            c.name, "[green]ok[/green]" if c.ok else "[red]missing[/red]", c.fix or c.detail
+        )
     return table
 
 
 def lean_selftest(
     dry_run: Annotated[
-        bool, typer.Option(help="Only say which cases are refused before Lean and which are left to Lean.")
+        bool,
+        typer.Option(
+            help="Only say which cases are refused before Lean and which are left to Lean."
+        ),
     ] = False,
     repl: Repl = None,
     lean_dir: LeanDir = None,
     timeout: Annotated[float, typer.Option(help="Seconds per case.")] = 300.0,
     workers: Annotated[int, typer.Option(help="REPL workers.")] = 2,
     verbose: Annotated[
-        bool, typer.Option(help="List every case, not only misclassified ones (a dry run lists all).")
+        bool,
+        typer.Option(help="List every case, not only misclassified ones (a dry run lists all)."),
     ] = False,
 ) -> None:
     """Run the verifier's shipped suite (honest proofs, exploits) and print a confusion matrix.
@@ -143,8 +154,10 @@ def lean_selftest(
     Console().print(table)
     shown = results if verbose or dry_run else [r for r in results if r.misclassified]
     for r in shown:
-        where = "refused before Lean" if r.stopped_before_lean else (
-            "left to Lean" if r.outcome is None else f"Lean: {r.outcome}"
+        where = (
+            "refused before Lean"
+            if r.stopped_before_lean
+            else ("left to Lean" if r.outcome is None else f"Lean: {r.outcome}")
         )
         mark = "MISCLASSIFIED " if r.misclassified else ""
         expected = "honest" if r.case.honest else f"{r.case.kind}, expected at {r.case.stage}"
@@ -156,7 +169,9 @@ def lean_selftest(
         raise typer.Exit(1)
 
 
-async def _selftest_with_lean(process: ProcessConfig, timeout: float, workers: int) -> list[selftest.Result]:
+async def _selftest_with_lean(
+    process: ProcessConfig, timeout: float, workers: int
+) -> list[selftest.Result]:
     async with ReplPool(PoolConfig(process=process, workers=workers, warmup_timeout=900)) as pool:
         verifier = LeanVerifier(pool, VerifyConfig(timeout=timeout))
         return await selftest.run(verifier, selftest.CASES, concurrency=workers)

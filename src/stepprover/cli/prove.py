@@ -74,9 +74,7 @@ def problem_from_lean(text: str, *, default_name: str) -> Problem:
     from stepprover.lean.source import THEOREM_KEYWORDS
 
     tokens = tokenize(text).tokens
-    start = next(
-        (t for t in tokens if t.kind is Kind.IDENT and t.text in THEOREM_KEYWORDS), None
-    )
+    start = next((t for t in tokens if t.kind is Kind.IDENT and t.text in THEOREM_KEYWORDS), None)
     if start is None:
         raise DataError("the Lean file declares no theorem to prove")
     statement = text[start.start :].rstrip()
@@ -88,7 +86,9 @@ def problem_from_lean(text: str, *, default_name: str) -> Problem:
 
 def prove(
     model: Model,
-    problem: Annotated[Path | None, typer.Option(help="A .lean statement or a JSONL of problems.")] = None,
+    problem: Annotated[
+        Path | None, typer.Option(help="A .lean statement or a JSONL of problems.")
+    ] = None,
     minif2f: Annotated[str | None, typer.Option(help="A miniF2F problem name (bundled).")] = None,
     name: Annotated[str | None, typer.Option(help="Which problem of the JSONL.")] = None,
     backend: ModelBackend = "auto",
@@ -125,10 +125,25 @@ def prove(
         target = _load_problem(problem, minif2f, name)
     except (DataError, OSError) as exc:
         fail(exc)
-    require_lean_and_model(repl=repl, lean_url=lean_url, lean_api_key=lean_api_key, lean_dir=lean_dir,
-                           model=model, backend=backend, base_url=base_url, tokenizer=tokenizer)
-    pool_config = None if lean_url else PoolConfig(
-        process=process_config_or_exit(repl, lean_dir, sandbox), workers=2, warmup_timeout=warmup_timeout)
+    require_lean_and_model(
+        repl=repl,
+        lean_url=lean_url,
+        lean_api_key=lean_api_key,
+        lean_dir=lean_dir,
+        model=model,
+        backend=backend,
+        base_url=base_url,
+        tokenizer=tokenizer,
+    )
+    pool_config = (
+        None
+        if lean_url
+        else PoolConfig(
+            process=process_config_or_exit(repl, lean_dir, sandbox),
+            workers=2,
+            warmup_timeout=warmup_timeout,
+        )
+    )
     if pool_config is not None:
         repl_starts_or_exit(pool_config.process, warmup_timeout)
     generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
@@ -138,11 +153,19 @@ def prove(
     )  # fmt: skip
     config = dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, seed=seed))
     # Two workers: sketches run under `import Mathlib`, the final proof under the problem's header.
-    lean = LeanBackend(pool_config, lean_url, lean_api_key,
-                       cache=cache_or_none(cache, cache_dir, repl, lean_dir, lean_url))
-    settings = RunSettings(model=model, loop=config, lean=lean,
-                           lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir),
-                           dataset=str(problem) if problem else f"minif2f:{minif2f}")
+    lean = LeanBackend(
+        pool_config,
+        lean_url,
+        lean_api_key,
+        cache=cache_or_none(cache, cache_dir, repl, lean_dir, lean_url),
+    )
+    settings = RunSettings(
+        model=model,
+        loop=config,
+        lean=lean,
+        lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir),
+        dataset=str(problem) if problem else f"minif2f:{minif2f}",
+    )
     try:
         with open_run(settings) as run:
             trajectory = asyncio.run(_prove(generator, run, target))
@@ -168,4 +191,3 @@ async def _prove(generator: Generator, run: Run, problem: Problem) -> Trajectory
             return await prover.run(problem)
     finally:
         await generator.close()
-

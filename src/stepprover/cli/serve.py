@@ -15,7 +15,9 @@ SHUTDOWN_GRACE = 2
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")] = 8000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")
+    ] = 8000,
 ) -> None:
     """Run the HTTP verification service (settings from STEPPROVER_SERVICE_* variables).
 
@@ -47,8 +49,11 @@ def serve(
     # On SIGTERM/SIGINT, requests in flight get SHUTDOWN_GRACE seconds, then are cancelled
     # (answered 503, their workers killed) and the pool closes. uvicorn's default waits for
     # them: up to MAX_TIMEOUT (600 s) per proof.
-    server = Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                   timeout_graceful_shutdown=SHUTDOWN_GRACE))
+    server = Server(
+        uvicorn.Config(
+            app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE
+        )
+    )
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn raises the signal it caught again once it has stopped
@@ -82,7 +87,9 @@ def settings_or_exit() -> ServiceSettings:
         except ValueError as exc:  # unbalanced quotes, a trailing backslash
             fail(f"STEPPROVER_SERVICE_REPL_COMMAND is not a valid command line: {exc}")
     else:
-        require_lean(settings.lean_dir, "set STEPPROVER_SERVICE_REPL_COMMAND to another REPL command")
+        require_lean(
+            settings.lean_dir, "set STEPPROVER_SERVICE_REPL_COMMAND to another REPL command"
+        )
     try:
         pool = settings.pool_config()
         if settings.repl_command:
@@ -115,8 +122,12 @@ def settings_epilog() -> str:
 def started_line(settings: ServiceSettings, where: str, workers: int) -> str:
     """What ``serve`` prints once it listens, e.g. ``stepprover serve: listening on
     http://127.0.0.1:8000 (docs at /docs); 4 REPL workers; sandbox on; no API key``."""
-    sandbox = "sandbox on" if settings.sandbox else "sandbox OFF (REPLs run with this user's rights)"
+    sandbox = (
+        "sandbox on" if settings.sandbox else "sandbox OFF (REPLs run with this user's rights)"
+    )
     auth = "bearer token required" if settings.api_key else "no API key"
     plural = "" if workers == 1 else "s"
-    return (f"stepprover serve: listening on http://{where} (docs at /docs); "
-            f"{workers} REPL worker{plural}; {sandbox}; {auth}")
+    return (
+        f"stepprover serve: listening on http://{where} (docs at /docs); "
+        f"{workers} REPL worker{plural}; {sandbox}; {auth}"
+    )

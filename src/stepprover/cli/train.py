@@ -23,7 +23,9 @@ def _training(run: Callable[[], _T]) -> _T:
         fail(exc)
 
 
-def train_sft(config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/sft-7b.yaml")]) -> None:
+def train_sft(
+    config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/sft-7b.yaml")],
+) -> None:
     """SFT on verified trajectories (REPL feedback masked) and whole proofs."""
     from stepprover.train.config import SFTRunConfig, load_config
     from stepprover.train.run import run_sft
@@ -31,7 +33,9 @@ def train_sft(config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/sf
     typer.echo(str(_training(lambda: run_sft(load_config(config, SFTRunConfig)))))
 
 
-def train_grpo(config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/grpo-7b-8gpu.yaml")]) -> None:
+def train_grpo(
+    config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/grpo-7b-8gpu.yaml")],
+) -> None:
     """Tool-integrated GRPO: rollouts by the agent loop, reward from the verifier."""
     from stepprover.train.config import GRPORunConfig, load_config
     from stepprover.train.run import run_grpo
@@ -39,7 +43,11 @@ def train_grpo(config: Annotated[Path, typer.Argument(help="YAML, e.g. configs/g
     typer.echo(str(_training(lambda: run_grpo(load_config(config, GRPORunConfig)))))
 
 
-def train_cycle(config: Annotated[Path, typer.Argument(help="YAML with model, prompts, eval, sft_trl, grpo_trl")]) -> None:
+def train_cycle(
+    config: Annotated[
+        Path, typer.Argument(help="YAML with model, prompts, eval, sft_trl, grpo_trl")
+    ],
+) -> None:
     """RL→SFT→RL: eval, SFT on the hardest solved problems, GRPO; resumes finished stages."""
     from stepprover.train.config import CycleRunConfig, load_config
     from stepprover.train.cycle import run_cycle
@@ -47,7 +55,9 @@ def train_cycle(config: Annotated[Path, typer.Argument(help="YAML with model, pr
     typer.echo(_training(lambda: run_cycle(load_config(config, CycleRunConfig))))
 
 
-def train_plot(run: Annotated[Path, typer.Argument(help="A training output folder with metrics.csv")]) -> None:
+def train_plot(
+    run: Annotated[Path, typer.Argument(help="A training output folder with metrics.csv")],
+) -> None:
     """Plot reward, pass rate, response length, REPL calls and truncation per step."""
     from stepprover.train.metrics import plot_metrics
 
@@ -57,4 +67,3 @@ def train_plot(run: Annotated[Path, typer.Argument(help="A training output folde
         typer.echo(str(plot_metrics(run / "metrics.csv", run / "metrics.png")))
     except ValueError as exc:  # a metrics.csv with no rows yet
         fail(exc)
-

@@ -57,7 +57,9 @@ class DefectList(BaseModel):
         wanted = None if names is None else set(names)
         chosen = [d for d in self.defects if wanted is None or d.name in wanted]
         counts = Counter(d.kind for d in chosen)
-        parts = ", ".join(f"{counts[k]} {k}" for k in ("false", "unprovable", "mistranslated") if counts[k])
+        parts = ", ".join(
+            f"{counts[k]} {k}" for k in ("false", "unprovable", "mistranslated") if counts[k]
+        )
         return f"{len(chosen)} known-defective statements" + (f" ({parts})" if parts else "")
 
 

@@ -35,7 +35,6 @@ def bundled_benchmarks() -> list[str]:
     return sorted(f"{name}-{split}" for name, b in BUNDLED.items() for split in b.splits)
 
 
-
 class Problem(BaseModel):
     """One theorem to prove."""
 
@@ -81,11 +80,15 @@ def load_jsonl(path: Path | str, *, split: str | None = None) -> list[Problem]:
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{number}: not a problem record (invalid JSON: {exc})") from exc
         except ValidationError as exc:
-            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors())
+            fields = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()
+            )
             raise DataError(f"{path}:{number}: not a problem record ({fields})") from exc
         if problem.name in first_line:
-            raise DataError(f"{path}:{number}: duplicate problem name {problem.name!r} "
-                            f"(first on line {first_line[problem.name]})")
+            raise DataError(
+                f"{path}:{number}: duplicate problem name {problem.name!r} "
+                f"(first on line {first_line[problem.name]})"
+            )
         first_line[problem.name] = number
         if split is None or problem.split == split:
             problems.append(problem)
@@ -126,8 +129,10 @@ def load_benchmark(spec: str) -> tuple[list[Problem], Path, str | None]:
         file, _, split_part = spec.partition(":")
         path, split = Path(file), split_part or None
         if not path.is_file():
-            raise DataError(f"unknown benchmark {spec!r}: not a file, and not one of the bundled "
-                            f"{', '.join(bundled_benchmarks())}")
+            raise DataError(
+                f"unknown benchmark {spec!r}: not a file, and not one of the bundled "
+                f"{', '.join(bundled_benchmarks())}"
+            )
     problems = load_jsonl(path, split=split)
     if not problems:
         raise DataError(f"benchmark {spec!r} has no problems (split {split!r} of {path})")
@@ -141,11 +146,15 @@ def lean_version_warning(spec: str, lean_version: str | None) -> str | None:
         return None
     targets = BUNDLED[name].lean_versions
     if lean_version is None:
-        return (f"{spec} targets Lean {', '.join(targets)}; the Lean version behind a custom "
-                "REPL command is unknown")
+        return (
+            f"{spec} targets Lean {', '.join(targets)}; the Lean version behind a custom "
+            "REPL command is unknown"
+        )
     if lean_version not in targets:
-        return (f"{spec} targets Lean {', '.join(targets)} but this run uses {lean_version}: "
-                "some statements may not elaborate (they count as unsolved; see pre-flight)")
+        return (
+            f"{spec} targets Lean {', '.join(targets)} but this run uses {lean_version}: "
+            "some statements may not elaborate (they count as unsolved; see pre-flight)"
+        )
     return None
 
 

@@ -37,8 +37,9 @@ class Comparison:
     """Why a run is incomplete (empty when both are complete)."""
 
 
-def compare_runs(run_a: Path | str, run_b: Path | str, *, intersect: bool = False,
-                 allow_incomplete: bool = False) -> Comparison:
+def compare_runs(
+    run_a: Path | str, run_b: Path | str, *, intersect: bool = False, allow_incomplete: bool = False
+) -> Comparison:
     a, b = summarize_folder(Path(run_a)), summarize_folder(Path(run_b))
     set_a, set_b = set(a.problems), set(b.problems)
     only_a, only_b = sorted(set_a - set_b), sorted(set_b - set_a)
@@ -48,17 +49,26 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, intersect: bool = Fals
             f"({_some(only_a)}), {len(only_b)} only in {run_b} ({_some(only_b)}). "
             "Pass --intersect to compare the shared ones."
         )
-    incomplete = [f"{run}: {incomplete_line(s)}" for run, s in ((run_a, a), (run_b, b)) if not s.complete]
+    incomplete = [
+        f"{run}: {incomplete_line(s)}" for run, s in ((run_a, a), (run_b, b)) if not s.complete
+    ]
     if incomplete and not allow_incomplete:
-        raise RunsNotComparable(" ".join(incomplete) + " (--allow-incomplete compares finished samples)")
+        raise RunsNotComparable(
+            " ".join(incomplete) + " (--allow-incomplete compares finished samples)"
+        )
     shared = [p for p in a.problems if p in set_b]
     if not shared:
         raise RunsNotComparable("the runs share no problem")
     counts_a = {p: a.counts[p] for p in shared}
     counts_b = {p: b.counts[p] for p in shared}
     return Comparison(
-        run_a=Path(run_a), run_b=Path(run_b), shared=shared, only_a=only_a, only_b=only_b,
-        pass1_a=pass1(counts_a), pass1_b=pass1(counts_b),
+        run_a=Path(run_a),
+        run_b=Path(run_b),
+        shared=shared,
+        only_a=only_a,
+        only_b=only_b,
+        pass1_a=pass1(counts_a),
+        pass1_b=pass1(counts_b),
         difference=paired_difference(counts_a, counts_b),
         solved_only_a=[p for p in shared if counts_a[p][1] and not counts_b[p][1]],
         solved_only_b=[p for p in shared if counts_b[p][1] and not counts_a[p][1]],
@@ -70,29 +80,50 @@ def compare_runs(run_a: Path | str, run_b: Path | str, *, intersect: bool = Fals
 def settings_differences(a: RunConfig, b: RunConfig) -> list[str]:
     """One line per differing setting (nested sampling and budget keys spelled out)."""
     flat_a, flat_b = _flat(a.model_dump(mode="json")), _flat(b.model_dump(mode="json"))
-    return [f"{key}: A {json.dumps(flat_a.get(key))}, B {json.dumps(flat_b.get(key))}"
-            for key in sorted(flat_a.keys() | flat_b.keys()) if flat_a.get(key) != flat_b.get(key)]
+    return [
+        f"{key}: A {json.dumps(flat_a.get(key))}, B {json.dumps(flat_b.get(key))}"
+        for key in sorted(flat_a.keys() | flat_b.keys())
+        if flat_a.get(key) != flat_b.get(key)
+    ]
 
 
 def to_markdown(c: Comparison) -> str:
     label = " (INCOMPLETE: finished samples only)" if c.incomplete else ""
     lines = [
-        f"# Comparison: {c.run_a} (A) vs {c.run_b} (B)", "",
-        f"Over {len(c.shared)} problems{label}.", "",
-        "| run | pass@1 |", "| --- | --- |",
+        f"# Comparison: {c.run_a} (A) vs {c.run_b} (B)",
+        "",
+        f"Over {len(c.shared)} problems{label}.",
+        "",
+        "| run | pass@1 |",
+        "| --- | --- |",
         f"| A {c.run_a} | {c.pass1_a} |",
         f"| B {c.run_b} | {c.pass1_b} |",
-        f"| **A - B** (paired bootstrap, 95%) | **{_signed(c.difference)}** |", "",
+        f"| **A - B** (paired bootstrap, 95%) | **{_signed(c.difference)}** |",
+        "",
     ]
     lines += [f"- {line}" for line in c.incomplete]
     if c.only_a or c.only_b:
-        lines += [f"Compared on the {len(c.shared)} shared problems only (--intersect): "
-                  + ", ".join(c.shared), "",
-                  f"Only in A ({len(c.only_a)}): {', '.join(c.only_a) or '-'}", "",
-                  f"Only in B ({len(c.only_b)}): {', '.join(c.only_b) or '-'}", ""]
-    lines += [f"## Solved by A, not by B ({len(c.solved_only_a)})", "", ", ".join(c.solved_only_a) or "-", "",
-              f"## Solved by B, not by A ({len(c.solved_only_b)})", "", ", ".join(c.solved_only_b) or "-", "",
-              "## Settings that differ", ""]
+        lines += [
+            f"Compared on the {len(c.shared)} shared problems only (--intersect): "
+            + ", ".join(c.shared),
+            "",
+            f"Only in A ({len(c.only_a)}): {', '.join(c.only_a) or '-'}",
+            "",
+            f"Only in B ({len(c.only_b)}): {', '.join(c.only_b) or '-'}",
+            "",
+        ]
+    lines += [
+        f"## Solved by A, not by B ({len(c.solved_only_a)})",
+        "",
+        ", ".join(c.solved_only_a) or "-",
+        "",
+        f"## Solved by B, not by A ({len(c.solved_only_b)})",
+        "",
+        ", ".join(c.solved_only_b) or "-",
+        "",
+        "## Settings that differ",
+        "",
+    ]
     lines += [f"- {line}" for line in c.settings] or ["None."]
     return "\n".join(lines) + "\n"
 
@@ -112,4 +143,7 @@ def _signed(e: Estimate) -> str:
 
 
 def _some(names: list[str], shown: int = 5) -> str:
-    return ", ".join(names[:shown]) + (f", … {len(names) - shown} more" if len(names) > shown else "") or "-"
+    return (
+        ", ".join(names[:shown]) + (f", … {len(names) - shown} more" if len(names) > shown else "")
+        or "-"
+    )

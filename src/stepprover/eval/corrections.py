@@ -28,7 +28,9 @@ from stepprover.provers.styles import CorrectionTree
 class CorrectingProver(Protocol):
     async def run(self, problem: Problem, sample_index: int = 0) -> Trajectory: ...
 
-    async def correct(self, problem: Problem, parent: Trajectory, sample_index: int) -> Trajectory: ...
+    async def correct(
+        self, problem: Problem, parent: Trajectory, sample_index: int
+    ) -> Trajectory: ...
 
 
 def correction_parents(round_samples: Sequence[Trajectory]) -> list[Trajectory]:
@@ -37,11 +39,16 @@ def correction_parents(round_samples: Sequence[Trajectory]) -> list[Trajectory]:
     (``meta["feedback"]``, set by the style: Lean answered it and it failed)."""
     if any(t.solved for t in round_samples):
         return []
-    return [t for t in sorted(round_samples, key=lambda t: t.sample_index) if t.meta.get("feedback") is not None]
+    return [
+        t
+        for t in sorted(round_samples, key=lambda t: t.sample_index)
+        if t.meta.get("feedback") is not None
+    ]
 
 
-def fold_corrections(results: Sequence[SampleResult], samples: int,
-                     tree: CorrectionTree | None) -> list[SampleResult]:
+def fold_corrections(
+    results: Sequence[SampleResult], samples: int, tree: CorrectionTree | None
+) -> list[SampleResult]:
     """One result per root sample, solved if the root or any correction below it was."""
     if tree is None:
         return list(results)
@@ -49,14 +56,23 @@ def fold_corrections(results: Sequence[SampleResult], samples: int,
     for r in results:
         key = (r.problem, tree.root_index(samples, r.sample_index))
         solved[key] = solved.get(key, False) or r.solved
-    return [r._replace(solved=solved[(r.problem, r.sample_index)])
-            for r in results if r.sample_index < samples]
+    return [
+        r._replace(solved=solved[(r.problem, r.sample_index)])
+        for r in results
+        if r.sample_index < samples
+    ]
 
 
-async def run_corrections(prover: CorrectingProver, store: RunStore, problems: Sequence[Problem],
-                          samples: int, tree: CorrectionTree, concurrency: int,
-                          after_stored: Callable[[Problem, Trajectory], None] | None = None,
-                          stopped: Callable[[], bool] = lambda: False) -> None:
+async def run_corrections(
+    prover: CorrectingProver,
+    store: RunStore,
+    problems: Sequence[Problem],
+    samples: int,
+    tree: CorrectionTree,
+    concurrency: int,
+    after_stored: Callable[[Problem, Trajectory], None] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> None:
     """Run every missing correction, round after round (each round needs the whole previous
     round of its problem: a problem with a sample an outage cut short waits for the resume
     that redoes it); store each as it finishes, then call ``after_stored``."""
@@ -72,13 +88,17 @@ async def run_corrections(prover: CorrectingProver, store: RunStore, problems: S
             after_stored(problem, trajectory)
 
     for round_index in range(1, tree.rounds + 1):
-        low, high = tree.round_offset(samples, round_index - 1), tree.round_offset(samples, round_index)
+        low, high = (
+            tree.round_offset(samples, round_index - 1),
+            tree.round_offset(samples, round_index),
+        )
         todo = []
         for problem in problems:
             stored = {t.sample_index: t for t in store.trajectories(problem.name)}
             previous = [t for i, t in stored.items() if low <= i < high]
             if (round_index == 1 and sum(i < samples for i in stored) < samples) or any(
-                    t.retryable for t in previous):
+                t.retryable for t in previous
+            ):
                 continue  # the round before is not finished: its corrections are not known yet
             for parent in correction_parents(previous):
                 for j in range(tree.children):

@@ -77,8 +77,9 @@ def solve_rates(counts: Mapping[str, tuple[int, int]]) -> dict[str, float]:
     return {p: (c / n if n else 0.0) for p, (n, c) in counts.items()}
 
 
-def bootstrap_mean(values: Sequence[float], *, resamples: int = 10_000, alpha: float = 0.05,
-                   seed: int = 0) -> Estimate:
+def bootstrap_mean(
+    values: Sequence[float], *, resamples: int = 10_000, alpha: float = 0.05, seed: int = 0
+) -> Estimate:
     """Mean with a percentile bootstrap interval, resampling problems."""
     data = np.asarray(values, dtype=float)
     if data.size == 0:
@@ -96,8 +97,11 @@ def pass1(counts: Mapping[str, tuple[int, int]], **bootstrap: int) -> Estimate:
 
 
 def paired_difference(
-    a: Mapping[str, tuple[int, int]], b: Mapping[str, tuple[int, int]], *,
-    intersect: bool = False, **bootstrap: int,
+    a: Mapping[str, tuple[int, int]],
+    b: Mapping[str, tuple[int, int]],
+    *,
+    intersect: bool = False,
+    **bootstrap: int,
 ) -> Estimate:
     """pass@1(a) - pass@1(b) with a paired bootstrap over problems.
 
@@ -106,9 +110,11 @@ def paired_difference(
     """
     if set(a) != set(b) and not intersect:
         only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
-        raise ValueError(f"the runs cover different problems ({len(only_a)} only in the first, "
-                         f"{len(only_b)} only in the second); pass intersect=True to compare "
-                         "the shared ones")
+        raise ValueError(
+            f"the runs cover different problems ({len(only_a)} only in the first, "
+            f"{len(only_b)} only in the second); pass intersect=True to compare "
+            "the shared ones"
+        )
     shared = sorted(set(a) & set(b))
     if not shared:
         raise ValueError("the two runs share no problem")
@@ -131,7 +137,8 @@ def curve_by_repl_calls(
 
 
 def curve_by_context(
-    samples: Sequence[SampleResult], problems: Sequence[str],
+    samples: Sequence[SampleResult],
+    problems: Sequence[str],
     lengths: Sequence[int] = CONTEXT_LENGTHS,
 ) -> dict[int, float]:
     """pass@1 if the context were capped at L tokens: a sample counts iff its final
@@ -144,7 +151,8 @@ def curve_by_context(
 
 
 def _pass1_within(
-    samples: Sequence[SampleResult], problems: Sequence[str],
+    samples: Sequence[SampleResult],
+    problems: Sequence[str],
     within_budget: Callable[[SampleResult], bool],
 ) -> float:
     """pass@1 as if run under a budget: a sample is solved only if it stayed within it."""

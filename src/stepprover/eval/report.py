@@ -44,7 +44,9 @@ PAPER_SETTINGS = {
 }
 
 
-def write_report(run: Path | str, *, per_problem: int = 2, allow_incomplete: bool = False) -> list[Path]:
+def write_report(
+    run: Path | str, *, per_problem: int = 2, allow_incomplete: bool = False
+) -> list[Path]:
     """Write report.md, two plots and trajectories.html into the run folder.
 
     While samples are retryable or missing, the report gives no pass@1 unless
@@ -57,18 +59,29 @@ def write_report(run: Path | str, *, per_problem: int = 2, allow_incomplete: boo
         problems = summary.problems
         # A correction tree's samples count through their root (eval/corrections.py).
         samples = store.results()
-        results = fold_corrections(samples, config.samples, CorrectionTree.from_budgets(config.budgets))
+        results = fold_corrections(
+            samples, config.samples, CorrectionTree.from_budgets(config.budgets)
+        )
         preflight = store.preflight()
         checks = store.final_checks()
         chosen = _pick_trajectories(store, problems, per_problem)
     repl_curve = curve_by_repl_calls(results, problems)
     context_curve = curve_by_context(results, problems)
     plots = [
-        _plot(folder / "pass1_by_repl_calls.png", repl_curve, "maximum REPL interactions",
-              "pass@1 vs REPL interactions (cf. paper Figure 1)", log2=True),
-        _plot(folder / "pass1_by_context.png", context_curve, "maximum context length (tokens)",
-              "pass@1 vs context length (cf. paper Table 2)",
-              paper=PAPER_TABLE2 if on_paper_dataset(config) else None),
+        _plot(
+            folder / "pass1_by_repl_calls.png",
+            repl_curve,
+            "maximum REPL interactions",
+            "pass@1 vs REPL interactions (cf. paper Figure 1)",
+            log2=True,
+        ),
+        _plot(
+            folder / "pass1_by_context.png",
+            context_curve,
+            "maximum context length (tokens)",
+            "pass@1 vs context length (cf. paper Table 2)",
+            paper=PAPER_TABLE2 if on_paper_dataset(config) else None,
+        ),
     ]
     # nothing to show before a first sample finishes, even when incomplete runs are allowed
     shown = (summary.complete or allow_incomplete) and any(n for n, _ in summary.counts.values())
@@ -106,9 +119,15 @@ def settings_warnings(config: RunConfig) -> list[str]:
     return warnings
 
 
-def _markdown(config: RunConfig, summary: RunSummary, preflight: dict[str, tuple[bool, str]],
-              repl_curve: dict[int, float], context_curve: dict[int, float], shown: bool,
-              checks: FinalChecks) -> str:
+def _markdown(
+    config: RunConfig,
+    summary: RunSummary,
+    preflight: dict[str, tuple[bool, str]],
+    repl_curve: dict[int, float],
+    context_curve: dict[int, float],
+    shown: bool,
+    checks: FinalChecks,
+) -> str:
     problems, counts = summary.problems, summary.counts
 
     def ours(value: float) -> str:
@@ -120,9 +139,20 @@ def _markdown(config: RunConfig, summary: RunSummary, preflight: dict[str, tuple
     lines = [
         f"# stepprover report: {config.model} on {config.dataset}",
         "",
-        *([f"**Incomplete run.** {incomplete_line(summary)}"
-           + ("" if shown else " No pass@1 is reported until then (`--allow-incomplete` shows it, "
-                               "labelled)."), ""] if not summary.complete else []),
+        *(
+            [
+                f"**Incomplete run.** {incomplete_line(summary)}"
+                + (
+                    ""
+                    if shown
+                    else " No pass@1 is reported until then (`--allow-incomplete` shows it, "
+                    "labelled)."
+                ),
+                "",
+            ]
+            if not summary.complete
+            else []
+        ),
         "## Settings",
         "",
         "| setting | value |",
@@ -177,31 +207,63 @@ def _markdown(config: RunConfig, summary: RunSummary, preflight: dict[str, tuple
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128) if k <= config.samples]
     complete = {p: c for p, c in summary.scored_counts().items() if c[0] >= config.samples}
     if complete and shown:
-        over = (f"Over all {len(complete)} problems (statements Lean rejected count as unsolved)."
-                if len(complete) == len(counts) else f"Over the {len(complete)} problems with all samples done.")
-        lines += ["## pass@k", "", "| k | " + " | ".join(map(str, ks)) + " |",
-                  "| --- |" + " --- |" * len(ks),
-                  "| pass@k | " + " | ".join(f"{100 * mean_pass_at_k(complete, k):.1f}%" for k in ks)
-                  + " |", "", over, ""]
+        over = (
+            f"Over all {len(complete)} problems (statements Lean rejected count as unsolved)."
+            if len(complete) == len(counts)
+            else f"Over the {len(complete)} problems with all samples done."
+        )
+        lines += [
+            "## pass@k",
+            "",
+            "| k | " + " | ".join(map(str, ks)) + " |",
+            "| --- |" + " --- |" * len(ks),
+            "| pass@k | "
+            + " | ".join(f"{100 * mean_pass_at_k(complete, k):.1f}%" for k in ks)
+            + " |",
+            "",
+            over,
+            "",
+        ]
     if summary.retryable:
-        lines += ["## Retryable samples (outages, not results)", "",
-                  "| problem | sample | error |", "| --- | --- | --- |",
-                  *[f"| {p} | {i} | {error} |" for (p, i), error in sorted(summary.retryable.items())],
-                  ""]
+        lines += [
+            "## Retryable samples (outages, not results)",
+            "",
+            "| problem | sample | error |",
+            "| --- | --- | --- |",
+            *[f"| {p} | {i} | {error} |" for (p, i), error in sorted(summary.retryable.items())],
+            "",
+        ]
     failed = sorted(p for p, (ok, _) in preflight.items() if not ok)
-    lines += ["## Pre-flight", "",
-              f"{len(failed)} of {len(problems)} statements failed to elaborate with `sorry` "
-              "and count as unsolved" + (": " + ", ".join(failed) if failed else "."), ""]
-    lines += ["## Lean time", "",
-              (f"Verdict cache: {checks.cached} of {checks.total} final checks were answered "
-               f"without a Lean run of their own ({checks.total - checks.cached} misses), saving "
-               f"{checks.saved_seconds:.1f} Lean seconds. A cached verdict is the one Lean gave "
-               "the same proof, statement and verification settings."), ""]
+    lines += [
+        "## Pre-flight",
+        "",
+        f"{len(failed)} of {len(problems)} statements failed to elaborate with `sorry` "
+        "and count as unsolved" + (": " + ", ".join(failed) if failed else "."),
+        "",
+    ]
+    lines += [
+        "## Lean time",
+        "",
+        (
+            f"Verdict cache: {checks.cached} of {checks.total} final checks were answered "
+            f"without a Lean run of their own ({checks.total - checks.cached} misses), saving "
+            f"{checks.saved_seconds:.1f} Lean seconds. A cached verdict is the one Lean gave "
+            "the same proof, statement and verification settings."
+        ),
+        "",
+    ]
     rates = solve_rates(counts)
     lines += ["## Per-problem solve rates", "", "| problem | solved / samples |", "| --- | --- |"]
-    lines += [f"| {p} | " + ("statement rejected by Lean" if p in summary.failed_preflight
-                             else f"{counts[p][1]}/{counts[p][0]}") + " |"
-              for p in sorted(rates, key=lambda p: (rates[p], p))]
+    lines += [
+        f"| {p} | "
+        + (
+            "statement rejected by Lean"
+            if p in summary.failed_preflight
+            else f"{counts[p][1]}/{counts[p][0]}"
+        )
+        + " |"
+        for p in sorted(rates, key=lambda p: (rates[p], p))
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -212,20 +274,40 @@ def _soundness(summary: RunSummary, shown: bool) -> list[str]:
         return []
     bad = summary.known_defective()
     listed = f"`{summary.defects.benchmark}.defects.yaml`, each with its public source"
-    lines = ["## Benchmark soundness", "", f"{summary.defects.summary(bad)} are in this benchmark ({listed}).", ""]
+    lines = [
+        "## Benchmark soundness",
+        "",
+        f"{summary.defects.summary(bad)} are in this benchmark ({listed}).",
+        "",
+    ]
     sound = summary.sound_pass1()
     if shown and sound is not None:
         kept = len(summary.problems) - len(bad)
-        lines += [(f"pass@1 over the {kept} statements not known to be defective: **{_pct(sound)}** "
-                   f"(the headline above keeps all {len(summary.problems)}, as published numbers do)."), ""]
+        lines += [
+            (
+                f"pass@1 over the {kept} statements not known to be defective: **{_pct(sound)}** "
+                f"(the headline above keeps all {len(summary.problems)}, as published numbers do)."
+            ),
+            "",
+        ]
     if bad:
-        lines += ["| problem | class | solved / samples | reason | source |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {n} | {d.kind} | {summary.counts[n][1]}/{summary.counts[n][0]} | {d.reason} | {d.source} |"
-                  for n, d in sorted(bad.items())]
+        lines += [
+            "| problem | class | solved / samples | reason | source |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {n} | {d.kind} | {summary.counts[n][1]}/{summary.counts[n][0]} | {d.reason} | {d.source} |"
+            for n, d in sorted(bad.items())
+        ]
         lines.append("")
     for defect, solved in summary.false_statements_proved():
-        lines += [(f"**Verifier or statement problem:** {solved} samples proved `{defect.name}`, which "
-                   f"is known to be false ({defect.reason}). Inspect these proofs."), ""]
+        lines += [
+            (
+                f"**Verifier or statement problem:** {solved} samples proved `{defect.name}`, which "
+                f"is known to be false ({defect.reason}). Inspect these proofs."
+            ),
+            "",
+        ]
     return lines
 
 
@@ -233,8 +315,15 @@ def _pct(estimate: Estimate) -> str:
     return f"{100 * estimate.value:.1f}% [{100 * estimate.low:.1f}, {100 * estimate.high:.1f}]"
 
 
-def _plot(path: Path, curve: dict[int, float], xlabel: str, title: str, *,
-          log2: bool = False, paper: dict[int, float] | None = None) -> Path:
+def _plot(
+    path: Path,
+    curve: dict[int, float],
+    xlabel: str,
+    title: str,
+    *,
+    log2: bool = False,
+    paper: dict[int, float] | None = None,
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -244,8 +333,13 @@ def _plot(path: Path, curve: dict[int, float], xlabel: str, title: str, *,
     xs = list(curve)
     ax.plot(xs, [100 * curve[x] for x in xs], marker="o", label="this run")
     if paper:
-        ax.plot(list(paper), list(paper.values()), marker="s", linestyle="--",
-                label="StepFun-Prover-Preview-32B (paper)")
+        ax.plot(
+            list(paper),
+            list(paper.values()),
+            marker="s",
+            linestyle="--",
+            label="StepFun-Prover-Preview-32B (paper)",
+        )
     if log2:
         ax.set_xscale("log", base=2)
     ax.set_xticks(xs, [str(x) for x in xs])
@@ -273,7 +367,8 @@ def _pick_trajectories(store: RunStore, problems: list[str], per_problem: int) -
 
 def _render_completion(trajectory: Trajectory) -> str:
     return "".join(
-        f'<pre class="{kind}">{html.escape(text)}</pre>' for kind, text in trajectory_parts(trajectory)
+        f'<pre class="{kind}">{html.escape(text)}</pre>'
+        for kind, text in trajectory_parts(trajectory)
     )
 
 
@@ -309,16 +404,19 @@ applyFilter(location.hash.replace('#', '') || 'all');
 """
 
 
-def _html(config: RunConfig, summary: RunSummary, trajectories: list[Trajectory],
-          shown: bool) -> str:
+def _html(
+    config: RunConfig, summary: RunSummary, trajectories: list[Trajectory], shown: bool
+) -> str:
     counts = summary.counts
     items = []
     for t in trajectories:
         status = "solved" if t.solved else "unsolved"
         verdict = t.verdict.outcome.value if t.verdict else f"no verdict ({t.finish})"
         n, c = counts.get(t.problem, (0, 0))
-        line = (f"{html.escape(t.problem)} #{t.sample_index}: {verdict} · "
-                f"{len(t.repl_calls)} REPL calls · problem solved {c}/{n}")
+        line = (
+            f"{html.escape(t.problem)} #{t.sample_index}: {verdict} · "
+            f"{len(t.repl_calls)} REPL calls · problem solved {c}/{n}"
+        )
         items.append(
             f'<details class="trajectory {status}" data-problem="{html.escape(t.problem)}">'
             f"<summary>{line}</summary>"
@@ -327,7 +425,9 @@ def _html(config: RunConfig, summary: RunSummary, trajectories: list[Trajectory]
         )
     headline = _pct(summary.headline()) if shown else "not reported (incomplete run)"
     label = "" if summary.complete else "INCOMPLETE RUN · "
-    text = (f"{label}pass@1 {headline} over {len(summary.problems)} problems, {config.samples} "
-            f"samples each · showing up to a few trajectories per problem")
+    text = (
+        f"{label}pass@1 {headline} over {len(summary.problems)} problems, {config.samples} "
+        f"samples each · showing up to a few trajectories per problem"
+    )
     title = html.escape(f"{config.model} on {config.dataset}")
     return _PAGE.format(title=title, summary=html.escape(text), items="\n".join(items))

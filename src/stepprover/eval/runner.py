@@ -69,8 +69,13 @@ class OutageBreaker:
             raise self.stopped
 
 
-async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Problem],
-                    timeout: float, breaker: OutageBreaker | None = None) -> dict[str, tuple[bool, str]]:
+async def preflight(
+    repl: SketchRepl,
+    store: RunStore,
+    problems: Sequence[Problem],
+    timeout: float,
+    breaker: OutageBreaker | None = None,
+) -> dict[str, tuple[bool, str]]:
     """Elaborate each statement once with ``sorry`` under its header.
 
     A failure is stored (and the statement counts as unsolved) only when Lean itself
@@ -104,8 +109,12 @@ async def preflight(repl: SketchRepl, store: RunStore, problems: Sequence[Proble
 
 
 async def run_samples(
-    agent: Prover, store: RunStore, plan: EvalPlan, runnable: set[str],
-    progress: Progress | None = None, on_stored: Callable[[Trajectory], None] | None = None,
+    agent: Prover,
+    store: RunStore,
+    plan: EvalPlan,
+    runnable: set[str],
+    progress: Progress | None = None,
+    on_stored: Callable[[Trajectory], None] | None = None,
     breaker: OutageBreaker | None = None,
 ) -> None:
     """Run every (problem, sample) not yet finished; store each as it ends (a sample an
@@ -113,8 +122,13 @@ async def run_samples(
     gold check). Raises RunStopped from ``breaker``."""
     breaker = breaker or OutageBreaker(0)
     done = store.done()
-    todo = [(p, i) for p in plan.problems if p.name in runnable
-            for i in range(plan.samples) if (p.name, i) not in done]
+    todo = [
+        (p, i)
+        for p in plan.problems
+        if p.name in runnable
+        for i in range(plan.samples)
+        if (p.name, i) not in done
+    ]
     slots = asyncio.Semaphore(plan.concurrency)
 
     async def one(problem: Problem, index: int) -> None:
@@ -128,8 +142,13 @@ async def run_samples(
     await _all_or_none([one(p, i) for p, i in todo])
 
 
-def _after_stored(problem: Problem, trajectory: Trajectory, progress: Progress | None,
-                  on_stored: Callable[[Trajectory], None] | None, breaker: OutageBreaker) -> None:
+def _after_stored(
+    problem: Problem,
+    trajectory: Trajectory,
+    progress: Progress | None,
+    on_stored: Callable[[Trajectory], None] | None,
+    breaker: OutageBreaker,
+) -> None:
     if on_stored is not None:
         on_stored(trajectory)
     if progress is not None:
@@ -140,10 +159,15 @@ def _after_stored(problem: Problem, trajectory: Trajectory, progress: Progress |
         breaker.result()
 
 
-async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: EvalPlan,
-                   progress: Progress | None = None,
-                   on_stored: Callable[[Trajectory], None] | None = None,
-                   breaker: OutageBreaker | None = None) -> None:
+async def evaluate(
+    prover: Prover,
+    repl: SketchRepl,
+    store: RunStore,
+    plan: EvalPlan,
+    progress: Progress | None = None,
+    on_stored: Callable[[Trajectory], None] | None = None,
+    breaker: OutageBreaker | None = None,
+) -> None:
     """Pre-flight every statement, then run every missing sample of those that elaborate
     (and, for a correction tree, every missing correction, round by round)."""
     breaker = breaker or OutageBreaker(plan.max_consecutive_outages)
@@ -157,10 +181,16 @@ async def evaluate(prover: Prover, repl: SketchRepl, store: RunStore, plan: Eval
         def after_stored(problem: Problem, trajectory: Trajectory) -> None:
             _after_stored(problem, trajectory, progress, on_stored, breaker)
 
-        await run_corrections(cast(CorrectingProver, prover), store,
-                              [p for p in plan.problems if p.name in runnable], plan.samples,
-                              plan.corrections, plan.concurrency, after_stored,
-                              lambda: breaker.stopped is not None)
+        await run_corrections(
+            cast(CorrectingProver, prover),
+            store,
+            [p for p in plan.problems if p.name in runnable],
+            plan.samples,
+            plan.corrections,
+            plan.concurrency,
+            after_stored,
+            lambda: breaker.stopped is not None,
+        )
 
 
 async def _all_or_none(calls: list[Coroutine[Any, Any, None]]) -> None:

@@ -29,10 +29,18 @@ def lean_label(*, url: str | None, repl: str | None, lean_dir: Path | None = Non
 
 
 # The loop settings every run has recorded since run folders were first written.
-_FIRST_RECORDED = frozenset({
-    "budget_rule", "final_timeout", "max_context_tokens", "max_repl_calls",
-    "max_tokens_per_call", "resume", "sketch_imports", "sketch_timeout",
-})
+_FIRST_RECORDED = frozenset(
+    {
+        "budget_rule",
+        "final_timeout",
+        "max_context_tokens",
+        "max_repl_calls",
+        "max_tokens_per_call",
+        "resume",
+        "sketch_imports",
+        "sketch_timeout",
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +62,12 @@ class RunSettings:
         A setting added since the first stored runs is recorded only when it differs from
         its default, so run folders made before it was added still resume."""
         defaults = LoopConfig()
-        budgets = {k: v for k, v in dataclasses.asdict(self.loop).items()
-                   if k not in ("sampling", "prompt_style")
-                   and (k in _FIRST_RECORDED or v != getattr(defaults, k))}
+        budgets = {
+            k: v
+            for k, v in dataclasses.asdict(self.loop).items()
+            if k not in ("sampling", "prompt_style")
+            and (k in _FIRST_RECORDED or v != getattr(defaults, k))
+        }
         tree = correction_tree(self.loop.prompt_style)
         if tree is not None:  # the correction tree is a budget too (eval/corrections.py)
             budgets["correction_tree"] = tree.as_budget()

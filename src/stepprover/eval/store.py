@@ -87,8 +87,10 @@ class FinalChecks:
     saved_seconds: float
 
     def line(self) -> str:
-        return (f"verdict cache: {self.cached} hits, {self.total - self.cached} misses of "
-                f"{self.total} final checks, {self.saved_seconds:.1f} Lean seconds saved")
+        return (
+            f"verdict cache: {self.cached} hits, {self.total - self.cached} misses of "
+            f"{self.total} final checks, {self.saved_seconds:.1f} Lean seconds saved"
+        )
 
 
 class RunStore:
@@ -121,13 +123,20 @@ class RunStore:
                 stored = db.execute("SELECT value FROM config WHERE key = 'run'").fetchone()
                 wanted = config.model_dump(mode="json")
                 if stored is None:
-                    db.execute("INSERT INTO config VALUES ('run', ?)", (json.dumps(wanted, sort_keys=True),))
+                    db.execute(
+                        "INSERT INTO config VALUES ('run', ?)",
+                        (json.dumps(wanted, sort_keys=True),),
+                    )
                 else:
                     previous = json.loads(stored[0])
                     if previous != wanted:
                         old, new = _flat(previous), _flat(wanted)
-                        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-                        detail = "; ".join(f"{k}: stored {old.get(k)!r}, now {new.get(k)!r}" for k in changed)
+                        changed = sorted(
+                            k for k in old.keys() | new.keys() if old.get(k) != new.get(k)
+                        )
+                        detail = "; ".join(
+                            f"{k}: stored {old.get(k)!r}, now {new.get(k)!r}" for k in changed
+                        )
                         raise RunConfigMismatch(
                             f"{path.parent} holds a run with another configuration ({detail}). "
                             "Resume with the same settings, or start a new run folder."
@@ -182,8 +191,12 @@ class RunStore:
             if verdict is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO final_checks VALUES (?,?,?,?)",
-                    (trajectory.problem, trajectory.sample_index, int(verdict.cached),
-                     verdict.saved_seconds),
+                    (
+                        trajectory.problem,
+                        trajectory.sample_index,
+                        int(verdict.cached),
+                        verdict.saved_seconds,
+                    ),
                 )
 
     def done(self) -> set[tuple[str, int]]:
@@ -200,17 +213,24 @@ class RunStore:
 
     def solved_count(self) -> int:
         """Finished samples that were solved."""
-        return int(self._db.execute(f"SELECT COUNT(*) FROM samples WHERE solved AND {_FINISHED}").fetchone()[0])
+        return int(
+            self._db.execute(
+                f"SELECT COUNT(*) FROM samples WHERE solved AND {_FINISHED}"
+            ).fetchone()[0]
+        )
 
     def retryable(self) -> dict[tuple[str, int], str]:
         """(problem, sample_index) -> error of every sample an outage cut short; a resume
         redoes exactly these (and the missing ones)."""
         rows = self._db.execute(
             "SELECT s.problem, s.sample_index, t.data FROM samples s JOIN trajectories t "
-            "USING (problem, sample_index) WHERE s.finish = ?", (Finish.OUTAGE.value,)
+            "USING (problem, sample_index) WHERE s.finish = ?",
+            (Finish.OUTAGE.value,),
         )
-        return {(p, i): Trajectory.model_validate_json(zlib.decompress(blob)).error or ""
-                for p, i, blob in rows}
+        return {
+            (p, i): Trajectory.model_validate_json(zlib.decompress(blob)).error or ""
+            for p, i, blob in rows
+        }
 
     def outcome_counts(self) -> dict[str, int]:
         rows = self._db.execute(
@@ -222,7 +242,8 @@ class RunStore:
         """Over the samples with a final verdict (runs stored before this table count none)."""
         total, cached, saved = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(cached), 0), COALESCE(SUM(saved_seconds), 0) "
-            "FROM final_checks").fetchone()
+            "FROM final_checks"
+        ).fetchone()
         return FinalChecks(int(total), int(cached), float(saved))
 
     def trajectories(self, problem: str | None = None) -> Iterator[Trajectory]:
@@ -237,14 +258,18 @@ class RunStore:
         with self._transaction():
             start = self._db.execute("SELECT COUNT(*) FROM problems").fetchone()[0]
             for offset, name in enumerate(names):
-                self._db.execute("INSERT OR IGNORE INTO problems VALUES (?, ?)", (name, start + offset))
+                self._db.execute(
+                    "INSERT OR IGNORE INTO problems VALUES (?, ?)", (name, start + offset)
+                )
 
     def problems(self) -> list[str]:
         return [p for (p,) in self._db.execute("SELECT problem FROM problems ORDER BY position")]
 
     def record_preflight(self, problem: str, ok: bool, reason: str = "") -> None:
         with self._transaction():
-            self._db.execute("INSERT OR REPLACE INTO preflight VALUES (?,?,?)", (problem, int(ok), reason))
+            self._db.execute(
+                "INSERT OR REPLACE INTO preflight VALUES (?,?,?)", (problem, int(ok), reason)
+            )
 
     def preflight(self) -> dict[str, tuple[bool, str]]:
         rows = self._db.execute("SELECT problem, ok, reason FROM preflight")
@@ -286,7 +311,12 @@ def _damage_is_one_line(path: Path) -> Iterator[None]:
     ``RunDamaged`` saying so, not a database traceback."""
     try:
         yield
-    except (sqlite3.DatabaseError, ValueError) as exc:  # ValueError: bad JSON, a config pydantic refuses
+    except (
+        sqlite3.DatabaseError,
+        ValueError,
+    ) as exc:  # ValueError: bad JSON, a config pydantic refuses
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise RunDamaged(f"{path} is not a readable run database ({first}); move it aside to start "
-                         "a new run in this folder, or restore it from a copy") from exc
+        raise RunDamaged(
+            f"{path} is not a readable run database ({first}); move it aside to start "
+            "a new run in this folder, or restore it from a copy"
+        ) from exc

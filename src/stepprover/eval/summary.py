@@ -34,8 +34,11 @@ class RunSummary:
     def pending(self) -> int:
         """Samples neither finished nor retryable, of statements not rejected by Lean."""
         retry = Counter(p for p, _ in self.retryable)
-        return sum(max(0, self.config.samples - self.counts[p][0] - retry[p])
-                   for p in self.problems if p not in self.failed_preflight)
+        return sum(
+            max(0, self.config.samples - self.counts[p][0] - retry[p])
+            for p in self.problems
+            if p not in self.failed_preflight
+        )
 
     @property
     def complete(self) -> bool:
@@ -44,7 +47,10 @@ class RunSummary:
     def scored_counts(self) -> dict[str, tuple[int, int]]:
         """``counts`` with each statement Lean rejected as ``samples`` unsolved samples, as
         the headline counts it: what pass@k over every problem is computed from."""
-        return {p: (self.config.samples, 0) if p in self.failed_preflight else c for p, c in self.counts.items()}
+        return {
+            p: (self.config.samples, 0) if p in self.failed_preflight else c
+            for p, c in self.counts.items()
+        }
 
     def headline(self) -> Estimate:
         """pass@1 over every problem (comparable with papers)."""
@@ -65,8 +71,11 @@ class RunSummary:
     def false_statements_proved(self) -> list[tuple[Defect, int]]:
         """Statements known to be false that some sample proved, with how many samples:
         a verifier or statement problem, never a success."""
-        return [(d, self.counts[n][1]) for n, d in self.known_defective().items()
-                if d.kind == "false" and self.counts[n][1] > 0]
+        return [
+            (d, self.counts[n][1])
+            for n, d in self.known_defective().items()
+            if d.kind == "false" and self.counts[n][1] > 0
+        ]
 
 
 def summarize(store: RunStore, config: RunConfig) -> RunSummary:
@@ -75,8 +84,12 @@ def summarize(store: RunStore, config: RunConfig) -> RunSummary:
         config=config,
         problems=problems,
         # A correction tree's samples count through their root (eval/corrections.py).
-        counts=solve_counts(fold_corrections(store.results(), config.samples,
-                                             CorrectionTree.from_budgets(config.budgets)), problems),
+        counts=solve_counts(
+            fold_corrections(
+                store.results(), config.samples, CorrectionTree.from_budgets(config.budgets)
+            ),
+            problems,
+        ),
         retryable=store.retryable(),
         failed_preflight={p: r for p, (ok, r) in store.preflight().items() if not ok},
         defects=defects_for(config.dataset_sha256),
@@ -100,8 +113,11 @@ def incomplete_line(summary: RunSummary) -> str:
         parts.append(f"{len(summary.retryable)} samples retryable after outages (e.g. {errors})")
     if summary.pending:
         parts.append(f"{summary.pending} samples not run")
-    return ("the run is incomplete: " + "; ".join(parts)
-            + ". Rerun the same `stepprover eval` command to finish it.")
+    return (
+        "the run is incomplete: "
+        + "; ".join(parts)
+        + ". Rerun the same `stepprover eval` command to finish it."
+    )
 
 
 def result_lines(summary: RunSummary, *, allow_incomplete: bool = False) -> list[str]:
@@ -111,22 +127,30 @@ def result_lines(summary: RunSummary, *, allow_incomplete: bool = False) -> list
     if not summary.complete:
         lines.append(incomplete_line(summary))
         if not allow_incomplete:
-            lines.append("no pass@1 is reported for an incomplete run "
-                         "(`stepprover report --allow-incomplete` shows it, labelled)")
+            lines.append(
+                "no pass@1 is reported for an incomplete run "
+                "(`stepprover report --allow-incomplete` shows it, labelled)"
+            )
             return lines
         if not any(n for n, _ in summary.counts.values()):
             lines.append("no sample has finished yet, so there is no pass@1 to show")
             return lines
     label = "" if summary.complete else "INCOMPLETE RUN, unfinished samples left out: "
-    lines.append(f"{label}pass@1 (mean of {samples} samples, over all {n_problems} problems): "
-                 f"{summary.headline()}")
+    lines.append(
+        f"{label}pass@1 (mean of {samples} samples, over all {n_problems} problems): "
+        f"{summary.headline()}"
+    )
     sound = summary.sound_pass1()
     if sound is not None and summary.defects is not None:
         bad = summary.known_defective()
-        lines.append(f"{label}pass@1 over the {n_problems - len(bad)} statements not known to be "
-                     f"defective ({summary.defects.summary(bad)} left out, see "
-                     f"{summary.defects.benchmark}.defects.yaml): {sound}")
+        lines.append(
+            f"{label}pass@1 over the {n_problems - len(bad)} statements not known to be "
+            f"defective ({summary.defects.summary(bad)} left out, see "
+            f"{summary.defects.benchmark}.defects.yaml): {sound}"
+        )
     for defect, solved in summary.false_statements_proved():
-        lines.append(f"VERIFIER OR STATEMENT PROBLEM: {solved} samples proved {defect.name}, which is "
-                     f"known to be false ({defect.reason}; {defect.source})")
+        lines.append(
+            f"VERIFIER OR STATEMENT PROBLEM: {solved} samples proved {defect.name}, which is "
+            f"known to be false ({defect.reason}; {defect.source})"
+        )
     return lines

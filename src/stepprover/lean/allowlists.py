@@ -40,11 +40,21 @@ class Entry:
 
 
 COMMANDS: dict[str, Entry] = {
-    "theorem": Entry("declares the theorem; its axioms and statement are checked", f"{DEEPSEEK}, {KIMINA}, {DSP_PLUS}"),
+    "theorem": Entry(
+        "declares the theorem; its axioms and statement are checked",
+        f"{DEEPSEEK}, {KIMINA}, {DSP_PLUS}",
+    ),
     "lemma": Entry("Mathlib's synonym of theorem (helper lemmas)", f"{DEEPSEEK}, {KIMINA}"),
-    "open": Entry("name resolution only; a changed statement is caught by the comparison", f"{DEEPSEEK}, {KIMINA}, {DSP_PLUS}"),
-    "set_option": Entry("only options of OPTIONS (resource limits)", f"{DEEPSEEK}, {KIMINA}, {DSP_PLUS}"),
-    "add_aesop_rules": Entry("adds Aesop rules (proved lemmas, tactic scripts); runs no code of its own", DSP_PLUS),
+    "open": Entry(
+        "name resolution only; a changed statement is caught by the comparison",
+        f"{DEEPSEEK}, {KIMINA}, {DSP_PLUS}",
+    ),
+    "set_option": Entry(
+        "only options of OPTIONS (resource limits)", f"{DEEPSEEK}, {KIMINA}, {DSP_PLUS}"
+    ),
+    "add_aesop_rules": Entry(
+        "adds Aesop rules (proved lemmas, tactic scripts); runs no code of its own", DSP_PLUS
+    ),
     "namespace": Entry("scoping only; must be closed by a matching end before the checks", ISSUE),
     "section": Entry("scoping only; must be closed by a matching end before the checks", ISSUE),
     "end": Entry("closes the innermost namespace or section, names must match", ISSUE),
@@ -71,11 +81,16 @@ term_elab, delab, app_unexpander, macro, norm_num and positivity extensions,
 simproc, init, implemented_by, extern, csimp, instance."""
 
 OPTIONS: dict[tuple[str, ...], Entry] = {
-    ("maxHeartbeats",): Entry("elaboration time limit; the verifier's timeout still applies", f"{DEEPSEEK}, {KIMINA}, {DSP_PLUS}"),
+    ("maxHeartbeats",): Entry(
+        "elaboration time limit; the verifier's timeout still applies",
+        f"{DEEPSEEK}, {KIMINA}, {DSP_PLUS}",
+    ),
     ("maxRecDepth",): Entry("recursion limit of the elaborator", f"{KIMINA}, {DSP_PLUS}"),
     ("synthInstance", "maxHeartbeats"): Entry("instance search time limit", ISSUE),
     ("synthInstance", "maxSize"): Entry("instance search size limit", ISSUE),
-    ("exponentiation", "threshold"): Entry("largest exponent evaluated by whnf; a resource limit", ISSUE),
+    ("exponentiation", "threshold"): Entry(
+        "largest exponent evaluated by whnf; a resource limit", ISSUE
+    ),
 }
 """Options a proof may set (``set_option``, at command, tactic or term level, and
 ``set_option … in``), as name components the way Lean reads them (guillemets
@@ -184,16 +199,66 @@ COMMAND_KEYWORDS: dict[str, str] = {
 hold (reason each). They are refused wherever they appear, even indented or
 mid-line, since Lean's parser starts a new command at such a keyword."""
 
-HASH_COMMANDS: frozenset[str] = frozenset({
-    "#eval", "#eval!", "#exit", "#print", "#check", "#check_failure", "#reduce", "#synth",
-    "#guard_msgs", "#guard", "#guard_expr", "#help", "#find", "#find_home", "#simp", "#norm_num",
-    "#conv", "#where", "#version", "#lint", "#widget", "#html", "#test", "#sample", "#time",
-    "#count_heartbeats", "#adaptation_note", "#long_names", "#explode", "#push_neg", "#whnf",
-    "#whnfR", "#instances", "#kerodon", "#leansearch", "#loogle", "#moogle", "#statesearch",
-    "#unfold?", "#parse", "#testing", "#discr_tree_key", "#discr_tree_simp_key", "#check_tactic",
-    "#check_simp", "#defeq_abuse", "#min_imports", "#import_bumps", "#info_trees", "#show_unused",
-    "#list_linters", "#dump_async_env", "#compile", "#exact?", "#trans_imports", "#norm_num1",
-})
+HASH_COMMANDS: frozenset[str] = frozenset(
+    {
+        "#eval",
+        "#eval!",
+        "#exit",
+        "#print",
+        "#check",
+        "#check_failure",
+        "#reduce",
+        "#synth",
+        "#guard_msgs",
+        "#guard",
+        "#guard_expr",
+        "#help",
+        "#find",
+        "#find_home",
+        "#simp",
+        "#norm_num",
+        "#conv",
+        "#where",
+        "#version",
+        "#lint",
+        "#widget",
+        "#html",
+        "#test",
+        "#sample",
+        "#time",
+        "#count_heartbeats",
+        "#adaptation_note",
+        "#long_names",
+        "#explode",
+        "#push_neg",
+        "#whnf",
+        "#whnfR",
+        "#instances",
+        "#kerodon",
+        "#leansearch",
+        "#loogle",
+        "#moogle",
+        "#statesearch",
+        "#unfold?",
+        "#parse",
+        "#testing",
+        "#discr_tree_key",
+        "#discr_tree_simp_key",
+        "#check_tactic",
+        "#check_simp",
+        "#defeq_abuse",
+        "#min_imports",
+        "#import_bumps",
+        "#info_trees",
+        "#show_unused",
+        "#list_linters",
+        "#dump_async_env",
+        "#compile",
+        "#exact?",
+        "#trans_imports",
+        "#norm_num1",
+    }
+)
 """``#``-commands. None is allowed: they run code, print text near the checks' answers,
 or stop elaboration (``#exit``). One at a command position is refused even if it is not
 listed; a listed one is refused anywhere."""

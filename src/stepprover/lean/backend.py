@@ -36,8 +36,9 @@ class RecheckingVerifier:
         self.health = health
         self.poll = poll
 
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
+    async def check(
+        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+    ) -> Verdict:
         queued = await self._no_free_worker()
         verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
         if verdict.outcome is not Outcome.TIMEOUT or not (queued or await self._others_waiting()):

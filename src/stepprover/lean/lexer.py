@@ -64,11 +64,15 @@ def is_ident_rest(c: str) -> bool:
 
 # Lean's `charLitFnAux` (src/Lean/Parser/Basic.lean): `'` not followed by `'`, then one character
 # (a newline too) or an escape of `quotedCharCoreFn` (`\\ \" \' \r \n \t`, `\xHH`, `\uHHHH`), then `'`.
-_CHAR_LITERAL = re.compile(r"'(?:\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[\\\"'rnt])|[^\\'])'", re.DOTALL)
+_CHAR_LITERAL = re.compile(
+    r"'(?:\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[\\\"'rnt])|[^\\'])'", re.DOTALL
+)
 _RAW_STRING = re.compile(r'r(#*)"')
 # Lean's `numberFnAux`: 0x/0b/0o literals, else decimal digits with an optional fraction and
 # exponent. A letter right after a number starts a new token (`2r"…"` is 2 and a raw string).
-_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_NUMBER = re.compile(
+    r"0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+)
 
 
 @dataclass(frozen=True)

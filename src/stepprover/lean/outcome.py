@@ -103,17 +103,31 @@ class CommandOutcome(BaseModel):
         try:
             reply = await call
         except ReplTimeout as exc:
-            return cls(status=CommandStatus.TIMEOUT, error=exc.summary,
-                       stderr_tail=exc.stderr_tail, elapsed=exc.elapsed)
+            return cls(
+                status=CommandStatus.TIMEOUT,
+                error=exc.summary,
+                stderr_tail=exc.stderr_tail,
+                elapsed=exc.elapsed,
+            )
         except ReplStartError as exc:
             status = CommandStatus.REFUSED if exc.refused else CommandStatus.INFRASTRUCTURE
-            return cls(status=status, error=exc.summary, stderr_tail=exc.stderr_tail,
-                       warmup_timed_out=exc.timed_out, elapsed=time.monotonic() - started)
+            return cls(
+                status=status,
+                error=exc.summary,
+                stderr_tail=exc.stderr_tail,
+                warmup_timed_out=exc.timed_out,
+                elapsed=time.monotonic() - started,
+            )
         except PoolClosed as exc:
             return cls.infrastructure(str(exc), elapsed=time.monotonic() - started)
         except ReplError as exc:
             lost = isinstance(exc, ReplCrashed) and exc.infrastructure  # not the command's doing
             status = CommandStatus.INFRASTRUCTURE if lost else CommandStatus.CRASH
-            return cls(status=status, error=exc.summary, stderr_tail=exc.stderr_tail,
-                       exited=isinstance(exc, ReplCrashed), elapsed=time.monotonic() - started)
+            return cls(
+                status=status,
+                error=exc.summary,
+                stderr_tail=exc.stderr_tail,
+                exited=isinstance(exc, ReplCrashed),
+                elapsed=time.monotonic() - started,
+            )
         return cls(status=CommandStatus.OK, reply=reply.raw, elapsed=time.monotonic() - started)

@@ -288,7 +288,8 @@ class ReplPool:
         worker.start_failed = True
         error = ReplStartError(
             f"REPL exited before answering its first request (return code {exc.returncode})",
-            stderr_tail=exc.stderr_tail)
+            stderr_tail=exc.stderr_tail,
+        )
         self._last_start_error = str(error)
         return error
 
@@ -298,7 +299,8 @@ class ReplPool:
         """Run one command (the sketch interface): ``run``, its outcome described instead of
         raised. ``PoolBusy`` is still raised (back-pressure)."""
         return await CommandOutcome.of(
-            self.run(imports, CommandRequest(cmd=cmd), timeout, trusted=trusted))
+            self.run(imports, CommandRequest(cmd=cmd), timeout, trusted=trusted)
+        )
 
     async def warm(self, imports: str, count: int | None = None) -> None:
         """Start ``count`` workers (default: the pool size) for ``imports`` now."""
@@ -546,7 +548,8 @@ class ReplPool:
                 raise ReplStartError(
                     f"warm-up {imports!r} gave no reply within the warm-up timeout "
                     f"({self.config.warmup_timeout:g} s, --warmup-timeout); REPL killed",
-                    stderr_tail=exc.stderr_tail, timed_out=True,
+                    stderr_tail=exc.stderr_tail,
+                    timed_out=True,
                 ) from exc
             except ReplError as exc:
                 await self._close_process(process)
@@ -564,7 +567,9 @@ class ReplPool:
             env = reply.env
         elapsed = time.monotonic() - started
         previous = self._warmup_seconds.get(imports)
-        self._warmup_seconds[imports] = elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
+        self._warmup_seconds[imports] = (
+            elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
+        )
         return _Worker(process, imports, env, life)
 
     def _life_for(self, ordinal: int) -> int | None:

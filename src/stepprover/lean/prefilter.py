@@ -95,13 +95,20 @@ def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
     findings: list[Finding] = []
     if structure.unterminated is not None:
         findings.append(
-            Finding(f"unterminated {structure.unterminated}", body.count("\n") + 1,
-                    "would swallow the checks")
+            Finding(
+                f"unterminated {structure.unterminated}",
+                body.count("\n") + 1,
+                "would swallow the checks",
+            )
         )
     for line in structure.ambiguous_comments:
         findings.append(
-            Finding("ambiguous comment", line, "`/-/` or `/--/` opens a comment whose end Lean "
-                    "reads differently, so its text could be code")
+            Finding(
+                "ambiguous comment",
+                line,
+                "`/-/` or `/--/` opens a comment whose end Lean "
+                "reads differently, so its text could be code",
+            )
         )
     for problem in structure.scope_problems:
         findings.append(Finding("scope", problem.line, problem.reason))
@@ -136,15 +143,26 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
         if tok.kind is Kind.STRING and "{" in tok.text and not tok.text.startswith("r"):
             # `dbg_trace "…{e}…"`, `throwError "…{e}…"`, `s! "…{e}…"` read `{e}` as a term that
             # is elaborated (with any `by run_tac …` in it) while this lexer sees a string
-            findings.append(Finding("string with {", tok.line, "may be interpolated: its `{…}` "
-                                    "parts would be code the prefilter does not read"))
+            findings.append(
+                Finding(
+                    "string with {",
+                    tok.line,
+                    "may be interpolated: its `{…}` "
+                    "parts would be code the prefilter does not read",
+                )
+            )
         if tok.kind is not Kind.IDENT:
             if tok.text == "[" and i > 0 and tokens[i - 1].text in ("@", "attribute"):
                 findings += _attribute_findings(tokens, i, policy)
             continue
         if _interpolates(tokens, i):
-            findings.append(Finding(tok.text, tok.line, "interpolates a string: its `{…}` parts are "
-                                    "code the prefilter does not read"))
+            findings.append(
+                Finding(
+                    tok.text,
+                    tok.line,
+                    "interpolates a string: its `{…}` parts are code the prefilter does not read",
+                )
+            )
         if tok.text == "set_option":
             findings += _option_findings(tokens, i, policy)
         elif tok.text in ("open", "namespace"):
@@ -213,7 +231,11 @@ def _scope_findings(tokens: list[Token], i: int) -> list[Finding]:
     a namespace that contains a meta namespace may not be opened or entered either."""
     findings = []
     j = i + 2 if open_scoped(tokens, i + 1) else i + 1
-    while j < len(tokens) and tokens[j].kind is Kind.IDENT and tokens[j].text not in ("in", "hiding", "renaming"):
+    while (
+        j < len(tokens)
+        and tokens[j].kind is Kind.IDENT
+        and tokens[j].text not in ("in", "hiding", "renaming")
+    ):
         components = name_components(tokens[j].text)
         for prefix, why in _META_PREFIXES.items():
             if len(components) < len(prefix) and prefix[: len(components)] == components:

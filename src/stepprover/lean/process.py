@@ -90,7 +90,9 @@ def check_executable(config: ProcessConfig) -> None:
     else:
         ok = bool(program) and shutil.which(program, path=path) is not None
     if not ok:
-        raise ReplStartError(f"cannot start REPL {list(config.argv)!r}: {program!r} is not an executable")
+        raise ReplStartError(
+            f"cannot start REPL {list(config.argv)!r}: {program!r} is not an executable"
+        )
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -168,7 +170,9 @@ class ReplProcess:
         # Our own handle on the stdin pipe, to ask how much of a request is still unread
         # after the REPL died (asyncio closes its end once it notices the reader is gone).
         self._stdin_probe: int | None = None
-        with contextlib.suppress(AttributeError, OSError, ValueError):  # already closed: dead at birth
+        with contextlib.suppress(
+            AttributeError, OSError, ValueError
+        ):  # already closed: dead at birth
             self._stdin_probe = os.dup(proc.stdin.get_extra_info("pipe").fileno())  # type: ignore[union-attr]
         self._request_refused = False
 
@@ -258,7 +262,8 @@ class ReplProcess:
         async with self._lock:
             if not self.alive:
                 raise self._dead_reason or ReplCrashed(
-                    returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                    returncode=self._proc.returncode,
+                    stderr_tail=self.stderr_tail,
                     between_requests=True,
                 )
             started = time.monotonic()
@@ -273,7 +278,9 @@ class ReplProcess:
                     text = await self._read_message(len(payload))
             except TimeoutError:
                 elapsed = time.monotonic() - started
-                timed_out = ReplTimeout(timeout=timeout, elapsed=elapsed, stderr_tail=self.stderr_tail)
+                timed_out = ReplTimeout(
+                    timeout=timeout, elapsed=elapsed, stderr_tail=self.stderr_tail
+                )
                 raise await self._die(timed_out) from None
             except ReplError as exc:
                 # A memory kill shows up here as EOF; _die reports the cause, not the symptom.
@@ -301,7 +308,8 @@ class ReplProcess:
             # Nobody reads the pipe any more: the REPL was gone before this request.
             await self._proc.wait()
             raise ReplCrashed(
-                returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
+                returncode=self._proc.returncode,
+                stderr_tail=self.stderr_tail,
                 between_requests=len(payload) <= _PIPE_CAPACITY,
             ) from exc
 
@@ -335,8 +343,11 @@ class ReplProcess:
             if not chunk:
                 never_read = self._never_read(request_bytes)
                 await self._proc.wait()
-                raise ReplCrashed(returncode=self._proc.returncode, stderr_tail=self.stderr_tail,
-                                  between_requests=never_read)
+                raise ReplCrashed(
+                    returncode=self._proc.returncode,
+                    stderr_tail=self.stderr_tail,
+                    between_requests=never_read,
+                )
             self._buffer += chunk
 
     @staticmethod
@@ -426,11 +437,23 @@ async def probe(config: ProcessConfig, timeout: float) -> None:
     try:
         await process.send(CommandRequest(cmd=PROBE_COMMAND), timeout)
     except ReplError as exc:
-        hint = ("; it runs in the sandbox, which hides /tmp and home folders only root can read "
-                "and starts it in / (use absolute paths elsewhere)") if config.prefix else ""
-        why = f"no answer within {timeout:g} s (the warm-up timeout)" if isinstance(exc, ReplTimeout) else exc.summary
-        raise ReplStartError(f"the REPL `{shlex.join(config.command)}` did not answer a first command: "
-                             f"{why}{hint}",
-                             stderr_tail=exc.stderr_tail, timed_out=isinstance(exc, ReplTimeout)) from exc
+        hint = (
+            (
+                "; it runs in the sandbox, which hides /tmp and home folders only root can read "
+                "and starts it in / (use absolute paths elsewhere)"
+            )
+            if config.prefix
+            else ""
+        )
+        why = (
+            f"no answer within {timeout:g} s (the warm-up timeout)"
+            if isinstance(exc, ReplTimeout)
+            else exc.summary
+        )
+        raise ReplStartError(
+            f"the REPL `{shlex.join(config.command)}` did not answer a first command: {why}{hint}",
+            stderr_tail=exc.stderr_tail,
+            timed_out=isinstance(exc, ReplTimeout),
+        ) from exc
     finally:
         await process.close()

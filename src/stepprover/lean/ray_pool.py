@@ -29,7 +29,9 @@ class PoolActor:
         self.pool = ReplPool(pool_config)
         self.verifier = LeanVerifier(self.pool, verify_config)
 
-    async def check(self, code: str, statement: str | None, timeout: float | None) -> dict[str, Any]:
+    async def check(
+        self, code: str, statement: str | None, timeout: float | None
+    ) -> dict[str, Any]:
         verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
         return verdict.model_dump(mode="json")
 
@@ -62,20 +64,29 @@ def node_worker_count(node: dict[str, Any], expected_worker_rss_mb: float) -> in
 class RayVerifier:
     """Spreads checks over ``PoolActor``s on every alive node of the connected Ray cluster."""
 
-    def __init__(self, pool_config: PoolConfig, *, verify_config: VerifyConfig | None = None,
-                 actors_per_node: int = 1) -> None:
+    def __init__(
+        self,
+        pool_config: PoolConfig,
+        *,
+        verify_config: VerifyConfig | None = None,
+        actors_per_node: int = 1,
+    ) -> None:
         try:
             import ray
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         except ImportError as exc:
             raise RayUnavailable("RayVerifier needs Ray: pip install -e '.[ray]'") from exc
         if not ray.is_initialized():
-            raise RayUnavailable("connect to a cluster first: ray.init(address='auto') or ray.init()")
+            raise RayUnavailable(
+                "connect to a cluster first: ray.init(address='auto') or ray.init()"
+            )
         remote_actor = ray.remote(PoolActor)
         self.verify_config = verify_config or VerifyConfig()
         self.actors: list[Any] = []
         for node in (n for n in ray.nodes() if n.get("Alive")):
-            workers = pool_config.workers or node_worker_count(node, pool_config.expected_worker_rss_mb)
+            workers = pool_config.workers or node_worker_count(
+                node, pool_config.expected_worker_rss_mb
+            )
             per_actor = max(1, workers // actors_per_node)
             config = dataclasses.replace(pool_config, workers=per_actor)
             strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
@@ -88,8 +99,9 @@ class RayVerifier:
         self._next = itertools.cycle(range(len(self.actors)))
         self._in_flight = [0] * len(self.actors)
 
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
+    async def check(
+        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+    ) -> Verdict:
         text = code.decode("utf-8", errors="surrogateescape") if isinstance(code, bytes) else code
         data = await self._call("check", text, statement, timeout)
         return Verdict.model_validate(data)
@@ -103,8 +115,9 @@ class RayVerifier:
         try:
             data = await self._call("run_command", imports, cmd, timeout)
         except RayError as exc:
-            return CommandOutcome.infrastructure(f"Ray: {type(exc).__name__}: {exc}",
-                                                 elapsed=time.monotonic() - started)
+            return CommandOutcome.infrastructure(
+                f"Ray: {type(exc).__name__}: {exc}", elapsed=time.monotonic() - started
+            )
         return CommandOutcome.model_validate(data)
 
     async def health(self) -> list[dict[str, Any]]:
@@ -113,11 +126,17 @@ class RayVerifier:
     async def pool_health(self) -> PoolHealth:
         """Every actor's pool summed as one (for the re-check of final timeouts under saturation)."""
         states = [await actor.pool_health.remote() for actor in self.actors]
-        counts = {f.name: sum(s[f.name] for s in states)
-                  for f in dataclasses.fields(PoolHealth) if f.name not in ("closed", "last_start_error")}
+        counts = {
+            f.name: sum(s[f.name] for s in states)
+            for f in dataclasses.fields(PoolHealth)
+            if f.name not in ("closed", "last_start_error")
+        }
         errors = [s["last_start_error"] for s in states if s["last_start_error"]]
-        return PoolHealth(**counts, closed=all(s["closed"] for s in states),
-                          last_start_error=errors[0] if errors else None)
+        return PoolHealth(
+            **counts,
+            closed=all(s["closed"] for s in states),
+            last_start_error=errors[0] if errors else None,
+        )
 
     async def close(self) -> None:
         import ray

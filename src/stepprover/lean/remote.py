@@ -50,13 +50,16 @@ class RemoteLean:
         self.backoff = backoff
         self.max_backoff = max_backoff
 
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
+    async def check(
+        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+    ) -> Verdict:
         """Raises ``RemoteUnreachable`` (a ``LeanUnavailable``) when the service cannot be
         reached after every retry, ``LeanUnavailable`` when it could get no worker for the
         proof, ``RemoteError`` when it refuses the request."""
         text = code.decode("utf-8", errors="surrogateescape") if isinstance(code, bytes) else code
-        body = VerifyRequest(proofs=[ProofItem(id="0", code=text, statement=statement)], timeout=timeout)
+        body = VerifyRequest(
+            proofs=[ProofItem(id="0", code=text, statement=statement)], timeout=timeout
+        )
         data = await self._post("/api/verify", body, {"Idempotency-Key": uuid.uuid4().hex})
         result = VerifyResponse.model_validate(data).results[0]
         if result.verdict is None:  # the service could not check it: an outage, never a verdict
@@ -68,7 +71,9 @@ class RemoteLean:
         ``infrastructure`` outcome. Raises ``RemoteError`` when the service refuses."""
         started = time.monotonic()
         try:
-            data = await self._post("/api/run", RunRequest(imports=imports, cmd=cmd, timeout=timeout))
+            data = await self._post(
+                "/api/run", RunRequest(imports=imports, cmd=cmd, timeout=timeout)
+            )
         except RemoteUnreachable as exc:
             return CommandOutcome.infrastructure(str(exc), elapsed=time.monotonic() - started)
         return CommandOutcome.model_validate(data)
@@ -83,7 +88,9 @@ class RemoteLean:
     async def pool_health(self) -> PoolHealth:
         """The service's pool state (for the re-check of final timeouts under saturation)."""
         data = await self.health()
-        return PoolHealth(**{f.name: data[f.name] for f in dataclasses.fields(PoolHealth) if f.name in data})
+        return PoolHealth(
+            **{f.name: data[f.name] for f in dataclasses.fields(PoolHealth) if f.name in data}
+        )
 
     async def preflight(self) -> None:
         """Before a run: raise ``RemoteUnreachable`` (one line naming the URL) unless the
@@ -97,8 +104,9 @@ class RemoteLean:
     async def _post(self, path: str, body: BaseModel, headers: dict[str, str] | None = None) -> Any:
         return await self._request("POST", path, body.model_dump(mode="json"), headers)
 
-    async def _request(self, method: str, path: str, payload: Any = None,
-                       headers: dict[str, str] | None = None) -> Any:
+    async def _request(
+        self, method: str, path: str, payload: Any = None, headers: dict[str, str] | None = None
+    ) -> Any:
         last: str = ""
         for attempt in range(self.retries + 1):
             try:
@@ -108,26 +116,40 @@ class RemoteLean:
                 wait = self._delay(attempt)
             else:
                 if 300 <= response.status_code < 400:  # not followed: the service never redirects
-                    raise RemoteError(f"{self.client.base_url}{path} answered {response.status_code}, a redirect "
-                                      f"to {response.headers.get('location')!r}: is this a stepprover service?")
+                    raise RemoteError(
+                        f"{self.client.base_url}{path} answered {response.status_code}, a redirect "
+                        f"to {response.headers.get('location')!r}: is this a stepprover service?"
+                    )
                 if response.status_code < 400:
                     try:
                         return response.json()
                     except ValueError as exc:
-                        raise RemoteError(f"{self.client.base_url}{path} answered {response.status_code} without "
-                                          "JSON: is this a stepprover service?") from exc
+                        raise RemoteError(
+                            f"{self.client.base_url}{path} answered {response.status_code} without "
+                            "JSON: is this a stepprover service?"
+                        ) from exc
                 if response.status_code in (401, 403, 404):  # wrong key or URL: no Lean will answer
-                    hint = "; pass the service's key with --lean-api-key" if response.status_code != 404 else ""
-                    raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",
-                                            f"answered {response.status_code}: {response.text[:200]}{hint}")
+                    hint = (
+                        "; pass the service's key with --lean-api-key"
+                        if response.status_code != 404
+                        else ""
+                    )
+                    raise RemoteUnreachable(
+                        f"verification service {self.client.base_url}{path}",
+                        f"answered {response.status_code}: {response.text[:200]}{hint}",
+                    )
                 if response.status_code != 429 and response.status_code < 500:
-                    raise RemoteError(f"{path} answered {response.status_code}: {response.text[:500]}")
+                    raise RemoteError(
+                        f"{path} answered {response.status_code}: {response.text[:500]}"
+                    )
                 last = f"HTTP {response.status_code}: {_reason(response)}"
                 wait = self._delay(attempt, response.headers.get("Retry-After"))
             if attempt < self.retries:
                 await asyncio.sleep(wait)
-        raise RemoteUnreachable(f"verification service {self.client.base_url}{path}",
-                                f"failed after {self.retries + 1} attempts ({last})")
+        raise RemoteUnreachable(
+            f"verification service {self.client.base_url}{path}",
+            f"failed after {self.retries + 1} attempts ({last})",
+        )
 
     def _delay(self, attempt: int, retry_after: str | None = None) -> float:
         if retry_after is not None:
@@ -148,5 +170,9 @@ def _reason(response: httpx.Response) -> str:
     if isinstance(body, dict) and body.get("detail"):
         return str(body["detail"])[:300]
     if isinstance(body, dict) and "status" in body:
-        return f"{body['status']}: {body.get('last_start_error') or 'the service is shutting down'}"[:300]
+        return (
+            f"{body['status']}: {body.get('last_start_error') or 'the service is shutting down'}"[
+                :300
+            ]
+        )
     return response.text[:300]

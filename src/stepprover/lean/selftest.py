@@ -50,7 +50,9 @@ def dry_run(cases: Iterable[Case] = CASES, config: VerifyConfig | None = None) -
     return results
 
 
-async def run(verifier: Verifier, cases: Iterable[Case] = CASES, concurrency: int = 4) -> list[Result]:
+async def run(
+    verifier: Verifier, cases: Iterable[Case] = CASES, concurrency: int = 4
+) -> list[Result]:
     """Verify each case for real (Lean behind ``verifier``)."""
     semaphore = asyncio.Semaphore(concurrency)
 
@@ -72,7 +74,9 @@ def confusion_matrix(results: list[Result]) -> list[list[str]]:
         mine = [r for r in results if r.case.honest == honest]
         proved = sum(r.proved for r in mine)
         before = sum(r.stopped_before_lean for r in mine)
-        by_lean = sum(r.outcome is not None and not r.proved and not r.stopped_before_lean for r in mine)
+        by_lean = sum(
+            r.outcome is not None and not r.proved and not r.stopped_before_lean for r in mine
+        )
         left = sum(r.outcome is None for r in mine)
         rows.append([f"{label} ({len(mine)})", str(proved), str(before), str(by_lean), str(left)])
     return rows

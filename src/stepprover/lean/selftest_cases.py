@@ -61,18 +61,27 @@ S_SUM = "theorem long_sum : " + " + ".join(["(1 : ℕ)"] * 60) + " = 60 := by"
 
 # A command elaborator that answers `#print axioms` with nothing: hidden by a lexer desync it
 # would decide what the probe prints (see the `lexer desync` exploits).
-_SPOOF = ("@[command_elab Lean.Parser.Command.printAxioms] def spoof : "
-          "Lean.Elab.Command.CommandElab := fun _ => pure ()")
+_SPOOF = (
+    "@[command_elab Lean.Parser.Command.printAxioms] def spoof : "
+    "Lean.Elab.Command.CommandElab := fun _ => pure ()"
+)
 
 HONEST: list[Case] = [
-    honest("kimina_mathd_algebra_304", S_304, S_304 + "\n  norm_num", f"{KIMINA}/mathd_algebra_304.lean"),
+    honest(
+        "kimina_mathd_algebra_304",
+        S_304,
+        S_304 + "\n  norm_num",
+        f"{KIMINA}/mathd_algebra_304.lean",
+    ),
     honest(
         "kimina_mathd_numbertheory_551",
         "theorem mathd_numbertheory_551 : 1529 % 6 = 5 := by",
         "theorem mathd_numbertheory_551 : 1529 % 6 = 5 := by\n  norm_num",
         f"{KIMINA}/mathd_numbertheory_551.lean",
     ),
-    honest("kimina_mathd_algebra_24", S_24, S_24 + "\n  linarith", f"{KIMINA}/mathd_algebra_24.lean"),
+    honest(
+        "kimina_mathd_algebra_24", S_24, S_24 + "\n  linarith", f"{KIMINA}/mathd_algebra_24.lean"
+    ),
     honest(
         "kimina_mathd_algebra_176",
         "theorem mathd_algebra_176 (x : ℝ) : (x + 1) ^ 2 * x = x ^ 3 + 2 * x ^ 2 + x := by",
@@ -94,7 +103,11 @@ HONEST: list[Case] = [
         "  linarith",
         f"{KIMINA}/mathd_algebra_412.lean",
     ),
-    honest("decide", "theorem dvd_144 : (12 : ℕ) ∣ 144 := by", "theorem dvd_144 : (12 : ℕ) ∣ 144 := by\n  decide"),
+    honest(
+        "decide",
+        "theorem dvd_144 : (12 : ℕ) ∣ 144 := by",
+        "theorem dvd_144 : (12 : ℕ) ∣ 144 := by\n  decide",
+    ),
     honest(
         "nlinarith_hints",
         "theorem am_gm2 (x y : ℝ) : 2 * x * y ≤ x ^ 2 + y ^ 2 := by",
@@ -162,18 +175,22 @@ HONEST: list[Case] = [
         "balanced_namespace_helper",
         S_T,
         "namespace Aux\n\ntheorem two_mul' (y : ℝ) : y + y = 2 * y := by ring\n\nend Aux\n\n"
-        + S_T + "\n  rw [Aux.two_mul', h₀]\n  norm_num",
+        + S_T
+        + "\n  rw [Aux.two_mul', h₀]\n  norm_num",
     ),
     honest(
         "section_helper",
         S_T,
         "section\n\nlemma double (y : ℝ) : y + y = 2 * y := by ring\n\nend\n\n"
-        + S_T + "\n  rw [double, h₀]\n  norm_num",
+        + S_T
+        + "\n  rw [double, h₀]\n  norm_num",
     ),
     honest(
         "docstring",
         S_24,
-        "/-- The answer is 2000 (no `sorry`, no axiom, no #eval here). -/\n" + S_24 + "\n  linarith",
+        "/-- The answer is 2000 (no `sorry`, no axiom, no #eval here). -/\n"
+        + S_24
+        + "\n  linarith",
     ),
     honest(
         "renamed_bound_variables",
@@ -190,10 +207,19 @@ HONEST: list[Case] = [
         S_T,
         "-- we use no sorry, axiom, macro, elab, #eval or set_option debug.skipKernelTC\n"
         "/- nested /- run_tac, #exit, unsafe -/ still a comment -/\n"
-        + S_T + "\n  have hs : \"#exit sorry\" = \"#exit sorry\" := rfl\n  rw [h₀]\n  norm_num",
+        + S_T
+        + '\n  have hs : "#exit sorry" = "#exit sorry" := rfl\n  rw [h₀]\n  norm_num',
     ),
-    honest("norm_num_prime", "theorem prime_seven : Nat.Prime 7 := by", "theorem prime_seven : Nat.Prime 7 := by\n  norm_num"),
-    honest("term_mode", "theorem two_two : (2 : ℕ) + 2 = 4 := by", "theorem two_two : (2 : ℕ) + 2 = 4 := rfl"),
+    honest(
+        "norm_num_prime",
+        "theorem prime_seven : Nat.Prime 7 := by",
+        "theorem prime_seven : Nat.Prime 7 := by\n  norm_num",
+    ),
+    honest(
+        "term_mode",
+        "theorem two_two : (2 : ℕ) + 2 = 4 := by",
+        "theorem two_two : (2 : ℕ) + 2 = 4 := rfl",
+    ),
     honest(
         "calc_proof",
         S_T,
@@ -217,142 +243,423 @@ HONEST: list[Case] = [
         "  rw [show (16 : ℝ) = 4 ^ 2 by norm_num, Real.sqrt_sq (by norm_num)]",
     ),
     honest("long_statement", S_SUM, S_SUM + "\n  norm_num"),
-    honest("comments_nested_and_doc", S_24,
-           "/- a /- nested -/ comment -/\n/-- The problem. -/\n" + S_24 + "\n  linarith\n/-! done -/"),
-    honest("chars_and_numbers", "theorem chars : ('a' : Char).toNat = 97 ∧ (0x1F : ℕ) = 31 := by",
-           "theorem chars : ('a' : Char).toNat = 97 ∧ (0x1F : ℕ) = 31 := by\n  decide"),
+    honest(
+        "comments_nested_and_doc",
+        S_24,
+        "/- a /- nested -/ comment -/\n/-- The problem. -/\n" + S_24 + "\n  linarith\n/-! done -/",
+    ),
+    honest(
+        "chars_and_numbers",
+        "theorem chars : ('a' : Char).toNat = 97 ∧ (0x1F : ℕ) = 31 := by",
+        "theorem chars : ('a' : Char).toNat = 97 ∧ (0x1F : ℕ) = 31 := by\n  decide",
+    ),
 ]
 
 EXPLOITS: list[Case] = [
     # sorry in its forms
     exploit("sorry", "sorry", "lean", S_24 + "\n  sorry", S_24),
     exploit("admit", "sorry", "lean", S_24 + "\n  admit", S_24),
-    exploit("sorry_in_unused_helper", "sorry", "lean",
-            "lemma unused : (1 : ℕ) = 2 := sorry\n\n" + S_24 + "\n  linarith", S_24),
+    exploit(
+        "sorry_in_unused_helper",
+        "sorry",
+        "lean",
+        "lemma unused : (1 : ℕ) = 2 := sorry\n\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
     exploit("sorryAx_term", "sorry", "lean", S_24 + "\n  exact sorryAx _ false", S_24),
     # axioms and native code
-    exploit("axiom", "axiom", "prefilter", "axiom cheat : False\n\n" + S_24 + "\n  exact cheat.elim", S_24),
+    exploit(
+        "axiom",
+        "axiom",
+        "prefilter",
+        "axiom cheat : False\n\n" + S_24 + "\n  exact cheat.elim",
+        S_24,
+    ),
     exploit("native_decide", "native_decide", "lean", S_304 + "\n  native_decide", S_304),
-    exploit("ofReduceBool", "native_decide", "prefilter",
-            S_304 + "\n  exact of_decide_eq_true (Lean.ofReduceBool _ _ rfl)", S_304),
+    exploit(
+        "ofReduceBool",
+        "native_decide",
+        "prefilter",
+        S_304 + "\n  exact of_decide_eq_true (Lean.ofReduceBool _ _ rfl)",
+        S_304,
+    ),
     # kernel-skipping options, however written
-    exploit("skipKernelTC", "kernel-skipping option", "prefilter",
-            "set_option debug.skipKernelTC true\n\n" + S_24 + "\n  linarith", S_24),
-    exploit("skipKernelTC_guillemets", "kernel-skipping option", "prefilter",
-            "set_option «debug».skipKernelTC true in\n" + S_24 + "\n  linarith", S_24),
-    exploit("skipKernelTC_tactic_level", "kernel-skipping option", "prefilter",
-            S_24 + "\n  set_option debug.«skipKernelTC» true in\n  linarith", S_24),
+    exploit(
+        "skipKernelTC",
+        "kernel-skipping option",
+        "prefilter",
+        "set_option debug.skipKernelTC true\n\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "skipKernelTC_guillemets",
+        "kernel-skipping option",
+        "prefilter",
+        "set_option «debug».skipKernelTC true in\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "skipKernelTC_tactic_level",
+        "kernel-skipping option",
+        "prefilter",
+        S_24 + "\n  set_option debug.«skipKernelTC» true in\n  linarith",
+        S_24,
+    ),
     # options that hide messages or change what the checks print
-    exploit("elab_async", "message-hiding option", "prefilter",
-            "set_option Elab.async true\n\n" + S_24 + "\n  sorry", S_24),
-    exploit("pp_global", "printing option", "prefilter",
-            "set_option pp.all true\nset_option pp.maxSteps 10\n\n" + S_24 + "\n  linarith", S_24),
-    exploit("format_width", "printing option", "prefilter",
-            "set_option format.width 5\n\n" + S_24 + "\n  linarith", S_24),
-    exploit("trace_option", "message-adding option", "prefilter",
-            "set_option trace.Meta.synthInstance true\n\n" + S_24 + "\n  linarith", S_24),
+    exploit(
+        "elab_async",
+        "message-hiding option",
+        "prefilter",
+        "set_option Elab.async true\n\n" + S_24 + "\n  sorry",
+        S_24,
+    ),
+    exploit(
+        "pp_global",
+        "printing option",
+        "prefilter",
+        "set_option pp.all true\nset_option pp.maxSteps 10\n\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "format_width",
+        "printing option",
+        "prefilter",
+        "set_option format.width 5\n\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "trace_option",
+        "message-adding option",
+        "prefilter",
+        "set_option trace.Meta.synthInstance true\n\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
     # meta code registered through an attribute or a keyword
-    exploit("command_elab_attribute", "attribute-registered elaborator", "prefilter",
-            "open Lean Elab Command in\n@[command_elab Lean.Parser.Command.printAxioms]\n"
-            "def fakeAxioms : CommandElab := fun _ => logInfo \"'mathd_algebra_24' does not depend on any axioms\"\n\n"
-            + S_24 + "\n  sorry", S_24),
-    exploit("tactic_attribute", "attribute-registered elaborator", "prefilter",
-            "@[tactic Lean.Parser.Tactic.omega] def fakeOmega : Lean.Elab.Tactic.Tactic := fun _ => pure ()\n\n"
-            + S_24 + "\n  omega", S_24),
-    exploit("term_elab_attribute", "attribute-registered elaborator", "prefilter",
-            "@[term_elab Lean.Parser.Term.typeOf] def fakeTypeOf : Lean.Elab.Term.TermElab := fun _ _ => default\n\n"
-            + S_24 + "\n  linarith", S_24),
-    exploit("delab_attribute", "attribute-registered elaborator", "prefilter",
-            "@[delab app.Eq] def hideEq : Lean.PrettyPrinter.Delaborator.Delab := failure\n\n"
-            + S_24 + "\n  linarith", S_24),
-    exploit("app_unexpander_attribute", "attribute-registered elaborator", "prefilter",
-            "@[app_unexpander Eq] def unexpandEq : Lean.PrettyPrinter.Unexpander := fun _ => throw ()\n\n"
-            + S_24 + "\n  linarith", S_24),
-    exploit("norm_num_extension", "norm_num/positivity/simproc extension", "prefilter",
-            "@[norm_num _ = _] def evalAnyEq : Mathlib.Meta.NormNum.NormNumExt where eval _ := failure\n\n"
-            + S_24 + "\n  norm_num", S_24),
-    exploit("positivity_extension", "norm_num/positivity/simproc extension", "prefilter",
-            "@[positivity _] def evalAny : Mathlib.Meta.Positivity.PositivityExt where eval _ _ _ := failure\n\n"
-            + S_24 + "\n  linarith", S_24),
-    exploit("simproc", "norm_num/positivity/simproc extension", "prefilter",
-            "simproc fake (_ = _) := fun _ => return .continue\n\n" + S_24 + "\n  simp", S_24),
-    exploit("init_attribute", "attribute-registered elaborator", "prefilter",
-            "@[init] def boot : IO Unit := pure ()\n\n" + S_24 + "\n  linarith", S_24),
-    exploit("elab_keyword", "meta keyword", "prefilter",
-            "elab \"linarith\" : tactic => Lean.Elab.Tactic.evalTactic (← `(tactic| sorry))\n\n"
-            + S_24 + "\n  linarith", S_24),
-    exploit("macro_keyword", "meta keyword", "prefilter",
-            "macro \"linarith\" : tactic => `(tactic| sorry)\n\n" + S_24 + "\n  linarith", S_24),
-    exploit("run_tac", "meta keyword", "prefilter",
-            S_24 + "\n  run_tac Lean.Elab.Tactic.evalTactic (← `(tactic| sorry))", S_24),
-    exploit("by_elab", "meta keyword", "prefilter",
-            S_24 + "\n  exact by_elab Lean.Meta.mkSorry (Lean.mkConst ``False) false", S_24),
-    exploit("eval", "meta keyword", "prefilter",
-            "#eval IO.println \"hi\"\n\n" + S_24 + "\n  linarith", S_24),
-    exploit("run_cmd", "meta keyword", "prefilter",
-            "run_cmd Lean.logInfo \"'mathd_algebra_24' does not depend on any axioms\"\n\n"
-            + S_24 + "\n  sorry", S_24),
-    exploit("unsafe_def", "meta keyword", "prefilter",
-            "unsafe def evil : ℕ := 0\n\n" + S_24 + "\n  linarith", S_24),
-    exploit("interpolated_string_hole", "meta keyword", "prefilter",
-            S_24 + "\n  have := s!\"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}\"\n  sorry", S_24),
-    exploit("meta_api_through_aesop", "meta keyword", "prefilter",
-            S_24 + "\n  aesop (add safe tactic Lean.Elab.Tactic.evalSorry)", S_24),
+    exploit(
+        "command_elab_attribute",
+        "attribute-registered elaborator",
+        "prefilter",
+        "open Lean Elab Command in\n@[command_elab Lean.Parser.Command.printAxioms]\n"
+        "def fakeAxioms : CommandElab := fun _ => logInfo \"'mathd_algebra_24' does not depend on any axioms\"\n\n"
+        + S_24
+        + "\n  sorry",
+        S_24,
+    ),
+    exploit(
+        "tactic_attribute",
+        "attribute-registered elaborator",
+        "prefilter",
+        "@[tactic Lean.Parser.Tactic.omega] def fakeOmega : Lean.Elab.Tactic.Tactic := fun _ => pure ()\n\n"
+        + S_24
+        + "\n  omega",
+        S_24,
+    ),
+    exploit(
+        "term_elab_attribute",
+        "attribute-registered elaborator",
+        "prefilter",
+        "@[term_elab Lean.Parser.Term.typeOf] def fakeTypeOf : Lean.Elab.Term.TermElab := fun _ _ => default\n\n"
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "delab_attribute",
+        "attribute-registered elaborator",
+        "prefilter",
+        "@[delab app.Eq] def hideEq : Lean.PrettyPrinter.Delaborator.Delab := failure\n\n"
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "app_unexpander_attribute",
+        "attribute-registered elaborator",
+        "prefilter",
+        "@[app_unexpander Eq] def unexpandEq : Lean.PrettyPrinter.Unexpander := fun _ => throw ()\n\n"
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "norm_num_extension",
+        "norm_num/positivity/simproc extension",
+        "prefilter",
+        "@[norm_num _ = _] def evalAnyEq : Mathlib.Meta.NormNum.NormNumExt where eval _ := failure\n\n"
+        + S_24
+        + "\n  norm_num",
+        S_24,
+    ),
+    exploit(
+        "positivity_extension",
+        "norm_num/positivity/simproc extension",
+        "prefilter",
+        "@[positivity _] def evalAny : Mathlib.Meta.Positivity.PositivityExt where eval _ _ _ := failure\n\n"
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "simproc",
+        "norm_num/positivity/simproc extension",
+        "prefilter",
+        "simproc fake (_ = _) := fun _ => return .continue\n\n" + S_24 + "\n  simp",
+        S_24,
+    ),
+    exploit(
+        "init_attribute",
+        "attribute-registered elaborator",
+        "prefilter",
+        "@[init] def boot : IO Unit := pure ()\n\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "elab_keyword",
+        "meta keyword",
+        "prefilter",
+        'elab "linarith" : tactic => Lean.Elab.Tactic.evalTactic (← `(tactic| sorry))\n\n'
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "macro_keyword",
+        "meta keyword",
+        "prefilter",
+        'macro "linarith" : tactic => `(tactic| sorry)\n\n' + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "run_tac",
+        "meta keyword",
+        "prefilter",
+        S_24 + "\n  run_tac Lean.Elab.Tactic.evalTactic (← `(tactic| sorry))",
+        S_24,
+    ),
+    exploit(
+        "by_elab",
+        "meta keyword",
+        "prefilter",
+        S_24 + "\n  exact by_elab Lean.Meta.mkSorry (Lean.mkConst ``False) false",
+        S_24,
+    ),
+    exploit(
+        "eval",
+        "meta keyword",
+        "prefilter",
+        '#eval IO.println "hi"\n\n' + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "run_cmd",
+        "meta keyword",
+        "prefilter",
+        "run_cmd Lean.logInfo \"'mathd_algebra_24' does not depend on any axioms\"\n\n"
+        + S_24
+        + "\n  sorry",
+        S_24,
+    ),
+    exploit(
+        "unsafe_def",
+        "meta keyword",
+        "prefilter",
+        "unsafe def evil : ℕ := 0\n\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "interpolated_string_hole",
+        "meta keyword",
+        "prefilter",
+        S_24 + '\n  have := s!"{(by_elab pure (Lean.mkNatLit 0) : ℕ)}"\n  sorry',
+        S_24,
+    ),
+    exploit(
+        "meta_api_through_aesop",
+        "meta keyword",
+        "prefilter",
+        S_24 + "\n  aesop (add safe tactic Lean.Elab.Tactic.evalSorry)",
+        S_24,
+    ),
     # notation and instance redefinition
-    exploit("notation", "notation/instance redefinition", "prefilter",
-            "local notation \"ℝ\" => ℕ\n\n" + S_24 + "\n  omega", S_24),
-    exploit("instance", "notation/instance redefinition", "prefilter",
-            "instance : OfNat ℝ 2000 := ⟨(40 : ℝ) * 50⟩\n\n" + S_24 + "\n  linarith", S_24),
-    exploit("changed_statement", "statement change", "lean",
-            "theorem mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 ∨ True := by\n  right; trivial", S_24),
-    exploit("changed_coercion", "statement change", "lean",
-            "theorem t1 (x : ℕ) (h₀ : x = 2) : x + x = 4 := by\n  omega", S_T),
+    exploit(
+        "notation",
+        "notation/instance redefinition",
+        "prefilter",
+        'local notation "ℝ" => ℕ\n\n' + S_24 + "\n  omega",
+        S_24,
+    ),
+    exploit(
+        "instance",
+        "notation/instance redefinition",
+        "prefilter",
+        "instance : OfNat ℝ 2000 := ⟨(40 : ℝ) * 50⟩\n\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "changed_statement",
+        "statement change",
+        "lean",
+        "theorem mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 ∨ True := by\n  right; trivial",
+        S_24,
+    ),
+    exploit(
+        "changed_coercion",
+        "statement change",
+        "lean",
+        "theorem t1 (x : ℕ) (h₀ : x = 2) : x + x = 4 := by\n  omega",
+        S_T,
+    ),
     # namespace and name tricks
-    exploit("unclosed_namespace", "namespace/name trick", "prefilter",
-            "namespace X\n\ntheorem mathd_algebra_24 : True := trivial\n", None),
-    exploit("mismatched_end", "namespace/name trick", "prefilter",
-            "namespace X\ntheorem helper : True := trivial\nend Y\n\n" + S_24 + "\n  linarith", S_24),
-    exploit("theorem_in_namespace", "namespace/name trick", "prefilter",
-            "namespace X\n" + S_24 + "\n  linarith\nend X", S_24),
-    exploit("other_theorem", "namespace/name trick", "prefilter",
-            "theorem easier : True := trivial", S_24),
-    exploit("root_alias_other_statement", "namespace/name trick", "lean",
-            "namespace X\ntheorem _root_.mathd_algebra_24 : True := trivial\nend X", S_24),
-    exploit("meta_namespace", "namespace/name trick", "prefilter",
-            "open Lean in\n" + S_24 + "\n  linarith", S_24),
+    exploit(
+        "unclosed_namespace",
+        "namespace/name trick",
+        "prefilter",
+        "namespace X\n\ntheorem mathd_algebra_24 : True := trivial\n",
+        None,
+    ),
+    exploit(
+        "mismatched_end",
+        "namespace/name trick",
+        "prefilter",
+        "namespace X\ntheorem helper : True := trivial\nend Y\n\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "theorem_in_namespace",
+        "namespace/name trick",
+        "prefilter",
+        "namespace X\n" + S_24 + "\n  linarith\nend X",
+        S_24,
+    ),
+    exploit(
+        "other_theorem",
+        "namespace/name trick",
+        "prefilter",
+        "theorem easier : True := trivial",
+        S_24,
+    ),
+    exploit(
+        "root_alias_other_statement",
+        "namespace/name trick",
+        "lean",
+        "namespace X\ntheorem _root_.mathd_algebra_24 : True := trivial\nend X",
+        S_24,
+    ),
+    exploit(
+        "meta_namespace",
+        "namespace/name trick",
+        "prefilter",
+        "open Lean in\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
     # probe spoofing and output truncation
-    exploit("print_spoof", "probe spoofing", "prefilter",
-            S_24 + "\n  sorry\n\n#print \"'mathd_algebra_24' does not depend on any axioms\"", S_24),
+    exploit(
+        "print_spoof",
+        "probe spoofing",
+        "prefilter",
+        S_24 + "\n  sorry\n\n#print \"'mathd_algebra_24' does not depend on any axioms\"",
+        S_24,
+    ),
     exploit("exit", "probe spoofing", "prefilter", S_24 + "\n  sorry\n#exit", S_24),
-    exploit("guard_msgs", "probe spoofing", "prefilter",
-            S_24 + "\n  sorry\n\n#guard_msgs in\n#check 1", S_24),
-    exploit("unterminated_comment", "probe spoofing", "prefilter", S_24 + "\n  sorry\n/- swallow the checks", S_24),
-    exploit("late_import", "probe spoofing", "prefilter", "import Lean\n" + S_24 + "\n  linarith", S_24),
-    exploit("truncated_long_statement", "output truncation", "lean",
-            S_SUM.replace("= 60", "≤ 60 ∨ False") + "\n  left; norm_num", S_SUM),
-    exploit("dbg_trace_interpolation", "meta keyword", "prefilter",
-            S_24 + '\n  have := dbg_trace "{(by run_tac Lean.Elab.Tactic.evalSorry : ℕ)}"; (0 : ℕ)'
-            "\n  linarith", S_24),
-    Case("import_outside_search_path", "probe spoofing",
-         "import «..».«..».tmp.spoof\n" + HEADER + S_24 + "\n  linarith\n", None, "prefilter"),
-    exploit("borrow_reference_copy", "sorry", "prefilter",
-            S_24 + "\n  exact _root_.stepprover_reference_statement x h₀", S_24),
+    exploit(
+        "guard_msgs",
+        "probe spoofing",
+        "prefilter",
+        S_24 + "\n  sorry\n\n#guard_msgs in\n#check 1",
+        S_24,
+    ),
+    exploit(
+        "unterminated_comment",
+        "probe spoofing",
+        "prefilter",
+        S_24 + "\n  sorry\n/- swallow the checks",
+        S_24,
+    ),
+    exploit(
+        "late_import", "probe spoofing", "prefilter", "import Lean\n" + S_24 + "\n  linarith", S_24
+    ),
+    exploit(
+        "truncated_long_statement",
+        "output truncation",
+        "lean",
+        S_SUM.replace("= 60", "≤ 60 ∨ False") + "\n  left; norm_num",
+        S_SUM,
+    ),
+    exploit(
+        "dbg_trace_interpolation",
+        "meta keyword",
+        "prefilter",
+        S_24 + '\n  have := dbg_trace "{(by run_tac Lean.Elab.Tactic.evalSorry : ℕ)}"; (0 : ℕ)'
+        "\n  linarith",
+        S_24,
+    ),
+    Case(
+        "import_outside_search_path",
+        "probe spoofing",
+        "import «..».«..».tmp.spoof\n" + HEADER + S_24 + "\n  linarith\n",
+        None,
+        "prefilter",
+    ),
+    exploit(
+        "borrow_reference_copy",
+        "sorry",
+        "prefilter",
+        S_24 + "\n  exact _root_.stepprover_reference_statement x h₀",
+        S_24,
+    ),
     # lexer desync: text the prefilter would read as comment or string and Lean as code
-    exploit("comment_slash_opener", "lexer desync", "prefilter",
-            S_24 + "\n  linarith\n/-/- -/ " + _SPOOF + " -- -/", S_24),
-    exploit("doc_comment_slash", "lexer desync", "prefilter",
-            "/--/ -- -/ " + _SPOOF + "\n" + S_24 + "\n  linarith", S_24),
-    exploit("number_then_raw_string", "lexer desync", "prefilter",
-            'theorem helper : (fun (_ : ℕ) (_ : String) => True) 2r"\\" := trivial ' + _SPOOF
-            + ' -- "\n' + S_24 + "\n  linarith", S_24),
-    exploit("char_literal_newline", "lexer desync", "prefilter",
-            "theorem helper : (fun (_ : Char) (_ : String) => True) '\n'\"' x \" := trivial "
-            + _SPOOF + ' -- "\n' + S_24 + "\n  linarith", S_24),
-    exploit("keyword_mid_line", "lexer desync", "prefilter",
-            "theorem helper : True := trivial unif_hint (n : ℕ) where n =?= 1 ⊢ n =?= 1\n"
-            + S_24 + "\n  linarith", S_24),
-    exploit("hash_command_mid_line", "lexer desync", "prefilter",
-            S_24 + "\n  linarith; #unlisted_cmd mathd_algebra_24", S_24),
+    exploit(
+        "comment_slash_opener",
+        "lexer desync",
+        "prefilter",
+        S_24 + "\n  linarith\n/-/- -/ " + _SPOOF + " -- -/",
+        S_24,
+    ),
+    exploit(
+        "doc_comment_slash",
+        "lexer desync",
+        "prefilter",
+        "/--/ -- -/ " + _SPOOF + "\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "number_then_raw_string",
+        "lexer desync",
+        "prefilter",
+        'theorem helper : (fun (_ : ℕ) (_ : String) => True) 2r"\\" := trivial '
+        + _SPOOF
+        + ' -- "\n'
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "char_literal_newline",
+        "lexer desync",
+        "prefilter",
+        "theorem helper : (fun (_ : Char) (_ : String) => True) '\n'\"' x \" := trivial "
+        + _SPOOF
+        + ' -- "\n'
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "keyword_mid_line",
+        "lexer desync",
+        "prefilter",
+        "theorem helper : True := trivial unif_hint (n : ℕ) where n =?= 1 ⊢ n =?= 1\n"
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "hash_command_mid_line",
+        "lexer desync",
+        "prefilter",
+        S_24 + "\n  linarith; #unlisted_cmd mathd_algebra_24",
+        S_24,
+    ),
 ]
 
 CASES: list[Case] = HONEST + EXPLOITS

@@ -18,10 +18,29 @@ SCOPE_KEYWORDS = frozenset({"namespace", "section", "end"})
 # Keywords that can only start a command (never a tactic or a term), wherever they are.
 _ALWAYS_COMMANDS = (frozenset(COMMANDS) | frozenset(COMMAND_KEYWORDS)) - {"open", "set_option"}
 # Keywords that never start a command: at column 0 they continue the one before (`:=\nby simp`).
-_CONTINUATIONS = frozenset({
-    "where", "termination_by", "decreasing_by", "with", "then", "else", "at", "in", "by", "fun",
-    "calc", "show", "from", "match", "if", "let", "have", "do", "using",
-})
+_CONTINUATIONS = frozenset(
+    {
+        "where",
+        "termination_by",
+        "decreasing_by",
+        "with",
+        "then",
+        "else",
+        "at",
+        "in",
+        "by",
+        "fun",
+        "calc",
+        "show",
+        "from",
+        "match",
+        "if",
+        "let",
+        "have",
+        "do",
+        "using",
+    }
+)
 _OPEN = {"(": ")", "[": "]", "{": "}", "⟨": "⟩", "⦃": "⦄"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
 
@@ -208,12 +227,16 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
         column = tok.start - (body.rfind("\n", 0, tok.start) + 1)
         if tok.text in THEOREM_KEYWORDS:
             signature = True
-        elif signature and not depth and (
-            (tok.text == ":" and _followed_by(tokens, i, "="))
-            # equations of a term-mode theorem, at column 0 or indented (`  | 0 => rfl`): a `|`
-            # that starts a line (`|x|` at a line start ends it too early, which is only stricter)
-            or (tok.text == "|" and (i == 0 or tokens[i - 1].line < tok.line))
-            or tok.text == "where"
+        elif (
+            signature
+            and not depth
+            and (
+                (tok.text == ":" and _followed_by(tokens, i, "="))
+                # equations of a term-mode theorem, at column 0 or indented (`  | 0 => rfl`): a `|`
+                # that starts a line (`|x|` at a line start ends it too early, which is only stricter)
+                or (tok.text == "|" and (i == 0 or tokens[i - 1].line < tok.line))
+                or tok.text == "where"
+            )
         ):
             signature = False
         if i in in_attribute:
@@ -221,7 +244,11 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
         elif (
             i == 0
             or (column == 0 and not depth and not signature and _may_start(tokens, i))
-            or (tok.kind is Kind.IDENT and tok.text in _ALWAYS_COMMANDS and not open_scoped(tokens, i))
+            or (
+                tok.kind is Kind.IDENT
+                and tok.text in _ALWAYS_COMMANDS
+                and not open_scoped(tokens, i)
+            )
             or (tok.kind is Kind.HASH_COMMAND and tok.text in HASH_COMMANDS)
         ):
             starts.add(i)
@@ -301,8 +328,14 @@ def _skip_modifiers(tokens: list[Token], i: int) -> int | None:
         tok = tokens[i]
         if tok.text == "@" and i + 1 < len(tokens) and tokens[i + 1].text == "[":
             i = _matching(tokens, i + 1) + 1
-        elif tok.kind is Kind.IDENT and tok.text in MODIFIERS and not (
-            tok.text == "noncomputable" and i + 1 < len(tokens) and tokens[i + 1].text == "section"
+        elif (
+            tok.kind is Kind.IDENT
+            and tok.text in MODIFIERS
+            and not (
+                tok.text == "noncomputable"
+                and i + 1 < len(tokens)
+                and tokens[i + 1].text == "section"
+            )
         ):
             i += 1
         else:
@@ -353,8 +386,14 @@ def _read_command(tokens: list[Token], i: int) -> Command | None:
         if tok.text == "@" and j + 1 < len(tokens) and tokens[j + 1].text == "[":
             attributes += attributes_in(tokens, j + 1)
             j = _matching(tokens, j + 1) + 1
-        elif tok.kind is Kind.IDENT and tok.text in MODIFIERS and not (
-            tok.text == "noncomputable" and j + 1 < len(tokens) and tokens[j + 1].text == "section"
+        elif (
+            tok.kind is Kind.IDENT
+            and tok.text in MODIFIERS
+            and not (
+                tok.text == "noncomputable"
+                and j + 1 < len(tokens)
+                and tokens[j + 1].text == "section"
+            )
         ):
             modifiers.append(tok.text)
             j += 1

@@ -35,7 +35,6 @@ LANDRUN_VERSION = "v0.1.17"
 degrades on older kernels); comparator's README asks for landrun built from main."""
 
 
-
 @dataclass(frozen=True)
 class GoldPins:
     """The comparator and lean4export commits that work with one Lean version.
@@ -385,7 +384,8 @@ def gold_doctor(setup: LeanSetup) -> list[Check]:
             not root,
             "" if root else "not root",
             "run --gold checks as a user other than root: comparator's guarantees assume it"
-            if root else "",
+            if root
+            else "",
         )
     )
     return checks

@@ -93,8 +93,9 @@ def repl_command_identity(command: str) -> str:
     return json.dumps({"repl": command, "files": files})
 
 
-def verdict_key(code: str | bytes, statement: str | None, *, setup: str,
-                config: VerifyConfig) -> str:
+def verdict_key(
+    code: str | bytes, statement: str | None, *, setup: str, config: VerifyConfig
+) -> str:
     """The hex SHA-256 that identifies one check (see the module doc for what goes in)."""
     settings = config.model_dump(exclude=set(VERDICT_NEUTRAL))
     parts: list[bytes | None] = [
@@ -144,8 +145,9 @@ class VerdictStore:
         try:
             self._thread.submit(self._open).result()
         except (sqlite3.Error, OSError) as exc:  # the store is off; verdicts still come from Lean
-            log.warning("verdict cache %s unusable (%s); checking every proof with Lean",
-                        self.path, exc)
+            log.warning(
+                "verdict cache %s unusable (%s); checking every proof with Lean", self.path, exc
+            )
 
     @classmethod
     def in_dir(cls, folder: Path | str | None = None) -> VerdictStore:
@@ -154,11 +156,14 @@ class VerdictStore:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
-                             check_same_thread=False)
+        db = sqlite3.connect(
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a lost last write is a miss
+            db.execute(
+                "PRAGMA synchronous=NORMAL"
+            )  # WAL stays consistent; a lost last write is a miss
             db.execute(_SCHEMA)
         except sqlite3.Error:
             db.close()
@@ -189,8 +194,10 @@ class VerdictStore:
     def _put(self, key: str, data: str, seconds: float) -> None:
         if self._db is None:
             return
-        self._db.execute("INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?, ?)",
-                         (key, data, seconds, RULES_VERSION, time.time()))
+        self._db.execute(
+            "INSERT OR IGNORE INTO verdicts VALUES (?, ?, ?, ?, ?)",
+            (key, data, seconds, RULES_VERSION, time.time()),
+        )
 
     def count(self) -> int:
         return int(self._thread.submit(self._count).result())
@@ -232,9 +239,11 @@ class CacheStats:
 
     def line(self) -> str:
         rate = (self.hits + self.coalesced) / self.answered if self.answered else 0.0
-        return (f"verdict cache: {self.hits + self.coalesced} hits ({self.coalesced} joined a check "
-                f"in flight), {self.misses} misses, hit rate {100 * rate:.1f}%, "
-                f"{self.saved_seconds:.1f} Lean seconds saved")
+        return (
+            f"verdict cache: {self.hits + self.coalesced} hits ({self.coalesced} joined a check "
+            f"in flight), {self.misses} misses, hit rate {100 * rate:.1f}%, "
+            f"{self.saved_seconds:.1f} Lean seconds saved"
+        )
 
 
 @dataclass
@@ -246,8 +255,9 @@ class _Flight:
 class CachingVerifier:
     """A ``Verifier`` that checks each distinct proof once (see the module doc)."""
 
-    def __init__(self, inner: Verifier, store: VerdictStore, *, setup: str,
-                 config: VerifyConfig) -> None:
+    def __init__(
+        self, inner: Verifier, store: VerdictStore, *, setup: str, config: VerifyConfig
+    ) -> None:
         self.inner = inner
         self.store = store
         self.setup = setup
@@ -258,8 +268,9 @@ class CachingVerifier:
     def key(self, code: str | bytes, statement: str | None) -> str:
         return verdict_key(code, statement, setup=self.setup, config=self.config)
 
-    async def check(self, code: str | bytes, *, statement: str | None = None,
-                    timeout: float | None = None) -> Verdict:
+    async def check(
+        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+    ) -> Verdict:
         started = time.monotonic()
         # The timeout joins the in-flight key only: a caller allowed longer must not get
         # the timeout of a shorter check; stored verdicts never depend on it.
@@ -267,7 +278,9 @@ class CachingVerifier:
         flight = self._flights.get(flight_key)
         owner = flight is None
         if flight is None:
-            flight = _Flight(asyncio.create_task(self._resolve(flight_key[0], code, statement, timeout)))
+            flight = _Flight(
+                asyncio.create_task(self._resolve(flight_key[0], code, statement, timeout))
+            )
             self._flights[flight_key] = flight
             flight.task.add_done_callback(lambda _: self._forget(flight_key, flight))
         flight.waiters += 1
@@ -287,12 +300,18 @@ class CachingVerifier:
         else:
             self.stats.coalesced += 1
         self.stats.saved_seconds += verdict.lean_seconds
-        return verdict.model_copy(update={
-            "cached": True, "saved_seconds": verdict.lean_seconds, "lean_seconds": 0.0,
-            "elapsed": time.monotonic() - started})
+        return verdict.model_copy(
+            update={
+                "cached": True,
+                "saved_seconds": verdict.lean_seconds,
+                "lean_seconds": 0.0,
+                "elapsed": time.monotonic() - started,
+            }
+        )
 
-    async def _resolve(self, key: str, code: str | bytes, statement: str | None,
-                       timeout: float | None) -> tuple[Verdict, bool]:
+    async def _resolve(
+        self, key: str, code: str | bytes, statement: str | None, timeout: float | None
+    ) -> tuple[Verdict, bool]:
         """(verdict, came from the store): the store first, else the wrapped verifier."""
         try:
             found = await self.store.get(key)
@@ -328,12 +347,18 @@ class CacheSettings:
 
     def wrap(self, inner: Verifier, config: VerifyConfig) -> CachingVerifier:
         """``inner`` behind a cache over this folder's store (``close()`` it when done)."""
-        return CachingVerifier(inner, VerdictStore.in_dir(self.folder), setup=self.setup,
-                               config=config)
+        return CachingVerifier(
+            inner, VerdictStore.in_dir(self.folder), setup=self.setup, config=config
+        )
 
 
-def cache_settings(enabled: bool | None, folder: Path | str | None, *, repl: str | None,
-                   setup: LeanSetup | None = None) -> CacheSettings | None:
+def cache_settings(
+    enabled: bool | None,
+    folder: Path | str | None,
+    *,
+    repl: str | None,
+    setup: LeanSetup | None = None,
+) -> CacheSettings | None:
     """The cache a run uses, or None. ``enabled=None`` (no ``--cache``/``--no-cache``):
     on for the installed Lean, off for a ``--repl`` command (whose identity is only its
     command line and the files it names)."""

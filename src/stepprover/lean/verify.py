@@ -226,7 +226,9 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
 def _probe(names: list[str], *, compare: bool) -> str:
     lines = []
     if compare:
-        lines.append(f"#guard_expr type_of% @_root_.{REFERENCE_NAME} =ₐ type_of% @_root_.{names[0]}")
+        lines.append(
+            f"#guard_expr type_of% @_root_.{REFERENCE_NAME} =ₐ type_of% @_root_.{names[0]}"
+        )
     lines += [f"#print axioms _root_.{name}" for name in names]
     return "\n".join(lines) + "\n"
 
@@ -247,7 +249,8 @@ class LeanVerifier:
         with worker_seconds() as lean:
             verdict = await self._check(code, statement, timeout or self.config.timeout)
         return verdict.model_copy(
-            update={"elapsed": time.monotonic() - started, "lean_seconds": sum(lean)})
+            update={"elapsed": time.monotonic() - started, "lean_seconds": sum(lean)}
+        )
 
     async def _check(self, code: str | bytes, statement: str | None, timeout: float) -> Verdict:
         text = _as_text(code, self.config.max_code_bytes)
@@ -289,7 +292,9 @@ class LeanVerifier:
         return Verdict(outcome=Outcome.CRASH, reason=outcome.detail, attempts=tries)
 
 
-def judge(reply: Reply, planned: Plan, allowed_axioms: frozenset[str] = DEFAULT_ALLOWED_AXIOMS) -> Verdict:
+def judge(
+    reply: Reply, planned: Plan, allowed_axioms: frozenset[str] = DEFAULT_ALLOWED_AXIOMS
+) -> Verdict:
     """The verdict on Lean's ``reply`` to ``planned.command``."""
     if isinstance(reply, ErrorReply):
         outcome = Outcome.LEAN_ERROR if reply.message.startswith("Lean error") else Outcome.CRASH
@@ -303,10 +308,14 @@ def judge(reply: Reply, planned: Plan, allowed_axioms: frozenset[str] = DEFAULT_
     messages = [_shift(m, planned.line_shift) for m in own]
 
     def verdict(outcome: Outcome, reason: str = "", axioms: list[str] | None = None) -> Verdict:
-        return Verdict(outcome=outcome, reason=reason, messages=messages, axioms=axioms, reply=reply.raw)
+        return Verdict(
+            outcome=outcome, reason=reason, messages=messages, axioms=axioms, reply=reply.raw
+        )
 
     if errors := [m for m in reference if m.severity == "error"]:
-        return verdict(Outcome.REJECTED, f"the given statement does not elaborate: {errors[0].data}")
+        return verdict(
+            Outcome.REJECTED, f"the given statement does not elaborate: {errors[0].data}"
+        )
     if errors := [m for m in own if m.severity == "error"]:
         return verdict(Outcome.LEAN_ERROR, errors[0].data)
     if any(m.data in SORRY_WARNINGS for m in own) or any(
@@ -342,7 +351,9 @@ def axioms_report(name: str, messages: list[Message]) -> list[str] | str:
     or why there is none. Handles primes, guillemets, dots, private names and wrapped lists."""
     answers = [m for m in messages if m.severity == "info"]
     if len(answers) != 1:
-        return f"no axioms report for {name}" if not answers else f"several axioms reports for {name}"
+        return (
+            f"no axioms report for {name}" if not answers else f"several axioms reports for {name}"
+        )
     text = " ".join(answers[0].data.split())
     if "⋯" in text:
         return f"the axioms report for {name} is truncated"

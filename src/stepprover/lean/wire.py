@@ -91,7 +91,9 @@ class VerifyRequest(BaseModel):
     """``POST /api/verify`` (native): whole proofs with every integrity check."""
 
     proofs: list[ProofItem] = Field(min_length=1)
-    timeout: float | None = Field(None, ge=0, description="Seconds per proof; 0 or none: the maximum")
+    timeout: float | None = Field(
+        None, ge=0, description="Seconds per proof; 0 or none: the maximum"
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> VerifyRequest:

@@ -80,7 +80,9 @@ def generated_text(tokenizer: Tokenizer, token_ids: list[int]) -> str:
     return tokenizer.decode(ids, skip_special_tokens=False)
 
 
-def vllm_text(tokenizer: Tokenizer, token_ids: Sequence[int], prompt_ids: Sequence[int] = ()) -> str:
+def vllm_text(
+    tokenizer: Tokenizer, token_ids: Sequence[int], prompt_ids: Sequence[int] = ()
+) -> str:
     """The text vLLM returns for generated ids with its default ``skip_special_tokens=True``
     (what the reference demo builds its context from): special tokens dropped, and an
     incomplete UTF-8 character at the end never emitted.

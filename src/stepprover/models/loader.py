@@ -13,7 +13,6 @@ from stepprover.models.openai_compat import PromptMode
 Backend = Literal["auto", "vllm", "openai", "transformers", "scripted"]
 
 
-
 def resolve_backend(
     backend: Backend, base_url: str | None
 ) -> Literal["vllm", "openai", "transformers", "scripted"]:
@@ -73,20 +72,28 @@ def check_model_available(model: str, *, servable: bool = True) -> None:
     raise ModelUnavailable(
         f"model {model!r} is not on this machine (no local folder, not in the Hugging Face "
         f"cache). Download it where the Hub is reachable (`hf download {model}`) and copy "
-        "the cache here" + (", pass a local folder, or serve it elsewhere and pass --base-url."
-                            if servable else ", or give a local folder.")
+        "the cache here"
+        + (
+            ", pass a local folder, or serve it elsewhere and pass --base-url."
+            if servable
+            else ", or give a local folder."
+        )
     )
 
 
-def model_problems(model: str, backend: Backend = "auto", base_url: str | None = None,
-                   tokenizer: str | None = None) -> list[str]:
+def model_problems(
+    model: str, backend: Backend = "auto", base_url: str | None = None, tokenizer: str | None = None
+) -> list[str]:
     """Every reason ``load_generator`` would stop here (weights not on this machine, no GPU
     for ``auto``), each one message, found without loading anything, so that a newcomer
     learns all of them at once."""
     if backend == "scripted":
         return []
     problems = []
-    for check in (lambda: check_model_available(tokenizer or model), lambda: resolve_backend(backend, base_url)):
+    for check in (
+        lambda: check_model_available(tokenizer or model),
+        lambda: resolve_backend(backend, base_url),
+    ):
         try:
             check()
         except ModelUnavailable as exc:
@@ -119,13 +126,21 @@ def load_generator(
         raise ModelUnavailable(f"cannot load the model {model}: {_first_line(exc)}") from exc
 
 
-def _load(model: str, backend: Backend, base_url: str | None, tokenizer: str | None,
-          max_concurrency: int, server_prompt: PromptMode) -> Generator:
+def _load(
+    model: str,
+    backend: Backend,
+    base_url: str | None,
+    tokenizer: str | None,
+    max_concurrency: int,
+    server_prompt: PromptMode,
+) -> Generator:
     check_model_available(tokenizer or model)
     chosen = resolve_backend(backend, base_url)
     if chosen == "openai":
         if not base_url:
-            raise ModelUnavailable("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+            raise ModelUnavailable(
+                "the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)"
+            )
         from stepprover.models.openai_compat import OpenAICompatGenerator
 
         try:

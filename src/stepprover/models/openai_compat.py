@@ -78,8 +78,10 @@ class OpenAICompatGenerator:
         try:
             return await self._generate(prompt_ids, params, stop_token_ids)
         except _OUTAGES as exc:
-            raise ModelBackendUnavailable(f"model server {str(self.client.base_url).rstrip('/')}",
-                                          f"{type(exc).__name__}: {exc}") from exc
+            raise ModelBackendUnavailable(
+                f"model server {str(self.client.base_url).rstrip('/')}",
+                f"{type(exc).__name__}: {exc}",
+            ) from exc
 
     async def _generate(
         self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
@@ -88,12 +90,16 @@ class OpenAICompatGenerator:
         if self.prompt_mode == "auto":
             async with self._probe:  # the first call settles the mode; the others wait for it
                 if self.prompt_mode == "auto":
-                    ids, finish, stop_id, logprobs = await self._settle_mode(prompt_ids, params, stop_token_ids)
+                    ids, finish, stop_id, logprobs = await self._settle_mode(
+                        prompt_ids, params, stop_token_ids
+                    )
                     return Generation(ids, finish, stop_id, time.monotonic() - started, logprobs)
         if self.prompt_mode == "text":
             ids, finish, stop_id = await self._text_call(prompt_ids, params, stop_token_ids)
             return Generation(ids, finish, stop_id, time.monotonic() - started)
-        ids, finish, stop_id, logprobs = await self._token_id_call(prompt_ids, params, stop_token_ids)
+        ids, finish, stop_id, logprobs = await self._token_id_call(
+            prompt_ids, params, stop_token_ids
+        )
         return Generation(ids, finish, stop_id, time.monotonic() - started, logprobs)
 
     async def _settle_mode(
@@ -108,8 +114,11 @@ class OpenAICompatGenerator:
             except _REFUSALS:
                 raise refusal from None  # not a text-only server: its first answer stands
             self.prompt_mode = "text"
-            print(f"the server at {self.client.base_url} refused a token-id prompt "
-                  f"({type(refusal).__name__}); sending text prompts (text mode)", file=sys.stderr)
+            print(
+                f"the server at {self.client.base_url} refused a token-id prompt "
+                f"({type(refusal).__name__}); sending text prompts (text mode)",
+                file=sys.stderr,
+            )
             return (*text_result, None)
         self.prompt_mode = "token_ids"
         return result
@@ -119,14 +128,16 @@ class OpenAICompatGenerator:
         if self.logprobs:
             raise ModelServerUnsupported(
                 "training needs the sampled tokens' ids and logprobs, which text mode cannot give"
-                f"{why}; serve the policy with vLLM (`trl vllm-serve` or `vllm serve`)")
+                f"{why}; serve the policy with vLLM (`trl vllm-serve` or `vllm serve`)"
+            )
         eos = int(self.tokenizer.eos_token_id)
         dropped = [self.tokenizer.decode([t], skip_special_tokens=False) for t in stop_token_ids
                    if t != eos and not self.tokenizer.decode([t], skip_special_tokens=True)]  # fmt: skip
         if dropped:
             raise ModelServerUnsupported(
                 f"text mode needs {', '.join(dropped)} as ordinary tokens, but this tokenizer marks them "
-                f"special, so the server's text would drop them{why}; use a server that takes token ids")
+                f"special, so the server's text would drop them{why}; use a server that takes token ids"
+            )
 
     async def _token_id_call(
         self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
@@ -158,11 +169,17 @@ class OpenAICompatGenerator:
         self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
     ) -> tuple[list[int], Any, int | None]:
         if params.top_k > 0:
-            raise ModelServerUnsupported(f"text mode sends only standard parameters; top_k={params.top_k} "
-                                         "cannot be passed (leave it at -1)")
+            raise ModelServerUnsupported(
+                f"text mode sends only standard parameters; top_k={params.top_k} "
+                "cannot be passed (leave it at -1)"
+            )
         self._check_text_mode(stop_token_ids)
         eos = int(self.tokenizer.eos_token_id)
-        stops = [self.tokenizer.decode([t], skip_special_tokens=False) for t in stop_token_ids if t != eos]
+        stops = [
+            self.tokenizer.decode([t], skip_special_tokens=False)
+            for t in stop_token_ids
+            if t != eos
+        ]
         async with self._slots:
             response = await self.client.completions.create(
                 model=self.model,
@@ -179,7 +196,9 @@ class OpenAICompatGenerator:
         if choice.finish_reason != "stop":
             return ids, "length", None
         stop_id = self._text_stop(text, choice, stop_token_ids, eos)
-        if not (ids and ids[-1] == stop_id):  # the server left the stop string (or EOS) out of its text
+        if not (
+            ids and ids[-1] == stop_id
+        ):  # the server left the stop string (or EOS) out of its text
             ids.append(stop_id)
         return ids, "stop", stop_id
 

@@ -67,7 +67,9 @@ class ScriptedGenerator:
         return self.script[index]
 
     @classmethod
-    def replaying(cls, tokenizer: Tokenizer, turns: Sequence[str], **kwargs: Any) -> ScriptedGenerator:
+    def replaying(
+        cls, tokenizer: Tokenizer, turns: Sequence[str], **kwargs: Any
+    ) -> ScriptedGenerator:
         """Serve any number of trajectories at once: the i-th turn answers a context
         holding i REPL feedback blocks (the last turn answers all later ones)."""
 

@@ -118,8 +118,11 @@ def compiled_code(code: str) -> str:
     """compile.py's ``handle``: what Goedel sends to the REPL, whose env 0 holds the header.
     Every line that starts with ``import``, ``set_option`` or ``open`` (after stripping) is
     dropped, anywhere (``open … in`` inside a proof too)."""
-    keep = [line for line in code.split("\n")
-            if not line.strip().startswith(("import", "set_option", "open"))]
+    keep = [
+        line
+        for line in code.split("\n")
+        if not line.strip().startswith(("import", "set_option", "open"))
+    ]
     return "\n".join(keep)
 
 
@@ -136,7 +139,9 @@ def error_string(code: str, errors: Sequence[dict[str, Any]]) -> str:
             end_line, end_col = error["endPos"]["line"] - 1, error["endPos"]["column"]
         shown = "".join(f"{lines[start_line + k]}\n" for k in range(-4, 0) if start_line + k >= 0)
         if start_line != end_line:
-            shown += lines[start_line][:start_col] + "<error>" + lines[start_line][start_col:] + "\n"
+            shown += (
+                lines[start_line][:start_col] + "<error>" + lines[start_line][start_col:] + "\n"
+            )
             last_shown = start_line
             for j in range(start_line + 1, min(end_line, start_line + MAX_SPAN_LINES)):
                 shown += f"{lines[j]}\n"
@@ -147,7 +152,14 @@ def error_string(code: str, errors: Sequence[dict[str, Any]]) -> str:
             shown += lines[end_line][:end_col] + "</error>" + lines[end_line][end_col:] + "\n"
         else:
             row = lines[start_line]
-            shown += row[:start_col] + "<error>" + row[start_col:end_col] + "</error>" + row[end_col:] + "\n"
+            shown += (
+                row[:start_col]
+                + "<error>"
+                + row[start_col:end_col]
+                + "</error>"
+                + row[end_col:]
+                + "\n"
+            )
         if end_line + 1 < len(lines):
             shown += f"{lines[end_line + 1]}\n"
         out += f"\nError {number}:\n\nCorresponding Code:\n```lean4\n{shown}\n```\n"

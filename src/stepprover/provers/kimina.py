@@ -62,7 +62,11 @@ def is_index_commented(code: str, index: int) -> bool:
     line_start = 0
     for line in code.splitlines():
         dashes = line.find("--")
-        if dashes != -1 and line_start <= index < line_start + len(line) and index >= line_start + dashes:
+        if (
+            dashes != -1
+            and line_start <= index < line_start + len(line)
+            and index >= line_start + dashes
+        ):
             return True
         line_start += len(line) + 1
     return False
@@ -109,7 +113,9 @@ def server_line_offset(code: str) -> int:
     elaborates: the leading blank and ``import `` lines. Its positions are relative to that body."""
     lines = code.splitlines()
     index = 0
-    while index < len(lines) and (not lines[index].strip() or lines[index].strip().startswith("import ")):
+    while index < len(lines) and (
+        not lines[index].strip() or lines[index].strip().startswith("import ")
+    ):
         index += 1
     return index
 

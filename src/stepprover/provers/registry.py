@@ -41,8 +41,9 @@ def correction_tree(style: str) -> CorrectionTree | None:
     return WHOLE_PROOF_STYLES[style].tree if style in WHOLE_PROOF_STYLES else None
 
 
-def build_prover(style: str, generator: Generator, repl: SketchRepl, verifier: Verifier,
-                 config: LoopConfig) -> Prover:
+def build_prover(
+    style: str, generator: Generator, repl: SketchRepl, verifier: Verifier, config: LoopConfig
+) -> Prover:
     if style in TIR_STYLES:
         return TirAgent(generator, repl, verifier, config)
     if style in WHOLE_PROOF_STYLES:

@@ -196,7 +196,9 @@ def goedel_feedback(attempt: Attempt) -> str | None:
     string). Timeouts, crashes and our integrity rejections are not corrected."""
     verdict = attempt.verdict
     has_errors = any(m.severity == "error" for m in verdict.messages)
-    if not (verdict.outcome is Outcome.SORRY or (verdict.outcome is Outcome.LEAN_ERROR and has_errors)):
+    if not (
+        verdict.outcome is Outcome.SORRY or (verdict.outcome is Outcome.LEAN_ERROR and has_errors)
+    ):
         return None
     offset = _header_lines(attempt.problem)
     compiled = attempt.code[len(attempt.problem.header) :]
@@ -226,16 +228,21 @@ def kimina_extract(output: str, problem: Problem) -> Extracted:
     return Extracted(kimina.extract_proof(output, problem))
 
 
-DEEPSEEK_BUDGETS = Budgets(max_context_tokens=32768, max_tokens_per_call=32768,
-                           verify_timeout=goedel.VERIFY_TIMEOUT)
+DEEPSEEK_BUDGETS = Budgets(
+    max_context_tokens=32768, max_tokens_per_call=32768, verify_timeout=goedel.VERIFY_TIMEOUT
+)
 """DeepSeek published no evaluation budget; the paper's 32,768-token context, each
 generation given what is left of it, and DSP-V1.5's 300 s Lean timeout."""
-GOEDEL_BUDGETS = Budgets(max_context_tokens=goedel.CONTEXT_TOKENS,
-                         max_tokens_per_call=goedel.CONTEXT_TOKENS,
-                         verify_timeout=goedel.VERIFY_TIMEOUT)
-KIMINA_BUDGETS = Budgets(max_context_tokens=kimina.CONTEXT_TOKENS,
-                         max_tokens_per_call=kimina.RESPONSE_TOKENS,
-                         verify_timeout=kimina.VERIFY_TIMEOUT)
+GOEDEL_BUDGETS = Budgets(
+    max_context_tokens=goedel.CONTEXT_TOKENS,
+    max_tokens_per_call=goedel.CONTEXT_TOKENS,
+    verify_timeout=goedel.VERIFY_TIMEOUT,
+)
+KIMINA_BUDGETS = Budgets(
+    max_context_tokens=kimina.CONTEXT_TOKENS,
+    max_tokens_per_call=kimina.RESPONSE_TOKENS,
+    verify_timeout=kimina.VERIFY_TIMEOUT,
+)
 
 DEEPSEEK_V2_COT = WholeProofStyle(
     PromptStyle("deepseek-v2-cot", None, deepseek.cot_prompt, tool_use=False),

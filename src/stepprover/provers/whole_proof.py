@@ -33,8 +33,14 @@ from stepprover.provers.styles import Attempt, WholeProofStyle
 
 
 class WholeProofAgent:
-    def __init__(self, generator: Generator, verifier: Verifier, style: WholeProofStyle,
-                 config: LoopConfig | None = None, repl: SketchRepl | None = None) -> None:
+    def __init__(
+        self,
+        generator: Generator,
+        verifier: Verifier,
+        style: WholeProofStyle,
+        config: LoopConfig | None = None,
+        repl: SketchRepl | None = None,
+    ) -> None:
         self.generator = generator
         self.verifier = verifier
         self.style = style
@@ -55,14 +61,24 @@ class WholeProofAgent:
         (``parent.meta["feedback"]``): the correction tree's child."""
         feedback = parent.meta.get("feedback")
         if feedback is None:
-            raise ValueError(f"sample {parent.sample_index} of {parent.problem} earned no correction")
+            raise ValueError(
+                f"sample {parent.sample_index} of {parent.problem} earned no correction"
+            )
         last_output = [s for s in parent.segments if s.kind == "model"][-1].text
-        messages = [*parent.meta["messages"], {"role": "assistant", "content": last_output},
-                    {"role": "user", "content": feedback}]
+        messages = [
+            *parent.meta["messages"],
+            {"role": "assistant", "content": last_output},
+            {"role": "user", "content": feedback},
+        ]
         return await self._sample(problem, messages, sample_index, parent)
 
-    async def _sample(self, problem: Problem, messages: list[dict[str, str]], sample_index: int,
-                      parent: Trajectory | None) -> Trajectory:
+    async def _sample(
+        self,
+        problem: Problem,
+        messages: list[dict[str, str]],
+        sample_index: int,
+        parent: Trajectory | None,
+    ) -> Trajectory:
         tokenizer = self.generator.tokenizer
         prompt_text = render_chat(tokenizer, messages)
         trajectory = Trajectory(
@@ -78,7 +94,9 @@ class WholeProofAgent:
         try:
             limit = self.style.max_prompt_tokens
             if limit is not None and len(trajectory.prompt_ids) > limit:
-                trajectory.meta["correction_skipped" if parent else "prompt_skipped"] = "prompt_too_long"
+                trajectory.meta["correction_skipped" if parent else "prompt_skipped"] = (
+                    "prompt_too_long"
+                )
                 trajectory.finish = Finish.CONTEXT_EXHAUSTED
             else:
                 trajectory.finish = await self._rounds(trajectory, problem, messages, first_round)
@@ -88,8 +106,13 @@ class WholeProofAgent:
             trajectory.error = str(outage) if outage else f"{type(exc).__name__}: {exc}"
         return trajectory
 
-    async def _rounds(self, trajectory: Trajectory, problem: Problem,
-                      messages: list[dict[str, str]], first_round: int) -> Finish:
+    async def _rounds(
+        self,
+        trajectory: Trajectory,
+        problem: Problem,
+        messages: list[dict[str, str]],
+        first_round: int,
+    ) -> Finish:
         tokenizer, config, style = self.generator.tokenizer, self.config, self.style
         eos = int(tokenizer.eos_token_id)
         context_ids = list(trajectory.prompt_ids)
@@ -101,9 +124,15 @@ class WholeProofAgent:
             generation = await self.generator.generate(context_ids, params, [eos])
             ids = generation.token_ids
             text = generated_text(tokenizer, ids)
-            trajectory.segments.append(Segment(kind="model", text=text, token_ids=ids,
-                                               elapsed=generation.elapsed,
-                                               finish_reason=generation.finish_reason))
+            trajectory.segments.append(
+                Segment(
+                    kind="model",
+                    text=text,
+                    token_ids=ids,
+                    elapsed=generation.elapsed,
+                    finish_reason=generation.finish_reason,
+                )
+            )
             context_ids += ids
             finish = Finish.ANSWERED
             if generation.finish_reason != "stop":
@@ -114,24 +143,41 @@ class WholeProofAgent:
             trajectory.final_proof = extracted.code
             trajectory.extracted_proof = extracted.upstream_code
             trajectory.meta["round"] = first_round + turn
-            placeholder = extracted.compile_anyway if style.feedback else None  # only feedback needs it
+            placeholder = (
+                extracted.compile_anyway if style.feedback else None
+            )  # only feedback needs it
             verdict, checked = await self._check(trajectory, problem, extracted.code, placeholder)
-            if verdict is not None and verdict.proved and style.incomplete is not None \
-                    and (reason := style.incomplete(verdict)):
-                verdict = verdict.model_copy(update={"outcome": Outcome.LEAN_ERROR, "reason": reason})
+            if (
+                verdict is not None
+                and verdict.proved
+                and style.incomplete is not None
+                and (reason := style.incomplete(verdict))
+            ):
+                verdict = verdict.model_copy(
+                    update={"outcome": Outcome.LEAN_ERROR, "reason": reason}
+                )
             trajectory.verdict = verdict if extracted.code is not None else None
             feedback = None
-            if verdict is not None and checked is not None and not verdict.proved and style.feedback:
-                feedback = style.feedback(Attempt(problem, checked, verdict, first_round + turn,
-                                                  config.final_timeout))
+            if (
+                verdict is not None
+                and checked is not None
+                and not verdict.proved
+                and style.feedback
+            ):
+                feedback = style.feedback(
+                    Attempt(problem, checked, verdict, first_round + turn, config.final_timeout)
+                )
             if style.tree is not None:  # the runner continues this conversation as new samples
                 trajectory.meta["feedback"] = self._filtered(trajectory, feedback)
                 return finish
             if turn == style.rounds or self._filtered(trajectory, feedback) is None:
                 return finish
             assert feedback is not None and verdict is not None and checked is not None
-            messages = [*messages, {"role": "assistant", "content": text},
-                        {"role": "user", "content": feedback}]
+            messages = [
+                *messages,
+                {"role": "assistant", "content": text},
+                {"role": "user", "content": feedback},
+            ]
             # The model sees the whole conversation re-rendered and re-tokenised, as upstream
             # prompts it; where that extends the context token for token, only the new tokens
             # are a segment, else (the template rewrote earlier turns) the whole of it is.
@@ -162,17 +208,23 @@ class WholeProofAgent:
             return None
         return feedback
 
-    async def _check(self, trajectory: Trajectory, problem: Problem, code: str | None,
-                     placeholder: str | None) -> tuple[Verdict | None, str | None]:
+    async def _check(
+        self, trajectory: Trajectory, problem: Problem, code: str | None, placeholder: str | None
+    ) -> tuple[Verdict | None, str | None]:
         """(verdict, the file Lean checked): the proof verified, or a placeholder compiled."""
         timeout = self.config.final_timeout
         if code is not None:
-            return await self.verifier.check(code, statement=problem.statement_text, timeout=timeout), code
+            return await self.verifier.check(
+                code, statement=problem.statement_text, timeout=timeout
+            ), code
         if placeholder is None or self.repl is None:
             return None, None
         verdict = await self._compile(placeholder, timeout)
-        trajectory.meta["placeholder_check"] = {"code": placeholder, "outcome": verdict.outcome.value,
-                                                "reply": verdict.reply}
+        trajectory.meta["placeholder_check"] = {
+            "code": placeholder,
+            "outcome": verdict.outcome.value,
+            "reply": verdict.reply,
+        }
         return verdict, placeholder
 
     async def _compile(self, code: str, timeout: float) -> Verdict:

@@ -73,24 +73,42 @@ class Metrics:
     def __init__(self, pool: ReplPool) -> None:
         self.registry = CollectorRegistry()
         health = pool  # read through callbacks so the gauges are always current
-        Gauge("stepprover_queue_depth", "Requests waiting for a worker",
-              registry=self.registry).set_function(lambda: health._waiting)
-        Gauge("stepprover_workers", "Warm REPL workers",
-              registry=self.registry).set_function(lambda: len(health.worker_pids()))
-        Gauge("stepprover_worker_replacements", "Workers replaced (crash, timeout, recycle)",
-              registry=self.registry).set_function(lambda: health._replaced)
-        self.latency = Histogram("stepprover_request_seconds", "Request latency", ["endpoint"],
-                                 registry=self.registry,
-                                 buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600))
-        self.outcomes = Counter("stepprover_outcomes", "Results by outcome", ["outcome"],
-                                registry=self.registry)
-        self.cache_hits = Counter("stepprover_verdict_cache_hits", "Verdicts answered without a "
-                                  "Lean check of their own (stored, or joined one in flight)",
-                                  registry=self.registry)
-        self.cache_misses = Counter("stepprover_verdict_cache_misses",
-                                    "Verdicts the verdict cache passed to Lean", registry=self.registry)
-        self.cache_saved = Counter("stepprover_verdict_cache_saved_seconds",
-                                   "Lean seconds the verdict cache saved", registry=self.registry)
+        Gauge(
+            "stepprover_queue_depth", "Requests waiting for a worker", registry=self.registry
+        ).set_function(lambda: health._waiting)
+        Gauge("stepprover_workers", "Warm REPL workers", registry=self.registry).set_function(
+            lambda: len(health.worker_pids())
+        )
+        Gauge(
+            "stepprover_worker_replacements",
+            "Workers replaced (crash, timeout, recycle)",
+            registry=self.registry,
+        ).set_function(lambda: health._replaced)
+        self.latency = Histogram(
+            "stepprover_request_seconds",
+            "Request latency",
+            ["endpoint"],
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600),
+        )
+        self.outcomes = Counter(
+            "stepprover_outcomes", "Results by outcome", ["outcome"], registry=self.registry
+        )
+        self.cache_hits = Counter(
+            "stepprover_verdict_cache_hits",
+            "Verdicts answered without a Lean check of their own (stored, or joined one in flight)",
+            registry=self.registry,
+        )
+        self.cache_misses = Counter(
+            "stepprover_verdict_cache_misses",
+            "Verdicts the verdict cache passed to Lean",
+            registry=self.registry,
+        )
+        self.cache_saved = Counter(
+            "stepprover_verdict_cache_saved_seconds",
+            "Lean seconds the verdict cache saved",
+            registry=self.registry,
+        )
 
     def record(self, verdict: Verdict, *, cache: bool) -> None:
         self.outcomes.labels(verdict.outcome.value).inc()
@@ -140,8 +158,11 @@ class Service:
         if count > self.capacity:
             raise BatchTooLarge(items=count, limit=self.capacity)
         if self.pending + count > self.capacity:
-            raise HTTPException(429, f"queue full ({self.pending} in flight); retry later",
-                                headers={"Retry-After": "1"})
+            raise HTTPException(
+                429,
+                f"queue full ({self.pending} in flight); retry later",
+                headers={"Retry-After": "1"},
+            )
         self.pending += count
 
     def release(self, count: int) -> None:
@@ -160,19 +181,24 @@ class Service:
         """Seconds for one item: the request's, at most ``max_timeout``; 0 or none: the maximum."""
         return min(requested or self.settings.max_timeout, self.settings.max_timeout)
 
-    async def check_snippet(self, snippet_id: str, code: str, timeout: float,
-                            infotree: str | None) -> ReplResponse:
+    async def check_snippet(
+        self, snippet_id: str, code: str, timeout: float, infotree: str | None
+    ) -> ReplResponse:
         """One snippet's ``/api/check`` result; never raises (but for cancellation)."""
         started = time.monotonic()
         try:
             return await self._check_snippet(snippet_id, code, timeout, infotree, started)
         except Exception as exc:  # a fault of ours must not take the batch's other snippets down
             log.exception("checking snippet %r failed", snippet_id)
-            return ReplResponse(id=snippet_id, time=time.monotonic() - started,
-                                error=f"internal error of the service: {type(exc).__name__}: {exc}")
+            return ReplResponse(
+                id=snippet_id,
+                time=time.monotonic() - started,
+                error=f"internal error of the service: {type(exc).__name__}: {exc}",
+            )
 
-    async def _check_snippet(self, snippet_id: str, code: str, timeout: float,
-                             infotree: str | None, started: float) -> ReplResponse:
+    async def _check_snippet(
+        self, snippet_id: str, code: str, timeout: float, infotree: str | None, started: float
+    ) -> ReplResponse:
         if reason := invalid_unicode_reason(code, "the code"):
             return ReplResponse(id=snippet_id, error=reason)
         source = split_imports(code)
@@ -182,12 +208,15 @@ class Service:
             if outcome.status not in _RETRIED:
                 break
         self.metrics.outcomes.labels(outcome.status.value).inc()
-        result = ReplResponse(id=snippet_id, time=time.monotonic() - started,
-                              status=outcome.status, attempts=attempts)
+        result = ReplResponse(
+            id=snippet_id, time=time.monotonic() - started, status=outcome.status, attempts=attempts
+        )
         if outcome.status is CommandStatus.TIMEOUT:  # kimina-lean-server's wording
             return result.model_copy(update={"error": "Lean REPL command timed out."})
         if outcome.status is CommandStatus.INFRASTRUCTURE:
-            error = f"infrastructure failure, not the snippet's fault (retry later): {outcome.error}"
+            error = (
+                f"infrastructure failure, not the snippet's fault (retry later): {outcome.error}"
+            )
             return result.model_copy(update={"error": error})
         if outcome.status is CommandStatus.REFUSED:
             error = f"the snippet's imports were refused (its own fault: a retry gets the same): {outcome.error}"
@@ -197,7 +226,9 @@ class Service:
         reply = shift_positions(outcome.reply or {}, source.body_line_offset)
         return result.model_copy(update={"response": reply})
 
-    async def _run_once(self, imports: str, request: CommandRequest, timeout: float) -> CommandOutcome:
+    async def _run_once(
+        self, imports: str, request: CommandRequest, timeout: float
+    ) -> CommandOutcome:
         try:
             return await CommandOutcome.of(self.pool.run(imports, request, timeout))
         except PoolBusy as exc:
@@ -209,15 +240,22 @@ class Service:
             if reason := invalid_unicode_reason(proof.statement or "", "the statement"):
                 verdict = Verdict(outcome=Outcome.REJECTED, reason=reason)
             else:
-                verdict = await self.verifier.check(proof.code, statement=proof.statement,
-                                                    timeout=timeout)
+                verdict = await self.verifier.check(
+                    proof.code, statement=proof.statement, timeout=timeout
+                )
         except LeanUnavailable as exc:
-            return VerifyResult(id=proof.id, error_kind="infrastructure",
-                                error=f"infrastructure failure, not the proof's fault (retry later): {exc}")
+            return VerifyResult(
+                id=proof.id,
+                error_kind="infrastructure",
+                error=f"infrastructure failure, not the proof's fault (retry later): {exc}",
+            )
         except Exception as exc:  # a fault of ours must not take the batch's other proofs down
             log.exception("verifying proof %r failed", proof.id)
-            return VerifyResult(id=proof.id, error_kind="internal",
-                                error=f"internal error of the service: {type(exc).__name__}: {exc}")
+            return VerifyResult(
+                id=proof.id,
+                error_kind="internal",
+                error=f"internal error of the service: {type(exc).__name__}: {exc}",
+            )
         self.metrics.record(verdict, cache=self.caching is not None)
         return VerifyResult(id=proof.id, verdict=verdict)
 
@@ -299,7 +337,9 @@ def _authorised(
 ) -> None:
     key = svc.settings.api_key
     if key and (creds is None or creds.credentials != key):
-        raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 Svc = Annotated[Service, Depends(_service)]
@@ -353,18 +393,30 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
     async def metrics(svc: Svc) -> Response:
         return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def check_all(snippets: list[tuple[str, str]], timeout: float, infotree: str | None,
-                        request: Request, svc: Service) -> list[ReplResponse]:
+    async def check_all(
+        snippets: list[tuple[str, str]],
+        timeout: float,
+        infotree: str | None,
+        request: Request,
+        svc: Service,
+    ) -> list[ReplResponse]:
         with svc.admitted(len(snippets)), svc.metrics.latency.labels("check").time():
-            results = await _until_disconnect(request, asyncio.gather(*(
-                svc.check_snippet(i, code, timeout, infotree) for i, code in snippets)))
+            results = await _until_disconnect(
+                request,
+                asyncio.gather(
+                    *(svc.check_snippet(i, code, timeout, infotree) for i, code in snippets)
+                ),
+            )
         return list(results)
 
     @app.post("/api/check", dependencies=auth)
     async def check(body: CheckRequest, request: Request, svc: Svc) -> CheckResponse:
         snippets = [(s.id, s.code) for s in body.snippets]
-        return CheckResponse(results=await check_all(
-            snippets, svc.timeout(body.timeout), body.infotree, request, svc))
+        return CheckResponse(
+            results=await check_all(
+                snippets, svc.timeout(body.timeout), body.infotree, request, svc
+            )
+        )
 
     @app.post("/verify", dependencies=auth, summary="kimina-lean-server's legacy check")
     @app.post("/one_pass_verify_batch", dependencies=auth, include_in_schema=False)
@@ -373,7 +425,9 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
         answered in Kimina's shape: ``{"results": [{"custom_id", "response": {..., "time"}}
         or {"custom_id", "error"}]}``."""
         snippets = [(str(c.custom_id), c.text) for c in body.codes]
-        results = await check_all(snippets, svc.timeout(body.timeout), body.infotree_type, request, svc)
+        results = await check_all(
+            snippets, svc.timeout(body.timeout), body.infotree_type, request, svc
+        )
         return JSONResponse({"results": [legacy_result(r) for r in results]})
 
     @app.post("/api/verify", dependencies=auth)
@@ -417,8 +471,9 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
     @app.post("/api/run", dependencies=auth)
     async def run(body: RunRequest, request: Request, svc: Svc) -> CommandOutcome:
         with svc.admitted(1), svc.metrics.latency.labels("run").time():
-            return await _until_disconnect(request, svc.pool.run_command(
-                body.imports, body.cmd, svc.timeout(body.timeout)))
+            return await _until_disconnect(
+                request, svc.pool.run_command(body.imports, body.cmd, svc.timeout(body.timeout))
+            )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -428,8 +483,9 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
 
     @app.exception_handler(BatchTooLarge)
     async def too_large(_: Request, exc: BatchTooLarge) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "limit": exc.limit, "items": exc.items},
-                            status_code=413)
+        return JSONResponse(
+            {"detail": str(exc), "limit": exc.limit, "items": exc.items}, status_code=413
+        )
 
     @app.exception_handler(PoolBusy)
     async def busy(_: Request, exc: PoolBusy) -> JSONResponse:

@@ -35,7 +35,9 @@ def _without_nulls(node: Any, *, keep: frozenset[str] = frozenset({"infotree"}))
     """Kimina answers with ``response_model_exclude_none``: every null in its typed fields is
     left out (the info tree is untyped there, so it is kept as is)."""
     if isinstance(node, dict):
-        return {k: (v if k in keep else _without_nulls(v)) for k, v in node.items() if v is not None}
+        return {
+            k: (v if k in keep else _without_nulls(v)) for k, v in node.items() if v is not None
+        }
     if isinstance(node, list):
         return [_without_nulls(v) for v in node]
     return node

@@ -51,6 +51,8 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse({"detail": f"request body over {self.max_bytes} bytes",
-                                 "limit": self.max_bytes}, status_code=413)
+        response = JSONResponse(
+            {"detail": f"request body over {self.max_bytes} bytes", "limit": self.max_bytes},
+            status_code=413,
+        )
         await response(scope, receive, send)

@@ -68,12 +68,15 @@ class ServiceSettings(BaseSettings):
             raise ValueError(
                 f"STEPPROVER_SERVICE_RECYCLE_RSS_MB ({recycle:g}) must be below "
                 f"STEPPROVER_SERVICE_MAX_RSS_MB ({cap:g}), or workers are killed mid-request "
-                "instead of recycled between requests")
+                "instead of recycled between requests"
+            )
         return self
 
     def verdict_cache_settings(self) -> CacheSettings | None:
         setup = LeanSetup() if self.lean_dir is None else LeanSetup(root=self.lean_dir)
-        return cache_settings(self.verdict_cache, self.cache_dir, repl=self.repl_command, setup=setup)
+        return cache_settings(
+            self.verdict_cache, self.cache_dir, repl=self.repl_command, setup=setup
+        )
 
     def pool_config(self) -> PoolConfig:
         """Raises ``SandboxUnavailable`` (a sandbox user that does not parse, only with the
@@ -85,7 +88,9 @@ class ServiceSettings(BaseSettings):
                 uid=uid, gid=gid, memory_mb=self.sandbox_memory_mb, cpu_seconds=self.sandbox_cpu_seconds,
                 processes=self.sandbox_processes, file_mb=self.sandbox_file_mb,
             )  # fmt: skip
-        process = repl_process(self.repl_command, self.lean_dir, sandbox=sandbox, max_rss_mb=self.max_rss_mb)
+        process = repl_process(
+            self.repl_command, self.lean_dir, sandbox=sandbox, max_rss_mb=self.max_rss_mb
+        )
         return PoolConfig(
             process=process, workers=self.workers, expected_worker_rss_mb=self.expected_worker_rss_mb,
             max_commands=self.max_commands_per_worker, max_queue=self.max_queue,

@@ -15,7 +15,9 @@ _T = TypeVar("_T")
 class LoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="stepprover-loop", daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="stepprover-loop", daemon=True
+        )
         self._thread.start()
 
     def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:

@@ -66,8 +66,10 @@ def check_one_sampling(trl: dict[str, Any], loop: LoopSettings, where: str) -> N
     rollouts sampled at another temperature would be trained on the wrong distribution."""
     for key in ("temperature", "top_p"):
         if key in trl and trl[key] != getattr(loop, key):
-            raise ValueError(f"{where}.{key} ({trl[key]}) differs from loop.{key} "
-                             f"({getattr(loop, key)}): set it once, under `loop`")
+            raise ValueError(
+                f"{where}.{key} ({trl[key]}) differs from loop.{key} "
+                f"({getattr(loop, key)}): set it once, under `loop`"
+            )
 
 
 def check_vllm_rollout_args(args: Any, max_context_tokens: int) -> None:
@@ -154,7 +156,9 @@ class GRPORunConfig(BaseModel):
         from trl import GRPOConfig
 
         sampling = {"temperature": self.loop.temperature, "top_p": self.loop.top_p}
-        args = trl_args(GRPOConfig, output_dir=self.output_dir, **{**self.trl, **sampling, **overrides})
+        args = trl_args(
+            GRPOConfig, output_dir=self.output_dir, **{**self.trl, **sampling, **overrides}
+        )
         check_vllm_rollout_args(args, self.loop.max_context_tokens)
         check_completion_length(args, self.loop.max_context_tokens)
         return args
@@ -202,15 +206,29 @@ class CycleRunConfig(BaseModel):
         return self
 
     def sft_config(self, model: str, trajectories: list[str], output_dir: Path) -> SFTRunConfig:
-        return SFTRunConfig(model=model, trajectories=trajectories, output_dir=str(output_dir),
-                            trl=self.sft_trl, max_tokens=self.loop.max_context_tokens)
+        return SFTRunConfig(
+            model=model,
+            trajectories=trajectories,
+            output_dir=str(output_dir),
+            trl=self.sft_trl,
+            max_tokens=self.loop.max_context_tokens,
+        )
 
     def grpo_config(self, model: str, curriculum: Path, output_dir: Path) -> GRPORunConfig:
-        return GRPORunConfig(model=model, prompts=self.prompts, curriculum=str(curriculum),
-                             output_dir=str(output_dir), lean=self.lean, loop=self.loop, trl=self.grpo_trl)
+        return GRPORunConfig(
+            model=model,
+            prompts=self.prompts,
+            curriculum=str(curriculum),
+            output_dir=str(output_dir),
+            lean=self.lean,
+            loop=self.loop,
+            trl=self.grpo_trl,
+        )
 
     def check_trl(self, **overrides: Any) -> None:
         """Build both stages' TRL configs now, so a bad setting fails before hours of eval."""
         folder = Path(self.output_dir)
         self.sft_config(self.model, [], folder / "sft").trl_config(**overrides)
-        self.grpo_config(self.model, folder / "curriculum.txt", folder / "grpo").trl_config(**overrides)
+        self.grpo_config(self.model, folder / "curriculum.txt", folder / "grpo").trl_config(
+            **overrides
+        )

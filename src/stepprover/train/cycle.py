@@ -50,18 +50,32 @@ def run_cycle(config: CycleRunConfig) -> str:
     for k in range(config.iterations):
         folder = Path(config.output_dir) / f"iter{k}"
         folder.mkdir(parents=True, exist_ok=True)
-        evaluated = _stage(folder, "eval", partial(_eval_stage, config, model, problems, folder / "eval"))
+        evaluated = _stage(
+            folder, "eval", partial(_eval_stage, config, model, problems, folder / "eval")
+        )
         selected = _stage(folder, "select", partial(_select_stage, config, names, folder))
         sft = _stage(folder, "sft", partial(_sft_stage, config, model, selected, folder))
         start = sft.get("model") or model
         grpo = _stage(folder, "grpo", partial(_grpo_stage, config, start, selected, folder))
         model = grpo.get("model") or start
-        (folder / "summary.json").write_text(json.dumps(
-            {"eval": evaluated, "select": selected, "sft": sft, "grpo": grpo, "next_model": model}, indent=1))
+        (folder / "summary.json").write_text(
+            json.dumps(
+                {
+                    "eval": evaluated,
+                    "select": selected,
+                    "sft": sft,
+                    "grpo": grpo,
+                    "next_model": model,
+                },
+                indent=1,
+            )
+        )
     return model
 
 
-def _eval_stage(config: CycleRunConfig, model: str, problems: list[Any], run_dir: Path) -> dict[str, Any]:
+def _eval_stage(
+    config: CycleRunConfig, model: str, problems: list[Any], run_dir: Path
+) -> dict[str, Any]:
     settings = RunSettings(
         model=model, loop=config.loop.build(), lean=lean_backend(config.lean),
         lean_label=lean_label(url=config.lean.url, repl=config.lean.repl), samples=config.eval.samples,
@@ -102,14 +116,18 @@ def _select_stage(config: CycleRunConfig, names: list[str], folder: Path) -> dic
     return {"hardest": hardest, "trajectories": len(keep), "curriculum": chosen}
 
 
-def _sft_stage(config: CycleRunConfig, model: str, selected: dict[str, Any], folder: Path) -> dict[str, Any]:
+def _sft_stage(
+    config: CycleRunConfig, model: str, selected: dict[str, Any], folder: Path
+) -> dict[str, Any]:
     if not selected["trajectories"]:
         return {"model": None, "skipped": "no verified trajectory among the hardest problems"}
     sft = config.sft_config(model, [str(folder / "sft_trajectories.jsonl")], folder / "sft")
     return {"model": str(run_sft(sft))}
 
 
-def _grpo_stage(config: CycleRunConfig, model: str, selected: dict[str, Any], folder: Path) -> dict[str, Any]:
+def _grpo_stage(
+    config: CycleRunConfig, model: str, selected: dict[str, Any], folder: Path
+) -> dict[str, Any]:
     if not selected["curriculum"]:
         return {"model": None, "skipped": "no problem with a pass rate strictly between 0 and 1"}
     grpo = config.grpo_config(model, folder / "curriculum.txt", folder / "grpo")

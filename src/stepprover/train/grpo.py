@@ -32,7 +32,9 @@ from stepprover.train.bridge import LoopThread
 from stepprover.train.rollout_backends import RolloutSampler, rollout_generator
 
 
-def verified_reward(completions: list[Any], verified: list[bool | None], **kwargs: Any) -> list[float | None]:
+def verified_reward(
+    completions: list[Any], verified: list[bool | None], **kwargs: Any
+) -> list[float | None]:
     """1.0 for a verified final proof, 0.0 for one judged otherwise, None for an unjudged
     sample (TRL reward function signature; TRL >= 1.16 gives a None reward advantage 0
     and leaves it out of its group's statistics)."""
@@ -44,8 +46,11 @@ def unjudged(trajectory: Trajectory) -> bool:
     or its prompt left no room), an outage of the model server or of Lean cut it short
     (finish ``outage``), or something else failed mid-way (finish ``error``). A final proof that crashed Lean on two workers is the proof's own doing
     and is judged (reward 0): otherwise crashing Lean would be a way out of a low reward."""
-    return trajectory.retryable or trajectory.finish is Finish.ERROR or not any(
-        s.kind == "model" and s.token_ids for s in trajectory.segments)
+    return (
+        trajectory.retryable
+        or trajectory.finish is Finish.ERROR
+        or not any(s.kind == "model" and s.token_ids for s in trajectory.segments)
+    )
 
 
 def rollout_reward(trajectory: Trajectory, truncated: bool) -> bool | None:
@@ -72,10 +77,18 @@ def zero_reason(trajectory: Trajectory) -> str:
 class TirRollout:
     """``rollout_func`` for ``GRPOTrainer``: prompts are ``Problem`` JSON strings."""
 
-    def __init__(self, repl: SketchRepl, verifier: Verifier, loop: LoopThread, config: LoopConfig,
-                 *, max_completion_length: int, log_path: Path | None = None,
-                 before_rollout: Callable[[Any], None] | None = None,
-                 generator_for: Callable[[Any], RolloutSampler] = rollout_generator) -> None:
+    def __init__(
+        self,
+        repl: SketchRepl,
+        verifier: Verifier,
+        loop: LoopThread,
+        config: LoopConfig,
+        *,
+        max_completion_length: int,
+        log_path: Path | None = None,
+        before_rollout: Callable[[Any], None] | None = None,
+        generator_for: Callable[[Any], RolloutSampler] = rollout_generator,
+    ) -> None:
         self.repl = repl
         self.verifier = verifier
         self.loop = loop
@@ -108,7 +121,9 @@ class TirRollout:
         for t, mask in zip(trajectories, masks, strict=True):
             ids, lps = t.completion_ids[:limit], t.completion_logprobs()[:limit]
             cut = len(t.completion_ids) > limit
-            if not ids:  # no model answer: one masked EOS, since TRL reads each completion's last id
+            if (
+                not ids
+            ):  # no model answer: one masked EOS, since TRL reads each completion's last id
                 ids, mask, lps = [int(generator.tokenizer.eos_token_id)], [0], [0.0]
             completion_ids.append(ids)
             env_mask.append(mask[:limit])
@@ -125,8 +140,14 @@ class TirRollout:
             "verified": verified,
         }
 
-    def _record(self, trainer: Any, trajectories: list[Trajectory], verified: list[bool | None],
-                truncated: list[bool], model_tokens: int) -> None:
+    def _record(
+        self,
+        trainer: Any,
+        trajectories: list[Trajectory],
+        verified: list[bool | None],
+        truncated: list[bool],
+        model_tokens: int,
+    ) -> None:
         verdicts = [t.verdict for t in trajectories if t.verdict is not None]
         cached = [v for v in verdicts if v.cached]
         totals = summed_over_processes(trainer, [
@@ -140,7 +161,9 @@ class TirRollout:
             "stepprover/repl_calls": totals[2] / n,
             "stepprover/truncated_fraction": totals[3] / n,
             "stepprover/response_tokens": totals[4] / n,
-            "stepprover/unjudged": totals[5],  # samples with reward None (not trained on), all processes
+            "stepprover/unjudged": totals[
+                5
+            ],  # samples with reward None (not trained on), all processes
             "stepprover/verdict_cache_hits": totals[6],
             "stepprover/verdict_cache_misses": totals[7],
             "stepprover/lean_seconds_saved": totals[8],
@@ -151,14 +174,28 @@ class TirRollout:
                 store["train"][key].append(value)
         if self.log_path is not None:
             rank = getattr(getattr(trainer, "accelerator", None), "process_index", 0)
-            step = getattr(getattr(trainer, "state", None), "global_step", None)  # the step these train
-            lines = [json.dumps({"step": step, "rank": rank, "problem": t.problem,
-                                 "reward": None if ok is None else float(ok),
-                                 "finish": str(t.finish), "repl_calls": len(t.repl_calls),
-                                 "reason": zero_reason(t)}) + "\n"
-                     for t, ok in zip(trajectories, verified, strict=True)]
+            step = getattr(
+                getattr(trainer, "state", None), "global_step", None
+            )  # the step these train
+            lines = [
+                json.dumps(
+                    {
+                        "step": step,
+                        "rank": rank,
+                        "problem": t.problem,
+                        "reward": None if ok is None else float(ok),
+                        "finish": str(t.finish),
+                        "repl_calls": len(t.repl_calls),
+                        "reason": zero_reason(t),
+                    }
+                )
+                + "\n"
+                for t, ok in zip(trajectories, verified, strict=True)
+            ]
             with self.log_path.open("a", encoding="utf-8") as log:
-                log.write("".join(lines))  # one appending write: ranks never interleave within a line
+                log.write(
+                    "".join(lines)
+                )  # one appending write: ranks never interleave within a line
 
 
 def summed_over_processes(trainer: Any, values: list[float]) -> list[float]:
@@ -173,7 +210,9 @@ def summed_over_processes(trainer: Any, values: list[float]) -> list[float]:
     return [float(v) for v in accelerator.gather(mine).sum(dim=0).tolist()]
 
 
-def fitting_prompts(problems: list[Problem], tokenizer: Any, config: LoopConfig) -> tuple[list[Problem], int]:
+def fitting_prompts(
+    problems: list[Problem], tokenizer: Any, config: LoopConfig
+) -> tuple[list[Problem], int]:
     """The problems whose rendered prompt leaves room to generate under
     ``config.max_context_tokens`` (counted as the loop tokenises it), and how many were dropped."""
     style = tir_style(config.prompt_style)

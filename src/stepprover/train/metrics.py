@@ -19,8 +19,14 @@ def metrics_callback(path: Path) -> Any:
     from transformers import TrainerCallback
 
     class CsvMetrics(TrainerCallback):  # type: ignore[misc]
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
-                   **kwargs: Any) -> None:
+        def on_log(
+            self,
+            args: Any,
+            state: Any,
+            control: Any,
+            logs: dict[str, Any] | None = None,
+            **kwargs: Any,
+        ) -> None:
             if not logs or "loss" not in logs or not state.is_world_process_zero:
                 return
             new = not path.exists()
@@ -40,15 +46,21 @@ def plot_metrics(csv_path: Path, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     with csv_path.open(encoding="utf-8") as f:
-        by_step = {r["step"]: r for r in csv.DictReader(f)}  # a resumed run logs its replayed steps again
+        by_step = {
+            r["step"]: r for r in csv.DictReader(f)
+        }  # a resumed run logs its replayed steps again
     rows = sorted(by_step.values(), key=lambda r: int(r["step"]))
     if not rows:
         raise ValueError(f"{csv_path} has no rows")
     shown = [c for c in COLUMNS[1:] if any(r.get(c) for r in rows)]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(7, 2.2 * len(shown)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(shown), 1, figsize=(7, 2.2 * len(shown)), sharex=True, squeeze=False
+    )
     steps = [int(r["step"]) for r in rows]
     for ax, column in zip(axes[:, 0], shown, strict=True):
-        ax.plot(steps, [float(r[column]) if r.get(column) else float("nan") for r in rows], marker=".")
+        ax.plot(
+            steps, [float(r[column]) if r.get(column) else float("nan") for r in rows], marker="."
+        )
         ax.set_ylabel(column.split("/")[-1], fontsize=8)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("step")

@@ -33,23 +33,33 @@ class Decontamination:
     removed: list[Problem]
 
     def summary(self) -> str:
-        return (f"decontamination: removed {len(self.removed)} of "
-                f"{len(self.kept) + len(self.removed)} statements that match miniF2F")
+        return (
+            f"decontamination: removed {len(self.removed)} of "
+            f"{len(self.kept) + len(self.removed)} statements that match miniF2F"
+        )
 
 
-def decontaminate(problems: Iterable[Problem], against: Iterable[Problem] | None = None) -> Decontamination:
+def decontaminate(
+    problems: Iterable[Problem], against: Iterable[Problem] | None = None
+) -> Decontamination:
     """Drop every problem whose normalised statement equals one of ``against``
     (default: miniF2F test + valid)."""
-    reference = list(against) if against is not None else load_minif2f("test") + load_minif2f("valid")
+    reference = (
+        list(against) if against is not None else load_minif2f("test") + load_minif2f("valid")
+    )
     banned = {normalise_statement(p.formal_statement) for p in reference}
     kept: list[Problem] = []
     removed: list[Problem] = []
     for problem in problems:
-        (removed if normalise_statement(problem.formal_statement) in banned else kept).append(problem)
+        (removed if normalise_statement(problem.formal_statement) in banned else kept).append(
+            problem
+        )
     return Decontamination(kept, removed)
 
 
-def from_records(records: Iterable[dict[str, Any]], *, default_header: str = "import Mathlib\n\n") -> list[Problem]:
+def from_records(
+    records: Iterable[dict[str, Any]], *, default_header: str = "import Mathlib\n\n"
+) -> list[Problem]:
     """Problems from dataset rows in the common schemas (Lean Workbook, NuminaMath-LEAN,
     Goedel-Pset): ``formal_statement`` with an optional ``header``/``name``/``id``."""
     problems = []
@@ -60,8 +70,14 @@ def from_records(records: Iterable[dict[str, Any]], *, default_header: str = "im
         name = str(row.get("name") or row.get("id") or row.get("problem_id") or f"row{index}")
         header = row.get("header") or default_header
         statement = re.sub(r"\s*sorry\s*$", "", statement.rstrip())
-        problems.append(Problem(name=name, header=header, formal_statement=statement + "\n",
-                                informal_prefix=row.get("informal_prefix", "")))
+        problems.append(
+            Problem(
+                name=name,
+                header=header,
+                formal_statement=statement + "\n",
+                informal_prefix=row.get("informal_prefix", ""),
+            )
+        )
     return problems
 
 

@@ -56,7 +56,9 @@ class TrainerThreadGenerator:
     first to ``batch_generate`` at once.
     """
 
-    def __init__(self, tokenizer: Tokenizer, batch_generate: BatchGenerate, *, linger: float = 0.02) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, batch_generate: BatchGenerate, *, linger: float = 0.02
+    ) -> None:
         self.tokenizer = tokenizer
         self.batch_generate = batch_generate
         self.linger = linger
@@ -116,17 +118,29 @@ def colocated_vllm_batch(llm: Any, sampling_params_type: Any = None) -> BatchGen
 
     def generate(batch: list[TurnRequest]) -> list[Generation]:
         started = time.monotonic()
-        params = [sampling_params_type(n=1, logprobs=0, **vllm_sampling(r.params, r.stop_token_ids))
-                  for r in batch]
-        outputs = llm.generate([{"prompt_token_ids": r.prompt_ids} for r in batch], sampling_params=params,
-                               use_tqdm=False)
+        params = [
+            sampling_params_type(n=1, logprobs=0, **vllm_sampling(r.params, r.stop_token_ids))
+            for r in batch
+        ]
+        outputs = llm.generate(
+            [{"prompt_token_ids": r.prompt_ids} for r in batch],
+            sampling_params=params,
+            use_tqdm=False,
+        )
         generations = []
         for request, output in zip(batch, outputs, strict=True):
             sample = output.outputs[0]
             ids = [int(t) for t in sample.token_ids]
             finish, stop_id = finish_for(ids, request.stop_token_ids)
-            generations.append(Generation(ids, finish, stop_id, time.monotonic() - started,
-                                          sampled_logprobs(ids, sample.logprobs)))
+            generations.append(
+                Generation(
+                    ids,
+                    finish,
+                    stop_id,
+                    time.monotonic() - started,
+                    sampled_logprobs(ids, sample.logprobs),
+                )
+            )
         return generations
 
     return generate
@@ -140,7 +154,9 @@ def sampled_logprobs(token_ids: list[int], per_token: Any) -> list[float | None]
     for token_id, candidates in zip(token_ids, per_token, strict=True):
         entry = candidates.get(token_id) if candidates else None
         value = None if entry is None else float(entry.logprob)
-        values.append(None if value is None or math.isnan(value) else value)  # NaN -> None, as TRL does
+        values.append(
+            None if value is None or math.isnan(value) else value
+        )  # NaN -> None, as TRL does
     return values
 
 
@@ -156,7 +172,9 @@ def served_model(base_url: str) -> str:
 
 
 def server_base_url(args: Any) -> str:
-    return str(args.vllm_server_base_url or f"http://{args.vllm_server_host}:{args.vllm_server_port}")
+    return str(
+        args.vllm_server_base_url or f"http://{args.vllm_server_host}:{args.vllm_server_port}"
+    )
 
 
 def _just_wait(done: concurrent.futures.Future[Any]) -> None:
@@ -185,5 +203,5 @@ def rollout_generator(trainer: Any, *, sampling_params_type: Any = None) -> Roll
     trainer.accelerator.wait_for_everyone()  # rank 0 may still be pushing the new weights
     base_url = server_base_url(trainer.args)
     return RolloutSampler(
-        OpenAICompatGenerator(f"{base_url}/v1", served_model(base_url), tokenizer, logprobs=True))
-
+        OpenAICompatGenerator(f"{base_url}/v1", served_model(base_url), tokenizer, logprobs=True)
+    )

@@ -57,24 +57,35 @@ def read_trajectories(source: str) -> Iterator[Trajectory]:
 def run_sft(config: SFTRunConfig) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    check_model_available(config.model, servable=False)  # one clear line, not a Hub download error deep inside
+    check_model_available(
+        config.model, servable=False
+    )  # one clear line, not a Hub download error deep inside
     tokenizer = AutoTokenizer.from_pretrained(config.model)
     stats = BuildStats()
     examples = examples_from_trajectories(
         (t for source in config.trajectories for t in read_trajectories(source)),
-        max_tokens=config.max_tokens, stats=stats)
+        max_tokens=config.max_tokens,
+        stats=stats,
+    )
     for source in config.whole_proofs:
         for row in _jsonl_rows(source):
             problem = Problem.model_validate(row)
             examples.append(example_from_whole_proof(tokenizer, problem, row["proof"]))
     print(f"SFT examples: {len(examples)} (dropped: {stats.dropped})")
     if not examples:
-        raise NoTrainingData("no SFT examples: check `trajectories` and `whole_proofs` in the config")
+        raise NoTrainingData(
+            "no SFT examples: check `trajectories` and `whole_proofs` in the config"
+        )
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = AutoModelForCausalLM.from_pretrained(config.model)
-    trainer = build_sft_trainer(model, tokenizer, examples, config.trl_config(),
-                                callbacks=[metrics_callback(out / "metrics.csv")])
+    trainer = build_sft_trainer(
+        model,
+        tokenizer,
+        examples,
+        config.trl_config(),
+        callbacks=[metrics_callback(out / "metrics.csv")],
+    )
     trainer.train(resume_from_checkpoint=last_checkpoint(out))
     trainer.save_model(str(out / "final"))
     tokenizer.save_pretrained(str(out / "final"))
@@ -107,14 +118,24 @@ def grpo_problems(config: GRPORunConfig) -> list[Problem]:
 def lean_backend(settings: LeanSettings) -> LeanBackend:
     """Where rollouts and the cycle's eval run Lean: the service, a Ray cluster or local REPLs."""
     sandbox = SandboxConfig() if settings.sandbox else None
-    pool = None if settings.url else PoolConfig(process=repl_process(settings.repl, sandbox=sandbox),
-                                                workers=settings.workers)
-    cache = None if settings.url else cache_settings(settings.cache, settings.cache_dir,
-                                                     repl=settings.repl)
+    pool = (
+        None
+        if settings.url
+        else PoolConfig(
+            process=repl_process(settings.repl, sandbox=sandbox), workers=settings.workers
+        )
+    )
+    cache = (
+        None
+        if settings.url
+        else cache_settings(settings.cache, settings.cache_dir, repl=settings.repl)
+    )
     return LeanBackend(pool, settings.url, settings.api_key, settings.ray, cache)
 
 
-async def open_lean(settings: LeanSettings, stack: contextlib.AsyncExitStack) -> tuple[SketchRepl, Verifier]:
+async def open_lean(
+    settings: LeanSettings, stack: contextlib.AsyncExitStack
+) -> tuple[SketchRepl, Verifier]:
     """Enter the Lean backend the settings name into ``stack`` (closed with it)."""
     return await stack.enter_async_context(lean_backend(settings).open())
 
@@ -126,15 +147,19 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     if config.trl.get("use_vllm") and importlib.util.find_spec("vllm") is None:
-        raise TrainConfigError("the config sets `use_vllm: true` but vLLM is not installed: on a GPU "
-                               "machine run `pip install 'trl[vllm]'`, or set `use_vllm: false` to "
-                               "sample with transformers")
+        raise TrainConfigError(
+            "the config sets `use_vllm: true` but vLLM is not installed: on a GPU "
+            "machine run `pip install 'trl[vllm]'`, or set `use_vllm: false` to "
+            "sample with transformers"
+        )
     args = config.trl_config()
     problems = grpo_problems(config)
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     if processes > 1 and not (config.lean.url or config.lean.ray or config.lean.workers):
-        print(f"warning: each of the {processes} training processes starts its own REPL pool sized for "
-              "the whole machine; set lean.url (`stepprover serve`), lean.ray or lean.workers")
+        print(
+            f"warning: each of the {processes} training processes starts its own REPL pool sized for "
+            "the whole machine; set lean.url (`stepprover serve`), lean.ray or lean.workers"
+        )
     if model is None or tokenizer is None:
         check_model_available(config.model, servable=False)
     out = Path(config.output_dir)
@@ -147,16 +172,29 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
         repl, verifier = loop.run(open_lean(config.lean, stack))
         loop_config = config.loop.build()
         problems, dropped = fitting_prompts(problems, tokenizer, loop_config)
-        print(f"prompts at or over loop.max_context_tokens ({loop_config.max_context_tokens}): {dropped} dropped")
+        print(
+            f"prompts at or over loop.max_context_tokens ({loop_config.max_context_tokens}): {dropped} dropped"
+        )
         if not problems:
             raise TrainConfigError("no training problem's prompt fits loop.max_context_tokens")
-        rollout = TirRollout(repl, verifier, loop, loop_config,
-                             max_completion_length=args.max_completion_length,
-                             log_path=out / "rollouts.jsonl")
+        rollout = TirRollout(
+            repl,
+            verifier,
+            loop,
+            loop_config,
+            max_completion_length=args.max_completion_length,
+            log_path=out / "rollouts.jsonl",
+        )
         dataset = Dataset.from_list([{"prompt": p.model_dump_json()} for p in problems])
-        trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[verified_reward],
-                              args=args, train_dataset=dataset, rollout_func=rollout,
-                              callbacks=[metrics_callback(out / "metrics.csv")])
+        trainer = GRPOTrainer(
+            model=model,
+            processing_class=tokenizer,
+            reward_funcs=[verified_reward],
+            args=args,
+            train_dataset=dataset,
+            rollout_func=rollout,
+            callbacks=[metrics_callback(out / "metrics.csv")],
+        )
         trainer.train(resume_from_checkpoint=last_checkpoint(out))
         trainer.save_model(str(out / "final"))
         tokenizer.save_pretrained(str(out / "final"))

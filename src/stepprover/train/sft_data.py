@@ -47,7 +47,10 @@ def example_from_trajectory(trajectory: Trajectory) -> SFTExample:
 
 
 def examples_from_trajectories(
-    trajectories: Iterable[Trajectory], *, max_tokens: int = 20480, solved_only: bool = True,
+    trajectories: Iterable[Trajectory],
+    *,
+    max_tokens: int = 20480,
+    solved_only: bool = True,
     stats: BuildStats | None = None,
 ) -> list[SFTExample]:
     """Verified trajectories (by default), deduplicated by token ids, at most ``max_tokens`` long."""
@@ -72,11 +75,14 @@ def examples_from_trajectories(
     return out
 
 
-def example_from_whole_proof(tokenizer: Tokenizer, problem: Problem, proof: str,
-                             thinking: str = "") -> SFTExample:
+def example_from_whole_proof(
+    tokenizer: Tokenizer, problem: Problem, proof: str, thinking: str = ""
+) -> SFTExample:
     """A plain proof in the TIR answer format: ``{thinking}</think>`` + a lean4 block + EOS."""
     prompt = STEPFUN_TIR.render(tokenizer, problem)
     prompt_ids = tokenizer.encode(prompt, add_special_tokens=False)
     answer = f"{thinking}</think>\n```lean4\n{proof.strip()}\n```"
     answer_ids = [*tokenizer.encode(answer, add_special_tokens=False), int(tokenizer.eos_token_id)]
-    return SFTExample([*prompt_ids, *answer_ids], [IGNORE] * len(prompt_ids) + answer_ids, problem.name)
+    return SFTExample(
+        [*prompt_ids, *answer_ids], [IGNORE] * len(prompt_ids) + answer_ids, problem.name
+    )

@@ -21,9 +21,39 @@ out.mkdir(parents=True)
 build_tokenizer().save_pretrained(out / "tok")
 (out / "turns.json").write_text(json.dumps([SKETCH, ANSWER]))
 (out / "script.json").write_text(json.dumps(SCRIPT))
-(out / "bench.jsonl").write_text("".join(p.model_dump_json() + "\n" for p in problems(["a1", "a2", "bad1"])))
-repl = " ".join([sys.executable, str(root / "tests/fakes/standin_repl.py"), "--script", str(out / "script.json")])
-command = [sys.executable, "-m", "stepprover.cli", "eval", "--model", "turns.json", "--backend", "scripted",
-           "--tokenizer", "tok", "--benchmark", "bench.jsonl:test", "--samples", "2", "--workers", "1",
-           "--concurrency", "2", "--run-dir", "run", "--repl", repl]
+(out / "bench.jsonl").write_text(
+    "".join(p.model_dump_json() + "\n" for p in problems(["a1", "a2", "bad1"]))
+)
+repl = " ".join(
+    [
+        sys.executable,
+        str(root / "tests/fakes/standin_repl.py"),
+        "--script",
+        str(out / "script.json"),
+    ]
+)
+command = [
+    sys.executable,
+    "-m",
+    "stepprover.cli",
+    "eval",
+    "--model",
+    "turns.json",
+    "--backend",
+    "scripted",
+    "--tokenizer",
+    "tok",
+    "--benchmark",
+    "bench.jsonl:test",
+    "--samples",
+    "2",
+    "--workers",
+    "1",
+    "--concurrency",
+    "2",
+    "--run-dir",
+    "run",
+    "--repl",
+    repl,
+]
 subprocess.run(command, cwd=out, check=True)

@@ -44,8 +44,12 @@ SIG = THM.removesuffix(" := by")
 
 
 def _show(git_dir: str, commit: str, path: str, into: Path) -> Path:
-    text = subprocess.run(["git", "-C", git_dir, "show", f"{commit}:{path}"], check=True,
-                          capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["git", "-C", git_dir, "show", f"{commit}:{path}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     target = into / Path(path).name
     target.write_text(text)
     return target
@@ -75,7 +79,9 @@ class _Tokenizer:
 
 GOEDEL_OUTPUTS = {
     "plan_then_two_blocks": (
-        "### Proof plan\nSubstitute.\n```lean4\n" + THM + "\n  sorry\n```\n### Complete Lean 4 Proof\n"
+        "### Proof plan\nSubstitute.\n```lean4\n"
+        + THM
+        + "\n  sorry\n```\n### Complete Lean 4 Proof\n"
         "```lean4\n" + THM + "\n  rw [h₁, h₂, h₃]\n  norm_num\n```\n"
     ),
     "lean_fence_without_4": "Plan.\n```lean\n" + THM + "\n  subst h₂\n  linarith\n```",
@@ -88,25 +94,42 @@ GOEDEL_OUTPUTS = {
         "  open Real in\n  rw [h₁, h₂, h₃]\n  /- a comment -/\n  norm_num\n```"
     ),
     "block_without_theorem": "```lean4\n  rw [h₁, h₂, h₃]\n  norm_num\n```",
-    "whole_file_block": "```lean4\n" + HEADER + PROBLEM.informal_prefix + THM + "\n  norm_num [h₁, h₂, h₃]\n```",
+    "whole_file_block": "```lean4\n"
+    + HEADER
+    + PROBLEM.informal_prefix
+    + THM
+    + "\n  norm_num [h₁, h₂, h₃]\n```",
 }
 
 KIMINA_OUTPUTS = {
     "full_file_after_think": (
-        "<think>\nSubstitute and compute.\n```tactics\nrw [h₁]\n```\n</think>\n```lean4\n" + HEADER + THM
+        "<think>\nSubstitute and compute.\n```tactics\nrw [h₁]\n```\n</think>\n```lean4\n"
+        + HEADER
+        + THM
         + "\n  rw [h₁, h₂, h₃]\n  norm_num\n```"
     ),
-    "lemma_keyword": "<think>x</think>\n```lean4\nimport Mathlib\n\nlemma " + THM.removeprefix("theorem ")
+    "lemma_keyword": "<think>x</think>\n```lean4\nimport Mathlib\n\nlemma "
+    + THM.removeprefix("theorem ")
     + "\n  norm_num [h₁, h₂, h₃]\n```",
-    "by_on_next_line": "<think>x</think>\n```lean4\n" + SIG + " :=\n  by\n  subst h₂ h₃\n  linarith\n```",
-    "double_space_after_keyword": "<think>x</think>\n```lean4\ntheorem  " + THM.removeprefix("theorem ")
+    "by_on_next_line": "<think>x</think>\n```lean4\n"
+    + SIG
+    + " :=\n  by\n  subst h₂ h₃\n  linarith\n```",
+    "double_space_after_keyword": "<think>x</think>\n```lean4\ntheorem  "
+    + THM.removeprefix("theorem ")
     + "\n  simp_all\n```",
     "commented_restatement_last": (
-        "<think>x</think>\n```lean4\n" + THM + "\n  norm_num [h₁]\n```\n```lean4\n-- " + THM
+        "<think>x</think>\n```lean4\n"
+        + THM
+        + "\n  norm_num [h₁]\n```\n```lean4\n-- "
+        + THM
         + "\n  sorry\n```"
     ),
-    "statement_changed": "<think>x</think>\n```lean4\n" + THM.replace("v = 65", "v = 1") + "\n  simp\n```",
-    "reformatted_signature": "<think>x</think>\n```lean4\n" + THM.replace("\n    ", " ") + "\n  simp\n```",
+    "statement_changed": "<think>x</think>\n```lean4\n"
+    + THM.replace("v = 65", "v = 1")
+    + "\n  simp\n```",
+    "reformatted_signature": "<think>x</think>\n```lean4\n"
+    + THM.replace("\n    ", " ")
+    + "\n  simp\n```",
     "no_block": "<think>out of ideas</think>\nNo proof.",
 }
 
@@ -121,23 +144,61 @@ STATEMENTS = [  # extract_first_theorem_statement: theorem, else lemma, else exa
 KIMINA_CODE = HEADER.rstrip("\n") + "\n\n" + THM + "\n  rw [h₁, h₂, h₃]\n  nlinarith [foo]"
 
 
-def _err(line: int, col: int, end: tuple[int, int] | None, data: str, severity: str = "error") -> dict[str, Any]:
-    return {"severity": severity, "pos": {"line": line, "column": col},
-            "endPos": None if end is None else {"line": end[0], "column": end[1]}, "data": data}
+def _err(
+    line: int, col: int, end: tuple[int, int] | None, data: str, severity: str = "error"
+) -> dict[str, Any]:
+    return {
+        "severity": severity,
+        "pos": {"line": line, "column": col},
+        "endPos": None if end is None else {"line": end[0], "column": end[1]},
+        "data": data,
+    }
 
 
 KIMINA_FEEDBACK = {
     # lean_feedback as ReplResponse.model_dump() gives it (body-relative positions)
-    "one_error": {"id": "0", "time": 1.0, "error": None, "response": {
-        "messages": [_err(8, 13, (8, 16), "unknown identifier 'foo'")], "sorries": []}},
-    "four_errors_and_a_warning": {"id": "0", "time": 1.0, "error": None, "response": {"messages": [
-        _err(1, 8, None, "unused variable `b`", "warning"),
-        _err(7, 2, (7, 17), "rewrite failed\n  pattern"), _err(8, 2, (8, 11), "linarith failed"),
-        _err(8, 13, (8, 16), "unknown identifier 'foo'"), _err(6, 0, None, "fourth")], "sorries": []}},
-    "sorry_only": {"id": "0", "time": 1.0, "error": None, "response": {
-        "messages": [_err(1, 8, (1, 25), "declaration uses 'sorry'", "warning")],
-        "sorries": [{"pos": {"line": 8, "column": 2}, "endPos": {"line": 8, "column": 7}, "goal": "⊢ v = 65"}]}},
-    "timeout": {"id": "0", "time": 60.0, "error": "Lean REPL command timed out in 60 seconds", "response": None},
+    "one_error": {
+        "id": "0",
+        "time": 1.0,
+        "error": None,
+        "response": {"messages": [_err(8, 13, (8, 16), "unknown identifier 'foo'")], "sorries": []},
+    },
+    "four_errors_and_a_warning": {
+        "id": "0",
+        "time": 1.0,
+        "error": None,
+        "response": {
+            "messages": [
+                _err(1, 8, None, "unused variable `b`", "warning"),
+                _err(7, 2, (7, 17), "rewrite failed\n  pattern"),
+                _err(8, 2, (8, 11), "linarith failed"),
+                _err(8, 13, (8, 16), "unknown identifier 'foo'"),
+                _err(6, 0, None, "fourth"),
+            ],
+            "sorries": [],
+        },
+    },
+    "sorry_only": {
+        "id": "0",
+        "time": 1.0,
+        "error": None,
+        "response": {
+            "messages": [_err(1, 8, (1, 25), "declaration uses 'sorry'", "warning")],
+            "sorries": [
+                {
+                    "pos": {"line": 8, "column": 2},
+                    "endPos": {"line": 8, "column": 7},
+                    "goal": "⊢ v = 65",
+                }
+            ],
+        },
+    },
+    "timeout": {
+        "id": "0",
+        "time": 60.0,
+        "error": "Lean REPL command timed out in 60 seconds",
+        "response": None,
+    },
 }
 
 
@@ -150,31 +211,47 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         sys.modules["jload"] = types.SimpleNamespace(  # type: ignore[assignment]
-            jload=lambda p: json.loads(Path(p).read_text()), jsave=None)
+            jload=lambda p: json.loads(Path(p).read_text()), jsave=None
+        )
         utils = _module("goedel_utils", _show(args.goedel, GOEDEL, "src/utils.py", root))
         handle = _function(_show(args.goedel, GOEDEL, "src/compile.py", root), "handle")
         reward = "recipe/kimina_prover_rl/kimina_prover_rl/reward/"
-        proof_utils = _module("kimina_proof_utils", _show(args.kimina_rl, KIMINA_RL, reward + "proof_utils.py", root))
-        fixing = _module("kimina_error_fixing", _show(args.kimina_rl, KIMINA_RL, reward + "error_fixing.py", root))
-        split = _module("kls_split", _show(args.kimina_server, KIMINA_SERVER, "server/split.py", root))
+        proof_utils = _module(
+            "kimina_proof_utils", _show(args.kimina_rl, KIMINA_RL, reward + "proof_utils.py", root)
+        )
+        fixing = _module(
+            "kimina_error_fixing",
+            _show(args.kimina_rl, KIMINA_RL, reward + "error_fixing.py", root),
+        )
+        split = _module(
+            "kls_split", _show(args.kimina_server, KIMINA_SERVER, "server/split.py", root)
+        )
         golden = {
-            "sources": {"goedel": f"Goedel-LM/Goedel-Prover-V2@{GOEDEL}",
-                        "kimina_rl": f"project-numina/kimina-prover-rl@{KIMINA_RL}",
-                        "kimina_server": f"project-numina/kimina-lean-server@{KIMINA_SERVER}"},
+            "sources": {
+                "goedel": f"Goedel-LM/Goedel-Prover-V2@{GOEDEL}",
+                "kimina_rl": f"project-numina/kimina-prover-rl@{KIMINA_RL}",
+                "kimina_server": f"project-numina/kimina-lean-server@{KIMINA_SERVER}",
+            },
             "problem": PROBLEM.name,
             "goedel_pipeline": _goedel_pipeline(utils, handle),
             "deepseek_noncot_pipeline": _noncot_pipeline(utils, handle),
             "goedel_prompts": _goedel_prompts(utils),
             "goedel_corrections": _goedel_corrections(utils, handle),
             "goedel_selection": _goedel_selection(utils, root),
-            "kimina_extraction": {k: proof_utils.extract_proof_from_text(o, HEADER + PROBLEM.formal_statement)
-                                  for k, o in KIMINA_OUTPUTS.items()},
+            "kimina_extraction": {
+                k: proof_utils.extract_proof_from_text(o, HEADER + PROBLEM.formal_statement)
+                for k, o in KIMINA_OUTPUTS.items()
+            },
             "kimina_outputs": KIMINA_OUTPUTS,
-            "kimina_first_statement": {t: proof_utils.extract_first_theorem_statement(t) for t in STATEMENTS},
+            "kimina_first_statement": {
+                t: proof_utils.extract_first_theorem_statement(t) for t in STATEMENTS
+            },
             "kimina_code": KIMINA_CODE,
             "kimina_server_offset": _offset(split.split_snippet, KIMINA_CODE),
-            "kimina_feedback": {k: {"lean_feedback": f, "tool_message": fixing.create_tool_message(KIMINA_CODE, f)}
-                                for k, f in KIMINA_FEEDBACK.items()},
+            "kimina_feedback": {
+                k: {"lean_feedback": f, "tool_message": fixing.create_tool_message(KIMINA_CODE, f)}
+                for k, f in KIMINA_FEEDBACK.items()
+            },
         }
     (HERE / "upstream.json").write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n")
 
@@ -194,7 +271,9 @@ def _goedel_pipeline(utils: Any, handle: Any) -> dict[str, Any]:
     out = {}
     for key, output in GOEDEL_OUTPUTS.items():
         extracted = handler.extrac_code(output)
-        full = "None" if extracted in ("None", None) else handler.problem_check(_sorried(), extracted)
+        full = (
+            "None" if extracted in ("None", None) else handler.problem_check(_sorried(), extracted)
+        )
         out[key] = {"output": output, "full_code": full, "compiled": handle(full)}
     return out
 
@@ -213,40 +292,79 @@ def _goedel_prompts(utils: Any) -> dict[str, str]:
     for name in ("mathd_algebra_478", "imo_1984_p6", "amc12a_2021_p3"):
         problem = find_problem(load_minif2f("test"), name)
         lean4_code = problem.header + problem.informal_prefix + problem.formal_statement
-        _, messages = handler.prover_inference(lean4_code.split(":= by")[0] + ":= by sorry", _Tokenizer())
+        _, messages = handler.prover_inference(
+            lean4_code.split(":= by")[0] + ":= by sorry", _Tokenizer()
+        )
         out[name] = messages[0]["content"]
     return out
 
 
 def _goedel_corrections(utils: Any, handle: Any) -> dict[str, Any]:
     """The round-1 user turn for compiled attempts (positions relative to the compiled text)."""
-    compiled_error = handle(utils.DeepSeekCoTHandler().problem_check(
-        _sorried(), GOEDEL_OUTPUTS["plan_then_two_blocks"].split("```lean4\n")[-1].split("\n```")[0]))
+    compiled_error = handle(
+        utils.DeepSeekCoTHandler().problem_check(
+            _sorried(),
+            GOEDEL_OUTPUTS["plan_then_two_blocks"].split("```lean4\n")[-1].split("\n```")[0],
+        )
+    )
     lines = compiled_error.split("\n")
     norm = next(i for i, line in enumerate(lines) if "norm_num" in line) + 1
-    long_code = compiled_error + "\n" + "\n".join(f"  have h{i} : True := trivial" for i in range(12))
+    long_code = (
+        compiled_error + "\n" + "\n".join(f"  have h{i} : True := trivial" for i in range(12))
+    )
     cases = {
-        "one_error": (compiled_error, [_err(norm, 2, (norm, 10), "linarith failed to find a contradiction")]),
+        "one_error": (
+            compiled_error,
+            [_err(norm, 2, (norm, 10), "linarith failed to find a contradiction")],
+        ),
         "sorry_only": (compiled_error, []),
-        "no_code_placeholder": (handle("None"), [_err(1, 0, (1, 4), "unexpected identifier; expected command")]),
-        "long_span_and_many_errors": (long_code, [_err(norm, 2, (norm + 9, 5), "unsolved goals")]
-                                      + [_err(norm + k, 0, None, f"error {k}") for k in range(1, 10)]),
+        "no_code_placeholder": (
+            handle("None"),
+            [_err(1, 0, (1, 4), "unexpected identifier; expected command")],
+        ),
+        "long_span_and_many_errors": (
+            long_code,
+            [_err(norm, 2, (norm + 9, 5), "unsolved goals")]
+            + [_err(norm + k, 0, None, f"error {k}") for k in range(1, 10)],
+        ),
     }
     out = {}
     for key, (code, errors) in cases.items():
         error_str = utils.get_error_str(code, errors, True)
         _, messages = utils.DeepSeekCoTHandler().generate_correction_prompt(
-            _sorried(), [{"role": "user", "content": "PROMPT"}], "RAW OUTPUT", error_str, _Tokenizer(), 1)
+            _sorried(),
+            [{"role": "user", "content": "PROMPT"}],
+            "RAW OUTPUT",
+            error_str,
+            _Tokenizer(),
+            1,
+        )
         out[key] = {"compiled": code, "errors": errors, "user_turn": messages[-1]["content"]}
     return out
 
 
 def _goedel_selection(utils: Any, root: Path) -> dict[str, Any]:
     """Which round-0 attempts load_data_for_correction turns into round-1 samples."""
-    ok = {"errors": [], "sorries": [], "warnings": [], "pass": True, "complete": True, "system_errors": None}
-    error = {**ok, "errors": [_err(9, 2, None, "linarith failed")], "pass": False, "complete": False}
+    ok = {
+        "errors": [],
+        "sorries": [],
+        "warnings": [],
+        "pass": True,
+        "complete": True,
+        "system_errors": None,
+    }
+    error = {
+        **ok,
+        "errors": [_err(9, 2, None, "linarith failed")],
+        "pass": False,
+        "complete": False,
+    }
     sorry = {**ok, "sorries": [{"pos": {"line": 9, "column": 2}}], "complete": False}
-    timeout = {"pass": False, "complete": False, "system_errors": "TIMEOUT ERROR: Timeout exceeded."}
+    timeout = {
+        "pass": False,
+        "complete": False,
+        "system_errors": "TIMEOUT ERROR: Timeout exceeded.",
+    }
     attempts = {  # problem -> outcome of each round-0 sample
         "solved_once": ["error", "ok", "error"],
         "mixed_failures": ["error", "sorry", "timeout", "no_code"],
@@ -257,11 +375,23 @@ def _goedel_selection(utils: Any, root: Path) -> dict[str, Any]:
     for problem, outcomes in attempts.items():
         for g, outcome in enumerate(outcomes):
             pid = f"{problem}_g{g}"
-            inference.append({"problem_id": pid, "origin_problem_id": problem, "lean4_code": "x := by sorry",
-                              "id_maps": [{"origin_problem_id": problem}, {"generation_id": pid}],
-                              "model_output": "out", "messages_history_list": [{"role": "user", "content": "p"}]})
-            compilation.append({"name": pid, "code": "None" if outcome == "no_code" else "theorem x",
-                                "compilation_result": results[outcome]})
+            inference.append(
+                {
+                    "problem_id": pid,
+                    "origin_problem_id": problem,
+                    "lean4_code": "x := by sorry",
+                    "id_maps": [{"origin_problem_id": problem}, {"generation_id": pid}],
+                    "model_output": "out",
+                    "messages_history_list": [{"role": "user", "content": "p"}],
+                }
+            )
+            compilation.append(
+                {
+                    "name": pid,
+                    "code": "None" if outcome == "no_code" else "theorem x",
+                    "compilation_result": results[outcome],
+                }
+            )
     (root / "to_inference_codes.json").write_text(json.dumps(inference))
     (root / "code_compilation_repl.json").write_text(json.dumps(compilation))
     new = utils.load_data_for_correction(str(root), 1, 2, "qwen")
