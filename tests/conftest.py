@@ -31,11 +31,10 @@ os.environ[RUN_ID_VAR] = RUN_ID
 os.environ.setdefault("STEPPROVER_SANDBOX_USER", str(3_000_000 + os.getpid()))
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("STEPPROVER_SHARED", REPO.parent / "shared"))
+DATA = Path(__file__).parent / "data"
+"""Recorded data the tests replay; each folder's PROVENANCE.md or README.md says where it is from."""
 
-
-TRANSCRIPTS = shared_dir() / "data" / "lean-repl-transcripts" / "test"
+TRANSCRIPTS = DATA / "repl-v4.33.0-rc2" / "test"
 
 
 def standin_command(*args: str) -> list[str]:

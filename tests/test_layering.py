@@ -1,4 +1,4 @@
-"""The layering of ../shared/design.md: each subpackage stands only on those below it.
+"""The layering of docs/architecture.md: each subpackage stands only on those below it.
 
 For each subpackage, a fresh interpreter imports every module in it and lists which other
 stepprover subpackages got loaded; a static pass does the same for imports inside

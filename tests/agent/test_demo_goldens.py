@@ -1,6 +1,6 @@
 """``LoopConfig.reference()`` against the official StepFun-Prover-Preview demo, byte for byte.
 
-Each scenario of ../shared/data/stepfun-demo-goldens (README there: the demo run over
+Each scenario of tests/data/stepfun-demo-goldens (README there: the demo run over
 scripted model turns with vLLM 0.10.0's own tokenisation, stop check and detokenizer,
 and the stand-in REPL) is replayed through our loop with the same turns, the same
 REPL script and the same tokenizer variant, and must give the demo's context (timing
@@ -27,14 +27,13 @@ from stepprover.lean.pool import ReplPool
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
 from stepprover.models.base import Generation, SamplingParams
 from stepprover.models.scripted import ScriptedGenerator
-from tests.conftest import shared_dir, standin_pool_config
+from tests.conftest import DATA, standin_pool_config
 
-GOLDENS = shared_dir() / "data" / "stepfun-demo-goldens"
+GOLDENS = DATA / "stepfun-demo-goldens"
 VARIANTS = {"tags_nonspecial": False, "tags_nonspecial_bos": True}
 SCENARIOS = sorted(GOLDENS.glob("tags_nonspecial*/*.json"))
 SKETCH_TIMEOUT = 10.0  # the demo's is 60 s; only the figure in the sentence depends on it
 
-pytestmark = pytest.mark.skipif(not SCENARIOS, reason=f"no demo goldens under {GOLDENS}")
 
 FEEDBACK = re.compile(r"\n<REPL>\n(.*?)\n</REPL>", re.DOTALL)
 ENDINGS = {  # what the demo printed -> how our trajectory ends

@@ -73,7 +73,7 @@ def reference_tokenizer(*, add_bos: bool) -> Any:
     it: every tag token (``<sketch>``, ``<REPL>``, ``<think>``, the role markers) not special,
     so that vLLM's returned text keeps it; BOS and EOS stay special. With ``add_bos`` the
     tokenizer adds BOS when asked for special tokens, as DeepSeek-R1-Distill-Qwen's does.
-    These are the two variants of ../shared/data/stepfun-demo-goldens."""
+    These are the two variants of tests/data/stepfun-demo-goldens."""
     import json
 
     from tokenizers import Tokenizer

@@ -126,7 +126,7 @@ def test_declared_theorems_and_with_sorry() -> None:
     assert with_sorry("theorem x : True :=") == "theorem x : True := sorry"
 
 
-# -- issue #12: the allow-list, kind by kind ---------------------------------------------
+# -- the allow-list, kind by kind ---------------------------------------------
 
 THM = "theorem t1 (x : ℝ) (h₀ : x = 2) : x + x = 4 := by\n  linarith\n"
 

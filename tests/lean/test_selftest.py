@@ -13,7 +13,7 @@ from stepprover.lean.selftest_cases import CASES, EXPLOITS, HONEST, Case
 from stepprover.lean.verify import Outcome, Verdict
 
 runner = CliRunner()
-# Every kind of exploit issue #12 and the README's integrity list name.
+# Every kind of exploit the README's integrity list names.
 KINDS = {
     "sorry",
     "axiom",

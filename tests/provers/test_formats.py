@@ -1,4 +1,4 @@
-"""Baseline provers' published formats, byte for byte (../shared/baselines.md)."""
+"""Baseline provers' published formats, byte for byte (docs/baselines.md)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,8 @@ from the published miniF2F proof sets, counted with
 
 Those sets use, after the imports, only ``theorem``, ``lemma``, ``open`` (also
 ``open … in``), ``set_option`` (``maxHeartbeats``, ``maxRecDepth``) and
-``add_aesop_rules``. A few entries come from issue #12's list of honest forms
+``add_aesop_rules``. A few entries come from the list of honest forms the verifier must accept
+(``HONEST_FORMS``)
 instead (balanced ``namespace``/``section``, ``private``, attributes that only tag
 a proved lemma); their source says so. Widening a list is a deliberate
 ``VerifyConfig`` setting (``extra_commands``, ``extra_attributes``,
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 DEEPSEEK = "DeepSeek-Prover-V2 minif2f-solutions"
 KIMINA = "Kimina-Prover-Preview minif2f_test_solved"
 DSP_PLUS = "DSP+ minif2f-test-solution"
-ISSUE = "issue #12 (honest forms the verifier must accept)"
+HONEST_FORMS = "honest forms the verifier must accept (stepprover lean selftest's honest cases)"
 
 
 @dataclass(frozen=True)
@@ -55,25 +56,29 @@ COMMANDS: dict[str, Entry] = {
     "add_aesop_rules": Entry(
         "adds Aesop rules (proved lemmas, tactic scripts); runs no code of its own", DSP_PLUS
     ),
-    "namespace": Entry("scoping only; must be closed by a matching end before the checks", ISSUE),
-    "section": Entry("scoping only; must be closed by a matching end before the checks", ISSUE),
-    "end": Entry("closes the innermost namespace or section, names must match", ISSUE),
+    "namespace": Entry(
+        "scoping only; must be closed by a matching end before the checks", HONEST_FORMS
+    ),
+    "section": Entry(
+        "scoping only; must be closed by a matching end before the checks", HONEST_FORMS
+    ),
+    "end": Entry("closes the innermost namespace or section, names must match", HONEST_FORMS),
 }
 """Commands allowed after the import block, keyed by their keyword."""
 
 MODIFIERS: dict[str, Entry] = {
-    "private": Entry("hides the name outside the file; the checks resolve it", ISSUE),
-    "protected": Entry("affects name resolution only", ISSUE),
-    "noncomputable": Entry("no code is generated (theorems have none)", ISSUE),
+    "private": Entry("hides the name outside the file; the checks resolve it", HONEST_FORMS),
+    "protected": Entry("affects name resolution only", HONEST_FORMS),
+    "noncomputable": Entry("no code is generated (theorems have none)", HONEST_FORMS),
 }
 """Declaration modifiers allowed before an allowed command."""
 
 ATTRIBUTES: dict[str, Entry] = {
-    "simp": Entry("tags a proved lemma for simp; runs no code", ISSUE),
-    "aesop": Entry("tags a proved lemma as an Aesop rule; runs no code", ISSUE),
-    "norm_cast": Entry("tags a proved lemma for norm_cast; runs no code", ISSUE),
-    "push_cast": Entry("tags a proved lemma for push_cast; runs no code", ISSUE),
-    "field_simps": Entry("tags a proved lemma for field_simp; runs no code", ISSUE),
+    "simp": Entry("tags a proved lemma for simp; runs no code", HONEST_FORMS),
+    "aesop": Entry("tags a proved lemma as an Aesop rule; runs no code", HONEST_FORMS),
+    "norm_cast": Entry("tags a proved lemma for norm_cast; runs no code", HONEST_FORMS),
+    "push_cast": Entry("tags a proved lemma for push_cast; runs no code", HONEST_FORMS),
+    "field_simps": Entry("tags a proved lemma for field_simp; runs no code", HONEST_FORMS),
 }
 """Attributes a proof may put on its own lemmas (``@[...]``). Everything else is
 refused, in particular those that register meta code: command_elab, tactic,
@@ -86,10 +91,10 @@ OPTIONS: dict[tuple[str, ...], Entry] = {
         f"{DEEPSEEK}, {KIMINA}, {DSP_PLUS}",
     ),
     ("maxRecDepth",): Entry("recursion limit of the elaborator", f"{KIMINA}, {DSP_PLUS}"),
-    ("synthInstance", "maxHeartbeats"): Entry("instance search time limit", ISSUE),
-    ("synthInstance", "maxSize"): Entry("instance search size limit", ISSUE),
+    ("synthInstance", "maxHeartbeats"): Entry("instance search time limit", HONEST_FORMS),
+    ("synthInstance", "maxSize"): Entry("instance search size limit", HONEST_FORMS),
     ("exponentiation", "threshold"): Entry(
-        "largest exponent evaluated by whnf; a resource limit", ISSUE
+        "largest exponent evaluated by whnf; a resource limit", HONEST_FORMS
     ),
 }
 """Options a proof may set (``set_option``, at command, tactic or term level, and

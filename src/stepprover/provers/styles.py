@@ -1,6 +1,6 @@
 """Whole-proof baseline provers as named styles: prompt, extraction, feedback, budgets.
 
-Each reproduces its prover's published pipeline (``../shared/baselines.md`` and the
+Each reproduces its prover's published pipeline (``docs/baselines.md`` and the
 modules ``deepseek``, ``kimina``, ``goedel``, each citing the upstream file and commit),
 and all are verified by the same ``LeanVerifier`` as the TIR prover, so results
 are comparable on identical problems and Lean.
