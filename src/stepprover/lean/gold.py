@@ -221,7 +221,7 @@ async def _supervise(
     argv: Sequence[str],
     cwd: Path,
     env: Mapping[str, str],
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 - see SketchRepl
     max_rss_mb: float,
     poll: float,
 ) -> _Run:
@@ -239,7 +239,7 @@ async def _supervise(
         proc = subprocess.Popen(  # noqa: ASYNC220
             list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509
+            start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
     except OSError as exc:
         raise GoldUnavailable(f"cannot start {argv[0]!r}: {exc}") from exc

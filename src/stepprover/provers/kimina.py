@@ -123,7 +123,8 @@ def server_line_offset(code: str) -> int:
 def timeout_error(seconds: float) -> str:
     """kimina-lean-server's top-level ``error`` for a proof that ran out of time
     (``routers/check.py``; the client sends whole seconds)."""
-    return f"Lean REPL command timed out in {int(seconds) if float(seconds).is_integer() else seconds} seconds"
+    shown = int(seconds) if float(seconds).is_integer() else seconds
+    return f"Lean REPL command timed out in {shown} seconds"
 
 
 def _after_or_equal(a: Any, b: Any) -> bool:
