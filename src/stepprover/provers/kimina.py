@@ -82,7 +82,8 @@ def extract_proof(output: str, problem: Problem) -> str | None:
     theorem = first_theorem_statement(statement)
     if theorem is None:
         return None
-    for block in reversed(re.findall(r"```lean4\n(.*?)\n```", output, re.DOTALL)):
+    blocks: list[str] = re.findall(r"```lean4\n(.*?)\n```", output, re.DOTALL)
+    for block in reversed(blocks):
         start = block.find(theorem)
         if start == -1 or is_index_commented(block, start):
             continue

@@ -322,7 +322,7 @@ async def _until_disconnect(request: Request, work: Awaitable[_T]) -> _T:
             handler.uncancel()
         raise LeanUnavailable("the service is shutting down; retry later") from None
     finally:
-        handlers.discard(handler)  # type: ignore[arg-type]
+        handlers.discard(handler)
     return task.result()
 
 
