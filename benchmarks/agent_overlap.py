@@ -15,11 +15,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from _repo import REPO
 
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.data.problems import Problem
@@ -93,13 +91,17 @@ class InstantRepl:
     def __init__(self) -> None:
         self.outcome = CommandOutcome(status=CommandStatus.OK, reply={"messages": [], "env": 1})
 
-    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:  # noqa: ASYNC109 - see SketchRepl
         return self.outcome
 
 
 class NoVerifier:
     async def check(
-        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+        self,
+        code: str | bytes,
+        *,
+        statement: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - see SketchRepl
     ) -> Verdict:
         raise AssertionError("not reached: the answer has no final block")
 

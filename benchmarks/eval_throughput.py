@@ -26,8 +26,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests.fakes: the stand-in REPL and the tiny tokenizer
+from _repo import REPO
 
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Finish, Segment, Trajectory

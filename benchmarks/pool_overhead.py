@@ -10,15 +10,15 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 
 import psutil
+from _repo import REPO
 
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.protocol import CommandRequest, encode_request
 
-STANDIN = [sys.executable, str(Path(__file__).parents[1] / "tests" / "fakes" / "standin_repl.py")]
+STANDIN = [sys.executable, str(REPO / "tests" / "fakes" / "standin_repl.py")]
 IMPORTS = "import Mathlib"
 
 
@@ -76,10 +76,12 @@ async def overhead(n: int) -> None:
     ms = 1000
     print(f"[1] instant stand-in, {n} sequential checks")
     print(
-        f"    raw process : p50 {percentile(raw, 0.5) * ms:.3f} ms  p99 {percentile(raw, 0.99) * ms:.3f} ms"
+        f"    raw process : p50 {percentile(raw, 0.5) * ms:.3f} ms  "
+        f"p99 {percentile(raw, 0.99) * ms:.3f} ms"
     )
     print(
-        f"    pool        : p50 {percentile(pooled, 0.5) * ms:.3f} ms  p99 {percentile(pooled, 0.99) * ms:.3f} ms"
+        f"    pool        : p50 {percentile(pooled, 0.5) * ms:.3f} ms  "
+        f"p99 {percentile(pooled, 0.99) * ms:.3f} ms"
     )
     print(
         f"    overhead    : p50 {(percentile(pooled, 0.5) - percentile(raw, 0.5)) * ms:.3f} ms  "

@@ -12,12 +12,9 @@ import shlex
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import httpx
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from _repo import REPO
 
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
@@ -113,7 +110,8 @@ def main() -> None:
                 ("HTTP service", http_rate, http_lat),
             ):
                 print(
-                    f"[{round_}] {name:16s}: {rate:7.1f} checks/s  p50 {percentile(lat, 0.5) * 1000:6.1f} ms  "
+                    f"[{round_}] {name:16s}: {rate:7.1f} checks/s  "
+                    f"p50 {percentile(lat, 0.5) * 1000:6.1f} ms  "
                     f"p99 {percentile(lat, 0.99) * 1000:6.1f} ms"
                 )
             print(f"[{round_}] ratio: {ratios[-1]:.3f}")
@@ -121,7 +119,8 @@ def main() -> None:
         service.stop()
     print(
         f"ratio, median of {len(ratios)} rounds: {statistics.median(ratios):.3f} "
-        f"(min {min(ratios):.3f}, max {max(ratios):.3f}; target >= 0.85; ideal 4 / 10 ms = 400 checks/s)"
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f}; target >= 0.85; "
+        "ideal 4 / 10 ms = 400 checks/s)"
     )
 
 

@@ -29,8 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from _repo import REPO
 
 from stepprover.agent.loop import LoopConfig, TirAgent
 from stepprover.agent.trajectory import Trajectory
@@ -97,7 +96,7 @@ class CountingPool:
         self.faults: Counter[str] = Counter()
         """Worker faults (a check lost to one is sent once more: ``Verdict.attempts``)."""
 
-    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:  # noqa: ASYNC109 - see SketchRepl
         self.proof_checks += MARK in cmd
         outcome = await self.pool.run_command(imports, cmd, timeout)
         if not outcome.ok:
@@ -187,7 +186,8 @@ async def main() -> None:
         f"wall {plain_wall:.2f} s"
     )
     print(
-        f"cached:   {cached_checks - cached_resent} proof checks issued to the pool (= distinct keys), "
+        f"cached:   {cached_checks - cached_resent} proof checks issued to the pool "
+        "(= distinct keys), "
         f"wall {cached_wall:.2f} s ({cached_wall / plain_wall:.2f}x of uncached)"
     )
     for name, pool, resent in (

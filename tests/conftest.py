@@ -32,7 +32,8 @@ os.environ.setdefault("STEPPROVER_SANDBOX_USER", str(3_000_000 + os.getpid()))
 
 
 DATA = Path(__file__).parent / "data"
-"""Recorded data the tests replay; each folder's PROVENANCE.md or README.md says where it is from."""
+"""Recorded data the tests replay; each folder's PROVENANCE.md or README.md says where it is
+from."""
 
 TRANSCRIPTS = DATA / "repl-v4.33.0-rc2" / "test"
 

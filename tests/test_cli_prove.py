@@ -260,7 +260,8 @@ def test_prove_says_no_result_when_an_outage_cuts_it_short(tmp_path: Path, token
     turns = tmp_path / "turns.json"
     turns.write_text(json.dumps(["<sketch>\ntheorem x : True := by\n  trivial\n</sketch>"]))
     tokenizer.save_pretrained(tmp_path / "tok")
-    # It passes the check before the run (it has not tried to start a REPL yet), then every command fails.
+    # It passes the check before the run (it has not tried to start a REPL yet), then every
+    # command fails.
     broken = ServiceSettings(
         repl_command=str(tmp_path / "no-such-repl"),
         workers=1,

@@ -18,7 +18,8 @@ base class itself::
     ├── Outage                    a service a sample needs failed after its retries: no result
     │   ├── ModelBackendUnavailable  the model server (connection refused, 429/5xx after retries)
     │   └── LeanUnavailable       no worker could be got or reached: an outage, never a verdict
-    │       └── RemoteUnreachable  the service stayed unreachable after every retry (also a RemoteError)
+    │       └── RemoteUnreachable  the service stayed unreachable after every retry
+    │                              (also a RemoteError)
     ├── RemoteError               the verification service refused the request (4xx)
     ├── RayUnavailable            Ray is missing, not connected, or the cluster has no node
     ├── LeanBackendError          a Lean backend described without a place to run Lean
@@ -139,7 +140,8 @@ class ReplCrashed(ReplError):
 
     @property
     def infrastructure(self) -> bool:
-        """Not the request's fault: the process died before reading it, or was killed from outside."""
+        """Not the request's fault: the process died before reading it, or was killed from
+        outside."""
         return self.between_requests or self.killed_from_outside
 
     @property

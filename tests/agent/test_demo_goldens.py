@@ -225,7 +225,8 @@ async def test_late_reply_never_answers_a_later_sketch(variant: str, tmp_path: P
     ({"length_before_stop": False}, "tags_nonspecial/S9_sketch_close_is_token_16384"),
     ({"budget_rule": "hard_cap"}, "tags_nonspecial/S4_cross_by_feedback"),
     ({"resume": "token_ids"}, "tags_nonspecial/S8_special_token_mid_text"),
-], ids=lambda v: next(iter(v)) if isinstance(v, dict) else v.split("/")[1].split("_")[0])  # fmt: skip
+], ids=lambda v: next(iter(v)) if isinstance(v, dict)
+   else v.split("/")[1].split("_")[0])  # fmt: skip
 async def test_each_reference_setting_is_needed(
     override: dict[str, Any], scenario: str, tmp_path: Path
 ) -> None:

@@ -54,11 +54,17 @@ SCRIPT = [
     ["*", {}],
 ]
 
-T1 = f"I will test nlinarith.\n<sketch>\nimport Mathlib\nimport Aesop\n{THM}\n  nlinarith -- nlinarith_fails\n</sketch>"
+T1 = (
+    "I will test nlinarith.\n<sketch>\nimport Mathlib\nimport Aesop\n"
+    f"{THM}\n  nlinarith -- nlinarith_fails\n</sketch>"
+)
 T2 = f"Maybe simp loops.\n<sketch>\n{THM}\n  simp -- standin:hang\n</sketch>"
 T3 = "<sketch>\n-- standin:crash\n</sketch>"
 T4 = f"<sketch>{THM} linarith</sketch>"
-T5 = f"It works.\n</think>\nThe proof:\n```lean4\nimport Mathlib\n{THM}\n  linarith -- case_final\n```"
+T5 = (
+    "It works.\n</think>\nThe proof:\n```lean4\nimport Mathlib\n"
+    f"{THM}\n  linarith -- case_final\n```"
+)
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def setup(tokenizer: Any, tmp_path: Path, script_file: Callable[[Any], str]) -> dict[str, Any]:
-    """A tokenizer folder, a scripted model, a benchmark of 3 provable problems + 1 bad statement."""
+    """A tokenizer folder, a scripted model, a benchmark of 3 provable problems + 1 bad
+    statement."""
     tok_dir = tmp_path / "tok"
     tokenizer.save_pretrained(tok_dir)
     turns = tmp_path / "turns.json"

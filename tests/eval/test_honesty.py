@@ -248,7 +248,7 @@ async def test_no_worker_can_start_gives_no_verdict(tokenizer: Any, tmp_path: Pa
             await LeanVerifier(pool).check("import Mathlib\ntheorem p : True := trivial")
         agent = TirAgent(generator, pool, LeanVerifier(pool), LoopConfig())
         chosen = problems(["p1", "p2", "p3"])
-        with pytest.raises(RunStopped, match="3 consecutive outages .* cannot start REPL"):
+        with pytest.raises(RunStopped, match=r"3 consecutive outages .* cannot start REPL"):
             await run_samples(
                 agent,
                 store,

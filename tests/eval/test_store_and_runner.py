@@ -30,6 +30,7 @@ from stepprover.lean.protocol import CommandRequest
 from stepprover.lean.verify import LeanVerifier, VerifyConfig
 from stepprover.models.scripted import ScriptedGenerator
 from tests.conftest import standin_command, standin_pool_config
+from tests.progress import until
 
 CONFIG = RunConfig(
     model="m",
@@ -226,13 +227,17 @@ async def test_timeout_under_saturation_is_rechecked_on_an_idle_worker(
     flag = tmp_path / "hung"
     proof = f"theorem p : True := by\n  trivial -- final -- standin:hang-once={flag}"
     async with ReplPool(standin_pool_config("--script", script_file(SCRIPT), workers=1)) as pool:
-        verifier = RecheckingVerifier(LeanVerifier(pool, VerifyConfig(timeout=3)), pool.health)
+        verifier = RecheckingVerifier(
+            LeanVerifier(pool, VerifyConfig(timeout=3)), pool.health, until_free=pool.until_free
+        )
         blocker = asyncio.create_task(pool.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
         await asyncio.sleep(0.2)  # the only worker is busy: the pool is saturated
         verdict = await verifier.check(proof)
         await blocker
-        while (s := pool.snapshot()).idle < 1 or s.starting or s.spares:
-            await asyncio.sleep(0.01)  # until the replacement of the hung worker is warm
+        await until(
+            lambda: (s := pool.snapshot()).idle >= 1 and not s.starting and not s.spares,
+            "the replacement of the hung worker to be warm",
+        )
         idle = await verifier.check(proof.replace(str(flag), str(tmp_path / "hung-again")))
     assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict
     assert idle.outcome.value == "timeout" and idle.attempts == 1, "an idle pool's timeout stands"
@@ -299,7 +304,7 @@ async def test_preflight_stores_refused_imports_as_the_statements_failure(tmp_pa
     from stepprover.lean.outcome import CommandOutcome
 
     class RefusingRepl:  # as the pool answers a header whose imports Lean refuses
-        async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+        async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:  # noqa: ASYNC109 - see SketchRepl
             async def warm_up() -> Any:
                 raise ReplStartError(
                     f"warm-up {imports!r} was refused: unknown package 'Nope'", refused=True

@@ -129,7 +129,8 @@ def main() -> None:
     if "-- standin: kernel-reject" in solution:
         print("Lean default kernel rejects the solution", flush=True)
         fail(
-            "(kernel) declaration type mismatch, 'x' has type\n  Nat\nbut it is expected to have type\n  Int"
+            "(kernel) declaration type mismatch, 'x' has type\n  Nat\n"
+            "but it is expected to have type\n  Int"
         )
     print("Lean default kernel accepts the solution", flush=True)
     print("Your solution is okay!", flush=True)

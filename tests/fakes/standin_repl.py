@@ -96,7 +96,8 @@ def write(text: str) -> None:
 
 
 def lean_style(reply: dict[str, Any]) -> str:
-    """Render a reply over several lines, one top-level field a line, as Lean's pretty printer does."""
+    """Render a reply over several lines, one top-level field a line, as Lean's pretty printer
+    does."""
     items = [f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in reply.items()]
     return "{" + ",\n ".join(items) + "}"
 

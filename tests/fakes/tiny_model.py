@@ -25,7 +25,8 @@ CHAT_TEMPLATE = (
 CORPUS = [
     "theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by\n  norm_num",
     "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen BigOperators Real Nat",
-    '{"messages": [{"severity": "error", "pos": {"line": 1, "column": 0}, "data": "unsolved goals"}]}',
+    '{"messages": [{"severity": "error", "pos": {"line": 1, "column": 0},'
+    ' "data": "unsolved goals"}]}',
     "Let me check this with the REPL. The goal ⊢ x + x = 4 follows from h₀ by linarith.",
     'repl cannot return status in 60.5 seconds! {"repl_err": "crash"}',
 ] * 4
@@ -85,8 +86,10 @@ def reference_tokenizer(*, add_bos: bool) -> Any:
     if add_bos:
         spec["post_processor"] = {
             "type": "TemplateProcessing",
-            "single": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
-            "pair": [{"SpecialToken": {"id": BOS, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+            "single": [{"SpecialToken": {"id": BOS, "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": BOS, "type_id": 0}},
+                     {"Sequence": {"id": "A", "type_id": 0}},
                      {"Sequence": {"id": "B", "type_id": 1}}],
             "special_tokens": {BOS: {"id": BOS, "ids": [SPECIAL.index(BOS)], "tokens": [BOS]}},
         }  # fmt: skip

@@ -12,7 +12,9 @@ import pytest
 
 from stepprover.errors import LeanBackendError
 from stepprover.lean.backend import LeanBackend
+from stepprover.lean.pool import ReplPool
 from tests.conftest import standin_pool_config
+from tests.progress import until
 
 TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@t : True"}
 AXIOMS = {
@@ -32,8 +34,9 @@ async def test_local_backend_rechecks_a_final_timeout_that_waited_behind_a_satur
     backend = LeanBackend(standin_pool_config("--script", script_file(SCRIPT), workers=1))
     async with backend.open() as (repl, verifier):
         blocker = asyncio.create_task(repl.run_command("", "-- standin:sleep=1", 5))
-        while (await repl.health()).busy < 1:  # type: ignore[attr-defined]
-            await asyncio.sleep(0.02)  # until the only worker is busy: the pool is saturated
+        assert isinstance(repl, ReplPool)
+        pool = repl
+        await until(lambda: pool.snapshot().busy >= 1, "the only worker to be busy: saturated")
         verdict = await verifier.check(proof, timeout=0.5)
         await blocker
     assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict

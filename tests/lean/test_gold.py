@@ -24,6 +24,7 @@ from stepprover.lean.gold import (
     judge,
 )
 from stepprover.lean.verify import DEFAULT_ALLOWED_AXIOMS, Outcome
+from tests.progress import until
 
 FAKES = Path(__file__).parents[1] / "fakes"
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -168,8 +169,10 @@ async def test_memory_cap_kills_comparators_whole_tree(tools: GoldTools) -> None
 async def test_cancelling_a_check_kills_the_tree(tools: GoldTools) -> None:
     checker = GoldChecker(tools)
     task = asyncio.create_task(checker.check(STATEMENT, PROOF + "\n-- standin: hang\n"))
-    while not any("time.sleep" in " ".join(p.cmdline()) for p in children_of_config(tools)):
-        await asyncio.sleep(0.05)
+    await until(
+        lambda: any("time.sleep" in " ".join(p.cmdline()) for p in children_of_config(tools)),
+        "the stand-in build to hang",
+    )
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -16,6 +16,7 @@ from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.pool import RECYCLE_FRACTION, PoolConfig, ReplPool
 from stepprover.lean.process import ProcessConfig
 from tests.conftest import standin_command, standin_pool_config
+from tests.progress import until
 
 MATHLIB = "import Mathlib"
 
@@ -38,7 +39,7 @@ async def test_a_worker_found_dead_before_use_is_replaced_before_any_request() -
         sent: list[Any] = []
         original = dead.process.send_raw
 
-        async def spy(payload: bytes, timeout: float) -> str:
+        async def spy(payload: bytes, timeout: float) -> str:  # noqa: ASYNC109 - see SketchRepl
             sent.append(payload)
             return await original(payload, timeout)
 
@@ -83,8 +84,7 @@ async def test_a_worker_killed_from_outside_mid_request_is_infrastructure(tmp_pa
         task = asyncio.ensure_future(
             pool.run_command(MATHLIB, f"-- standin:pid-to={pid_file}\n-- standin:hang", timeout=300)
         )
-        while not pid_file.exists():
-            await asyncio.sleep(0.01)
+        await until(pid_file.exists, "the worker to write its pid")
         os.kill(int(pid_file.read_text()), signal.SIGTERM)
         outcome = await task
     assert outcome.status is CommandStatus.INFRASTRUCTURE
@@ -121,7 +121,7 @@ def test_the_service_reads_the_recycle_threshold_from_its_variable(
     assert ServiceSettings().pool_config().recycle_threshold_mb == 300
     monkeypatch.setenv("STEPPROVER_SERVICE_RECYCLE_RSS_MB", "1000")
     with pytest.raises(
-        ValueError, match="RECYCLE_RSS_MB .* must be below STEPPROVER_SERVICE_MAX_RSS_MB"
+        ValueError, match=r"RECYCLE_RSS_MB .* must be below STEPPROVER_SERVICE_MAX_RSS_MB"
     ):
         ServiceSettings()
 

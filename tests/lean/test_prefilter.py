@@ -17,9 +17,8 @@ from stepprover.lean.source import (
 STATEMENT = "theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by\n"
 
 CHEATS = {
-    "elab": 'elab "norm_num" : tactic => do\n  Lean.Elab.admitGoal (← Lean.Elab.Tactic.getMainGoal)\n'
-    + STATEMENT
-    + "  norm_num",
+    "elab": 'elab "norm_num" : tactic => do\n'
+    "  Lean.Elab.admitGoal (← Lean.Elab.Tactic.getMainGoal)\n" + STATEMENT + "  norm_num",
     "macro": 'macro "linarith" : tactic => `(tactic| sorry)\n' + STATEMENT + "  linarith",
     "syntax": 'syntax "trust_me" : tactic\n' + STATEMENT + "  trust_me",
     "macro_rules": "macro_rules | `(tactic| rfl) => `(tactic| sorry)\n" + STATEMENT + "  rfl",
@@ -110,7 +109,10 @@ def test_lexer_keeps_literals_whole_and_skips_comments() -> None:
 
 
 def test_split_imports() -> None:
-    code = "-- header\nimport Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\ntheorem x : True := trivial\n"
+    code = (
+        "-- header\nimport Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\n"
+        "theorem x : True := trivial\n"
+    )
     split = split_imports(code)
     assert split.imports == "import Mathlib\nimport Aesop"
     assert split.body == "\nset_option maxHeartbeats 400000\n\ntheorem x : True := trivial\n"
@@ -365,7 +367,8 @@ def test_names_are_read_as_lean_reads_them() -> None:
 def test_declared_names_are_fully_resolved() -> None:
     body = (
         "namespace A\nprivate theorem p : True := trivial\nlemma q' : True := trivial\n"
-        "theorem _root_.r : True := trivial\nsection\n@[simp] theorem s : True := trivial\nend\nend A\n"
+        "theorem _root_.r : True := trivial\nsection\n"
+        "@[simp] theorem s : True := trivial\nend\nend A\n"
         "theorem «t t» : True := trivial\n"
     )
     assert declared_theorems(body) == ["A.p", "A.q'", "r", "A.s", "«t t»"]

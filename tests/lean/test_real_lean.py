@@ -72,7 +72,10 @@ async def test_env_zero_holds_mathlib() -> None:
         assert not [m for m in reply.messages if m.severity == "error"]
 
 
-HEADER = "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\nopen BigOperators Real Nat Topology Rat\n\n"
+HEADER = (
+    "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 400000\n\n"
+    "open BigOperators Real Nat Topology Rat\n\n"
+)
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,11 @@ class ProvesEverything:
     """A verifier that answers `proved` whenever Lean would be asked: no integrity at all."""
 
     async def check(
-        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+        self,
+        code: str | bytes,
+        *,
+        statement: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - see SketchRepl
     ) -> Verdict:
         planned = selftest.plan(str(code), statement)
         if isinstance(planned, str):

@@ -75,7 +75,10 @@ def test_scripted_mode_counts_environments_and_resolves_negative_lines(
             },
         ],
     ]
-    requests = b'{"cmd": "import Mathlib"}\n\n{"cmd": "a\\nb\\nbad", "env": 0}\n\n{"cmd": "x", "env": 7}\n\n'
+    requests = (
+        b'{"cmd": "import Mathlib"}\n\n{"cmd": "a\\nb\\nbad", "env": 0}\n\n'
+        b'{"cmd": "x", "env": 7}\n\n'
+    )
     result = subprocess.run(
         standin_command("--script", script_file(script)),
         input=requests,

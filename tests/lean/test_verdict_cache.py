@@ -48,7 +48,11 @@ class FakeVerifier:
         self.started = asyncio.Event()
 
     async def check(
-        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+        self,
+        code: str | bytes,
+        *,
+        statement: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - see SketchRepl
     ) -> Verdict:
         self.calls += 1
         self.started.set()
@@ -276,7 +280,11 @@ async def test_a_longer_timeout_does_not_join_a_shorter_check(store: VerdictStor
 async def test_an_exception_reaches_every_caller_and_is_not_stored(store: VerdictStore) -> None:
     class Failing(FakeVerifier):
         async def check(
-            self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+            self,
+            code: str | bytes,
+            *,
+            statement: str | None = None,
+            timeout: float | None = None,  # noqa: ASYNC109 - see SketchRepl
         ) -> Verdict:
             self.calls += 1
             await asyncio.sleep(0)
@@ -397,7 +405,12 @@ class CountingPool:
         self.runs = 0
 
     async def run_command(
-        self, imports: str, cmd: str, timeout: float, *, trusted: bool = False
+        self,
+        imports: str,
+        cmd: str,
+        timeout: float,  # noqa: ASYNC109 - see SketchRepl
+        *,
+        trusted: bool = False,
     ) -> CommandOutcome:
         self.runs += 1
         return await self.pool.run_command(imports, cmd, timeout, trusted=trusted)

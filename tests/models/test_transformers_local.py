@@ -1,4 +1,5 @@
-"""The loop end to end with a tiny Qwen2 model (built here, random weights) and the stand-in REPL."""
+"""The loop end to end with a tiny Qwen2 model (built here, random weights) and the stand-in
+REPL."""
 
 from __future__ import annotations
 

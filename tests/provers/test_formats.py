@@ -11,7 +11,8 @@ from stepprover.provers.styles import KIMINA, Attempt
 ALG10 = find_problem(load_minif2f("valid"), "mathd_algebra_10")
 ALG478 = find_problem(load_minif2f("test"), "mathd_algebra_478")
 THM478 = (
-    "theorem mathd_algebra_478 (b h v : ℝ) (h₀ : 0 < b ∧ 0 < h ∧ 0 < v) (h₁ : v = 1 / 3 * (b * h))\n"
+    "theorem mathd_algebra_478 (b h v : ℝ) (h₀ : 0 < b ∧ 0 < h ∧ 0 < v) "
+    "(h₁ : v = 1 / 3 * (b * h))\n"
     "    (h₂ : b = 30) (h₃ : h = 13 / 2) : v = 65 := by"
 )
 PLAN = (
@@ -25,9 +26,9 @@ PLAN = (
 def test_deepseek_v2_cot_prompt_is_the_readme_example() -> None:
     readme_statement = (
         "import Mathlib\nimport Aesop\n\nset_option maxHeartbeats 0\n\nopen BigOperators Real Nat "
-        "Topology Rat\n\n/-- What is the positive difference between $120\\%$ of 30 and $130\\%$ of "
-        "20? Show that it is 10.-/\ntheorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 "
-        "* 20) = 10 := by\n  sorry"
+        "Topology Rat\n\n/-- What is the positive difference between $120\\%$ of 30 and "
+        "$130\\%$ of 20? Show that it is 10.-/\ntheorem mathd_algebra_10 : "
+        "abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by\n  sorry"
     )
     assert deepseek.formal_statement(ALG10) == readme_statement
     assert deepseek.cot_prompt(ALG10) == (
@@ -75,8 +76,8 @@ def test_goedel_error_string_is_the_rendered_example() -> None:
     assert goedel.correction_prompt(0, expected) == (
         "The proof (Round 0) is not correct. Following is the compilation error message, where we "
         "use <error></error> to signal the position of the error.\n\n" + expected + "\n\nBefore "
-        "producing the Lean 4 code to formally prove the given theorem, provide a detailed analysis "
-        "of the error message."
+        "producing the Lean 4 code to formally prove the given theorem, provide a detailed "
+        "analysis of the error message."
     )
 
 
@@ -113,7 +114,8 @@ GOALS = (
 KIMINA_EXAMPLE = (
     "# Error 1:\nGoals state before error position: \n" + GOALS + "\n\nError message: \n"
     "unknown identifier 'foo'\n\nLean 4 code snippet with error:\n```lean4\n"
-    "006  | theorem mathd_algebra_478 (b h v : ℝ) (h₀ : 0 < b ∧ 0 < h ∧ 0 < v) (h₁ : v = 1 / 3 * (b * h))\n"
+    "006  | theorem mathd_algebra_478 (b h v : ℝ) (h₀ : 0 < b ∧ 0 < h ∧ 0 < v) "
+    "(h₁ : v = 1 / 3 * (b * h))\n"
     "007  |     (h₂ : b = 30) (h₃ : h = 13 / 2) : v = 65 := by\n"
     "008 >|   rw [h₁, h₂, h₃]\n009  |   nlinarith [foo]\n```\n"
 )

@@ -131,7 +131,11 @@ class QueueVerifier:
         self.checked: list[str] = []
 
     async def check(
-        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+        self,
+        code: str | bytes,
+        *,
+        statement: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - see SketchRepl
     ) -> Verdict:
         self.checked.append(str(code))
         return self.verdicts.pop(0)

@@ -11,6 +11,7 @@ import pytest
 from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.protocol import CommandReply
 from tests.conftest import standin_pool_config
+from tests.progress import until
 
 ray = pytest.importorskip("ray")
 
@@ -76,8 +77,11 @@ async def test_ray_backend_rechecks_a_final_timeout_that_waited_behind_a_saturat
     )
     async with backend.open() as (repl, verifier):
         blocker = asyncio.create_task(repl.run_command("", "-- standin:sleep=1", 5))
-        while (await repl.pool_health()).busy < 1:  # type: ignore[attr-defined]
-            await asyncio.sleep(0.02)  # until the only worker is busy: the pool is saturated
+
+        async def saturated() -> bool:
+            return bool((await repl.pool_health()).busy >= 1)  # type: ignore[attr-defined]
+
+        await until(saturated, "the only worker to be busy: the pool is saturated")
         verdict = await verifier.check(proof, timeout=0.5)
         await blocker
     assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict

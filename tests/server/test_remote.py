@@ -19,6 +19,7 @@ from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.protocol import CommandReply, parse_reply
 from stepprover.lean.remote import RemoteLean
 from stepprover.models.scripted import ScriptedGenerator
+from tests.progress import until
 from tests.server.conftest import running_service, standin_settings
 
 AXIOMS = {
@@ -186,8 +187,11 @@ async def test_service_backend_rechecks_a_final_timeout_that_waited_behind_a_sat
     with running_service(standin_settings("--script", script_file(SCRIPT), workers=1)) as url:
         async with LeanBackend(None, url).open() as (repl, verifier):
             blocker = asyncio.create_task(repl.run_command("", "-- standin:sleep=1", 5))
-            while (await repl.pool_health()).busy < 1:  # type: ignore[attr-defined]
-                await asyncio.sleep(0.02)  # until the only worker is busy: the pool is saturated
+
+            async def saturated() -> bool:
+                return bool((await repl.pool_health()).busy >= 1)  # type: ignore[attr-defined]
+
+            await until(saturated, "the only worker to be busy: the pool is saturated")
             verdict = await verifier.check(proof, timeout=0.5)
             await blocker
     assert flag.exists() and verdict.proved and verdict.attempts == 2, verdict

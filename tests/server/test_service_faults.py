@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import STANDIN
+from tests.progress import until
 from tests.server.conftest import free_port, running_service, standin_settings
 from tests.server.test_service import SCRIPT
 
@@ -160,8 +161,7 @@ def test_a_client_leaving_verify_cancels_its_work(tmp_path: Path) -> None:
         async def leave_once_it_runs() -> None:
             async with httpx.AsyncClient(timeout=PROGRESS_WAIT) as client:
                 request = asyncio.ensure_future(client.post(url + "/api/verify", json=body))
-                while not started.exists():
-                    await asyncio.sleep(0.02)
+                await until(started.exists, "the request to start running")
                 request.cancel()  # the connection closes: the client is gone
                 await asyncio.gather(request, return_exceptions=True)
 

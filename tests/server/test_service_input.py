@@ -26,7 +26,8 @@ GOOD = "import Mathlib\ntheorem t : True := good_proof"
 
 
 def post_raw(url: str, path: str, raw: str) -> httpx.Response:
-    """Post text as JSON as it is written (NaN and "\\ud800" escapes are valid to Python's parser)."""
+    """Post text as JSON as it is written (NaN and "\\ud800" escapes are valid to Python's
+    parser)."""
     return httpx.post(url + path, content=raw.encode(), headers=JSON, timeout=60)
 
 
@@ -440,11 +441,13 @@ def test_started_line_says_sandbox_on_and_auth() -> None:
         ),
         (
             {"STEPPROVER_SERVICE_MAX_COMMANDS_PER_WORKER": "0"},
-            "STEPPROVER_SERVICE_MAX_COMMANDS_PER_WORKER='0': Input should be greater than or equal to 1",
+            "STEPPROVER_SERVICE_MAX_COMMANDS_PER_WORKER='0':"
+            " Input should be greater than or equal to 1",
         ),
         (
             {"STEPPROVER_SERVICE_MAX_RSS_MB": "2000", "STEPPROVER_SERVICE_RECYCLE_RSS_MB": "3000"},
-            "STEPPROVER_SERVICE_RECYCLE_RSS_MB (3000) must be below STEPPROVER_SERVICE_MAX_RSS_MB (2000)",
+            "STEPPROVER_SERVICE_RECYCLE_RSS_MB (3000)"
+            " must be below STEPPROVER_SERVICE_MAX_RSS_MB (2000)",
         ),
     ],
 )

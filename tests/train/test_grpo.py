@@ -193,8 +193,8 @@ def test_grpo_update_raises_the_rewarded_completion(tokenizer: Any, tmp_path: Pa
     from trl import GRPOConfig, GRPOTrainer
 
     prompt_ids = tokenizer.encode("Which tactic?", add_special_tokens=False)
-    good = tokenizer.encode(" norm_num", add_special_tokens=False) + [tokenizer.eos_token_id]
-    bad = tokenizer.encode(" linarith", add_special_tokens=False) + [tokenizer.eos_token_id]
+    good = [*tokenizer.encode(" norm_num", add_special_tokens=False), tokenizer.eos_token_id]
+    bad = [*tokenizer.encode(" linarith", add_special_tokens=False), tokenizer.eos_token_id]
     model = build_model(len(tokenizer), seed=4)
 
     def logp(sequence: list[int]) -> float:

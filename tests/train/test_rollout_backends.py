@@ -187,7 +187,7 @@ def test_grpo_samples_at_the_temperature_trl_trains_at(tmp_path: Path) -> None:
     config = GRPORunConfig(**base, loop={"temperature": 0.8, "top_p": 0.9})
     args = config.trl_config(report_to="none", use_cpu=True, max_completion_length=20480)
     assert (args.temperature, args.top_p) == (0.8, 0.9)
-    with pytest.raises(ValueError, match="loop.temperature"):
+    with pytest.raises(ValueError, match=r"loop\.temperature"):
         GRPORunConfig(**base, loop={"temperature": 0.8}, trl={"temperature": 1.0})
 
 

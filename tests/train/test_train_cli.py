@@ -55,7 +55,7 @@ def test_shipped_cycle_config_parses_and_builds_both_stages() -> None:
     config.check_trl(**on_this_machine())
     grpo = config.grpo_config("m", Path("c.txt"), Path("out")).trl_config(**on_this_machine())
     assert grpo.use_vllm and grpo.temperature == config.loop.temperature == 1.0
-    with pytest.raises(ValueError, match="grpo_trl.temperature"):
+    with pytest.raises(ValueError, match=r"grpo_trl\.temperature"):
         CycleRunConfig.model_validate({**config.model_dump(), "grpo_trl": {"temperature": 0.7}})
 
 

@@ -34,7 +34,7 @@ def trajectory_parts(trajectory: Trajectory) -> list[tuple[Part, str]]:
             parts.append(("answer", text))
         elif THINK_CLOSE in text:
             cut = text.index(THINK_CLOSE) + len(THINK_CLOSE)
-            parts += _thinking_parts(text[:cut]) + [("answer", text[cut:])]
+            parts += [*_thinking_parts(text[:cut]), ("answer", text[cut:])]
             thinking = False
         else:
             parts += _thinking_parts(text)

@@ -118,7 +118,7 @@ class TirAgent:
             trajectory.finish = await self._converse(trajectory)
             if trajectory.finish is Finish.ANSWERED:
                 await self._verify_final(trajectory, problem)
-        except Exception as exc:  # noqa: BLE001 - the boundary of one sample: record, don't kill the batch
+        except Exception as exc:  # the boundary of one sample: record, don't kill the batch
             outage = outage_of(exc)
             trajectory.finish = Finish.OUTAGE if outage else Finish.ERROR
             trajectory.error = str(outage) if outage else f"{type(exc).__name__}: {exc}"

@@ -38,7 +38,8 @@ def wrap_feedback(text: str) -> str:
 
 
 def reply_feedback(reply: dict[str, Any]) -> str:
-    """The REPL's JSON reply minus ``env``: one line, Python's default separators, Lean's key order."""
+    """The REPL's JSON reply minus ``env``: one line, Python's default separators, Lean's key
+    order."""
     return wrap_feedback(
         json.dumps({k: v for k, v in reply.items() if k != "env"}, ensure_ascii=False)
     )

@@ -246,7 +246,7 @@ async def _verdict(verifier: Verifier, item: dict[str, Any]) -> Verdict:
         return await verifier.check(item["code"], statement=item.get("statement"))
     except LeanUnavailable:
         raise
-    except Exception as exc:  # noqa: BLE001 - reported as this proof's verdict, never lost
+    except Exception as exc:  # reported as this proof's verdict, never lost
         return Verdict(outcome=Outcome.CRASH, reason=f"stepprover failed on this proof: {exc!r}")
 
 

@@ -75,7 +75,8 @@ BaseUrl = Annotated[
 ServerPrompt = Annotated[
     str,
     typer.Option(
-        help="With --base-url: auto (token ids, text if the server refuses them) | token_ids | text."
+        help="With --base-url: auto (token ids, text if the server refuses them) | token_ids "
+        "| text."
     ),
 ]
 TokenizerPath = Annotated[str | None, typer.Option(help="Tokenizer path if not the model's.")]
@@ -144,7 +145,8 @@ def read_text_or_exit(path: Path, what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         fail(
-            f"{what} {path} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
+            f"{what} {path} is not UTF-8 text"
+            f" (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
         )
 
 
@@ -250,7 +252,8 @@ def service_or_exit(url: str, api_key: str | None) -> None:
         fail(f"--lean-url {url!r}: port {parsed.port} is not in 1..65535")
     if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
         fail(
-            "--lean-api-key (or STEPPROVER_LEAN_API_KEY) must be printable ASCII: it is sent in an HTTP header"
+            "--lean-api-key (or STEPPROVER_LEAN_API_KEY) must be printable ASCII"
+            ": it is sent in an HTTP header"
         )
 
     async def probe() -> None:

@@ -124,8 +124,8 @@ def eval_(
     max_outages: Annotated[
         int,
         typer.Option(
-            help="Stop after this many samples in a row lost to an unavailable model server or Lean "
-            "(since the last result; 0: never)."
+            help="Stop after this many samples in a row lost to an unavailable model server or "
+            "Lean (since the last result; 0: never)."
         ),
     ] = 8,
 ) -> None:
@@ -190,12 +190,14 @@ def eval_(
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     loop = loop_config_or_exit(
-        prompt_style, temperature, max_context_tokens=max_context_tokens, final_timeout=final_timeout,
-        reference=reference, max_repl_calls=max_repl_calls, sketch_timeout=sketch_timeout,
+        prompt_style, temperature, max_context_tokens=max_context_tokens,
+        final_timeout=final_timeout, reference=reference, max_repl_calls=max_repl_calls,
+        sketch_timeout=sketch_timeout,
     )  # fmt: skip
     settings = RunSettings(
-        model=model, loop=loop, lean=LeanBackend(pool_config, lean_url, lean_api_key, lean_ray,
-                                                 cache_or_none(cache, cache_dir, repl, lean_dir, lean_url)),
+        model=model, loop=loop,
+        lean=LeanBackend(pool_config, lean_url, lean_api_key, lean_ray,
+                         cache_or_none(cache, cache_dir, repl, lean_dir, lean_url)),
         lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir), samples=samples,
         dataset=benchmark, dataset_sha256=file_sha256(path), split=split,
     )  # fmt: skip
@@ -347,8 +349,9 @@ def _print_eval_summary(
         )
     if tree is not None:
         console.print(
-            f"n counts the {config.samples} first attempts; each counts as solved when it or one of "
-            f"its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) is"
+            f"n counts the {config.samples} first attempts; each counts as solved when it or one "
+            f"of its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) "
+            "is"
         )
     console.print(f"outcomes: {store.outcome_counts()}", markup=False, highlight=False)
     console.print(store.final_checks().line(), markup=False, highlight=False)

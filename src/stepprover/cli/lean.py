@@ -170,8 +170,8 @@ def lean_selftest(
 
 
 async def _selftest_with_lean(
-    process: ProcessConfig, timeout: float, workers: int
+    process: ProcessConfig, check_timeout: float, workers: int
 ) -> list[selftest.Result]:
     async with ReplPool(PoolConfig(process=process, workers=workers, warmup_timeout=900)) as pool:
-        verifier = LeanVerifier(pool, VerifyConfig(timeout=timeout))
+        verifier = LeanVerifier(pool, VerifyConfig(timeout=check_timeout))
         return await selftest.run(verifier, selftest.CASES, concurrency=workers)

@@ -114,9 +114,9 @@ def prove(
 ) -> None:
     """Prove one problem with tool-integrated reasoning and show the trajectory.
 
-    Exit status: 0 if proved, 1 if not, 2 for input that cannot be used (one line on stderr says why),
-    3 if Lean could not be used (no REPL starts, the --lean-url service is unreachable or refuses
-    the key, or an outage cut the proof short: no result), 130 if interrupted."""
+    Exit status: 0 if proved, 1 if not, 2 for input that cannot be used (one line on stderr says
+    why), 3 if Lean could not be used (no REPL starts, the --lean-url service is unreachable or
+    refuses the key, or an outage cut the proof short: no result), 130 if interrupted."""
     positive_or_exit("--sketch-timeout", sketch_timeout)
     positive_or_exit("--warmup-timeout", warmup_timeout)
     at_least_one_or_exit("--max-repl-calls", max_repl_calls)

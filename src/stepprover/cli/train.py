@@ -14,7 +14,8 @@ _T = TypeVar("_T")
 
 
 def _training(run: Callable[[], _T]) -> _T:
-    """Run a training command; a config, data or setup problem is one clear line, not a traceback."""
+    """Run a training command; a config, data or setup problem is one clear line, not a
+    traceback."""
     from stepprover.errors import StepproverError
 
     try:

@@ -95,7 +95,10 @@ def start_line(spec: str, dataset_sha256: str, names: Iterable[str]) -> str | No
     wanted = set(names)
     listed = f"stepprover/data/benchmarks/{found.benchmark}.defects.yaml"
     if not any(d.name in wanted for d in found.defects):
-        return f"{spec}: none of these {len(wanted)} problems is in {listed} (known defects, with sources)"
+        return (
+            f"{spec}: none of these {len(wanted)} problems is in {listed} "
+            "(known defects, with sources)"
+        )
     line = f"{spec}: {found.summary(wanted)} among these {len(wanted)} problems (see {listed})"
     fixed = sum(d.corrected_in is not None and d.name in wanted for d in found.defects)
     if found.corrected_variant and fixed:

@@ -197,7 +197,8 @@ def gold_lines(
         "## Gold-standard verification (comparator)", "",
         "| check | pass@1 |", "| --- | --- |",
         f"| fast checks (REPL + integrity checks) | {fast} |",
-        f"| gold (comparator: sandboxed build, statement match, axioms, kernel replay) | {under_gold} |",
+        "| gold (comparator: sandboxed build, statement match, axioms, kernel replay)"
+        f" | {under_gold} |",
         "",
         f"{len(accepted)} accepted samples; comparator: "
         + ", ".join(f"{name} {n}" for name, n in sorted(outcomes.items())) + ". "

@@ -158,7 +158,8 @@ def _markdown(
         "| setting | value |",
         "| --- | --- |",
         f"| model | {config.model} |",
-        f"| dataset | {config.dataset} (sha256 {config.dataset_sha256[:16]}…, split {config.split}) |",
+        f"| dataset | {config.dataset} (sha256 {config.dataset_sha256[:16]}…"
+        f", split {config.split}) |",
         f"| problems | {len(problems)} |",
         f"| samples per problem | {config.samples} |",
         f"| sampling | {json.dumps(config.sampling)} |",
@@ -179,8 +180,8 @@ def _markdown(
            *[f"| {name} (paper) | {value:.1f}% |" for name, value in PAPER_TABLE1.items()],
            f"| **{config.model} (this run)** | **{headline}** |"] if paper else
           ["| Model | Pass@1 |", "| --- | --- |", f"| {config.model} (this run) | {headline} |", "",
-           (f"The paper's figures are on {PAPER_SETTINGS['dataset']}, so they are not shown next to "
-            "this run's.")]),
+           (f"The paper's figures are on {PAPER_SETTINGS['dataset']}, so they are not shown "
+            "next to this run's.")]),
         "",
         (f"pass@1 is the mean over the {config.samples} samples of each problem, averaged over all "
          f"{len(problems)} problems (95% bootstrap interval over problems)."),
@@ -188,7 +189,8 @@ def _markdown(
         *_soundness(summary, shown),
         "## Table 2: pass@1 by maximum context length",
         "",
-        "| Maximum generation length | this run |" + (" StepFun-Prover-Preview-32B (paper) |" if paper else ""),
+        "| Maximum generation length | this run |"
+        + (" StepFun-Prover-Preview-32B (paper) |" if paper else ""),
         "| --- | --- |" + (" --- |" if paper else ""),
         *[f"| {length} | {ours(context_curve[length])} |"
           + (f" {PAPER_TABLE2.get(length, float('nan')):.1f}% |" if paper else "")
@@ -296,15 +298,16 @@ def _soundness(summary: RunSummary, shown: bool) -> list[str]:
             "| --- | --- | --- | --- | --- |",
         ]
         lines += [
-            f"| {n} | {d.kind} | {summary.counts[n][1]}/{summary.counts[n][0]} | {d.reason} | {d.source} |"
+            f"| {n} | {d.kind} | {summary.counts[n][1]}/{summary.counts[n][0]}"
+            f" | {d.reason} | {d.source} |"
             for n, d in sorted(bad.items())
         ]
         lines.append("")
     for defect, solved in summary.false_statements_proved():
         lines += [
             (
-                f"**Verifier or statement problem:** {solved} samples proved `{defect.name}`, which "
-                f"is known to be false ({defect.reason}). Inspect these proofs."
+                f"**Verifier or statement problem:** {solved} samples proved `{defect.name}`, "
+                f"which is known to be false ({defect.reason}). Inspect these proofs."
             ),
             "",
         ]

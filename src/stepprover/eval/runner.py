@@ -73,7 +73,7 @@ async def preflight(
     repl: SketchRepl,
     store: RunStore,
     problems: Sequence[Problem],
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 - see SketchRepl
     breaker: OutageBreaker | None = None,
 ) -> dict[str, tuple[bool, str]]:
     """Elaborate each statement once with ``sorry`` under its header.
@@ -92,7 +92,7 @@ async def preflight(
         source = split_imports(problem.header + with_sorry(problem.formal_statement))
         try:
             outcome = await repl.run_command(source.imports, source.body, timeout)
-        except Exception as exc:  # noqa: BLE001 - e.g. PoolBusy: no judgement of the statement
+        except Exception as exc:  # e.g. PoolBusy: no judgement of the statement
             if (outage := outage_of(exc)) is not None:
                 breaker.outage(outage)
             return

@@ -29,30 +29,46 @@ HealthProbe = Callable[[], Awaitable[PoolHealth]]
 
 class RecheckingVerifier:
     """A final check that timed out while the pool was saturated is run once more
-    on an idle worker before it counts as a timeout."""
+    on an idle worker before it counts as a timeout.
 
-    def __init__(self, verifier: Verifier, health: HealthProbe, poll: float = 0.05) -> None:
+    ``until_free`` waits for a free worker (``ReplPool.until_free``, an event wait); without
+    it, ``health`` is asked every ``poll`` seconds (the service and the Ray actors report
+    their state only when asked)."""
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        health: HealthProbe,
+        poll: float = 0.05,
+        until_free: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.verifier = verifier
         self.health = health
         self.poll = poll
+        self.until_free = until_free
 
     async def check(
-        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+        self,
+        code: str | bytes,
+        *,
+        statement: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - see SketchRepl
     ) -> Verdict:
         queued = await self._no_free_worker()
         verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
         if verdict.outcome is not Outcome.TIMEOUT or not (queued or await self._others_waiting()):
             return verdict
-        while await self._no_free_worker():
-            await asyncio.sleep(self.poll)
+        if self.until_free is not None:
+            await self.until_free()
+        else:
+            while await self._no_free_worker():  # noqa: ASYNC110 - a remote pool is known by asking
+                await asyncio.sleep(self.poll)
         again = await self.verifier.check(code, statement=statement, timeout=timeout)
         return again.model_copy(update={"attempts": verdict.attempts + again.attempts})
 
     async def _no_free_worker(self) -> bool:
         """A check started now would wait: nothing idle, no room to start a worker."""
-        health = await self.health()
-        no_room = health.workers + health.starting >= health.size
-        return health.waiting > 0 or (health.idle == 0 and no_room)
+        return (await self.health()).saturated
 
     async def _others_waiting(self) -> bool:
         return (await self.health()).waiting > 0
@@ -110,5 +126,6 @@ class LeanBackend:
             return
         async with ReplPool(self.pool_config) as pool:
             lean = LeanVerifier(pool)
-            with self._cached(RecheckingVerifier(lean, pool.health), lean.config) as verifier:
+            rechecking = RecheckingVerifier(lean, pool.health, until_free=pool.until_free)
+            with self._cached(rechecking, lean.config) as verifier:
                 yield pool, verifier

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
@@ -41,7 +42,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import IO
 
 from pydantic import BaseModel, ConfigDict
 
@@ -221,7 +221,7 @@ async def _supervise(
     argv: Sequence[str],
     cwd: Path,
     env: Mapping[str, str],
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 - see SketchRepl
     max_rss_mb: float,
     poll: float,
 ) -> _Run:
@@ -239,11 +239,14 @@ async def _supervise(
         proc = subprocess.Popen(  # noqa: ASYNC220
             list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509
+            start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
     except OSError as exc:
         raise GoldUnavailable(f"cannot start {argv[0]!r}: {exc}") from exc
-    assert proc.stdout is not None and proc.stderr is not None
+    # Binary pipes with the default buffering: buffered readers, whose read1 returns what
+    # has arrived instead of waiting for a full buffer.
+    assert isinstance(proc.stdout, io.BufferedReader)
+    assert isinstance(proc.stderr, io.BufferedReader)
     readers = [
         threading.Thread(target=_read_lines, args=(proc.stdout, run), daemon=True),
         threading.Thread(target=_read_tail, args=(proc.stderr, run.stderr_tail), daemon=True),
@@ -274,7 +277,7 @@ async def _supervise(
     return run
 
 
-def _read_lines(pipe: IO[bytes], run: _Run) -> None:
+def _read_lines(pipe: io.BufferedReader, run: _Run) -> None:
     """Keep the tail of stdout and follow comparator's progress lines (a reader thread)."""
     partial = bytearray()
     while chunk := pipe.read1(1 << 16):
@@ -287,7 +290,7 @@ def _read_lines(pipe: IO[bytes], run: _Run) -> None:
     _follow(run, partial.decode(errors="replace").strip())
 
 
-def _read_tail(pipe: IO[bytes], tail: bytearray) -> None:
+def _read_tail(pipe: io.BufferedReader, tail: bytearray) -> None:
     while chunk := pipe.read1(1 << 16):
         _keep(tail, chunk)
 

@@ -63,7 +63,8 @@ def is_ident_rest(c: str) -> bool:
 
 
 # Lean's `charLitFnAux` (src/Lean/Parser/Basic.lean): `'` not followed by `'`, then one character
-# (a newline too) or an escape of `quotedCharCoreFn` (`\\ \" \' \r \n \t`, `\xHH`, `\uHHHH`), then `'`.
+# (a newline too) or an escape of `quotedCharCoreFn` (`\\ \" \' \r \n \t`, `\xHH`, `\uHHHH`),
+# then `'`.
 _CHAR_LITERAL = re.compile(
     r"'(?:\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[\\\"'rnt])|[^\\'])'", re.DOTALL
 )

@@ -28,10 +28,11 @@ reply to a request) failed to start: that is a start failure (``ReplStartError``
 not replaced in the background. Only a worker's answer clears ``last_start_error``.
 
 A worker retires after ``max_commands`` commands or once its RSS passes the soft
-recycle threshold (by default ``RECYCLE_FRACTION`` of the hard cap); its successor is warmed *before* it leaves (started when the
-remaining commands would take about as long as a warm-up), so throughput does
-not dip. A worker that timed out, crashed or ran out of memory is already dead;
-a replacement warms in the background while other workers keep serving.
+recycle threshold (by default ``RECYCLE_FRACTION`` of the hard cap); its successor is
+warmed *before* it leaves (started when the remaining commands would take about as
+long as a warm-up), so throughput does not dip. A worker that timed out, crashed or
+ran out of memory is already dead; a replacement warms in the background while other
+workers keep serving.
 """
 
 from __future__ import annotations
@@ -159,6 +160,13 @@ class PoolHealth:
             return "closed"
         return "unavailable" if self.ready == 0 and self.last_start_error else "ok"
 
+    @property
+    def saturated(self) -> bool:
+        """A check sent now would wait: requests are queued, or nothing is idle and there is
+        no room to start a worker."""
+        no_room = self.workers + self.starting >= self.size
+        return self.waiting > 0 or (self.idle == 0 and no_room)
+
 
 def _may_leave_state(request: Request) -> bool:
     """Whether an untrusted request could run code beyond what a verified proof may hold:
@@ -223,6 +231,7 @@ class ReplPool:
         self._warmup_seconds: dict[str, float] = {}
         self._last_start_error: str | None = None
         self._cond = asyncio.Condition()
+        self._changed = asyncio.Event()  # set (and replaced) whenever a worker may be free
         self._tasks: set[asyncio.Task[Any]] = set()
         self._processes: set[ReplProcess] = set()
         self._closed = False
@@ -236,7 +245,12 @@ class ReplPool:
     # ------------------------------------------------------------------ public API
 
     async def run(
-        self, imports: str, request: Request, timeout: float, *, trusted: bool = False
+        self,
+        imports: str,
+        request: Request,
+        timeout: float,  # noqa: ASYNC109 - see SketchRepl
+        *,
+        trusted: bool = False,
     ) -> Reply:
         """Run ``request`` on a worker whose environment holds ``imports``.
 
@@ -294,7 +308,12 @@ class ReplPool:
         return error
 
     async def run_command(
-        self, imports: str, cmd: str, timeout: float, *, trusted: bool = False
+        self,
+        imports: str,
+        cmd: str,
+        timeout: float,  # noqa: ASYNC109 - see SketchRepl
+        *,
+        trusted: bool = False,
     ) -> CommandOutcome:
         """Run one command (the sketch interface): ``run``, its outcome described instead of
         raised. ``PoolBusy`` is still raised (back-pressure)."""
@@ -337,6 +356,11 @@ class ReplPool:
             ready=sum(w.answered for w in self._workers),
         )
 
+    async def until_free(self) -> None:
+        """Return once a check sent now would not wait for a worker (or the pool closed)."""
+        while not self._closed and self.snapshot().saturated:
+            await self._changed.wait()
+
     def worker_pids(self) -> list[int]:
         """Process ids of the workers now serving (for tests and metrics)."""
         return [w.process.pid for w in self._workers]
@@ -356,6 +380,7 @@ class ReplPool:
         await asyncio.gather(*(self._close_process(p) for p in processes), return_exceptions=True)
         async with self._cond:
             self._cond.notify_all()
+        self._changed.set()
 
     # ------------------------------------------------------------------ acquire / release
 
@@ -393,7 +418,7 @@ class ReplPool:
         except BaseException as exc:
             async with self._cond:
                 self._starting -= 1
-                self._cond.notify()
+                self._notify()
             if self._closed and isinstance(exc, ReplError):
                 raise PoolClosed("the REPL pool was closed during the warm-up") from exc
             raise
@@ -453,7 +478,13 @@ class ReplPool:
                     worker.successor = self._start_spare(worker.imports)
                 worker.idle_since = time.monotonic()
                 self._idle.append(worker)
-            self._cond.notify()
+            self._notify()
+
+    def _notify(self) -> None:
+        """A worker may be free: wake one request waiting for one, and every ``until_free``."""
+        self._cond.notify()
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def _forget(self, worker: _Worker, *, keep_successor: bool = False) -> None:
         """Take a worker out of service and stop it (and, unless kept, its successor)."""
@@ -510,14 +541,14 @@ class ReplPool:
             finally:
                 async with self._cond:
                     self._starting -= 1
-                    self._cond.notify()
+                    self._notify()
             async with self._cond:
                 if self._closed:
                     await self._close_process(worker.process)
                     return
                 self._workers.add(worker)
                 self._idle.append(worker)
-                self._cond.notify()
+                self._notify()
 
         self._spawn(fill_slot())
 

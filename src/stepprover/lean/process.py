@@ -3,8 +3,9 @@
 The process runs in its own process group (and session), so that killing it
 also kills what it spawned (``lake env``/``lake exe repl`` run the REPL as a
 child). On Linux it runs under ``lean/guard.py``, which kills the whole tree when
-stepprover dies, whatever the signal (SIGKILL included). Each request has a wall-clock timeout; while it runs, the RSS of the
-whole process tree is polled and the group is killed when it passes the cap.
+stepprover dies, whatever the signal (SIGKILL included). Each request has a wall-clock
+timeout; while it runs, the RSS of the whole process tree is polled and the group is
+killed when it passes the cap.
 Any failure leaves the process dead: callers replace it, never reuse it.
 """
 
@@ -234,7 +235,7 @@ class ReplProcess:
 
     # ------------------------------------------------------------------ requests
 
-    async def send(self, request: Request, timeout: float) -> Reply:
+    async def send(self, request: Request, timeout: float) -> Reply:  # noqa: ASYNC109 - see SketchRepl
         """Send one request and return the parsed reply.
 
         Raises:
@@ -257,7 +258,7 @@ class ReplProcess:
             return request_bytes <= _PIPE_CAPACITY
         return request_bytes <= self._unread_input()
 
-    async def send_raw(self, payload: bytes, timeout: float) -> str:
+    async def send_raw(self, payload: bytes, timeout: float) -> str:  # noqa: ASYNC109 - see SketchRepl
         """Write framed bytes, return the next framed reply's text (without the blank line)."""
         async with self._lock:
             if not self.alive:
@@ -412,14 +413,14 @@ class ReplProcess:
         await cancel_and_wait(self._stderr_task)
 
 
-async def cancel_and_wait(task: asyncio.Future[Any], timeout: float | None = None) -> None:
-    """Cancel ``task`` and wait (up to ``timeout`` seconds) until it has ended; its result
-    or error is not wanted. A cancellation of the caller during the wait still propagates:
-    ``with suppress(CancelledError): await task`` would swallow it, and Ctrl-C arriving at
-    that moment would be lost (the command then waits out its proof's whole timeout)."""
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended; its result or error is not wanted. A
+    cancellation of the caller during the wait still propagates: ``with
+    suppress(CancelledError): await task`` would swallow it, and Ctrl-C arriving at that
+    moment would be lost (the command then waits out its proof's whole timeout)."""
     task.cancel()
-    await asyncio.wait({task}, timeout=timeout)
-    if task.done() and not task.cancelled():
+    await asyncio.wait({task})
+    if not task.cancelled():
         task.exception()  # retrieved, so that asyncio does not log it
 
 
@@ -427,15 +428,16 @@ PROBE_COMMAND = "example : True := trivial"
 """Needs no imports, so the real REPL answers it in about a second (Lean core only)."""
 
 
-async def probe(config: ProcessConfig, timeout: float) -> None:
+async def probe(config: ProcessConfig, warmup_timeout: float) -> None:
     """Start the REPL, send it one command that needs no imports, stop it. Raises
-    ``ReplStartError`` (with the REPL's stderr) unless it answers within ``timeout`` seconds.
+    ``ReplStartError`` (with the REPL's stderr) unless it answers within ``warmup_timeout``
+    seconds.
 
     Run before a long job, so that a REPL that cannot run (a missing file, a path the
     sandbox hides) is one line at once rather than an outage for every sample."""
     process = await ReplProcess.spawn(config)
     try:
-        await process.send(CommandRequest(cmd=PROBE_COMMAND), timeout)
+        await process.send(CommandRequest(cmd=PROBE_COMMAND), warmup_timeout)
     except ReplError as exc:
         hint = (
             (
@@ -446,7 +448,7 @@ async def probe(config: ProcessConfig, timeout: float) -> None:
             else ""
         )
         why = (
-            f"no answer within {timeout:g} s (the warm-up timeout)"
+            f"no answer within {warmup_timeout:g} s (the warm-up timeout)"
             if isinstance(exc, ReplTimeout)
             else exc.summary
         )

@@ -135,7 +135,8 @@ class _Reply(_Wire):
     """The JSON object exactly as the REPL sent it (Lean's key order)."""
 
     def raw_json(self, *, drop: tuple[str, ...] = ()) -> str:
-        """`json.dumps` of the raw reply minus the ``drop`` keys, as the reference demo writes it."""
+        """`json.dumps` of the raw reply minus the ``drop`` keys, as the reference demo writes
+        it."""
         return json.dumps({k: v for k, v in self.raw.items() if k not in drop}, ensure_ascii=False)
 
 

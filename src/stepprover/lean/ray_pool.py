@@ -30,12 +30,15 @@ class PoolActor:
         self.verifier = LeanVerifier(self.pool, verify_config)
 
     async def check(
-        self, code: str, statement: str | None, timeout: float | None
+        self,
+        code: str,
+        statement: str | None,
+        timeout: float | None,  # noqa: ASYNC109 - see SketchRepl
     ) -> dict[str, Any]:
         verdict = await self.verifier.check(code, statement=statement, timeout=timeout)
         return verdict.model_dump(mode="json")
 
-    async def run_command(self, imports: str, cmd: str, timeout: float) -> dict[str, Any]:
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 - see SketchRepl
         outcome = await self.pool.run_command(imports, cmd, timeout)
         return outcome.model_dump(mode="json")
 
@@ -100,13 +103,17 @@ class RayVerifier:
         self._in_flight = [0] * len(self.actors)
 
     async def check(
-        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+        self,
+        code: str | bytes,
+        *,
+        statement: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - see SketchRepl
     ) -> Verdict:
         text = code.decode("utf-8", errors="surrogateescape") if isinstance(code, bytes) else code
         data = await self._call("check", text, statement, timeout)
         return Verdict.model_validate(data)
 
-    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:  # noqa: ASYNC109 - see SketchRepl
         """The actor's outcome as it sent it; an actor that died or could not be reached
         is an ``infrastructure`` outcome."""
         from ray.exceptions import RayError
@@ -124,7 +131,8 @@ class RayVerifier:
         return [await actor.health.remote() for actor in self.actors]
 
     async def pool_health(self) -> PoolHealth:
-        """Every actor's pool summed as one (for the re-check of final timeouts under saturation)."""
+        """Every actor's pool summed as one (for the re-check of final timeouts under
+        saturation)."""
         states = [await actor.pool_health.remote() for actor in self.actors]
         counts = {
             f.name: sum(s[f.name] for s in states)

@@ -44,14 +44,19 @@ class RemoteLean:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.AsyncClient(
             base_url=url.rstrip("/"), headers=headers, timeout=http_timeout, transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections),
         )  # fmt: skip
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
 
     async def check(
-        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+        self,
+        code: str | bytes,
+        *,
+        statement: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - see SketchRepl
     ) -> Verdict:
         """Raises ``RemoteUnreachable`` (a ``LeanUnavailable``) when the service cannot be
         reached after every retry, ``LeanUnavailable`` when it could get no worker for the
@@ -66,7 +71,7 @@ class RemoteLean:
             raise LeanUnavailable(result.error or "the service gave no verdict")
         return result.verdict
 
-    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:
+    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:  # noqa: ASYNC109 - see SketchRepl
         """The service's outcome as it sent it; an unreachable service is an
         ``infrastructure`` outcome. Raises ``RemoteError`` when the service refuses."""
         started = time.monotonic()

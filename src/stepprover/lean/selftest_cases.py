@@ -151,7 +151,8 @@ HONEST: list[Case] = [
     honest(
         "unicode_subscripts",
         "theorem mathd_algebra_10' (x : ℝ) (h₀ : 3 * x = 12) (h₁ : x ≠ 0) : x = 4 := by",
-        "theorem mathd_algebra_10' (x : ℝ) (h₀ : 3 * x = 12) (h₁ : x ≠ 0) : x = 4 := by\n  linarith",
+        "theorem mathd_algebra_10' (x : ℝ) (h₀ : 3 * x = 12) (h₁ : x ≠ 0) : x = 4 := by"
+        "\n  linarith",
     ),
     honest(
         "add_aesop_rules_unsafe_phase",
@@ -340,27 +341,24 @@ EXPLOITS: list[Case] = [
         "attribute-registered elaborator",
         "prefilter",
         "open Lean Elab Command in\n@[command_elab Lean.Parser.Command.printAxioms]\n"
-        "def fakeAxioms : CommandElab := fun _ => logInfo \"'mathd_algebra_24' does not depend on any axioms\"\n\n"
-        + S_24
-        + "\n  sorry",
+        "def fakeAxioms : CommandElab := fun _ => logInfo "
+        "\"'mathd_algebra_24' does not depend on any axioms\"\n\n" + S_24 + "\n  sorry",
         S_24,
     ),
     exploit(
         "tactic_attribute",
         "attribute-registered elaborator",
         "prefilter",
-        "@[tactic Lean.Parser.Tactic.omega] def fakeOmega : Lean.Elab.Tactic.Tactic := fun _ => pure ()\n\n"
-        + S_24
-        + "\n  omega",
+        "@[tactic Lean.Parser.Tactic.omega] def fakeOmega : Lean.Elab.Tactic.Tactic := "
+        "fun _ => pure ()\n\n" + S_24 + "\n  omega",
         S_24,
     ),
     exploit(
         "term_elab_attribute",
         "attribute-registered elaborator",
         "prefilter",
-        "@[term_elab Lean.Parser.Term.typeOf] def fakeTypeOf : Lean.Elab.Term.TermElab := fun _ _ => default\n\n"
-        + S_24
-        + "\n  linarith",
+        "@[term_elab Lean.Parser.Term.typeOf] def fakeTypeOf : Lean.Elab.Term.TermElab := "
+        "fun _ _ => default\n\n" + S_24 + "\n  linarith",
         S_24,
     ),
     exploit(
@@ -376,27 +374,24 @@ EXPLOITS: list[Case] = [
         "app_unexpander_attribute",
         "attribute-registered elaborator",
         "prefilter",
-        "@[app_unexpander Eq] def unexpandEq : Lean.PrettyPrinter.Unexpander := fun _ => throw ()\n\n"
-        + S_24
-        + "\n  linarith",
+        "@[app_unexpander Eq] def unexpandEq : Lean.PrettyPrinter.Unexpander := "
+        "fun _ => throw ()\n\n" + S_24 + "\n  linarith",
         S_24,
     ),
     exploit(
         "norm_num_extension",
         "norm_num/positivity/simproc extension",
         "prefilter",
-        "@[norm_num _ = _] def evalAnyEq : Mathlib.Meta.NormNum.NormNumExt where eval _ := failure\n\n"
-        + S_24
-        + "\n  norm_num",
+        "@[norm_num _ = _] def evalAnyEq : Mathlib.Meta.NormNum.NormNumExt "
+        "where eval _ := failure\n\n" + S_24 + "\n  norm_num",
         S_24,
     ),
     exploit(
         "positivity_extension",
         "norm_num/positivity/simproc extension",
         "prefilter",
-        "@[positivity _] def evalAny : Mathlib.Meta.Positivity.PositivityExt where eval _ _ _ := failure\n\n"
-        + S_24
-        + "\n  linarith",
+        "@[positivity _] def evalAny : Mathlib.Meta.Positivity.PositivityExt "
+        "where eval _ _ _ := failure\n\n" + S_24 + "\n  linarith",
         S_24,
     ),
     exploit(
@@ -499,7 +494,8 @@ EXPLOITS: list[Case] = [
         "changed_statement",
         "statement change",
         "lean",
-        "theorem mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 ∨ True := by\n  right; trivial",
+        "theorem mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = 2000 ∨ True := by"
+        "\n  right; trivial",
         S_24,
     ),
     exploit(

@@ -233,7 +233,8 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
             and (
                 (tok.text == ":" and _followed_by(tokens, i, "="))
                 # equations of a term-mode theorem, at column 0 or indented (`  | 0 => rfl`): a `|`
-                # that starts a line (`|x|` at a line start ends it too early, which is only stricter)
+                # that starts a line (`|x|` at a line start ends it too early, which is only
+                # stricter)
                 or (tok.text == "|" and (i == 0 or tokens[i - 1].line < tok.line))
                 or tok.text == "where"
             )
@@ -303,7 +304,8 @@ def _may_start(tokens: list[Token], i: int) -> bool:
 
 
 def _attribute_tokens(tokens: list[Token]) -> set[int]:
-    """Indices of tokens inside ``@[...]`` and ``attribute [...]`` (their words are attribute names)."""
+    """Indices of tokens inside ``@[...]`` and ``attribute [...]`` (their words are attribute
+    names)."""
     inside: set[int] = set()
     for i, tok in enumerate(tokens[:-1]):
         if tokens[i + 1].text == "[" and (tok.text == "@" or tok.text == "attribute"):
@@ -357,7 +359,8 @@ def _matching(tokens: list[Token], i: int) -> int:
 
 
 def attributes_in(tokens: list[Token], open_bracket: int) -> list[Attribute]:
-    """The attribute names inside ``[...]`` starting at ``open_bracket`` (kinds ``local``/``scoped`` skipped)."""
+    """The attribute names inside ``[...]`` starting at ``open_bracket`` (kinds
+    ``local``/``scoped`` skipped)."""
     close = _matching(tokens, open_bracket)
     names: list[Attribute] = []
     expect_name = True

@@ -202,7 +202,10 @@ def setup_plan(setup: LeanSetup) -> list[Step]:
         ),
         Step(
             f"clone the REPL at {setup.repl_rev}",
-            ["git", "clone", "--depth", "1", "--branch", setup.repl_rev, REPL_URL, str(setup.repl_dir)],
+            [
+                "git", "clone", "--depth", "1", "--branch", setup.repl_rev, REPL_URL,
+                str(setup.repl_dir),
+            ],
             None,
             (setup.repl_dir / ".git").exists(),
         ),
@@ -249,7 +252,8 @@ def gold_setup_plan(setup: LeanSetup) -> list[Step]:
         Step(
             f"clone comparator at {pins.comparator_rev[:12]}",
             ["sh", "-c", (f"git clone {COMPARATOR_URL} {shlex.quote(str(setup.comparator_dir))} && "
-             f"git -C {shlex.quote(str(setup.comparator_dir))} checkout --detach {pins.comparator_rev}")],
+             f"git -C {shlex.quote(str(setup.comparator_dir))} "
+             f"checkout --detach {pins.comparator_rev}")],
             None,
             at_rev(setup.comparator_dir, pins.comparator_rev),
         ),
@@ -279,7 +283,10 @@ def gold_setup_plan(setup: LeanSetup) -> list[Step]:
         ),
         Step(
             f"install landrun {LANDRUN_VERSION} (needs Go >= 1.24)",
-            ["env", f"GOBIN={setup.gold_bin}", "go", "install", f"{LANDRUN_MODULE}@{LANDRUN_VERSION}"],
+            [
+                "env", f"GOBIN={setup.gold_bin}", "go", "install",
+                f"{LANDRUN_MODULE}@{LANDRUN_VERSION}",
+            ],
             setup.gold_bin,
             setup.landrun_binary.exists(),
         ),

@@ -269,7 +269,11 @@ class CachingVerifier:
         return verdict_key(code, statement, setup=self.setup, config=self.config)
 
     async def check(
-        self, code: str | bytes, *, statement: str | None = None, timeout: float | None = None
+        self,
+        code: str | bytes,
+        *,
+        statement: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - see SketchRepl
     ) -> Verdict:
         started = time.monotonic()
         # The timeout joins the in-flight key only: a caller allowed longer must not get
@@ -310,7 +314,11 @@ class CachingVerifier:
         )
 
     async def _resolve(
-        self, key: str, code: str | bytes, statement: str | None, timeout: float | None
+        self,
+        key: str,
+        code: str | bytes,
+        statement: str | None,
+        timeout: float | None,  # noqa: ASYNC109 - see SketchRepl
     ) -> tuple[Verdict, bool]:
         """(verdict, came from the store): the store first, else the wrapped verifier."""
         try:

@@ -28,7 +28,8 @@ def resolve_backend(
     raise ModelUnavailable(
         "no CUDA GPU found (and no --base-url). Run on a GPU machine with "
         "`pip install -e '.[gpu]'` in the stepprover checkout, point --base-url at a served "
-        "model, or pass --backend transformers to run on this CPU (practical only for small models)."
+        "model, or pass --backend transformers to run on this CPU (practical only for small "
+        "models)."
     )
 
 

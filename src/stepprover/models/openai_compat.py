@@ -132,11 +132,13 @@ class OpenAICompatGenerator:
             )
         eos = int(self.tokenizer.eos_token_id)
         dropped = [self.tokenizer.decode([t], skip_special_tokens=False) for t in stop_token_ids
-                   if t != eos and not self.tokenizer.decode([t], skip_special_tokens=True)]  # fmt: skip
+                   if t != eos
+                   and not self.tokenizer.decode([t], skip_special_tokens=True)]  # fmt: skip
         if dropped:
             raise ModelServerUnsupported(
-                f"text mode needs {', '.join(dropped)} as ordinary tokens, but this tokenizer marks them "
-                f"special, so the server's text would drop them{why}; use a server that takes token ids"
+                f"text mode needs {', '.join(dropped)} as ordinary tokens, but this tokenizer "
+                f"marks them special, so the server's text would drop them{why}; use a server "
+                "that takes token ids"
             )
 
     async def _token_id_call(

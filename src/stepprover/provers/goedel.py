@@ -128,7 +128,8 @@ def compiled_code(code: str) -> str:
 
 def error_string(code: str, errors: Sequence[dict[str, Any]]) -> str:
     """``get_error_str(code, errors, error_thres=True)``: up to 8 errors, each with the 4 lines
-    before it, its span in ``<error>…</error>`` (at most 6 lines shown), the next line, the message."""
+    before it, its span in ``<error>…</error>`` (at most 6 lines shown), the next line, the
+    message."""
     lines = code.split("\n")
     out = ""
     for number, error in enumerate(errors[:MAX_ERRORS], start=1):

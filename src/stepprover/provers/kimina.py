@@ -82,7 +82,8 @@ def extract_proof(output: str, problem: Problem) -> str | None:
     theorem = first_theorem_statement(statement)
     if theorem is None:
         return None
-    for block in reversed(re.findall(r"```lean4\n(.*?)\n```", output, re.DOTALL)):
+    blocks: list[str] = re.findall(r"```lean4\n(.*?)\n```", output, re.DOTALL)
+    for block in reversed(blocks):
         start = block.find(theorem)
         if start == -1 or is_index_commented(block, start):
             continue
@@ -123,7 +124,8 @@ def server_line_offset(code: str) -> int:
 def timeout_error(seconds: float) -> str:
     """kimina-lean-server's top-level ``error`` for a proof that ran out of time
     (``routers/check.py``; the client sends whole seconds)."""
-    return f"Lean REPL command timed out in {int(seconds) if float(seconds).is_integer() else seconds} seconds"
+    shown = int(seconds) if float(seconds).is_integer() else seconds
+    return f"Lean REPL command timed out in {shown} seconds"
 
 
 def _after_or_equal(a: Any, b: Any) -> bool:

@@ -159,7 +159,10 @@ def goedel_incomplete(verdict: Verdict) -> str | None:
     warning mentions "failed" (lean_compiler/repl_scheduler.py at 2e9036e, ``complete``)."""
     for m in verdict.messages:
         if m.severity == "warning" and "failed" in m.data:
-            return f"a warning says 'failed' (Goedel-Prover-V2 counts the proof incomplete): {m.data[:200]}"
+            return (
+                "a warning says 'failed' (Goedel-Prover-V2 counts the proof incomplete): "
+                f"{m.data[:200]}"
+            )
     return None
 
 

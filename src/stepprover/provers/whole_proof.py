@@ -47,7 +47,8 @@ class WholeProofAgent:
         self.config = config or LoopConfig(
             max_context_tokens=style.budgets.max_context_tokens,
             max_tokens_per_call=style.budgets.max_tokens_per_call,
-            final_timeout=style.budgets.verify_timeout, sampling=style.sampling, prompt_style=style.name,
+            final_timeout=style.budgets.verify_timeout, sampling=style.sampling,
+            prompt_style=style.name,
         )  # fmt: skip
         """Without one, the style's own budgets and sampling."""
         self.repl = repl
@@ -100,7 +101,7 @@ class WholeProofAgent:
                 trajectory.finish = Finish.CONTEXT_EXHAUSTED
             else:
                 trajectory.finish = await self._rounds(trajectory, problem, messages, first_round)
-        except Exception as exc:  # noqa: BLE001 - the boundary of one sample: record, don't kill the batch
+        except Exception as exc:  # the boundary of one sample: record, don't kill the batch
             outage = outage_of(exc)
             trajectory.finish = Finish.OUTAGE if outage else Finish.ERROR
             trajectory.error = str(outage) if outage else f"{type(exc).__name__}: {exc}"
@@ -227,7 +228,7 @@ class WholeProofAgent:
         }
         return verdict, placeholder
 
-    async def _compile(self, code: str, timeout: float) -> Verdict:
+    async def _compile(self, code: str, timeout: float) -> Verdict:  # noqa: ASYNC109 - see SketchRepl
         """Lean's plain answer to a text that holds no proof (no integrity checks: it can
         never count as proved), positions relative to the whole text."""
         assert self.repl is not None

@@ -58,8 +58,9 @@ class ServiceSettings(BaseSettings):
     sandbox_processes: AtLeastOne = 256
     sandbox_file_mb: AtLeastOne = 1024
     sandbox_user: str | None = None
-    """``UID`` or ``UID:GID`` the sandboxed REPLs run as; default ``STEPPROVER_SANDBOX_USER``, else nobody.
-    Its process limit is shared by every process of that uid, so give each service its own."""
+    """``UID`` or ``UID:GID`` the sandboxed REPLs run as; default ``STEPPROVER_SANDBOX_USER``,
+    else nobody. Its process limit is shared by every process of that uid, so give each
+    service its own."""
 
     @model_validator(mode="after")
     def _recycle_below_cap(self) -> ServiceSettings:
@@ -85,14 +86,16 @@ class ServiceSettings(BaseSettings):
         if self.sandbox:  # the user matters only to the sandbox: unparsed without it
             uid, gid = sandbox_user(self.sandbox_user, "STEPPROVER_SERVICE_SANDBOX_USER")
             sandbox = SandboxConfig(
-                uid=uid, gid=gid, memory_mb=self.sandbox_memory_mb, cpu_seconds=self.sandbox_cpu_seconds,
-                processes=self.sandbox_processes, file_mb=self.sandbox_file_mb,
+                uid=uid, gid=gid, memory_mb=self.sandbox_memory_mb,
+                cpu_seconds=self.sandbox_cpu_seconds, processes=self.sandbox_processes,
+                file_mb=self.sandbox_file_mb,
             )  # fmt: skip
         process = repl_process(
             self.repl_command, self.lean_dir, sandbox=sandbox, max_rss_mb=self.max_rss_mb
         )
         return PoolConfig(
-            process=process, workers=self.workers, expected_worker_rss_mb=self.expected_worker_rss_mb,
+            process=process, workers=self.workers,
+            expected_worker_rss_mb=self.expected_worker_rss_mb,
             max_commands=self.max_commands_per_worker, max_queue=self.max_queue,
             recycle_rss_mb=self.recycle_rss_mb,
         )  # fmt: skip

@@ -54,7 +54,8 @@ class LoopSettings(BaseModel):
 
     def build(self) -> LoopConfig:
         return LoopConfig(
-            max_context_tokens=self.max_context_tokens, max_tokens_per_call=self.max_tokens_per_call,
+            max_context_tokens=self.max_context_tokens,
+            max_tokens_per_call=self.max_tokens_per_call,
             max_repl_calls=self.max_repl_calls, sketch_timeout=self.sketch_timeout,
             final_timeout=self.final_timeout,
             sampling=SamplingParams(temperature=self.temperature, top_p=self.top_p),
@@ -90,8 +91,9 @@ def check_vllm_rollout_args(args: Any, max_context_tokens: int) -> None:
         )
     if args.vllm_mode == "colocate" and args.vllm_enable_sleep_mode:
         raise TrainConfigError(
-            "`vllm_enable_sleep_mode` is not supported with tool-integrated rollouts (vLLM must stay "
-            "awake while trajectories wait for Lean); lower `vllm_gpu_memory_utilization` instead"
+            "`vllm_enable_sleep_mode` is not supported with tool-integrated rollouts (vLLM must "
+            "stay awake while trajectories wait for Lean); lower `vllm_gpu_memory_utilization` "
+            "instead"
         )
 
 
@@ -100,8 +102,9 @@ def check_completion_length(args: Any, max_context_tokens: int) -> None:
     default (512) under a 20480-token loop would silently zero every long trajectory."""
     if args.max_completion_length is None or args.max_completion_length < max_context_tokens:
         raise TrainConfigError(
-            f"trl.max_completion_length ({args.max_completion_length}) is below loop.max_context_tokens "
-            f"({max_context_tokens}): trajectories longer than it would be cut and rewarded 0; set "
+            f"trl.max_completion_length ({args.max_completion_length}) is below "
+            f"loop.max_context_tokens ({max_context_tokens}): trajectories longer than it would "
+            "be cut and rewarded 0; set "
             f"max_completion_length: {max_context_tokens} under `trl`"
         )
 

@@ -78,7 +78,8 @@ def _eval_stage(
 ) -> dict[str, Any]:
     settings = RunSettings(
         model=model, loop=config.loop.build(), lean=lean_backend(config.lean),
-        lean_label=lean_label(url=config.lean.url, repl=config.lean.repl), samples=config.eval.samples,
+        lean_label=lean_label(url=config.lean.url, repl=config.lean.repl),
+        samples=config.eval.samples,
         dataset=config.prompts, dataset_sha256=_sha(config.prompts),
     )  # fmt: skip
     with open_run(settings, run_dir) as run:

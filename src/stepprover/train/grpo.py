@@ -44,8 +44,9 @@ def verified_reward(
 def unjudged(trajectory: Trajectory) -> bool:
     """Nothing the model did was judged: it produced no tokens (its first generation failed,
     or its prompt left no room), an outage of the model server or of Lean cut it short
-    (finish ``outage``), or something else failed mid-way (finish ``error``). A final proof that crashed Lean on two workers is the proof's own doing
-    and is judged (reward 0): otherwise crashing Lean would be a way out of a low reward."""
+    (finish ``outage``), or something else failed mid-way (finish ``error``). A final proof
+    that crashed Lean on two workers is the proof's own doing and is judged (reward 0):
+    otherwise crashing Lean would be a way out of a low reward."""
     return (
         trajectory.retryable
         or trajectory.finish is Finish.ERROR
@@ -151,7 +152,8 @@ class TirRollout:
         verdicts = [t.verdict for t in trajectories if t.verdict is not None]
         cached = [v for v in verdicts if v.cached]
         totals = summed_over_processes(trainer, [
-            len(trajectories), sum(v is True for v in verified), sum(len(t.repl_calls) for t in trajectories),
+            len(trajectories), sum(v is True for v in verified),
+            sum(len(t.repl_calls) for t in trajectories),
             sum(truncated), model_tokens, sum(v is None for v in verified),
             len(cached), len(verdicts) - len(cached), sum(v.saved_seconds for v in cached),
         ])  # fmt: skip
@@ -217,7 +219,8 @@ def fitting_prompts(
     ``config.max_context_tokens`` (counted as the loop tokenises it), and how many were dropped."""
     style = tir_style(config.prompt_style)
     kept = [p for p in problems
-            if len(tokenizer.encode(style.render(tokenizer, p), add_special_tokens=config.prompt_special_tokens))
+            if len(tokenizer.encode(style.render(tokenizer, p),
+                                    add_special_tokens=config.prompt_special_tokens))
             < config.max_context_tokens]  # fmt: skip
     return kept, len(problems) - len(kept)
 

@@ -10,7 +10,8 @@ from typing import Any
 COLUMNS = [
     "step", "loss", "reward", "stepprover/pass_rate", "completions/mean_length",
     "stepprover/response_tokens", "stepprover/repl_calls", "stepprover/truncated_fraction",
-    "stepprover/verdict_cache_hits", "stepprover/verdict_cache_misses", "stepprover/lean_seconds_saved",
+    "stepprover/verdict_cache_hits", "stepprover/verdict_cache_misses",
+    "stepprover/lean_seconds_saved",
 ]  # fmt: skip
 
 

@@ -97,7 +97,7 @@ class TrainerThreadGenerator:
             generations = self.batch_generate(batch)
             if len(generations) != len(batch):
                 raise RuntimeError(f"the backend answered {len(generations)} of {len(batch)} turns")
-        except Exception as exc:  # noqa: BLE001 - each trajectory records it and ends with reward 0
+        except Exception as exc:  # each trajectory records it and ends with reward 0
             for request in batch:
                 request.future.set_exception(exc)
             return

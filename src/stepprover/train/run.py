@@ -157,8 +157,8 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     if processes > 1 and not (config.lean.url or config.lean.ray or config.lean.workers):
         print(
-            f"warning: each of the {processes} training processes starts its own REPL pool sized for "
-            "the whole machine; set lean.url (`stepprover serve`), lean.ray or lean.workers"
+            f"warning: each of the {processes} training processes starts its own REPL pool sized "
+            "for the whole machine; set lean.url (`stepprover serve`), lean.ray or lean.workers"
         )
     if model is None or tokenizer is None:
         check_model_available(config.model, servable=False)
@@ -173,7 +173,8 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
         loop_config = config.loop.build()
         problems, dropped = fitting_prompts(problems, tokenizer, loop_config)
         print(
-            f"prompts at or over loop.max_context_tokens ({loop_config.max_context_tokens}): {dropped} dropped"
+            f"prompts at or over loop.max_context_tokens ({loop_config.max_context_tokens}):"
+            f" {dropped} dropped"
         )
         if not problems:
             raise TrainConfigError("no training problem's prompt fits loop.max_context_tokens")

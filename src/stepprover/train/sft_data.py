@@ -53,7 +53,8 @@ def examples_from_trajectories(
     solved_only: bool = True,
     stats: BuildStats | None = None,
 ) -> list[SFTExample]:
-    """Verified trajectories (by default), deduplicated by token ids, at most ``max_tokens`` long."""
+    """Verified trajectories (by default), deduplicated by token ids, at most ``max_tokens``
+    long."""
     stats = stats if stats is not None else BuildStats()
     seen: set[tuple[int, ...]] = set()
     out = []

@@ -11,10 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-root, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
-sys.path.insert(0, str(root))
+# The old checkout's tests, through PYTHONPATH (see the usage above).
 from tests.eval.test_store_and_runner import ANSWER, SCRIPT, SKETCH, problems
 from tests.fakes.tiny_model import build_tokenizer
+
+root, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
 
 shutil.rmtree(out, ignore_errors=True)
 out.mkdir(parents=True)

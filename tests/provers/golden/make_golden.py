@@ -68,7 +68,8 @@ def _function(path: Path, name: str) -> Any:
     tree = ast.parse(path.read_text())
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
     scope: dict[str, Any] = {}
-    exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), scope)  # noqa: S102 (upstream code, read from git at a pinned commit)
+    # Upstream code, read from git at a pinned commit.
+    exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), scope)
     return scope[name]
 
 
