@@ -234,6 +234,47 @@ def benchmark_track(spec: str) -> Track | None:
     return None if bundled is None else bundled[1].track
 
 
+TRACKS: dict[Track, str] = {
+    "given": "answer given (the published answers filled in before the model sees the statement)",
+    "found": "answer found (the proof defines the answers)",
+}
+
+
+def benchmark_description(spec: str) -> str | None:
+    """``NAME-PART: for TOOLCHAIN; answer track: …`` for a bundled benchmark (None: a file)."""
+    bundled = bundled_part(spec)
+    if bundled is None:
+        return None
+    name, part = bundled
+    line = f"{spec}: statements for {BUNDLED[name].toolchain}"
+    return line + (f"; answer track: {TRACKS[part.track]}" if part.track else "")
+
+
+def lean_version_refusal(spec: str, in_use: str | None, asked: str | None) -> str | None:
+    """Why a bundled benchmark made for another Lean does not run (None: it runs).
+
+    It runs on the Lean it targets, behind a custom REPL command (whose Lean is unknown), or
+    when ``asked`` (``--lean-version``) names the Lean it targets.
+    """
+    bundled = bundled_part(spec)
+    if bundled is None:
+        return (
+            None
+            if asked is None
+            else f"--lean-version applies to bundled benchmarks; {spec} is a file"
+        )
+    targets = BUNDLED[bundled[0]].lean_versions
+    if asked is not None and asked not in targets:
+        return f"--lean-version {asked}: {spec} targets Lean {', '.join(targets)}"
+    if in_use is None or in_use in targets or asked is not None:
+        return None
+    return (
+        f"{spec} targets Lean {', '.join(targets)} but this run uses {in_use}; pass "
+        f"--lean-version {targets[0]} to run it anyway (statements that do not elaborate count "
+        "as unsolved)"
+    )
+
+
 def lean_version_warning(spec: str, lean_version: str | None) -> str | None:
     """A warning when a bundled benchmark targets other Lean versions than the one in use."""
     bundled = bundled_part(spec)
