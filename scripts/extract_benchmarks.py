@@ -20,6 +20,9 @@ each problem given the split of ProofNet's own ``benchmark/{valid,test}.jsonl`` 
 ``BOOK|NAME``; the port names it ``BOOK_NAME``, dashes as underscores); the port's 3
 problems in neither split are left out. Its headers end with ``noncomputable section``, a
 section no statement closes (and which only affects definitions); that line is left out.
+Each statement is taken from the port's Lean file (``formal/BOOK.lean``), the block the
+jsonl row was cut from: the port's script ends a statement at its first ``:=``, which in two
+problems is an optional argument's (``(s := …)``); the others agree with the jsonl.
 """
 
 from __future__ import annotations
@@ -105,18 +108,44 @@ def proofnet(port_dir: Path, proofnet_dir: Path) -> list[dict[str, object]]:
         if row["name"] not in split:
             print(f"{row['name']}: in no ProofNet split, left out", file=sys.stderr)
             continue
-        final = _FINAL_SORRY.search(row["formal_statement"])
-        if final is None:
-            raise SystemExit(f"{row['name']}: the theorem does not end with `:= sorry`")
+        statement = _port_statement(port_dir, commit, row)
         records.append(
             {
                 "name": row["name"],
                 "split": split[row["name"]],
                 "header": row["header"].replace("noncomputable section\n", "") + "\n",
-                "formal_statement": row["formal_statement"][: final.start()] + ":= by\n",
+                "formal_statement": statement,
             }
         )
     return records
+
+
+def _port_statement(port_dir: Path, commit: str, row: dict[str, str]) -> str:
+    """The row's statement ending ``:= by``, from the port's Lean file (``formal/SOURCE``)
+    when the row's text differs from it: the port's script cuts a statement at its first
+    ``:=``, which for an optional argument (``(s := …)``) is inside the binders."""
+    final = _FINAL_SORRY.search(row["formal_statement"])
+    if final is None:
+        raise SystemExit(f"{row['name']}: the theorem does not end with `:= sorry`")
+    statement = row["formal_statement"][: final.start()] + ":= by\n"
+    keyword, name = row["formal_statement"].split()[:2]
+    original = name.removeprefix(row["source"].removesuffix(".lean").replace("-", "_") + "_")
+    source = git(port_dir, "show", f"{commit}:formal/{row['source']}").decode("utf-8")
+    start = re.search(rf"^{keyword} {re.escape(original)}\b", source, re.MULTILINE)
+    if start is None:
+        raise SystemExit(f"{row['name']}: not in formal/{row['source']}")
+    block = source[start.start() :].split("\n\n", 1)[0]
+    end = _FINAL_SORRY.search(block)
+    if end is None:
+        raise SystemExit(f"{row['name']}: its block in formal/{row['source']} has no `:= sorry`")
+    published = block[: end.start()].replace(original, name, 1) + ":= by\n"
+    if published != statement:
+        print(
+            f"{row['name']}: the port's jsonl cuts the statement; taken from formal/"
+            f"{row['source']}",
+            file=sys.stderr,
+        )
+    return published
 
 
 def write_jsonl(path: Path, records: list[dict[str, object]]) -> None:
@@ -142,22 +171,7 @@ def main() -> None:
     combi = [record(n, t) for n, t in lean_files(args.combibench, commit, folder).items()]
     write_jsonl(args.out / "combibench.jsonl", combi)
     write_jsonl(args.out / "proofnet.jsonl", proofnet(args.proofnet_lean4, args.proofnet))
-    for label, records in (("putnambench", putnam), ("combibench", combi)):
-        with_answers = sum("answers" in r for r in records)
-        other = sum(
-            bool(
-                re.search(
-                    r"^(?:noncomputable )?(def|structure|inductive|instance|class|lemma|theorem) ",
-                    str(r["formal_statement"]).rsplit("\ntheorem ", 1)[0],
-                    re.MULTILINE,
-                )
-            )
-            for r in records
-        )
-        print(
-            f"{label}: {with_answers} with answers; {other} define more than answers",
-            file=sys.stderr,
-        )
+    print(f"putnambench: {sum('answers' in r for r in putnam)} with answers", file=sys.stderr)
 
 
 if __name__ == "__main__":
