@@ -156,6 +156,7 @@ def test_a_three_problem_eval_of_each_benchmark_runs_and_reports(
     assert "problems 3/3 · solved 6" in said, said
     assert "pass@1 (mean of 2 samples, over all 3 problems): 100.0%" in said
     assert f"{spec} targets Lean" in said and "custom REPL command is unknown" in said
+    assert f"{spec}: statements for " in said, "eval names the benchmark, toolchain and track"
     report = runner.invoke(app, ["report", str(run)], catch_exceptions=False)
     assert report.exit_code == 0, report.output
     text = (run / "report.md").read_text()
@@ -211,6 +212,9 @@ def test_a_benchmark_for_another_lean_runs_only_when_its_lean_is_named(tmp_path:
     assert "--lean-version v4.9.0: putnambench-found targets Lean v4.27.0" in " ".join(
         wrong.output.split()
     )
+    gold = runner.invoke(app, [*base, "--benchmark", "putnambench-found", "--lean-version",
+                               "v4.27.0", "--gold"])  # fmt: skip
+    assert gold.exit_code == 2 and "--gold cannot judge putnambench-found" in gold.output
     named = runner.invoke(
         app, [*base, "--benchmark", "putnambench-found", "--lean-version", "v4.27.0"]
     )

@@ -60,6 +60,8 @@ from stepprover.data.problems import (
     bundled_benchmarks,
     file_sha256,
     find_problem,
+    benchmark_description,
+    benchmark_track,
     lean_version_refusal,
     lean_version_warning,
     load_benchmark,
@@ -172,6 +174,10 @@ def eval_(
     lean_in_use = None if repl else lean_setup_for(lean_dir).lean_version
     if refusal := lean_version_refusal(benchmark, lean_in_use, lean_version):
         fail(refusal)
+    if gold and benchmark_track(benchmark) == "found":
+        # comparator requires every constant the theorem mentions to be the challenge's, the
+        # answer definition's value included, so it would refuse every answer the proof found
+        fail(f"--gold cannot judge {benchmark}: comparator compares the answer definitions too")
     require_lean_and_model(
         repl=repl,
         lean_url=lean_url,
@@ -196,6 +202,8 @@ def eval_(
     )
     if pool_config is not None and not lean_ray:  # on Ray, Lean runs on the cluster's nodes
         repl_starts_or_exit(pool_config.process, warmup_timeout)
+    if described := benchmark_description(benchmark):
+        err.print(described, markup=False, highlight=False)
     warning = lean_version_warning(benchmark, lean_in_use)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
