@@ -374,7 +374,7 @@ def test_help_texts_say_everything() -> None:
         assert "…" not in text, text
     assert "Sampling seed" in help_text("prove")
     assert all(name in help_text("eval", columns=200) for name in bundled_benchmarks())
-    assert len(bundled_benchmarks()) == 5
+    assert len(bundled_benchmarks()) == 10
     serve = help_text("serve", columns=200)
     assert all(
         f"STEPPROVER_SERVICE_{name.upper()}" in serve for name in ServiceSettings.model_fields

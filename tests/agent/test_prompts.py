@@ -75,10 +75,20 @@ def test_bundled_benchmarks_and_lean_version_warnings() -> None:
         ("minif2f-valid", 244),
         ("minif2f-goedel-v2-test", 244),
         ("minif2f-yangky11-test", 244),
+        ("proofnet-test", 186),
+        ("proofnet-valid", 185),
     ]:
         problems, path, split = load_benchmark(spec)
         assert len(problems) == count and path.exists() and split == spec.rsplit("-", 1)[1]
+    for spec, count in [
+        ("putnambench-given", 672),
+        ("putnambench-found", 672),
+        ("combibench-test", 100),
+    ]:
+        problems, path, split = load_benchmark(spec)
+        assert len(problems) == count and path.exists() and split is None
     assert lean_version_warning("minif2f-test", "v4.20.0-rc5") is None
     assert "v4.24.0" in (lean_version_warning("minif2f-yangky11-test", "v4.20.0-rc5") or "")
     assert "unknown" in (lean_version_warning("minif2f-test", None) or "")
     assert lean_version_warning("my.jsonl", "v4.20.0-rc5") is None
+    assert "v4.27.0" in (lean_version_warning("putnambench-given", "v4.20.0-rc5") or "")

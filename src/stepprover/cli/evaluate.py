@@ -57,9 +57,12 @@ from stepprover.cli.gold import (
 )
 from stepprover.data.defects import start_line as defects_start_line
 from stepprover.data.problems import (
+    benchmark_description,
+    benchmark_track,
     bundled_benchmarks,
     file_sha256,
     find_problem,
+    lean_version_refusal,
     lean_version_warning,
     load_benchmark,
 )
@@ -116,6 +119,14 @@ def eval_(
     ] = None,
     sandbox: Sandbox = False,
     lean_dir: LeanDir = None,
+    lean_version: Annotated[
+        str | None,
+        typer.Option(
+            metavar="VERSION",
+            help="Run a bundled benchmark made for another Lean than the one in use: name "
+            "its Lean (e.g. v4.27.0 for putnambench-*).",
+        ),
+    ] = None,
     cache: Cache = None,
     cache_dir: CacheDir = None,
     gold: Gold = False,
@@ -160,6 +171,13 @@ def eval_(
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
         fail(exc)
+    lean_in_use = None if repl else lean_setup_for(lean_dir).lean_version
+    if refusal := lean_version_refusal(benchmark, lean_in_use, lean_version):
+        fail(refusal)
+    if gold and benchmark_track(benchmark) == "found":
+        # comparator requires every constant the theorem mentions to be the challenge's, the
+        # answer definition's value included, so it would refuse every answer the proof found
+        fail(f"--gold cannot judge {benchmark}: comparator compares the answer definitions too")
     require_lean_and_model(
         repl=repl,
         lean_url=lean_url,
@@ -184,9 +202,9 @@ def eval_(
     )
     if pool_config is not None and not lean_ray:  # on Ray, Lean runs on the cluster's nodes
         repl_starts_or_exit(pool_config.process, warmup_timeout)
-    warning = lean_version_warning(
-        benchmark, None if repl else lean_setup_for(lean_dir).lean_version
-    )
+    if described := benchmark_description(benchmark):
+        err.print(described, markup=False, highlight=False)
+    warning = lean_version_warning(benchmark, lean_in_use)
     if warning:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     loop = loop_config_or_exit(

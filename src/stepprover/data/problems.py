@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stepprover.errors import DataError
+
+Track = Literal["given", "found"]
+"""How a benchmark's answer definitions reach the proof: ``given`` (filled in from the
+published answer before the model sees the statement) or ``found`` (the proof defines them)."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """What ``NAME-PART`` selects from a bundled file."""
+
+    split: str | None
+    """The split it holds (None: the whole file)."""
+    track: Track | None = None
 
 
 @dataclass(frozen=True)
@@ -17,22 +32,74 @@ class Bundled:
     file: str
     lean_versions: tuple[str, ...]
     """Lean versions the statements are known to elaborate under."""
-    splits: tuple[str, ...]
-    """The splits the file holds (``NAME-SPLIT`` names a benchmark)."""
+    parts: dict[str, Part]
+    """The benchmarks the file holds (``NAME-PART`` names one): splits, or answer tracks."""
+    toolchain: str
+    """The Lean and Mathlib the publisher maintains the statements for."""
+
+
+def _splits(*names: str) -> dict[str, Part]:
+    return {n: Part(n) for n in names}
 
 
 BUNDLED: dict[str, Bundled] = {
     # Longest names first: "minif2f-yangky11-test" must not read as "minif2f" split "yangky11-test".
-    "minif2f-goedel-v2": Bundled("minif2f-goedel-v2.jsonl", ("v4.9.0",), ("test",)),
-    "minif2f-yangky11": Bundled("minif2f-yangky11.jsonl", ("v4.24.0",), ("test", "valid")),
-    "minif2f": Bundled("minif2f.jsonl", ("v4.9.0", "v4.20.0-rc5"), ("test", "valid")),
+    "minif2f-goedel-v2": Bundled(
+        "minif2f-goedel-v2.jsonl", ("v4.9.0",), _splits("test"), "Lean v4.9.0"
+    ),
+    "minif2f-yangky11": Bundled(
+        "minif2f-yangky11.jsonl", ("v4.24.0",), _splits("test", "valid"), "Lean v4.24.0"
+    ),
+    "minif2f": Bundled(
+        "minif2f.jsonl",
+        ("v4.9.0", "v4.20.0-rc5"),
+        _splits("test", "valid"),
+        "Lean v4.9.0",
+    ),
+    "putnambench": Bundled(
+        "putnambench.jsonl",
+        ("v4.27.0",),
+        {"given": Part(None, "given"), "found": Part(None, "found")},
+        "Lean v4.27.0, Mathlib v4.27.0",
+    ),
+    "combibench": Bundled(
+        "combibench.jsonl",
+        ("v4.24.0",),
+        {"test": Part(None, "found")},
+        "Lean v4.24.0, Mathlib v4.24.0",
+    ),
+    "proofnet": Bundled(
+        "proofnet.jsonl", ("v4.20.0",), _splits("test", "valid"), "Lean v4.20.0, Mathlib v4.20.0"
+    ),
 }
 """Benchmarks shipped inside the package; see data/benchmarks/PROVENANCE.md."""
 
 
 def bundled_benchmarks() -> list[str]:
-    """Every bundled benchmark name (``NAME-SPLIT``), as ``--benchmark`` takes them."""
-    return sorted(f"{name}-{split}" for name, b in BUNDLED.items() for split in b.splits)
+    """Every bundled benchmark name (``NAME-PART``), as ``--benchmark`` takes them."""
+    return sorted(f"{name}-{part}" for name, b in BUNDLED.items() for part in b.parts)
+
+
+def bundled_part(spec: str) -> tuple[str, Part] | None:
+    """The bundled file name and part that ``NAME-PART`` names (None: not a bundled name)."""
+    for name in sorted(BUNDLED, key=len, reverse=True):
+        part = (
+            BUNDLED[name].parts.get(spec[len(name) + 1 :]) if spec.startswith(name + "-") else None
+        )
+        if part is not None:
+            return name, part
+    return None
+
+
+class Answer(BaseModel):
+    """An answer definition of a statement (``abbrev NAME : TYPE := sorry``) and its
+    published answer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    value: str
+    """The answer as published (PutnamBench: the comment under the definition)."""
 
 
 class Problem(BaseModel):
@@ -47,11 +114,30 @@ class Problem(BaseModel):
     """``theorem name ... := by`` (no proof, no sorry)."""
     informal_prefix: str = ""
     split: str | None = None
+    answers: tuple[Answer, ...] = ()
+    """Answer definitions in ``formal_statement`` (``abbrev NAME : TYPE := sorry``)."""
 
     @property
     def statement_text(self) -> str:
         """Header + statement: what a proof must prove, as the verifier takes it."""
         return self.header + self.formal_statement
+
+    def with_answers_given(self) -> Problem:
+        """The statement with each answer definition filled in with its published answer
+        (made ``noncomputable``: an answer in ℝ has no code); raises DataError when a
+        definition is not in the statement."""
+        statement = self.formal_statement
+        for answer in self.answers:
+            found = re.search(
+                rf"^(noncomputable )?abbrev {re.escape(answer.name)} (: .*):= sorry$",
+                statement,
+                re.MULTILINE,
+            )
+            if found is None:
+                raise DataError(f"{self.name}: no `abbrev {answer.name} : … := sorry` to fill in")
+            filled = f"noncomputable abbrev {answer.name} {found[2]}:= {answer.value}"
+            statement = statement[: found.start()] + filled + statement[found.end() :]
+        return self.model_copy(update={"formal_statement": statement})
 
     def with_proof(self, proof_body: str) -> str:
         """The complete Lean file for a proof written without imports."""
@@ -115,16 +201,17 @@ def find_problem(problems: list[Problem], name: str) -> Problem:
 
 
 def load_benchmark(spec: str) -> tuple[list[Problem], Path, str | None]:
-    """``minif2f-test`` / ``minif2f-valid`` (bundled), or ``FILE.jsonl`` / ``FILE.jsonl:SPLIT``.
+    """A bundled ``NAME-PART`` (``minif2f-test``, ``putnambench-given``...), or
+    ``FILE.jsonl`` / ``FILE.jsonl:SPLIT``.
 
-    Returns the problems, the file they came from and the split.
+    Returns the problems (on the ``given`` track with their answers filled in), the file
+    they came from and the split.
     """
     split: str | None
-    for name, bundled in BUNDLED.items():
-        if spec.startswith(name + "-") and spec[len(name) + 1 :] in bundled.splits:
-            split = spec[len(name) + 1 :]
-            path = bundled_path(name)
-            break
+    track: Track | None = None
+    if (bundled := bundled_part(spec)) is not None:
+        name, part = bundled
+        path, split, track = bundled_path(name), part.split, part.track
     else:
         file, _, split_part = spec.partition(":")
         path, split = Path(file), split_part or None
@@ -136,15 +223,64 @@ def load_benchmark(spec: str) -> tuple[list[Problem], Path, str | None]:
     problems = load_jsonl(path, split=split)
     if not problems:
         raise DataError(f"benchmark {spec!r} has no problems (split {split!r} of {path})")
+    if track == "given":
+        problems = [p.with_answers_given() for p in problems]
     return problems, path, split
+
+
+def benchmark_track(spec: str) -> Track | None:
+    """The answer track a bundled benchmark name selects (None: no answer definitions)."""
+    bundled = bundled_part(spec)
+    return None if bundled is None else bundled[1].track
+
+
+TRACKS: dict[Track, str] = {
+    "given": "answer given (the published answers filled in before the model sees the statement)",
+    "found": "answer found (the proof defines the answers)",
+}
+
+
+def benchmark_description(spec: str) -> str | None:
+    """``NAME-PART: for TOOLCHAIN; answer track: …`` for a bundled benchmark (None: a file)."""
+    bundled = bundled_part(spec)
+    if bundled is None:
+        return None
+    name, part = bundled
+    line = f"{spec}: statements for {BUNDLED[name].toolchain}"
+    return line + (f"; answer track: {TRACKS[part.track]}" if part.track else "")
+
+
+def lean_version_refusal(spec: str, in_use: str | None, asked: str | None) -> str | None:
+    """Why a bundled benchmark made for another Lean does not run (None: it runs).
+
+    It runs on the Lean it targets, behind a custom REPL command (whose Lean is unknown), or
+    when ``asked`` (``--lean-version``) names the Lean it targets.
+    """
+    bundled = bundled_part(spec)
+    if bundled is None:
+        return (
+            None
+            if asked is None
+            else f"--lean-version applies to bundled benchmarks; {spec} is a file"
+        )
+    targets = BUNDLED[bundled[0]].lean_versions
+    if asked is not None and asked not in targets:
+        return f"--lean-version {asked}: {spec} targets Lean {', '.join(targets)}"
+    if in_use is None or in_use in targets or asked is not None:
+        return None
+    return (
+        f"{spec} targets Lean {', '.join(targets)} but this run uses {in_use}; pass "
+        f"--lean-version {targets[0]} to run it anyway (statements that do not elaborate count "
+        "as unsolved)"
+    )
 
 
 def lean_version_warning(spec: str, lean_version: str | None) -> str | None:
     """A warning when a bundled benchmark targets other Lean versions than the one in use."""
-    name = next((n for n in BUNDLED if spec.startswith(n + "-")), None)
-    if name is None:
+    bundled = bundled_part(spec)
+    if bundled is None:
         return None
-    targets = BUNDLED[name].lean_versions
+    targets = BUNDLED[bundled[0]].lean_versions
     if lean_version is None:
         return (
             f"{spec} targets Lean {', '.join(targets)}; the Lean version behind a custom "

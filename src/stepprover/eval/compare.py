@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from stepprover.data.problems import benchmark_description
 from stepprover.errors import RunsNotComparable
 from stepprover.eval.metrics import Estimate, paired_difference, pass1
 from stepprover.eval.store import RunConfig
@@ -35,6 +36,8 @@ class Comparison:
     """``key: A …, B …`` for every setting that differs."""
     incomplete: list[str]
     """Why a run is incomplete (empty when both are complete)."""
+    benchmarks: tuple[str, str] = ("", "")
+    """Each run's benchmark: its name, and for a bundled one its toolchain and answer track."""
 
 
 def compare_runs(
@@ -74,7 +77,12 @@ def compare_runs(
         solved_only_b=[p for p in shared if counts_b[p][1] and not counts_a[p][1]],
         settings=settings_differences(a.config, b.config),
         incomplete=incomplete,
+        benchmarks=(_benchmark(a.config), _benchmark(b.config)),
     )
+
+
+def _benchmark(config: RunConfig) -> str:
+    return benchmark_description(config.dataset) or config.dataset
 
 
 def settings_differences(a: RunConfig, b: RunConfig) -> list[str]:
@@ -99,6 +107,10 @@ def to_markdown(c: Comparison) -> str:
         f"| A {c.run_a} | {c.pass1_a} |",
         f"| B {c.run_b} | {c.pass1_b} |",
         f"| **A - B** (paired bootstrap, 95%) | **{_signed(c.difference)}** |",
+        "",
+        f"Benchmark of A: {c.benchmarks[0]}",
+        "",
+        f"Benchmark of B: {c.benchmarks[1]}",
         "",
     ]
     lines += [f"- {line}" for line in c.incomplete]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stepprover.agent.display import trajectory_parts
 from stepprover.agent.trajectory import Trajectory
+from stepprover.data.problems import benchmark_description
 from stepprover.eval.corrections import fold_corrections
 from stepprover.eval.gold import GoldLedger, gold_lines
 from stepprover.eval.metrics import (
@@ -160,6 +161,11 @@ def _markdown(
         f"| model | {config.model} |",
         f"| dataset | {config.dataset} (sha256 {config.dataset_sha256[:16]}…"
         f", split {config.split}) |",
+        *(
+            [f"| benchmark | {described} |"]
+            if (described := benchmark_description(config.dataset))
+            else []
+        ),
         f"| problems | {len(problems)} |",
         f"| samples per problem | {config.samples} |",
         f"| sampling | {json.dumps(config.sampling)} |",
@@ -222,6 +228,7 @@ def _markdown(
             "| pass@k | "
             + " | ".join(f"{100 * mean_pass_at_k(complete, k):.1f}%" for k in ks)
             + " |",
+            *_sound_pass_at_k(summary, complete, ks),
             "",
             over,
             "",
@@ -267,6 +274,22 @@ def _markdown(
         for p in sorted(rates, key=lambda p: (rates[p], p))
     ]
     return "\n".join(lines) + "\n"
+
+
+def _sound_pass_at_k(
+    summary: RunSummary, complete: dict[str, tuple[int, int]], ks: list[int]
+) -> list[str]:
+    """The pass@k row without the statements known to be defective (none: no list applies,
+    or none of them is in the run)."""
+    bad = summary.known_defective()
+    kept = {p: c for p, c in complete.items() if p not in bad}
+    if not bad or not kept:
+        return []
+    return [
+        f"| pass@k without the {len(complete) - len(kept)} known-defective | "
+        + " | ".join(f"{100 * mean_pass_at_k(kept, k):.1f}%" for k in ks)
+        + " |"
+    ]
 
 
 def _soundness(summary: RunSummary, shown: bool) -> list[str]:

@@ -21,7 +21,8 @@ file (pass ``line_offset``, the lines before the body).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from stepprover.lean.allowlists import (
     ATTRIBUTES,
@@ -32,8 +33,10 @@ from stepprover.lean.allowlists import (
     META_NAMESPACES,
     OPTIONS,
 )
+from stepprover.lean.answers import SLOT_COMMANDS
 from stepprover.lean.lexer import Kind, Token
 from stepprover.lean.source import (
+    Command,
     Scan,
     attributes_in,
     escape_name,
@@ -65,6 +68,12 @@ class Policy:
     extra_attributes: frozenset[str] = frozenset()
     extra_options: frozenset[str] = frozenset()
     """Dotted option names, e.g. ``"linter.unusedVariables"``."""
+    answer_slots: frozenset[str] = frozenset()
+    """Names the proof may define (``abbrev``/``def``): a statement's answer slots
+    (``lean.answers``); the probe checks what the proof gives them."""
+
+    def with_answer_slots(self, names: Iterable[str]) -> Policy:
+        return replace(self, answer_slots=self.answer_slots | frozenset(names))
 
     def command_allowed(self, word: str) -> bool:
         return word in COMMANDS or word in self.extra_commands
@@ -114,12 +123,22 @@ def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
         findings.append(Finding("scope", problem.line, problem.reason))
     for command in structure.commands:
         word = command.keyword
-        if not policy.command_allowed(word):
+        if not policy.command_allowed(word) and not _gives_answer(structure, command, policy):
             reason = COMMAND_KEYWORDS.get(word) or (
                 "is not an allowed command" if not word.startswith("#") else "runs a #-command"
             )
             findings.append(Finding(word, command.line, reason))
     return findings
+
+
+def _gives_answer(structure: Scan, command: Command, policy: Policy) -> bool:
+    """``abbrev NAME`` / ``def NAME`` for one of the statement's answer slots."""
+    after = command.token + 1
+    return (
+        command.keyword in SLOT_COMMANDS
+        and after < len(structure.tokens)
+        and structure.tokens[after].text in policy.answer_slots
+    )
 
 
 def _lexical(structure: Scan, policy: Policy) -> list[Finding]:

@@ -658,4 +658,39 @@ EXPLOITS: list[Case] = [
     ),
 ]
 
+# Answer definitions (lean.answers), in PutnamBench's form: the proof gives the answer a
+# statement leaves as `sorry` (answer found), or restates the one it fills in (answer given).
+_FOUND = "abbrev answer_sum : ℕ := sorry\n"
+_GIVEN = "noncomputable abbrev answer_sum : ℕ := 4\n"
+S_ANSWER = "theorem answer_t : 2 + 2 = answer_sum := by"
+HONEST += [
+    honest(
+        "answer_found", _FOUND + S_ANSWER, "abbrev answer_sum : ℕ := 4\n" + S_ANSWER + "\n  rfl"
+    ),
+    honest("answer_given", _GIVEN + S_ANSWER, _GIVEN + S_ANSWER + "\n  rfl"),
+]
+EXPLOITS += [
+    exploit(
+        "answer_given_changed",
+        "statement change",
+        "lean",
+        "noncomputable abbrev answer_sum : ℕ := 4\n" + S_ANSWER + "\n  rfl",
+        "noncomputable abbrev answer_sum : ℕ := 5\n" + S_ANSWER,
+    ),
+    exploit(
+        "answer_found_other_type",
+        "statement change",
+        "lean",
+        "abbrev answer_sum : ℤ := -1\ntheorem answer_t : (2 : ℤ) - 3 = answer_sum := by\n  rfl",
+        _FOUND + "theorem answer_t : (2 : ℤ) - 3 = answer_sum := by",
+    ),
+    exploit(
+        "answer_extra_definition",
+        "namespace/name trick",
+        "prefilter",
+        "abbrev four : ℕ := 4\nabbrev answer_sum : ℕ := four\n" + S_ANSWER + "\n  rfl",
+        _FOUND + S_ANSWER,
+    ),
+]
+
 CASES: list[Case] = HONEST + EXPLOITS

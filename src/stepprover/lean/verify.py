@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from stepprover.errors import LeanUnavailable
+from stepprover.lean import answers
 from stepprover.lean.lexer import Kind
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
@@ -44,7 +45,7 @@ from stepprover.lean.source import (
 )
 from stepprover.lean.text import invalid_unicode_reason
 
-RULES_VERSION: str = "2026-11-30.2"
+RULES_VERSION: str = "2026-12-04.1"
 """The version of the verification rules; bump on any change to prefilter, probes or
 judging (the allow-lists included). It is part of every verdict-cache key, so a bump
 retires every stored verdict."""
@@ -165,6 +166,9 @@ class Plan(BaseModel):
     probe_line: int
     """First line of the probe in ``command`` (1-based)."""
     compares_statement: bool
+    answer_checks: int = 0
+    """Probe lines after the statement comparison that check the proof's answer
+    definitions (``answers``)."""
     line_shift: int
     """Add to a line of ``command`` to get the line in the submitted file."""
 
@@ -178,8 +182,19 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
 
         #guard_expr type_of% @_root_.REFERENCE =ₐ type_of% @_root_.NAME   (with a statement)
         #print axioms _root_.NAME                                          (one line a name)
+
+    A statement's answer definitions (``answers``) may be given by the proof: the
+    reference theorem takes them as variables, and the probe checks them after the
+    comparison (``Plan.answer_checks`` lines).
     """
     source = split_imports(code)
+    slots: list[answers.AnswerSlot] = []
+    if statement is not None:
+        found = _answer_slots(statement)
+        if isinstance(found, str):
+            return found
+        slots = found
+        policy = policy.with_answer_slots(s.name for s in slots)
     if odd := odd_imports(source.imports):
         return f"imports {', '.join(odd)}: not a plain module name"
     if not source.body.strip():
@@ -187,7 +202,12 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
     if findings := prefilter(source.body, line_offset=source.body_line_offset, policy=policy):
         return "; ".join(str(f) for f in findings)
     body = scan(source.body)
-    if any(REFERENCE_NAME in name_components(t.text) for t in body.tokens if t.kind is Kind.IDENT):
+    if any(
+        c.startswith(REFERENCE_NAME)
+        for t in body.tokens
+        if t.kind is Kind.IDENT
+        for c in name_components(t.text)
+    ):
         # the statement's theorem is proved by `sorry` before the proof: naming it would borrow
         # that sorry (the axioms report catches it too; this refuses it before Lean)
         return f"the proof names {REFERENCE_NAME}, the verifier's copy of the statement"
@@ -208,19 +228,28 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         target = targets[-1]
         if target.resolved not in {d.resolved for d in declared}:
             return f"the proof does not declare theorem {target.full_name}"
+        if slots and slots[-1].end > target.start:
+            return "the given statement defines an answer after its theorem"
         renamed = (
             given.body[: target.start]
             + f"_root_.{REFERENCE_NAME}"
             + given.body[target.start + len(target.name) :]
         )
+        for index, slot in reversed(list(enumerate(slots, start=1))):
+            renamed = (
+                renamed[: slot.start] + answers.reference_text(slot, index) + renamed[slot.end :]
+            )
         reference = "section\n" + with_sorry(renamed) + "\nend\n\n"
         names = [target.full_name]
+        used = {t.text for t in scan(given.body[target.start :]).tokens if t.kind is Kind.IDENT}
+        checked = [(i, s) for i, s in enumerate(slots, start=1) if s.name in used]
     else:
         names = list(dict.fromkeys(d.full_name for d in declared))
         if not names:
             return "the proof declares no theorem to check"
+        checked = []
     reference_lines = reference.count("\n")
-    probe = _probe(names, compare=statement is not None)
+    probe = _probe(names, compare=statement is not None, slots=checked)
     command = reference + source.body + "\n\n" + probe
     probe_line = reference_lines + source.body.count("\n") + 3  # after a blank line
     return Plan(
@@ -230,16 +259,23 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         reference_lines=reference_lines,
         probe_line=probe_line,
         compares_statement=statement is not None,
+        answer_checks=len(answers.probe_lines(checked)),
         line_shift=source.body_line_offset - reference_lines,
     )
 
 
-def _probe(names: list[str], *, compare: bool) -> str:
+def _answer_slots(statement: str) -> list[answers.AnswerSlot] | str:
+    body = split_imports(statement).body
+    found = answers.answer_slots(body, scan(body))
+    return "the given statement is refused: " + found if isinstance(found, str) else found
+
+
+def _probe(names: list[str], *, compare: bool, slots: list[tuple[int, answers.AnswerSlot]]) -> str:
     lines = []
     if compare:
-        lines.append(
-            f"#guard_expr type_of% @_root_.{REFERENCE_NAME} =ₐ type_of% @_root_.{names[0]}"
-        )
+        reference = answers.applied(REFERENCE_NAME, slots)
+        lines.append(f"#guard_expr type_of% {reference} =ₐ type_of% @_root_.{names[0]}")
+        lines += answers.probe_lines(slots)
     lines += [f"#print axioms _root_.{name}" for name in names]
     return "\n".join(lines) + "\n"
 
@@ -349,9 +385,14 @@ def judge(
                 Outcome.REJECTED,
                 f"theorem {planned.names[0]} does not prove the given statement: {first.data}",
             )
+        if probe_line < first.pos.line <= probe_line + planned.answer_checks:
+            return verdict(
+                Outcome.REJECTED,
+                f"the proof's answer definitions are not the statement's: {first.data}",
+            )
         return verdict(Outcome.REJECTED, f"check failed: {first.data}")
     used: list[str] = []
-    axioms_line = probe_line + (1 if planned.compares_statement else 0)
+    axioms_line = probe_line + (1 + planned.answer_checks if planned.compares_statement else 0)
     for offset, name in enumerate(planned.names):
         report = axioms_report(name, [m for m in probe if m.pos.line == axioms_line + offset])
         if isinstance(report, str):
