@@ -13,8 +13,17 @@ from stepprover.errors import PoolBusy, PoolClosed, ReplCrashed, ReplStartError,
 from stepprover.lean.pool import PoolConfig, ReplPool, default_worker_count
 from stepprover.lean.protocol import CommandReply, CommandRequest
 from tests.conftest import standin_pool_config, standin_processes
+from tests.progress import until
 
 MATHLIB = "import Mathlib"
+
+
+def gone(pid: int) -> bool:
+    """Exited (a zombie not yet reaped counts: it runs nothing)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def cmd(text: str) -> CommandRequest:
@@ -100,16 +109,15 @@ async def test_crashed_worker_is_replaced() -> None:
             await pool.run(MATHLIB, cmd("-- standin:crash"), timeout=5)
         await run_ok(pool, "b")
         assert pool.worker_pids() != before
-        assert all(
-            not psutil.pid_exists(p) or psutil.Process(p).status() == "zombie" for p in before
-        )
+        assert all(gone(p) for p in before)
 
 
 async def test_bounded_queue_raises_pool_busy() -> None:
     config = standin_pool_config("--delay", "0.3", workers=1, max_queue=2)
     async with ReplPool(config) as pool:
         tasks = [asyncio.create_task(pool.run(MATHLIB, cmd(f"t{i}"), timeout=10)) for i in range(3)]
-        await asyncio.sleep(0.05)
+        # The first starts the only worker, the other two queue: the queue is full.
+        await until(lambda: pool.snapshot().waiting == 2, "two requests queued")
         with pytest.raises(PoolBusy) as info:
             await pool.run(MATHLIB, cmd("one too many"), timeout=10)
         assert info.value.max_queue == 2
@@ -154,9 +162,7 @@ async def test_health_drops_workers_that_died_while_idle() -> None:
         await pool.warm(MATHLIB)
         victim = pool.worker_pids()[0]
         os.killpg(victim, 9)
-        await asyncio.sleep(0.2)
-        await pool.health()
-        await asyncio.sleep(0.5)
+        await until(lambda: gone(victim), "the killed worker to exit")
         health = await pool.health()
         assert victim not in pool.worker_pids() and health.replaced >= 1
         await run_ok(pool, "fine")
@@ -187,7 +193,7 @@ async def test_close_leaves_no_child_process(ending: str) -> None:
 async def test_close_while_requests_wait() -> None:
     pool = ReplPool(standin_pool_config("--delay", "0.5", workers=1))
     tasks = [asyncio.create_task(pool.run(MATHLIB, cmd(f"t{i}"), timeout=10)) for i in range(3)]
-    await asyncio.sleep(0.3)
+    await until(lambda: pool.snapshot().waiting == 2, "two requests queued behind the first")
     await pool.close()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, (PoolClosed, CommandReply)) for r in results)
