@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -13,7 +15,7 @@ from stepprover.errors import PoolBusy, PoolClosed, ReplCrashed, ReplStartError,
 from stepprover.lean.pool import PoolConfig, ReplPool, default_worker_count
 from stepprover.lean.protocol import CommandReply, CommandRequest
 from tests.conftest import standin_pool_config, standin_processes
-from tests.progress import until
+from tests.progress import PROGRESS_WAIT, until
 
 MATHLIB = "import Mathlib"
 
@@ -259,3 +261,21 @@ async def test_imports_outside_the_search_path_are_refused_before_a_worker_start
             )
         assert refused.value.refused and pool.worker_pids() == []
         await run_ok(pool, "theorem t : True := trivial", imports="import Mathlib.Tactic")
+
+
+async def test_until_free_waits_for_a_free_worker(tmp_path: Path) -> None:
+    """The re-check of a timeout under saturation waits on this (an event, not polling)."""
+    pid_file = tmp_path / "pid"
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        hung = f"-- standin:pid-to={pid_file}\n-- standin:hang"
+        blocker = asyncio.create_task(pool.run(MATHLIB, cmd(hung), timeout=300))
+        await until(pid_file.exists, "the only worker to take the request")
+        waiter = asyncio.create_task(pool.until_free())
+        for _ in range(5):
+            await asyncio.sleep(0)  # let it run: it must keep waiting while the worker hangs
+        assert pool.snapshot().saturated and not waiter.done()
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)  # ends the request; a worker warms
+        with pytest.raises(ReplCrashed):
+            await blocker
+        await asyncio.wait_for(waiter, PROGRESS_WAIT)  # a hang guard, not a timing bound
+        assert not pool.snapshot().saturated
