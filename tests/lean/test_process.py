@@ -187,6 +187,7 @@ async def test_whole_process_faults_by_flag() -> None:
     await repl.close()
 
 
+@pytest.mark.slow
 async def test_warmup_delay_applies_to_the_first_command_only() -> None:
     repl = await spawn("--warmup", "10")
     try:
