@@ -7,11 +7,13 @@
    and a REPL that answer at once.
 
 The stand-in (tests/fakes/standin_repl.py) is a test program, not Lean.
-Run: python benchmarks/agent_overlap.py
+Run: python benchmarks/agent_overlap.py (``--quick``: 8 trajectories, 4 turns at a 2K-token
+context, the same assertions, no figures worth reading; what CI runs)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -39,8 +41,8 @@ def script(context: str, _: int) -> str:
     return SKETCH if context.count("\n<REPL>\n") < 4 else ANSWER  # feedback blocks only
 
 
-async def overlap(tokenizer: Any) -> None:
-    trajectories, sketches, gen_s, gen_slots, check_s, workers = 64, 4, 0.03, 8, 0.05, 4
+async def overlap(tokenizer: Any, trajectories: int) -> None:
+    sketches, gen_s, gen_slots, check_s, workers = 4, 0.03, 8, 0.05, 4
     ideal = max(
         trajectories * (sketches + 1) * gen_s / gen_slots,
         trajectories * sketches * check_s / workers,
@@ -106,11 +108,10 @@ class NoVerifier:
         raise AssertionError("not reached: the answer has no final block")
 
 
-async def cpu_per_turn(tokenizer: Any) -> None:
-    turns = 32
+async def cpu_per_turn(tokenizer: Any, turns: int, prompt_tokens: int) -> None:
     line = "-- a long problem statement to fill the context\n"
     per_line = len(tokenizer.encode(line, add_special_tokens=False))
-    filler = line * (16_000 // per_line)  # a prompt of about 16K tokens
+    filler = line * (prompt_tokens // per_line)
     problem = Problem(name="t", header=filler, formal_statement="theorem t : True := by\n")
     generator = InstantGenerator(tokenizer, turns)
     agent = TirAgent(generator, InstantRepl(), NoVerifier(), LoopConfig(max_context_tokens=40_000))
@@ -129,9 +130,14 @@ async def cpu_per_turn(tokenizer: Any) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run (CI): assertions only")
+    quick = parser.parse_args().quick
     tokenizer = build_tokenizer()
-    asyncio.run(overlap(tokenizer))
-    asyncio.run(cpu_per_turn(tokenizer))
+    asyncio.run(overlap(tokenizer, trajectories=8 if quick else 64))
+    asyncio.run(
+        cpu_per_turn(tokenizer, turns=4 if quick else 32, prompt_tokens=2_000 if quick else 16_000)
+    )
 
 
 if __name__ == "__main__":

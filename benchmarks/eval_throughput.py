@@ -10,7 +10,9 @@
     Target: under 2 s.
 
 The stand-in (tests/fakes/standin_repl.py) is a test program, not Lean: these figures
-measure the harness, not proving. Run: python benchmarks/eval_throughput.py
+measure the harness, not proving. Run: python benchmarks/eval_throughput.py (``--quick``:
+4 problems x 2 samples and a resume of 2,000, the same assertions, no figures worth
+reading; what CI runs)
 """
 
 from __future__ import annotations
@@ -214,7 +216,10 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=244)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--resume-samples", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="a small run (CI): assertions only")
     args = parser.parse_args()
+    if args.quick:
+        args.problems, args.samples, args.resume_samples = 4, 2, 2_000
     from tests.fakes.tiny_model import build_tokenizer
 
     with tempfile.TemporaryDirectory(dir=Path.home()) as tmp:  # a real disk: the store fsyncs

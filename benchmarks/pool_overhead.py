@@ -2,6 +2,8 @@
 
 The stand-in (tests/fakes/standin_repl.py) is a test program, not Lean: these
 figures measure the pool's own machinery. Run: python benchmarks/pool_overhead.py
+(``--quick``: a few dozen checks each, recycling every 10 commands and at a 150 MB cap, the
+same assertions, no figures worth reading; what CI runs)
 """
 
 from __future__ import annotations
@@ -89,11 +91,11 @@ async def overhead(n: int) -> None:
     )
 
 
-async def throughput(checks: int, clients: int) -> None:
+async def throughput(checks: int, clients: int, max_commands: int) -> None:
     config = PoolConfig(
         process=ProcessConfig(command=[*STANDIN, "--delay", "0.05", "--warmup", "0.5"]),
         workers=4,
-        max_commands=100,
+        max_commands=max_commands,
         expected_worker_rss_mb=50,
     )
     ideal = 4 / 0.05
@@ -113,8 +115,10 @@ async def throughput(checks: int, clients: int) -> None:
         elapsed = time.perf_counter() - started
         health = await pool.health()
     rate = checks / elapsed
+    assert health.served >= checks and health.recycled >= checks // max_commands - 4, health
     print(
-        f"[2] 50 ms/check, 500 ms warm-up, 4 workers recycled every 100 commands, {checks} checks"
+        f"[2] 50 ms/check, 500 ms warm-up, 4 workers recycled every {max_commands} commands, "
+        f"{checks} checks"
     )
     print(
         f"    throughput {rate:.1f} checks/s of ideal {ideal:.0f}; ratio: {rate / ideal:.3f} "
@@ -122,8 +126,7 @@ async def throughput(checks: int, clients: int) -> None:
     )
 
 
-async def memory_cap(checks: int) -> None:
-    cap, growth = 1024.0, 50.0
+async def memory_cap(checks: int, cap: float, growth: float) -> None:
     config = PoolConfig(
         process=ProcessConfig(
             command=[*STANDIN, "--grow-mb", str(growth)], max_rss_mb=cap + 4 * growth
@@ -149,12 +152,16 @@ async def memory_cap(checks: int) -> None:
 
         async def one(i: int) -> None:
             async with sem:
-                await pool.run(IMPORTS, CommandRequest(cmd=f"t{i}"), 30)
+                # A command the prefilter passes: one it refuses would retire its worker.
+                await pool.run(IMPORTS, CommandRequest(cmd=f"theorem t{i} : True := trivial"), 30)
 
         await asyncio.gather(*(one(i) for i in range(checks)))
         done = True
         await sampler
         health = await pool.health()
+    # Every check answered (none killed at the hard cap): workers were recycled in time, for
+    # their memory (after several commands each, not after every one).
+    assert 0 < health.recycled < checks // 2, health
     print(f"[3] +{growth:.0f} MB per command, {cap:.0f} MB cap, {checks} checks")
     print(
         f"    max worker RSS {peak:.1f} MB (limit cap + one command = {cap + growth:.0f} MB); "
@@ -168,10 +175,16 @@ def main() -> None:
     parser.add_argument("--throughput-checks", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--memory-checks", type=int, default=500)
+    parser.add_argument("--quick", action="store_true", help="a small run (CI): assertions only")
     args = parser.parse_args()
+    if args.quick:
+        asyncio.run(overhead(50))
+        asyncio.run(throughput(60, 4, max_commands=10))
+        asyncio.run(memory_cap(40, cap=150.0, growth=25.0))
+        return
     asyncio.run(overhead(args.latency_checks))
-    asyncio.run(throughput(args.throughput_checks, args.clients))
-    asyncio.run(memory_cap(args.memory_checks))
+    asyncio.run(throughput(args.throughput_checks, args.clients, max_commands=100))
+    asyncio.run(memory_cap(args.memory_checks, cap=1024.0, growth=50.0))
 
 
 if __name__ == "__main__":

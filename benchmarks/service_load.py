@@ -2,6 +2,8 @@
 
 Stand-in REPL (a test program, not Lean) at 10 ms per check, 4 workers; clients send
 single-snippet requests over keep-alive connections. Run: python benchmarks/service_load.py
+(``--quick``: one round of 100 checks from 4 clients, every answer still checked, no figures
+worth reading; what CI runs)
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ async def over_http(url: str, n: int, clients: int) -> tuple[float, list[float]]
             }
             response = await http.post("/api/check", json=body)
             response.raise_for_status()
+            (result,) = response.json()["results"]
+            assert result["error"] is None and result["response"] is not None, result
 
         await drive(50, clients, one)
         return await drive(n, clients, one)
@@ -87,7 +91,10 @@ def main() -> None:
         default=3,
         help="in-process then HTTP, side by side, this many times (2 shared cores are noisy)",
     )
+    parser.add_argument("--quick", action="store_true", help="a small run (CI): assertions only")
     args = parser.parse_args()
+    if args.quick:
+        args.checks, args.clients, args.rounds = 100, 4, 1
     service = ServiceProcess(
         {
             "repl_command": shlex.join(STANDIN),
@@ -100,7 +107,8 @@ def main() -> None:
     ).start()
     ratios = []
     try:
-        asyncio.run(over_http(service.url, 4 * 50, args.clients))  # warm the workers
+        warm = 20 if args.quick else 4 * 50
+        asyncio.run(over_http(service.url, warm, args.clients))  # warm the workers
         for round_ in range(1, args.rounds + 1):
             local_rate, local_lat = asyncio.run(in_process(args.checks, args.clients))
             http_rate, http_lat = asyncio.run(over_http(service.url, args.checks, args.clients))

@@ -14,11 +14,13 @@ printed with the fault); every verdict is the same in both runs. Printed: wall t
 many hits joined a check in flight, Lean seconds saved.
 
 The stand-in (tests/fakes/standin_repl.py) is a test program, not Lean.
-Run: python benchmarks/verdict_cache.py
+Run: python benchmarks/verdict_cache.py (``--quick``: 12 problems x 4 samples, the same
+assertions, no figures worth reading; what CI runs)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
@@ -27,7 +29,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from _repo import REPO
 
@@ -42,7 +44,18 @@ from stepprover.lean.verify import LeanVerifier, Verifier, VerifyConfig
 from stepprover.models.scripted import ScriptedGenerator
 from tests.fakes.tiny_model import build_tokenizer
 
-PROBLEMS, SAMPLES, REPEAT, FAIL, CHECK_S, WORKERS, IN_FLIGHT = 244, 16, 0.30, 0.25, 0.05, 8, 64
+REPEAT, FAIL, CHECK_S = 0.30, 0.25, 0.05
+
+
+class Size(NamedTuple):
+    problems: int
+    samples: int
+    workers: int
+    in_flight: int
+    seed: int  # of the workload's draw: the quick one's holds both failing proofs and repeats
+
+
+FULL, QUICK = Size(244, 16, 8, 64, seed=0), Size(12, 4, 2, 8, seed=3)
 STANDIN = [sys.executable, str(REPO / "tests" / "fakes" / "standin_repl.py")]
 MARK = "-- proof variant"
 TYPE = {"severity": "info", "pos": {"line": -3, "column": 0}, "endPos": None, "data": "@t : True"}
@@ -61,23 +74,24 @@ SCRIPT = [
 ]
 
 
-def workload(seed: int = 0) -> tuple[list[Problem], list[list[str]], int]:
+def workload(size: Size) -> tuple[list[Problem], list[list[str]], int]:
     """Problems, each sample's final answer text, and the number of distinct final proofs."""
-    rng = random.Random(seed)
+    rng = random.Random(size.seed)
     problems = [
         Problem(
             name=f"p{k:03d}",
             header="import Mathlib\n\n",
             formal_statement=f"theorem t : ({k} : Nat) = {k} := by\n",
         )
-        for k in range(PROBLEMS)
+        for k in range(size.problems)
     ]
     answers: list[list[str]] = []
     distinct = 0
-    for k in range(PROBLEMS):
+    samples = size.samples
+    for k in range(size.problems):
         proofs: list[str] = []
-        for i in range(SAMPLES):
-            if i > 0 and rng.random() < REPEAT * SAMPLES / (SAMPLES - 1):  # sample 0 is never one
+        for i in range(samples):
+            if i > 0 and rng.random() < REPEAT * samples / (samples - 1):  # sample 0 is never one
                 proofs.append(rng.choice(proofs[:i]))  # an earlier sample's proof, verbatim
                 continue
             distinct += 1
@@ -96,23 +110,30 @@ class CountingPool:
         self.faults: Counter[str] = Counter()
         """Worker faults (a check lost to one is sent once more: ``Verdict.attempts``)."""
 
-    async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:  # noqa: ASYNC109 - see SketchRepl
+    async def run_command(
+        self,
+        imports: str,
+        cmd: str,
+        timeout: float,  # noqa: ASYNC109 - see SketchRepl
+        *,
+        trusted: bool = False,
+    ) -> CommandOutcome:
         self.proof_checks += MARK in cmd
-        outcome = await self.pool.run_command(imports, cmd, timeout)
+        outcome = await self.pool.run_command(imports, cmd, timeout, trusted=trusted)
         if not outcome.ok:
             self.faults[f"{outcome.status.value}: {outcome.detail[:100]}"] += 1
         return outcome
 
 
 async def one_run(
-    tokenizer: Any, script: str, cache_dir: Path | None
+    tokenizer: Any, script: str, cache_dir: Path | None, size: Size
 ) -> tuple[float, CountingPool, list[Trajectory], CacheStats | None]:
     config = PoolConfig(
         process=ProcessConfig(command=[*STANDIN, "--script", script, "--delay", str(CHECK_S)]),
-        workers=WORKERS,
+        workers=size.workers,
         expected_worker_rss_mb=50,
     )
-    problems, answers, _ = workload()
+    problems, answers, _ = workload(size)
     async with ReplPool(config) as pool:
         await pool.warm("import Mathlib")
         counting = CountingPool(pool)
@@ -125,7 +146,7 @@ async def one_run(
             else None
         )
         verifier: Verifier = caching or lean
-        slots = asyncio.Semaphore(IN_FLIGHT)
+        slots = asyncio.Semaphore(size.in_flight)
 
         async def sample(problem: Problem, index: int, answer: str) -> Trajectory:
             async with slots:
@@ -134,11 +155,12 @@ async def one_run(
                 )
                 return await agent.run(problem, index)
 
-        # Samples 0-7 of every problem first, then samples 8-15: a repeat within a half
-        # usually finds its first copy in flight, one across halves finds it stored.
+        # The first half of every problem's samples first, then the second half: a repeat
+        # within a half usually finds its first copy in flight, one across halves stored.
+        half = size.samples // 2
         order = sorted(
-            ((k, i) for k in range(PROBLEMS) for i in range(SAMPLES)),
-            key=lambda ki: (ki[1] // (SAMPLES // 2), ki),
+            ((k, i) for k in range(size.problems) for i in range(size.samples)),
+            key=lambda ki: (ki[1] // half, ki),
         )
         started = time.perf_counter()
         done = await asyncio.gather(*(sample(problems[k], i, answers[k][i]) for k, i in order))
@@ -149,16 +171,16 @@ async def one_run(
     return wall, counting, results, caching.stats if caching else None
 
 
-async def main() -> None:
+async def measure(size: Size) -> None:
     tokenizer = build_tokenizer()
-    _, _, distinct = workload()
-    total = PROBLEMS * SAMPLES
+    _, _, distinct = workload(size)
+    total = size.problems * size.samples
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "script.json"
         script.write_text(json.dumps(SCRIPT))
-        plain_wall, plain_pool, plain, _ = await one_run(tokenizer, str(script), None)
+        plain_wall, plain_pool, plain, _ = await one_run(tokenizer, str(script), None, size)
         cached_wall, cached_pool, cached, stats = await one_run(
-            tokenizer, str(script), Path(folder)
+            tokenizer, str(script), Path(folder), size
         )
     assert stats is not None
     plain_checks, cached_checks = plain_pool.proof_checks, cached_pool.proof_checks
@@ -176,10 +198,12 @@ async def main() -> None:
     )
     assert same, "a cached verdict differs from Lean's"
     proved = sum(t.solved for t in cached)
+    assert 0 < proved < total, f"{proved} of {total} proved: the workload lost its failing proofs"
     print(
-        f"{PROBLEMS} problems x {SAMPLES} samples = {total} final proofs, {distinct} distinct "
-        f"({100 * (total - distinct) / total:.1f}% repeats); stand-in REPL {CHECK_S * 1000:.0f} ms "
-        f"per check, {WORKERS} workers, {IN_FLIGHT} trajectories in flight; {proved} proved"
+        f"{size.problems} problems x {size.samples} samples = {total} final proofs, "
+        f"{distinct} distinct ({100 * (total - distinct) / total:.1f}% repeats); stand-in REPL "
+        f"{CHECK_S * 1000:.0f} ms per check, {size.workers} workers, {size.in_flight} "
+        f"trajectories in flight; {proved} proved"
     )
     print(
         f"uncached: {plain_checks - plain_resent} proof checks issued to the pool (= samples), "
@@ -205,5 +229,12 @@ async def main() -> None:
     )
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run (CI): assertions only")
+    args = parser.parse_args()
+    asyncio.run(measure(QUICK if args.quick else FULL))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

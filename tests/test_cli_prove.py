@@ -48,6 +48,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_prove_minif2f_problem_with_a_local_model(
     model_dir: Path, script_file: Callable[[Any], str]
 ) -> None:
@@ -167,6 +168,7 @@ def test_auto_backend_without_a_gpu_stops_with_the_choices(model_dir: Path) -> N
     assert "pip install -e '.[gpu]'" in said
 
 
+@pytest.mark.slow
 def test_prove_through_the_verification_service(
     model_dir: Path, script_file: Callable[[Any], str]
 ) -> None:

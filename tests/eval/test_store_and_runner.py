@@ -231,7 +231,7 @@ async def test_timeout_under_saturation_is_rechecked_on_an_idle_worker(
             LeanVerifier(pool, VerifyConfig(timeout=3)), pool.health, until_free=pool.until_free
         )
         blocker = asyncio.create_task(pool.run("", CommandRequest(cmd="-- standin:sleep=1"), 5))
-        await asyncio.sleep(0.2)  # the only worker is busy: the pool is saturated
+        await until(lambda: pool.snapshot().busy >= 1, "the only worker to be busy: saturated")
         verdict = await verifier.check(proof)
         await blocker
         await until(

@@ -3,11 +3,23 @@
 The tokenizer is a byte-level BPE trained on a few Lean snippets, with the
 StepFun/DeepSeek-R1 special tokens and an R1-style chat template whose
 generation prompt ends in ``<think>\\n``. Nothing is downloaded.
+
+A memorised model takes a few hundred training steps, so it is built once and kept on disk
+(``tests/.cache``, or ``STEPPROVER_TEST_CACHE``), keyed by a hash of this file, of what it
+memorises and of the torch and transformers versions: changing any of them builds it anew.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
 from typing import Any
+
+CACHE = Path(os.environ.get("STEPPROVER_TEST_CACHE") or Path(__file__).parents[1] / ".cache")
 
 BOS, EOS = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
 SPECIAL = [BOS, EOS, "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>",
@@ -122,11 +134,39 @@ def build_model(vocab_size: int, seed: int = 0) -> Any:
 
 
 def memorised_model(tokenizer: Any, text: str, *, seed: int, steps: int = 150) -> Any:
-    """A tiny Qwen2 that has memorised ``text`` + EOS (the prompt and the answer it should give)."""
+    """A tiny Qwen2 that has memorised ``text`` + EOS (the prompt and the answer it should
+    give): a fresh copy, loaded from the cache (built into it first if missing)."""
+    import torch
+    import transformers
+    from transformers import Qwen2ForCausalLM
+
     ids = [*tokenizer.encode(text, add_special_tokens=False), tokenizer.eos_token_id]
-    model = build_model(len(tokenizer), seed=seed)
-    memorise(model, ids, steps=steps)
-    return model
+    recipe = {
+        "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "ids": ids,
+        "vocab": len(tokenizer),
+        "seed": seed,
+        "steps": steps,
+        "versions": [torch.__version__, transformers.__version__],
+    }
+    key = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:32]
+    folder = CACHE / "memorised" / key
+    if not (folder / "model.safetensors").exists():
+        model = build_model(len(tokenizer), seed=seed)
+        memorise(model, ids, steps=steps)
+        _save_once(model, folder)
+    return Qwen2ForCausalLM.from_pretrained(folder).eval()
+
+
+def _save_once(model: Any, folder: Path) -> None:
+    """Save into a private folder, then rename it into place: a concurrent run building the
+    same model (two runs may share a checkout) leaves one whole copy, never a torn one."""
+    building = folder.parent / f".{folder.name}.{uuid.uuid4().hex}"
+    model.save_pretrained(building)
+    try:
+        building.rename(folder)
+    except OSError:  # the other run's copy is in place: the same model
+        shutil.rmtree(building, ignore_errors=True)
 
 
 def memorise(model: Any, token_ids: list[int], steps: int = 150, lr: float = 3e-3) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -13,8 +15,17 @@ from stepprover.errors import PoolBusy, PoolClosed, ReplCrashed, ReplStartError,
 from stepprover.lean.pool import PoolConfig, ReplPool, default_worker_count
 from stepprover.lean.protocol import CommandReply, CommandRequest
 from tests.conftest import standin_pool_config, standin_processes
+from tests.progress import PROGRESS_WAIT, until
 
 MATHLIB = "import Mathlib"
+
+
+def gone(pid: int) -> bool:
+    """Exited (a zombie not yet reaped counts: it runs nothing)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def cmd(text: str) -> CommandRequest:
@@ -100,16 +111,15 @@ async def test_crashed_worker_is_replaced() -> None:
             await pool.run(MATHLIB, cmd("-- standin:crash"), timeout=5)
         await run_ok(pool, "b")
         assert pool.worker_pids() != before
-        assert all(
-            not psutil.pid_exists(p) or psutil.Process(p).status() == "zombie" for p in before
-        )
+        assert all(gone(p) for p in before)
 
 
 async def test_bounded_queue_raises_pool_busy() -> None:
     config = standin_pool_config("--delay", "0.3", workers=1, max_queue=2)
     async with ReplPool(config) as pool:
         tasks = [asyncio.create_task(pool.run(MATHLIB, cmd(f"t{i}"), timeout=10)) for i in range(3)]
-        await asyncio.sleep(0.05)
+        # The first starts the only worker, the other two queue: the queue is full.
+        await until(lambda: pool.snapshot().waiting == 2, "two requests queued")
         with pytest.raises(PoolBusy) as info:
             await pool.run(MATHLIB, cmd("one too many"), timeout=10)
         assert info.value.max_queue == 2
@@ -154,9 +164,7 @@ async def test_health_drops_workers_that_died_while_idle() -> None:
         await pool.warm(MATHLIB)
         victim = pool.worker_pids()[0]
         os.killpg(victim, 9)
-        await asyncio.sleep(0.2)
-        await pool.health()
-        await asyncio.sleep(0.5)
+        await until(lambda: gone(victim), "the killed worker to exit")
         health = await pool.health()
         assert victim not in pool.worker_pids() and health.replaced >= 1
         await run_ok(pool, "fine")
@@ -187,7 +195,7 @@ async def test_close_leaves_no_child_process(ending: str) -> None:
 async def test_close_while_requests_wait() -> None:
     pool = ReplPool(standin_pool_config("--delay", "0.5", workers=1))
     tasks = [asyncio.create_task(pool.run(MATHLIB, cmd(f"t{i}"), timeout=10)) for i in range(3)]
-    await asyncio.sleep(0.3)
+    await until(lambda: pool.snapshot().waiting == 2, "two requests queued behind the first")
     await pool.close()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, (PoolClosed, CommandReply)) for r in results)
@@ -253,3 +261,21 @@ async def test_imports_outside_the_search_path_are_refused_before_a_worker_start
             )
         assert refused.value.refused and pool.worker_pids() == []
         await run_ok(pool, "theorem t : True := trivial", imports="import Mathlib.Tactic")
+
+
+async def test_until_free_waits_for_a_free_worker(tmp_path: Path) -> None:
+    """The re-check of a timeout under saturation waits on this (an event, not polling)."""
+    pid_file = tmp_path / "pid"
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        hung = f"-- standin:pid-to={pid_file}\n-- standin:hang"
+        blocker = asyncio.create_task(pool.run(MATHLIB, cmd(hung), timeout=300))
+        await until(pid_file.exists, "the only worker to take the request")
+        waiter = asyncio.create_task(pool.until_free())
+        for _ in range(5):
+            await asyncio.sleep(0)  # let it run: it must keep waiting while the worker hangs
+        assert pool.snapshot().saturated and not waiter.done()
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)  # ends the request; a worker warms
+        with pytest.raises(ReplCrashed):
+            await blocker
+        await asyncio.wait_for(waiter, PROGRESS_WAIT)  # a hang guard, not a timing bound
+        assert not pool.snapshot().saturated

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -16,8 +17,9 @@ from stepprover.errors import (
     ReplTimeout,
 )
 from stepprover.lean.process import ProcessConfig, ReplProcess
-from stepprover.lean.protocol import CommandReply, CommandRequest
+from stepprover.lean.protocol import CommandReply, CommandRequest, encode_request
 from tests.conftest import standin_command
+from tests.progress import PROGRESS_WAIT, until
 
 
 async def spawn(*args: str, **config: object) -> ReplProcess:
@@ -97,6 +99,20 @@ async def test_reply_over_the_size_limit_is_refused() -> None:
     await repl.close()
 
 
+async def test_kill_returns_though_an_unread_reply_stopped_the_reading() -> None:
+    """A reply left unread (too long, or cut off by a timeout) fills asyncio's stdout buffer,
+    which then stops reading the pipe and would never see its end; asyncio's wait() waits
+    for every pipe to close, so kill() hung (the overlong-reply test, now and then, when the
+    machine was busy). The state is set up here directly, as it arises under load."""
+    repl = await spawn()
+    stdout = repl._proc._transport.get_pipe_transport(1)  # type: ignore[attr-defined]
+    await repl._write(encode_request(cmd("-- standin:big-reply=3")))
+    await until(lambda: not stdout.is_reading(), "asyncio to stop reading a full buffer")
+    await asyncio.wait_for(repl.kill(), PROGRESS_WAIT)  # a hang guard, not a timing bound
+    assert not repl.alive
+    await repl.close()
+
+
 async def test_stderr_flood_neither_blocks_nor_grows_memory() -> None:
     repl = await spawn()
     try:
@@ -129,10 +145,11 @@ async def test_memory_cap_kills_mid_request_counting_forked_children() -> None:
         await repl.close()
 
 
-async def test_cancelled_request_kills_the_process() -> None:
+async def test_cancelled_request_kills_the_process(tmp_path: Path) -> None:
     repl = await spawn()
-    task = asyncio.create_task(repl.send(cmd("-- standin:sleep=30"), 60))
-    await asyncio.sleep(0.3)
+    pid_file = tmp_path / "pid"
+    task = asyncio.create_task(repl.send(cmd(f"-- standin:pid-to={pid_file}\n-- standin:hang"), 60))
+    await until(pid_file.exists, "the stand-in to read the request")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -170,6 +187,7 @@ async def test_whole_process_faults_by_flag() -> None:
     await repl.close()
 
 
+@pytest.mark.slow
 async def test_warmup_delay_applies_to_the_first_command_only() -> None:
     repl = await spawn("--warmup", "10")
     try:
@@ -189,20 +207,21 @@ async def test_stopping_a_helper_task_keeps_a_cancellation_of_the_caller() -> No
     not be swallowed, or the command goes on to wait out its proof's whole timeout."""
     from stepprover.lean.process import cancel_and_wait
 
-    stopping = asyncio.Event()
+    stopping, release = asyncio.Event(), asyncio.Event()
 
     async def slow_to_stop() -> None:
         try:
             await asyncio.sleep(3600)
         finally:
             stopping.set()
-            await asyncio.sleep(0.2)  # still stopping when the caller is cancelled
+            await release.wait()  # still stopping when the caller is cancelled
 
     helper = asyncio.create_task(slow_to_stop())
     await asyncio.sleep(0)
     caller = asyncio.create_task(cancel_and_wait(helper))
     await stopping.wait()
     caller.cancel()  # Ctrl-C, in the middle of the helper's stop
+    release.set()  # the helper's stop ends: a caller that swallowed the cancel would return
     with pytest.raises(asyncio.CancelledError):
         await caller
     await asyncio.wait({helper})

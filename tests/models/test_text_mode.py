@@ -100,6 +100,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
             server.wait()
 
 
+@pytest.mark.slow
 def test_prove_through_transformers_serve(
     served: tuple[str, Path], script_file: Callable[[Any], str]
 ) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stepprover.agent.loop import LoopConfig
 from stepprover.agent.prompts import render_chat
 from stepprover.agent.trajectory import Finish
@@ -398,6 +400,7 @@ async def test_every_style_builds_and_runs(
             assert default_sampling(style) == _loop(style).sampling
 
 
+@pytest.mark.slow
 def test_eval_cli_runs_the_correction_tree_and_counts_first_attempts(
     tokenizer: Any, tmp_path: Path, script_file: Callable[[Any], str]
 ) -> None:

@@ -188,6 +188,7 @@ def _running(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_a_repl_dying_between_requests_never_fails_honest_proofs(
     script_file: Callable[[Any], str],
 ) -> None:
@@ -227,6 +228,7 @@ def test_a_repl_that_always_exits_between_requests_is_said_so() -> None:
         assert "mid-request" not in error
 
 
+@pytest.mark.slow
 def test_the_recycle_threshold_follows_a_lowered_memory_cap() -> None:
     """Each command grows the stand-in by 20 MB; with the hard cap at 200 MB a worker must be
     recycled (at 0.8 of the cap) before one is killed mid-request for memory."""
@@ -246,6 +248,7 @@ def test_the_recycle_threshold_follows_a_lowered_memory_cap() -> None:
     assert health["recycled"] >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_stops_promptly_on_a_signal_while_a_proof_hangs(
     sig: signal.Signals, tmp_path: Path

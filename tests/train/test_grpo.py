@@ -34,6 +34,7 @@ def loop_thread() -> Iterator[LoopThread]:
     thread.close()
 
 
+@pytest.mark.slow
 def test_two_grpo_steps_with_masked_repl_tokens(
     tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
 ) -> None:
@@ -107,6 +108,7 @@ def test_two_grpo_steps_with_masked_repl_tokens(
     assert changed == (logs[0]["reward_std"] > 0), "a step moves the weights iff rewards differed"
 
 
+@pytest.mark.slow
 def test_two_grpo_steps_with_colocated_vllm_standin(
     tokenizer: Any, script_file: Callable[[Any], str], tmp_path: Path, loop_thread: LoopThread
 ) -> None:

@@ -141,6 +141,7 @@ def test_sft_without_examples_exits_with_one_clear_line(tmp_path: Path, tokenize
     assert "no SFT examples: check `trajectories` and `whole_proofs` in the config" in lines, lines
 
 
+@pytest.mark.slow
 def test_train_grpo_then_sft_then_plot(
     tiny_model_dir: Path, tmp_path: Path, script_file: Callable[[Any], str]
 ) -> None:
@@ -217,6 +218,7 @@ def test_train_grpo_then_sft_then_plot(
     assert result.exit_code == 0 and (out / "metrics.png").read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_an_interrupted_grpo_run_resumes_from_its_last_checkpoint(
     tiny_model_dir: Path, tmp_path: Path, script_file: Callable[[Any], str]
 ) -> None:
@@ -266,6 +268,7 @@ def test_an_interrupted_grpo_run_resumes_from_its_last_checkpoint(
     )
 
 
+@pytest.mark.slow
 def test_cycle_runs_and_resumes_finished_stages(
     tiny_model_dir: Path, tmp_path: Path, script_file: Callable[[Any], str]
 ) -> None:

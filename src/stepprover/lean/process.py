@@ -395,6 +395,13 @@ class ReplProcess:
     async def kill(self) -> None:
         """Kill the whole process group (and any descendant that left it), then reap."""
         kill_tree(self._proc.pid)
+        # wait() returns only once every pipe has closed. A reply left unread (too long, or
+        # cut off by a timeout) can have filled asyncio's stdout buffer, which then stops
+        # reading the pipe and never sees its end: wait() would hang. Nothing more from a
+        # killed REPL is wanted, so stdout is closed on our side.
+        stdout = self._proc._transport.get_pipe_transport(1)  # type: ignore[attr-defined]
+        if stdout is not None:
+            stdout.close()
         # No self._proc.kill() here: Popen.send_signal polls first, reaping the child behind
         # asyncio's child watcher (which then reports a bogus exit code 255).
         await self._proc.wait()
