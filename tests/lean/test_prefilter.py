@@ -222,16 +222,43 @@ def test_resource_limits_are_allowed(option_line: str) -> None:
 
 
 def test_widening_is_a_deliberate_policy() -> None:
-    body = "set_option linter.unusedVariables false\n\ndef two : ℕ := 2\n\n" + THM
-    assert rules(body) == ["set_option linter.unusedVariables", "def"]
+    body = "set_option pp.all true\n\ndef two : ℕ := 2\n\n" + THM
+    assert rules(body) == ["set_option pp.all", "def"]
+    assert rules(body, extra_commands=frozenset({"def"}), extra_options=frozenset({"pp.all"})) == []
+
+
+@pytest.mark.parametrize(
+    "option_line",
+    [
+        # Seed-Prover's released miniF2F proofs
+        "set_option tactic.hygienic false\n",
+        "set_option pp.numericTypes true\n",
+        "set_option pp.funBinderTypes true\n",
+        # linters only add warnings
+        "set_option linter.unusedVariables false in\n",
+        "set_option linter.unusedVariables false\n",
+        "set_option linter.style.longLine false\n",
+        "set_option «linter».unusedTactic false\n",
+    ],
+)
+def test_options_that_change_no_check_are_allowed(option_line: str) -> None:
+    assert rules(option_line + THM) == []
     assert (
         rules(
-            body,
-            extra_commands=frozenset({"def"}),
-            extra_options=frozenset({"linter.unusedVariables"}),
+            THM.replace("  linarith", "  " + option_line.replace(" in\n", "") + " in\n  linarith")
         )
         == []
     )
+
+
+def test_a_linter_family_is_not_an_option_of_its_own() -> None:
+    assert rules("set_option linter true\n" + THM) == ["set_option linter"]
+
+
+def test_print_axioms_of_a_name_is_allowed() -> None:
+    # Seed-Prover ends its proofs so; it reads the environment and prints on the proof's lines
+    assert rules(THM + "#print axioms t1\n") == []
+    assert rules(THM + "#print axioms t1\n\ntheorem t2 : True := trivial\n") == []
 
 
 @pytest.mark.parametrize(
@@ -295,7 +322,9 @@ def test_balanced_scopes_are_fine() -> None:
         ("attribute [local instance] Classical.propDecidable\n" + THM, "attribute"),
         ("instance : Inhabited ℕ := ⟨0⟩\n" + THM, "instance"),
         ("#check Nat\n" + THM, "#check"),
-        (THM + "#print axioms t1\n", "#print"),
+        (THM + "#print t1\n", "#print"),
+        (THM + "#print axioms t1 t2\n", "#print"),
+        (THM + "#print axioms\n", "#print"),
         ("#foo\n" + THM, "#foo"),  # an unknown #-command at a command position
     ],
 )
@@ -324,6 +353,12 @@ def test_hash_notation_inside_a_term_is_not_a_command() -> None:
         "namespace Lean\nend Lean\n" + THM,
         "open Real Mathlib\n" + THM,
         "namespace Mathlib\nend Mathlib\n" + THM,
+        # `_root_` and guillemets name the same namespace
+        "open _root_.Mathlib\n" + THM,
+        "open «_root_».«Mathlib»\n" + THM,
+        "namespace _root_.Mathlib\nend _root_.Mathlib\n" + THM,
+        "namespace _root_.Lean\nend _root_.Lean\n" + THM,
+        "open _root_._root_.Lean in\n" + THM,
         THM.replace("linarith", "exact (Lean.Elab.admitGoal _)"),
         THM.replace("linarith", "exact _root_.Lean.ofReduceBool _ _ rfl"),
         THM.replace("linarith", "aesop (add safe tactic Lean.Elab.Tactic.evalSorry)"),

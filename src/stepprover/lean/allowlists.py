@@ -29,6 +29,8 @@ from dataclasses import dataclass
 DEEPSEEK = "DeepSeek-Prover-V2 minif2f-solutions"
 KIMINA = "Kimina-Prover-Preview minif2f_test_solved"
 DSP_PLUS = "DSP+ minif2f-test-solution"
+SEED = "Seed-Prover SeedProver/MiniF2F.zip"
+BFS = "BFS-Prover-V2 MiniF2F/prover"
 HONEST_FORMS = "honest forms the verifier must accept (stepprover lean selftest's honest cases)"
 
 
@@ -96,13 +98,50 @@ OPTIONS: dict[tuple[str, ...], Entry] = {
     ("exponentiation", "threshold"): Entry(
         "largest exponent evaluated by whnf; a resource limit", HONEST_FORMS
     ),
+    ("tactic", "hygienic"): Entry(
+        "lets the proof's tactics name hypotheses they introduce; only how the proof's own "
+        "tactic blocks elaborate, the checks run no tactic",
+        SEED,
+    ),
+    ("pp", "numericTypes"): Entry(
+        "prints numerals with their type in goals; the checks read no printed term", SEED
+    ),
+    ("pp", "funBinderTypes"): Entry(
+        "prints the binder types of lambdas in goals; the checks read no printed term", SEED
+    ),
+    ("pp", "piBinderTypes"): Entry(
+        "prints the binder types of foralls in goals; the checks read no printed term",
+        HONEST_FORMS,
+    ),
+    ("pp", "letVarTypes"): Entry(
+        "prints the types of let variables in goals; the checks read no printed term",
+        HONEST_FORMS,
+    ),
 }
 """Options a proof may set (``set_option``, at command, tactic or term level, and
 ``set_option … in``), as name components the way Lean reads them (guillemets
 removed, split at dots outside guillemets). Anything else is refused: options that
 skip the kernel (``debug.*``), move messages out of the reply (``Elab.async``,
-``maxErrors``), or change printing or add messages (``pp.*``, ``format.*``,
-``trace.*``)."""
+``maxErrors``), or change printing or add messages (``pp.*`` beyond the binder and
+numeral types above, ``format.*``, ``trace.*``)."""
+
+OPTION_PREFIXES: dict[tuple[str, ...], Entry] = {
+    ("linter",): Entry(
+        "a linter only adds warnings, and the verdict reads errors and the checks' own "
+        "answers, never a warning (``set_option linter.unusedVariables false in``)",
+        HONEST_FORMS,
+    ),
+}
+"""Option families a proof may set: every option whose name starts with the components."""
+
+HASH_COMMANDS_ALLOWED: dict[tuple[str, str], Entry] = {
+    ("#print", "axioms"): Entry(
+        "prints the axioms of a declared name: reads the environment, changes nothing; its "
+        "answer lies on the proof's lines, where the verdict never reads one",
+        SEED,
+    ),
+}
+"""``#``-commands allowed with their first word, followed by one name (``#print axioms x``)."""
 
 # -- deny-lists: words that can never be honest, wherever they appear -----------------
 

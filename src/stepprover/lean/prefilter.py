@@ -29,11 +29,14 @@ from stepprover.lean.allowlists import (
     COMMANDS,
     DENIED_WORDS,
     HASH_COMMANDS,
+    HASH_COMMANDS_ALLOWED,
     META_NAMESPACES,
+    OPTION_PREFIXES,
     OPTIONS,
 )
 from stepprover.lean.lexer import Kind, Token
 from stepprover.lean.source import (
+    Command,
     Scan,
     attributes_in,
     escape_name,
@@ -74,7 +77,11 @@ class Policy:
 
     def option_allowed(self, components: tuple[str, ...]) -> bool:
         extra = {name_components(o) for o in self.extra_options}
-        return components in OPTIONS or components in extra
+        return (
+            components in OPTIONS
+            or components in extra
+            or any(components[: len(p)] == p and len(components) > len(p) for p in OPTION_PREFIXES)
+        )
 
 
 DEFAULT_POLICY = Policy()
@@ -114,12 +121,33 @@ def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
         findings.append(Finding("scope", problem.line, problem.reason))
     for command in structure.commands:
         word = command.keyword
-        if not policy.command_allowed(word):
+        if not policy.command_allowed(word) and not _allowed_hash_command(structure, command):
             reason = COMMAND_KEYWORDS.get(word) or (
                 "is not an allowed command" if not word.startswith("#") else "runs a #-command"
             )
             findings.append(Finding(word, command.line, reason))
     return findings
+
+
+def _allowed_hash_command(structure: Scan, command: Command) -> bool:
+    """``#print axioms NAME`` (``HASH_COMMANDS_ALLOWED``): the word, its first argument, then
+    one name and nothing more before the next command."""
+    tokens, i = structure.tokens, command.token
+    if i + 2 >= len(tokens) or (tokens[i].text, tokens[i + 1].text) not in HASH_COMMANDS_ALLOWED:
+        return False
+    name = tokens[i + 2]
+    return (
+        name.kind is Kind.IDENT
+        and not command.modifiers
+        and not command.attributes
+        and (
+            i + 3 == len(tokens) or i + 3 in structure.command_tokens or _starts_line(tokens, i + 3)
+        )
+    )
+
+
+def _starts_line(tokens: list[Token], i: int) -> bool:
+    return tokens[i].line > tokens[i - 1].line
 
 
 def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
@@ -236,7 +264,7 @@ def _scope_findings(tokens: list[Token], i: int) -> list[Finding]:
         and tokens[j].kind is Kind.IDENT
         and tokens[j].text not in ("in", "hiding", "renaming")
     ):
-        components = name_components(tokens[j].text)
+        components = _from_root(name_components(tokens[j].text))
         for prefix, why in _META_PREFIXES.items():
             if len(components) < len(prefix) and prefix[: len(components)] == components:
                 findings.append(Finding(tokens[j].text, tokens[j].line, f"contains {why}"))
@@ -250,10 +278,16 @@ def _plain(text: str) -> str:
     return escape_name(name_components(text)) if "«" in text else text
 
 
-def _meta_namespace(text: str) -> str | None:
-    components = name_components(text)
-    if components and components[0] == "_root_":
+def _from_root(components: tuple[str, ...]) -> tuple[str, ...]:
+    """A name with its leading ``_root_`` removed (``_root_.Mathlib``, ``«_root_».Mathlib`` and
+    ``_root_._root_.Mathlib`` all name ``Mathlib``, guillemets already dropped)."""
+    while components[:1] == ("_root_",):
         components = components[1:]
+    return components
+
+
+def _meta_namespace(text: str) -> str | None:
+    components = _from_root(name_components(text))
     for prefix, why in _META_PREFIXES.items():
         if components[: len(prefix)] == prefix:
             return why
