@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from stepprover.lean.allowlists import DERIVED
 from stepprover.lean.lexer import Kind, tokenize
 from stepprover.lean.prefilter import Policy, prefilter
 from stepprover.lean.source import (
     declared_theorems,
+    env_key,
     escape_name,
     name_components,
     split_imports,
@@ -116,6 +118,41 @@ def test_split_imports() -> None:
     assert split.body == "\nset_option maxHeartbeats 400000\n\ntheorem x : True := trivial\n"
     assert split.body_line_offset == 3
     assert split_imports("theorem y : True := trivial").imports == ""
+
+
+@pytest.mark.parametrize(
+    ("header", "modules", "problem"),
+    [
+        # Lean v4.20 src/Lean/Parser/Module.lean: `import := "import " >> optional "runtime" >> ident`
+        ("import Mathlib import Aesop\n", ("Mathlib", "Aesop"), None),
+        ("import Mathlib -- note\n/- c -/ import Aesop\n", ("Mathlib", "Aesop"), None),
+        ("import A B\n", ("A",), "one module per `import`"),
+        ("import runtime X\n", ("X",), "`import runtime`"),
+        ("prelude\nimport X\n", ("X",), "`prelude`"),
+        ("import\ntheorem x : True := trivial\n", (), "without a module name"),
+    ],
+)
+def test_the_header_is_read_as_leans_header_parser_reads_it(
+    header: str, modules: tuple[str, ...], problem: str | None
+) -> None:
+    split = split_imports(header + "theorem y : True := trivial\n")
+    assert split.modules == modules
+    assert (split.problem is None) if problem is None else (problem in str(split.problem))
+
+
+def test_a_command_on_the_last_import_line_starts_the_body() -> None:
+    split = split_imports("import Mathlib theorem y : True := trivial\n")
+    assert split.modules == ("Mathlib",) and split.problem is None
+    assert split.body.strip() == "theorem y : True := trivial"
+
+
+def test_the_environment_key_is_the_set_of_modules() -> None:
+    key = env_key("import Mathlib\nimport Aesop")
+    assert env_key("import Aesop\nimport Mathlib\nimport Aesop") == key
+    assert env_key("import Aesop import Mathlib") == key
+    assert env_key("import Mathlib") != key
+    assert env_key("import Mathlib\nimport Aesop", toolchain="v4.20.0") != key
+    assert key.imports == "import Aesop\nimport Mathlib"
 
 
 def test_declared_theorems_and_with_sorry() -> None:
@@ -542,3 +579,48 @@ def test_plain_and_raw_strings_without_holes_pass() -> None:
         "linarith", 'have : "a" ++ "b" = "ab" := rfl\n  have : r"{x}" = r"{x}" := rfl\n  linarith'
     )
     assert rules(honest) == []
+
+
+# -- lists derived from Lean's and Mathlib's sources (scripts/derive_lean_lists.py) ---------
+
+
+def test_derived_lists_name_their_source_files_and_revisions() -> None:
+    assert DERIVED.sources and all(s["repo"] and s["revision"] for s in DERIVED.sources)
+    for word in ("with_weak_namespace", "deprecate", "unsuppress_compilation"):
+        assert DERIVED.commands[word].startswith("leanprover-community/mathlib4:Mathlib/")
+    assert DERIVED.commands["show_panel_widgets"].startswith("leanprover/lean4:src/")
+    assert DERIVED.code_evaluating["run_conv"][1] == "expands to run_tac"
+    for word in ("run_tac", "by_elab", "eval%"):
+        assert DERIVED.code_evaluating[word][1] == "its elaborator evaluates"
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (THM.replace("linarith", "conv => run_conv pure ()"), "run_conv"),
+        (THM.replace("linarith", "run_tac pure ()"), "run_tac"),
+        (THM.replace("linarith", "exact (by_elab pure default)"), "by_elab"),
+        ("theorem t : (2 : ℕ) = eval% 2 := rfl\n", "eval%"),
+    ],
+)
+def test_code_evaluating_syntax_is_refused_anywhere(body: str, rule: str) -> None:
+    assert rule in rules(body)
+
+
+def test_eval_without_a_touching_percent_is_a_plain_word() -> None:
+    assert rules(THM.replace("linarith", "simp [eval]\n  linarith")) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "with_weak_namespace Foo theorem x : True := trivial",
+        "deprecate to y theorem x : True := trivial",
+        "unsuppress_compilation in theorem x : True := trivial",
+        "show_panel_widgets [foo]",
+    ],
+)
+def test_derived_commands_are_found_mid_line(command: str) -> None:
+    # a command keyword starts a new command wherever it appears, even after a proof term
+    word = command.split()[0]
+    assert word in rules("theorem t : True := trivial " + command + "\n")

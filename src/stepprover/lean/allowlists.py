@@ -24,7 +24,9 @@ a proved lemma); their source says so. Widening a list is a deliberate
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from importlib import resources
 
 DEEPSEEK = "DeepSeek-Prover-V2 minif2f-solutions"
 KIMINA = "Kimina-Prover-Preview minif2f_test_solved"
@@ -308,8 +310,6 @@ or stop elaboration (``#exit``). One at a command position is refused even if it
 listed; a listed one is refused anywhere."""
 
 DENIED_WORDS: dict[str, str] = {
-    "run_tac": "runs arbitrary code at elaboration time",
-    "by_elab": "runs arbitrary code at elaboration time",
     "unsafe": "uses unsafe code",
     "implemented_by": "replaces a definition's code (implemented_by)",
     "extern": "binds a definition to external code (@[extern])",
@@ -343,6 +343,51 @@ META_NAMESPACES: dict[str, str] = {
     "Plausible": "runs compiled code on the proof's terms",
 }
 """Namespaces a proof may not name, open or enter (first components of a name)."""
+
+
+# -- derived from Lean's and Mathlib's sources (scripts/derive_lean_lists.py) --------------
+
+
+@dataclass(frozen=True)
+class Derived:
+    """``derived_lists.json``: what the derivation script read from the pinned sources."""
+
+    commands: dict[str, str]
+    """Command keyword -> the file that declares it (``REPO:PATH``)."""
+    code_evaluating: dict[str, tuple[str, str]]
+    """Keyword of a syntax whose elaborator evaluates a user term, tactic or conv block as
+    code -> (file, why: ``its elaborator evaluates`` or ``expands to K``)."""
+    sources: list[dict[str, str]]
+    """The repositories and revisions read."""
+
+
+def load_derived() -> Derived:
+    raw = json.loads(
+        resources.files("stepprover.lean").joinpath("derived_lists.json").read_text("utf-8")
+    )
+    return Derived(
+        {k: v["file"] for k, v in raw["commands"].items()},
+        {k: (v["file"], v["why"]) for k, v in raw["code_evaluating"].items()},
+        raw["sources"],
+    )
+
+
+DERIVED = load_derived()
+
+for _word, _file in DERIVED.commands.items():
+    if _word.startswith("#"):
+        HASH_COMMANDS = HASH_COMMANDS | {_word}
+    elif _word not in COMMANDS:
+        COMMAND_KEYWORDS.setdefault(_word, f"a command ({_file}) the allow-list does not hold")
+
+DENIED_SYNTAX: dict[str, str] = {
+    word: f"evaluates code at elaboration time ({why}; {file})"
+    for word, (file, why) in DERIVED.code_evaluating.items()
+    if not word.startswith("#") and word not in COMMAND_KEYWORDS
+}
+"""Tactic, term and conv syntax that runs the proof's own text as code (``run_tac``,
+``run_conv``, ``by_elab``, ``eval%``), refused anywhere outside comments and strings. Entries
+are written as their first atom (``eval%`` is the word ``eval`` touching ``%``)."""
 
 
 def option_key(components: tuple[str, ...]) -> str:

@@ -21,12 +21,14 @@ file (pass ``line_offset``, the lines before the body).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from stepprover.lean.allowlists import (
     ATTRIBUTES,
     COMMAND_KEYWORDS,
     COMMANDS,
+    DENIED_SYNTAX,
     DENIED_WORDS,
     HASH_COMMANDS,
     HASH_COMMANDS_ALLOWED,
@@ -34,7 +36,7 @@ from stepprover.lean.allowlists import (
     OPTION_PREFIXES,
     OPTIONS,
 )
-from stepprover.lean.lexer import Kind, Token
+from stepprover.lean.lexer import Kind, Token, tokenize
 from stepprover.lean.source import (
     Command,
     Scan,
@@ -46,6 +48,11 @@ from stepprover.lean.source import (
 )
 
 _META_PREFIXES = {name_components(k): v for k, v in META_NAMESPACES.items()}
+# code-evaluating syntax as token sequences (`eval%` is `eval` then a touching `%`)
+_DENIED_SEQUENCES: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
+for _atom, _why in DENIED_SYNTAX.items():
+    _texts = tuple(t.text for t in tokenize(_atom).tokens)
+    _DENIED_SEQUENCES.setdefault(_texts[0], []).append((_texts, _atom, _why))
 _AESOP_TACTICS = frozenset({"aesop", "aesop?", "aesop_cat", "aesop_graph", "aesop_mat"})
 
 
@@ -146,6 +153,16 @@ def _allowed_hash_command(structure: Scan, command: Command) -> bool:
     )
 
 
+def _spells(tokens: list[Token], i: int, texts: tuple[str, ...]) -> bool:
+    """Whether ``tokens[i:]`` begins with ``texts``, each touching the one before."""
+    if i + len(texts) > len(tokens):
+        return False
+    run = tokens[i : i + len(texts)]
+    return all(t.text == x for t, x in zip(run, texts, strict=True)) and all(
+        b.start == a.start + len(a.text) for a, b in itertools.pairwise(run)
+    )
+
+
 def _starts_line(tokens: list[Token], i: int) -> bool:
     return tokens[i].line > tokens[i - 1].line
 
@@ -191,6 +208,9 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
                     "interpolates a string: its `{…}` parts are code the prefilter does not read",
                 )
             )
+        for texts, atom, why in _DENIED_SEQUENCES.get(tok.text, ()):
+            if _spells(tokens, i, texts):
+                findings.append(Finding(atom, tok.line, why))
         if tok.text == "set_option":
             findings += _option_findings(tokens, i, policy)
         elif tok.text in ("open", "namespace"):
