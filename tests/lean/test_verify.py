@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from stepprover.data.problems import bundled_path, load_jsonl
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import Message
 from stepprover.lean.verify import (
@@ -453,3 +454,20 @@ def test_imports_must_be_plain_module_names() -> None:
     assert isinstance(
         plan("import Mathlib.Tactic.Linarith\n" + proof("linarith").split("\n", 1)[1], None), Plan
     )
+
+
+# -- published proofs (tests/data/published-proofs, provenance there) ----------------------
+
+PUBLISHED = Path(__file__).resolve().parent.parent / "data" / "published-proofs"
+
+
+@pytest.mark.parametrize("path", sorted(PUBLISHED.glob("*.lean")), ids=lambda p: p.stem)
+def test_published_proofs_reach_lean_unless_they_hold_meta_code(path: Path) -> None:
+    problems = {p.name: p for p in load_jsonl(bundled_path("minif2f"))}
+    problem = problems[path.stem.split("__")[1]]
+    planned = plan(path.read_text(encoding="utf-8"), problem.statement_text)
+    if path.name.startswith("bfs-prover-v2-planner"):  # defines an elab and a macro
+        assert "defines a custom elaborator" in str(planned)
+    else:
+        assert isinstance(planned, Plan), planned
+        assert planned.imports == "import Mathlib\nimport Aesop"  # the header's environment

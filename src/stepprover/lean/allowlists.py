@@ -100,6 +100,9 @@ OPTIONS: dict[tuple[str, ...], Entry] = {
     ("exponentiation", "threshold"): Entry(
         "largest exponent evaluated by whnf; a resource limit", HONEST_FORMS
     ),
+    ("maxSynthPendingDepth",): Entry(
+        "depth limit of nested instance problems during elaboration; a resource limit", BFS
+    ),
     ("tactic", "hygienic"): Entry(
         "lets the proof's tactics name hypotheses they introduce; only how the proof's own "
         "tactic blocks elaborate, the checks run no tactic",
