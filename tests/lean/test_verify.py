@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -471,3 +473,16 @@ def test_published_proofs_reach_lean_unless_they_hold_meta_code(path: Path) -> N
     else:
         assert isinstance(planned, Plan), planned
         assert planned.imports == "import Mathlib\nimport Aesop"  # the header's environment
+
+
+def test_the_published_proofs_benchmark_quick_mode_refuses_only_by_policy() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "prefilter_published.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "refused by policy {'meta code': 1}, refused by no policy 0" in done.stdout
