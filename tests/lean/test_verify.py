@@ -12,7 +12,7 @@ import pytest
 
 from stepprover.data.problems import bundled_path, load_jsonl
 from stepprover.lean.pool import ReplPool
-from stepprover.lean.protocol import Message
+from stepprover.lean.protocol import Message, reply_from_json
 from stepprover.lean.verify import (
     REFERENCE_NAME,
     RULES_VERSION,
@@ -21,6 +21,7 @@ from stepprover.lean.verify import (
     Plan,
     VerifyConfig,
     axioms_report,
+    judge,
     plan,
 )
 from tests.conftest import standin_pool_config
@@ -486,3 +487,34 @@ def test_the_published_proofs_benchmark_quick_mode_refuses_only_by_policy() -> N
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "refused by policy {'meta code': 1}, refused by no policy 0" in done.stdout
+
+
+def test_judging_a_proof_that_carries_the_statements_preamble() -> None:
+    carried = DEF_STATEMENT + "  rfl\n"
+    planned = plan(carried, DEF_STATEMENT)
+    assert isinstance(planned, Plan)
+    lines = planned.command.split("\n")
+    def_line = next(i for i, t in enumerate(lines, 1) if t.startswith("def f"))
+    ref_line = next(i for i, t in enumerate(lines, 1) if REFERENCE_NAME in t)
+    tactic = lines.index("  rfl") + 1
+    axioms = planned.probe_line + 1
+
+    def reply(*messages: dict[str, Any]) -> Any:
+        return reply_from_json({"env": 1, "messages": list(messages)})
+
+    file_def_line = carried.split("\n").index("def f (n : ℕ) : ℕ := n + 1") + 1
+    broken_def = judge(reply(msg("error", def_line, "bad def")), planned)
+    assert broken_def.outcome is Outcome.LEAN_ERROR
+    assert broken_def.messages[0].pos.line == file_def_line
+    broken_ref = judge(reply(msg("error", ref_line, "unknown identifier")), planned)
+    assert broken_ref.outcome is Outcome.REJECTED and "does not elaborate" in broken_ref.reason
+    ok = judge(
+        reply(
+            msg("warning", ref_line, "declaration uses 'sorry'"),
+            msg("info", axioms, "'t1' does not depend on any axioms"),
+        ),
+        planned,
+    )
+    assert ok.outcome is Outcome.PROVED, ok.reason
+    wrong = judge(reply(msg("warning", tactic, "declaration uses 'sorry'")), planned)
+    assert wrong.outcome is Outcome.SORRY
