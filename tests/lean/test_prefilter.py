@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from stepprover.lean.allowlists import DERIVED
@@ -624,3 +628,55 @@ def test_derived_commands_are_found_mid_line(command: str) -> None:
     # a command keyword starts a new command wherever it appears, even after a proof term
     word = command.split()[0]
     assert word in rules("theorem t : True := trivial " + command + "\n")
+
+
+def _derive_script() -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "derive_lean_lists.py"
+    spec = importlib.util.spec_from_file_location("derive_lean_lists", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_derivation_reads_commands_and_code_evaluating_syntax(tmp_path: Path) -> None:
+    # written for this test, in the declaration forms of Lean's and Mathlib's sources
+    lean = """
+/-- a doc comment: `syntax "not_a_command" : command` -/
+syntax (name := fooCmd) "foo_cmd " term : command
+
+elab tk:"#peek " t:term " => " e:term : command => do
+  logInfo m!"{t}"
+
+elab "my_tac " e:doSeq : tactic => do
+  ← unsafe evalTerm (TacticM Unit) (mkConst ``Unit) e
+
+macro "wrap_tac" e:doSeq : conv => `(conv| tactic' => my_tac $e)
+
+syntax (name := barTerm) "bar% " term : term
+
+@[term_elab barTerm]
+unsafe def elabBar : TermElab
+| `(term| bar% $t) => fun _ => do
+  Meta.evalExpr Expr q(Expr) t
+| _ => fun _ => throwUnsupportedSyntax
+
+syntax (name := quiet) "quiet_tac" : tactic
+"""
+    folder = tmp_path / "repo"
+    (folder / "Lib").mkdir(parents=True)
+    (folder / "Lib" / "Meta.lean").write_text(lean, encoding="utf-8")
+    script = _derive_script()
+    data = script.derive([script.Excerpt("o/r", "o/r", "abc", folder, "Lib/Meta.lean")])
+    assert set(data["commands"]) == {"foo_cmd", "#peek"}
+    assert data["commands"]["foo_cmd"] == {"file": "o/r:Lib/Meta.lean"}
+    evaluating = {k: v["why"] for k, v in data["code_evaluating"].items()}
+    assert evaluating == {
+        "my_tac": "its elaborator evaluates",
+        "wrap_tac": "expands to my_tac",
+        "bar%": "its elaborator evaluates",
+    }
+    assert data["sources"] == [{"repo": "o/r", "revision": "abc", "path": "Lib/Meta.lean"}]
