@@ -89,8 +89,10 @@ def env_key(imports: str, toolchain: str = "") -> EnvKey:
 def split_imports(code: str) -> SplitSource:
     """Separate the leading header from the body, as Lean's header parser reads it.
 
-    Lean v4.20 ``src/Lean/Parser/Module.lean``: ``header := optional prelude >> many import``
-    with ``import := "import " >> optional "runtime" >> ident``: one module per ``import``
+    Lean's ``src/Lean/Parser/Module.lean`` (leanprover/lean4 at commit
+    03e3a1cc6b8b574f99ca4310b4fd26f5542c1809, the header before Lean's module system, as in
+    v4.20): ``header := optional prelude >> many import`` with
+    ``import := "import " >> optional "runtime" >> ident``: one module per ``import``
     (``import Mathlib import Aesop`` on one line is two imports; in ``import A B`` the ``B``
     ends the header and is read as a command, an error), and ``import runtime X`` imports
     ``X`` only for running code. Comments among the imports are skipped.
