@@ -10,16 +10,24 @@ from the published miniF2F proof sets, counted with
 - Kimina-Prover-Preview ``minif2f_test_solved.zip`` and
   ``minif2f_test_solved_filtered_0710.zip`` (github MoonshotAI/Kimina-Prover-Preview,
   197 + 28 proofs);
-- DSP+ ``minif2f-test-solution.zip`` (github microsoft/DSP-Plus, 204 proofs).
+- DSP+ ``minif2f-test-solution.zip`` (github microsoft/DSP-Plus, 204 proofs);
+- BFS-Prover-V2 ``MiniF2F/`` (github nyc030325/BFS-Prover-V2, 228 proofs);
+- Seed-Prover ``SeedProver/MiniF2F.zip`` (github ByteDance-Seed/Seed-Prover, 30 proofs).
 
 Those sets use, after the imports, only ``theorem``, ``lemma``, ``open`` (also
-``open … in``), ``set_option`` (``maxHeartbeats``, ``maxRecDepth``) and
-``add_aesop_rules``. A few entries come from the list of honest forms the verifier must accept
-(``HONEST_FORMS``)
-instead (balanced ``namespace``/``section``, ``private``, attributes that only tag
-a proved lemma); their source says so. Widening a list is a deliberate
-``VerifyConfig`` setting (``extra_commands``, ``extra_attributes``,
-``extra_options``), never an edit here without a test.
+``open … in``), ``set_option`` (resource limits, ``tactic.hygienic``, two display
+options), ``add_aesop_rules`` and ``#print axioms`` (and, in BFS-Prover-V2's planner
+proofs, ``elab`` and ``macro``: meta code, refused by policy). A few entries come from the
+list of honest forms the verifier must accept (``HONEST_FORMS``) instead (balanced
+``namespace``/``section``, ``private``, attributes that only tag a proved lemma, linter
+options); their source says so. Widening a list is a deliberate ``VerifyConfig`` setting
+(``extra_commands``, ``extra_attributes``, ``extra_options``), never an edit here without
+a test.
+
+The deny-lists below (``COMMAND_KEYWORDS``, ``HASH_COMMANDS``) are typed, and extended at
+import with what ``scripts/derive_lean_lists.py`` derived from the pinned sources
+(``derived_lists.json``: command keywords, and ``DENIED_SYNTAX``, the syntax whose
+elaborator evaluates the proof's text as code), each derived entry naming its file.
 """
 
 from __future__ import annotations
