@@ -16,6 +16,7 @@ from stepprover.lean.source import (
     env_key,
     escape_name,
     name_components,
+    odd_imports,
     split_imports,
     with_sorry,
 )
@@ -680,3 +681,10 @@ syntax (name := quiet) "quiet_tac" : tactic
         "bar%": "its elaborator evaluates",
     }
     assert data["sources"] == [{"repo": "o/r", "revision": "abc", "path": "Lib/Meta.lean"}]
+
+
+def test_an_import_block_that_is_not_imports_is_odd() -> None:
+    assert odd_imports("import Mathlib\nimport Aesop") == []
+    assert odd_imports("garbage here") == ["garbage here"]
+    assert odd_imports("import Mathlib Aesop") == ["Aesop"]
+    assert odd_imports("import «..».tmp.x") == ["«..».tmp.x"]

@@ -146,19 +146,23 @@ def split_imports(code: str) -> SplitSource:
 
 
 def odd_imports(imports: str) -> list[str]:
-    """Modules of an import block (``import A\nimport B``) that are not plain dotted names.
+    """Modules of an import block (``import A\nimport B``) that are not plain dotted names,
+    and any text of it that is no import.
 
     Lean finds a module's file by joining its name's components with ``/``, so
     ``import «..».«..».tmp.x`` would load an ``.olean`` from outside the search path (one a
     sketch could have written), and that file could replace the elaborators of the checks.
     """
+    header = split_imports(imports)
     odd = []
-    for module in split_imports(imports).modules:
+    for module in header.modules:
         parts = name_components(module)
         if "«" in module or not all(
             p and is_ident_start(p[0]) and all(is_ident_rest(c) for c in p[1:]) for p in parts
         ):
             odd.append(module)
+    if rest := header.body.strip():  # not an import at all (`garbage here`, `import A B`)
+        odd.append(rest)
     return odd
 
 
