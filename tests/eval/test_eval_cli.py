@@ -295,3 +295,71 @@ def test_damage_found_during_a_run_is_one_line(
     assert lines[-1].startswith(
         "stepprover: a database this command uses is damaged (database disk image"
     )
+
+
+def test_rejudge_reverifies_a_stored_runs_final_proofs_into_a_new_folder(
+    setup: dict[str, Any],
+) -> None:
+    import hashlib
+
+    from stepprover.eval.store import RunStore
+    from stepprover.lean.verify import RULES_VERSION
+
+    assert invoke(eval_args(setup, "--limit", "2")).exit_code == 0
+    old = setup["run"]
+    before = hashlib.sha256((old / "run.sqlite").read_bytes()).hexdigest()
+    new = old.parent / "rejudged"
+    args = ["eval", "--rejudge", str(old), "--run-dir", str(new), "--repl", setup["repl"]]
+    result = invoke([*args, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "4 final proofs verified again" in result.output
+    assert f"judged under rules {RULES_VERSION}" in result.output
+    config = RunStore.read_config(new)
+    assert config.rules_version == RULES_VERSION
+    assert config.rejudged_from == str(old.resolve())
+    with RunStore.reopen(new) as store:
+        assert store.problems() == ["a1", "a2"]
+        trajectories = list(store.trajectories())
+    assert len(trajectories) == 4 and all(t.solved for t in trajectories)
+    assert all(t.meta["rejudged"]["outcome_before"] == "proved" for t in trajectories)
+    assert hashlib.sha256((old / "run.sqlite").read_bytes()).hexdigest() == before
+    # resumable: a rerun finds every sample judged already
+    again = invoke([*args, "--workers", "1"])
+    assert again.exit_code == 0 and "4 already there" in again.output
+    # the old folder is never the target
+    same = invoke(["eval", "--rejudge", str(old), "--run-dir", str(old), "--repl", setup["repl"]])
+    assert same.exit_code == 2 and "new folder" in same.output
+    assert invoke(["eval", "--rejudge", str(old), "--repl", setup["repl"]]).exit_code == 2
+
+
+def test_eval_without_a_model_is_one_line() -> None:
+    result = invoke(["eval", "--benchmark", "minif2f-test"])
+    assert result.exit_code == 2 and "Missing option '--model'" in result.output
+
+
+def test_report_and_compare_show_the_rules_each_run_was_judged_under(
+    setup: dict[str, Any],
+) -> None:
+    from stepprover.eval.store import RunStore
+    from stepprover.lean.verify import RULES_VERSION
+
+    assert invoke(eval_args(setup, "--limit", "2")).exit_code == 0
+    run = setup["run"]
+    report = invoke(["report", str(run)])
+    assert f"judged under rules {RULES_VERSION}" in report.output
+    assert f"| verification rules | {RULES_VERSION} |" in (run / "report.md").read_text()
+    # a copy of the run whose record predates the rules: compare flags it
+    older = run.parent / "older"
+    older.mkdir()
+    (older / "run.sqlite").write_bytes((run / "run.sqlite").read_bytes())
+    stored = RunStore.read_config(older).model_dump(mode="json")
+    del stored["rules_version"], stored["rejudged_from"]
+    with sqlite3.connect(older / "run.sqlite") as con:
+        con.execute("UPDATE config SET value = ? WHERE key = 'run'", (json.dumps(stored),))
+    assert RunStore.read_config(older).rules_version is None, "an older run still reads"
+    compared = invoke(["compare", str(run), str(older)])
+    assert compared.exit_code == 0, compared.output
+    assert "Judged differently" in compared.output
+    assert f"verification rules differ: A {RULES_VERSION}, B not recorded" in compared.output
+    same = invoke(["compare", str(run), str(run)])
+    assert "Judged differently" not in same.output

@@ -275,7 +275,6 @@ def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resume
         trajectories = list(store.trajectories())
     assert len(trajectories) == 4 and all(t.solved and t.repl_calls for t in trajectories)
     assert {c.status for t in trajectories for c in t.repl_calls} == {"ok"}
-    # The settings `stepprover eval` used then are recorded identically now, so the run resumes.
     settings = RunSettings(
         model="turns.json",
         loop=LoopConfig(),
@@ -286,8 +285,15 @@ def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resume
         dataset_sha256=stored.dataset_sha256,
         split="test",
     )
-    assert settings.run_config() == stored
-    with RunStore.open(folder, settings.run_config()) as store:
+    # The settings `stepprover eval` used then are recorded identically now, but for the
+    # verification rules, which runs record since: under other rules the run does not resume.
+    assert stored.rules_version is None
+    assert settings.run_config().model_copy(update={"rules_version": None}) == stored
+    with pytest.raises(RunConfigMismatch, match=r"rules_version: stored None, now '.+--rejudge"):
+        RunStore.open(folder, settings.run_config())
+    with RunStore.open(
+        folder, settings.run_config().model_copy(update={"rules_version": None})
+    ) as store:
         assert len(store.done()) == 4
     # A setting added since, when not at its default, is recorded and so refuses the resume.
     reference = dataclasses.replace(settings, loop=LoopConfig.reference())
@@ -295,7 +301,7 @@ def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resume
     with pytest.raises(
         RunConfigMismatch, match=r"budgets\.skip_special_tokens: stored None, now True"
     ):
-        RunStore.open(folder, reference.run_config())
+        RunStore.open(folder, reference.run_config().model_copy(update={"rules_version": None}))
     assert {p.name for p in write_report(folder)} >= {"report.md", "trajectories.html"}
 
 

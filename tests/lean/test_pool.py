@@ -66,6 +66,20 @@ async def test_workers_are_keyed_by_imports_and_evicted_when_full() -> None:
         assert (await pool.health()).workers == 1
 
 
+async def test_reordered_or_repeated_imports_share_one_worker() -> None:
+    # Lean imports each module once, whatever the order: the same set is the same environment
+    async with ReplPool(standin_pool_config(workers=1)) as pool:
+        orders = ["import Mathlib\nimport Aesop", "import Aesop\nimport Mathlib"]
+        await run_ok(pool, "theorem t : True := trivial", imports=orders[0])
+        first = pool.worker_pids()
+        for i in range(6):
+            await run_ok(pool, f"theorem t{i} : True := trivial", imports=orders[i % 2])
+        repeated = "import Aesop\nimport Mathlib\nimport Aesop"
+        await run_ok(pool, "theorem u : True := trivial", imports=repeated)
+        assert pool.worker_pids() == first, "one warm-up served every order"
+        assert (await pool.health()).served == 8
+
+
 async def test_recycles_after_max_commands_with_a_prewarmed_successor() -> None:
     config = standin_pool_config("--warmup", "0.2", workers=1, max_commands=5)
     async with ReplPool(config) as pool:

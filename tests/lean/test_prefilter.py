@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from stepprover.lean.allowlists import DERIVED
 from stepprover.lean.lexer import Kind, tokenize
 from stepprover.lean.prefilter import Policy, prefilter
 from stepprover.lean.source import (
     declared_theorems,
+    env_key,
     escape_name,
     name_components,
+    odd_imports,
     split_imports,
     with_sorry,
 )
@@ -120,6 +127,42 @@ def test_split_imports() -> None:
     assert split_imports("theorem y : True := trivial").imports == ""
 
 
+@pytest.mark.parametrize(
+    ("header", "modules", "problem"),
+    [
+        # Lean v4.20 src/Lean/Parser/Module.lean:
+        # `import := "import " >> optional "runtime" >> ident`
+        ("import Mathlib import Aesop\n", ("Mathlib", "Aesop"), None),
+        ("import Mathlib -- note\n/- c -/ import Aesop\n", ("Mathlib", "Aesop"), None),
+        ("import A B\n", ("A",), "one module per `import`"),
+        ("import runtime X\n", ("X",), "`import runtime`"),
+        ("prelude\nimport X\n", ("X",), "`prelude`"),
+        ("import\ntheorem x : True := trivial\n", (), "without a module name"),
+    ],
+)
+def test_the_header_is_read_as_leans_header_parser_reads_it(
+    header: str, modules: tuple[str, ...], problem: str | None
+) -> None:
+    split = split_imports(header + "theorem y : True := trivial\n")
+    assert split.modules == modules
+    assert (split.problem is None) if problem is None else (problem in str(split.problem))
+
+
+def test_a_command_on_the_last_import_line_starts_the_body() -> None:
+    split = split_imports("import Mathlib theorem y : True := trivial\n")
+    assert split.modules == ("Mathlib",) and split.problem is None
+    assert split.body.strip() == "theorem y : True := trivial"
+
+
+def test_the_environment_key_is_the_set_of_modules() -> None:
+    key = env_key("import Mathlib\nimport Aesop")
+    assert env_key("import Aesop\nimport Mathlib\nimport Aesop") == key
+    assert env_key("import Aesop import Mathlib") == key
+    assert env_key("import Mathlib") != key
+    assert env_key("import Mathlib\nimport Aesop", toolchain="v4.20.0") != key
+    assert key.imports == "import Aesop\nimport Mathlib"
+
+
 def test_declared_theorems_and_with_sorry() -> None:
     assert declared_theorems(
         "lemma a : True := trivial\n-- theorem fake\ntheorem b : 1 = 1 := rfl"
@@ -224,16 +267,43 @@ def test_resource_limits_are_allowed(option_line: str) -> None:
 
 
 def test_widening_is_a_deliberate_policy() -> None:
-    body = "set_option linter.unusedVariables false\n\ndef two : ℕ := 2\n\n" + THM
-    assert rules(body) == ["set_option linter.unusedVariables", "def"]
+    body = "set_option pp.all true\n\ndef two : ℕ := 2\n\n" + THM
+    assert rules(body) == ["set_option pp.all", "def"]
+    assert rules(body, extra_commands=frozenset({"def"}), extra_options=frozenset({"pp.all"})) == []
+
+
+@pytest.mark.parametrize(
+    "option_line",
+    [
+        # Seed-Prover's released miniF2F proofs
+        "set_option tactic.hygienic false\n",
+        "set_option pp.numericTypes true\n",
+        "set_option pp.funBinderTypes true\n",
+        # linters only add warnings
+        "set_option linter.unusedVariables false in\n",
+        "set_option linter.unusedVariables false\n",
+        "set_option linter.style.longLine false\n",
+        "set_option «linter».unusedTactic false\n",
+    ],
+)
+def test_options_that_change_no_check_are_allowed(option_line: str) -> None:
+    assert rules(option_line + THM) == []
     assert (
         rules(
-            body,
-            extra_commands=frozenset({"def"}),
-            extra_options=frozenset({"linter.unusedVariables"}),
+            THM.replace("  linarith", "  " + option_line.replace(" in\n", "") + " in\n  linarith")
         )
         == []
     )
+
+
+def test_a_linter_family_is_not_an_option_of_its_own() -> None:
+    assert rules("set_option linter true\n" + THM) == ["set_option linter"]
+
+
+def test_print_axioms_of_a_name_is_allowed() -> None:
+    # Seed-Prover ends its proofs so; it reads the environment and prints on the proof's lines
+    assert rules(THM + "#print axioms t1\n") == []
+    assert rules(THM + "#print axioms t1\n\ntheorem t2 : True := trivial\n") == []
 
 
 @pytest.mark.parametrize(
@@ -297,7 +367,9 @@ def test_balanced_scopes_are_fine() -> None:
         ("attribute [local instance] Classical.propDecidable\n" + THM, "attribute"),
         ("instance : Inhabited ℕ := ⟨0⟩\n" + THM, "instance"),
         ("#check Nat\n" + THM, "#check"),
-        (THM + "#print axioms t1\n", "#print"),
+        (THM + "#print t1\n", "#print"),
+        (THM + "#print axioms t1 t2\n", "#print"),
+        (THM + "#print axioms\n", "#print"),
         ("#foo\n" + THM, "#foo"),  # an unknown #-command at a command position
     ],
 )
@@ -326,6 +398,12 @@ def test_hash_notation_inside_a_term_is_not_a_command() -> None:
         "namespace Lean\nend Lean\n" + THM,
         "open Real Mathlib\n" + THM,
         "namespace Mathlib\nend Mathlib\n" + THM,
+        # `_root_` and guillemets name the same namespace
+        "open _root_.Mathlib\n" + THM,
+        "open «_root_».«Mathlib»\n" + THM,
+        "namespace _root_.Mathlib\nend _root_.Mathlib\n" + THM,
+        "namespace _root_.Lean\nend _root_.Lean\n" + THM,
+        "open _root_._root_.Lean in\n" + THM,
         THM.replace("linarith", "exact (Lean.Elab.admitGoal _)"),
         THM.replace("linarith", "exact _root_.Lean.ofReduceBool _ _ rfl"),
         THM.replace("linarith", "aesop (add safe tactic Lean.Elab.Tactic.evalSorry)"),
@@ -510,3 +588,107 @@ def test_plain_and_raw_strings_without_holes_pass() -> None:
         "linarith", 'have : "a" ++ "b" = "ab" := rfl\n  have : r"{x}" = r"{x}" := rfl\n  linarith'
     )
     assert rules(honest) == []
+
+
+# -- lists derived from Lean's and Mathlib's sources (scripts/derive_lean_lists.py) ---------
+
+
+def test_derived_lists_name_their_source_files_and_revisions() -> None:
+    assert DERIVED.sources and all(s["repo"] and s["revision"] for s in DERIVED.sources)
+    for word in ("with_weak_namespace", "deprecate", "unsuppress_compilation"):
+        assert DERIVED.commands[word].startswith("leanprover-community/mathlib4:Mathlib/")
+    assert DERIVED.commands["show_panel_widgets"].startswith("leanprover/lean4:src/")
+    assert DERIVED.code_evaluating["run_conv"][1] == "expands to run_tac"
+    for word in ("run_tac", "by_elab", "eval%"):
+        assert DERIVED.code_evaluating[word][1] == "its elaborator evaluates"
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (THM.replace("linarith", "conv => run_conv pure ()"), "run_conv"),
+        (THM.replace("linarith", "run_tac pure ()"), "run_tac"),
+        (THM.replace("linarith", "exact (by_elab pure default)"), "by_elab"),
+        ("theorem t : (2 : ℕ) = eval% 2 := rfl\n", "eval%"),
+    ],
+)
+def test_code_evaluating_syntax_is_refused_anywhere(body: str, rule: str) -> None:
+    assert rule in rules(body)
+
+
+def test_eval_without_a_touching_percent_is_a_plain_word() -> None:
+    assert rules(THM.replace("linarith", "simp [eval]\n  linarith")) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "with_weak_namespace Foo theorem x : True := trivial",
+        "deprecate to y theorem x : True := trivial",
+        "unsuppress_compilation in theorem x : True := trivial",
+        "show_panel_widgets [foo]",
+    ],
+)
+def test_derived_commands_are_found_mid_line(command: str) -> None:
+    # a command keyword starts a new command wherever it appears, even after a proof term
+    word = command.split()[0]
+    assert word in rules("theorem t : True := trivial " + command + "\n")
+
+
+def _derive_script() -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "derive_lean_lists.py"
+    spec = importlib.util.spec_from_file_location("derive_lean_lists", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_derivation_reads_commands_and_code_evaluating_syntax(tmp_path: Path) -> None:
+    # written for this test, in the declaration forms of Lean's and Mathlib's sources
+    lean = """
+/-- a doc comment: `syntax "not_a_command" : command` -/
+syntax (name := fooCmd) "foo_cmd " term : command
+
+elab tk:"#peek " t:term " => " e:term : command => do
+  logInfo m!"{t}"
+
+elab "my_tac " e:doSeq : tactic => do
+  ← unsafe evalTerm (TacticM Unit) (mkConst ``Unit) e
+
+macro "wrap_tac" e:doSeq : conv => `(conv| tactic' => my_tac $e)
+
+syntax (name := barTerm) "bar% " term : term
+
+@[term_elab barTerm]
+unsafe def elabBar : TermElab
+| `(term| bar% $t) => fun _ => do
+  Meta.evalExpr Expr q(Expr) t
+| _ => fun _ => throwUnsupportedSyntax
+
+syntax (name := quiet) "quiet_tac" : tactic
+"""
+    folder = tmp_path / "repo"
+    (folder / "Lib").mkdir(parents=True)
+    (folder / "Lib" / "Meta.lean").write_text(lean, encoding="utf-8")
+    script = _derive_script()
+    data = script.derive([script.Excerpt("o/r", "o/r", "abc", folder, "Lib/Meta.lean")])
+    assert set(data["commands"]) == {"foo_cmd", "#peek"}
+    assert data["commands"]["foo_cmd"] == {"file": "o/r:Lib/Meta.lean"}
+    evaluating = {k: v["why"] for k, v in data["code_evaluating"].items()}
+    assert evaluating == {
+        "my_tac": "its elaborator evaluates",
+        "wrap_tac": "expands to my_tac",
+        "bar%": "its elaborator evaluates",
+    }
+    assert data["sources"] == [{"repo": "o/r", "revision": "abc", "path": "Lib/Meta.lean"}]
+
+
+def test_an_import_block_that_is_not_imports_is_odd() -> None:
+    assert odd_imports("import Mathlib\nimport Aesop") == []
+    assert odd_imports("garbage here") == ["garbage here"]
+    assert odd_imports("import Mathlib Aesop") == ["Aesop"]
+    assert odd_imports("import «..».tmp.x") == ["«..».tmp.x"]

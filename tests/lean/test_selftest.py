@@ -40,6 +40,35 @@ def test_the_suite_is_large_enough_and_covers_every_kind() -> None:
     assert len({c.name for c in CASES}) == len(CASES)
 
 
+def test_the_suite_holds_a_case_for_the_header_the_options_and_the_derived_lists() -> None:
+    names = {c.name for c in CASES}
+    assert {
+        "imports_only_mathlib_under_an_aesop_header",
+        "two_imports_on_one_line_reordered",
+        "tactic_hygienic_false",
+        "pp_numeric_types",
+        "linter_option_in",
+        "print_axioms_at_the_end",
+        "statement_with_a_def_carried_by_the_proof",
+        "statement_with_a_def_not_repeated",
+    } <= {c.name for c in HONEST}
+    assert {
+        "run_conv",
+        "eval_percent",
+        "with_weak_namespace_mid_line",
+        "deprecate_mid_line",
+        "unsuppress_compilation_mid_line",
+        "show_panel_widgets_mid_line",
+        "open_root_mathlib",
+        "namespace_root_lean",
+        "open_guillemet_root_mathlib",
+        "import_two_modules_one_import",
+        "import_runtime",
+        "import_beyond_the_header",
+        "a_def_of_its_own_beside_the_statements",
+    } <= names
+
+
 def test_dry_run_refuses_no_honest_proof_and_stops_each_exploit_where_expected() -> None:
     results = selftest.dry_run()
     wrong = [(r.case.name, r.reason) for r in results if r.misclassified]

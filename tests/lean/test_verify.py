@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stepprover.data.problems import bundled_path, load_jsonl
 from stepprover.lean.pool import ReplPool
-from stepprover.lean.protocol import Message
+from stepprover.lean.protocol import Message, reply_from_json
 from stepprover.lean.verify import (
     REFERENCE_NAME,
     RULES_VERSION,
@@ -18,6 +21,7 @@ from stepprover.lean.verify import (
     Plan,
     VerifyConfig,
     axioms_report,
+    judge,
     plan,
 )
 from tests.conftest import standin_pool_config
@@ -292,9 +296,84 @@ def test_a_theorem_inside_a_namespace_is_not_the_statements_theorem() -> None:
     assert plan(code, STATEMENT) == "the proof does not declare theorem t1"
 
 
-def test_imports_must_match_the_statements_header() -> None:
+def test_a_module_beyond_the_statements_header_is_refused() -> None:
     code = proof("linarith").replace("import Aesop\n", "import Mathlib.Tactic\n")
-    assert "imports differ" in str(plan(code, STATEMENT))
+    reason = str(plan(code, STATEMENT))
+    assert "the proof imports Mathlib.Tactic, beyond the statement's header" in reason
+
+
+def test_a_proof_importing_part_of_the_header_runs_in_the_headers_env() -> None:
+    # published proofs import only Mathlib under a header that also imports Aesop (which
+    # Mathlib imports): the statement was posed under the header, so that is the environment
+    code = proof("linarith").replace("import Aesop\n", "")
+    planned = plan(code, STATEMENT)
+    assert isinstance(planned, Plan)
+    assert planned.imports == "import Mathlib\nimport Aesop"
+    # reordered or repeated imports of the header's modules are the same header
+    swapped = proof("linarith").replace(
+        "import Mathlib\nimport Aesop\n", "import Aesop\nimport Mathlib import Aesop\n"
+    )
+    assert isinstance(swapped_plan := plan(swapped, STATEMENT), Plan)
+    assert swapped_plan.imports == planned.imports
+
+
+def test_check_without_a_statement_keeps_the_proofs_own_imports() -> None:
+    planned = plan(proof("linarith").replace("import Aesop\n", ""), None)
+    assert isinstance(planned, Plan) and planned.imports == "import Mathlib"
+
+
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        ("import Mathlib Aesop\n", "Lean's header takes one module per `import`"),
+        ("import runtime Mathlib\n", "`import runtime` imports a module for running code"),
+        ("prelude\nimport Mathlib\n", "`prelude` drops Lean's core library"),
+        ("import\n", "`import` without a module name"),
+    ],
+)
+def test_headers_lean_refuses_are_refused_with_the_reason(header: str, why: str) -> None:
+    code = header + proof("linarith").split("\n", 2)[2]
+    assert why in str(plan(code, None))
+    assert why in str(plan(code, STATEMENT))
+
+
+DEF_STATEMENT = HEADER + "def f (n : ℕ) : ℕ := n + 1\n\ntheorem t1 : f 1 = 2 := by\n"
+
+
+def test_a_statement_with_a_def_is_trusted_and_the_proof_may_carry_it() -> None:
+    # the statement is the benchmark's: its `def` is not judged by the allow-list
+    planned = plan(HEADER + "theorem t1 : f 1 = 2 := by\n  rfl\n", DEF_STATEMENT)
+    assert isinstance(planned, Plan) and "def f" in planned.command
+    # a proof that repeats the statement's preamble gets the reference after it, not twice
+    carried = DEF_STATEMENT + "  rfl\n"
+    planned = plan(carried, DEF_STATEMENT)
+    assert isinstance(planned, Plan)
+    assert planned.command.count("def f") == 1
+    before_ref = planned.command.split("section\n", 1)[0]
+    assert before_ref.rstrip().endswith("def f (n : ℕ) : ℕ := n + 1")
+    assert planned.reference_start == before_ref.count("\n") + 1
+    # a def of the proof's own is still refused, as is one that extends the statement's
+    extended = carried.replace(
+        "def f (n : ℕ) : ℕ := n + 1\n", "def f (n : ℕ) : ℕ := n + 1\n  + 0\n"
+    )
+    assert "`def`" in str(plan(extended, DEF_STATEMENT))
+    own = HEADER + "def g := 1\ntheorem t1 : f 1 = 2 := by\n  rfl\n"
+    assert "`def`" in str(plan(own, DEF_STATEMENT))
+    assert "`def`" in str(plan(carried, None)), "without a statement nothing is trusted"
+
+
+def test_lines_around_the_statements_block_map_back_to_the_file() -> None:
+    carried = DEF_STATEMENT + "  rfl\n"
+    planned = plan(carried, DEF_STATEMENT)
+    assert isinstance(planned, Plan)
+    lines = planned.command.split("\n")
+    tactic = lines.index("  rfl") + 1
+    def_line = next(i for i, t in enumerate(lines, 1) if t.startswith("def f"))
+    file_lines = carried.split("\n")
+    assert tactic + planned.line_shift == file_lines.index("  rfl") + 1
+    assert def_line + planned.line_shift + planned.reference_lines == (
+        next(i for i, t in enumerate(file_lines, 1) if t.startswith("def f"))
+    )
 
 
 def test_rules_version_is_a_string() -> None:
@@ -378,3 +457,64 @@ def test_imports_must_be_plain_module_names() -> None:
     assert isinstance(
         plan("import Mathlib.Tactic.Linarith\n" + proof("linarith").split("\n", 1)[1], None), Plan
     )
+
+
+# -- published proofs (tests/data/published-proofs, provenance there) ----------------------
+
+PUBLISHED = Path(__file__).resolve().parent.parent / "data" / "published-proofs"
+
+
+@pytest.mark.parametrize("path", sorted(PUBLISHED.glob("*.lean")), ids=lambda p: p.stem)
+def test_published_proofs_reach_lean_unless_they_hold_meta_code(path: Path) -> None:
+    problems = {p.name: p for p in load_jsonl(bundled_path("minif2f"))}
+    problem = problems[path.stem.split("__")[1]]
+    planned = plan(path.read_text(encoding="utf-8"), problem.statement_text)
+    if path.name.startswith("bfs-prover-v2-planner"):  # defines an elab and a macro
+        assert "defines a custom elaborator" in str(planned)
+    else:
+        assert isinstance(planned, Plan), planned
+        assert planned.imports == "import Mathlib\nimport Aesop"  # the header's environment
+
+
+def test_the_published_proofs_benchmark_quick_mode_refuses_only_by_policy() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "prefilter_published.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "refused by policy {'meta code': 1}, refused by no policy 0" in done.stdout
+
+
+def test_judging_a_proof_that_carries_the_statements_preamble() -> None:
+    carried = DEF_STATEMENT + "  rfl\n"
+    planned = plan(carried, DEF_STATEMENT)
+    assert isinstance(planned, Plan)
+    lines = planned.command.split("\n")
+    def_line = next(i for i, t in enumerate(lines, 1) if t.startswith("def f"))
+    ref_line = next(i for i, t in enumerate(lines, 1) if REFERENCE_NAME in t)
+    tactic = lines.index("  rfl") + 1
+    axioms = planned.probe_line + 1
+
+    def reply(*messages: dict[str, Any]) -> Any:
+        return reply_from_json({"env": 1, "messages": list(messages)})
+
+    file_def_line = carried.split("\n").index("def f (n : ℕ) : ℕ := n + 1") + 1
+    broken_def = judge(reply(msg("error", def_line, "bad def")), planned)
+    assert broken_def.outcome is Outcome.LEAN_ERROR
+    assert broken_def.messages[0].pos.line == file_def_line
+    broken_ref = judge(reply(msg("error", ref_line, "unknown identifier")), planned)
+    assert broken_ref.outcome is Outcome.REJECTED and "does not elaborate" in broken_ref.reason
+    ok = judge(
+        reply(
+            msg("warning", ref_line, "declaration uses 'sorry'"),
+            msg("info", axioms, "'t1' does not depend on any axioms"),
+        ),
+        planned,
+    )
+    assert ok.outcome is Outcome.PROVED, ok.reason
+    wrong = judge(reply(msg("warning", tactic, "declaration uses 'sorry'")), planned)
+    assert wrong.outcome is Outcome.SORRY

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,7 +23,6 @@ from stepprover.cli.common import (
     LeanUrl,
     MaxContextTokens,
     MaxReplCalls,
-    Model,
     ModelBackend,
     PromptStyle,
     Reference,
@@ -37,14 +36,17 @@ from stepprover.cli.common import (
     at_least_one_or_exit,
     cache_or_none,
     err,
+    exit_if_missing,
     fail,
     generator_or_exit,
+    lean_problems,
     lean_setup_for,
     loop_config_or_exit,
     positive_or_exit,
     process_config_or_exit,
     repl_starts_or_exit,
     require_lean_and_model,
+    service_or_exit,
 )
 from stepprover.cli.gold import (
     Gold,
@@ -66,7 +68,14 @@ from stepprover.data.problems import (
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.errors import DataError, LeanUnavailable, RunConfigMismatch, RunDamaged, RunStopped
+from stepprover.errors import (
+    DataError,
+    LeanUnavailable,
+    RunConfigMismatch,
+    RunDamaged,
+    RunStopped,
+    StepproverError,
+)
 from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, OutageBreaker, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
@@ -81,7 +90,10 @@ from stepprover.provers.styles import CorrectionTree
 
 
 def eval_(
-    model: Model,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Local folder or Hugging Face name of the model (not with --rejudge)."),
+    ] = None,
     benchmark: Annotated[
         str,
         typer.Option(
@@ -139,6 +151,14 @@ def eval_(
             "Lean (since the last result; 0: never)."
         ),
     ] = 8,
+    rejudge: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RUN",
+            help="Re-verify the final proofs of the stored run RUN under the current rules into "
+            "--run-dir (a new folder; RUN is only read). No model is run.",
+        ),
+    ] = None,
 ) -> None:
     """Run n samples per problem, resumably; print pass@k over the full problem count.
 
@@ -149,6 +169,16 @@ def eval_(
     run), 2 for input that cannot be used (one line on stderr says why), 3 when Lean could
     not be used (no REPL starts, the --lean-url service is unreachable or refuses the key)
     or the run stopped after too many outages in a row, 130 if interrupted (rerun to resume)."""
+    if rejudge is not None:
+        _rejudge_or_exit(
+            rejudge, run_dir, repl=repl, lean_url=lean_url, lean_api_key=lean_api_key,
+            lean_ray=lean_ray, sandbox=sandbox, lean_dir=lean_dir, workers=workers,
+            warmup_timeout=warmup_timeout, final_timeout=final_timeout,
+            cache=cache, cache_dir=cache_dir,
+        )  # fmt: skip
+        return
+    if model is None:
+        fail("Missing option '--model' (every run but --rejudge samples a model).")
     at_least_one_or_exit("--samples", samples)
     at_least_one_or_exit("--concurrency", concurrency)
     at_least_one_or_exit("--workers", workers)
@@ -270,6 +300,98 @@ def eval_(
         raise typer.Exit(1)
 
 
+def _rejudge_or_exit(
+    old_folder: Path,
+    run_dir: Path | None,
+    *,
+    repl: str | None,
+    lean_url: str | None,
+    lean_api_key: str | None,
+    lean_ray: str | None,
+    sandbox: bool,
+    lean_dir: Path | None,
+    workers: int | None,
+    warmup_timeout: float,
+    final_timeout: float | None,
+    cache: bool | None,
+    cache_dir: Path | None,
+) -> None:
+    """``eval --rejudge OLD --run-dir NEW`` (``eval.rejudge``); exits 1 unless every sample
+    of OLD that is a result was judged again."""
+    from stepprover.eval.rejudge import rejudge, rejudged_config
+
+    if run_dir is None:
+        fail("--rejudge needs --run-dir NEW: the re-judged run goes into a new folder")
+    if run_dir.resolve() == old_folder.resolve():
+        fail("--run-dir must be a new folder: --rejudge leaves the stored run as it is")
+    at_least_one_or_exit("--workers", workers)
+    positive_or_exit("--warmup-timeout", warmup_timeout)
+    positive_or_exit("--final-timeout", final_timeout)
+    try:
+        old_config = RunStore.read_config(old_folder)
+        chosen, path, _ = load_benchmark(old_config.dataset)
+    except (StepproverError, OSError) as exc:  # RunNotFound, RunDamaged, DataError
+        fail(exc)
+    if file_sha256(path) != old_config.dataset_sha256:
+        fail(
+            f"the dataset {old_config.dataset} changed since {old_folder} was run "
+            f"(sha256 {file_sha256(path)[:16]}…, the run has {old_config.dataset_sha256[:16]}…)"
+        )
+    exit_if_missing([] if repl or lean_url else lean_problems(lean_dir))
+    if lean_url:
+        service_or_exit(lean_url, lean_api_key)
+    pool_config = (
+        None
+        if lean_url
+        else PoolConfig(
+            process=process_config_or_exit(repl, lean_dir, sandbox),
+            workers=workers,
+            warmup_timeout=warmup_timeout,
+        )
+    )
+    if pool_config is not None and not lean_ray:
+        repl_starts_or_exit(pool_config.process, warmup_timeout)
+    backend = LeanBackend(
+        pool_config, lean_url, lean_api_key, lean_ray,
+        cache_or_none(cache, cache_dir, repl, lean_dir, lean_url),
+    )  # fmt: skip
+    config = rejudged_config(
+        old_config, old_folder, lean_label(url=lean_url, repl=repl, lean_dir=lean_dir)
+    )
+    timeout = final_timeout or old_config.budgets.get("final_timeout")
+
+    async def run(old: RunStore, new: RunStore) -> Any:
+        async with backend.open() as (_, verifier):
+            return await rejudge(
+                old, new, {p.name: p for p in chosen}, verifier, final_timeout=timeout
+            )
+
+    try:
+        with RunStore.reopen(old_folder) as old, RunStore.open(run_dir, config) as new:
+            result = asyncio.run(run(old, new))
+            summary = summarize(new, config)
+    except (RunConfigMismatch, RunDamaged, DataError) as exc:
+        fail(exc)
+    except LeanUnavailable as exc:
+        fail(f"rejudge stopped: {exc}; rerun the same command to resume {run_dir}", code=OUTAGE)
+    except KeyboardInterrupt:
+        fail(f"interrupted; run the same command again to resume {run_dir}", code=INTERRUPTED)
+    typer.echo(
+        f"rejudged {old_folder} into {run_dir}: {result.checked} final proofs verified again, "
+        f"{result.copied} samples without a final proof copied, {result.already} already there, "
+        f"{result.outages} cut short by an outage (not results, not copied)"
+    )
+    typer.echo(f"judged under {config.judged_under()} (was: {old_config.judged_under()})")
+    typer.echo(
+        f"{len(result.changed)} verdicts changed"
+        + (": " + ", ".join(result.changed[:20]) if result.changed else "")
+    )
+    for line in result_lines(summary):
+        typer.echo(line)
+    if result.outages or not summary.complete:
+        raise typer.Exit(1)
+
+
 async def _eval(
     generator: Generator,
     run: Run,
@@ -371,6 +493,7 @@ def _print_eval_summary(
             f"of its corrections (up to {tree.rounds} rounds, {tree.children} per failed attempt) "
             "is"
         )
+    console.print(f"judged under {config.judged_under()}", markup=False, highlight=False)
     console.print(f"outcomes: {store.outcome_counts()}", markup=False, highlight=False)
     console.print(store.final_checks().line(), markup=False, highlight=False)
     print_gold_summary(folder, store, problems, console)
@@ -412,6 +535,7 @@ def report(
         typer.echo(str(path))
     for line in result_lines(summary, allow_incomplete=allow_incomplete):
         typer.echo(line)
+    typer.echo(f"judged under {summary.config.judged_under()}")
     if not summary.complete:
         raise typer.Exit(1)
 

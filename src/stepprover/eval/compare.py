@@ -34,6 +34,9 @@ class Comparison:
     solved_only_b: list[str]
     settings: list[str]
     """``key: A …, B …`` for every setting that differs."""
+    judged_differently: list[str]
+    """Why the two runs' verdicts are not judged alike (other verification rules or another
+    Lean toolchain): empty when they are."""
     incomplete: list[str]
     """Why a run is incomplete (empty when both are complete)."""
     benchmarks: tuple[str, str] = ("", "")
@@ -76,6 +79,7 @@ def compare_runs(
         solved_only_a=[p for p in shared if counts_a[p][1] and not counts_b[p][1]],
         solved_only_b=[p for p in shared if counts_b[p][1] and not counts_a[p][1]],
         settings=settings_differences(a.config, b.config),
+        judged_differently=judged_differently(a.config, b.config),
         incomplete=incomplete,
         benchmarks=(_benchmark(a.config), _benchmark(b.config)),
     )
@@ -83,6 +87,22 @@ def compare_runs(
 
 def _benchmark(config: RunConfig) -> str:
     return benchmark_description(config.dataset) or config.dataset
+
+
+def judged_differently(a: RunConfig, b: RunConfig) -> list[str]:
+    """Lines naming what makes the two runs' verdicts differ in kind: the verification rules
+    (``RULES_VERSION``; a run that did not record them counts as different) and the Lean
+    toolchain the proofs were checked with."""
+    lines = []
+    if a.rules_version is None or b.rules_version is None or a.rules_version != b.rules_version:
+        lines.append(
+            f"verification rules differ: A {a.rules_version or 'not recorded'}, "
+            f"B {b.rules_version or 'not recorded'} (`stepprover eval --rejudge RUN --run-dir NEW` "
+            "re-verifies a run's final proofs under the current rules)"
+        )
+    if a.lean != b.lean:
+        lines.append(f"Lean toolchains differ: A {a.lean}, B {b.lean}")
+    return lines
 
 
 def settings_differences(a: RunConfig, b: RunConfig) -> list[str]:
@@ -102,6 +122,13 @@ def to_markdown(c: Comparison) -> str:
         "",
         f"Over {len(c.shared)} problems{label}.",
         "",
+        *(
+            ["**Judged differently** (the difference mixes the verifiers' with the models'):", ""]
+            + [f"- {line}" for line in c.judged_differently]
+            + [""]
+            if c.judged_differently
+            else []
+        ),
         "| run | pass@1 |",
         "| --- | --- |",
         f"| A {c.run_a} | {c.pass1_a} |",

@@ -171,6 +171,13 @@ def _markdown(
         f"| sampling | {json.dumps(config.sampling)} |",
         f"| budgets | {json.dumps(config.budgets)} |",
         f"| Lean | {config.lean} |",
+        "| verification rules | "
+        + (
+            config.rules_version
+            or "not recorded (a run stored before runs recorded them: judged under older rules)"
+        )
+        + " |",
+        *([f"| re-judged from | {config.rejudged_from} |"] if config.rejudged_from else []),
         f"| prompt style | {config.prompt_style} |",
         "",
     ]

@@ -13,7 +13,7 @@ from stepprover.agent.loop import LoopConfig
 from stepprover.eval.store import RunConfig, RunStore
 from stepprover.lean.backend import LeanBackend
 from stepprover.lean.toolchain import LeanSetup
-from stepprover.lean.verify import SketchRepl
+from stepprover.lean.verify import RULES_VERSION, SketchRepl
 from stepprover.models.base import Generator
 from stepprover.provers.registry import Prover, build_prover, correction_tree
 
@@ -75,6 +75,7 @@ class RunSettings:
             model=self.model, prompt_style=self.loop.prompt_style, samples=self.samples,
             sampling=dataclasses.asdict(self.loop.sampling), budgets=budgets, lean=self.lean_label,
             dataset=self.dataset, dataset_sha256=self.dataset_sha256, split=self.split,
+            rules_version=RULES_VERSION,
         )  # fmt: skip
 
 

@@ -76,6 +76,15 @@ class RunConfig(BaseModel):
     dataset: str
     dataset_sha256: str
     split: str | None = None
+    rules_version: str | None = None
+    """``verify.RULES_VERSION`` the run's verdicts were judged under (None: a run stored
+    before runs recorded it, judged under some older rules)."""
+    rejudged_from: str | None = None
+    """The run folder whose final proofs this run re-verified (``eval --rejudge``)."""
+
+    def judged_under(self) -> str:
+        """The rules and the toolchain, as ``report`` and ``compare`` show them."""
+        return f"rules {self.rules_version or 'not recorded (older run)'}; Lean {self.lean}"
 
 
 @dataclass(frozen=True)
@@ -128,18 +137,24 @@ class RunStore:
                         (json.dumps(wanted, sort_keys=True),),
                     )
                 else:
-                    previous = json.loads(stored[0])
-                    if previous != wanted:
-                        old, new = _flat(previous), _flat(wanted)
-                        changed = sorted(
-                            k for k in old.keys() | new.keys() if old.get(k) != new.get(k)
-                        )
+                    # a setting a stored run lacks reads as its default (None), so runs stored
+                    # before a setting was recorded still open for reports
+                    old, new = _flat(json.loads(stored[0])), _flat(wanted)
+                    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+                    if changed:
                         detail = "; ".join(
                             f"{k}: stored {old.get(k)!r}, now {new.get(k)!r}" for k in changed
                         )
+                        rules = (
+                            " Its verdicts were judged under other verification rules: "
+                            "`stepprover eval --rejudge RUN --run-dir NEW` re-verifies its final "
+                            "proofs under the current ones."
+                            if "rules_version" in changed
+                            else ""
+                        )
                         raise RunConfigMismatch(
                             f"{path.parent} holds a run with another configuration ({detail}). "
-                            "Resume with the same settings, or start a new run folder."
+                            "Resume with the same settings, or start a new run folder." + rules
                         )
         except BaseException:
             db.close()

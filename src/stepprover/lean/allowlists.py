@@ -10,25 +10,37 @@ from the published miniF2F proof sets, counted with
 - Kimina-Prover-Preview ``minif2f_test_solved.zip`` and
   ``minif2f_test_solved_filtered_0710.zip`` (github MoonshotAI/Kimina-Prover-Preview,
   197 + 28 proofs);
-- DSP+ ``minif2f-test-solution.zip`` (github microsoft/DSP-Plus, 204 proofs).
+- DSP+ ``minif2f-test-solution.zip`` (github microsoft/DSP-Plus, 204 proofs);
+- BFS-Prover-V2 ``MiniF2F/`` (github nyc030325/BFS-Prover-V2, 228 proofs);
+- Seed-Prover ``SeedProver/MiniF2F.zip`` (github ByteDance-Seed/Seed-Prover, 30 proofs).
 
 Those sets use, after the imports, only ``theorem``, ``lemma``, ``open`` (also
-``open … in``), ``set_option`` (``maxHeartbeats``, ``maxRecDepth``) and
-``add_aesop_rules``. A few entries come from the list of honest forms the verifier must accept
-(``HONEST_FORMS``)
-instead (balanced ``namespace``/``section``, ``private``, attributes that only tag
-a proved lemma); their source says so. Widening a list is a deliberate
-``VerifyConfig`` setting (``extra_commands``, ``extra_attributes``,
-``extra_options``), never an edit here without a test.
+``open … in``), ``set_option`` (resource limits, ``tactic.hygienic``, two display
+options), ``add_aesop_rules`` and ``#print axioms`` (and, in BFS-Prover-V2's planner
+proofs, ``elab`` and ``macro``: meta code, refused by policy). A few entries come from the
+list of honest forms the verifier must accept (``HONEST_FORMS``) instead (balanced
+``namespace``/``section``, ``private``, attributes that only tag a proved lemma, linter
+options); their source says so. Widening a list is a deliberate ``VerifyConfig`` setting
+(``extra_commands``, ``extra_attributes``, ``extra_options``), never an edit here without
+a test.
+
+The deny-lists below (``COMMAND_KEYWORDS``, ``HASH_COMMANDS``) are typed, and extended at
+import with what ``scripts/derive_lean_lists.py`` derived from the pinned sources
+(``derived_lists.json``: command keywords, and ``DENIED_SYNTAX``, the syntax whose
+elaborator evaluates the proof's text as code), each derived entry naming its file.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from importlib import resources
 
 DEEPSEEK = "DeepSeek-Prover-V2 minif2f-solutions"
 KIMINA = "Kimina-Prover-Preview minif2f_test_solved"
 DSP_PLUS = "DSP+ minif2f-test-solution"
+SEED = "Seed-Prover SeedProver/MiniF2F.zip"
+BFS = "BFS-Prover-V2 MiniF2F/prover"
 HONEST_FORMS = "honest forms the verifier must accept (stepprover lean selftest's honest cases)"
 
 
@@ -96,13 +108,53 @@ OPTIONS: dict[tuple[str, ...], Entry] = {
     ("exponentiation", "threshold"): Entry(
         "largest exponent evaluated by whnf; a resource limit", HONEST_FORMS
     ),
+    ("maxSynthPendingDepth",): Entry(
+        "depth limit of nested instance problems during elaboration; a resource limit", BFS
+    ),
+    ("tactic", "hygienic"): Entry(
+        "lets the proof's tactics name hypotheses they introduce; only how the proof's own "
+        "tactic blocks elaborate, the checks run no tactic",
+        SEED,
+    ),
+    ("pp", "numericTypes"): Entry(
+        "prints numerals with their type in goals; the checks read no printed term", SEED
+    ),
+    ("pp", "funBinderTypes"): Entry(
+        "prints the binder types of lambdas in goals; the checks read no printed term", SEED
+    ),
+    ("pp", "piBinderTypes"): Entry(
+        "prints the binder types of foralls in goals; the checks read no printed term",
+        HONEST_FORMS,
+    ),
+    ("pp", "letVarTypes"): Entry(
+        "prints the types of let variables in goals; the checks read no printed term",
+        HONEST_FORMS,
+    ),
 }
 """Options a proof may set (``set_option``, at command, tactic or term level, and
 ``set_option … in``), as name components the way Lean reads them (guillemets
 removed, split at dots outside guillemets). Anything else is refused: options that
 skip the kernel (``debug.*``), move messages out of the reply (``Elab.async``,
-``maxErrors``), or change printing or add messages (``pp.*``, ``format.*``,
-``trace.*``)."""
+``maxErrors``), or change printing or add messages (``pp.*`` beyond the binder and
+numeral types above, ``format.*``, ``trace.*``)."""
+
+OPTION_PREFIXES: dict[tuple[str, ...], Entry] = {
+    ("linter",): Entry(
+        "a linter only adds warnings, and the verdict reads errors and the checks' own "
+        "answers, never a warning (``set_option linter.unusedVariables false in``)",
+        HONEST_FORMS,
+    ),
+}
+"""Option families a proof may set: every option whose name starts with the components."""
+
+HASH_COMMANDS_ALLOWED: dict[tuple[str, str], Entry] = {
+    ("#print", "axioms"): Entry(
+        "prints the axioms of a declared name: reads the environment, changes nothing; its "
+        "answer lies on the proof's lines, where the verdict never reads one",
+        SEED,
+    ),
+}
+"""``#``-commands allowed with their first word, followed by one name (``#print axioms x``)."""
 
 # -- deny-lists: words that can never be honest, wherever they appear -----------------
 
@@ -269,8 +321,6 @@ or stop elaboration (``#exit``). One at a command position is refused even if it
 listed; a listed one is refused anywhere."""
 
 DENIED_WORDS: dict[str, str] = {
-    "run_tac": "runs arbitrary code at elaboration time",
-    "by_elab": "runs arbitrary code at elaboration time",
     "unsafe": "uses unsafe code",
     "implemented_by": "replaces a definition's code (implemented_by)",
     "extern": "binds a definition to external code (@[extern])",
@@ -304,6 +354,51 @@ META_NAMESPACES: dict[str, str] = {
     "Plausible": "runs compiled code on the proof's terms",
 }
 """Namespaces a proof may not name, open or enter (first components of a name)."""
+
+
+# -- derived from Lean's and Mathlib's sources (scripts/derive_lean_lists.py) --------------
+
+
+@dataclass(frozen=True)
+class Derived:
+    """``derived_lists.json``: what the derivation script read from the pinned sources."""
+
+    commands: dict[str, str]
+    """Command keyword -> the file that declares it (``REPO:PATH``)."""
+    code_evaluating: dict[str, tuple[str, str]]
+    """Keyword of a syntax whose elaborator evaluates a user term, tactic or conv block as
+    code -> (file, why: ``its elaborator evaluates`` or ``expands to K``)."""
+    sources: list[dict[str, str]]
+    """The repositories and revisions read."""
+
+
+def load_derived() -> Derived:
+    raw = json.loads(
+        resources.files("stepprover.lean").joinpath("derived_lists.json").read_text("utf-8")
+    )
+    return Derived(
+        {k: v["file"] for k, v in raw["commands"].items()},
+        {k: (v["file"], v["why"]) for k, v in raw["code_evaluating"].items()},
+        raw["sources"],
+    )
+
+
+DERIVED = load_derived()
+
+for _word, _file in DERIVED.commands.items():
+    if _word.startswith("#"):
+        HASH_COMMANDS = HASH_COMMANDS | {_word}
+    elif _word not in COMMANDS:
+        COMMAND_KEYWORDS.setdefault(_word, f"a command ({_file}) the allow-list does not hold")
+
+DENIED_SYNTAX: dict[str, str] = {
+    word: f"evaluates code at elaboration time ({why}; {file})"
+    for word, (file, why) in DERIVED.code_evaluating.items()
+    if not word.startswith("#") and word not in COMMAND_KEYWORDS
+}
+"""Tactic, term and conv syntax that runs the proof's own text as code (``run_tac``,
+``run_conv``, ``by_elab``, ``eval%``), refused anywhere outside comments and strings. Entries
+are written as their first atom (``eval%`` is the word ``eval`` touching ``%``)."""
 
 
 def option_key(components: tuple[str, ...]) -> str:

@@ -60,7 +60,7 @@ from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.prefilter import prefilter
 from stepprover.lean.process import ProcessConfig, ReplProcess
 from stepprover.lean.protocol import CommandReply, CommandRequest, Reply, Request
-from stepprover.lean.source import odd_imports, split_imports
+from stepprover.lean.source import EnvKey, env_key, odd_imports, split_imports
 
 MATHLIB_WORKER_RSS_MB = 6500.0
 """RSS of a REPL after ``import Mathlib`` (measured on Mathlib v4.20)."""
@@ -180,6 +180,8 @@ class _Worker:
     def __init__(self, process: ReplProcess, imports: str, env: int | None, life: int | None):
         self.process = process
         self.imports = imports
+        self.key: EnvKey = env_key(imports)
+        """The environment it holds: a request whose imports have this key may use it."""
         self.env = env
         self.life = life
         self.commands = 0
@@ -228,7 +230,7 @@ class ReplPool:
         self._served = 0
         self._replaced = 0
         self._recycled = 0
-        self._warmup_seconds: dict[str, float] = {}
+        self._warmup_seconds: dict[EnvKey, float] = {}
         self._last_start_error: str | None = None
         self._cond = asyncio.Condition()
         self._changed = asyncio.Event()  # set (and replaced) whenever a worker may be free
@@ -432,7 +434,8 @@ class ReplPool:
 
     def _take_idle(self, imports: str) -> _Worker | None:
         """An idle, live worker for ``imports``; the dead ones met on the way are replaced."""
-        for worker in [w for w in self._idle if w.imports == imports]:
+        key = env_key(imports)
+        for worker in [w for w in self._idle if w.key == key]:
             self._idle.remove(worker)
             if worker.process.alive:
                 return worker
@@ -509,7 +512,7 @@ class ReplPool:
         if worker.life is None:
             return False
         per_command = worker.mean_command_seconds()
-        warmup = self._warmup_seconds.get(worker.imports, self.config.warmup_timeout)
+        warmup = self._warmup_seconds.get(worker.key, self.config.warmup_timeout)
         remaining = (worker.life - worker.commands) * per_command
         return remaining <= 1.5 * warmup + per_command
 
@@ -597,8 +600,8 @@ class ReplPool:
                 )
             env = reply.env
         elapsed = time.monotonic() - started
-        previous = self._warmup_seconds.get(imports)
-        self._warmup_seconds[imports] = (
+        previous = self._warmup_seconds.get(env_key(imports))
+        self._warmup_seconds[env_key(imports)] = (
             elapsed if previous is None else 0.7 * previous + 0.3 * elapsed
         )
         return _Worker(process, imports, env, life)

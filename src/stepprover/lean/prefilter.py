@@ -21,6 +21,7 @@ file (pass ``line_offset``, the lines before the body).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -28,13 +29,16 @@ from stepprover.lean.allowlists import (
     ATTRIBUTES,
     COMMAND_KEYWORDS,
     COMMANDS,
+    DENIED_SYNTAX,
     DENIED_WORDS,
     HASH_COMMANDS,
+    HASH_COMMANDS_ALLOWED,
     META_NAMESPACES,
+    OPTION_PREFIXES,
     OPTIONS,
 )
 from stepprover.lean.answers import SLOT_COMMANDS
-from stepprover.lean.lexer import Kind, Token
+from stepprover.lean.lexer import Kind, Token, tokenize
 from stepprover.lean.source import (
     Command,
     Scan,
@@ -46,6 +50,11 @@ from stepprover.lean.source import (
 )
 
 _META_PREFIXES = {name_components(k): v for k, v in META_NAMESPACES.items()}
+# code-evaluating syntax as token sequences (`eval%` is `eval` then a touching `%`)
+_DENIED_SEQUENCES: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
+for _atom, _why in DENIED_SYNTAX.items():
+    _texts = tuple(t.text for t in tokenize(_atom).tokens)
+    _DENIED_SEQUENCES.setdefault(_texts[0], []).append((_texts, _atom, _why))
 _AESOP_TACTICS = frozenset({"aesop", "aesop?", "aesop_cat", "aesop_graph", "aesop_mat"})
 
 
@@ -83,7 +92,11 @@ class Policy:
 
     def option_allowed(self, components: tuple[str, ...]) -> bool:
         extra = {name_components(o) for o in self.extra_options}
-        return components in OPTIONS or components in extra
+        return (
+            components in OPTIONS
+            or components in extra
+            or any(components[: len(p)] == p and len(components) > len(p) for p in OPTION_PREFIXES)
+        )
 
 
 DEFAULT_POLICY = Policy()
@@ -123,7 +136,11 @@ def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
         findings.append(Finding("scope", problem.line, problem.reason))
     for command in structure.commands:
         word = command.keyword
-        if not policy.command_allowed(word) and not _gives_answer(structure, command, policy):
+        if (
+            not policy.command_allowed(word)
+            and not _gives_answer(structure, command, policy)
+            and not _allowed_hash_command(structure, command)
+        ):
             reason = COMMAND_KEYWORDS.get(word) or (
                 "is not an allowed command" if not word.startswith("#") else "runs a #-command"
             )
@@ -139,6 +156,37 @@ def _gives_answer(structure: Scan, command: Command, policy: Policy) -> bool:
         and after < len(structure.tokens)
         and structure.tokens[after].text in policy.answer_slots
     )
+
+
+def _allowed_hash_command(structure: Scan, command: Command) -> bool:
+    """``#print axioms NAME`` (``HASH_COMMANDS_ALLOWED``): the word, its first argument, then
+    one name and nothing more before the next command."""
+    tokens, i = structure.tokens, command.token
+    if i + 2 >= len(tokens) or (tokens[i].text, tokens[i + 1].text) not in HASH_COMMANDS_ALLOWED:
+        return False
+    name = tokens[i + 2]
+    return (
+        name.kind is Kind.IDENT
+        and not command.modifiers
+        and not command.attributes
+        and (
+            i + 3 == len(tokens) or i + 3 in structure.command_tokens or _starts_line(tokens, i + 3)
+        )
+    )
+
+
+def _spells(tokens: list[Token], i: int, texts: tuple[str, ...]) -> bool:
+    """Whether ``tokens[i:]`` begins with ``texts``, each touching the one before."""
+    if i + len(texts) > len(tokens):
+        return False
+    run = tokens[i : i + len(texts)]
+    return all(t.text == x for t, x in zip(run, texts, strict=True)) and all(
+        b.start == a.start + len(a.text) for a, b in itertools.pairwise(run)
+    )
+
+
+def _starts_line(tokens: list[Token], i: int) -> bool:
+    return tokens[i].line > tokens[i - 1].line
 
 
 def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
@@ -182,6 +230,9 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
                     "interpolates a string: its `{…}` parts are code the prefilter does not read",
                 )
             )
+        for texts, atom, why in _DENIED_SEQUENCES.get(tok.text, ()):
+            if _spells(tokens, i, texts):
+                findings.append(Finding(atom, tok.line, why))
         if tok.text == "set_option":
             findings += _option_findings(tokens, i, policy)
         elif tok.text in ("open", "namespace"):
@@ -255,7 +306,7 @@ def _scope_findings(tokens: list[Token], i: int) -> list[Finding]:
         and tokens[j].kind is Kind.IDENT
         and tokens[j].text not in ("in", "hiding", "renaming")
     ):
-        components = name_components(tokens[j].text)
+        components = _from_root(name_components(tokens[j].text))
         for prefix, why in _META_PREFIXES.items():
             if len(components) < len(prefix) and prefix[: len(components)] == components:
                 findings.append(Finding(tokens[j].text, tokens[j].line, f"contains {why}"))
@@ -269,10 +320,16 @@ def _plain(text: str) -> str:
     return escape_name(name_components(text)) if "«" in text else text
 
 
-def _meta_namespace(text: str) -> str | None:
-    components = name_components(text)
-    if components and components[0] == "_root_":
+def _from_root(components: tuple[str, ...]) -> tuple[str, ...]:
+    """A name with its leading ``_root_`` removed (``_root_.Mathlib``, ``«_root_».Mathlib`` and
+    ``_root_._root_.Mathlib`` all name ``Mathlib``, guillemets already dropped)."""
+    while components[:1] == ("_root_",):
         components = components[1:]
+    return components
+
+
+def _meta_namespace(text: str) -> str | None:
+    components = _from_root(name_components(text))
     for prefix, why in _META_PREFIXES.items():
         if components[: len(prefix)] == prefix:
             return why

@@ -254,6 +254,59 @@ HONEST: list[Case] = [
         "theorem chars : ('a' : Char).toNat = 97 ∧ (0x1F : ℕ) = 31 := by",
         "theorem chars : ('a' : Char).toNat = 97 ∧ (0x1F : ℕ) = 31 := by\n  decide",
     ),
+    # the header as Lean reads it: a proof under the statement's header runs in its environment
+    Case(
+        "imports_only_mathlib_under_an_aesop_header",
+        "honest",
+        HEADER.replace("import Aesop\n", "") + S_304 + "\n  norm_num\n",
+        _stmt(S_304),
+        source="BFS-Prover-V2 MiniF2F/prover, Kimina-Prover 0710 (import Mathlib only)",
+    ),
+    Case(
+        "two_imports_on_one_line_reordered",
+        "honest",
+        HEADER.replace("import Mathlib\nimport Aesop\n", "import Aesop import Mathlib\n")
+        + S_304
+        + "\n  norm_num\n",
+        _stmt(S_304),
+    ),
+    honest(
+        "tactic_hygienic_false",
+        S_T,
+        "set_option tactic.hygienic false\n" + S_T + "\n  linarith",
+        "Seed-Prover SeedProver/MiniF2F.zip (set_option tactic.hygienic false)",
+    ),
+    honest(
+        "pp_numeric_types",
+        S_304,
+        "set_option pp.numericTypes true\nset_option pp.funBinderTypes true\n"
+        + S_304
+        + "\n  norm_num",
+        "Seed-Prover SeedProver/MiniF2F.zip MiniF2F/mathd_algebra_282.lean (its options)",
+    ),
+    honest(
+        "linter_option_in",
+        S_24,
+        "set_option linter.unusedVariables false in\n" + S_24 + "\n  linarith",
+    ),
+    honest(
+        "print_axioms_at_the_end",
+        S_24,
+        S_24 + "\n  linarith\n#print axioms mathd_algebra_24",
+        "Seed-Prover SeedProver/MiniF2F.zip (each proof ends so)",
+    ),
+    Case(
+        "statement_with_a_def_carried_by_the_proof",
+        "honest",
+        HEADER + "def f_def (n : ℕ) : ℕ := n + 1\n\ntheorem t_def : f_def 1 = 2 := by\n  rfl\n",
+        HEADER + "def f_def (n : ℕ) : ℕ := n + 1\n\ntheorem t_def : f_def 1 = 2 := by\n",
+    ),
+    Case(
+        "statement_with_a_def_not_repeated",
+        "honest",
+        HEADER + "theorem t_def : f_def 1 = 2 := by\n  rfl\n",
+        HEADER + "def f_def (n : ℕ) : ℕ := n + 1\n\ntheorem t_def : f_def 1 = 2 := by\n",
+    ),
 ]
 
 EXPLOITS: list[Case] = [
@@ -655,6 +708,108 @@ EXPLOITS: list[Case] = [
         "prefilter",
         S_24 + "\n  linarith; #unlisted_cmd mathd_algebra_24",
         S_24,
+    ),
+    # code-evaluating syntax and commands derived from Lean's and Mathlib's sources
+    exploit(
+        "run_conv",
+        "meta keyword",
+        "prefilter",
+        S_24 + "\n  conv => run_conv Lean.Elab.Tactic.evalSorry\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "eval_percent",
+        "meta keyword",
+        "prefilter",
+        "theorem mathd_algebra_24 (x : ℝ) (h₀ : x / 50 = 40) : x = eval% (2000 : ℝ) := by\n"
+        "  linarith",
+        S_24,
+    ),
+    exploit(
+        "with_weak_namespace_mid_line",
+        "lexer desync",
+        "prefilter",
+        "theorem helper : True := trivial with_weak_namespace Lean.Elab.Command "
+        + _SPOOF
+        + "\n"
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "deprecate_mid_line",
+        "lexer desync",
+        "prefilter",
+        "theorem helper : True := trivial deprecate to h2 " + _SPOOF + "\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "unsuppress_compilation_mid_line",
+        "lexer desync",
+        "prefilter",
+        "theorem helper : True := trivial unsuppress_compilation in "
+        + _SPOOF
+        + "\n"
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "show_panel_widgets_mid_line",
+        "lexer desync",
+        "prefilter",
+        "theorem helper : True := trivial show_panel_widgets [h]\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "open_root_mathlib",
+        "namespace/name trick",
+        "prefilter",
+        "open _root_.Mathlib in\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "namespace_root_lean",
+        "namespace/name trick",
+        "prefilter",
+        "namespace _root_.Lean\nend _root_.Lean\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    exploit(
+        "open_guillemet_root_mathlib",
+        "namespace/name trick",
+        "prefilter",
+        "open «_root_».«Mathlib»\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
+    # the header as Lean reads it
+    Case(
+        "import_two_modules_one_import",
+        "probe spoofing",
+        HEADER.replace("import Aesop\n", "import Aesop Lean\n") + S_24 + "\n  linarith\n",
+        _stmt(S_24),
+        "prefilter",
+    ),
+    Case(
+        "import_runtime",
+        "probe spoofing",
+        "import runtime Lean\n" + HEADER + S_24 + "\n  linarith\n",
+        None,
+        "prefilter",
+    ),
+    Case(
+        "import_beyond_the_header",
+        "probe spoofing",
+        "import Lean\n" + HEADER + S_24 + "\n  linarith\n",
+        _stmt(S_24),
+        "prefilter",
+    ),
+    Case(
+        "a_def_of_its_own_beside_the_statements",
+        "statement change",
+        HEADER + "def f_def (n : ℕ) : ℕ := 1\n\ntheorem t_def : f_def 1 = 1 := by\n  rfl\n",
+        HEADER + "def f_def (n : ℕ) : ℕ := n + 1\n\ntheorem t_def : f_def 1 = 1 := by\n",
+        "prefilter",
     ),
 ]
 

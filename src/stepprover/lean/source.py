@@ -41,56 +41,128 @@ _CONTINUATIONS = frozenset(
         "using",
     }
 )
+# Words Lean's header parser reads as keywords, not a module name (``import set_option`` fails).
+_NOT_MODULES = _ALWAYS_COMMANDS | _CONTINUATIONS | {"open", "set_option", "import", "prelude"}
 _OPEN = {"(": ")", "[": "]", "{": "}", "⟨": "⟩", "⦃": "⦄"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
 
 
 @dataclass(frozen=True)
 class SplitSource:
-    """A Lean text cut into its leading import block and the rest."""
+    """A Lean text cut into its leading import block (its header) and the rest."""
 
     imports: str
-    """The import commands, one per line (``import A\\nimport B``), the pool's key."""
+    """The import commands, one per line (``import A\nimport B``), in the order written."""
     body: str
-    """Everything after the last import line, unchanged."""
+    """Everything after the header, unchanged (from the next line when the last import's line
+    holds nothing else)."""
     body_line_offset: int
     """Lines before the body in the original text (add to body positions for file positions)."""
+    modules: tuple[str, ...] = ()
+    """The modules imported, in the order written (repeats kept)."""
+    problem: str | None = None
+    """Why Lean's header parser refuses the header (``import A B``, ``import runtime X``,
+    ``prelude``), or None when it reads as plain imports."""
+
+
+@dataclass(frozen=True)
+class EnvKey:
+    """What decides the environment an import block builds: the set of its modules (order and
+    repeats change nothing, as Lean imports each module once). A worker serves one key."""
+
+    modules: frozenset[str]
+    toolchain: str = ""
+    """The Lean toolchain the environment is built by ("" for the pool's own): where a pool
+    that serves several toolchains joins it to the key."""
+
+    @property
+    def imports(self) -> str:
+        """The canonical import block of this key (modules sorted, one per line)."""
+        return "\n".join(f"import {m}" for m in sorted(self.modules))
+
+
+def env_key(imports: str, toolchain: str = "") -> EnvKey:
+    """The key of an import block (``import A\nimport B``)."""
+    return EnvKey(frozenset(split_imports(imports).modules), toolchain)
 
 
 def split_imports(code: str) -> SplitSource:
-    """Separate the leading ``import`` lines (and comments among them) from the body."""
-    lexed = tokenize(code)
-    tokens = lexed.tokens
+    """Separate the leading header from the body, as Lean's header parser reads it.
+
+    Lean's ``src/Lean/Parser/Module.lean`` (leanprover/lean4 at commit
+    03e3a1cc6b8b574f99ca4310b4fd26f5542c1809, the header before Lean's module system, as in
+    v4.20): ``header := optional prelude >> many import`` with
+    ``import := "import " >> optional "runtime" >> ident``: one module per ``import``
+    (``import Mathlib import Aesop`` on one line is two imports; in ``import A B`` the ``B``
+    ends the header and is read as a command, an error), and ``import runtime X`` imports
+    ``X`` only for running code. Comments among the imports are skipped.
+    """
+    tokens = tokenize(code).tokens
     modules: list[str] = []
-    body_start = 0
+    problem: str | None = None
     i = 0
+    if tokens and tokens[0].kind is Kind.IDENT and tokens[0].text == "prelude":
+        problem = "`prelude` drops Lean's core library from the environment"
+        i = 1
     while i < len(tokens) and tokens[i].kind is Kind.IDENT and tokens[i].text == "import":
-        line = tokens[i].line
-        i += 1
-        while i < len(tokens) and tokens[i].line == line and tokens[i].kind is Kind.IDENT:
-            modules.append(tokens[i].text)
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if nxt is not None and nxt.kind is Kind.IDENT and nxt.text == "runtime":
+            problem = problem or (
+                f"line {nxt.line}: `import runtime` imports a module for running code only, "
+                "not an environment a proof is checked in"
+            )
             i += 1
-        end_of_line = code.find("\n", tokens[i - 1].start)
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if nxt is None or nxt.kind is not Kind.IDENT or nxt.text in _NOT_MODULES:
+            problem = problem or f"line {tokens[i].line}: `import` without a module name"
+            i += 1
+            break
+        modules.append(nxt.text)
+        i += 2
+        after = tokens[i] if i < len(tokens) else None
+        if (
+            after is not None
+            and after.line == nxt.line
+            and after.kind is Kind.IDENT
+            and after.text not in _NOT_MODULES
+        ):
+            problem = problem or (
+                f"line {nxt.line}: `import {nxt.text} {after.text}`: Lean's header takes one "
+                "module per `import`, so the next word is read as a command (an error)"
+            )
+    if i == 0:
+        return SplitSource("", code, 0)
+    last = tokens[i - 1]
+    end = last.start + len(last.text)
+    if i < len(tokens) and tokens[i].line == last.line:
+        body_start = end  # a command on the last import's line (`import Mathlib theorem …`)
+    else:
+        end_of_line = code.find("\n", end)
         body_start = len(code) if end_of_line < 0 else end_of_line + 1
     imports = "\n".join(f"import {m}" for m in modules)
-    return SplitSource(imports, code[body_start:], code.count("\n", 0, body_start))
+    return SplitSource(
+        imports, code[body_start:], code.count("\n", 0, body_start), tuple(modules), problem
+    )
 
 
 def odd_imports(imports: str) -> list[str]:
-    """Modules of an import block (``import A\nimport B``) that are not plain dotted names.
+    """Modules of an import block (``import A\nimport B``) that are not plain dotted names,
+    and any text of it that is no import.
 
     Lean finds a module's file by joining its name's components with ``/``, so
     ``import «..».«..».tmp.x`` would load an ``.olean`` from outside the search path (one a
     sketch could have written), and that file could replace the elaborators of the checks.
     """
+    header = split_imports(imports)
     odd = []
-    for line in imports.splitlines():
-        module = line.removeprefix("import").strip()
+    for module in header.modules:
         parts = name_components(module)
         if "«" in module or not all(
             p and is_ident_start(p[0]) and all(is_ident_rest(c) for c in p[1:]) for p in parts
         ):
             odd.append(module)
+    if rest := header.body.strip():  # not an import at all (`garbage here`, `import A B`)
+        odd.append(rest)
     return odd
 
 

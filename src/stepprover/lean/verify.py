@@ -30,12 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stepprover.errors import LeanUnavailable
 from stepprover.lean import answers
-from stepprover.lean.lexer import Kind
+from stepprover.lean.allowlists import MODIFIERS
+from stepprover.lean.lexer import Kind, Token
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
 from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import (
+    THEOREM_KEYWORDS,
     escape_name,
     name_components,
     odd_imports,
@@ -162,7 +164,10 @@ class Plan(BaseModel):
     names: list[str]
     """Fully resolved names whose axioms are printed, in probe order."""
     reference_lines: int
-    """Lines of the statement's block before the proof (0 without a statement)."""
+    """Lines of the statement's block (0 without a statement)."""
+    reference_start: int = 1
+    """First line of the statement's block in ``command`` (after the statement's preamble
+    when the proof carries it, else 1)."""
     probe_line: int
     """First line of the probe in ``command`` (1-based)."""
     compares_statement: bool
@@ -170,7 +175,8 @@ class Plan(BaseModel):
     """Probe lines after the statement comparison that check the proof's answer
     definitions (``answers``)."""
     line_shift: int
-    """Add to a line of ``command`` to get the line in the submitted file."""
+    """Add to a line of ``command`` after the statement's block to get the line in the
+    submitted file (before the block, add ``reference_lines`` more)."""
 
 
 def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> Plan | str:
@@ -186,8 +192,19 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
     A statement's answer definitions (``answers``) may be given by the proof: the
     reference theorem takes them as variables, and the probe checks them after the
     comparison (``Plan.answer_checks`` lines).
+
+    The statement is trusted as given (the user's or the benchmark's): the allow-list judges
+    the proof only. A proof that begins with the statement's own preamble (what precedes its
+    theorem, e.g. a ``def`` the theorem is about) has that preamble taken as the statement's;
+    the reference is then elaborated right after it, so the preamble is not declared twice
+    (not with answer definitions: there the reference stands first, taking them as variables).
+    The proof runs in the header's environment when every module it imports is in the
+    header (``import Mathlib`` under ``import Mathlib\nimport Aesop``); a module beyond the
+    header is refused: the statement was posed under its header.
     """
     source = split_imports(code)
+    if source.problem:
+        return f"the proof's header: {source.problem}"
     slots: list[answers.AnswerSlot] = []
     if statement is not None:
         found = _answer_slots(statement)
@@ -199,9 +216,33 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         return f"imports {', '.join(odd)}: not a plain module name"
     if not source.body.strip():
         return "the proof is empty"
-    if findings := prefilter(source.body, line_offset=source.body_line_offset, policy=policy):
+    imports = source.imports
+    given = split_imports(statement) if statement is not None else None
+    if given is not None:
+        if given.problem:
+            return f"the given statement's header: {given.problem}"
+        if odd := odd_imports(given.imports):
+            return f"the given statement imports {', '.join(odd)}: not a plain module name"
+        if given.modules:
+            if beyond := sorted(set(source.modules) - set(given.modules)):
+                return (
+                    f"the proof imports {', '.join(beyond)}, beyond the statement's header "
+                    f"({', '.join(dict.fromkeys(given.modules))}): the statement was posed "
+                    "under its header"
+                )
+            imports = given.imports
+    body_text, cut = source.body, 0
+    statement_body = given.body if given is not None else ""
+    preamble, theorem_text = _statement_parts(statement_body) if given is not None else ("", "")
+    if preamble and not slots and (cut := _after_preamble(body_text, preamble)) > 0:
+        checked, checked_offset = body_text[cut:], body_text.count("\n", 0, cut)
+    else:
+        cut, checked, checked_offset = 0, body_text, 0
+    if findings := prefilter(
+        checked, line_offset=source.body_line_offset + checked_offset, policy=policy
+    ):
         return "; ".join(str(f) for f in findings)
-    body = scan(source.body)
+    body = scan(checked)
     if any(
         c.startswith(REFERENCE_NAME)
         for t in body.tokens
@@ -212,17 +253,9 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         # that sorry (the axioms report catches it too; this refuses it before Lean)
         return f"the proof names {REFERENCE_NAME}, the verifier's copy of the statement"
     declared = body.declarations
-    reference = ""
-    if statement is not None:
-        given = split_imports(statement)
-        if given.imports and set(given.imports.splitlines()) != set(source.imports.splitlines()):
-            return (
-                "the proof's imports differ from the statement's header: "
-                f"{source.imports!r} vs {given.imports!r}"
-            )
-        if findings := prefilter(given.body, policy=policy):
-            return "the given statement is refused: " + "; ".join(str(f) for f in findings)
-        targets = scan(given.body).declarations
+    before, after = "", body_text
+    if given is not None:
+        targets = scan(statement_body).declarations
         if not targets:
             return "the given statement declares no theorem"
         target = targets[-1]
@@ -231,35 +264,41 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         if slots and slots[-1].end > target.start:
             return "the given statement defines an answer after its theorem"
         renamed = (
-            given.body[: target.start]
+            statement_body[: target.start]
             + f"_root_.{REFERENCE_NAME}"
-            + given.body[target.start + len(target.name) :]
+            + statement_body[target.start + len(target.name) :]
         )
         for index, slot in reversed(list(enumerate(slots, start=1))):
             renamed = (
                 renamed[: slot.start] + answers.reference_text(slot, index) + renamed[slot.end :]
             )
+        if cut:  # the proof carries the preamble: only the theorem goes into the reference
+            renamed = renamed[len(statement_body) - len(theorem_text) :]
+            before, after = body_text[:cut], body_text[cut:]
         reference = "section\n" + with_sorry(renamed) + "\nend\n\n"
         names = [target.full_name]
         used = {t.text for t in scan(given.body[target.start :]).tokens if t.kind is Kind.IDENT}
-        checked = [(i, s) for i, s in enumerate(slots, start=1) if s.name in used]
+        slot_checks = [(i, s) for i, s in enumerate(slots, start=1) if s.name in used]
     else:
+        reference = ""
         names = list(dict.fromkeys(d.full_name for d in declared))
         if not names:
             return "the proof declares no theorem to check"
-        checked = []
+        slot_checks = []
     reference_lines = reference.count("\n")
-    probe = _probe(names, compare=statement is not None, slots=checked)
-    command = reference + source.body + "\n\n" + probe
-    probe_line = reference_lines + source.body.count("\n") + 3  # after a blank line
+    reference_start = before.count("\n") + 1  # `before` is "" or ends a line
+    probe = _probe(names, compare=statement is not None, slots=slot_checks)
+    command = before + reference + after + "\n\n" + probe
+    probe_line = command.count("\n") - probe.count("\n") + 1
     return Plan(
-        imports=source.imports,
+        imports=imports,
         command=command,
         names=names,
         reference_lines=reference_lines,
+        reference_start=reference_start,
         probe_line=probe_line,
         compares_statement=statement is not None,
-        answer_checks=len(answers.probe_lines(checked)),
+        answer_checks=len(answers.probe_lines(slot_checks)),
         line_shift=source.body_line_offset - reference_lines,
     )
 
@@ -268,6 +307,80 @@ def _answer_slots(statement: str) -> list[answers.AnswerSlot] | str:
     body = split_imports(statement).body
     found = answers.answer_slots(body, scan(body))
     return "the given statement is refused: " + found if isinstance(found, str) else found
+
+
+def _statement_parts(body: str) -> tuple[str, str]:
+    """A statement's body cut before its last theorem: (the preamble, trimmed; the theorem
+    with its attributes and modifiers). The preamble is "" when it holds only commands a
+    proof may write itself (``open``, ``set_option``): then the statement is replayed whole."""
+    structure = scan(body)
+    theorems = [c for c in structure.commands if c.keyword in THEOREM_KEYWORDS]
+    if not theorems or not prefilter(body):
+        return "", body
+    first = _command_first_token(structure.tokens, theorems[-1].token)
+    start = structure.tokens[first].start
+    return body[:start].strip(), body[start:]
+
+
+def _command_first_token(tokens: list[Token], keyword: int) -> int:
+    """The first token of the command whose word is ``tokens[keyword]`` (its modifiers and
+    ``@[…]`` attributes included)."""
+    i = keyword
+    while i > 0:
+        prev = tokens[i - 1]
+        if prev.kind is Kind.IDENT and prev.text in MODIFIERS:
+            i -= 1
+        elif prev.text == "]":
+            depth, j = 0, i - 1
+            while j >= 0:
+                depth += {"]": 1, "[": -1}.get(tokens[j].text, 0)
+                if depth == 0:
+                    break
+                j -= 1
+            if j > 0 and tokens[j - 1].text == "@":
+                i = j - 1
+            else:
+                return i
+        else:
+            return i
+    return i
+
+
+def _after_preamble(body: str, preamble: str) -> int:
+    """Offset of the line after ``preamble`` in ``body`` when ``body`` begins with it (exactly,
+    after leading blank space), nothing follows it on its line, and a command starts next;
+    else 0."""
+    lead = len(body) - len(body.lstrip())
+    if not body.startswith(preamble, lead):
+        return 0
+    end_of_line = body.find("\n", lead + len(preamble))
+    if end_of_line < 0 or body[lead + len(preamble) : end_of_line].strip():
+        return 0  # the preamble's last line goes on (a comment could swallow the reference)
+    cut = end_of_line + 1
+    rest = scan(body)
+    following = [t for t in rest.tokens if t.start >= cut]
+    if not following:
+        return 0
+    index = rest.tokens.index(following[0])
+    word = _skip_command_modifiers(rest.tokens, index)
+    return cut if word in rest.command_tokens else 0
+
+
+def _skip_command_modifiers(tokens: list[Token], i: int) -> int:
+    while i < len(tokens):
+        if tokens[i].text == "@" and i + 1 < len(tokens) and tokens[i + 1].text == "[":
+            depth, j = 0, i + 1
+            while j < len(tokens):
+                depth += {"[": 1, "]": -1}.get(tokens[j].text, 0)
+                if depth == 0:
+                    break
+                j += 1
+            i = j + 1
+        elif tokens[i].kind is Kind.IDENT and tokens[i].text in MODIFIERS:
+            i += 1
+        else:
+            return i
+    return i
 
 
 def _probe(names: list[str], *, compare: bool, slots: list[tuple[int, answers.AnswerSlot]]) -> str:
@@ -355,11 +468,19 @@ def judge(
         return Verdict(outcome=outcome, reason=reply.message, reply=reply.raw)
     if not isinstance(reply, CommandReply):
         return Verdict(outcome=Outcome.CRASH, reason="unexpected reply kind", reply=reply.raw)
-    first_own, probe_line = planned.reference_lines + 1, planned.probe_line
-    reference = [m for m in reply.messages if m.pos.line < first_own]
-    own = [m for m in reply.messages if first_own <= m.pos.line < probe_line]
+    probe_line = planned.probe_line
+    first_ref, past_ref = planned.reference_start, planned.reference_start + planned.reference_lines
+
+    def is_own(line: int) -> bool:
+        return line < probe_line and not first_ref <= line < past_ref
+
+    reference = [m for m in reply.messages if first_ref <= m.pos.line < past_ref]
+    own = [m for m in reply.messages if is_own(m.pos.line)]
     probe = [m for m in reply.messages if m.pos.line >= probe_line]
-    messages = [_shift(m, planned.line_shift) for m in own]
+    messages = [
+        _shift(m, planned.line_shift + (planned.reference_lines if m.pos.line < first_ref else 0))
+        for m in own
+    ]
 
     def verdict(outcome: Outcome, reason: str = "", axioms: list[str] | None = None) -> Verdict:
         return Verdict(
@@ -373,7 +494,7 @@ def judge(
     if errors := [m for m in own if m.severity == "error"]:
         return verdict(Outcome.LEAN_ERROR, errors[0].data)
     if any(m.data in SORRY_WARNINGS for m in own) or any(
-        s.pos is None or first_own <= s.pos.line < probe_line for s in reply.sorries
+        s.pos is None or is_own(s.pos.line) for s in reply.sorries
     ):
         return verdict(Outcome.SORRY, "the proof uses sorry")
     if errors := [m for m in probe if m.severity == "error"]:
