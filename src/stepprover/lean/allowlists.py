@@ -385,7 +385,8 @@ def load_derived() -> Derived:
 
 DERIVED = load_derived()
 
-for _word, _file in DERIVED.commands.items():
+for _atom, _file in DERIVED.commands.items():
+    _word = _atom.rstrip("%")  # `gen_injective_theorems%`: the word Lean's lexer reads first
     if _word.startswith("#"):
         HASH_COMMANDS = HASH_COMMANDS | {_word}
     elif _word not in COMMANDS:
