@@ -47,6 +47,9 @@ class StandinLLM:
                 do_sample=True,
                 temperature=params["temperature"],
                 top_p=params["top_p"],
+                # vLLM's top_k -1 (TRL's default) samples from every token (0 here); generate's
+                # default top_k is 50, which would report logprobs of a truncated distribution
+                top_k=0 if params.get("top_k", -1) in (-1, 0, None) else params["top_k"],
                 eos_token_id=params["stop_token_ids"],
                 pad_token_id=self.pad_token_id,
                 output_scores=True,
