@@ -13,10 +13,8 @@ from stepprover.lean.protocol import (
     CommandReply,
     CommandRequest,
     ErrorReply,
-    PickleEnvRequest,
     TacticReply,
     TacticRequest,
-    UnpickleEnvRequest,
     encode_request,
     parse_reply,
     split_messages,
@@ -99,13 +97,6 @@ def test_requests_are_framed_as_the_repl_reads_them() -> None:
     assert encode_request(TacticRequest(tactic="simp", proof_state=2)) == (
         b'{"tactic": "simp", "proofState": 2}\n\n'
     )
-    assert json.loads(encode_request(PickleEnvRequest(pickle_to="a.olean", env=1))) == {
-        "pickleTo": "a.olean",
-        "env": 1,
-    }
-    assert json.loads(encode_request(UnpickleEnvRequest(unpickle_env_from="a.olean"))) == {
-        "unpickleEnvFrom": "a.olean"
-    }
     assert CommandRequest.model_validate({"cmd": "x", "rootGoals": True}).root_goals is True
 
 
@@ -113,7 +104,6 @@ def test_every_golden_request_matches_a_request_model() -> None:
     models = {
         "cmd": CommandRequest,
         "tactic": TacticRequest,
-        "unpickleEnvFrom": UnpickleEnvRequest,
     }
     seen = 0
     for path in TRANSCRIPTS.rglob("*.in"):

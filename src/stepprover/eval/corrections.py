@@ -5,7 +5,7 @@ Goedel-LM/Goedel-Prover-V2 @ 2e9036e (scripts/pipeline.sh, src/utils.py
 no sample of that round solved gets ``children`` new samples for each failed attempt that
 Lean answered (errors, or sorry only); each continues that attempt's conversation with
 the error feedback. This runs ``rounds`` times. The tree lives in one run's store: its
-sample indices are fixed by its shape (``baselines.styles.CorrectionTree``), so an
+sample indices are fixed by its shape (``provers.styles.CorrectionTree``), so an
 interrupted run resumes.
 
 Counting: a root sample (round 0) counts as solved when it or any of its corrections

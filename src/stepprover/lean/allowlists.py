@@ -400,7 +400,3 @@ DENIED_SYNTAX: dict[str, str] = {
 """Tactic, term and conv syntax that runs the proof's own text as code (``run_tac``,
 ``run_conv``, ``by_elab``, ``eval%``), refused anywhere outside comments and strings. Entries
 are written as their first atom (``eval%`` is the word ``eval`` touching ``%``)."""
-
-
-def option_key(components: tuple[str, ...]) -> str:
-    return ".".join(components)

@@ -10,7 +10,6 @@ all it knows, which is what the prefilter and the header splitter need.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -194,8 +193,3 @@ def _ident_end(s: str, i: int) -> int:
             i += 1
             continue
         return i
-
-
-def idents(source: str) -> Iterator[Token]:
-    """Identifier tokens of ``source`` (outside comments and strings)."""
-    return (t for t in tokenize(source).tokens if t.kind is Kind.IDENT)

@@ -48,14 +48,6 @@ class CommandRequest(_Request):
     """One of "full", "tactics", "original", "substantive"."""
 
 
-class FileRequest(_Request):
-    """Elaborate a whole file by path (file mode)."""
-
-    path: str
-    all_tactics: bool | None = Field(default=None, alias="allTactics")
-    infotree: str | None = None
-
-
 class TacticRequest(_Request):
     """Run one tactic against a proof state returned by an earlier reply."""
 
@@ -63,34 +55,7 @@ class TacticRequest(_Request):
     proof_state: int = Field(alias="proofState")
 
 
-class PickleEnvRequest(_Request):
-    pickle_to: str = Field(alias="pickleTo")
-    env: int
-
-
-class PickleProofStateRequest(_Request):
-    pickle_to: str = Field(alias="pickleTo")
-    proof_state: int = Field(alias="proofState")
-
-
-class UnpickleEnvRequest(_Request):
-    unpickle_env_from: str = Field(alias="unpickleEnvFrom")
-
-
-class UnpickleProofStateRequest(_Request):
-    unpickle_proof_state_from: str = Field(alias="unpickleProofStateFrom")
-    env: int | None = None
-
-
-Request: TypeAlias = (
-    CommandRequest
-    | FileRequest
-    | TacticRequest
-    | PickleEnvRequest
-    | PickleProofStateRequest
-    | UnpickleEnvRequest
-    | UnpickleProofStateRequest
-)
+Request: TypeAlias = CommandRequest | TacticRequest
 
 
 def encode_request(request: Request) -> bytes:
@@ -141,7 +106,7 @@ class _Reply(_Wire):
 
 
 class CommandReply(_Reply):
-    """Answer to a command, file or pickle request."""
+    """Answer to a command request."""
 
     env: int | None = None
     messages: list[Message] = Field(default_factory=list)

@@ -164,7 +164,3 @@ class LegacyResult(BaseModel):
     custom_id: str
     error: str | None = None
     response: dict[str, Any] | None = None
-
-
-class LegacyVerifyResponse(BaseModel):
-    results: list[LegacyResult]

@@ -1,7 +1,7 @@
 """DeepSeek-Prover-V2's published prompts (deepseek-ai/DeepSeek-Prover-V2 README and paper).
 
 No system message; the user turn goes through the checkpoint's chat template. DeepSeek
-published no extraction: ``baselines.styles`` follows the closest published reproduction,
+published no extraction: ``provers.styles`` follows the closest published reproduction,
 Goedel-V2's ``dpskcot`` (CoT) and ``dpsknoncot`` (non-CoT) handlers.
 """
 

@@ -1,5 +1,5 @@
 """Whole-proof provers (the baselines): sample a complete proof, verify it, and feed the
-errors back for correction as each prover published (``baselines.styles``).
+errors back for correction as each prover published (``provers.styles``).
 
 A correction re-renders the whole conversation with the chat template, as these
 provers do; when the template rewrites earlier turns (e.g. drops the thinking) the

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -228,7 +227,3 @@ def fitting_prompts(
 def curriculum(counts: dict[str, tuple[int, int]]) -> list[str]:
     """Problems worth RL: pass rate strictly between 0 and 1."""
     return sorted(p for p, (n, c) in counts.items() if n and 0 < c < n)
-
-
-def outcome_summary(trajectories: list[Trajectory]) -> Counter[str]:
-    return Counter(zero_reason(t).split(":")[0] or "proved" for t in trajectories)
