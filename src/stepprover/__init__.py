@@ -1,3 +1,4 @@
 """stepprover: tool-integrated reasoning for Lean 4 theorem proving."""
 
-__version__ = "0.1.0"
+# The one place the version is written: pyproject.toml reads it, a release tags `v0.2.0`.
+__version__ = "0.2.0"

@@ -13,7 +13,7 @@ from stepprover.lean.selftest_cases import CASES, EXPLOITS, HONEST, Case
 from stepprover.lean.verify import Outcome, Verdict
 
 runner = CliRunner()
-# Every kind of exploit the README's integrity list names.
+# Every kind of exploit integrity list (docs/integrity.md) names.
 KINDS = {
     "sorry",
     "axiom",

@@ -3,7 +3,7 @@
 By default this follows StepFun-Prover-Preview's demo (prompt, stop tokens, sketch
 extraction and cleanup, env 0 = ``import Mathlib``, feedback bytes); where we differ
 it is a named option of ``LoopConfig``, and ``LoopConfig.reference()`` sets them all to
-the demo's behaviour, which then reproduces its contexts byte for byte (README,
+the demo's behaviour, which then reproduces its contexts byte for byte (docs/agent.md,
 "Reference format and our differences"; tests/agent/test_demo_goldens.py).
 """
 
@@ -68,7 +68,7 @@ class LoopConfig:
     def reference(cls, **overrides: Any) -> LoopConfig:
         """Every behaviour of StepFun-Prover-Preview's demo that reaches the model (text
         resume, vLLM's text and prompt tokenisation, its budget check and stop order);
-        ``overrides`` set any other field. README: "Reference format and our differences"."""
+        ``overrides`` set any other field. docs/agent.md: "Reference format and our differences"."""
         settings: dict[str, Any] = {
             "resume": "text", "budget_rule": "reference", "skip_special_tokens": True,
             "prompt_special_tokens": True, "length_before_stop": True,

@@ -116,10 +116,7 @@ def settings_epilog() -> str:
     from stepprover.server.settings import ServiceSettings
 
     names = ", ".join(f"STEPPROVER_SERVICE_{name.upper()}" for name in ServiceSettings.model_fields)
-    return (
-        f"Settings, from environment variables: {names} "
-        "(the README's service section says what each does)."
-    )
+    return f"Settings, from environment variables: {names} (docs/service.md says what each does)."
 
 
 def started_line(settings: ServiceSettings, where: str, workers: int) -> str:

@@ -1,6 +1,6 @@
 """The verifier's self-test suite: honest proofs that must be proved, exploits that must not.
 
-Each exploit names its kind (the README's integrity list) and the stage
+Each exploit names its kind (the integrity list of docs/integrity.md) and the stage
 expected to stop it: ``prefilter`` (refused before Lean runs) or ``lean`` (Lean's
 own answer, the statement comparison or the axioms report stop it). Honest proofs
 are never refused before Lean. Proofs marked with a source are taken from a
