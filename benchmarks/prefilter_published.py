@@ -50,7 +50,9 @@ def main() -> None:
                 for i, t in enumerate(tokens[:-1])
                 if t.text == "set_option"
             )
-            findings = prefilter(source.body, line_offset=source.body_line_offset)
+            findings = prefilter(
+                source.body, line_offset=source.body_line_offset, imports=source.imports
+            )
             if findings:
                 refused_files += 1
             for f in findings:

@@ -32,7 +32,7 @@ from stepprover.lean.allowlists import (
     META_NAMESPACES,
     OPTIONS,
 )
-from stepprover.lean.lexer import Kind, Token
+from stepprover.lean.lexer import Kind, Token, table_for
 from stepprover.lean.source import (
     Scan,
     attributes_in,
@@ -80,12 +80,22 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
-def prefilter(body: str, *, line_offset: int = 0, policy: Policy = DEFAULT_POLICY) -> list[Finding]:
+def prefilter(
+    body: str,
+    *,
+    line_offset: int = 0,
+    policy: Policy = DEFAULT_POLICY,
+    imports: str = "",
+    deadline: float | None = None,
+) -> list[Finding]:
     """Everything in ``body`` (Lean text after the import block) that is refused.
 
-    ``line_offset`` is the number of lines before ``body`` in the submitted file.
+    ``line_offset`` is the number of lines before ``body`` in the submitted file;
+    ``imports`` its import block (``import A\nimport B``), which decides the tokens Lean
+    reads; ``deadline`` a ``time.monotonic()`` value past which reading stops (refused).
     """
-    structure = scan(body)
+    modules = [line.removeprefix("import").strip() for line in imports.splitlines()]
+    structure = scan(body, table=table_for(modules), deadline=deadline)
     findings = _structural(body, structure, policy) + _lexical(structure, policy)
     findings = sorted(set(findings), key=lambda f: (f.line, f.rule))
     return [Finding(f.rule, f.line + line_offset, f.reason) for f in findings]
@@ -101,6 +111,8 @@ def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
                 "would swallow the checks",
             )
         )
+    for problem in structure.lexical:
+        findings.append(Finding(problem.rule, problem.line, problem.reason))
     for line in structure.ambiguous_comments:
         findings.append(
             Finding(

@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stepprover.lean.allowlists import COMMAND_KEYWORDS, COMMANDS, HASH_COMMANDS, MODIFIERS
-from stepprover.lean.lexer import Kind, Token, is_ident_rest, is_ident_start, tokenize
+from stepprover.lean.lexer import (
+    Kind,
+    Problem,
+    Token,
+    TokenTable,
+    is_ident_rest,
+    is_ident_start,
+    tokenize,
+)
 
 THEOREM_KEYWORDS = frozenset({"theorem", "lemma"})
 SCOPE_KEYWORDS = frozenset({"namespace", "section", "end"})
@@ -186,13 +194,19 @@ class Scan:
     """Indices of tokens that start a command (the command word, after modifiers)."""
     ambiguous_comments: list[int] = field(default_factory=list)
     """Lines of block comments Lean may delimit differently (``lexer.Lexed.ambiguous``)."""
+    lexical: list[Problem] = field(default_factory=list)
+    """Where the text cannot be read as Lean reads it (``lexer.Lexed.problems``)."""
 
 
-def scan(body: str) -> Scan:
-    """Find the commands, the declared theorems and the namespace/section structure of ``body``."""
-    lexed = tokenize(body)
+def scan(body: str, *, table: TokenTable | None = None, deadline: float | None = None) -> Scan:
+    """Find the commands, the declared theorems and the namespace/section structure of ``body``
+    (``table``: Lean's tokens for its imports; ``deadline``: a ``time.monotonic()`` value past
+    which lexing stops with a problem)."""
+    lexed = tokenize(body, table, deadline=deadline)
     tokens = lexed.tokens
-    result = Scan(tokens, lexed.unterminated, ambiguous_comments=lexed.ambiguous)
+    result = Scan(
+        tokens, lexed.unterminated, ambiguous_comments=lexed.ambiguous, lexical=lexed.problems
+    )
     starts = _command_starts(body, tokens, result)
     scopes: list[tuple[str, tuple[str, ...]]] = []  # (kind, name components)
     last = -1

@@ -173,7 +173,9 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         return f"imports {', '.join(odd)}: not a plain module name"
     if not source.body.strip():
         return "the proof is empty"
-    if findings := prefilter(source.body, line_offset=source.body_line_offset, policy=policy):
+    if findings := prefilter(
+        source.body, line_offset=source.body_line_offset, policy=policy, imports=source.imports
+    ):
         return "; ".join(str(f) for f in findings)
     body = scan(source.body)
     if any(REFERENCE_NAME in name_components(t.text) for t in body.tokens if t.kind is Kind.IDENT):
@@ -189,7 +191,7 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
                 "the proof's imports differ from the statement's header: "
                 f"{source.imports!r} vs {given.imports!r}"
             )
-        if findings := prefilter(given.body, policy=policy):
+        if findings := prefilter(given.body, policy=policy, imports=given.imports):
             return "the given statement is refused: " + "; ".join(str(f) for f in findings)
         targets = scan(given.body).declarations
         if not targets:
