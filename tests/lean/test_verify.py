@@ -247,10 +247,12 @@ def planned(code: str, statement: str | None = None) -> Plan:
 def test_statement_block_comes_first_renamed_and_the_probe_compares_with_lean() -> None:
     p = planned(proof("nlinarith"), STATEMENT)
     lines = p.command.splitlines()
-    assert lines[0] == "section" and f"theorem _root_.{REFERENCE_NAME} (x : ℝ)" in p.command
-    assert p.command.index(REFERENCE_NAME) < p.command.index("theorem t1")
+    copy = p.reference_name
+    assert copy.startswith(REFERENCE_NAME + "_") and len(copy) > len(REFERENCE_NAME) + 8
+    assert lines[0] == "section" and f"theorem _root_.{copy} (x : ℝ)" in p.command
+    assert p.command.index(copy) < p.command.index("theorem t1")
     assert lines[p.probe_line - 1] == (
-        f"#guard_expr type_of% @_root_.{REFERENCE_NAME} =ₐ type_of% @_root_.t1"
+        f"#guard_expr type_of% @_root_.{copy} =ₐ type_of% @_root_.t1"
     )
     assert lines[p.probe_line] == "#print axioms _root_.t1"
     assert p.names == ["t1"] and p.compares_statement
@@ -362,7 +364,7 @@ def test_the_proof_may_not_borrow_the_statements_sorried_copy() -> None:
     attack = HEADER + (
         f"theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  exact _root_.{REFERENCE_NAME} x h\n"
     )
-    assert "names stepprover_reference_statement" in str(plan(attack, STATEMENT))
+    assert "mentions stepprover_reference_statement" in str(plan(attack, STATEMENT))
     honest = HEADER + (
         "theorem reference_statement (x : ℝ) (h : x = 2) : x + x = 4 := by linarith\n"
         "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := reference_statement x h\n"
@@ -378,3 +380,23 @@ def test_imports_must_be_plain_module_names() -> None:
     assert isinstance(
         plan("import Mathlib.Tactic.Linarith\n" + proof("linarith").split("\n", 1)[1], None), Plan
     )
+
+
+def test_the_reference_copy_gets_a_fresh_name_for_each_check() -> None:
+    first, second = planned(proof("nlinarith"), STATEMENT), planned(proof("nlinarith"), STATEMENT)
+    assert first.reference_name != second.reference_name
+    assert first.reference_name in first.command and second.reference_name not in first.command
+
+
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "  -- stepprover_reference_statement_0123456789abcdef\n",
+        '  have : "stepprover_reference_statement" = "" := sorry\n',
+        "  /- «stepprover_reference_statement_x» -/\n",
+    ],
+)
+def test_any_mention_of_the_reference_prefix_is_refused(mention: str) -> None:
+    # a comment or a string in one reading may be code in another: refused wherever it is
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + mention + "  linarith\n"
+    assert "mentions stepprover_reference_statement" in str(plan(code, STATEMENT))

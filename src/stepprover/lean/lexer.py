@@ -56,6 +56,50 @@ class Token(NamedTuple):
     """1-based line of the first character."""
 
 
+class TokenList(list[Token]):
+    """Tokens, with their bracket structure worked out once (in one pass) when first asked:
+    the command scan and the prefilter look up brackets for every attribute and clause,
+    and walking the list each time would be quadratic."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._forward: dict[str, list[int]] = {}
+        self._backward: dict[str, list[int]] = {}
+
+    def closing(self, i: int, pairs: str) -> int:
+        """Index of the bracket closing the opener at ``i`` (brackets ``pairs``, e.g.
+        ``"()[]{}"``, counted regardless of kind), or the last index when none does."""
+        if pairs not in self._forward:
+            opens, closes = set(pairs[0::2]), set(pairs[1::2])
+            result = [len(self) - 1] * len(self)
+            stack: list[int] = []
+            for j, tok in enumerate(self):
+                if tok.text in opens:
+                    stack.append(j)
+                elif tok.text in closes and stack:
+                    result[stack.pop()] = j
+            self._forward[pairs] = result
+        return self._forward[pairs][i]
+
+    def opening(self, j: int, pairs: str) -> int:
+        """Index of the bracket opening the closer at ``j`` (0 when none does)."""
+        if pairs not in self._backward:
+            opens, closes = set(pairs[0::2]), set(pairs[1::2])
+            result = [0] * len(self)
+            stack: list[int] = []
+            for k in range(len(self) - 1, -1, -1):
+                text = self[k].text
+                if text in closes:
+                    stack.append(k)
+                elif text in opens and stack:
+                    result[stack.pop()] = k
+            self._backward[pairs] = result
+        return self._backward[pairs][j]
+
+
+_new_token = tuple.__new__  # builds a Token without NamedTuple's Python-level __new__ (hot)
+
+
 # --- identifier characters: src/Init/Meta.lean, isLetterLike / isSubScriptAlnum / isIdFirst ----
 _LETTER_LIKE = (
     "\u03b1-\u03ba\u03bc-\u03c9"  # lower Greek but λ
@@ -76,10 +120,15 @@ _ID_REST_RUN = re.compile(f"[{_ID_REST}]*")
 _PLAIN_IDENT = re.compile(f"[{_ID_FIRST}][{_ID_REST}]*")
 
 
+_ASCII_ID_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+
+
 def is_ident_start(c: str) -> bool:
     """Lean's ``isIdFirst``: ``Char.isAlpha`` is ASCII only, so e.g. Cyrillic letters are not
     identifier characters (reading them as such would let ``дelab`` hide an ``elab``)."""
-    return _ID_FIRST_RE.fullmatch(c) is not None
+    if c in _ASCII_ID_FIRST:
+        return True
+    return c > "\x7f" and _ID_FIRST_RE.fullmatch(c) is not None
 
 
 def is_ident_rest(c: str) -> bool:
@@ -107,11 +156,13 @@ class TokenTable:
     def max_length(self) -> int:
         return max((ls[0] for ls in self._lengths.values()), default=1)
 
-    def longest(self, s: str, i: int) -> int:
-        """Length of the longest token that ``s`` has at ``i`` (0: none), Lean's
-        ``matchPrefix``."""
+    def longest(self, s: str, i: int, at_least: int = 1) -> int:
+        """Length of the longest token that ``s`` has at ``i`` (0: none; only tokens of
+        ``at_least`` characters are looked for), Lean's ``matchPrefix``."""
         n = len(s)
         for length in self._lengths.get(s[i], ()):
+            if length < at_least:
+                return 0
             if i + length <= n and s[i : i + length] in self.tokens:
                 return length
         return 0
@@ -141,7 +192,7 @@ def _shipped() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
         for line in entry.read_text(encoding="utf-8").splitlines():
             if not line or line.startswith("# "):  # a token never holds a space; `#eval` is one
                 continue
-            token, flags = (line.split("\t") + ["-"])[:2]
+            token, flags = [*line.split("\t"), "-"][:2]
             tokens.add(token)
             flagged.setdefault(flags, set()).add(token)
     return frozenset(tokens), {k: frozenset(v) for k, v in flagged.items()}
@@ -177,7 +228,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class Lexed:
-    tokens: list[Token]
+    tokens: TokenList
     unterminated: str | None
     """"comment", "string" or "identifier escape" when the text ends inside one, else None."""
     ambiguous: list[int] = field(default_factory=list)
@@ -187,10 +238,15 @@ class Lexed:
     """Lexical errors (Lean stops there), undecidable openers, and exhausted limits."""
 
 
-DEFAULT_MAX_TOKENS = 300_000
+LIMIT_RULES = frozenset({"too many tokens", "time limit", "overlong identifier"})
+"""Problems after which the rest of the text is not read."""
+MAX_IDENT_LENGTH = 1000
+"""Characters of one identifier (all its components); longer is refused."""
+DEFAULT_MAX_TOKENS = 50_000
+"""Over three times the most tokens of a published miniF2F proof (13,418); more is refused."""
 _OPENER_CHARS = frozenset("'\"`«")
 _COMMENT_DELIM = re.compile(r"-/|/-")
-_BLANKS = re.compile(r"[ \n]+")
+_BLANKS = re.compile(r"(?:[ \n]+|--[^\n]*)+")  # blanks and line comments, in one match
 _STRING_SPECIAL = re.compile(r'["\\]')
 _HEX = re.compile(r"[0-9a-fA-F]")
 _DECIMAL = re.compile(r"[0-9](?:_*[0-9])*")
@@ -226,7 +282,7 @@ class _Lexer:
     def __init__(self, s: str, table: TokenTable, max_tokens: int, deadline: float | None):
         self.s, self.n, self.table = s, len(s), table
         self.max_tokens, self.deadline = max_tokens, deadline
-        self.tokens: list[Token] = []
+        self.tokens = TokenList()
         self.problems: list[Problem] = []
         self.ambiguous: list[int] = []
         self.unterminated: str | None = None
@@ -263,7 +319,9 @@ class _Lexer:
     def emit(self, kind: Kind, start: int, end: int, *, decided: bool = True) -> None:
         if start != self.prev_end:
             self.glue = start
-        self.tokens.append(Token(kind, self.s[start:end], start, self.line(start)))
+        self._line += self.s.count("\n", self._line_pos, start)
+        self._line_pos = start
+        self.tokens.append(_new_token(Token, (kind, self.s[start:end], start, self._line)))
         self.end = end
         if kind in (Kind.STRING, Kind.CHAR):
             self.prev_end = -1  # a literal's end is no token's to move
@@ -326,6 +384,7 @@ class _Lexer:
         while i < n:
             c = s[i]
             if c == " " or c == "\n":
+                # every `--` in the match follows a blank or a newline: none touches a token
                 i = _BLANKS.match(s, i).end()  # type: ignore[union-attr]  # c matches
             elif c == "\t" or c == "\r":
                 what = "a tab" if c == "\t" else "a carriage return"
@@ -432,6 +491,7 @@ class _Lexer:
     def _ident_end(self, i: int) -> int:
         """``identFnAux``: the end of a dotted, possibly «escaped» identifier at ``i``."""
         s, n = self.s, self.n
+        start = i
         while True:
             if s.startswith("«", i):
                 close = s.find("»", i + 1)
@@ -441,6 +501,12 @@ class _Lexer:
                 i = close + 1
             else:
                 i = _ID_REST_RUN.match(s, i + 1).end()  # type: ignore[union-attr]
+            if i - start > MAX_IDENT_LENGTH:
+                raise self.stop(
+                    "overlong identifier",
+                    start,
+                    f"an identifier over {MAX_IDENT_LENGTH} characters",
+                )
             if i + 1 < n and s[i] == "." and (is_ident_start(s[i + 1]) or s[i + 1] == "«"):
                 i += 1
                 continue
@@ -450,16 +516,18 @@ class _Lexer:
         """The last branch of ``tokenFnAux``: the table's longest token against the identifier."""
         s, table = self.s, self.table
         c = s[i]
-        length = table.longest(s, i)
         if is_ident_start(c) or c == "«":
             if c == "«":
                 self.touch(i, "an identifier escape")
             end = self._ident_end(i)
-            if length and length >= end - i:  # isToken: a keyword wins over the identifier
+            # isToken: a keyword (a token at least as long as the identifier) wins over it
+            length = table.longest(s, i, at_least=end - i)
+            if length:
                 self._symbol(i, i + length)
             else:
                 self.emit(Kind.IDENT, i, end)
             return
+        length = table.longest(s, i)
         if _UNCERTAIN.match(c):
             raise self.stop(
                 "uncertain identifier character",
@@ -470,7 +538,9 @@ class _Lexer:
             # `#` then an identifier (Lean reads the two; one word here, for the prefilter)
             self.emit(Kind.HASH_COMMAND, i, self._ident_end(i + 1), decided=False)
             return
-        if length:
+        if length == 1 and c not in "/-":  # the common case: one character, no opener inside
+            self.emit(Kind.SYMBOL, i, i + 1)
+        elif length:
             self._symbol(i, i + length)
         else:  # no token here: Lean stops with an error, unless its table has one we lack
             self.emit(Kind.SYMBOL, i, i + 1, decided=False)

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 from stepprover.lean.allowlists import COMMAND_KEYWORDS, COMMANDS, HASH_COMMANDS, MODIFIERS
 from stepprover.lean.lexer import (
+    LIMIT_RULES,
     Kind,
     Problem,
     Token,
+    TokenList,
     TokenTable,
     is_ident_rest,
     is_ident_start,
@@ -51,6 +53,11 @@ _CONTINUATIONS = frozenset(
 )
 _OPEN = {"(": ")", "[": "]", "{": "}", "⟨": "⟩", "⦃": "⦄"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
+_PAIRS = "".join(k + v for k, v in _OPEN.items())
+_IMPORT_TOKENS = 4096
+MAX_SCOPE_DEPTH = 64
+"""Nested ``namespace``/``section`` scopes read; deeper is refused (no honest proof nests so,
+and each command's namespace costs the depth)."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,11 @@ class SplitSource:
 
 def split_imports(code: str) -> SplitSource:
     """Separate the leading ``import`` lines (and comments among them) from the body."""
-    lexed = tokenize(code)
-    tokens = lexed.tokens
+    # the import block is at the start: read the first tokens, all of them only if every one
+    # of those is part of it (reading a whole long text here would be wasted)
+    tokens = tokenize(code, max_tokens=_IMPORT_TOKENS).tokens
+    if len(tokens) >= _IMPORT_TOKENS and _import_block_end(tokens) == len(tokens):
+        tokens = tokenize(code).tokens
     modules: list[str] = []
     body_start = 0
     i = 0
@@ -82,6 +92,17 @@ def split_imports(code: str) -> SplitSource:
         body_start = len(code) if end_of_line < 0 else end_of_line + 1
     imports = "\n".join(f"import {m}" for m in modules)
     return SplitSource(imports, code[body_start:], code.count("\n", 0, body_start))
+
+
+def _import_block_end(tokens: list[Token]) -> int:
+    """Index of the first token after the leading ``import`` lines."""
+    i = 0
+    while i < len(tokens) and tokens[i].kind is Kind.IDENT and tokens[i].text == "import":
+        line = tokens[i].line
+        i += 1
+        while i < len(tokens) and tokens[i].line == line and tokens[i].kind is Kind.IDENT:
+            i += 1
+    return i
 
 
 def odd_imports(imports: str) -> list[str]:
@@ -108,6 +129,8 @@ def name_components(text: str) -> tuple[str, ...]:
     ``«debug».skipKernelTC`` and ``debug.«skipKernelTC»`` are ``("debug", "skipKernelTC")``;
     ``«a.b»`` is the single component ``"a.b"``.
     """
+    if "«" not in text:
+        return tuple(text.split("."))
     parts: list[str] = []
     current: list[str] = []
     i = 0
@@ -196,6 +219,8 @@ class Scan:
     """Lines of block comments Lean may delimit differently (``lexer.Lexed.ambiguous``)."""
     lexical: list[Problem] = field(default_factory=list)
     """Where the text cannot be read as Lean reads it (``lexer.Lexed.problems``)."""
+    attribute_tokens: set[int] = field(default_factory=set)
+    """Indices of tokens inside ``@[...]`` and ``attribute [...]``."""
 
 
 def scan(body: str, *, table: TokenTable | None = None, deadline: float | None = None) -> Scan:
@@ -207,6 +232,8 @@ def scan(body: str, *, table: TokenTable | None = None, deadline: float | None =
     result = Scan(
         tokens, lexed.unterminated, ambiguous_comments=lexed.ambiguous, lexical=lexed.problems
     )
+    if any(p.rule in LIMIT_RULES for p in lexed.problems):
+        return result  # read only in part: refused for that, the structure is not worked out
     starts = _command_starts(body, tokens, result)
     scopes: list[tuple[str, tuple[str, ...]]] = []  # (kind, name components)
     last = -1
@@ -219,6 +246,12 @@ def scan(body: str, *, table: TokenTable | None = None, deadline: float | None =
         last = command.token
         result.commands.append(command)
         result.command_tokens.add(command.token)
+        if len(scopes) > MAX_SCOPE_DEPTH:
+            if not any("nested deeper" in p.reason for p in result.scope_problems[-1:]):
+                result.scope_problems.append(
+                    ScopeProblem(command.line, f"scopes nested deeper than {MAX_SCOPE_DEPTH}")
+                )
+            continue
         _follow_scopes(tokens, command, scopes, result)
     for kind, name in reversed(scopes):
         what = f"{kind} {escape_name(name)}" if name else kind
@@ -236,9 +269,17 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
     starts: set[int] = set()
     depth: list[str] = []
     in_attribute = _attribute_tokens(tokens)
+    result.attribute_tokens = in_attribute
     signature = False  # inside a theorem's binders and type, before its `:=`
+    line_start, last_start, previous = 0, -1, 0
+    commands_at: dict[int, int | None] = {}  # command start -> its command word (cached)
     for i, tok in enumerate(tokens):
-        column = tok.start - (body.rfind("\n", 0, tok.start) + 1)
+        if i - 1 in starts:
+            last_start = i - 1
+        # the line's start, searched only back to the previous token (linear in all)
+        newline = body.rfind("\n", previous, tok.start)
+        line_start, previous = (newline + 1 if newline >= 0 else line_start), tok.start
+        column = tok.start - line_start
         if tok.text in THEOREM_KEYWORDS:
             signature = True
         elif (
@@ -270,7 +311,7 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
             tok.kind is Kind.IDENT
             and tok.text == "in"
             and i + 1 < len(tokens)
-            and _command_level_in(tokens, i, starts)
+            and _command_level_in(tokens, i, last_start, commands_at)
         ):
             starts.add(i + 1)
         if tok.kind is Kind.SYMBOL:
@@ -318,21 +359,31 @@ def _may_start(tokens: list[Token], i: int) -> bool:
 
 def _attribute_tokens(tokens: list[Token]) -> set[int]:
     """Indices of tokens inside ``@[...]`` and ``attribute [...]`` (their words are attribute names)."""
-    inside: set[int] = set()
+    # count the open attribute brackets at each token (nested ones too) in one pass
+    change = [0] * (len(tokens) + 1)
     for i, tok in enumerate(tokens[:-1]):
         if tokens[i + 1].text == "[" and (tok.text == "@" or tok.text == "attribute"):
-            inside.update(range(i + 2, _matching(tokens, i + 1)))
+            change[i + 2] += 1
+            change[max(i + 2, _matching(tokens, i + 1))] -= 1
+    inside: set[int] = set()
+    depth = 0
+    for i in range(len(tokens)):
+        depth += change[i]
+        if depth > 0:
+            inside.add(i)
     return inside
 
 
-def _command_level_in(tokens: list[Token], i: int, starts: set[int]) -> bool:
-    """Whether the ``in`` at ``i`` ends a command-level ``open … in`` or ``set_option … in``."""
-    j = i - 1
-    while j >= 0 and j not in starts:
-        j -= 1
-    if j < 0:
+def _command_level_in(
+    tokens: list[Token], i: int, last_start: int, commands_at: dict[int, int | None]
+) -> bool:
+    """Whether the ``in`` at ``i`` ends a command-level ``open … in`` or ``set_option … in``
+    (``last_start``: the start of the command it is in)."""
+    if last_start < 0:
         return False
-    k = _skip_modifiers(tokens, j)
+    if last_start not in commands_at:
+        commands_at[last_start] = _skip_modifiers(tokens, last_start)
+    k = commands_at[last_start]
     return k is not None and k < i and tokens[k].text in ("open", "set_option")
 
 
@@ -359,6 +410,8 @@ def _skip_modifiers(tokens: list[Token], i: int) -> int | None:
 
 def _matching(tokens: list[Token], i: int) -> int:
     """Index of the bracket closing the one at ``i`` (or the last token)."""
+    if isinstance(tokens, TokenList):
+        return tokens.closing(i, _PAIRS)
     depth = 0
     for j in range(i, len(tokens)):
         if tokens[j].text in _OPEN:
@@ -375,15 +428,16 @@ def attributes_in(tokens: list[Token], open_bracket: int) -> list[Attribute]:
     close = _matching(tokens, open_bracket)
     names: list[Attribute] = []
     expect_name = True
-    depth = 0
-    for tok in tokens[open_bracket + 1 : close]:
+    j = open_bracket + 1
+    while j < close:
+        tok = tokens[j]
+        j += 1
         if tok.text in _OPEN:
-            depth += 1
-        elif tok.text in _CLOSE:
-            depth -= 1
-        elif depth == 0 and tok.text == ",":
+            # skip the nested bracket whole (each token is looked at by one attribute list)
+            j = _matching(tokens, j - 1) + 1
+        elif tok.text == ",":
             expect_name = True
-        elif depth == 0 and expect_name:
+        elif expect_name:
             if tok.kind is Kind.IDENT and tok.text in ("local", "scoped"):
                 continue
             names.append(Attribute(tok.text, tok.line))

@@ -21,7 +21,9 @@ read only at its own line, so nothing the proof prints can pose as one.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 import time
 from enum import StrEnum
 from typing import Any, Protocol
@@ -29,22 +31,20 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from stepprover.errors import LeanUnavailable
-from stepprover.lean.lexer import Kind
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
-from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
+from stepprover.lean.prefilter import DEFAULT_POLICY, Finding, Policy, prefilter_scan
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import (
     escape_name,
     name_components,
     odd_imports,
-    scan,
     split_imports,
     with_sorry,
 )
 from stepprover.lean.text import invalid_unicode_reason
 
-RULES_VERSION: str = "2026-11-30.2"
+RULES_VERSION: str = "2026-12-04.1"
 """The version of the verification rules; bump on any change to prefilter, probes or
 judging (the allow-lists included). It is part of every verdict-cache key, so a bump
 retires every stored verdict."""
@@ -52,7 +52,9 @@ retires every stored verdict."""
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 SORRY_WARNINGS = ("declaration uses 'sorry'", "declaration uses `sorry`")
 REFERENCE_NAME = "stepprover_reference_statement"
-"""The statement's theorem is elaborated under this name, before the proof."""
+"""The prefix of the name the statement's theorem is elaborated under, before the proof: each
+check adds a fresh random suffix, and a proof that mentions the prefix anywhere (code, string,
+comment) is refused, so no proof can name the sorried copy."""
 # `#print axioms` (Lean src/Lean/Elab/Print.lean, printAxiomsOf): `'{constName}' depends on
 # axioms: {list}` or `'{constName}' does not depend on any axioms`; the list may wrap.
 _AXIOMS_LIST = re.compile(r"^'(?P<name>.+)' depends on axioms: \[(?P<axioms>.*)\]$", re.DOTALL)
@@ -107,6 +109,10 @@ class VerifyConfig(BaseModel):
 
     timeout: float = 300.0
     """Wall-clock seconds for one proof (the REPL has no timeout of its own)."""
+    prefilter_timeout: float = 10.0
+    """Seconds for reading the proof before Lean (off the event loop); past them it is refused.
+    Any input under ``max_code_bytes`` is read in well under a second
+    (``benchmarks/prefilter_worst_case.py``)."""
     max_code_bytes: int = 1_000_000
     allowed_axioms: frozenset[str] = DEFAULT_ALLOWED_AXIOMS
     retry_on_crash: bool = True
@@ -156,9 +162,18 @@ class Plan(BaseModel):
     compares_statement: bool
     line_shift: int
     """Add to a line of ``command`` to get the line in the submitted file."""
+    reference_name: str = REFERENCE_NAME
+    """The name of the statement's sorried copy in ``command`` (fresh for each plan)."""
 
 
-def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> Plan | str:
+def plan(
+    code: str,
+    statement: str | None,
+    policy: Policy = DEFAULT_POLICY,
+    *,
+    deadline: float | None = None,
+    reference_name: str | None = None,
+) -> Plan | str:
     """What to send to Lean for ``code`` (imports + proof), or why it is refused before Lean.
 
     With ``statement`` (header + ``theorem NAME … := by``), the statement's block comes
@@ -167,21 +182,30 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
 
         #guard_expr type_of% @_root_.REFERENCE =ₐ type_of% @_root_.NAME   (with a statement)
         #print axioms _root_.NAME                                          (one line a name)
+
+    ``REFERENCE`` is ``REFERENCE_NAME`` with a random suffix (``reference_name`` fixes it).
+    ``deadline`` (a ``time.monotonic()`` value) bounds the reading; past it, refused.
     """
+    if REFERENCE_NAME in code:
+        # the statement's theorem is proved by `sorry` before the proof: naming it would borrow
+        # that sorry (the axioms report catches it too; this refuses it before Lean, wherever
+        # it is written, since a comment or string could turn into code in another reading)
+        return f"the proof mentions {REFERENCE_NAME}, the verifier's copy of the statement"
+    reference_name = reference_name or f"{REFERENCE_NAME}_{secrets.token_hex(8)}"
     source = split_imports(code)
     if odd := odd_imports(source.imports):
         return f"imports {', '.join(odd)}: not a plain module name"
     if not source.body.strip():
         return "the proof is empty"
-    if findings := prefilter(
-        source.body, line_offset=source.body_line_offset, policy=policy, imports=source.imports
-    ):
-        return "; ".join(str(f) for f in findings)
-    body = scan(source.body)
-    if any(REFERENCE_NAME in name_components(t.text) for t in body.tokens if t.kind is Kind.IDENT):
-        # the statement's theorem is proved by `sorry` before the proof: naming it would borrow
-        # that sorry (the axioms report catches it too; this refuses it before Lean)
-        return f"the proof names {REFERENCE_NAME}, the verifier's copy of the statement"
+    findings, body = prefilter_scan(
+        source.body,
+        line_offset=source.body_line_offset,
+        policy=policy,
+        imports=source.imports,
+        deadline=deadline,
+    )
+    if findings:
+        return _summary(findings)
     declared = body.declarations
     reference = ""
     if statement is not None:
@@ -191,9 +215,12 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
                 "the proof's imports differ from the statement's header: "
                 f"{source.imports!r} vs {given.imports!r}"
             )
-        if findings := prefilter(given.body, policy=policy, imports=given.imports):
-            return "the given statement is refused: " + "; ".join(str(f) for f in findings)
-        targets = scan(given.body).declarations
+        findings, given_scan = prefilter_scan(
+            given.body, policy=policy, imports=given.imports, deadline=deadline
+        )
+        if findings:
+            return "the given statement is refused: " + _summary(findings)
+        targets = given_scan.declarations
         if not targets:
             return "the given statement declares no theorem"
         target = targets[-1]
@@ -201,7 +228,7 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
             return f"the proof does not declare theorem {target.full_name}"
         renamed = (
             given.body[: target.start]
-            + f"_root_.{REFERENCE_NAME}"
+            + f"_root_.{reference_name}"
             + given.body[target.start + len(target.name) :]
         )
         reference = "section\n" + with_sorry(renamed) + "\nend\n\n"
@@ -211,7 +238,7 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         if not names:
             return "the proof declares no theorem to check"
     reference_lines = reference.count("\n")
-    probe = _probe(names, compare=statement is not None)
+    probe = _probe(names, reference_name if statement is not None else None)
     command = reference + source.body + "\n\n" + probe
     probe_line = reference_lines + source.body.count("\n") + 3  # after a blank line
     return Plan(
@@ -222,15 +249,25 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         probe_line=probe_line,
         compares_statement=statement is not None,
         line_shift=source.body_line_offset - reference_lines,
+        reference_name=reference_name,
     )
 
 
-def _probe(names: list[str], *, compare: bool) -> str:
+_SHOWN_FINDINGS = 20
+
+
+def _summary(findings: list[Finding]) -> str:
+    """The findings, one clause each (the first ``_SHOWN_FINDINGS``, then how many more)."""
+    shown = "; ".join(str(f) for f in findings[:_SHOWN_FINDINGS])
+    more = len(findings) - _SHOWN_FINDINGS
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def _probe(names: list[str], reference: str | None) -> str:
+    """The checks after the proof; ``reference``: the statement's copy to compare with."""
     lines = []
-    if compare:
-        lines.append(
-            f"#guard_expr type_of% @_root_.{REFERENCE_NAME} =ₐ type_of% @_root_.{names[0]}"
-        )
+    if reference is not None:
+        lines.append(f"#guard_expr type_of% @_root_.{reference} =ₐ type_of% @_root_.{names[0]}")
     lines += [f"#print axioms _root_.{name}" for name in names]
     return "\n".join(lines) + "\n"
 
@@ -258,7 +295,7 @@ class LeanVerifier:
         text = _as_text(code, self.config.max_code_bytes)
         if isinstance(text, Verdict):
             return text
-        planned = plan(text, statement, self.config.policy)
+        planned = await plan_off_loop(text, statement, self.config)
         if isinstance(planned, str):
             return _rejected(planned)
         result = await self._run_with_retry(planned.imports, planned.command, timeout)
@@ -292,6 +329,20 @@ class LeanVerifier:
         if outcome.status is CommandStatus.INFRASTRUCTURE:
             raise LeanUnavailable(outcome.detail)
         return Verdict(outcome=Outcome.CRASH, reason=outcome.detail, attempts=tries)
+
+
+async def plan_off_loop(code: str, statement: str | None, config: VerifyConfig) -> Plan | str:
+    """``plan`` in a worker thread with ``config.prefilter_timeout``, so a long text never
+    stalls the other checks of the event loop; running out is a refusal of its own."""
+    limit = config.prefilter_timeout
+    deadline = time.monotonic() + limit
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(plan, code, statement, config.policy, deadline=deadline),
+            timeout=limit + 1.0,  # the reading stops itself at the deadline; this is a backstop
+        )
+    except TimeoutError:
+        return f"prefilter time limit: reading the proof took over {limit:g} s"
 
 
 def judge(
