@@ -295,6 +295,8 @@ class _Lexer:
         """Start of the run of code tokens with nothing between them (tokens never cross it)."""
         self.end = 0
         """End of the last token."""
+        self.prev_table = ""
+        """The table token that ends at ``prev_end`` ("" when that is no table token)."""
         self.reach = table.max_length
 
     def line(self, i: int) -> int:
@@ -319,6 +321,17 @@ class _Lexer:
     def emit(self, kind: Kind, start: int, end: int, *, decided: bool = True) -> None:
         if start != self.prev_end:
             self.glue = start
+        elif not self.prev_decided:
+            # it touches a token whose extent Lean may see otherwise: so is its start
+            decided = False
+            if kind is Kind.IDENT and "'" in self.s[start:end]:
+                self.problem(
+                    "ambiguous opener",
+                    start,
+                    f"`{self.s[start:end]}` follows a symbol not certainly known here, so Lean "
+                    "may read its `'` as a character literal",
+                )
+        self.prev_table = ""
         self._line += self.s.count("\n", self._line_pos, start)
         self._line_pos = start
         self.tokens.append(_new_token(Token, (kind, self.s[start:end], start, self._line)))
@@ -338,7 +351,20 @@ class _Lexer:
         depend on the table (no token of the table runs across ``p``)."""
         if p != self.prev_end:
             return
-        if not self.prev_decided or self.table.spans(self.s, p, max(self.glue, p - self.reach)):
+        s, before = self.s, self.prev_table
+        # a table token that Lean may not have ends in an identifier character: Lean may read
+        # a shorter token and an identifier running on through a `'` or the `r` of `r"…"`
+        absorbed = (
+            before != ""
+            and before not in self.table.certain
+            and s[p] in "'r"
+            and is_ident_rest(s[p - 1])
+        )
+        if (
+            absorbed
+            or not self.prev_decided
+            or self.table.spans(s, p, max(self.glue, p - self.reach))
+        ):
             self.problem(
                 "ambiguous opener",
                 p,
@@ -548,8 +574,11 @@ class _Lexer:
     def _symbol(self, i: int, end: int) -> None:
         text = self.s[i:end]
         plain = _PLAIN_IDENT.fullmatch(text) is not None  # a keyword: the identifier's extent
+        # `--` or `/-` from the token's second character on, also one closed by the next
+        # character (`<-` then `-`: a Lean without `<-` reads `<` and a comment)
+        inner = self.s[i + 1 : end + 1]
         if not plain and (
-            any(ch in _OPENER_CHARS for ch in text[1:]) or "--" in text or "/-" in text[1:]
+            any(ch in _OPENER_CHARS for ch in text[1:]) or "--" in inner or "/-" in inner
         ):
             # a quote inside a token (`×'`): Lean reads it as part of the token only if the
             # token is active and starts here, so only certainly active tokens may hold one
@@ -570,6 +599,17 @@ class _Lexer:
             for m in _PIECES.finditer(self.s, i, end):
                 kind = Kind.IDENT if m.lastgroup == "ident" else Kind.SYMBOL
                 self.emit(kind, m.start(), m.end())
+        self.prev_table = text
+
+
+def reading(source: str, lexed: Lexed) -> str:
+    """Which characters of ``source`` are code: ``c`` (a token), ``s`` (inside a string or
+    character literal), `` `` (blank or comment); one character a character of the text."""
+    marks = [" "] * len(source)
+    for tok in lexed.tokens:
+        mark = "s" if tok.kind in (Kind.STRING, Kind.CHAR) else "c"
+        marks[tok.start : tok.start + len(tok.text)] = mark * len(tok.text)
+    return "".join(marks)
 
 
 def idents(source: str) -> list[Token]:
