@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.lean.differential import run  # noqa: E402  (the repository root is on the path now)
+from tests.lean.differential import run  # the repository root is on the path now
 
 
 def main() -> None:

@@ -39,7 +39,9 @@ class Outcome:
     """Accepted texts read differently, with the tokens Lean's table had beyond the shipped."""
 
 
-def _lean_table(rng: random.Random, shipped: TokenTable, known: list[str]) -> tuple[set[str], list[str]]:
+def _lean_table(
+    rng: random.Random, shipped: TokenTable, known: list[str]
+) -> tuple[set[str], list[str]]:
     table = set(shipped.certain)
     table.update(t for t in known if rng.random() < 0.7)
     extras: list[str] = []
@@ -50,7 +52,9 @@ def _lean_table(rng: random.Random, shipped: TokenTable, known: list[str]) -> tu
             extras.append(rng.choice(_UNKNOWN_START) + tail)
         else:
             base = rng.choice(known)
-            extras.append(base + "".join(rng.choice(_EXTENSION) for _ in range(rng.randrange(1, 3))))
+            extras.append(
+                base + "".join(rng.choice(_EXTENSION) for _ in range(rng.randrange(1, 3)))
+            )
     table.update(extras)
     return table, extras
 
@@ -64,7 +68,7 @@ def run(cases: int, seed: int = 0) -> Outcome:
     for _ in range(cases):
         lean, extras = _lean_table(rng, shipped, known)
         # tokens of either table that hold a quote or opener, and the extras, drawn often
-        words = _PIECES + known + (extras + quoting) * 8 + ["'\"'", "\"'\""] * 4
+        words = _PIECES + known + (extras + quoting) * 8 + ["'\"'", '"\'"'] * 4
         text = "".join(rng.choice(words) for _ in range(rng.randrange(1, 14)))
         lexed = tokenize(text, shipped)
         outcome.cases += 1

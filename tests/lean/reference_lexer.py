@@ -271,8 +271,10 @@ class ReferenceLexer:
                 if not tk:
                     raise LeanError(start)
                 return start + tk
-            if self.get(i) == "." and i + 1 < self.n and (
-                id_first(self.s[i + 1]) or self.s[i + 1] == "«"
+            if (
+                self.get(i) == "."
+                and i + 1 < self.n
+                and (id_first(self.s[i + 1]) or self.s[i + 1] == "«")
             ):
                 i += 1
                 continue

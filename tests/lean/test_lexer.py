@@ -41,7 +41,7 @@ def test_times_prime_is_one_token_and_the_quote_after_it_opens_a_string() -> Non
     lexed = tokenize("a ×'\"'\" b")
     assert [(t.kind, t.text) for t in lexed.tokens if t.kind is not Kind.SYMBOL] == [
         (Kind.IDENT, "a"),
-        (Kind.STRING, "\"'\""),
+        (Kind.STRING, '"\'"'),
         (Kind.IDENT, "b"),
     ]
     assert not lexed.problems and lexed.unterminated is None
@@ -71,7 +71,7 @@ def test_identifiers_follow_init_meta() -> None:
 def test_latin_letters_are_refused_as_undecided() -> None:
     # identifier characters in the stored Init/Meta.lean, whose revision is not v4.20's for sure
     assert rules("théorème") == ["uncertain identifier character"]
-    assert rules("-- é in a comment\n\"é\"") == []
+    assert rules('-- é in a comment\n"é"') == []
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_char_literals() -> None:
         ("char", "'\\''"),
         ("char", "'\n'"),
     ]
-    # Mathlib records `'\u1F4A5'` as "missing end of character literal": four hex digits only
+    # `\u` takes exactly four hex digits (quotedCharCoreFn): `'\u1F4A5'` misses its end
     assert rules("'\\u1F4A5'") == ["lexical error"]
     assert rules("'ab'") == ["lexical error"]
 
@@ -154,7 +154,7 @@ def test_tabs_and_carriage_returns_stop_lean() -> None:
 
 
 def test_an_opener_touching_a_known_token_is_read() -> None:
-    assert rules("(h)-- note\n(\"s\") [a]/- c -/") == []
+    assert rules('(h)-- note\n("s") [a]/- c -/') == []
 
 
 def test_an_opener_touching_an_unknown_symbol_is_refused() -> None:

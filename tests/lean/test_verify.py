@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from stepprover.lean.verify import (
     VerifyConfig,
     axioms_report,
     plan,
+    plan_off_loop,
 )
 from tests.conftest import standin_pool_config
 
@@ -400,3 +402,29 @@ def test_any_mention_of_the_reference_prefix_is_refused(mention: str) -> None:
     # a comment or a string in one reading may be code in another: refused wherever it is
     code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + mention + "  linarith\n"
     assert "mentions stepprover_reference_statement" in str(plan(code, STATEMENT))
+
+
+async def test_reading_out_of_time_is_a_refusal_of_its_own(verifier: LeanVerifier) -> None:
+    slow = LeanVerifier(verifier.pool, VerifyConfig(timeout=2.0, prefilter_timeout=0.0))
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + "  skip\n" * 3000
+    verdict = await slow.check(code, statement=STATEMENT)
+    assert verdict.outcome is Outcome.REJECTED and verdict.reply is None
+    assert "`time limit`" in verdict.reason
+
+
+async def test_the_reading_runs_off_the_event_loop() -> None:
+    # a long text: while it is read, other tasks of the loop keep running
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + "  skip\n" * 20_000
+    reading = asyncio.ensure_future(plan_off_loop(code, None, VerifyConfig()))
+    ticks = 0
+    while not reading.done():
+        await asyncio.sleep(0)
+        ticks += 1
+    assert isinstance(await reading, Plan) and ticks > 1
+
+
+async def test_an_overlong_proof_is_rejected_with_rule_and_line(verifier: LeanVerifier) -> None:
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  " + "skip; " * 60_000
+    verdict = await verifier.check(code, statement=STATEMENT)
+    assert verdict.outcome is Outcome.REJECTED and verdict.reply is None
+    assert verdict.reason.startswith("line 9: `too many tokens`")
