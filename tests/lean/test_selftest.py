@@ -31,6 +31,7 @@ KINDS = {
     "probe spoofing",
     "output truncation",
     "lexer desync",
+    "overlong input",
 }
 
 
@@ -38,6 +39,22 @@ def test_the_suite_is_large_enough_and_covers_every_kind() -> None:
     assert len(HONEST) >= 25 and len(EXPLOITS) >= 25
     assert {c.kind for c in EXPLOITS} == KINDS
     assert len({c.name for c in CASES}) == len(CASES)
+
+
+def test_the_suite_has_the_token_desync_reference_name_and_bound_cases() -> None:
+    names = {c.name for c in EXPLOITS}
+    assert {
+        "token_desync_times_prime",
+        "quote_after_unknown_symbol",
+        "comment_after_unknown_symbol",
+        "reference_name_in_comment",
+        "overlong_token_count",
+        "overlong_identifier",
+    } <= names
+    reasons = {r.case.name: r.reason for r in selftest.dry_run(EXPLOITS)}
+    assert "`ambiguous opener`" in reasons["quote_after_unknown_symbol"]
+    assert "`@[command_elab]`" in reasons["token_desync_times_prime"]
+    assert "`too many tokens`" in reasons["overlong_token_count"]
 
 
 def test_dry_run_refuses_no_honest_proof_and_stops_each_exploit_where_expected() -> None:
