@@ -610,8 +610,3 @@ def reading(source: str, lexed: Lexed) -> str:
         mark = "s" if tok.kind in (Kind.STRING, Kind.CHAR) else "c"
         marks[tok.start : tok.start + len(tok.text)] = mark * len(tok.text)
     return "".join(marks)
-
-
-def idents(source: str) -> list[Token]:
-    """Identifier tokens of ``source`` (outside comments and strings)."""
-    return [t for t in tokenize(source).tokens if t.kind is Kind.IDENT]
