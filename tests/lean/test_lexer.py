@@ -200,7 +200,7 @@ def test_overlong_identifier() -> None:
 
 def test_the_lexer_agrees_with_the_reference_port_on_generated_texts() -> None:
     outcome = run(3000, seed=7)
-    assert outcome.accepted > 1000  # the texts are not all refused
+    assert outcome.accepted > 500  # the texts are not all refused
     assert outcome.failures == []
 
 
