@@ -139,7 +139,8 @@ def test_comments_nest_and_the_body_starts_after_the_third_character() -> None:
 
 def test_name_literals_and_keywords() -> None:
     assert texts("`foo.bar theorem x") == [
-        ("name", "`foo.bar"),
+        ("symbol", "`"),
+        ("ident", "foo.bar"),
         ("ident", "theorem"),
         ("ident", "x"),
     ]

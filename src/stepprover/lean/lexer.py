@@ -43,8 +43,6 @@ class Kind(StrEnum):
     CHAR = "char"
     NUMBER = "number"
     SYMBOL = "symbol"
-    NAME = "name"
-    """A name literal, `` `foo `` (``nameLitAux``)."""
 
 
 class Token(NamedTuple):
@@ -389,8 +387,12 @@ class _Lexer:
             elif "0" <= c <= "9":
                 self.emit(Kind.NUMBER, i, self._number_end(i))
             elif c == "`" and i + 1 < n and (is_ident_start(s[i + 1]) or s[i + 1] == "«"):
+                # a name literal (nameLitAux), handed on as `` ` `` and the name, so the
+                # prefilter judges the name as it judges any identifier
                 self.touch(i, "a name literal")
-                self.emit(Kind.NAME, i, self._ident_end(i + 1))
+                end = self._ident_end(i + 1)
+                self.emit(Kind.SYMBOL, i, i + 1)
+                self.emit(Kind.IDENT, i + 1, end)
             elif c == "r" and (raw := _RAW_START.match(s, i)):
                 self.touch(i, "a raw string")
                 closing = '"' + raw.group(1)
