@@ -288,10 +288,12 @@ class ReferenceLexer:
 
     def run(self) -> tuple[str, int | None]:
         """The reading (``lexer.reading``'s marks) and where Lean stops with an error (or None)."""
-        i = 0
+        i = start = 0
         try:
             while True:
+                start = i
                 i = self.whitespace(i)
+                start = i
                 if i >= self.n:
                     return "".join(self.marks), None
                 c = self.s[i]
@@ -312,7 +314,8 @@ class ReferenceLexer:
                 self.mark(i, end, m)
                 i = end
         except LeanError as err:
-            return "".join(self.marks), err.pos
+            # Lean stops in the token begun at `start` (or in the blanks before it)
+            return "".join(self.marks), min(err.pos, start)
 
 
 def reference_reading(source: str, tokens: set[str]) -> tuple[str, int | None]:
