@@ -1,16 +1,19 @@
 """Lean 4's tokenizer, ported: where comments, strings and literals begin and end.
 
 A port of ``tokenFn`` and what it calls in leanprover/lean4 ``src/Lean/Parser/Basic.lean``
-(stored copy at commit 00c1b82722b50e9b1ae4999ccc97f932b2788b51; line numbers below
-are of that file): ``whitespace`` (comments, ll. ~420-445), ``finishCommentBlock``,
-``strLitFnAux`` and ``quotedCharCoreFn`` (escapes, string gaps), ``charLitFnAux``,
-``rawStrLitFnAux``, ``takeDigitsFn``/``numberFnAux`` (``1_000``, ``0x``, scientific),
+(read in the stored copy at commit 00c1b82722b50e9b1ae4999ccc97f932b2788b51, whose
+match with the v4.20.0-rc5 tag could not be checked; cited by function, as line numbers
+move between revisions): ``whitespace`` (blanks, ``--`` and ``/- -/`` comments; tabs
+and carriage returns are errors), ``finishCommentBlock``, ``strLitFnAux`` and
+``quotedCharCoreFn`` (escapes, string gaps), ``charLitFnAux``, ``rawStrLitFnAux``,
+``takeDigitsFn``/``decimalNumberFn``/``numberFnAux`` (``1_000``, ``0x``, scientific),
 ``identFnAux``/``mkIdResult``/``isToken`` (identifiers, ``«»`` escapes, keywords),
 ``nameLitAux`` and ``tokenFnAux``, whose order is the specification: ``"`` string,
 ``'`` char literal unless ``''``, digit, `` ` `` name literal, ``r#"`` raw string,
 else the longest token of the table against the identifier there (the token wins
 when at least as long). Identifier characters are ``isIdFirst``/``isIdRest`` of
-``src/Init/Meta.lean`` (``isLetterLike``, ``isSubScriptAlnum`` with ``ⱼ``).
+``src/Init/Meta.lean`` (stored copy at commit 0134bc5f7b0371728c9cf6eba22c79438c66577f:
+``isLetterLike``, ``isSubScriptAlnum`` with ``ⱼ``); its Latin-1 letters are refused.
 
 Lean's token table is every atom of every syntax declaration in scope; the
 tables here (``data/tokens-*.txt``) are partial (Lean core and Mathlib could not
@@ -18,7 +21,10 @@ be read whole). So where the table decides whether a quote or comment opener is
 an opener (one touching the token before it, or inside a symbol token), the
 reading must be decided by tokens that are certainly active, or the text is
 refused (``Lexed.problems``), never guessed. The rules assume the tables hold
-every token that has ``' " ` « - / r`` after its first character.
+every token that goes on past a shorter token (or past its first character) with
+an identifier character or one of ``' " ` « - /``; a token the tables lack that
+starts with a character no shipped token starts with is handled (the opener after
+it is refused).
 
 Linear: whole comments, strings and runs of identifier characters are found by
 ``str.find`` and compiled regexes, and each token costs at most the longest
