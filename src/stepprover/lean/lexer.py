@@ -139,6 +139,12 @@ def is_ident_rest(c: str) -> bool:
     return len(c) == 1 and _ID_REST_RUN.fullmatch(c) is not None
 
 
+def is_plain_component(text: str) -> bool:
+    """Whether a name component is written without guillemets (``isIdFirst`` then
+    ``isIdRest``s)."""
+    return _PLAIN_IDENT.fullmatch(text) is not None
+
+
 # --- the token table ---------------------------------------------------------------------------
 
 
@@ -246,8 +252,8 @@ LIMIT_RULES = frozenset({"too many tokens", "time limit", "overlong identifier"}
 """Problems after which the rest of the text is not read."""
 MAX_IDENT_LENGTH = 1000
 """Characters of one identifier (all its components); longer is refused."""
-DEFAULT_MAX_TOKENS = 50_000
-"""Over three times the most tokens of a published miniF2F proof (13,418); more is refused."""
+DEFAULT_MAX_TOKENS = 40_000
+"""About three times the most tokens of a published miniF2F proof (13,418); more is refused."""
 _OPENER_CHARS = frozenset("'\"`«")
 _COMMENT_DELIM = re.compile(r"-/|/-")
 _BLANKS = re.compile(r"(?:[ \n]+|--[^\n]*)+")  # blanks and line comments, in one match

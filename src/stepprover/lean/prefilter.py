@@ -18,7 +18,7 @@ or leave a scope open could change what they report. Hence an allow-list
 Words in comments and strings never count, and the text is read as Lean reads it
 (``lexer``: a port of Lean's tokenizer with its token table); where the table
 cannot decide that reading (an opener touching a symbol whose extent is not
-certain), where Lean would stop at a lexical error, or past the bounds (50,000
+certain), where Lean would stop at a lexical error, or past the bounds (40,000
 tokens, a ``deadline``), the text is refused with the lexer's rule. Each pass is
 linear in the tokens. Findings carry lines of the submitted file (pass
 ``line_offset``, the lines before the body).

@@ -20,6 +20,7 @@ from stepprover.lean.lexer import (
     TokenTable,
     is_ident_rest,
     is_ident_start,
+    is_plain_component,
     tokenize,
 )
 
@@ -156,8 +157,7 @@ def escape_name(components: tuple[str, ...]) -> str:
     """Write name components back as Lean source, with guillemets where a component needs them."""
 
     def one(c: str) -> str:
-        plain = c != "" and is_ident_start(c[0]) and all(is_ident_rest(x) for x in c[1:])
-        return c if plain else f"«{c}»"
+        return c if is_plain_component(c) else f"«{c}»"
 
     return ".".join(one(c) for c in components)
 
