@@ -40,7 +40,7 @@ class Outcome:
 
 
 def _lean_table(
-    rng: random.Random, shipped: TokenTable, known: list[str]
+    rng: random.Random, shipped: TokenTable, known: list[str], plain: list[str]
 ) -> tuple[set[str], list[str]]:
     table = set(shipped.certain)
     table.update(t for t in known if rng.random() < 0.7)
@@ -51,7 +51,7 @@ def _lean_table(
             tail = "".join(rng.choice(_TAIL) for _ in range(rng.randrange(1, 3)))
             extras.append(rng.choice(_UNKNOWN_START) + tail)
         else:
-            base = rng.choice(known)
+            base = rng.choice(plain)  # (one holding an opener is in the table, by assumption)
             extras.append(
                 base + "".join(rng.choice(_EXTENSION) for _ in range(rng.randrange(1, 3)))
             )
@@ -64,9 +64,10 @@ def run(cases: int, seed: int = 0) -> Outcome:
     shipped = default_table()
     known = sorted(shipped.tokens)
     quoting = [t for t in known if any(c in t[1:] for c in "'\"`«-/")]
+    plain = [t for t in known if t not in quoting]
     outcome = Outcome()
     for _ in range(cases):
-        lean, extras = _lean_table(rng, shipped, known)
+        lean, extras = _lean_table(rng, shipped, known, plain)
         # tokens of either table that hold a quote or opener, and the extras, drawn often
         words = _PIECES + known + (extras + quoting) * 8 + ["'\"'", '"\'"'] * 4
         text = "".join(rng.choice(words) for _ in range(rng.randrange(1, 14)))

@@ -361,15 +361,11 @@ class _Lexer:
         depend on the table (no token of the table runs across ``p``)."""
         if p != self.prev_end:
             return
-        s, before = self.s, self.prev_table
-        # a table token that Lean may not have ends in an identifier character: Lean may read
-        # a shorter token and an identifier running on through a `'` or the `r` of `r"…"`
-        absorbed = (
-            before != ""
-            and before not in self.table.certain
-            and s[p] in "'r"
-            and is_ident_rest(s[p - 1])
-        )
+        s = self.s
+        # after an identifier character, a `'` or the `r` of `r"…"` could be part of an
+        # identifier Lean started earlier (after a shorter token than the one read here):
+        # decided only after a certainly active token or a number that starts a word
+        absorbed = s[p] in "'r" and is_ident_rest(s[p - 1]) and not self._word_ends_here()
         if (
             absorbed
             or not self.prev_decided
@@ -381,6 +377,16 @@ class _Lexer:
                 f"{what} touches the symbol before it, and whether Lean reads it as one "
                 "depends on tokens not certainly known here",
             )
+
+    def _word_ends_here(self) -> bool:
+        """Whether no identifier Lean may read runs on past the last token: it is a certainly
+        active table token, or a number after a character no identifier holds."""
+        if self.prev_table:
+            return self.prev_table in self.table.certain
+        last = self.tokens[-1]
+        return last.kind is Kind.NUMBER and (
+            last.start == 0 or not is_ident_rest(self.s[last.start - 1])
+        )
 
     def _scan(self) -> None:
         s, n = self.s, self.n
@@ -434,6 +440,8 @@ class _Lexer:
                 end = s.find("\n", i)
                 i = n if end < 0 else end
             elif c == "/" and s.startswith("-", i + 1):
+                if s[i + 2 : i + 3] in ("-", "!") and self.table.longest(s, i) > 3:
+                    return i  # `/--` and `/-!` are tokens: a longer one is read instead
                 self.touch(i, "a `/-` comment")
                 if s.startswith("/-/", i) or s.startswith("/--/", i):
                     self.ambiguous.append(self.line(i))
