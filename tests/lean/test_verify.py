@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from stepprover.lean.verify import (
     axioms_report,
     judge,
     plan,
+    plan_off_loop,
 )
 from tests.conftest import standin_pool_config
 
@@ -251,10 +253,12 @@ def planned(code: str, statement: str | None = None) -> Plan:
 def test_statement_block_comes_first_renamed_and_the_probe_compares_with_lean() -> None:
     p = planned(proof("nlinarith"), STATEMENT)
     lines = p.command.splitlines()
-    assert lines[0] == "section" and f"theorem _root_.{REFERENCE_NAME} (x : ℝ)" in p.command
-    assert p.command.index(REFERENCE_NAME) < p.command.index("theorem t1")
+    copy = p.reference_name
+    assert copy.startswith(REFERENCE_NAME + "_") and len(copy) > len(REFERENCE_NAME) + 8
+    assert lines[0] == "section" and f"theorem _root_.{copy} (x : ℝ)" in p.command
+    assert p.command.index(copy) < p.command.index("theorem t1")
     assert lines[p.probe_line - 1] == (
-        f"#guard_expr type_of% @_root_.{REFERENCE_NAME} =ₐ type_of% @_root_.t1"
+        f"#guard_expr type_of% @_root_.{copy} =ₐ type_of% @_root_.t1"
     )
     assert lines[p.probe_line] == "#print axioms _root_.t1"
     assert p.names == ["t1"] and p.compares_statement
@@ -441,7 +445,7 @@ def test_the_proof_may_not_borrow_the_statements_sorried_copy() -> None:
     attack = HEADER + (
         f"theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  exact _root_.{REFERENCE_NAME} x h\n"
     )
-    assert "names stepprover_reference_statement" in str(plan(attack, STATEMENT))
+    assert "mentions stepprover_reference_statement" in str(plan(attack, STATEMENT))
     honest = HEADER + (
         "theorem reference_statement (x : ℝ) (h : x = 2) : x + x = 4 := by linarith\n"
         "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := reference_statement x h\n"
@@ -518,3 +522,49 @@ def test_judging_a_proof_that_carries_the_statements_preamble() -> None:
     assert ok.outcome is Outcome.PROVED, ok.reason
     wrong = judge(reply(msg("warning", tactic, "declaration uses 'sorry'")), planned)
     assert wrong.outcome is Outcome.SORRY
+
+
+def test_the_reference_copy_gets_a_fresh_name_for_each_check() -> None:
+    first, second = planned(proof("nlinarith"), STATEMENT), planned(proof("nlinarith"), STATEMENT)
+    assert first.reference_name != second.reference_name
+    assert first.reference_name in first.command and second.reference_name not in first.command
+
+
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "  -- stepprover_reference_statement_0123456789abcdef\n",
+        '  have : "stepprover_reference_statement" = "" := sorry\n',
+        "  /- «stepprover_reference_statement_x» -/\n",
+    ],
+)
+def test_any_mention_of_the_reference_prefix_is_refused(mention: str) -> None:
+    # a comment or a string in one reading may be code in another: refused wherever it is
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + mention + "  linarith\n"
+    assert "mentions stepprover_reference_statement" in str(plan(code, STATEMENT))
+
+
+async def test_reading_out_of_time_is_a_refusal_of_its_own(verifier: LeanVerifier) -> None:
+    slow = LeanVerifier(verifier.pool, VerifyConfig(timeout=2.0, prefilter_timeout=0.0))
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + "  skip\n" * 3000
+    verdict = await slow.check(code, statement=STATEMENT)
+    assert verdict.outcome is Outcome.REJECTED and verdict.reply is None
+    assert "`time limit`" in verdict.reason
+
+
+async def test_the_reading_runs_off_the_event_loop() -> None:
+    # a long text: while it is read, other tasks of the loop keep running
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + "  skip\n" * 20_000
+    reading = asyncio.ensure_future(plan_off_loop(code, None, VerifyConfig()))
+    ticks = 0
+    while not reading.done():
+        await asyncio.sleep(0)
+        ticks += 1
+    assert isinstance(await reading, Plan) and ticks > 1
+
+
+async def test_an_overlong_proof_is_rejected_with_rule_and_line(verifier: LeanVerifier) -> None:
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  " + "skip; " * 60_000
+    verdict = await verifier.check(code, statement=STATEMENT)
+    assert verdict.outcome is Outcome.REJECTED and verdict.reply is None
+    assert verdict.reason.startswith("line 9: `too many tokens`")

@@ -21,7 +21,9 @@ read only at its own line, so nothing the proof prints can pose as one.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 import time
 from enum import StrEnum
 from typing import Any, Protocol
@@ -34,7 +36,7 @@ from stepprover.lean.allowlists import MODIFIERS
 from stepprover.lean.lexer import Kind, Token
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
-from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
+from stepprover.lean.prefilter import DEFAULT_POLICY, Finding, Policy, prefilter, prefilter_scan
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import (
     THEOREM_KEYWORDS,
@@ -55,7 +57,9 @@ retires every stored verdict."""
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 SORRY_WARNINGS = ("declaration uses 'sorry'", "declaration uses `sorry`")
 REFERENCE_NAME = "stepprover_reference_statement"
-"""The statement's theorem is elaborated under this name, before the proof."""
+"""The prefix of the name the statement's theorem is elaborated under, before the proof: each
+check adds a fresh random suffix, and a proof that mentions the prefix anywhere (code, string,
+comment) is refused, so no proof can name the sorried copy."""
 # `#print axioms` (Lean src/Lean/Elab/Print.lean, printAxiomsOf): `'{constName}' depends on
 # axioms: {list}` or `'{constName}' does not depend on any axioms`; the list may wrap.
 _AXIOMS_LIST = re.compile(r"^'(?P<name>.+)' depends on axioms: \[(?P<axioms>.*)\]$", re.DOTALL)
@@ -110,6 +114,10 @@ class VerifyConfig(BaseModel):
 
     timeout: float = 300.0
     """Wall-clock seconds for one proof (the REPL has no timeout of its own)."""
+    prefilter_timeout: float = 10.0
+    """Seconds for reading the proof before Lean (off the event loop); past them it is refused.
+    Any input under ``max_code_bytes`` is read in well under a second
+    (``benchmarks/prefilter_worst_case.py``)."""
     max_code_bytes: int = 1_000_000
     allowed_axioms: frozenset[str] = DEFAULT_ALLOWED_AXIOMS
     retry_on_crash: bool = True
@@ -177,9 +185,18 @@ class Plan(BaseModel):
     line_shift: int
     """Add to a line of ``command`` after the statement's block to get the line in the
     submitted file (before the block, add ``reference_lines`` more)."""
+    reference_name: str = REFERENCE_NAME
+    """The name of the statement's sorried copy in ``command`` (fresh for each plan)."""
 
 
-def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> Plan | str:
+def plan(
+    code: str,
+    statement: str | None,
+    policy: Policy = DEFAULT_POLICY,
+    *,
+    deadline: float | None = None,
+    reference_name: str | None = None,
+) -> Plan | str:
     """What to send to Lean for ``code`` (imports + proof), or why it is refused before Lean.
 
     With ``statement`` (header + ``theorem NAME … := by``), the statement's block comes
@@ -201,7 +218,16 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
     The proof runs in the header's environment when every module it imports is in the
     header (``import Mathlib`` under ``import Mathlib\nimport Aesop``); a module beyond the
     header is refused: the statement was posed under its header.
+
+    ``REFERENCE`` is ``REFERENCE_NAME`` with a random suffix (``reference_name`` fixes it).
+    ``deadline`` (a ``time.monotonic()`` value) bounds the reading; past it, refused.
     """
+    if REFERENCE_NAME in code:
+        # the statement's theorem is proved by `sorry` before the proof: naming it would borrow
+        # that sorry (the axioms report catches it too; this refuses it before Lean, wherever
+        # it is written, since a comment or string could turn into code in another reading)
+        return f"the proof mentions {REFERENCE_NAME}, the verifier's copy of the statement"
+    reference_name = reference_name or f"{REFERENCE_NAME}_{secrets.token_hex(8)}"
     source = split_imports(code)
     if source.problem:
         return f"the proof's header: {source.problem}"
@@ -238,24 +264,19 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         checked, checked_offset = body_text[cut:], body_text.count("\n", 0, cut)
     else:
         cut, checked, checked_offset = 0, body_text, 0
-    if findings := prefilter(
-        checked, line_offset=source.body_line_offset + checked_offset, policy=policy
-    ):
-        return "; ".join(str(f) for f in findings)
-    body = scan(checked)
-    if any(
-        c.startswith(REFERENCE_NAME)
-        for t in body.tokens
-        if t.kind is Kind.IDENT
-        for c in name_components(t.text)
-    ):
-        # the statement's theorem is proved by `sorry` before the proof: naming it would borrow
-        # that sorry (the axioms report catches it too; this refuses it before Lean)
-        return f"the proof names {REFERENCE_NAME}, the verifier's copy of the statement"
+    findings, body = prefilter_scan(
+        checked,
+        line_offset=source.body_line_offset + checked_offset,
+        policy=policy,
+        imports=imports,
+        deadline=deadline,
+    )
+    if findings:
+        return _summary(findings)
     declared = body.declarations
     before, after = "", body_text
     if given is not None:
-        targets = scan(statement_body).declarations
+        targets = scan(statement_body, deadline=deadline).declarations
         if not targets:
             return "the given statement declares no theorem"
         target = targets[-1]
@@ -265,12 +286,14 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
             return "the given statement defines an answer after its theorem"
         renamed = (
             statement_body[: target.start]
-            + f"_root_.{REFERENCE_NAME}"
+            + f"_root_.{reference_name}"
             + statement_body[target.start + len(target.name) :]
         )
         for index, slot in reversed(list(enumerate(slots, start=1))):
             renamed = (
-                renamed[: slot.start] + answers.reference_text(slot, index) + renamed[slot.end :]
+                renamed[: slot.start]
+                + answers.reference_text(slot, index, reference_name)
+                + renamed[slot.end :]
             )
         if cut:  # the proof carries the preamble: only the theorem goes into the reference
             renamed = renamed[len(statement_body) - len(theorem_text) :]
@@ -287,7 +310,7 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         slot_checks = []
     reference_lines = reference.count("\n")
     reference_start = before.count("\n") + 1  # `before` is "" or ends a line
-    probe = _probe(names, compare=statement is not None, slots=slot_checks)
+    probe = _probe(names, reference_name if statement is not None else None, slots=slot_checks)
     command = before + reference + after + "\n\n" + probe
     probe_line = command.count("\n") - probe.count("\n") + 1
     return Plan(
@@ -298,8 +321,9 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         reference_start=reference_start,
         probe_line=probe_line,
         compares_statement=statement is not None,
-        answer_checks=len(answers.probe_lines(slot_checks)),
+        answer_checks=len(answers.probe_lines(slot_checks, reference_name)),
         line_shift=source.body_line_offset - reference_lines,
+        reference_name=reference_name,
     )
 
 
@@ -383,12 +407,25 @@ def _skip_command_modifiers(tokens: list[Token], i: int) -> int:
     return i
 
 
-def _probe(names: list[str], *, compare: bool, slots: list[tuple[int, answers.AnswerSlot]]) -> str:
+_SHOWN_FINDINGS = 20
+
+
+def _summary(findings: list[Finding]) -> str:
+    """The findings, one clause each (the first ``_SHOWN_FINDINGS``, then how many more)."""
+    shown = "; ".join(str(f) for f in findings[:_SHOWN_FINDINGS])
+    more = len(findings) - _SHOWN_FINDINGS
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def _probe(
+    names: list[str], reference: str | None, *, slots: list[tuple[int, answers.AnswerSlot]]
+) -> str:
+    """The checks after the proof; ``reference``: the statement's copy to compare with."""
     lines = []
-    if compare:
-        reference = answers.applied(REFERENCE_NAME, slots)
-        lines.append(f"#guard_expr type_of% {reference} =ₐ type_of% @_root_.{names[0]}")
-        lines += answers.probe_lines(slots)
+    if reference is not None:
+        applied = answers.applied(reference, slots)
+        lines.append(f"#guard_expr type_of% {applied} =ₐ type_of% @_root_.{names[0]}")
+        lines += answers.probe_lines(slots, reference)
     lines += [f"#print axioms _root_.{name}" for name in names]
     return "\n".join(lines) + "\n"
 
@@ -420,7 +457,7 @@ class LeanVerifier:
         text = _as_text(code, self.config.max_code_bytes)
         if isinstance(text, Verdict):
             return text
-        planned = plan(text, statement, self.config.policy)
+        planned = await plan_off_loop(text, statement, self.config)
         if isinstance(planned, str):
             return _rejected(planned)
         result = await self._run_with_retry(planned.imports, planned.command, timeout)
@@ -457,6 +494,20 @@ class LeanVerifier:
         if outcome.status is CommandStatus.INFRASTRUCTURE:
             raise LeanUnavailable(outcome.detail)
         return Verdict(outcome=Outcome.CRASH, reason=outcome.detail, attempts=tries)
+
+
+async def plan_off_loop(code: str, statement: str | None, config: VerifyConfig) -> Plan | str:
+    """``plan`` in a worker thread with ``config.prefilter_timeout``, so a long text never
+    stalls the other checks of the event loop; running out is a refusal of its own."""
+    limit = config.prefilter_timeout
+    deadline = time.monotonic() + limit
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(plan, code, statement, config.policy, deadline=deadline),
+            timeout=limit + 1.0,  # the reading stops itself at the deadline; this is a backstop
+        )
+    except TimeoutError:
+        return f"prefilter time limit: reading the proof took over {limit:g} s"
 
 
 def judge(
