@@ -32,7 +32,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import threading
@@ -46,15 +45,22 @@ from typing import IO
 from pydantic import BaseModel, ConfigDict
 
 from stepprover.errors import GoldUnavailable
+from stepprover.lean.lean_texts import (
+    COMPARATOR_CHILD_FAILED,
+    COMPARATOR_REFUSALS,
+    COMPARATOR_SUCCESS,
+    LAKE_ERROR_PREFIX,
+    UNCAUGHT_EXCEPTION,
+)
 from stepprover.lean.process import die_with_parent, kill_tree, tree_rss_mb
-from stepprover.lean.source import declared_theorems, split_imports, with_sorry
+from stepprover.lean.source import scan, split_imports, with_sorry
 from stepprover.lean.toolchain import LeanSetup, landlock_abi
 from stepprover.lean.verify import DEFAULT_ALLOWED_AXIOMS, Outcome, Verdict
 
 CHALLENGE = "Challenge"
 SOLUTION = "Solution"
-SUCCESS_LINE = "Your solution is okay!"
-_UNCAUGHT = "uncaught exception: "
+SUCCESS_LINE = COMPARATOR_SUCCESS
+_UNCAUGHT = UNCAUGHT_EXCEPTION
 _OUTPUT_KEEP_BYTES = 64 * 1024
 _LAKEFILE = """name = "stepprover_gold"
 packagesDir = "{packages}"
@@ -70,18 +76,8 @@ name = "Challenge"
 name = "Solution"
 """
 
-# comparator's own messages that mean "this solution is refused" (Comparator/Compare.lean,
-# Comparator/Axioms.lean and Main.lean, at both pinned revisions). Anything else is a crash.
-_REFUSALS = re.compile(
-    r"Const(ant)? not found in (solution|target)"
-    r"|Const does not match between challenge and target"
-    r"|Challenge and solution (theorem statement do not match|constant kind don't match)"
-    r"|Illegal axiom detected"
-    r"|Solution constant is not a (theorem|definition)"
-    r"|Quotient constant mismatch"
-    r"|kernel reject"
-)
-_CHILD_FAILED = re.compile(r"Child exited with|process '[^']*' exited with code")
+_REFUSALS = COMPARATOR_REFUSALS
+_CHILD_FAILED = COMPARATOR_CHILD_FAILED
 
 
 class GoldConfig(BaseModel):
@@ -117,6 +113,9 @@ class GoldTools:
     lean4export only there; newer ones also read COMPARATOR_LANDRUN/LEAN4EXPORT)."""
     env: Mapping[str, str] | None = None
     """Environment to start from; ``None`` is ours."""
+    config_extra: Mapping[str, bool] = field(default_factory=dict)
+    """Config keys this comparator revision requires beyond the four every one reads
+    (``GoldPins.config_extra``; ``enable_nanoda`` from v4.30.0 on)."""
     require_landlock: bool = True
     """Refuse to run without Landlock: landrun's ``--best-effort`` (which comparator
     passes) would then run the solution's build unsandboxed. Off only for stand-ins."""
@@ -133,6 +132,7 @@ class GoldTools:
             toolchain=setup.toolchain,
             projects=setup.gold_projects,
             path_prefix=(setup.gold_bin, setup.elan_home / "bin"),
+            config_extra=dict(setup.gold_pins.config_extra),
         )
 
     def missing(self) -> list[str]:
@@ -299,7 +299,7 @@ def _follow(run: _Run, text: str) -> None:
     if stage is not None and stage > run.stage:
         run.stage = stage
     run.success_line = text == SUCCESS_LINE
-    if not run.first_error and text.startswith("error:"):
+    if not run.first_error and text.startswith(LAKE_ERROR_PREFIX):
         run.first_error = text[:500]
 
 
@@ -365,14 +365,21 @@ class GoldChecker:
         ``... := by``). Never raises for anything the proof does; ``GoldUnavailable`` only
         when a tool cannot be started."""
         started = time.monotonic()
-        names = declared_theorems(split_imports(statement).body)[-1:]
-        if not names:
+        declared = scan(split_imports(statement).body).declarations[-1:]
+        if not declared:
             return GoldVerdict(outcome=Outcome.CRASH, reason="the statement declares no theorem")
+        name = comparator_name(declared[0].resolved)
+        if name is None:
+            return GoldVerdict(
+                outcome=Outcome.CRASH,
+                reason=f"comparator cannot name theorem {declared[0].full_name}: it reads "
+                "names with String.toName, which splits at every dot and trims each part",
+            )
         project = self.tools.projects / hashlib.sha256(statement.encode()).hexdigest()[:20]
         async with self._slots, self._project(project):
             try:
                 verdict = await self._prepare(project, statement) or await self._compare(
-                    project, names[0], code
+                    project, name, code
                 )
             except OSError as exc:
                 verdict = GoldVerdict(
@@ -444,6 +451,7 @@ class GoldChecker:
             "solution_module": SOLUTION,
             "theorem_names": [name],
             "permitted_axioms": sorted(self.allowed_axioms),
+            **self.tools.config_extra,
         }, indent=2))  # fmt: skip
         run = await _supervise(
             [*self.tools.lake, "env", *self.tools.comparator, str(config_path)], project,
@@ -464,6 +472,18 @@ class GoldChecker:
         env["COMPARATOR_LANDRUN"] = str(self.tools.landrun)
         env["COMPARATOR_LEAN4EXPORT"] = str(self.tools.lean4export)
         return env
+
+
+def comparator_name(components: tuple[str, ...]) -> str | None:
+    """How to write a name in comparator's config, or None if it cannot be written.
+
+    comparator turns each config name into a ``Name`` with ``String.toName`` (Lean
+    ``src/Lean/Data/NameMap.lean``: split at every ``.``, each part trimmed, no guillemet
+    escapes), so ``«my theorem»`` must be written ``my theorem``; a component that holds a
+    dot, starts or ends with whitespace, or is empty has no spelling."""
+    if any(not c or "." in c or c != c.strip() for c in components):
+        return None
+    return ".".join(components)
 
 
 def _remove(path: Path) -> None:

@@ -46,6 +46,9 @@ class GoldPins:
     comparator_rev: str
     lean4export_rev: str
     note: str
+    config_extra: tuple[tuple[str, bool], ...] = ()
+    """Keys this comparator's config requires beyond the four every revision reads
+    (``Main.lean``, ``structure Config``: a field without a default must be present)."""
 
 
 GOLD_PINS: dict[str, GoldPins] = {
@@ -62,6 +65,8 @@ GOLD_PINS: dict[str, GoldPins] = {
         comparator_rev="1cfc5d8ad183bf65efe7accd0efc175b6b8f25b6",
         lean4export_rev="a3e35a584f59b390667db7269cd37fca8575e4bf",
         note="comparator tag v4.30.0, lean4export tag v4.30.0",
+        # comparator 1cfc5d8 Main.lean `structure Config`: `enable_nanoda : Bool`, no default
+        config_extra=(("enable_nanoda", False),),
     ),
 }
 """Lean versions the gold check supports (``stepprover lean setup --with-comparator``)."""
