@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stepprover.errors import SetupError
+from stepprover.errors import SandboxUnavailable, SetupError
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
 
@@ -515,12 +515,47 @@ def repl_process(
 ) -> ProcessConfig:
     """How to start one REPL: ``repl`` (a command line) if given, else the Lean from
     `stepprover lean setup`; under the sandbox when given (raises ``SandboxUnavailable``
-    without its tools). The CLI, training and the service all start REPLs through here."""
+    without its tools, or when Lake cannot give the installed REPL's environment). The CLI,
+    training and the service all start REPLs through here."""
+    setup = LeanSetup() if lean_dir is None else LeanSetup(root=lean_dir)
     if repl:
         config = ProcessConfig(command=shlex.split(repl), max_rss_mb=max_rss_mb)
     else:
-        setup = LeanSetup() if lean_dir is None else LeanSetup(root=lean_dir)
         config = setup.process_config(max_rss_mb=max_rss_mb)
-    if sandbox is not None:
-        config = dataclasses.replace(config, prefix=sandbox_prefix(sandbox, config.cwd))
-    return config
+    if sandbox is None:
+        return config
+    if not repl:
+        # No Lake inside: the REPL binary with the environment `lake env` gives it, taken
+        # outside (Lake may write .lake/lakefile.olean where the sandbox is read-only).
+        try:
+            env = lake_environment(setup)
+        except SetupError as exc:
+            raise SandboxUnavailable(f"the sandboxed REPL needs Lake's environment: {exc}") from exc
+        config = dataclasses.replace(config, command=[str(setup.repl_binary)], env=env)
+    elif setup.elan_home.is_dir():  # a custom command may run elan's `lake` or `lean`
+        sandbox = dataclasses.replace(
+            sandbox, env=(("ELAN_HOME", str(setup.elan_home)), *sandbox.env)
+        )
+    return dataclasses.replace(config, prefix=sandbox_prefix(sandbox, config.cwd))
+
+
+def lake_environment(setup: LeanSetup, timeout: float = 120.0) -> dict[str, str]:
+    """The environment ``lake env`` runs a command with in the Mathlib project (LEAN_PATH,
+    LEAN_SYSROOT, PATH...), read by running ``lake env printenv -0`` there.
+
+    Raises ``SetupError`` when Lake cannot say (not installed, or it fails)."""
+    try:
+        result = subprocess.run(
+            [setup.lake, "env", "printenv", "-0"], cwd=setup.mathlib_dir,
+            capture_output=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SetupError(f"cannot ask Lake for the REPL's environment: {exc}") from exc
+    if result.returncode != 0:
+        tail = result.stderr.decode(errors="replace").strip()[-300:]
+        raise SetupError(
+            f"`lake env` failed in {setup.mathlib_dir} (exit {result.returncode}): {tail}; "
+            "check with `stepprover lean doctor`"
+        )
+    pairs = (item.partition("=") for item in result.stdout.decode().split("\0") if item)
+    return {name: value for name, _, value in pairs if name}
