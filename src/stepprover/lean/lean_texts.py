@@ -13,11 +13,10 @@ import re
 
 # --- the REPL (leanprover-community/repl, REPL/Main.lean) -------------------------------
 
-TACTIC_ERROR_PREFIX = "Lean error:\n"
-"""Prefixed to the exception of a failed *tactic* request (runProofStep); a command that
-throws gets the bare exception text (runCommand)."""
 UNKNOWN_ENVIRONMENT = "Unknown environment."
-UNKNOWN_PROOF_STATE = "Unknown proof state."
+"""The REPL's answer to a request naming an environment it does not hold. Every other
+``{"message": …}`` answer to a command is the exception Lean threw on it (runCommand);
+``Lean error:`` prefixes only tactic-mode answers (runProofStep), which nothing here reads."""
 UNCAUGHT_EXCEPTION = "uncaught exception: "
 """What Lean's runtime writes to stderr before exiting with 1 when ``main`` throws (the REPL
 on a request that is no JSON; comparator on every refusal)."""
