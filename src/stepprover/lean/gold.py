@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict
 from stepprover.errors import GoldUnavailable
 from stepprover.lean.lean_texts import (
     COMPARATOR_CHILD_FAILED,
+    COMPARATOR_CONFIG_KEYS,
     COMPARATOR_REFUSALS,
     COMPARATOR_SUCCESS,
     LAKE_ERROR_PREFIX,
@@ -60,7 +61,6 @@ from stepprover.lean.verify import DEFAULT_ALLOWED_AXIOMS, Outcome, Verdict
 CHALLENGE = "Challenge"
 SOLUTION = "Solution"
 SUCCESS_LINE = COMPARATOR_SUCCESS
-_UNCAUGHT = UNCAUGHT_EXCEPTION
 _OUTPUT_KEEP_BYTES = 64 * 1024
 _LAKEFILE = """name = "stepprover_gold"
 packagesDir = "{packages}"
@@ -75,9 +75,6 @@ name = "Challenge"
 [[lean_lib]]
 name = "Solution"
 """
-
-_REFUSALS = COMPARATOR_REFUSALS
-_CHILD_FAILED = COMPARATOR_CHILD_FAILED
 
 
 class GoldConfig(BaseModel):
@@ -213,8 +210,8 @@ class _Run:
     def exception(self) -> str:
         """comparator's ``uncaught exception`` message (the last one), or ''."""
         err = self.stderr_tail.decode(errors="replace")
-        at = err.rfind(_UNCAUGHT)
-        return err[at + len(_UNCAUGHT) :].strip()[:2000] if at >= 0 else ""
+        at = err.rfind(UNCAUGHT_EXCEPTION)
+        return err[at + len(UNCAUGHT_EXCEPTION) :].strip()[:2000] if at >= 0 else ""
 
 
 async def _supervise(
@@ -298,7 +295,7 @@ def _follow(run: _Run, text: str) -> None:
     stage = _stage_of(text)
     if stage is not None and stage > run.stage:
         run.stage = stage
-    run.success_line = text == SUCCESS_LINE
+    run.success_line = text == COMPARATOR_SUCCESS
     if not run.first_error and text.startswith(LAKE_ERROR_PREFIX):
         run.first_error = text[:500]
 
@@ -319,19 +316,19 @@ def judge(run: _Run, *, timeout: float, max_rss_mb: float) -> tuple[Outcome, str
     if run.returncode == 0:
         if run.success_line:
             return Outcome.PROVED, ""
-        return Outcome.CRASH, f"comparator exited 0 without {SUCCESS_LINE!r}"
+        return Outcome.CRASH, f"comparator exited 0 without {COMPARATOR_SUCCESS!r}"
     thrown = run.exception()
     message = thrown or f"comparator exited with code {run.returncode}"
     if run.stage <= _Stage.CHALLENGE_EXPORT:
         return Outcome.CRASH, f"comparator failed before the solution was looked at: {message}"
-    if _REFUSALS.search(thrown):
+    if COMPARATOR_REFUSALS.search(thrown):
         return Outcome.REJECTED, f"comparator: {message}"
     if run.stage is _Stage.KERNEL and thrown and run.returncode == 1:
         return Outcome.REJECTED, f"comparator: the kernel rejects the solution: {message}"
-    if run.stage is _Stage.SOLUTION_BUILD and _CHILD_FAILED.search(message):
+    if run.stage is _Stage.SOLUTION_BUILD and COMPARATOR_CHILD_FAILED.search(message):
         detail = f": {run.first_error}" if run.first_error else ""
         return Outcome.REJECTED, f"comparator: the solution does not build ({message}){detail}"
-    if run.stage is _Stage.SOLUTION_EXPORT and _CHILD_FAILED.search(message):
+    if run.stage is _Stage.SOLUTION_EXPORT and COMPARATOR_CHILD_FAILED.search(message):
         return Outcome.REJECTED, f"comparator: lean4export cannot export the solution ({message})"
     return Outcome.CRASH, f"comparator failed: {message}"
 
@@ -446,13 +443,10 @@ class GoldChecker:
         shutil.copytree(project / "challenge-build", project / ".lake", symlinks=True)
         (project / f"{SOLUTION}.lean").write_text(code)
         config_path = project / "comparator.json"
-        config_path.write_text(json.dumps({
-            "challenge_module": CHALLENGE,
-            "solution_module": SOLUTION,
-            "theorem_names": [name],
-            "permitted_axioms": sorted(self.allowed_axioms),
-            **self.tools.config_extra,
-        }, indent=2))  # fmt: skip
+        values = (CHALLENGE, SOLUTION, [name], sorted(self.allowed_axioms))
+        config: dict[str, object] = dict(zip(COMPARATOR_CONFIG_KEYS, values, strict=True))
+        config.update(self.tools.config_extra)
+        config_path.write_text(json.dumps(config, indent=2))
         run = await _supervise(
             [*self.tools.lake, "env", *self.tools.comparator, str(config_path)], project,
             self._env(), self.config.timeout, self.config.max_rss_mb, self.config.rss_poll_interval,

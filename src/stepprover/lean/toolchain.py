@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stepprover.errors import SandboxUnavailable, SetupError
+from stepprover.lean.lean_texts import COMPARATOR_NANODA_KEY
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
 
@@ -66,7 +67,7 @@ GOLD_PINS: dict[str, GoldPins] = {
         lean4export_rev="a3e35a584f59b390667db7269cd37fca8575e4bf",
         note="comparator tag v4.30.0, lean4export tag v4.30.0",
         # comparator 1cfc5d8 Main.lean `structure Config`: `enable_nanoda : Bool`, no default
-        config_extra=(("enable_nanoda", False),),
+        config_extra=((COMPARATOR_NANODA_KEY, False),),
     ),
 }
 """Lean versions the gold check supports (``stepprover lean setup --with-comparator``)."""
