@@ -337,3 +337,10 @@ def test_comparator_name(components: tuple[str, ...], written: str | None) -> No
     from stepprover.lean.gold import comparator_name
 
     assert comparator_name(components) == written
+
+
+def test_tools_for_a_lean_without_pins_add_no_config_keys(tmp_path: Path) -> None:
+    from stepprover.lean.toolchain import LeanSetup
+
+    tools = GoldTools.from_setup(LeanSetup(root=tmp_path, lean_version="v4.24.0"))
+    assert tools.config_extra == {} and tools.missing()

@@ -55,7 +55,7 @@ from stepprover.lean.lean_texts import (
 )
 from stepprover.lean.process import die_with_parent, kill_tree, tree_rss_mb
 from stepprover.lean.source import scan, split_imports, with_sorry
-from stepprover.lean.toolchain import LeanSetup, landlock_abi
+from stepprover.lean.toolchain import GOLD_PINS, LeanSetup, landlock_abi
 from stepprover.lean.verify import DEFAULT_ALLOWED_AXIOMS, Outcome, Verdict
 
 CHALLENGE = "Challenge"
@@ -129,7 +129,7 @@ class GoldTools:
             toolchain=setup.toolchain,
             projects=setup.gold_projects,
             path_prefix=(setup.gold_bin, setup.elan_home / "bin"),
-            config_extra=dict(setup.gold_pins.config_extra),
+            config_extra=_config_extra(setup.lean_version),
         )
 
     def missing(self) -> list[str]:
@@ -466,6 +466,13 @@ class GoldChecker:
         env["COMPARATOR_LANDRUN"] = str(self.tools.landrun)
         env["COMPARATOR_LEAN4EXPORT"] = str(self.tools.lean4export)
         return env
+
+
+def _config_extra(lean_version: str) -> dict[str, bool]:
+    """The pinned comparator's extra config keys; none without pins (``missing`` then names
+    the tools that are not installed)."""
+    pins = GOLD_PINS.get(lean_version)
+    return dict(pins.config_extra) if pins else {}
 
 
 def comparator_name(components: tuple[str, ...]) -> str | None:
