@@ -113,3 +113,9 @@ def test_without_lake_the_sandboxed_repl_is_a_clear_refusal(
     setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "no-elan")
     with pytest.raises(SandboxUnavailable, match="needs Lake's environment"):
         repl_process(None, setup.root, sandbox=SandboxConfig())
+
+
+def test_the_service_takes_the_same_thread_aware_process_limit() -> None:
+    from stepprover.lean.sandbox import default_processes
+
+    assert ServiceSettings(repl_command="lean-repl").sandbox_processes == default_processes()
