@@ -53,6 +53,10 @@ blank lines), `test/NAME.expected.out` what the real REPL printed for them, in o
 `test/Mathlib/test/*` the same with `import Mathlib` loaded first. Inputs that name a
 `.lean` file by path (file mode) are kept, but those sources are not.
 
+These are what the REPL printed with the commit's own toolchain. A setup that re-pins the
+REPL to another Lean (stepprover's default pins Lean v4.20.0-rc5) may print otherwise;
+`docs/lean-evidence.md` says which `lean`-marked test settles that.
+
 Files (each at the same path in the repository):
 
 {listing}
