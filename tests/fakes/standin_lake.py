@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A stand-in for ``lake``, for tests (NOT Lake): ``build <Module>`` writes a placeholder
 ``.lake/build/lib/lean/<Module>.olean`` (and appends the module to $STANDIN_COMPARATOR_LOG);
-``env <cmd> ...`` runs the command with LEAN_PATH set to the package's build folder. A challenge containing ``-- standin: broken`` fails."""
+``env <cmd> ...`` runs the command with LEAN_PATH set to the package's build folder.
+A challenge containing ``-- standin: broken`` fails."""
 
 from __future__ import annotations
 

@@ -317,7 +317,8 @@ async def test_a_theorem_named_in_guillemets_is_named_as_comparator_reads_names(
 
 async def test_a_name_comparator_cannot_spell_is_a_clear_crash(tools: GoldTools) -> None:
     statement = STATEMENT.replace("theorem mathd_algebra_10", "theorem «a.b»")
-    verdict = await GoldChecker(tools).check(statement, PROOF.replace("mathd_algebra_10", "«a.b»"))
+    proof = PROOF.replace("mathd_algebra_10", "«a.b»")
+    verdict = await GoldChecker(tools).check(statement, proof)
     assert verdict.outcome is Outcome.CRASH and "cannot name theorem «a.b»" in verdict.reason
     assert not tools.projects.exists() or not any(tools.projects.iterdir())
 

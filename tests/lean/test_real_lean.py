@@ -120,7 +120,11 @@ async def test_statement_comparison_is_alpha_equivalence(verifier: LeanVerifier)
 
 UNIVERSE_CASES = [
     # (statement, proof body, proved?)
-    ("theorem u1 {α : Type*} [CommMonoid α] (a b : α) : a * b = b * a", "exact mul_comm a b", True),
+    (
+        "theorem u1 {α : Type*} [CommMonoid α] (a b : α) : a * b = b * a",
+        "exact mul_comm a b",
+        True,
+    ),
     ("theorem u2 {α : Sort u} (a : α) : id a = a", "rfl", True),  # auto-bound universe
     ("theorem u3 {α : Sort _} (a : α) : id a = a", "rfl", True),  # a universe metavariable
 ]
@@ -143,7 +147,8 @@ async def test_a_less_general_theorem_does_not_prove_a_polymorphic_statement(
 ) -> None:
     """Settles that instantiating the universes by position does not let a monomorphic
     theorem (``Type``) pass for a universe-polymorphic statement (``Type*``)."""
-    statement = HEADER + "theorem u4 {α : Type*} [CommMonoid α] (a b : α) : a * b = b * a := by\n"
+    statement = HEADER + "theorem u4 {α : Type*} [CommMonoid α] (a b : α) : a * b = b * a"
+    statement += " := by\n"
     special = statement.replace("Type*", "Type") + "  exact mul_comm a b\n"
     verdict = await verifier.check(special, statement=statement)
     assert verdict.outcome is Outcome.REJECTED, verdict.reason

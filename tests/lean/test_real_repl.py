@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stepprover.errors import SandboxUnavailable
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, check_mathlib_reply, repl_process
 from tests.conftest import TRANSCRIPTS
@@ -56,7 +57,7 @@ def test_the_sandboxed_repl_answers_import_mathlib() -> None:
     .lake to write) and the per-user thread limit, answers `import Mathlib` with env 0."""
     try:
         config = repl_process(None, sandbox=SandboxConfig())
-    except Exception as exc:
+    except SandboxUnavailable as exc:  # bwrap missing, or Lake cannot say the environment
         pytest.skip(f"no sandbox here: {exc}")
     result = subprocess.run(
         config.argv, input=b'{"cmd": "import Mathlib"}\n\n', cwd=config.cwd, env=config.env,

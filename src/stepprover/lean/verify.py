@@ -236,7 +236,8 @@ def statement_check(name: str) -> str:
     environment (``getConstInfo``; each name is resolved by a double-backtick name literal
     of ``_root_.N``, as a term's name is, ``private`` names included), the proof's type is
     instantiated with the statement's own universe parameters
-    (``ConstantInfo.instantiateTypeLevelParams``) and compared with ``Expr.eqv``; a different number of universe parameters fails. A monomorphic
+    (``ConstantInfo.instantiateTypeLevelParams``) and compared with ``Expr.eqv``; a
+    different number of universe parameters fails. A monomorphic
     statement compares exactly as ``=ₐ`` did."""
     return (
         "#eval show _root_.Lean.MetaM _root_.Unit from do "
