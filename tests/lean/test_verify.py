@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from stepprover.data.problems import bundled_path, load_jsonl
+from stepprover.lean.lean_texts import STATEMENT_MISMATCH
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import Message, reply_from_json
 from stepprover.lean.verify import (
@@ -25,6 +26,7 @@ from stepprover.lean.verify import (
     judge,
     plan,
     plan_off_loop,
+    statement_check,
 )
 from tests.conftest import standin_pool_config
 
@@ -34,16 +36,12 @@ STATEMENT = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n"
 # 02637a033e9d4f8f99001e01925625452fbb77c4: `'{constName}' depends on axioms: {list}` and
 # `'{constName}' does not depend on any axioms`; the list is a Format that wraps lines.
 STD_AXIOMS = "'t1' depends on axioms: [propext,\n Classical.choice,\n Quot.sound]"
-# `#guard_expr` failure: Lean src/Lean/Elab/Tactic/GuardExpr.lean (evalGuardExprCmd) at commit
-# 703d76cc08763da5583118c1691c4f596d731eb8 (in core since lean4 PR #3297, so in v4.20):
-# "failed: {r}{eq} {p} is not true".
-GUARD_FAILED = (
-    "failed: type_of% @_root_.stepprover_reference_statement =ₐ type_of% @_root_.t1 is not true"
-)
+# The statement check's failure: the error its `throwError` raises (verify.statement_check).
+GUARD_FAILED = STATEMENT_MISMATCH
 
 # Lines counted from the command's end (the stand-in's negative lines): the command ends with
 # the probe and a newline, so -2 is the last probe line. With a statement the probe is
-# `#guard_expr` (-3) then `#print axioms` (-2), after two blank lines: the tactic line is -6.
+# the statement check (-3) then `#print axioms` (-2), after two blank lines: the tactic line is -6.
 AXIOMS, GUARD, TACTIC = -2, -3, -6
 
 
@@ -95,7 +93,7 @@ SCRIPT = [
     # Lean finds t1's type different from the statement's: the comparison (only sent with a
     # statement, right after the proof) fails; without a statement the same proof passes
     [
-        "case_other_type\n\n\n#guard_expr",
+        "case_other_type\n\n\n#eval",
         {"messages": [msg("error", GUARD, GUARD_FAILED), msg("info", AXIOMS, STD_AXIOMS)]},
     ],
     ["case_other_type", {"messages": [msg("info", AXIOMS, STD_AXIOMS)]}],
@@ -104,9 +102,12 @@ SCRIPT = [
     ["case_statement_broken", {"messages": [msg("error", 9, "unknown identifier 'foo'")]}],
     [
         "case_runs_into_probe",
-        {"messages": [msg("error", GUARD, "unexpected token '#guard_expr'; expected term")]},
+        {"messages": [msg("error", GUARD, "unexpected token '#eval'; expected term")]},
     ],
-    ["case_lean_error_reply", {"message": "Lean error:\nbad"}],
+    # REPL/Main.lean runCommand at bump_to_v4.20.1: an exception while processing a command is
+    # answered {"message": ex.toString}, with no "Lean error:" prefix (only runProofStep adds it)
+    ["case_command_threw", {"message": "(kernel) deep recursion detected"}],
+    ["case_unknown_env", {"message": "Unknown environment."}],
 ]
 
 
@@ -141,8 +142,16 @@ async def test_lean_error_with_positions_in_file_coordinates(verifier: LeanVerif
 
 
 async def test_lean_error_reply(verifier: LeanVerifier) -> None:
-    verdict = await verifier.check(proof("case_lean_error_reply"))
-    assert verdict.outcome is Outcome.LEAN_ERROR and "bad" in verdict.reason
+    verdict = await verifier.check(proof("case_command_threw"))
+    assert verdict.outcome is Outcome.LEAN_ERROR and "deep recursion" in verdict.reason
+    assert verdict.attempts == 1  # Lean's answer to this text: not a crash, not retried
+
+
+async def test_an_unknown_environment_is_the_pools_fault_not_the_proofs(
+    verifier: LeanVerifier,
+) -> None:
+    verdict = await verifier.check(proof("case_unknown_env"))
+    assert verdict.outcome is Outcome.CRASH and verdict.reason == "Unknown environment."
 
 
 @pytest.mark.parametrize("case", ["case_sorry_old", "case_sorry_new", "case_sorry_hidden"])
@@ -257,13 +266,41 @@ def test_statement_block_comes_first_renamed_and_the_probe_compares_with_lean() 
     assert copy.startswith(REFERENCE_NAME + "_") and len(copy) > len(REFERENCE_NAME) + 8
     assert lines[0] == "section" and f"theorem _root_.{copy} (x : ℝ)" in p.command
     assert p.command.index(copy) < p.command.index("theorem t1")
-    assert lines[p.probe_line - 1] == (
-        f"#guard_expr type_of% @_root_.{copy} =ₐ type_of% @_root_.t1"
-    )
+    assert lines[p.probe_line - 1] == statement_check("t1", copy)
     assert lines[p.probe_line] == "#print axioms _root_.t1"
     assert p.names == ["t1"] and p.compares_statement
     # a line of the proof maps back to its line in the submitted file
     assert lines[9 - 1 - p.line_shift] == "  nlinarith"
+
+
+UNIVERSE_STATEMENT = (
+    "import Mathlib\n\ntheorem my_comm {α : Type*} [CommMonoid α] (a b : α) : a * b = b * a := by\n"
+)
+
+
+def test_a_universe_polymorphic_statement_is_compared_with_shared_universe_parameters() -> None:
+    """The command sent compares the two constants' types after giving the proof's theorem
+    the statement's universe parameters, position by position: ``#guard_expr … =ₐ …`` would
+    compare two sets of fresh universe metavariables, which are never ``Expr.eqv``."""
+    code = UNIVERSE_STATEMENT.replace(":= by\n", ":= by\n  exact mul_comm a b\n")
+    p = planned(code, UNIVERSE_STATEMENT)
+    check = p.command.splitlines()[p.probe_line - 1]
+    assert check == (
+        "#eval show _root_.Lean.MetaM _root_.Unit from do "
+        f"let r ← _root_.Lean.getConstInfo ``_root_.{p.reference_name}; "
+        "let t ← _root_.Lean.getConstInfo ``_root_.my_comm; "
+        "let us := r.levelParams.map _root_.Lean.Level.param; "
+        "unless t.levelParams.length == us.length && "
+        "(t.instantiateTypeLevelParams us).eqv r.type do "
+        f'throwError "{STATEMENT_MISMATCH}"'
+    )
+    assert "#guard_expr" not in p.command and "type_of%" not in p.command
+    assert p.command.splitlines()[p.probe_line] == "#print axioms _root_.my_comm"
+
+
+def test_the_statement_check_names_guillemet_and_private_theorems_as_written() -> None:
+    assert "``_root_.«my thm»;" in statement_check("«my thm»")
+    assert "``_root_.Foo.bar;" in statement_check("Foo.bar")
 
 
 def test_without_statement_every_declared_theorem_is_checked_by_resolved_name() -> None:

@@ -10,7 +10,9 @@ A proof counts only if, in this order:
    resolved name), and Lean finds its type alpha-equivalent (``Expr.eqv``: equal up
    to bound-variable names and binder annotations) to the type of the statement's
    theorem, elaborated from the statement's own text *before* the proof in the same
-   command, so nothing the proof defines can change how the statement reads;
+   command, so nothing the proof defines can change how the statement reads. The two
+   constants must have as many universe parameters, and the proof's are renamed, by
+   position, to the statement's before comparing (``statement_check``);
 5. ``#print axioms`` of the theorem (without a statement: of every theorem and
    lemma the proof declares) lists nothing beyond the allowed axioms (a missing or
    truncated report fails too).
@@ -22,7 +24,6 @@ read only at its own line, so nothing the proof prints can pose as one.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import time
 from enum import StrEnum
@@ -33,6 +34,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from stepprover.errors import LeanUnavailable
 from stepprover.lean import answers
 from stepprover.lean.allowlists import MODIFIERS
+from stepprover.lean.lean_texts import (
+    AXIOMS_LIST,
+    NO_AXIOMS,
+    PARSE_ERROR,
+    SORRY_WARNINGS,
+    STATEMENT_MISMATCH,
+    UNKNOWN_ENVIRONMENT,
+)
 from stepprover.lean.lexer import Kind, Token
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
@@ -55,17 +64,10 @@ judging (the allow-lists included). It is part of every verdict-cache key, so a 
 retires every stored verdict."""
 
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
-SORRY_WARNINGS = ("declaration uses 'sorry'", "declaration uses `sorry`")
 REFERENCE_NAME = "stepprover_reference_statement"
 """The prefix of the name the statement's theorem is elaborated under, before the proof: each
 check adds a fresh random suffix, and a proof that mentions the prefix anywhere (code, string,
 comment) is refused, so no proof can name the sorried copy."""
-# `#print axioms` (Lean src/Lean/Elab/Print.lean, printAxiomsOf): `'{constName}' depends on
-# axioms: {list}` or `'{constName}' does not depend on any axioms`; the list may wrap.
-_AXIOMS_LIST = re.compile(r"^'(?P<name>.+)' depends on axioms: \[(?P<axioms>.*)\]$", re.DOTALL)
-_NO_AXIOMS = re.compile(r"^'(?P<name>.+)' does not depend on any axioms$", re.DOTALL)
-# Lean's parser errors when the proof's last command is unfinished and runs into the probe.
-_PARSE_ERROR = re.compile(r"^(unexpected |expected )")
 
 
 class Outcome(StrEnum):
@@ -203,12 +205,13 @@ def plan(
     first, its theorem renamed ``REFERENCE_NAME`` and completed with ``sorry``, inside a
     ``section``; then the proof, unchanged; then the probe::
 
-        #guard_expr type_of% @_root_.REFERENCE =ₐ type_of% @_root_.NAME   (with a statement)
-        #print axioms _root_.NAME                                          (one line a name)
+        #eval … ``_root_.REFERENCE … ``_root_.NAME …   (with a statement: statement_check)
+        #print axioms _root_.NAME                     (one line a name)
 
     A statement's answer definitions (``answers``) may be given by the proof: the
-    reference theorem takes them as variables, and the probe checks them after the
-    comparison (``Plan.answer_checks`` lines).
+    reference theorem takes them as variables, the comparison applies it to the proof's
+    definitions (``#guard_expr``), and the probe checks them after the comparison
+    (``Plan.answer_checks`` lines).
 
     The statement is trusted as given (the user's or the benchmark's): the allow-list judges
     the proof only. A proof that begins with the statement's own preamble (what precedes its
@@ -417,15 +420,45 @@ def _summary(findings: list[Finding]) -> str:
     return shown + (f"; and {more} more" if more > 0 else "")
 
 
+def statement_check(name: str, reference: str = REFERENCE_NAME) -> str:
+    """The one-line command that fails (an error at its line) unless theorem ``name`` has the
+    type of ``reference`` (the statement's copy), up to a positional renaming of universe
+    parameters.
+
+    ``#guard_expr type_of% @A =ₐ type_of% @B`` cannot do this: elaborating a constant
+    gives each of its universe parameters a fresh universe metavariable (``Term.mkConst``),
+    and ``=ₐ`` is ``Expr.eqv`` with no unification (``MatchKind.isEq``), so two
+    universe-polymorphic sides never agree. Here both constants are read from the
+    environment (``getConstInfo``; each name is resolved by a double-backtick name literal
+    of ``_root_.N``, as a term's name is, ``private`` names included), the proof's type is
+    instantiated with the statement's own universe parameters
+    (``ConstantInfo.instantiateTypeLevelParams``) and compared with ``Expr.eqv``; a
+    different number of universe parameters fails. A monomorphic
+    statement compares exactly as ``=ₐ`` did."""
+    return (
+        "#eval show _root_.Lean.MetaM _root_.Unit from do "
+        f"let r ← _root_.Lean.getConstInfo ``_root_.{reference}; "
+        f"let t ← _root_.Lean.getConstInfo ``_root_.{name}; "
+        "let us := r.levelParams.map _root_.Lean.Level.param; "
+        "unless t.levelParams.length == us.length && "
+        "(t.instantiateTypeLevelParams us).eqv r.type do "
+        f'throwError "{STATEMENT_MISMATCH}"'
+    )
+
+
 def _probe(
     names: list[str], reference: str | None, *, slots: list[tuple[int, answers.AnswerSlot]]
 ) -> str:
-    """The checks after the proof; ``reference``: the statement's copy to compare with."""
+    """The checks after the proof; ``reference``: the statement's copy to compare with. With
+    answer slots the comparison is of the reference applied to the proof's definitions
+    (a term, so ``#guard_expr``; universe-polymorphic answers are not supported)."""
     lines = []
-    if reference is not None:
+    if reference is not None and slots:
         applied = answers.applied(reference, slots)
         lines.append(f"#guard_expr type_of% {applied} =ₐ type_of% @_root_.{names[0]}")
         lines += answers.probe_lines(slots, reference)
+    elif reference is not None:
+        lines.append(statement_check(names[0], reference))
     lines += [f"#print axioms _root_.{name}" for name in names]
     return "\n".join(lines) + "\n"
 
@@ -515,8 +548,17 @@ def judge(
 ) -> Verdict:
     """The verdict on Lean's ``reply`` to ``planned.command``."""
     if isinstance(reply, ErrorReply):
-        outcome = Outcome.LEAN_ERROR if reply.message.startswith("Lean error") else Outcome.CRASH
-        return Verdict(outcome=outcome, reason=reply.message, reply=reply.raw)
+        # For a command the REPL answers {"message": <exception>} when elaboration throws
+        # (runCommand: `catch ex => return .inr ⟨ex.toString⟩`, no "Lean error:" prefix, which
+        # only tactic mode adds): Lean's answer to this text, so no crash and no retry. Only
+        # "Unknown environment." is ours (the pool named an environment the REPL lacks).
+        if reply.message == UNKNOWN_ENVIRONMENT:
+            return Verdict(outcome=Outcome.CRASH, reason=reply.message, reply=reply.raw)
+        return Verdict(
+            outcome=Outcome.LEAN_ERROR,
+            reason=f"Lean failed on the proof: {reply.message}",
+            reply=reply.raw,
+        )
     if not isinstance(reply, CommandReply):
         return Verdict(outcome=Outcome.CRASH, reason="unexpected reply kind", reply=reply.raw)
     probe_line = planned.probe_line
@@ -550,7 +592,7 @@ def judge(
         return verdict(Outcome.SORRY, "the proof uses sorry")
     if errors := [m for m in probe if m.severity == "error"]:
         first = errors[0]
-        if _PARSE_ERROR.match(first.data):
+        if PARSE_ERROR.match(first.data):
             return verdict(Outcome.LEAN_ERROR, f"the proof does not parse to its end: {first.data}")
         if planned.compares_statement and first.pos.line == probe_line:
             return verdict(
@@ -588,9 +630,9 @@ def axioms_report(name: str, messages: list[Message]) -> list[str] | str:
     text = " ".join(answers[0].data.split())
     if "⋯" in text:
         return f"the axioms report for {name} is truncated"
-    if m := _NO_AXIOMS.match(text):
+    if m := NO_AXIOMS.match(text):
         axioms: list[str] = []
-    elif m := _AXIOMS_LIST.match(text):
+    elif m := AXIOMS_LIST.match(text):
         axioms = [escape_name(name_components(a.strip())) for a in _split_list(m["axioms"])]
     else:
         return f"no axioms report for {name}"
