@@ -39,7 +39,12 @@ DATA = Path(__file__).parent / "data"
 """Recorded data the tests replay; each folder's PROVENANCE.md or README.md says where it is
 from."""
 
-TRANSCRIPTS = DATA / "repl-v4.33.0-rc2" / "test"
+DIALECTS = ("v4.20.1", "v4.33.0-rc2")
+"""The REPL versions whose own test transcripts are recorded: the pinned one (branch
+``bump_to_v4.20.1``) first, then a later one kept as a second dialect."""
+TRANSCRIPT_SETS = {d: DATA / f"repl-{d}" / "test" for d in DIALECTS}
+TRANSCRIPTS = TRANSCRIPT_SETS[DIALECTS[0]]
+"""The pinned REPL's transcripts."""
 
 
 def standin_command(*args: str) -> list[str]:

@@ -17,6 +17,12 @@ Behaviour is chosen by the solution's text:
 - ``sorry`` / ``native_decide`` / ``axiom X``: axioms sorryAx / Lean.ofReduceBool / X
 
 Each build appends its module name to $STANDIN_COMPARATOR_LOG (if set).
+
+$STANDIN_COMPARATOR_REV picks the revision whose config it reads (``Main.lean``,
+``structure Config`` there): ``9010084`` (the default; the four keys) or ``1cfc5d8`` (tag
+v4.30.0; also ``enable_nanoda``, a Bool without default). Names in ``theorem_names`` are
+read as comparator reads them (``String.toName``: split at every dot, each part trimmed,
+guillemets not understood) and found by the theorem's resolved name in the text.
 """
 
 from __future__ import annotations
@@ -42,10 +48,44 @@ def log_build(module: str) -> None:
             handle.write(module + "\n")
 
 
+REQUIRED_KEYS = {
+    "9010084": ("challenge_module", "solution_module", "theorem_names", "permitted_axioms"),
+    "1cfc5d8": (
+        "challenge_module",
+        "solution_module",
+        "theorem_names",
+        "permitted_axioms",
+        "enable_nanoda",
+    ),
+}
+DECLARATION = re.compile(r"\b(?:theorem|lemma)\s+((?:«[^»]*»|[^\s:({\[«])+)(.*?):=", re.DOTALL)
+
+
+def components(written: str) -> tuple[str, ...]:
+    """A name as Lean source writes it: split at dots outside guillemets."""
+    parts, current, quoted = [], "", False
+    for c in written:
+        if c in "«»":
+            quoted = c == "«"
+        elif c == "." and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += c
+    return (*parts, current)
+
+
+def to_name(text: str) -> tuple[str, ...]:
+    """Lean's ``String.toName``: split at every dot, each part trimmed."""
+    return tuple(part.strip() for part in text.split("."))
+
+
 def theorem(text: str, name: str) -> str | None:
     """The statement text of theorem ``name`` (up to ``:=``), whitespace-normalized."""
-    match = re.search(rf"\b(theorem|lemma)\s+{re.escape(name)}\b(.*?):=", text, re.DOTALL)
-    return " ".join(match.group(2).split()) if match else None
+    for match in DECLARATION.finditer(text):
+        if components(match.group(1)) == to_name(name):
+            return " ".join(match.group(2).split())
+    return None
 
 
 def tool(env_var: str, name: str) -> str:
@@ -59,9 +99,12 @@ def main() -> None:
     if len(sys.argv) < 2:
         fail("Expected config file path as first argument.")
     config = json.loads(Path(sys.argv[1]).read_text())
-    for key in ("challenge_module", "solution_module", "theorem_names", "permitted_axioms"):
+    rev = os.environ.get("STANDIN_COMPARATOR_REV", "9010084")
+    for key in REQUIRED_KEYS[rev]:
         if key not in config:
             fail(f"Config: property not found: {key}")
+    if rev == "1cfc5d8" and not isinstance(config["enable_nanoda"], bool):
+        fail("Config.enable_nanoda: Bool expected")
     tool("COMPARATOR_LANDRUN", "landrun")
     tool("COMPARATOR_LEAN4EXPORT", "lean4export")
     challenge_module, solution_module = config["challenge_module"], config["solution_module"]

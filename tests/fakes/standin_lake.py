@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A stand-in for ``lake``, for tests (NOT Lake): ``build <Module>`` writes a placeholder
 ``.lake/build/lib/lean/<Module>.olean`` (and appends the module to $STANDIN_COMPARATOR_LOG);
-``env <cmd> ...`` runs the command. A challenge containing ``-- standin: broken`` fails."""
+``env <cmd> ...`` runs the command with LEAN_PATH set to the package's build folder.
+A challenge containing ``-- standin: broken`` fails."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def main() -> None:
                 handle.write(module + "\n")
         return
     if len(sys.argv) >= 3 and sys.argv[1] == "env":
+        # as `lake env` does, with the package's build folder on LEAN_PATH
+        os.environ["LEAN_PATH"] = str(Path.cwd() / ".lake" / "build" / "lib" / "lean")
         os.execvp(sys.argv[2], sys.argv[2:])
     print(f"standin lake: unsupported arguments {sys.argv[1:]}", file=sys.stderr)
     sys.exit(2)

@@ -1,18 +1,26 @@
 #!/usr/bin/env python3
 """A stand-in for the Lean REPL, for tests only. It is not Lean and proves nothing.
 
-It speaks the leanprover-community/repl stdin/stdout protocol (a JSON request
-followed by a blank line in; a JSON reply followed by a blank line out) and
-answers in one of two modes:
+It speaks the leanprover-community/repl stdin/stdout protocol in one of two recorded
+dialects (``--dialect``): ``v4.20.1`` (the pinned REPL, branch ``bump_to_v4.20.1``; the
+default) or ``v4.33.0-rc2``. Both sets are in ``tests/data/repl-<dialect>/``. As the real
+REPL (``REPL/Main.lean``, ``getLines``/``parse``/``loop``) it reads a request as the
+lines up to a blank line (``v4.33.0-rc2`` also strips each line's end and joins them), skips
+a request starting with ``#`` or ``--``, stops at end of input, and *exits* on a request
+that is not JSON (an empty one included, as a second blank line makes): ``uncaught
+exception: {"message": "Could not parse JSON:..."}`` on stderr, exit code 1. It answers:
 
-* ``--transcript NAME.in``: answer the i-th request with the i-th reply of
-  ``NAME.expected.out``, byte for byte (the request text must match too).
+* ``--transcript NAME.in`` (a path, or a name under the dialect's ``test/`` folder):
+  answer the i-th request with the i-th reply of ``NAME.expected.out``, byte for byte
+  (the request text must match too).
 * scripted (default): ``--script FILE.json`` says what "Lean" answers: either a
   map from exact command text to the reply object (``{"cmd": {...}}``, ``"*"``
   for any other), or a list of ``[substring, reply]`` rules, first match wins.
   Unknown commands get ``{"env": N}``. The reply's ``env`` is filled in with the
   running environment counter, as Lean numbers them. A negative message or
-  sorry line counts from the command's end (-1 is its last line).
+  sorry line counts from the command's end (-1 is its last line). Scripts are written
+  in the pinned dialect's texts; in ``v4.33.0-rc2`` the texts known to differ
+  (``DIALECT_TEXTS``) are rewritten as that REPL prints them.
 
 Faults, for every request (flags, or env vars ``STANDIN_<FLAG>`` with dashes
 as underscores): ``--delay S`` answer after S seconds; ``--warmup S`` the first
@@ -48,6 +56,18 @@ from pathlib import Path
 from typing import Any
 
 MARKER = re.compile(r"--\s*standin:([a-z0-9-]+)(?:=([\w./-]+))?")
+DATA = Path(__file__).resolve().parent.parent / "data"
+DIALECTS = ("v4.20.1", "v4.33.0-rc2")
+DIALECT_TEXTS: dict[str, list[tuple[re.Pattern[str], str]]] = {
+    "v4.20.1": [],
+    # The same messages as v4.33.0-rc2 prints them (its test/*.expected.out against
+    # v4.20.1's: dup_sorries, unknown_tactic, have_by_sorry, no_goal_sorry_2...).
+    "v4.33.0-rc2": [
+        (re.compile(r"^declaration uses 'sorry'$"), "declaration uses `sorry`"),
+        (re.compile(r"^unknown identifier '(.*)'$", re.DOTALL), r"Unknown identifier `\1`"),
+        (re.compile(r"^no goals to be solved$"), "No goals to be solved"),
+    ],
+}
 _held_memory: list[bytes] = []
 
 
@@ -64,6 +84,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             kw["default"] = kw.get("type", str)(default)
         p.add_argument("--" + name, **kw)
 
+    flag("dialect", choices=DIALECTS, default=DIALECTS[0])
     flag("transcript", type=Path, default=None)
     flag("script", type=Path, default=None)
     flag("delay", type=float, default=0.0)
@@ -76,18 +97,48 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def read_requests(stream: Any) -> Any:
-    """Yield request texts: lines up to a blank line, as the REPL reads them."""
+def read_requests(stream: Any, dialect: str = DIALECTS[0]) -> Any:
+    """Yield the queries the REPL's ``getLines`` reads: lines up to and including a blank
+    line (or the end of input, which ends the stream). v4.20.1 keeps each line whole;
+    v4.33.0-rc2 strips each non-blank line's end before joining (``trimAsciiEnd``)."""
     lines: list[str] = []
     for line in stream:
         if line.strip() == "":
-            if lines:
-                yield "".join(lines).rstrip("\n")
-                lines = []
+            yield "".join(lines) + line
+            lines = []
             continue
-        lines.append(line)
+        lines.append(line if dialect == "v4.20.1" else line.rstrip())
     if lines:
-        yield "".join(lines).rstrip("\n")
+        yield "".join(lines)
+
+
+REQUEST_KEYS = {"cmd", "path", "tactic", "pickleTo", "unpickleEnvFrom", "unpickleProofStateFrom"}
+"""A key each request kind of ``REPL/JSON.lean`` requires (``parse`` tries them in turn)."""
+
+
+class BadRequest(Exception):
+    """A query the REPL's ``parse`` throws on: the real REPL exits with it uncaught."""
+
+
+def parse_request(text: str) -> dict[str, Any]:
+    """The request object, or ``BadRequest`` with the REPL's error object as its text."""
+    try:
+        request = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        # The text after "Could not parse JSON:" is Lean's Json.parse error, not Python's.
+        raise BadRequest(f"Could not parse JSON:\n{exc}") from exc
+    if not isinstance(request, dict) or not REQUEST_KEYS & set(request):
+        raise BadRequest("Could not parse as a valid JSON command:\n" + text.strip()[:200])
+    return request
+
+
+def in_dialect(reply: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """Rewrite the message texts known to differ into ``dialect``'s."""
+    for message in reply.get("messages", []):
+        for pattern, text in DIALECT_TEXTS[dialect]:
+            if isinstance(message.get("data"), str):
+                message["data"] = pattern.sub(text, message["data"])
+    return reply
 
 
 def write(text: str) -> None:
@@ -110,8 +161,9 @@ def grow(megabytes: float) -> None:
 class Scripted:
     """Answers from a script (see the module doc); counts environments as Lean does."""
 
-    def __init__(self, script: dict[str, Any] | list[list[Any]]) -> None:
+    def __init__(self, script: dict[str, Any] | list[list[Any]], dialect: str) -> None:
         self.script = script
+        self.dialect = dialect
         self.next_env = 0
 
     def lookup(self, cmd: str, key: str = "*") -> dict[str, Any]:
@@ -143,7 +195,7 @@ class Scripted:
         reply.pop("env", None)
         reply["env"] = self.next_env
         self.next_env += 1
-        return lean_style(reply)
+        return lean_style(in_dialect(reply, self.dialect))
 
 
 def sandbox_probe(cmd: str) -> dict[str, Any] | None:
@@ -248,20 +300,38 @@ class _Answered(Exception):
     """The fault already wrote the reply."""
 
 
+def transcript_path(name: Path, dialect: str) -> Path:
+    """``name`` as given if it exists, else under the dialect's recorded ``test/`` folder."""
+    if name.exists():
+        return name
+    under = DATA / f"repl-{dialect}" / "test" / name
+    return under if under.suffix == ".in" else under.with_name(under.name + ".in")
+
+
+def load_transcript(path: Path, dialect: str) -> list[tuple[str, str]]:
+    queries = read_requests(path.read_text().splitlines(keepends=True), dialect)
+    requests = [q for q in queries if not q.startswith(("#", "--"))]
+    out_path = path.with_name(path.name[: -len(".in")] + ".expected.out")
+    replies = [r for r in out_path.read_text().split("\n\n") if r.strip()]
+    return list(zip(requests, replies, strict=True))
+
+
 def serve(args: argparse.Namespace) -> int:
     transcript: list[tuple[str, str]] | None = None
     if args.transcript is not None:
-        requests = list(read_requests(args.transcript.read_text().splitlines(keepends=True)))
-        out_path = args.transcript.with_name(args.transcript.name[: -len(".in")] + ".expected.out")
-        replies = [r for r in out_path.read_text().split("\n\n") if r.strip()]
-        transcript = list(zip(requests, replies, strict=True))
+        transcript = load_transcript(transcript_path(args.transcript, args.dialect), args.dialect)
     script = json.loads(args.script.read_text()) if args.script else {}
-    scripted = Scripted(script)
-    for i, text in enumerate(read_requests(sys.stdin)):
+    scripted = Scripted(script, args.dialect)
+    i = 0
+    for text in read_requests(sys.stdin, args.dialect):
+        if text == "":  # getLines at the end of input: the loop returns
+            break
+        if text.startswith(("#", "--")):  # skipped, no reply (REPL/Main.lean, loop)
+            continue
         received = time.monotonic()
         if args.log is not None:
             with open(args.log, "a", encoding="utf-8") as log:
-                log.write(json.dumps(text) + "\n")
+                log.write(json.dumps(text.rstrip("\n")) + "\n")
         if args.hang:
             time.sleep(10**6)
         busy = args.delay + (args.warmup if i == 0 else 0.0)
@@ -270,22 +340,23 @@ def serve(args: argparse.Namespace) -> int:
             per_request_faults(marker_text(text))
             if transcript is not None:
                 expected, reply = transcript[i] if i < len(transcript) else ("", "")
-                if text != expected:
+                if text.rstrip("\n") != expected.rstrip("\n"):
                     reply = lean_style({"message": f"standin: unexpected request {i}"})
             else:
-                try:
-                    request = json.loads(text, strict=False)
-                except json.JSONDecodeError as exc:
-                    request = None
-                    reply = lean_style({"message": f"Could not parse JSON:\n{exc}"})
-                if request is not None:
-                    reply = scripted.answer(request)
+                reply = scripted.answer(parse_request(text))
             # Answer `busy` seconds after the request arrived, our own work included.
             time.sleep(max(0.0, busy - (time.monotonic() - received)))
             write(reply + "\n\n")
         except _Answered:
             pass
-        if i + 1 == args.crash_after:
+        except BadRequest as exc:
+            # `parse` throws an IO.userError of the error object; `main` does not catch it, so
+            # the runtime prints it (lean_io_result_show_error) and the process exits with 1.
+            sys.stderr.write(f"uncaught exception: {lean_style({'message': str(exc)})}\n")
+            sys.stderr.flush()
+            return 1
+        i += 1
+        if i == args.crash_after:
             sys.stderr.write("standin: crash-after reached\n")
             return 5
     return 0

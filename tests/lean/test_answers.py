@@ -34,7 +34,8 @@ def proof(value: str, *, definition: str = "abbrev putnam_2020_a1_solution : ℕ
 
 
 def planned(code: str, statement: str) -> Plan:
-    result = plan(code, HEADER + statement)
+    # a fixed reference name (each check's is fresh) to compare the command with
+    result = plan(code, HEADER + statement, reference_name="stepprover_reference_statement")
     assert isinstance(result, Plan), result
     return result
 

@@ -278,3 +278,73 @@ def test_progress_lines_only_move_forward() -> None:
     ok = _Run(returncode=0, stage=_Stage.KERNEL, success_line=True)
     assert judge(ok, timeout=1, max_rss_mb=1) == (Outcome.PROVED, "")
     assert SUCCESS_LINE == "Your solution is okay!"
+
+
+@pytest.mark.parametrize(("lean", "rev"), [("v4.20.0-rc5", "9010084"), ("v4.30.0", "1cfc5d8")])
+async def test_each_pinned_comparator_gets_the_config_keys_it_requires(
+    tmp_path: Path, lean: str, rev: str
+) -> None:
+    """comparator at 1cfc5d8 (tag v4.30.0) declares ``enable_nanoda : Bool`` without a
+    default in ``structure Config`` (Main.lean), so a config without it fails to parse
+    there; 9010084 has only the four keys. The stand-in reads the config as ``rev`` does."""
+    from stepprover.lean.toolchain import LeanSetup
+
+    pinned = GoldTools.from_setup(LeanSetup(root=tmp_path / "lean", lean_version=lean))
+    tools = dataclasses.replace(
+        make_tools(tmp_path),
+        config_extra=pinned.config_extra,
+        env={**os.environ, "STANDIN_COMPARATOR_REV": rev},
+    )
+    assert (await GoldChecker(tools).check(STATEMENT, PROOF)).outcome is Outcome.PROVED
+    [project] = tools.projects.iterdir()
+    sent = json.loads((project / "comparator.json").read_text())
+    assert ("enable_nanoda" in sent) is (rev == "1cfc5d8")
+    if rev == "1cfc5d8":
+        assert sent["enable_nanoda"] is False  # nanoda is not installed by `lean setup`
+        without = dataclasses.replace(tools, config_extra={}, projects=tmp_path / "other")
+        verdict = await GoldChecker(without).check(STATEMENT, PROOF)
+        assert verdict.outcome is Outcome.CRASH and "enable_nanoda" in verdict.reason
+
+
+async def test_a_theorem_named_in_guillemets_is_named_as_comparator_reads_names(
+    tools: GoldTools,
+) -> None:
+    statement = STATEMENT.replace("theorem mathd_algebra_10", "theorem «my theorem»")
+    verdict = await GoldChecker(tools).check(
+        statement, PROOF.replace("mathd_algebra_10", "«my theorem»")
+    )
+    assert verdict.outcome is Outcome.PROVED, verdict.reason + verdict.output_tail
+    [project] = tools.projects.iterdir()
+    assert json.loads((project / "comparator.json").read_text())["theorem_names"] == ["my theorem"]
+
+
+async def test_a_name_comparator_cannot_spell_is_a_clear_crash(tools: GoldTools) -> None:
+    statement = STATEMENT.replace("theorem mathd_algebra_10", "theorem «a.b»")
+    proof = PROOF.replace("mathd_algebra_10", "«a.b»")
+    verdict = await GoldChecker(tools).check(statement, proof)
+    assert verdict.outcome is Outcome.CRASH and "cannot name theorem «a.b»" in verdict.reason
+    assert not tools.projects.exists() or not any(tools.projects.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("components", "written"),
+    [
+        (("mathd_algebra_10",), "mathd_algebra_10"),
+        (("Foo", "bar'"), "Foo.bar'"),
+        (("my theorem",), "my theorem"),
+        (("a.b",), None),
+        ((" padded",), None),
+        (("",), None),
+    ],
+)
+def test_comparator_name(components: tuple[str, ...], written: str | None) -> None:
+    from stepprover.lean.gold import comparator_name
+
+    assert comparator_name(components) == written
+
+
+def test_tools_for_a_lean_without_pins_add_no_config_keys(tmp_path: Path) -> None:
+    from stepprover.lean.toolchain import LeanSetup
+
+    tools = GoldTools.from_setup(LeanSetup(root=tmp_path, lean_version="v4.24.0"))
+    assert tools.config_extra == {} and tools.missing()

@@ -692,3 +692,74 @@ def test_an_import_block_that_is_not_imports_is_odd() -> None:
     assert odd_imports("garbage here") == ["garbage here"]
     assert odd_imports("import Mathlib Aesop") == ["Aesop"]
     assert odd_imports("import «..».tmp.x") == ["«..».tmp.x"]
+
+
+# -- reading the text as Lean's tokenizer does ---------------------------------------------------
+
+SPOOF = (
+    "@[command_elab Lean.Parser.Command.printAxioms] def spoof : "
+    "Lean.Elab.Command.CommandElab := fun _ => pure ()"
+)
+
+
+def test_text_after_times_prime_quote_is_code_as_lean_reads_it() -> None:
+    # Lean: `×'` (a core token), the string `"' Nat) "`, then code: the spoof is seen and refused
+    body = (
+        "theorem helper : (fun (_ : Type) (_ : String) => True) (Nat ×'\"' Nat) \") := trivial\n"
+        + SPOOF
+        + '\n-- "\n'
+        + STATEMENT
+        + "  norm_num"
+    )
+    findings = prefilter(body, imports="import Mathlib")
+    assert "@[command_elab]" in {f.rule for f in findings}
+    assert {f.line for f in findings if f.rule == "@[command_elab]"} == {2}
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ('  have := (⊹"x")', "ambiguous opener"),
+        ("  have := (1 ⊹-- c\n  )", "ambiguous opener"),
+        ("  exact ∑' n, f n", "ambiguous opener"),  # Mathlib's, and Mathlib is not imported
+        ("  exact théorème", "uncertain identifier character"),
+        ("  exact 2e", "lexical error"),
+    ],
+)
+def test_undecidable_or_broken_text_is_refused_with_rule_and_line(line: str, rule: str) -> None:
+    findings = prefilter(STATEMENT + "  norm_num\n" + line + "\n", line_offset=10)
+    assert (rule, 13) in {(f.rule, f.line) for f in findings}
+
+
+def test_mathlib_tokens_with_a_quote_are_read_when_mathlib_is_imported() -> None:
+    body = STATEMENT + "  have : f ⁻¹' s = f ⁻¹' s := rfl\n  norm_num\n"
+    assert prefilter(body, imports="import Mathlib\nimport Aesop") == []
+    assert {f.rule for f in prefilter(body)} == {"ambiguous opener"}
+
+
+def test_bounds_are_refusals_of_their_own() -> None:
+    many = STATEMENT + "  " + "skip; " * 30_000 + "norm_num\n"
+    assert [f.rule for f in prefilter(many)] == ["too many tokens"]
+    long_name = STATEMENT + "  exact " + ".".join(["h"] * 700) + "\n"
+    assert [f.rule for f in prefilter(long_name)] == ["overlong identifier"]
+    deadline_passed = prefilter(STATEMENT + "  skip\n" * 3000, deadline=0.0)
+    assert [f.rule for f in deadline_passed] == ["time limit"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "theorem t : True := by\n  " + "1 in " * 4000 + "trivial\n",
+        "theorem t : True := by\n  aesop (add safe x" + ", unsafe a" * 4000 + ")\n",
+        "theorem t : True := by\n  exact " + "(" * 3000 + "trivial" + ")" * 3000 + "\n",
+        "".join(f"@[simp] theorem t{i} : True := trivial\n" for i in range(1500)),
+        "open " + "open " * 3000 + "Nat\ntheorem t : True := trivial\n",
+    ],
+)
+def test_shapes_that_were_quadratic_are_still_accepted(body: str) -> None:
+    # each used to walk back per token (to the command start, the enclosing bracket, the
+    # attribute) or forward per `open`; read in one pass now, with the same verdict: accepted
+    assert prefilter(body) == []
+    # and a refused word after it is still found, at its line
+    refused = body + "theorem u : True := by\n  run_tac pure ()\n"
+    assert ("run_tac", body.count("\n") + 2) in {(f.rule, f.line) for f in prefilter(refused)}

@@ -19,9 +19,9 @@ from stepprover.lean.protocol import (
     parse_reply,
     split_messages,
 )
-from tests.conftest import TRANSCRIPTS
+from tests.conftest import DATA, TRANSCRIPT_SETS
 
-EXPECTED = sorted(TRANSCRIPTS.rglob("*.expected.out"))
+EXPECTED = sorted(p for folder in TRANSCRIPT_SETS.values() for p in folder.rglob("*.expected.out"))
 
 
 def key_paths(value: Any, prefix: str = "") -> list[str]:
@@ -37,12 +37,14 @@ def key_paths(value: Any, prefix: str = "") -> list[str]:
     return []
 
 
-def test_transcripts_are_present() -> None:
-    assert len(EXPECTED) >= 70, f"golden transcripts missing under {TRANSCRIPTS}"
-    assert any("Mathlib" in str(p) for p in EXPECTED)
+@pytest.mark.parametrize(("dialect", "at_least"), [("v4.20.1", 60), ("v4.33.0-rc2", 70)])
+def test_transcripts_are_present(dialect: str, at_least: int) -> None:
+    found = sorted(TRANSCRIPT_SETS[dialect].rglob("*.expected.out"))
+    assert len(found) >= at_least, f"golden transcripts missing under {TRANSCRIPT_SETS[dialect]}"
+    assert any("Mathlib" in str(p) for p in found)
 
 
-@pytest.mark.parametrize("path", EXPECTED, ids=lambda p: str(p.relative_to(TRANSCRIPTS)))
+@pytest.mark.parametrize("path", EXPECTED, ids=lambda p: str(p.relative_to(DATA)))
 def test_every_golden_reply_parses_and_reserialises_losslessly(path: Path) -> None:
     for text in split_messages(path.read_text()):
         reply = parse_reply(text)
@@ -106,7 +108,7 @@ def test_every_golden_request_matches_a_request_model() -> None:
         "tactic": TacticRequest,
     }
     seen = 0
-    for path in TRANSCRIPTS.rglob("*.in"):
+    for path in (p for folder in TRANSCRIPT_SETS.values() for p in folder.rglob("*.in")):
         for text in split_messages(path.read_text()):
             raw = json.loads(text, strict=False)
             kind = next((k for k in models if k in raw), None)
@@ -115,4 +117,4 @@ def test_every_golden_request_matches_a_request_model() -> None:
             request = models[kind].model_validate(raw)
             assert request.to_json() == raw
             seen += 1
-    assert seen > 100
+    assert seen > 200

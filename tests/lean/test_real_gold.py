@@ -57,7 +57,15 @@ def test_real_proof_is_proved_and_the_cost_is_printed(
 @pytest.mark.parametrize(
     ("old", "new", "reason"),
     [
-        ("abs ((120 : ℝ)", "abs ((121 : ℝ)", "do not match"),
+        # a false statement: norm_num fails, the solution does not build (comparator's lake
+        # build in the solution stage), which is reported before any comparison
+        ("abs ((120 : ℝ)", "abs ((121 : ℝ)", "does not build"),
+        # a true statement of another theorem under the same name: built, then compared
+        (
+            "abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by\n  norm_num [abs_of_nonneg]",
+            "(2 : ℕ) + 2 = 4 := by\n  norm_num",
+            "do not match",
+        ),
         ("norm_num [abs_of_nonneg]", "sorry", "sorryAx"),
         ("norm_num [abs_of_nonneg]", "norm_num [abs_of_nonneg]\n  exact absurd rfl foo", ""),
     ],
@@ -68,3 +76,15 @@ def test_real_refusals(checker: GoldChecker, old: str, new: str, reason: str) ->
     verdict = asyncio.run(checker.check(STATEMENT, PROOF.replace(old, new)))
     assert verdict.outcome is Outcome.REJECTED, verdict.reason + "\n" + verdict.output_tail
     assert reason in verdict.reason
+
+
+@pytest.mark.timeout(3600)
+def test_a_theorem_named_in_guillemets_is_checked(checker: GoldChecker) -> None:
+    """Settles that the name handed to comparator (components joined by dots, no
+    guillemets: its config is read with ``String.toName``) finds the theorem."""
+    import asyncio
+
+    header = STATEMENT.split("theorem")[0]
+    statement = header + "theorem «my theorem» : (2 : ℕ) + 2 = 4 := by\n"
+    verdict = asyncio.run(checker.check(statement, statement + "  norm_num\n"))
+    assert verdict.outcome is Outcome.PROVED, verdict.reason + "\n" + verdict.output_tail

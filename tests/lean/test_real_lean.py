@@ -37,12 +37,14 @@ async def test_real_proof_is_proved(verifier: LeanVerifier) -> None:
         (("norm_num [abs_of_nonneg]", "sorry"), Outcome.SORRY),
         (("norm_num [abs_of_nonneg]", "linarith [foo]"), Outcome.LEAN_ERROR),
         (("norm_num [abs_of_nonneg]", "native_decide"), None),
+        # the changed statement is false, so `norm_num` fails inside the proof: Lean's error is
+        # in the proof's own lines (lean_error) before any comparison with the statement
         (
             (
                 "theorem mathd_algebra_10 : abs ((120 : ℝ)",
                 "theorem mathd_algebra_10 : abs ((121 : ℝ)",
             ),
-            Outcome.REJECTED,
+            Outcome.LEAN_ERROR,
         ),
     ],
 )
@@ -117,3 +119,40 @@ async def test_statement_comparison_is_alpha_equivalence(verifier: LeanVerifier)
         verdict.outcome is Outcome.REJECTED
         and "does not prove the given statement" in verdict.reason
     )
+
+
+UNIVERSE_CASES = [
+    # (statement, proof body, proved?)
+    (
+        "theorem u1 {α : Type*} [CommMonoid α] (a b : α) : a * b = b * a",
+        "exact mul_comm a b",
+        True,
+    ),
+    ("theorem u2 {α : Sort u} (a : α) : id a = a", "rfl", True),  # auto-bound universe
+    ("theorem u3 {α : Sort _} (a : α) : id a = a", "rfl", True),  # a universe metavariable
+]
+
+
+@pytest.mark.parametrize(("statement", "body", "proved"), UNIVERSE_CASES)
+async def test_universe_polymorphic_statements_are_compared(
+    verifier: LeanVerifier, statement: str, body: str, proved: bool
+) -> None:
+    """Settles that the statement check accepts a universe-polymorphic theorem proved as
+    stated (``#guard_expr … =ₐ …`` compared fresh universe metavariables and refused it),
+    and that the one-line ``#eval`` of ``verify.statement_check`` elaborates at all."""
+    given = HEADER + statement + " := by\n"
+    verdict = await verifier.check(given + f"  {body}\n", statement=given)
+    assert verdict.proved is proved, verdict.reason
+
+
+async def test_a_less_general_theorem_does_not_prove_a_polymorphic_statement(
+    verifier: LeanVerifier,
+) -> None:
+    """Settles that instantiating the universes by position does not let a monomorphic
+    theorem (``Type``) pass for a universe-polymorphic statement (``Type*``)."""
+    statement = HEADER + "theorem u4 {α : Type*} [CommMonoid α] (a b : α) : a * b = b * a"
+    statement += " := by\n"
+    special = statement.replace("Type*", "Type") + "  exact mul_comm a b\n"
+    verdict = await verifier.check(special, statement=statement)
+    assert verdict.outcome is Outcome.REJECTED, verdict.reason
+    assert "does not prove the given statement" in verdict.reason

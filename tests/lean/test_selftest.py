@@ -31,6 +31,7 @@ KINDS = {
     "probe spoofing",
     "output truncation",
     "lexer desync",
+    "overlong input",
 }
 
 
@@ -67,6 +68,22 @@ def test_the_suite_holds_a_case_for_the_header_the_options_and_the_derived_lists
         "import_beyond_the_header",
         "a_def_of_its_own_beside_the_statements",
     } <= names
+
+
+def test_the_suite_has_the_token_desync_reference_name_and_bound_cases() -> None:
+    names = {c.name for c in EXPLOITS}
+    assert {
+        "token_desync_times_prime",
+        "quote_after_unknown_symbol",
+        "comment_after_unknown_symbol",
+        "reference_name_in_comment",
+        "overlong_token_count",
+        "overlong_identifier",
+    } <= names
+    reasons = {r.case.name: r.reason for r in selftest.dry_run(EXPLOITS)}
+    assert "`ambiguous opener`" in reasons["quote_after_unknown_symbol"]
+    assert "`@[command_elab]`" in reasons["token_desync_times_prime"]
+    assert "`too many tokens`" in reasons["overlong_token_count"]
 
 
 def test_dry_run_refuses_no_honest_proof_and_stops_each_exploit_where_expected() -> None:

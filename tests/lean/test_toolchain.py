@@ -29,7 +29,7 @@ def test_default_plan_is_the_reference_setup(tmp_path: Path) -> None:
     setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
     steps = setup_plan(setup)
     assert setup.toolchain == "leanprover/lean4:v4.20.0-rc5"
-    assert [s.done for s in steps] == [False] * 7
+    assert [s.done for s in steps] == [False] * 9
     commands = [" ".join(s.argv) for s in steps]
     assert "elan-init.sh" in commands[0] and "--default-toolchain none" in commands[0]
     assert commands[1].endswith("toolchain install leanprover/lean4:v4.20.0-rc5")
@@ -38,6 +38,11 @@ def test_default_plan_is_the_reference_setup(tmp_path: Path) -> None:
     assert commands[4].endswith("lake build") and steps[4].cwd == setup.repl_dir
     assert "--branch v4.20.0-rc5" in commands[5] and "mathlib4" in commands[5]
     assert commands[6].endswith("lake exe cache get") and steps[6].cwd == setup.mathlib_dir
+    # then what the pinned REPL's test/Mathlib/test.sh runs after the cache
+    assert commands[7].endswith("lake build Mathlib") and steps[7].cwd == setup.mathlib_dir
+    # and the REPL, started as verification starts it, must answer `import Mathlib` with env 0
+    assert steps[8].argv == list(setup.process_config().command)
+    assert steps[8].stdin == b'{"cmd": "import Mathlib"}\n\n' and steps[8].check is not None
 
 
 def test_versions_are_configurable(tmp_path: Path) -> None:
@@ -55,7 +60,7 @@ def test_versions_are_configurable(tmp_path: Path) -> None:
 def test_plan_skips_what_is_present_and_doctor_reports_it(tmp_path: Path) -> None:
     setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
     fake_install(setup, built=False)
-    assert [s.done for s in setup_plan(setup)] == [True, True, True, True, False, True, False]
+    assert [s.done for s in setup_plan(setup)] == [True] * 4 + [False, True] + [False] * 3
     checks = {c.name: c for c in doctor(setup)}
     assert (
         not checks["build the REPL"].ok and "stepprover lean setup" in checks["build the REPL"].fix
@@ -66,6 +71,12 @@ def test_plan_skips_what_is_present_and_doctor_reports_it(tmp_path: Path) -> Non
     olean = setup.mathlib_dir / ".lake" / "build" / "lib" / "lean" / "Mathlib.olean"
     olean.parent.mkdir(parents=True)
     olean.write_text("")
+    checks = {c.name: c for c in doctor(setup)}
+    # files present are not a Mathlib that builds nor a REPL that answers: only running them is
+    assert not checks["build Mathlib (what the cache lacks)"].ok
+    assert not checks["check that the REPL answers `import Mathlib` with env 0"].ok
+    for stamp in (setup.mathlib_stamp, setup.repl_stamp):
+        stamp.write_text(setup.version_label)
     assert all(c.ok for c in doctor(setup))
     config = setup.process_config()
     assert config.command[-1] == str(setup.repl_binary) and config.cwd == setup.mathlib_dir
@@ -177,3 +188,81 @@ def test_landlock_abi_is_a_positive_version_or_none() -> None:
 
     abi = landlock_abi()
     assert abi is None or abi >= 1
+
+
+def standin_tools(setup: LeanSetup, repl_args: list[str]) -> None:
+    """The stand-in lake as elan's `lake` and the stand-in REPL as the built REPL binary."""
+    import sys
+
+    fakes = Path(__file__).parents[1] / "fakes"
+    lake = setup.elan_home / "bin" / "lake"
+    lake.parent.mkdir(parents=True, exist_ok=True)
+    lake.write_text(f'#!/bin/sh\nexec {sys.executable} {fakes / "standin_lake.py"} "$@"\n')
+    lake.chmod(0o755)
+    setup.repl_binary.parent.mkdir(parents=True, exist_ok=True)
+    args = " ".join(repl_args)
+    setup.repl_binary.write_text(
+        f'#!/bin/sh\nexec {sys.executable} {fakes / "standin_repl.py"} {args} "$@"\n'
+    )
+    setup.repl_binary.chmod(0o755)
+    (setup.mathlib_dir / "Mathlib.lean").write_text("-- the stand-in lake builds this\n")
+
+
+def test_setup_builds_mathlib_then_checks_the_repl_and_doctor_says_what_it_verified(
+    tmp_path: Path,
+) -> None:
+    setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
+    fake_install(setup, built=True)
+    standin_tools(setup, [])
+    log: list[str] = []
+    run_plan(setup_plan(setup), log=log.append)
+    ran = [line for line in log if line.startswith("[running]")]
+    assert len(ran) == 2 and "lake build Mathlib" in ran[0] and str(setup.repl_binary) in ran[1]
+    checks = {c.name: c for c in doctor(setup)}
+    assert all(c.ok for c in checks.values())
+    built = checks["build Mathlib (what the cache lacks)"]
+    answered = checks["check that the REPL answers `import Mathlib` with env 0"]
+    assert built.evidence.startswith("verified: `lake build Mathlib` exited 0")
+    assert answered.evidence.startswith("verified: the REPL answered `import Mathlib` with env 0")
+    assert checks["build the REPL"].evidence.startswith("file exists:")
+    assert all(line.startswith("[done]") for line in _rerun(setup))
+
+
+def _rerun(setup: LeanSetup) -> list[str]:
+    log: list[str] = []
+    run_plan(setup_plan(setup), log=log.append)
+    return log
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (
+            {"messages": [{"severity": "error", "pos": {"line": 1, "column": 0},
+                           "endPos": None, "data": "unknown module prefix 'Mathlib'"}]},
+            "`import Mathlib` failed in the REPL: unknown module prefix",
+        ),
+        ({"message": "Unknown environment."}, "the REPL refused `import Mathlib`"),
+    ],
+)  # fmt: skip
+def test_setup_is_not_done_while_the_repl_does_not_answer_import_mathlib(
+    tmp_path: Path, script_file, reply: dict[str, object], why: str
+) -> None:
+    setup = LeanSetup(root=tmp_path / "lean", elan_home=tmp_path / "elan")
+    fake_install(setup, built=True)
+    standin_tools(setup, ["--script", script_file({"import Mathlib": reply})])
+    with pytest.raises(SetupError, match="answers `import Mathlib`") as failed:
+        run_plan(setup_plan(setup), log=lambda _: None)
+    assert why in str(failed.value)
+    assert setup.mathlib_stamp.exists() and not setup.repl_stamp.exists()
+    assert not all(c.ok for c in doctor(setup))
+
+
+def test_the_repl_check_reads_the_pinned_repls_recorded_answer() -> None:
+    from stepprover.lean.toolchain import check_mathlib_reply
+    from tests.conftest import TRANSCRIPTS
+
+    recorded = (TRANSCRIPTS / "Mathlib" / "test" / "exact.expected.out").read_bytes()
+    assert check_mathlib_reply(recorded) is None
+    assert "env 1" in str(check_mathlib_reply(b'{"env": 1}\n\n'))
+    assert "no reply" in str(check_mathlib_reply(b""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from stepprover.data.problems import bundled_path, load_jsonl
+from stepprover.lean.lean_texts import STATEMENT_MISMATCH
 from stepprover.lean.pool import ReplPool
 from stepprover.lean.protocol import Message, reply_from_json
 from stepprover.lean.verify import (
@@ -23,6 +25,8 @@ from stepprover.lean.verify import (
     axioms_report,
     judge,
     plan,
+    plan_off_loop,
+    statement_check,
 )
 from tests.conftest import standin_pool_config
 
@@ -32,16 +36,12 @@ STATEMENT = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n"
 # 02637a033e9d4f8f99001e01925625452fbb77c4: `'{constName}' depends on axioms: {list}` and
 # `'{constName}' does not depend on any axioms`; the list is a Format that wraps lines.
 STD_AXIOMS = "'t1' depends on axioms: [propext,\n Classical.choice,\n Quot.sound]"
-# `#guard_expr` failure: Lean src/Lean/Elab/Tactic/GuardExpr.lean (evalGuardExprCmd) at commit
-# 703d76cc08763da5583118c1691c4f596d731eb8 (in core since lean4 PR #3297, so in v4.20):
-# "failed: {r}{eq} {p} is not true".
-GUARD_FAILED = (
-    "failed: type_of% @_root_.stepprover_reference_statement =ₐ type_of% @_root_.t1 is not true"
-)
+# The statement check's failure: the error its `throwError` raises (verify.statement_check).
+GUARD_FAILED = STATEMENT_MISMATCH
 
 # Lines counted from the command's end (the stand-in's negative lines): the command ends with
 # the probe and a newline, so -2 is the last probe line. With a statement the probe is
-# `#guard_expr` (-3) then `#print axioms` (-2), after two blank lines: the tactic line is -6.
+# the statement check (-3) then `#print axioms` (-2), after two blank lines: the tactic line is -6.
 AXIOMS, GUARD, TACTIC = -2, -3, -6
 
 
@@ -93,7 +93,7 @@ SCRIPT = [
     # Lean finds t1's type different from the statement's: the comparison (only sent with a
     # statement, right after the proof) fails; without a statement the same proof passes
     [
-        "case_other_type\n\n\n#guard_expr",
+        "case_other_type\n\n\n#eval",
         {"messages": [msg("error", GUARD, GUARD_FAILED), msg("info", AXIOMS, STD_AXIOMS)]},
     ],
     ["case_other_type", {"messages": [msg("info", AXIOMS, STD_AXIOMS)]}],
@@ -102,9 +102,12 @@ SCRIPT = [
     ["case_statement_broken", {"messages": [msg("error", 9, "unknown identifier 'foo'")]}],
     [
         "case_runs_into_probe",
-        {"messages": [msg("error", GUARD, "unexpected token '#guard_expr'; expected term")]},
+        {"messages": [msg("error", GUARD, "unexpected token '#eval'; expected term")]},
     ],
-    ["case_lean_error_reply", {"message": "Lean error:\nbad"}],
+    # REPL/Main.lean runCommand at bump_to_v4.20.1: an exception while processing a command is
+    # answered {"message": ex.toString}, with no "Lean error:" prefix (only runProofStep adds it)
+    ["case_command_threw", {"message": "(kernel) deep recursion detected"}],
+    ["case_unknown_env", {"message": "Unknown environment."}],
 ]
 
 
@@ -139,8 +142,16 @@ async def test_lean_error_with_positions_in_file_coordinates(verifier: LeanVerif
 
 
 async def test_lean_error_reply(verifier: LeanVerifier) -> None:
-    verdict = await verifier.check(proof("case_lean_error_reply"))
-    assert verdict.outcome is Outcome.LEAN_ERROR and "bad" in verdict.reason
+    verdict = await verifier.check(proof("case_command_threw"))
+    assert verdict.outcome is Outcome.LEAN_ERROR and "deep recursion" in verdict.reason
+    assert verdict.attempts == 1  # Lean's answer to this text: not a crash, not retried
+
+
+async def test_an_unknown_environment_is_the_pools_fault_not_the_proofs(
+    verifier: LeanVerifier,
+) -> None:
+    verdict = await verifier.check(proof("case_unknown_env"))
+    assert verdict.outcome is Outcome.CRASH and verdict.reason == "Unknown environment."
 
 
 @pytest.mark.parametrize("case", ["case_sorry_old", "case_sorry_new", "case_sorry_hidden"])
@@ -251,15 +262,45 @@ def planned(code: str, statement: str | None = None) -> Plan:
 def test_statement_block_comes_first_renamed_and_the_probe_compares_with_lean() -> None:
     p = planned(proof("nlinarith"), STATEMENT)
     lines = p.command.splitlines()
-    assert lines[0] == "section" and f"theorem _root_.{REFERENCE_NAME} (x : ℝ)" in p.command
-    assert p.command.index(REFERENCE_NAME) < p.command.index("theorem t1")
-    assert lines[p.probe_line - 1] == (
-        f"#guard_expr type_of% @_root_.{REFERENCE_NAME} =ₐ type_of% @_root_.t1"
-    )
+    copy = p.reference_name
+    assert copy.startswith(REFERENCE_NAME + "_") and len(copy) > len(REFERENCE_NAME) + 8
+    assert lines[0] == "section" and f"theorem _root_.{copy} (x : ℝ)" in p.command
+    assert p.command.index(copy) < p.command.index("theorem t1")
+    assert lines[p.probe_line - 1] == statement_check("t1", copy)
     assert lines[p.probe_line] == "#print axioms _root_.t1"
     assert p.names == ["t1"] and p.compares_statement
     # a line of the proof maps back to its line in the submitted file
     assert lines[9 - 1 - p.line_shift] == "  nlinarith"
+
+
+UNIVERSE_STATEMENT = (
+    "import Mathlib\n\ntheorem my_comm {α : Type*} [CommMonoid α] (a b : α) : a * b = b * a := by\n"
+)
+
+
+def test_a_universe_polymorphic_statement_is_compared_with_shared_universe_parameters() -> None:
+    """The command sent compares the two constants' types after giving the proof's theorem
+    the statement's universe parameters, position by position: ``#guard_expr … =ₐ …`` would
+    compare two sets of fresh universe metavariables, which are never ``Expr.eqv``."""
+    code = UNIVERSE_STATEMENT.replace(":= by\n", ":= by\n  exact mul_comm a b\n")
+    p = planned(code, UNIVERSE_STATEMENT)
+    check = p.command.splitlines()[p.probe_line - 1]
+    assert check == (
+        "#eval show _root_.Lean.MetaM _root_.Unit from do "
+        f"let r ← _root_.Lean.getConstInfo ``_root_.{p.reference_name}; "
+        "let t ← _root_.Lean.getConstInfo ``_root_.my_comm; "
+        "let us := r.levelParams.map _root_.Lean.Level.param; "
+        "unless t.levelParams.length == us.length && "
+        "(t.instantiateTypeLevelParams us).eqv r.type do "
+        f'throwError "{STATEMENT_MISMATCH}"'
+    )
+    assert "#guard_expr" not in p.command and "type_of%" not in p.command
+    assert p.command.splitlines()[p.probe_line] == "#print axioms _root_.my_comm"
+
+
+def test_the_statement_check_names_guillemet_and_private_theorems_as_written() -> None:
+    assert "``_root_.«my thm»;" in statement_check("«my thm»")
+    assert "``_root_.Foo.bar;" in statement_check("Foo.bar")
 
 
 def test_without_statement_every_declared_theorem_is_checked_by_resolved_name() -> None:
@@ -441,7 +482,7 @@ def test_the_proof_may_not_borrow_the_statements_sorried_copy() -> None:
     attack = HEADER + (
         f"theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  exact _root_.{REFERENCE_NAME} x h\n"
     )
-    assert "names stepprover_reference_statement" in str(plan(attack, STATEMENT))
+    assert "mentions stepprover_reference_statement" in str(plan(attack, STATEMENT))
     honest = HEADER + (
         "theorem reference_statement (x : ℝ) (h : x = 2) : x + x = 4 := by linarith\n"
         "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := reference_statement x h\n"
@@ -518,3 +559,49 @@ def test_judging_a_proof_that_carries_the_statements_preamble() -> None:
     assert ok.outcome is Outcome.PROVED, ok.reason
     wrong = judge(reply(msg("warning", tactic, "declaration uses 'sorry'")), planned)
     assert wrong.outcome is Outcome.SORRY
+
+
+def test_the_reference_copy_gets_a_fresh_name_for_each_check() -> None:
+    first, second = planned(proof("nlinarith"), STATEMENT), planned(proof("nlinarith"), STATEMENT)
+    assert first.reference_name != second.reference_name
+    assert first.reference_name in first.command and second.reference_name not in first.command
+
+
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "  -- stepprover_reference_statement_0123456789abcdef\n",
+        '  have : "stepprover_reference_statement" = "" := sorry\n',
+        "  /- «stepprover_reference_statement_x» -/\n",
+    ],
+)
+def test_any_mention_of_the_reference_prefix_is_refused(mention: str) -> None:
+    # a comment or a string in one reading may be code in another: refused wherever it is
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + mention + "  linarith\n"
+    assert "mentions stepprover_reference_statement" in str(plan(code, STATEMENT))
+
+
+async def test_reading_out_of_time_is_a_refusal_of_its_own(verifier: LeanVerifier) -> None:
+    slow = LeanVerifier(verifier.pool, VerifyConfig(timeout=2.0, prefilter_timeout=0.0))
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + "  skip\n" * 3000
+    verdict = await slow.check(code, statement=STATEMENT)
+    assert verdict.outcome is Outcome.REJECTED and verdict.reply is None
+    assert "`time limit`" in verdict.reason
+
+
+async def test_the_reading_runs_off_the_event_loop() -> None:
+    # a long text: while it is read, other tasks of the loop keep running
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n" + "  skip\n" * 20_000
+    reading = asyncio.ensure_future(plan_off_loop(code, None, VerifyConfig()))
+    ticks = 0
+    while not reading.done():
+        await asyncio.sleep(0)
+        ticks += 1
+    assert isinstance(await reading, Plan) and ticks > 1
+
+
+async def test_an_overlong_proof_is_rejected_with_rule_and_line(verifier: LeanVerifier) -> None:
+    code = HEADER + "theorem t1 (x : ℝ) (h : x = 2) : x + x = 4 := by\n  " + "skip; " * 60_000
+    verdict = await verifier.check(code, statement=STATEMENT)
+    assert verdict.outcome is Outcome.REJECTED and verdict.reply is None
+    assert verdict.reason.startswith("line 9: `too many tokens`")

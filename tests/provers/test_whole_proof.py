@@ -76,7 +76,7 @@ NO_CODE = "I could not find a proof."
 SCRIPT = [
     ["sorry\n\nset_option pp.all", {"messages": [{**TYPE, "pos": {"line": -2, "column": 0}}]}],
     # lines from the command's end: the proof's last line (it has no final newline) is 5th
-    # from the end (the verifier appends a blank line, `#guard_expr` and `#print axioms`)
+    # from the end (the verifier appends a blank line, the statement check and `#print axioms`)
     [
         "nlinarith [foo]",
         {

@@ -104,10 +104,13 @@ def lean_doctor(lean_dir: LeanDir = None, with_comparator: WithComparator = Fals
 
 
 def _table(checks: list[Check], title: str) -> Table:
-    table = Table("component", "status", "detail / fix", title=title)
+    table = Table("component", "status", "detail / fix", "checked by", title=title)
     for c in checks:
         table.add_row(
-            c.name, "[green]ok[/green]" if c.ok else "[red]missing[/red]", c.fix or c.detail
+            c.name,
+            "[green]ok[/green]" if c.ok else "[red]missing[/red]",
+            c.fix or c.detail,
+            c.evidence,
         )
     return table
 

@@ -20,6 +20,7 @@ from stepprover.data.problems import Problem
 from stepprover.errors import LeanUnavailable, Outage, RunStopped, outage_of
 from stepprover.eval.corrections import CorrectingProver, run_corrections
 from stepprover.eval.store import RunStore
+from stepprover.lean.lean_texts import UNKNOWN_ENVIRONMENT
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.protocol import CommandReply, ErrorReply
 from stepprover.lean.source import split_imports, with_sorry
@@ -217,8 +218,11 @@ def _judgement(outcome: CommandOutcome) -> tuple[bool, str] | None:
     if not outcome.ok:
         return None
     reply = outcome.parsed
-    if isinstance(reply, ErrorReply) and reply.message.startswith("Lean error"):
-        return False, reply.message
+    if isinstance(reply, ErrorReply):
+        # a command that throws is answered {"message": <exception>} (REPL/Main.lean
+        # runCommand; "Lean error:" prefixes only tactic replies): Lean's judgement, except
+        # an environment the pool named and the REPL lacks
+        return None if reply.message == UNKNOWN_ENVIRONMENT else (False, reply.message)
     if isinstance(reply, CommandReply):
         errors = [m.data for m in reply.messages if m.severity == "error"]
         return not errors, "; ".join(errors)

@@ -26,9 +26,14 @@ from dataclasses import dataclass
 from stepprover.lean.lexer import Kind, Token
 from stepprover.lean.source import Scan, name_components
 
-ANSWER_REFERENCE = "stepprover_reference_statement_answer_{}"
-"""Name of the reference copy of the i-th slot (it starts with ``verify.REFERENCE_NAME``, so
-a proof that names it is refused like one that names the reference theorem)."""
+
+def answer_reference(reference: str, index: int) -> str:
+    """Name of the reference copy of the i-th slot: the reference theorem's name (fresh for
+    each check, starting with ``verify.REFERENCE_NAME``, which no proof may mention) and a
+    suffix."""
+    return f"{reference}_answer_{index}"
+
+
 SLOT_COMMANDS = frozenset({"abbrev", "def"})
 """How a proof may give an answer (an ``abbrev`` unfolds where the value is compared)."""
 
@@ -84,23 +89,25 @@ def answer_slots(body: str, structure: Scan) -> list[AnswerSlot] | str:
     return slots
 
 
-def reference_text(slot: AnswerSlot, index: int) -> str:
+def reference_text(slot: AnswerSlot, index: int, reference: str) -> str:
     """What replaces the slot's definition in the reference block."""
     value = "sorry" if slot.value is None else slot.value
+    name = answer_reference(reference, index)
     return (
-        f"noncomputable abbrev _root_.{ANSWER_REFERENCE.format(index)} : {slot.type} := {value}\n"
+        f"noncomputable abbrev _root_.{name} : {slot.type} := {value}\n"
         f"variable ({slot.name} : {slot.type})"
     )
 
 
-def probe_lines(slots: list[tuple[int, AnswerSlot]]) -> list[str]:
-    """The checks of the proof's definitions, one command a line."""
+def probe_lines(slots: list[tuple[int, AnswerSlot]], reference: str) -> list[str]:
+    """The checks of the proof's definitions, one command a line (``reference``: the reference
+    theorem's name)."""
     lines = []
     for index, slot in slots:
-        reference = f"@_root_.{ANSWER_REFERENCE.format(index)}"
-        lines.append(f"#guard_expr type_of% @_root_.{slot.name} =ₐ type_of% {reference}")
+        answer = f"@_root_.{answer_reference(reference, index)}"
+        lines.append(f"#guard_expr type_of% @_root_.{slot.name} =ₐ type_of% {answer}")
         if slot.value is not None:
-            lines.append(f"#guard_expr @_root_.{slot.name} = {reference}")
+            lines.append(f"#guard_expr @_root_.{slot.name} = {answer}")
     return lines
 
 

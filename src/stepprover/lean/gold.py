@@ -33,7 +33,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import threading
@@ -46,15 +45,22 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from stepprover.errors import GoldUnavailable
+from stepprover.lean.lean_texts import (
+    COMPARATOR_CHILD_FAILED,
+    COMPARATOR_CONFIG_KEYS,
+    COMPARATOR_REFUSALS,
+    COMPARATOR_SUCCESS,
+    LAKE_ERROR_PREFIX,
+    UNCAUGHT_EXCEPTION,
+)
 from stepprover.lean.process import die_with_parent, kill_tree, tree_rss_mb
-from stepprover.lean.source import declared_theorems, split_imports, with_sorry
-from stepprover.lean.toolchain import LeanSetup, landlock_abi
+from stepprover.lean.source import scan, split_imports, with_sorry
+from stepprover.lean.toolchain import GOLD_PINS, LeanSetup, landlock_abi
 from stepprover.lean.verify import DEFAULT_ALLOWED_AXIOMS, Outcome, Verdict
 
 CHALLENGE = "Challenge"
 SOLUTION = "Solution"
-SUCCESS_LINE = "Your solution is okay!"
-_UNCAUGHT = "uncaught exception: "
+SUCCESS_LINE = COMPARATOR_SUCCESS
 _OUTPUT_KEEP_BYTES = 64 * 1024
 _LAKEFILE = """name = "stepprover_gold"
 packagesDir = "{packages}"
@@ -69,19 +75,6 @@ name = "Challenge"
 [[lean_lib]]
 name = "Solution"
 """
-
-# comparator's own messages that mean "this solution is refused" (Comparator/Compare.lean,
-# Comparator/Axioms.lean and Main.lean, at both pinned revisions). Anything else is a crash.
-_REFUSALS = re.compile(
-    r"Const(ant)? not found in (solution|target)"
-    r"|Const does not match between challenge and target"
-    r"|Challenge and solution (theorem statement do not match|constant kind don't match)"
-    r"|Illegal axiom detected"
-    r"|Solution constant is not a (theorem|definition)"
-    r"|Quotient constant mismatch"
-    r"|kernel reject"
-)
-_CHILD_FAILED = re.compile(r"Child exited with|process '[^']*' exited with code")
 
 
 class GoldConfig(BaseModel):
@@ -117,6 +110,9 @@ class GoldTools:
     lean4export only there; newer ones also read COMPARATOR_LANDRUN/LEAN4EXPORT)."""
     env: Mapping[str, str] | None = None
     """Environment to start from; ``None`` is ours."""
+    config_extra: Mapping[str, bool] = field(default_factory=dict)
+    """Config keys this comparator revision requires beyond the four every one reads
+    (``GoldPins.config_extra``; ``enable_nanoda`` from v4.30.0 on)."""
     require_landlock: bool = True
     """Refuse to run without Landlock: landrun's ``--best-effort`` (which comparator
     passes) would then run the solution's build unsandboxed. Off only for stand-ins."""
@@ -133,6 +129,7 @@ class GoldTools:
             toolchain=setup.toolchain,
             projects=setup.gold_projects,
             path_prefix=(setup.gold_bin, setup.elan_home / "bin"),
+            config_extra=_config_extra(setup.lean_version),
         )
 
     def missing(self) -> list[str]:
@@ -213,8 +210,8 @@ class _Run:
     def exception(self) -> str:
         """comparator's ``uncaught exception`` message (the last one), or ''."""
         err = self.stderr_tail.decode(errors="replace")
-        at = err.rfind(_UNCAUGHT)
-        return err[at + len(_UNCAUGHT) :].strip()[:2000] if at >= 0 else ""
+        at = err.rfind(UNCAUGHT_EXCEPTION)
+        return err[at + len(UNCAUGHT_EXCEPTION) :].strip()[:2000] if at >= 0 else ""
 
 
 async def _supervise(
@@ -301,8 +298,8 @@ def _follow(run: _Run, text: str) -> None:
     stage = _stage_of(text)
     if stage is not None and stage > run.stage:
         run.stage = stage
-    run.success_line = text == SUCCESS_LINE
-    if not run.first_error and text.startswith("error:"):
+    run.success_line = text == COMPARATOR_SUCCESS
+    if not run.first_error and text.startswith(LAKE_ERROR_PREFIX):
         run.first_error = text[:500]
 
 
@@ -322,19 +319,19 @@ def judge(run: _Run, *, timeout: float, max_rss_mb: float) -> tuple[Outcome, str
     if run.returncode == 0:
         if run.success_line:
             return Outcome.PROVED, ""
-        return Outcome.CRASH, f"comparator exited 0 without {SUCCESS_LINE!r}"
+        return Outcome.CRASH, f"comparator exited 0 without {COMPARATOR_SUCCESS!r}"
     thrown = run.exception()
     message = thrown or f"comparator exited with code {run.returncode}"
     if run.stage <= _Stage.CHALLENGE_EXPORT:
         return Outcome.CRASH, f"comparator failed before the solution was looked at: {message}"
-    if _REFUSALS.search(thrown):
+    if COMPARATOR_REFUSALS.search(thrown):
         return Outcome.REJECTED, f"comparator: {message}"
     if run.stage is _Stage.KERNEL and thrown and run.returncode == 1:
         return Outcome.REJECTED, f"comparator: the kernel rejects the solution: {message}"
-    if run.stage is _Stage.SOLUTION_BUILD and _CHILD_FAILED.search(message):
+    if run.stage is _Stage.SOLUTION_BUILD and COMPARATOR_CHILD_FAILED.search(message):
         detail = f": {run.first_error}" if run.first_error else ""
         return Outcome.REJECTED, f"comparator: the solution does not build ({message}){detail}"
-    if run.stage is _Stage.SOLUTION_EXPORT and _CHILD_FAILED.search(message):
+    if run.stage is _Stage.SOLUTION_EXPORT and COMPARATOR_CHILD_FAILED.search(message):
         return Outcome.REJECTED, f"comparator: lean4export cannot export the solution ({message})"
     return Outcome.CRASH, f"comparator failed: {message}"
 
@@ -368,14 +365,21 @@ class GoldChecker:
         ``... := by``). Never raises for anything the proof does; ``GoldUnavailable`` only
         when a tool cannot be started."""
         started = time.monotonic()
-        names = declared_theorems(split_imports(statement).body)[-1:]
-        if not names:
+        declared = scan(split_imports(statement).body).declarations[-1:]
+        if not declared:
             return GoldVerdict(outcome=Outcome.CRASH, reason="the statement declares no theorem")
+        name = comparator_name(declared[0].resolved)
+        if name is None:
+            return GoldVerdict(
+                outcome=Outcome.CRASH,
+                reason=f"comparator cannot name theorem {declared[0].full_name}: it reads "
+                "names with String.toName, which splits at every dot and trims each part",
+            )
         project = self.tools.projects / hashlib.sha256(statement.encode()).hexdigest()[:20]
         async with self._slots, self._project(project):
             try:
                 verdict = await self._prepare(project, statement) or await self._compare(
-                    project, names[0], code
+                    project, name, code
                 )
             except OSError as exc:
                 verdict = GoldVerdict(
@@ -442,12 +446,10 @@ class GoldChecker:
         shutil.copytree(project / "challenge-build", project / ".lake", symlinks=True)
         (project / f"{SOLUTION}.lean").write_text(code)
         config_path = project / "comparator.json"
-        config_path.write_text(json.dumps({
-            "challenge_module": CHALLENGE,
-            "solution_module": SOLUTION,
-            "theorem_names": [name],
-            "permitted_axioms": sorted(self.allowed_axioms),
-        }, indent=2))  # fmt: skip
+        values = (CHALLENGE, SOLUTION, [name], sorted(self.allowed_axioms))
+        config: dict[str, object] = dict(zip(COMPARATOR_CONFIG_KEYS, values, strict=True))
+        config.update(self.tools.config_extra)
+        config_path.write_text(json.dumps(config, indent=2))
         run = await _supervise(
             [*self.tools.lake, "env", *self.tools.comparator, str(config_path)], project,
             self._env(), self.config.timeout, self.config.max_rss_mb, self.config.rss_poll_interval,
@@ -467,6 +469,25 @@ class GoldChecker:
         env["COMPARATOR_LANDRUN"] = str(self.tools.landrun)
         env["COMPARATOR_LEAN4EXPORT"] = str(self.tools.lean4export)
         return env
+
+
+def _config_extra(lean_version: str) -> dict[str, bool]:
+    """The pinned comparator's extra config keys; none without pins (``missing`` then names
+    the tools that are not installed)."""
+    pins = GOLD_PINS.get(lean_version)
+    return dict(pins.config_extra) if pins else {}
+
+
+def comparator_name(components: tuple[str, ...]) -> str | None:
+    """How to write a name in comparator's config, or None if it cannot be written.
+
+    comparator turns each config name into a ``Name`` with ``String.toName`` (Lean
+    ``src/Lean/Data/NameMap.lean``: split at every ``.``, each part trimmed, no guillemet
+    escapes), so ``«my theorem»`` must be written ``my theorem``; a component that holds a
+    dot, starts or ends with whitespace, or is empty has no spelling."""
+    if any(not c or "." in c or c != c.strip() for c in components):
+        return None
+    return ".".join(components)
 
 
 def _remove(path: Path) -> None:

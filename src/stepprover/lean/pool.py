@@ -173,7 +173,12 @@ def _may_leave_state(request: Request) -> bool:
     a command the prefilter refuses, or any request that is not a command."""
     if not isinstance(request, CommandRequest):
         return True
-    return bool(prefilter(split_imports(request.cmd).body))
+    source = split_imports(request.cmd)  # (bounded: a slow reading is a refusal, so taints)
+    deadline = time.monotonic() + _PREFILTER_SECONDS
+    return bool(prefilter(source.body, imports=source.imports, deadline=deadline))
+
+
+_PREFILTER_SECONDS = 10.0
 
 
 class _Worker:
@@ -269,10 +274,12 @@ class ReplPool:
         if odd := odd_imports(imports):  # a module file outside the search path
             raise ReplStartError(f"imports {', '.join(odd)}: not a plain module name", refused=True)
         tries = self.size + UNREAD_EXTRA_TRIES
+        # read in a thread, so a long sketch never holds up the other requests of the loop
+        leaves_state = not trusted and await asyncio.to_thread(_may_leave_state, request)
         for attempt in range(1, tries + 1):
             worker = await self._acquire(imports)
             started = time.monotonic()
-            if not trusted and _may_leave_state(request):
+            if leaves_state:
                 worker.tainted = True
             try:
                 sent = request

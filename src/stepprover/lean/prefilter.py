@@ -15,8 +15,13 @@ or leave a scope open could change what they report. Hence an allow-list
    ``aesop (add unsafe 50% foo)``, ``add_aesop_rules unsafe 90% […]``), no name in
    ``META_NAMESPACES``; no unterminated comment or string.
 
-Words in comments and strings never count. Findings carry lines of the submitted
-file (pass ``line_offset``, the lines before the body).
+Words in comments and strings never count, and the text is read as Lean reads it
+(``lexer``: a port of Lean's tokenizer with its token table); where the table
+cannot decide that reading (an opener touching a symbol whose extent is not
+certain), where Lean would stop at a lexical error, or past the bounds (40,000
+tokens, a ``deadline``), the text is refused with the lexer's rule. Each pass is
+linear in the tokens. Findings carry lines of the submitted file (pass
+``line_offset``, the lines before the body).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from stepprover.lean.allowlists import (
     OPTIONS,
 )
 from stepprover.lean.answers import SLOT_COMMANDS
-from stepprover.lean.lexer import Kind, Token, tokenize
+from stepprover.lean.lexer import LIMIT_RULES, Kind, Token, TokenList, table_for, tokenize
 from stepprover.lean.source import (
     Command,
     Scan,
@@ -102,15 +107,42 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
-def prefilter(body: str, *, line_offset: int = 0, policy: Policy = DEFAULT_POLICY) -> list[Finding]:
+def prefilter(
+    body: str,
+    *,
+    line_offset: int = 0,
+    policy: Policy = DEFAULT_POLICY,
+    imports: str = "",
+    deadline: float | None = None,
+) -> list[Finding]:
     """Everything in ``body`` (Lean text after the import block) that is refused.
 
-    ``line_offset`` is the number of lines before ``body`` in the submitted file.
+    ``line_offset`` is the number of lines before ``body`` in the submitted file;
+    ``imports`` its import block (``import A\nimport B``), which decides the tokens Lean
+    reads; ``deadline`` a ``time.monotonic()`` value past which reading stops (refused).
     """
-    structure = scan(body)
-    findings = _structural(body, structure, policy) + _lexical(structure, policy)
+    return prefilter_scan(
+        body, line_offset=line_offset, policy=policy, imports=imports, deadline=deadline
+    )[0]
+
+
+def prefilter_scan(
+    body: str,
+    *,
+    line_offset: int = 0,
+    policy: Policy = DEFAULT_POLICY,
+    imports: str = "",
+    deadline: float | None = None,
+) -> tuple[list[Finding], Scan]:
+    """``prefilter``, and the command structure it read (so a caller need not read it again)."""
+    modules = [line.removeprefix("import").strip() for line in imports.splitlines()]
+    structure = scan(body, table=table_for(modules), deadline=deadline)
+    if any(p.rule in LIMIT_RULES for p in structure.lexical):  # read in part: that is the finding
+        findings = [Finding(p.rule, p.line, p.reason) for p in structure.lexical]
+    else:
+        findings = _structural(body, structure, policy) + _lexical(structure, policy)
     findings = sorted(set(findings), key=lambda f: (f.line, f.rule))
-    return [Finding(f.rule, f.line + line_offset, f.reason) for f in findings]
+    return [Finding(f.rule, f.line + line_offset, f.reason) for f in findings], structure
 
 
 def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
@@ -123,6 +155,8 @@ def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
                 "would swallow the checks",
             )
         )
+    for lexical in structure.lexical:
+        findings.append(Finding(lexical.rule, lexical.line, lexical.reason))
     for line in structure.ambiguous_comments:
         findings.append(
             Finding(
@@ -192,6 +226,7 @@ def _starts_line(tokens: list[Token], i: int) -> bool:
 def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
     tokens = structure.tokens
     findings: list[Finding] = []
+    brackets = _Enclosing(tokens)
     for i, tok in enumerate(tokens):
         if i in structure.command_tokens:
             pass  # the command word itself is judged above
@@ -203,7 +238,7 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
             tok.kind is Kind.IDENT
             and tok.text in COMMAND_KEYWORDS
             and not policy.command_allowed(tok.text)
-            and not _inside_attribute(tokens, i)
+            and not brackets.inside_attribute(i)
             and not open_scoped(tokens, i)
         ):
             findings.append(Finding(tok.text, tok.line, COMMAND_KEYWORDS[tok.text]))
@@ -239,7 +274,7 @@ def _lexical(structure: Scan, policy: Policy) -> list[Finding]:
             findings += _scope_findings(tokens, i)
         elif i in structure.command_tokens:
             continue
-        elif (word := _plain(tok.text)) in DENIED_WORDS and not _aesop_phase(tokens, i):
+        elif (word := _plain(tok.text)) in DENIED_WORDS and not _aesop_phase(tokens, i, brackets):
             findings.append(Finding(word, tok.line, DENIED_WORDS[word]))
         elif meta := _meta_namespace(tok.text):
             findings.append(Finding(tok.text, tok.line, f"names {meta}"))
@@ -265,17 +300,39 @@ def _interpolates(tokens: list[Token], i: int) -> bool:
     return tok.text.endswith("!") and i + 1 < len(tokens) and tokens[i + 1].kind is Kind.STRING
 
 
-def _inside_attribute(tokens: list[Token], i: int) -> bool:
-    depth = 0
-    for j in range(i - 1, -1, -1):
-        text = tokens[j].text
-        if text == "]":
-            depth += 1
-        elif text == "[":
-            if depth == 0:
-                return j > 0 and tokens[j - 1].text in ("@", "attribute")
-            depth -= 1
-    return False
+class _Enclosing:
+    """The innermost open bracket around each token, found in one pass when first asked
+    (walking back from every word would be quadratic)."""
+
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self._square: list[int] | None = None
+        self._any: list[int] | None = None
+
+    @staticmethod
+    def _innermost(tokens: list[Token], opens: str, closes: str) -> list[int]:
+        result: list[int] = [-1] * len(tokens)
+        stack: list[int] = []
+        for j, tok in enumerate(tokens):
+            result[j] = stack[-1] if stack else -1
+            if tok.text in opens:
+                stack.append(j)
+            elif tok.text in closes and stack:
+                stack.pop()
+        return result
+
+    def inside_attribute(self, i: int) -> bool:
+        """Whether the innermost ``[`` around ``i`` is an ``@[`` or ``attribute [``."""
+        if self._square is None:
+            self._square = self._innermost(self.tokens, "[", "]")
+        j = self._square[i]
+        return j > 0 and self.tokens[j - 1].text in ("@", "attribute")
+
+    def bracket(self, i: int) -> int:
+        """Index of the innermost ``(``, ``[`` or ``{`` around ``i`` (-1: none)."""
+        if self._any is None:
+            self._any = self._innermost(self.tokens, "([{", ")]}")
+        return self._any[i]
 
 
 def _attribute_findings(tokens: list[Token], open_bracket: int, policy: Policy) -> list[Finding]:
@@ -304,7 +361,8 @@ def _scope_findings(tokens: list[Token], i: int) -> list[Finding]:
     while (
         j < len(tokens)
         and tokens[j].kind is Kind.IDENT
-        and tokens[j].text not in ("in", "hiding", "renaming")
+        # another `open` or `namespace` reads its own names (each name is read once)
+        and tokens[j].text not in ("in", "hiding", "renaming", "open", "namespace")
     ):
         components = _from_root(name_components(tokens[j].text))
         for prefix, why in _META_PREFIXES.items():
@@ -336,7 +394,7 @@ def _meta_namespace(text: str) -> str | None:
     return None
 
 
-def _aesop_phase(tokens: list[Token], i: int) -> bool:
+def _aesop_phase(tokens: list[Token], i: int, brackets: _Enclosing) -> bool:
     """``unsafe`` as Aesop's rule phase: ``add_aesop_rules unsafe``, ``aesop (add unsafe …)``,
     ``aesop (add safe foo, unsafe bar)``, ``@[aesop unsafe 50% apply]``."""
     if tokens[i].text != "unsafe" or i == 0:
@@ -347,25 +405,18 @@ def _aesop_phase(tokens: list[Token], i: int) -> bool:
     if before not in ("add", ","):
         return False
     # find the enclosing `(` and require `(add …` right after an aesop tactic (or another clause)
-    depth = 0
-    for j in range(i - 1, -1, -1):
-        text = tokens[j].text
-        if text in (")", "]", "}"):
-            depth += 1
-        elif text in ("(", "[", "{"):
-            if depth:
-                depth -= 1
-                continue
-            if text != "(" or j + 1 >= len(tokens) or tokens[j + 1].text != "add":
-                return False
-            k = j - 1
-            while k >= 0 and tokens[k].text == ")":  # skip earlier clauses: aesop (…) (…) (add …)
-                k = _opening(tokens, k) - 1
-            return k >= 0 and tokens[k].text in _AESOP_TACTICS
-    return False
+    j = brackets.bracket(i)
+    if j < 0 or tokens[j].text != "(" or j + 1 >= len(tokens) or tokens[j + 1].text != "add":
+        return False
+    k = j - 1
+    while k >= 0 and tokens[k].text == ")":  # skip earlier clauses: aesop (…) (…) (add …)
+        k = _opening(tokens, k) - 1
+    return k >= 0 and tokens[k].text in _AESOP_TACTICS
 
 
 def _opening(tokens: list[Token], close: int) -> int:
+    if isinstance(tokens, TokenList):
+        return tokens.opening(close, "()[]{}")
     depth = 0
     for j in range(close, -1, -1):
         if tokens[j].text in (")", "]", "}"):

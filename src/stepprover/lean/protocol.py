@@ -127,7 +127,8 @@ class TacticReply(_Reply):
 
 
 class ErrorReply(_Reply):
-    """The REPL refused the request, e.g. "Unknown environment." or "Lean error:\\n..."."""
+    """The REPL refused the request ("Unknown environment."), or Lean threw on it: a
+    command's answer is then the bare exception text, a tactic's starts "Lean error:\\n"."""
 
     message: str
 

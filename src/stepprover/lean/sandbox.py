@@ -9,6 +9,11 @@ The prefix goes before the REPL command (``ProcessConfig.prefix``):
 
 Lean, Mathlib and the REPL must be readable by that user (install them outside
 ``/root`` or a home only root can read, e.g. ``STEPPROVER_LEAN_DIR=/opt/stepprover``).
+Inside, ``HOME`` is the private ``/tmp``: an inherited ``HOME`` (``/root``) is one the
+sandbox user cannot read, and elan looks for its toolchains under ``$HOME/.elan`` when
+``ELAN_HOME`` is unset. The installed REPL is started without Lake inside the sandbox
+(``toolchain.repl_process``): Lake may write ``.lake/lakefile.olean`` (and a lock next to
+it) when it loads Mathlib's ``lakefile.lean``, and the sandbox's filesystem is read-only.
 """
 
 from __future__ import annotations
@@ -51,6 +56,17 @@ def sandbox_user(value: str | None = None, name: str = USER_VAR) -> tuple[int, i
     return uid, gid
 
 
+def default_processes(cpus: int | None = None) -> int:
+    """RLIMIT_NPROC for the sandbox user. Linux counts the user's *threads* against it
+    (setrlimit(2): "the number of extant process (or, more precisely on Linux, threads)"),
+    and each REPL's Lean runtime starts a task-manager worker per hardware thread
+    (``lean_init_task_manager``: ``hardware_concurrency()``). 256 on a 128-core machine
+    would stop the second REPL's threads, so leave room for 16 REPLs of one worker per
+    core each, and never less than 256 (still a bound on a fork bomb)."""
+    cores = cpus if cpus is not None else (os.cpu_count() or 1)
+    return max(256, 16 * (cores + 16))
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     uid: int = field(default_factory=lambda: sandbox_user()[0])
@@ -58,12 +74,15 @@ class SandboxConfig:
     memory_mb: int = 20_480
     """RLIMIT_AS (address space; Lean maps Mathlib's oleans, so leave room)."""
     cpu_seconds: int = 3600
-    processes: int = 256
-    """RLIMIT_NPROC for the sandbox user (shared by all its processes on the machine)."""
+    processes: int = field(default_factory=default_processes)
+    """RLIMIT_NPROC for the sandbox user: threads of all its processes on the machine
+    (``default_processes``)."""
     file_mb: int = 1024
     """RLIMIT_FSIZE: the largest file the REPL may write."""
     writable: Sequence[Path] = ()
     """Extra folders the REPL may write (e.g. a pickle folder); /tmp is always private."""
+    env: Sequence[tuple[str, str]] = ()
+    """Variables set inside (after ``HOME=/tmp``), e.g. ``ELAN_HOME`` for a ``lake`` command."""
 
 
 def check_tools() -> None:
@@ -86,7 +105,10 @@ def sandbox_prefix(config: SandboxConfig, cwd: Path | None = None) -> list[str]:
         f"--nproc={config.processes}", f"--fsize={config.file_mb * mb}", "--",
         "bwrap", "--unshare-all", "--die-with-parent",
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        "--setenv", "HOME", "/tmp",
     ]  # fmt: skip
+    for name, value in config.env:
+        prefix += ["--setenv", name, value]
     for folder in config.writable:
         prefix += ["--bind", str(folder), str(folder)]
     if cwd is not None:

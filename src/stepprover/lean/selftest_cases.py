@@ -846,6 +846,60 @@ EXPLOITS += [
         "abbrev four : ℕ := 4\nabbrev answer_sum : ℕ := four\n" + S_ANSWER + "\n  rfl",
         _FOUND + S_ANSWER,
     ),
+    # token desync: `×'` is a core token (PProd), so Lean reads `×'"'` as `×'` and then a
+    # string; a reader without the token table reads a character literal, and then takes the
+    # spoof (code for Lean) for a string. Read as Lean reads it, the spoof is refused.
+    exploit(
+        "token_desync_times_prime",
+        "lexer desync",
+        "prefilter",
+        "theorem helper : (fun (_ : Type) (_ : String) => True) (Nat ×'\"' Nat) \") := trivial\n"
+        + _SPOOF
+        + '\n-- "\n'
+        + S_24
+        + "\n  linarith",
+        S_24,
+    ),
+    # a quote or comment opener touching a symbol no table here knows: whether Lean reads it
+    # as an opener depends on that symbol's token, so it is refused as undecidable
+    exploit(
+        "quote_after_unknown_symbol",
+        "lexer desync",
+        "prefilter",
+        S_24 + '\n  have := (⊹"x") -- "\n' + _SPOOF + '\n-- "\n  linarith',
+        S_24,
+    ),
+    exploit(
+        "comment_after_unknown_symbol",
+        "lexer desync",
+        "prefilter",
+        S_24 + "\n  have := (1 ⊹--) \n  linarith",
+        S_24,
+    ),
+    # the sorried copy of the statement has a fresh name each check, and its prefix may not
+    # appear anywhere (a comment in one reading is code in another)
+    exploit(
+        "reference_name_in_comment",
+        "sorry",
+        "prefilter",
+        S_24 + "\n  -- exact stepprover_reference_statement x h₀\n  linarith",
+        S_24,
+    ),
+    # bounded reading: past the token or identifier limits the text is refused, not read on
+    exploit(
+        "overlong_token_count",
+        "overlong input",
+        "prefilter",
+        S_24 + "\n  " + "skip; " * 30_000 + "linarith",
+        S_24,
+    ),
+    exploit(
+        "overlong_identifier",
+        "overlong input",
+        "prefilter",
+        S_24 + "\n  exact " + ".".join(["h₀"] * 600),
+        S_24,
+    ),
 ]
 
 CASES: list[Case] = HONEST + EXPLOITS

@@ -11,7 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stepprover.lean.allowlists import COMMAND_KEYWORDS, COMMANDS, HASH_COMMANDS, MODIFIERS
-from stepprover.lean.lexer import Kind, Token, is_ident_rest, is_ident_start, tokenize
+from stepprover.lean.lexer import (
+    LIMIT_RULES,
+    Kind,
+    Problem,
+    Token,
+    TokenList,
+    TokenTable,
+    is_ident_rest,
+    is_ident_start,
+    is_plain_component,
+    tokenize,
+)
 
 THEOREM_KEYWORDS = frozenset({"theorem", "lemma"})
 SCOPE_KEYWORDS = frozenset({"namespace", "section", "end"})
@@ -45,6 +56,11 @@ _CONTINUATIONS = frozenset(
 _NOT_MODULES = _ALWAYS_COMMANDS | _CONTINUATIONS | {"open", "set_option", "import", "prelude"}
 _OPEN = {"(": ")", "[": "]", "{": "}", "⟨": "⟩", "⦃": "⦄"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
+_PAIRS = "".join(k + v for k, v in _OPEN.items())
+_IMPORT_TOKENS = 4096
+MAX_SCOPE_DEPTH = 64
+"""Nested ``namespace``/``section`` scopes read; deeper is refused (no honest proof nests so,
+and each command's namespace costs the depth)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +113,11 @@ def split_imports(code: str) -> SplitSource:
     ends the header and is read as a command, an error), and ``import runtime X`` imports
     ``X`` only for running code. Comments among the imports are skipped.
     """
-    tokens = tokenize(code).tokens
+    # the import block is at the start: read the first tokens, all of them only if the block
+    # runs to the end of those (reading a whole long text here would be wasted)
+    tokens = tokenize(code, max_tokens=_IMPORT_TOKENS).tokens
+    if len(tokens) >= _IMPORT_TOKENS:
+        tokens = tokenize(code).tokens if _import_block_end(tokens) >= len(tokens) else tokens
     modules: list[str] = []
     problem: str | None = None
     i = 0
@@ -145,6 +165,12 @@ def split_imports(code: str) -> SplitSource:
     )
 
 
+def _import_block_end(tokens: list[Token]) -> int:
+    """Index of the first token that is no identifier: the header (``prelude``, ``import``,
+    ``runtime`` and module names) cannot reach past it."""
+    return next((i for i, t in enumerate(tokens) if t.kind is not Kind.IDENT), len(tokens))
+
+
 def odd_imports(imports: str) -> list[str]:
     """Modules of an import block (``import A\nimport B``) that are not plain dotted names,
     and any text of it that is no import.
@@ -172,6 +198,8 @@ def name_components(text: str) -> tuple[str, ...]:
     ``«debug».skipKernelTC`` and ``debug.«skipKernelTC»`` are ``("debug", "skipKernelTC")``;
     ``«a.b»`` is the single component ``"a.b"``.
     """
+    if "«" not in text:
+        return tuple(text.split("."))
     parts: list[str] = []
     current: list[str] = []
     i = 0
@@ -197,8 +225,7 @@ def escape_name(components: tuple[str, ...]) -> str:
     """Write name components back as Lean source, with guillemets where a component needs them."""
 
     def one(c: str) -> str:
-        plain = c != "" and is_ident_start(c[0]) and all(is_ident_rest(x) for x in c[1:])
-        return c if plain else f"«{c}»"
+        return c if is_plain_component(c) else f"«{c}»"
 
     return ".".join(one(c) for c in components)
 
@@ -258,13 +285,23 @@ class Scan:
     """Indices of tokens that start a command (the command word, after modifiers)."""
     ambiguous_comments: list[int] = field(default_factory=list)
     """Lines of block comments Lean may delimit differently (``lexer.Lexed.ambiguous``)."""
+    lexical: list[Problem] = field(default_factory=list)
+    """Where the text cannot be read as Lean reads it (``lexer.Lexed.problems``)."""
+    attribute_tokens: set[int] = field(default_factory=set)
+    """Indices of tokens inside ``@[...]`` and ``attribute [...]``."""
 
 
-def scan(body: str) -> Scan:
-    """Find the commands, the declared theorems and the namespace/section structure of ``body``."""
-    lexed = tokenize(body)
+def scan(body: str, *, table: TokenTable | None = None, deadline: float | None = None) -> Scan:
+    """Find the commands, the declared theorems and the namespace/section structure of ``body``
+    (``table``: Lean's tokens for its imports; ``deadline``: a ``time.monotonic()`` value past
+    which lexing stops with a problem)."""
+    lexed = tokenize(body, table, deadline=deadline)
     tokens = lexed.tokens
-    result = Scan(tokens, lexed.unterminated, ambiguous_comments=lexed.ambiguous)
+    result = Scan(
+        tokens, lexed.unterminated, ambiguous_comments=lexed.ambiguous, lexical=lexed.problems
+    )
+    if any(p.rule in LIMIT_RULES for p in lexed.problems):
+        return result  # read only in part: refused for that, the structure is not worked out
     starts = _command_starts(body, tokens, result)
     scopes: list[tuple[str, tuple[str, ...]]] = []  # (kind, name components)
     last = -1
@@ -277,6 +314,12 @@ def scan(body: str) -> Scan:
         last = command.token
         result.commands.append(command)
         result.command_tokens.add(command.token)
+        if len(scopes) > MAX_SCOPE_DEPTH:
+            if not any("nested deeper" in p.reason for p in result.scope_problems[-1:]):
+                result.scope_problems.append(
+                    ScopeProblem(command.line, f"scopes nested deeper than {MAX_SCOPE_DEPTH}")
+                )
+            continue
         _follow_scopes(tokens, command, scopes, result)
     for kind, name in reversed(scopes):
         what = f"{kind} {escape_name(name)}" if name else kind
@@ -294,9 +337,17 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
     starts: set[int] = set()
     depth: list[str] = []
     in_attribute = _attribute_tokens(tokens)
+    result.attribute_tokens = in_attribute
     signature = False  # inside a theorem's binders and type, before its `:=`
+    line_start, last_start, previous = 0, -1, 0
+    commands_at: dict[int, int | None] = {}  # command start -> its command word (cached)
     for i, tok in enumerate(tokens):
-        column = tok.start - (body.rfind("\n", 0, tok.start) + 1)
+        if i - 1 in starts:
+            last_start = i - 1
+        # the line's start, searched only back to the previous token (linear in all)
+        newline = body.rfind("\n", previous, tok.start)
+        line_start, previous = (newline + 1 if newline >= 0 else line_start), tok.start
+        column = tok.start - line_start
         if tok.text in THEOREM_KEYWORDS:
             signature = True
         elif (
@@ -329,7 +380,7 @@ def _command_starts(body: str, tokens: list[Token], result: Scan) -> set[int]:
             tok.kind is Kind.IDENT
             and tok.text == "in"
             and i + 1 < len(tokens)
-            and _command_level_in(tokens, i, starts)
+            and _command_level_in(tokens, i, last_start, commands_at)
         ):
             starts.add(i + 1)
         if tok.kind is Kind.SYMBOL:
@@ -378,21 +429,31 @@ def _may_start(tokens: list[Token], i: int) -> bool:
 def _attribute_tokens(tokens: list[Token]) -> set[int]:
     """Indices of tokens inside ``@[...]`` and ``attribute [...]`` (their words are attribute
     names)."""
-    inside: set[int] = set()
+    # count the open attribute brackets at each token (nested ones too) in one pass
+    change = [0] * (len(tokens) + 1)
     for i, tok in enumerate(tokens[:-1]):
         if tokens[i + 1].text == "[" and (tok.text == "@" or tok.text == "attribute"):
-            inside.update(range(i + 2, _matching(tokens, i + 1)))
+            change[i + 2] += 1
+            change[max(i + 2, _matching(tokens, i + 1))] -= 1
+    inside: set[int] = set()
+    depth = 0
+    for i in range(len(tokens)):
+        depth += change[i]
+        if depth > 0:
+            inside.add(i)
     return inside
 
 
-def _command_level_in(tokens: list[Token], i: int, starts: set[int]) -> bool:
-    """Whether the ``in`` at ``i`` ends a command-level ``open … in`` or ``set_option … in``."""
-    j = i - 1
-    while j >= 0 and j not in starts:
-        j -= 1
-    if j < 0:
+def _command_level_in(
+    tokens: list[Token], i: int, last_start: int, commands_at: dict[int, int | None]
+) -> bool:
+    """Whether the ``in`` at ``i`` ends a command-level ``open … in`` or ``set_option … in``
+    (``last_start``: the start of the command it is in)."""
+    if last_start < 0:
         return False
-    k = _skip_modifiers(tokens, j)
+    if last_start not in commands_at:
+        commands_at[last_start] = _skip_modifiers(tokens, last_start)
+    k = commands_at[last_start]
     return k is not None and k < i and tokens[k].text in ("open", "set_option")
 
 
@@ -419,6 +480,8 @@ def _skip_modifiers(tokens: list[Token], i: int) -> int | None:
 
 def _matching(tokens: list[Token], i: int) -> int:
     """Index of the bracket closing the one at ``i`` (or the last token)."""
+    if isinstance(tokens, TokenList):
+        return tokens.closing(i, _PAIRS)
     depth = 0
     for j in range(i, len(tokens)):
         if tokens[j].text in _OPEN:
@@ -436,15 +499,16 @@ def attributes_in(tokens: list[Token], open_bracket: int) -> list[Attribute]:
     close = _matching(tokens, open_bracket)
     names: list[Attribute] = []
     expect_name = True
-    depth = 0
-    for tok in tokens[open_bracket + 1 : close]:
+    j = open_bracket + 1
+    while j < close:
+        tok = tokens[j]
+        j += 1
         if tok.text in _OPEN:
-            depth += 1
-        elif tok.text in _CLOSE:
-            depth -= 1
-        elif depth == 0 and tok.text == ",":
+            # skip the nested bracket whole (each token is looked at by one attribute list)
+            j = _matching(tokens, j - 1) + 1
+        elif tok.text == ",":
             expect_name = True
-        elif depth == 0 and expect_name:
+        elif expect_name:
             if tok.kind is Kind.IDENT and tok.text in ("local", "scoped"):
                 continue
             names.append(Attribute(tok.text, tok.line))

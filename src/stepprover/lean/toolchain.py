@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stepprover.errors import SetupError
+from stepprover.errors import SandboxUnavailable, SetupError
+from stepprover.lean.lean_texts import COMPARATOR_NANODA_KEY
 from stepprover.lean.process import ProcessConfig
 from stepprover.lean.sandbox import SandboxConfig, sandbox_prefix
 
@@ -46,6 +47,9 @@ class GoldPins:
     comparator_rev: str
     lean4export_rev: str
     note: str
+    config_extra: tuple[tuple[str, bool], ...] = ()
+    """Keys this comparator's config requires beyond the four every revision reads
+    (``Main.lean``, ``structure Config``: a field without a default must be present)."""
 
 
 GOLD_PINS: dict[str, GoldPins] = {
@@ -62,6 +66,8 @@ GOLD_PINS: dict[str, GoldPins] = {
         comparator_rev="1cfc5d8ad183bf65efe7accd0efc175b6b8f25b6",
         lean4export_rev="a3e35a584f59b390667db7269cd37fca8575e4bf",
         note="comparator tag v4.30.0, lean4export tag v4.30.0",
+        # comparator 1cfc5d8 Main.lean `structure Config`: `enable_nanoda : Bool`, no default
+        config_extra=((COMPARATOR_NANODA_KEY, False),),
     ),
 }
 """Lean versions the gold check supports (``stepprover lean setup --with-comparator``)."""
@@ -113,6 +119,16 @@ class LeanSetup:
     def lake(self) -> str:
         local = self.elan_home / "bin" / "lake"
         return str(local) if local.exists() else (shutil.which("lake") or str(local))
+
+    @property
+    def mathlib_stamp(self) -> Path:
+        """Left by ``lean setup`` once ``lake build Mathlib`` succeeded."""
+        return self.root / f"mathlib4-{self.mathlib_rev}.built"
+
+    @property
+    def repl_stamp(self) -> Path:
+        """Left by ``lean setup`` once the REPL answered ``import Mathlib`` with env 0."""
+        return self.root / f"repl-{self.repl_rev}-{self.lean_version}.answers-mathlib"
 
     def mathlib_built(self) -> bool:
         build = self.mathlib_dir / ".lake" / "build" / "lib"
@@ -180,6 +196,44 @@ class Step:
     cwd: Path | None
     done: bool
     """Already satisfied; ``run_plan`` skips it."""
+    evidence: str = ""
+    """What ``done`` was decided on (a file that exists, a stamp a verified run left), for
+    ``doctor``; empty: the path in ``cwd``."""
+    stdin: bytes | None = None
+    """Fed to the command (then end of input)."""
+    check: Callable[[bytes], str | None] | None = None
+    """Judges the command's stdout: why it is not right, or None. Output is captured."""
+    stamp: Path | None = None
+    """Written (``stamp_text``) after the step succeeded: later plans count it done."""
+    stamp_text: str = ""
+    timeout: float | None = None
+
+
+REPL_CHECK_REQUEST = b'{"cmd": "import Mathlib"}\n\n'
+"""What ``lean setup`` asks the installed REPL before it says done (then end of input, on
+which the REPL's loop returns)."""
+
+
+def check_mathlib_reply(stdout: bytes) -> str | None:
+    """None if the REPL answered ``import Mathlib`` with environment 0 and no error, else why
+    not. The pinned REPL's test/Mathlib transcripts answer a first command with ``"env": 0``."""
+    from stepprover.errors import ReplProtocolError
+    from stepprover.lean.protocol import CommandReply, parse_reply, split_messages
+
+    replies = split_messages(stdout.decode(errors="replace"))
+    if not replies:
+        return "the REPL printed no reply to `import Mathlib`"
+    try:
+        reply = parse_reply(replies[0])
+    except ReplProtocolError as exc:
+        return f"the REPL's reply to `import Mathlib` is not a reply: {exc}"
+    if not isinstance(reply, CommandReply):
+        return f"the REPL refused `import Mathlib`: {replies[0][:300]}"
+    if errors := [m.data for m in reply.messages if m.severity == "error"]:
+        return f"`import Mathlib` failed in the REPL: {errors[0][:300]}"
+    if reply.env != 0:
+        return f"the REPL answered `import Mathlib` with env {reply.env}, not 0"
+    return None
 
 
 def setup_plan(setup: LeanSetup) -> list[Step]:
@@ -193,12 +247,14 @@ def setup_plan(setup: LeanSetup) -> list[Step]:
             ["sh", "-c", f"curl -sSfL {ELAN_INIT_URL} | sh -s -- -y --default-toolchain none"],
             None,
             (setup.elan_home / "bin" / "elan").exists(),
+            evidence=f"file exists: {setup.elan_home / 'bin' / 'elan'}",
         ),
         Step(
             f"install the Lean toolchain {setup.toolchain}",
             [elan, "toolchain", "install", setup.toolchain],
             None,
             setup.toolchain_dir.exists(),
+            evidence=f"folder exists: {setup.toolchain_dir}",
         ),
         Step(
             f"clone the REPL at {setup.repl_rev}",
@@ -208,14 +264,17 @@ def setup_plan(setup: LeanSetup) -> list[Step]:
             ],
             None,
             (setup.repl_dir / ".git").exists(),
+            evidence=f"folder exists: {setup.repl_dir / '.git'}",
         ),
         Step(
             f"pin the REPL to {setup.toolchain}",
             ["sh", "-c", f"printf '%s\\n' '{setup.toolchain}' > lean-toolchain"],
             setup.repl_dir,
             pinned,
+            evidence=f"file reads {setup.toolchain}: {toolchain_file}",
         ),
-        Step("build the REPL", [setup.lake, "build"], setup.repl_dir, setup.repl_binary.exists()),
+        Step("build the REPL", [setup.lake, "build"], setup.repl_dir, setup.repl_binary.exists(),
+             evidence=f"file exists: {setup.repl_binary}"),
         Step(
             f"clone Mathlib at {setup.mathlib_rev}",
             [
@@ -224,14 +283,49 @@ def setup_plan(setup: LeanSetup) -> list[Step]:
             ],
             None,
             (setup.mathlib_dir / ".git").exists(),
+            evidence=f"folder exists: {setup.mathlib_dir / '.git'}",
         ),
         Step(
             "download Mathlib's compiled cache",
             [setup.lake, "exe", "cache", "get"],
             setup.mathlib_dir,
             setup.mathlib_built(),
+            evidence=f"file exists: {setup.mathlib_dir / '.lake/build/lib/lean/Mathlib.olean'}",
+        ),
+        # As the REPL's own test/Mathlib/test.sh does after the cache: builds what the cache
+        # lacks (nothing when it is complete) and elaborates Mathlib's lakefile outside any
+        # sandbox, so a later `lake env` there has nothing to write.
+        Step(
+            "build Mathlib (what the cache lacks)",
+            [setup.lake, "build", "Mathlib"],
+            setup.mathlib_dir,
+            setup.mathlib_built() and _stamped(setup.mathlib_stamp, setup.version_label),
+            evidence=f"verified: `lake build Mathlib` exited 0 (stamp {setup.mathlib_stamp})",
+            stamp=setup.mathlib_stamp,
+            stamp_text=setup.version_label,
+        ),
+        Step(
+            "check that the REPL answers `import Mathlib` with env 0",
+            list(setup.process_config().command),
+            setup.mathlib_dir,
+            setup.repl_binary.exists() and setup.mathlib_built()
+            and _stamped(setup.repl_stamp, setup.version_label),
+            evidence=f"verified: the REPL answered `import Mathlib` with env 0 "
+            f"(stamp {setup.repl_stamp})",
+            stdin=REPL_CHECK_REQUEST,
+            check=check_mathlib_reply,
+            stamp=setup.repl_stamp,
+            stamp_text=setup.version_label,
+            timeout=1800.0,
         ),
     ]  # fmt: skip
+
+
+def _stamped(stamp: Path, text: str) -> bool:
+    try:
+        return stamp.read_text() == text
+    except OSError:
+        return False
 
 
 def gold_setup_plan(setup: LeanSetup) -> list[Step]:
@@ -319,9 +413,20 @@ def run_plan(
         log(f"[running] {step.name}: {' '.join(step.argv)}")
         if step.cwd is not None:
             step.cwd.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(step.argv, cwd=step.cwd, env=env, check=False)
+        try:
+            result = subprocess.run(
+                step.argv, cwd=step.cwd, env=env, check=False, input=step.stdin,
+                stdout=subprocess.PIPE if step.check else None, timeout=step.timeout,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SetupError(f"step '{step.name}' could not run: {exc}") from exc
         if result.returncode != 0:
             raise SetupError(f"step '{step.name}' failed with exit code {result.returncode}")
+        if step.check is not None and (why := step.check(result.stdout or b"")):
+            raise SetupError(f"step '{step.name}' failed: {why}")
+        if step.stamp is not None:
+            step.stamp.parent.mkdir(parents=True, exist_ok=True)
+            step.stamp.write_text(step.stamp_text)
 
 
 @dataclass(frozen=True)
@@ -330,16 +435,23 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    evidence: str = ""
+    """What the check looked at: a file that exists, or ``verified: …`` where ``lean setup``
+    ran the step and checked its result (a stamp it left)."""
 
 
 def doctor(setup: LeanSetup) -> list[Check]:
-    """What is present and what is missing for real Lean verification."""
+    """What is present and what is missing for real Lean verification, each with what it was
+    decided on (which steps ``lean setup`` verified by running them)."""
     plan = {s.name: s for s in setup_plan(setup)}
     fix = "run `stepprover lean setup`"
     checks = [
-        Check(name, step.done, str(step.cwd or ""), "" if step.done else fix)
+        Check(
+            name, step.done, str(step.cwd or ""), "" if step.done else fix,
+            step.evidence or f"exists: {step.cwd or ''}",
+        )
         for name, step in plan.items()
-    ]
+    ]  # fmt: skip
     checks.append(
         Check(
             "the REPL runnable with Mathlib built",
@@ -411,12 +523,47 @@ def repl_process(
 ) -> ProcessConfig:
     """How to start one REPL: ``repl`` (a command line) if given, else the Lean from
     `stepprover lean setup`; under the sandbox when given (raises ``SandboxUnavailable``
-    without its tools). The CLI, training and the service all start REPLs through here."""
+    without its tools, or when Lake cannot give the installed REPL's environment). The CLI,
+    training and the service all start REPLs through here."""
+    setup = LeanSetup() if lean_dir is None else LeanSetup(root=lean_dir)
     if repl:
         config = ProcessConfig(command=shlex.split(repl), max_rss_mb=max_rss_mb)
     else:
-        setup = LeanSetup() if lean_dir is None else LeanSetup(root=lean_dir)
         config = setup.process_config(max_rss_mb=max_rss_mb)
-    if sandbox is not None:
-        config = dataclasses.replace(config, prefix=sandbox_prefix(sandbox, config.cwd))
-    return config
+    if sandbox is None:
+        return config
+    if not repl:
+        # No Lake inside: the REPL binary with the environment `lake env` gives it, taken
+        # outside (Lake may write .lake/lakefile.olean where the sandbox is read-only).
+        try:
+            env = lake_environment(setup)
+        except SetupError as exc:
+            raise SandboxUnavailable(f"the sandboxed REPL needs Lake's environment: {exc}") from exc
+        config = dataclasses.replace(config, command=[str(setup.repl_binary)], env=env)
+    elif setup.elan_home.is_dir():  # a custom command may run elan's `lake` or `lean`
+        sandbox = dataclasses.replace(
+            sandbox, env=(("ELAN_HOME", str(setup.elan_home)), *sandbox.env)
+        )
+    return dataclasses.replace(config, prefix=sandbox_prefix(sandbox, config.cwd))
+
+
+def lake_environment(setup: LeanSetup, timeout: float = 120.0) -> dict[str, str]:
+    """The environment ``lake env`` runs a command with in the Mathlib project (LEAN_PATH,
+    LEAN_SYSROOT, PATH...), read by running ``lake env printenv -0`` there.
+
+    Raises ``SetupError`` when Lake cannot say (not installed, or it fails)."""
+    try:
+        result = subprocess.run(
+            [setup.lake, "env", "printenv", "-0"], cwd=setup.mathlib_dir,
+            capture_output=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SetupError(f"cannot ask Lake for the REPL's environment: {exc}") from exc
+    if result.returncode != 0:
+        tail = result.stderr.decode(errors="replace").strip()[-300:]
+        raise SetupError(
+            f"`lake env` failed in {setup.mathlib_dir} (exit {result.returncode}): {tail}; "
+            "check with `stepprover lean doctor`"
+        )
+    pairs = (item.partition("=") for item in result.stdout.decode().split("\0") if item)
+    return {name: value for name, _, value in pairs if name}

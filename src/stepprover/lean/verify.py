@@ -10,7 +10,9 @@ A proof counts only if, in this order:
    resolved name), and Lean finds its type alpha-equivalent (``Expr.eqv``: equal up
    to bound-variable names and binder annotations) to the type of the statement's
    theorem, elaborated from the statement's own text *before* the proof in the same
-   command, so nothing the proof defines can change how the statement reads;
+   command, so nothing the proof defines can change how the statement reads. The two
+   constants must have as many universe parameters, and the proof's are renamed, by
+   position, to the statement's before comparing (``statement_check``);
 5. ``#print axioms`` of the theorem (without a statement: of every theorem and
    lemma the proof declares) lists nothing beyond the allowed axioms (a missing or
    truncated report fails too).
@@ -21,7 +23,8 @@ read only at its own line, so nothing the proof prints can pose as one.
 
 from __future__ import annotations
 
-import re
+import asyncio
+import secrets
 import time
 from enum import StrEnum
 from typing import Any, Protocol
@@ -31,10 +34,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from stepprover.errors import LeanUnavailable
 from stepprover.lean import answers
 from stepprover.lean.allowlists import MODIFIERS
+from stepprover.lean.lean_texts import (
+    AXIOMS_LIST,
+    NO_AXIOMS,
+    PARSE_ERROR,
+    SORRY_WARNINGS,
+    STATEMENT_MISMATCH,
+    UNKNOWN_ENVIRONMENT,
+)
 from stepprover.lean.lexer import Kind, Token
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
-from stepprover.lean.prefilter import DEFAULT_POLICY, Policy, prefilter
+from stepprover.lean.prefilter import DEFAULT_POLICY, Finding, Policy, prefilter, prefilter_scan
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import (
     THEOREM_KEYWORDS,
@@ -53,15 +64,10 @@ judging (the allow-lists included). It is part of every verdict-cache key, so a 
 retires every stored verdict."""
 
 DEFAULT_ALLOWED_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
-SORRY_WARNINGS = ("declaration uses 'sorry'", "declaration uses `sorry`")
 REFERENCE_NAME = "stepprover_reference_statement"
-"""The statement's theorem is elaborated under this name, before the proof."""
-# `#print axioms` (Lean src/Lean/Elab/Print.lean, printAxiomsOf): `'{constName}' depends on
-# axioms: {list}` or `'{constName}' does not depend on any axioms`; the list may wrap.
-_AXIOMS_LIST = re.compile(r"^'(?P<name>.+)' depends on axioms: \[(?P<axioms>.*)\]$", re.DOTALL)
-_NO_AXIOMS = re.compile(r"^'(?P<name>.+)' does not depend on any axioms$", re.DOTALL)
-# Lean's parser errors when the proof's last command is unfinished and runs into the probe.
-_PARSE_ERROR = re.compile(r"^(unexpected |expected )")
+"""The prefix of the name the statement's theorem is elaborated under, before the proof: each
+check adds a fresh random suffix, and a proof that mentions the prefix anywhere (code, string,
+comment) is refused, so no proof can name the sorried copy."""
 
 
 class Outcome(StrEnum):
@@ -110,6 +116,10 @@ class VerifyConfig(BaseModel):
 
     timeout: float = 300.0
     """Wall-clock seconds for one proof (the REPL has no timeout of its own)."""
+    prefilter_timeout: float = 10.0
+    """Seconds for reading the proof before Lean (off the event loop); past them it is refused.
+    Any input under ``max_code_bytes`` is read in well under a second
+    (``benchmarks/prefilter_worst_case.py``)."""
     max_code_bytes: int = 1_000_000
     allowed_axioms: frozenset[str] = DEFAULT_ALLOWED_AXIOMS
     retry_on_crash: bool = True
@@ -177,21 +187,31 @@ class Plan(BaseModel):
     line_shift: int
     """Add to a line of ``command`` after the statement's block to get the line in the
     submitted file (before the block, add ``reference_lines`` more)."""
+    reference_name: str = REFERENCE_NAME
+    """The name of the statement's sorried copy in ``command`` (fresh for each plan)."""
 
 
-def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> Plan | str:
+def plan(
+    code: str,
+    statement: str | None,
+    policy: Policy = DEFAULT_POLICY,
+    *,
+    deadline: float | None = None,
+    reference_name: str | None = None,
+) -> Plan | str:
     """What to send to Lean for ``code`` (imports + proof), or why it is refused before Lean.
 
     With ``statement`` (header + ``theorem NAME … := by``), the statement's block comes
     first, its theorem renamed ``REFERENCE_NAME`` and completed with ``sorry``, inside a
     ``section``; then the proof, unchanged; then the probe::
 
-        #guard_expr type_of% @_root_.REFERENCE =ₐ type_of% @_root_.NAME   (with a statement)
-        #print axioms _root_.NAME                                          (one line a name)
+        #eval … ``_root_.REFERENCE … ``_root_.NAME …   (with a statement: statement_check)
+        #print axioms _root_.NAME                     (one line a name)
 
     A statement's answer definitions (``answers``) may be given by the proof: the
-    reference theorem takes them as variables, and the probe checks them after the
-    comparison (``Plan.answer_checks`` lines).
+    reference theorem takes them as variables, the comparison applies it to the proof's
+    definitions (``#guard_expr``), and the probe checks them after the comparison
+    (``Plan.answer_checks`` lines).
 
     The statement is trusted as given (the user's or the benchmark's): the allow-list judges
     the proof only. A proof that begins with the statement's own preamble (what precedes its
@@ -201,7 +221,16 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
     The proof runs in the header's environment when every module it imports is in the
     header (``import Mathlib`` under ``import Mathlib\nimport Aesop``); a module beyond the
     header is refused: the statement was posed under its header.
+
+    ``REFERENCE`` is ``REFERENCE_NAME`` with a random suffix (``reference_name`` fixes it).
+    ``deadline`` (a ``time.monotonic()`` value) bounds the reading; past it, refused.
     """
+    if REFERENCE_NAME in code:
+        # the statement's theorem is proved by `sorry` before the proof: naming it would borrow
+        # that sorry (the axioms report catches it too; this refuses it before Lean, wherever
+        # it is written, since a comment or string could turn into code in another reading)
+        return f"the proof mentions {REFERENCE_NAME}, the verifier's copy of the statement"
+    reference_name = reference_name or f"{REFERENCE_NAME}_{secrets.token_hex(8)}"
     source = split_imports(code)
     if source.problem:
         return f"the proof's header: {source.problem}"
@@ -238,24 +267,19 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         checked, checked_offset = body_text[cut:], body_text.count("\n", 0, cut)
     else:
         cut, checked, checked_offset = 0, body_text, 0
-    if findings := prefilter(
-        checked, line_offset=source.body_line_offset + checked_offset, policy=policy
-    ):
-        return "; ".join(str(f) for f in findings)
-    body = scan(checked)
-    if any(
-        c.startswith(REFERENCE_NAME)
-        for t in body.tokens
-        if t.kind is Kind.IDENT
-        for c in name_components(t.text)
-    ):
-        # the statement's theorem is proved by `sorry` before the proof: naming it would borrow
-        # that sorry (the axioms report catches it too; this refuses it before Lean)
-        return f"the proof names {REFERENCE_NAME}, the verifier's copy of the statement"
+    findings, body = prefilter_scan(
+        checked,
+        line_offset=source.body_line_offset + checked_offset,
+        policy=policy,
+        imports=imports,
+        deadline=deadline,
+    )
+    if findings:
+        return _summary(findings)
     declared = body.declarations
     before, after = "", body_text
     if given is not None:
-        targets = scan(statement_body).declarations
+        targets = scan(statement_body, deadline=deadline).declarations
         if not targets:
             return "the given statement declares no theorem"
         target = targets[-1]
@@ -265,12 +289,14 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
             return "the given statement defines an answer after its theorem"
         renamed = (
             statement_body[: target.start]
-            + f"_root_.{REFERENCE_NAME}"
+            + f"_root_.{reference_name}"
             + statement_body[target.start + len(target.name) :]
         )
         for index, slot in reversed(list(enumerate(slots, start=1))):
             renamed = (
-                renamed[: slot.start] + answers.reference_text(slot, index) + renamed[slot.end :]
+                renamed[: slot.start]
+                + answers.reference_text(slot, index, reference_name)
+                + renamed[slot.end :]
             )
         if cut:  # the proof carries the preamble: only the theorem goes into the reference
             renamed = renamed[len(statement_body) - len(theorem_text) :]
@@ -287,7 +313,7 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         slot_checks = []
     reference_lines = reference.count("\n")
     reference_start = before.count("\n") + 1  # `before` is "" or ends a line
-    probe = _probe(names, compare=statement is not None, slots=slot_checks)
+    probe = _probe(names, reference_name if statement is not None else None, slots=slot_checks)
     command = before + reference + after + "\n\n" + probe
     probe_line = command.count("\n") - probe.count("\n") + 1
     return Plan(
@@ -298,8 +324,9 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         reference_start=reference_start,
         probe_line=probe_line,
         compares_statement=statement is not None,
-        answer_checks=len(answers.probe_lines(slot_checks)),
+        answer_checks=len(answers.probe_lines(slot_checks, reference_name)),
         line_shift=source.body_line_offset - reference_lines,
+        reference_name=reference_name,
     )
 
 
@@ -383,12 +410,55 @@ def _skip_command_modifiers(tokens: list[Token], i: int) -> int:
     return i
 
 
-def _probe(names: list[str], *, compare: bool, slots: list[tuple[int, answers.AnswerSlot]]) -> str:
+_SHOWN_FINDINGS = 20
+
+
+def _summary(findings: list[Finding]) -> str:
+    """The findings, one clause each (the first ``_SHOWN_FINDINGS``, then how many more)."""
+    shown = "; ".join(str(f) for f in findings[:_SHOWN_FINDINGS])
+    more = len(findings) - _SHOWN_FINDINGS
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def statement_check(name: str, reference: str = REFERENCE_NAME) -> str:
+    """The one-line command that fails (an error at its line) unless theorem ``name`` has the
+    type of ``reference`` (the statement's copy), up to a positional renaming of universe
+    parameters.
+
+    ``#guard_expr type_of% @A =ₐ type_of% @B`` cannot do this: elaborating a constant
+    gives each of its universe parameters a fresh universe metavariable (``Term.mkConst``),
+    and ``=ₐ`` is ``Expr.eqv`` with no unification (``MatchKind.isEq``), so two
+    universe-polymorphic sides never agree. Here both constants are read from the
+    environment (``getConstInfo``; each name is resolved by a double-backtick name literal
+    of ``_root_.N``, as a term's name is, ``private`` names included), the proof's type is
+    instantiated with the statement's own universe parameters
+    (``ConstantInfo.instantiateTypeLevelParams``) and compared with ``Expr.eqv``; a
+    different number of universe parameters fails. A monomorphic
+    statement compares exactly as ``=ₐ`` did."""
+    return (
+        "#eval show _root_.Lean.MetaM _root_.Unit from do "
+        f"let r ← _root_.Lean.getConstInfo ``_root_.{reference}; "
+        f"let t ← _root_.Lean.getConstInfo ``_root_.{name}; "
+        "let us := r.levelParams.map _root_.Lean.Level.param; "
+        "unless t.levelParams.length == us.length && "
+        "(t.instantiateTypeLevelParams us).eqv r.type do "
+        f'throwError "{STATEMENT_MISMATCH}"'
+    )
+
+
+def _probe(
+    names: list[str], reference: str | None, *, slots: list[tuple[int, answers.AnswerSlot]]
+) -> str:
+    """The checks after the proof; ``reference``: the statement's copy to compare with. With
+    answer slots the comparison is of the reference applied to the proof's definitions
+    (a term, so ``#guard_expr``; universe-polymorphic answers are not supported)."""
     lines = []
-    if compare:
-        reference = answers.applied(REFERENCE_NAME, slots)
-        lines.append(f"#guard_expr type_of% {reference} =ₐ type_of% @_root_.{names[0]}")
-        lines += answers.probe_lines(slots)
+    if reference is not None and slots:
+        applied = answers.applied(reference, slots)
+        lines.append(f"#guard_expr type_of% {applied} =ₐ type_of% @_root_.{names[0]}")
+        lines += answers.probe_lines(slots, reference)
+    elif reference is not None:
+        lines.append(statement_check(names[0], reference))
     lines += [f"#print axioms _root_.{name}" for name in names]
     return "\n".join(lines) + "\n"
 
@@ -420,7 +490,7 @@ class LeanVerifier:
         text = _as_text(code, self.config.max_code_bytes)
         if isinstance(text, Verdict):
             return text
-        planned = plan(text, statement, self.config.policy)
+        planned = await plan_off_loop(text, statement, self.config)
         if isinstance(planned, str):
             return _rejected(planned)
         result = await self._run_with_retry(planned.imports, planned.command, timeout)
@@ -459,13 +529,36 @@ class LeanVerifier:
         return Verdict(outcome=Outcome.CRASH, reason=outcome.detail, attempts=tries)
 
 
+async def plan_off_loop(code: str, statement: str | None, config: VerifyConfig) -> Plan | str:
+    """``plan`` in a worker thread with ``config.prefilter_timeout``, so a long text never
+    stalls the other checks of the event loop; running out is a refusal of its own."""
+    limit = config.prefilter_timeout
+    deadline = time.monotonic() + limit
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(plan, code, statement, config.policy, deadline=deadline),
+            timeout=limit + 1.0,  # the reading stops itself at the deadline; this is a backstop
+        )
+    except TimeoutError:
+        return f"prefilter time limit: reading the proof took over {limit:g} s"
+
+
 def judge(
     reply: Reply, planned: Plan, allowed_axioms: frozenset[str] = DEFAULT_ALLOWED_AXIOMS
 ) -> Verdict:
     """The verdict on Lean's ``reply`` to ``planned.command``."""
     if isinstance(reply, ErrorReply):
-        outcome = Outcome.LEAN_ERROR if reply.message.startswith("Lean error") else Outcome.CRASH
-        return Verdict(outcome=outcome, reason=reply.message, reply=reply.raw)
+        # For a command the REPL answers {"message": <exception>} when elaboration throws
+        # (runCommand: `catch ex => return .inr ⟨ex.toString⟩`, no "Lean error:" prefix, which
+        # only tactic mode adds): Lean's answer to this text, so no crash and no retry. Only
+        # "Unknown environment." is ours (the pool named an environment the REPL lacks).
+        if reply.message == UNKNOWN_ENVIRONMENT:
+            return Verdict(outcome=Outcome.CRASH, reason=reply.message, reply=reply.raw)
+        return Verdict(
+            outcome=Outcome.LEAN_ERROR,
+            reason=f"Lean failed on the proof: {reply.message}",
+            reply=reply.raw,
+        )
     if not isinstance(reply, CommandReply):
         return Verdict(outcome=Outcome.CRASH, reason="unexpected reply kind", reply=reply.raw)
     probe_line = planned.probe_line
@@ -499,7 +592,7 @@ def judge(
         return verdict(Outcome.SORRY, "the proof uses sorry")
     if errors := [m for m in probe if m.severity == "error"]:
         first = errors[0]
-        if _PARSE_ERROR.match(first.data):
+        if PARSE_ERROR.match(first.data):
             return verdict(Outcome.LEAN_ERROR, f"the proof does not parse to its end: {first.data}")
         if planned.compares_statement and first.pos.line == probe_line:
             return verdict(
@@ -537,9 +630,9 @@ def axioms_report(name: str, messages: list[Message]) -> list[str] | str:
     text = " ".join(answers[0].data.split())
     if "⋯" in text:
         return f"the axioms report for {name} is truncated"
-    if m := _NO_AXIOMS.match(text):
+    if m := NO_AXIOMS.match(text):
         axioms: list[str] = []
-    elif m := _AXIOMS_LIST.match(text):
+    elif m := AXIOMS_LIST.match(text):
         axioms = [escape_name(name_components(a.strip())) for a in _split_list(m["axioms"])]
     else:
         return f"no axioms report for {name}"

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stepprover.lean.pool import MATHLIB_WORKER_RSS_MB, PoolConfig
-from stepprover.lean.sandbox import SandboxConfig, sandbox_user
+from stepprover.lean.sandbox import SandboxConfig, default_processes, sandbox_user
 from stepprover.lean.toolchain import REPL_MAX_RSS_MB, LeanSetup, repl_process
 from stepprover.lean.verdict_cache import CacheSettings, cache_settings
 
@@ -55,7 +55,9 @@ class ServiceSettings(BaseSettings):
     sandbox: bool = True
     sandbox_memory_mb: AtLeastOne = 20_480
     sandbox_cpu_seconds: AtLeastOne = 3600
-    sandbox_processes: AtLeastOne = 256
+    sandbox_processes: AtLeastOne = Field(default_factory=default_processes)
+    """RLIMIT_NPROC of the sandbox user; it counts threads, and Lean runs one per core
+    (``sandbox.default_processes``)."""
     sandbox_file_mb: AtLeastOne = 1024
     sandbox_user: str | None = None
     """``UID`` or ``UID:GID`` the sandboxed REPLs run as; default ``STEPPROVER_SANDBOX_USER``,
