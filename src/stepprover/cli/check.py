@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.text import Text
 
 from stepprover.cli.common import (
-    INTERRUPTED,
     OUTAGE,
     Cache,
     CacheDir,
@@ -26,6 +25,7 @@ from stepprover.cli.common import (
     cache_or_none,
     err,
     fail,
+    interrupted,
     output_folder_or_exit,
     positive_or_exit,
     process_config_or_exit,
@@ -79,7 +79,8 @@ def check(
 
     Exit status: 0 if every proof is proved (and, with --gold, comparator proves each of
     them too), 1 if one is not, 2 for input that cannot be used (one line on stderr says
-    why), 3 if Lean could not be started or reached (no verdict), 130 if interrupted."""
+    why), 3 if Lean could not be started or reached (no verdict), 130 after Ctrl-C, 143 after
+    SIGTERM."""
     positive_or_exit("--timeout", timeout)
     positive_or_exit("--warmup-timeout", warmup_timeout)
     at_least_one_or_exit("--workers", workers)
@@ -135,8 +136,7 @@ def check(
             for item, verdict, gold_verdict in zip(items, verdicts, golds, strict=True):
                 write(item, verdict, gold_verdict)
     except KeyboardInterrupt:
-        err.print("interrupted", style="red", highlight=False)
-        raise typer.Exit(INTERRUPTED) from None
+        interrupted()
     except LeanUnavailable as exc:
         fail(f"no verdict: Lean could not be started or reached ({exc})", code=OUTAGE)
     finally:

@@ -1,6 +1,6 @@
-"""The classes every command of the app is made with: tidy help texts (``cli.help``), and
-one line instead of a traceback when the output cannot be written (a full disk) or a database
-is damaged."""
+"""The classes every command of the app is made with: tidy help texts (``cli.help``), SIGTERM
+stopping a command as Ctrl-C does (``cli.signals``), and one line instead of a traceback when
+the output cannot be written (a full disk) or a database is damaged."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import typer
 import typer.core
 
 from stepprover.cli.help import tidy
+from stepprover.cli.signals import sigterm_stops, stop_line, stop_status
 
 _UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT})  # (a closed pipe is click's: exit 1, quietly)
 
@@ -25,9 +26,13 @@ class Command(typer.core.TyperCommand):
     def invoke(self, ctx: Any) -> Any:
         try:
             try:
-                return super().invoke(ctx)
+                with sigterm_stops():
+                    return super().invoke(ctx)
             finally:
                 sys.stdout.flush()  # here, not at exit, where a failure is only a warning
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM that no command-specific line caught
+            sys.stderr.write(stop_line() + "\n")
+            raise typer.Exit(stop_status()) from None
         except (
             sqlite3.DatabaseError
         ) as exc:  # found past the open (which names the file): a page cut off

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, cast, get_args
 
@@ -11,6 +12,7 @@ import typer
 from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
+from stepprover.cli.signals import EXIT_STATUS, stop_line, stop_status
 from stepprover.errors import (
     LeanUnavailable,
     ModelUnavailable,
@@ -114,8 +116,10 @@ BAD_INPUT = 2
 """Exit status for input the command cannot use (1 means "not proved" / "not solved")."""
 OUTAGE = 3
 """Exit status when a model server or Lean could not be reached: no result exists."""
-INTERRUPTED = 130
-"""Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)."""
+INTERRUPTED = EXIT_STATUS[signal.SIGINT]
+"""Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
+TERMINATED = EXIT_STATUS[signal.SIGTERM]
+"""Exit status after SIGTERM (128 + SIGTERM)."""
 
 
 def fail(message: object, *, prefix: str = "", code: int = BAD_INPUT) -> NoReturn:
@@ -156,6 +160,12 @@ def output_folder_or_exit(path: Path | None) -> None:
         fail(f"--output {path} is a directory; give a file name")
     if not path.parent.is_dir():
         fail(f"--output {path}: the folder {path.parent} does not exist")
+
+
+def interrupted(advice: str = "") -> NoReturn:
+    """After Ctrl-C or SIGTERM: one line ("interrupted" or "terminated", then ``advice``) and
+    the signal's exit status (``cli.signals``)."""
+    fail(stop_line() + advice, code=stop_status())
 
 
 def require(condition: bool, message: str) -> None:
@@ -306,7 +316,7 @@ def repl_starts_or_exit(config: ProcessConfig, warmup_timeout: float, code: int 
     try:
         asyncio.run(probe_saying_why_it_waits())
     except KeyboardInterrupt:
-        fail("interrupted", code=INTERRUPTED)
+        interrupted()
     except ReplStartError as exc:
         tail = [line for line in exc.stderr_tail.splitlines() if line.strip()][-3:]
         fail(

@@ -12,7 +12,6 @@ from rich.console import Console
 
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
-    INTERRUPTED,
     OUTAGE,
     BaseUrl,
     Cache,
@@ -39,6 +38,7 @@ from stepprover.cli.common import (
     err,
     fail,
     generator_or_exit,
+    interrupted,
     lean_setup_for,
     loop_config_or_exit,
     positive_or_exit,
@@ -137,7 +137,8 @@ def eval_(
     Exit status: 0 when the run is complete, 1 when it is not (samples retryable or not
     run), 2 for input that cannot be used (one line on stderr says why), 3 when Lean could
     not be used (no REPL starts, the --lean-url service is unreachable or refuses the key)
-    or the run stopped after too many outages in a row, 130 if interrupted (rerun to resume)."""
+    or the run stopped after too many outages in a row, 130 after Ctrl-C, 143 after SIGTERM
+    (rerun to resume)."""
     at_least_one_or_exit("--samples", samples)
     at_least_one_or_exit("--concurrency", concurrency)
     at_least_one_or_exit("--workers", workers)
@@ -236,7 +237,7 @@ def eval_(
                 code=OUTAGE,
             )
         except KeyboardInterrupt:
-            fail(f"interrupted; run the same command again to resume {folder}", code=INTERRUPTED)
+            interrupted(f"; run the same command again to resume {folder}")
         complete = _print_eval_summary(store, run.config, folder, [p.name for p in chosen], tree)
         if not complete and breaker.last is not None:
             # Too few in a row to stop the run, but a rerun only helps once the cause is fixed.
