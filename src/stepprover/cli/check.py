@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -26,11 +26,12 @@ from stepprover.cli.common import (
     err,
     fail,
     interrupted,
+    open_or_exit,
     output_folder_or_exit,
     positive_or_exit,
     process_config_or_exit,
-    read_bytes_or_exit,
     read_text_or_exit,
+    read_upto_or_exit,
 )
 from stepprover.cli.gold import (
     Gold,
@@ -85,21 +86,32 @@ def check(
     positive_or_exit("--warmup-timeout", warmup_timeout)
     at_least_one_or_exit("--workers", workers)
     output_folder_or_exit(output)
+    verify_config = VerifyConfig(timeout=timeout)
+    limit = verify_config.max_code_bytes
     if jsonl:
-        try:
-            items = _read_jsonl(read_bytes_or_exit(path, "JSONL"))
-        except DataError as exc:
-            fail(exc)
+        with open_or_exit(path, "JSONL") as f:
+            try:
+                items = _read_jsonl(f)
+            except DataError as exc:
+                fail(f"JSONL {path}: {exc}")
+            except OSError as exc:
+                fail(f"cannot read JSONL {path}: {exc.strerror or exc}")
+        if not items:
+            fail(f"JSONL {path} holds no proof (no line that is not blank)")
     else:
-        stmt = read_text_or_exit(statement, "statement") if statement else None
-        items = [{"id": str(path), "code": read_bytes_or_exit(path, "proof"), "statement": stmt}]
+        stmt = read_text_or_exit(statement, "statement", limit) if statement else None
+        code = read_upto_or_exit(path, "proof", limit)
+        items = [
+            {"id": str(path), "code": code, "statement": stmt}
+            if len(code) <= limit
+            else {"id": str(path), "error": f"the proof is over the {limit}-byte limit"}
+        ]
     pool_config = PoolConfig(
         process=process_config_or_exit(repl, lean_dir, sandbox),
         workers=workers,
         warmup_timeout=warmup_timeout,
     )
     verdict_cache = cache_or_none(cache, cache_dir, repl, lean_dir)
-    verify_config = VerifyConfig(timeout=timeout)
     checker = (
         gold_checker_or_exit(lean_dir, verify_config, gold_timeout, gold_workers) if gold else None
     )
@@ -159,37 +171,74 @@ def check(
 _GOLD_FIELDS = {"outcome", "reason", "elapsed", "peak_rss_mb"}
 
 
-def _read_jsonl(data: bytes) -> list[dict[str, Any]]:
+JSONL_LINE_LIMIT = 16 * 2**20
+"""Bytes in one JSONL line (a proof at the verifier's limit, JSON-escaped, and its statement)."""
+JSONL_LIMIT = 2**30
+"""Bytes in a whole JSONL file."""
+
+
+def _jsonl_lines(f: IO[bytes]) -> Iterator[bytes | None]:
+    """The lines of ``f``, each read against ``JSONL_LINE_LIMIT`` (``None`` for a longer one,
+    whose rest is skipped unread into memory). Raises ``DataError`` past ``JSONL_LIMIT``."""
+    total = 0
+    while line := f.readline(JSONL_LINE_LIMIT + 1):
+        total += len(line)
+        too_long = len(line) > JSONL_LINE_LIMIT
+        while too_long and not line.endswith(b"\n") and (line := f.readline(1 << 16)):
+            total += len(line)
+            if total > JSONL_LIMIT:
+                break
+        if total > JSONL_LIMIT:
+            raise DataError(f"over the {JSONL_LIMIT}-byte limit for a JSONL; split it")
+        if too_long:
+            yield None
+        else:
+            yield from line.splitlines() or [b""]
+
+
+def _read_jsonl(f: IO[bytes]) -> list[dict[str, Any]]:
     """Proof records; a bad line becomes a record with an ``error`` (kept, never dropped).
-    Raises ``DataError`` for an id used twice (a line without one is known by its number)."""
-    items: list[dict[str, Any]] = []
-    lines: dict[str, int] = {}
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
+    A line without a usable id is known by its number (``"line N"`` where another line
+    gives that number as its id). Raises ``DataError`` for an id given twice."""
+    parsed: list[tuple[int, dict[str, Any], str | None]] = []  # line number, record, its id
+    given_on: dict[str, int] = {}
+    for number, line in enumerate(_jsonl_lines(f), start=1):
+        if line is not None and not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            items.append({"id": str(number), "error": f"line {number}: {exc}"})
-            continue
-        except RecursionError:
-            items.append({"id": str(number), "error": f"line {number}: JSON nested too deeply"})
-            continue
-        problem = _record_problem(record)
-        given = record.get("id") if isinstance(record, dict) else None
-        # An id is echoed back; one that cannot be written as UTF-8 is replaced by the line number.
-        given = given if given is not None and _utf8(str(given)) else None
-        if problem:
-            record = {"id": given, "error": f"line {number}: {problem}"}
-        record["id"] = str(given or number)
-        if record["id"] in lines:
-            raise DataError(
-                f"JSONL line {number}: id {record['id']!r} is also on line {lines[record['id']]}; "
-                "ids must be unique (verdicts are written as they are reached, each with its id)"
-            )
-        lines[record["id"]] = number
-        items.append(record)
+        record, given = _parse_line(number, line)
+        if given is not None:
+            if given in given_on:
+                raise DataError(
+                    f"line {number}: id {given!r} is also on line {given_on[given]}; ids must "
+                    "be unique (verdicts are written as they are reached, each with its id)"
+                )
+            given_on[given] = number
+        parsed.append((number, record, given))
+    items = []
+    for number, record, given in parsed:
+        fallback = str(number) if str(number) not in given_on else f"line {number}"
+        items.append({**record, "id": given if given is not None else fallback})
     return items
+
+
+def _parse_line(number: int, line: bytes | None) -> tuple[dict[str, Any], str | None]:
+    """The line's record (with an ``error`` if it cannot be checked) and the id it gives."""
+    if line is None:
+        return {
+            "error": f"line {number}: over the {JSONL_LINE_LIMIT}-byte limit for one line"
+        }, None
+    try:
+        record = json.loads(line)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return {"error": f"line {number}: {exc}"}, None
+    except RecursionError:
+        return {"error": f"line {number}: JSON nested too deeply"}, None
+    given = record.get("id") if isinstance(record, dict) else None
+    # An id is echoed back; one that cannot be written as UTF-8 is replaced by the line number.
+    given = str(given) if given is not None and given != "" and _utf8(str(given)) else None
+    if problem := _record_problem(record):
+        return {"error": f"line {number}: {problem}"}, given
+    return record, given
 
 
 def _record_problem(record: Any) -> str | None:
