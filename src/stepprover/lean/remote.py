@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from stepprover.errors import LeanUnavailable, RemoteError, RemoteUnreachable
 from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.pool import PoolHealth
-from stepprover.lean.verify import Verdict
+from stepprover.lean.verify import Verdict, VerifyConfig, proof_text
 from stepprover.lean.wire import ProofItem, RunRequest, VerifyRequest, VerifyResponse
 
 
@@ -56,7 +56,9 @@ class RemoteLean:
         """Raises ``RemoteUnreachable`` (a ``LeanUnavailable``) when the service cannot be
         reached after every retry, ``LeanUnavailable`` when it could get no worker for the
         proof, ``RemoteError`` when it refuses the request."""
-        text = code.decode("utf-8", errors="surrogateescape") if isinstance(code, bytes) else code
+        text = proof_text(code, statement, VerifyConfig().max_code_bytes)
+        if isinstance(text, Verdict):  # as the service and the CLI answer it (JSON cannot send it)
+            return text
         body = VerifyRequest(
             proofs=[ProofItem(id="0", code=text, statement=statement)], timeout=timeout
         )

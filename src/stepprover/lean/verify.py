@@ -253,7 +253,7 @@ class LeanVerifier:
         )
 
     async def _check(self, code: str | bytes, statement: str | None, timeout: float) -> Verdict:
-        text = _as_text(code, self.config.max_code_bytes)
+        text = proof_text(code, statement, self.config.max_code_bytes)
         if isinstance(text, Verdict):
             return text
         planned = plan(text, statement, self.config.policy)
@@ -394,7 +394,12 @@ def _public_name(printed: str) -> tuple[str, ...]:
     return components
 
 
-def _as_text(code: str | bytes, max_bytes: int) -> str | Verdict:
+def proof_text(code: str | bytes, statement: str | None, max_bytes: int) -> str | Verdict:
+    """The proof as text, or the ``rejected`` verdict on input no UTF-8 encoder takes (bytes
+    that are not UTF-8, a lone surrogate in the proof or the statement), over ``max_bytes``,
+    or holding NUL: every verifier (local, Ray, the service's client) answers it alike."""
+    if statement is not None and (reason := invalid_unicode_reason(statement, "the statement")):
+        return _rejected(reason)
     if isinstance(code, bytes):
         if len(code) > max_bytes:
             return _rejected(f"the proof is {len(code)} bytes, over the {max_bytes}-byte limit")
