@@ -609,3 +609,38 @@ def test_an_empty_jsonl_is_one_line_not_zero_of_zero_proved(tmp_path: Path, cont
     path.write_text(content)
     result = runner.invoke(app, ["check", str(path), "--jsonl", "--repl", "/nonexistent/repl"])
     one_line_error(result, "holds no proof")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", ["is empty"]),
+        (b"\r\r\r", ["holds only whitespace (3 bytes)"]),
+        (b" \n\t\n", ["holds only whitespace"]),
+        (b"theorem t : True := by\r  trivial -- done\r", ["CR alone", "convert it"]),
+    ],
+)
+def test_a_proof_file_with_no_lean_text_is_one_line(
+    tmp_path: Path, content: bytes, words: list[str]
+) -> None:
+    proof = tmp_path / "p.lean"
+    proof.write_bytes(content)
+    result = runner.invoke(app, ["check", str(proof), "--repl", shlex.join(standin_command())])
+    one_line_error(result, f"proof {proof}", *words)
+
+
+@pytest.mark.parametrize(
+    ("statement", "words"),
+    [
+        ("import Mathlib\n-- no theorem here\n", ["declares no theorem"]),
+        ("#eval 1\ntheorem t : True := by\n", ["is refused", "#eval"]),
+    ],
+)
+def test_a_statement_that_cannot_be_checked_against_is_exit_2(
+    files: dict[str, Path], tmp_path: Path, statement: str, words: list[str]
+) -> None:
+    path = tmp_path / "statement.lean"
+    path.write_text(statement)
+    args = ["check", str(files["proof"]), "--statement", str(path)]
+    result = runner.invoke(app, [*args, "--repl", shlex.join(standin_command())])
+    one_line_error(result, f"statement {path}", *words)

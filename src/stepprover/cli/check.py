@@ -44,7 +44,14 @@ from stepprover.errors import DataError, GoldUnavailable, LeanUnavailable
 from stepprover.lean.gold import GoldVerdict
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.verdict_cache import CacheSettings
-from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, VerifyConfig
+from stepprover.lean.verify import (
+    LeanVerifier,
+    Outcome,
+    Verdict,
+    Verifier,
+    VerifyConfig,
+    statement_problem,
+)
 
 
 def check(
@@ -100,7 +107,11 @@ def check(
             fail(f"JSONL {path} holds no proof (no line that is not blank)")
     else:
         stmt = read_text_or_exit(statement, "statement", limit) if statement else None
+        if statement and stmt is not None and (problem := statement_problem(stmt)):
+            fail(f"statement {statement}: {problem.removeprefix('the given statement ')}")
         code = read_upto_or_exit(path, "proof", limit)
+        if problem := _unusable_proof_file(code):
+            fail(f"proof {path} {problem}")
         items = [
             {"id": str(path), "code": code, "statement": stmt}
             if len(code) <= limit
@@ -169,6 +180,20 @@ def check(
 
 
 _GOLD_FIELDS = {"outcome", "reason", "elapsed", "peak_rss_mb"}
+
+
+def _unusable_proof_file(code: bytes) -> str | None:
+    """Why a proof file is unusable as it stands (only whitespace; lines ended by CR alone,
+    which Lean does not take as line ends: its ``whitespace`` in src/Lean/Parser/Basic.lean
+    ends a ``--`` comment with ``takeUntilFn (fun c => c = '\\n')``), or None."""
+    if not code.strip():
+        return "is empty" if not code else f"holds only whitespace ({len(code)} bytes)"
+    if b"\r" in code and b"\n" not in code:
+        return (
+            "ends its lines with CR alone (classic Mac OS); Lean ends a line at LF only, so a "
+            "`--` comment would run to the end of the file: convert it (tr '\\r' '\\n')"
+        )
+    return None
 
 
 JSONL_LINE_LIMIT = 16 * 2**20

@@ -189,12 +189,9 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
                 "the proof's imports differ from the statement's header: "
                 f"{source.imports!r} vs {given.imports!r}"
             )
-        if findings := prefilter(given.body, policy=policy):
-            return "the given statement is refused: " + "; ".join(str(f) for f in findings)
-        targets = scan(given.body).declarations
-        if not targets:
-            return "the given statement declares no theorem"
-        target = targets[-1]
+        if problem := statement_problem(statement, policy):
+            return problem
+        target = scan(given.body).declarations[-1]
         if target.resolved not in {d.resolved for d in declared}:
             return f"the proof does not declare theorem {target.full_name}"
         renamed = (
@@ -221,6 +218,17 @@ def plan(code: str, statement: str | None, policy: Policy = DEFAULT_POLICY) -> P
         compares_statement=statement is not None,
         line_shift=source.body_line_offset - reference_lines,
     )
+
+
+def statement_problem(statement: str, policy: Policy = DEFAULT_POLICY) -> str | None:
+    """Why ``statement`` (header + ``theorem NAME … := by``) cannot be checked against, whatever
+    the proof: the prefilter refuses it, or it declares no theorem. ``None`` if it can."""
+    body = split_imports(statement).body
+    if findings := prefilter(body, policy=policy):
+        return "the given statement is refused: " + "; ".join(str(f) for f in findings)
+    if not scan(body).declarations:
+        return "the given statement declares no theorem"
+    return None
 
 
 def _probe(names: list[str], *, compare: bool) -> str:
