@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +294,82 @@ def test_damage_found_during_a_run_is_one_line(
     assert lines[-1].startswith(
         "stepprover: a database this command uses is damaged (database disk image"
     )
+
+
+def test_a_damaged_trajectory_is_one_line_in_report_and_run_again_by_eval(
+    setup: dict[str, Any],
+) -> None:
+    run = setup["run"]
+    assert invoke(eval_args(setup, "--limit", "1")).exit_code == 0
+    with sqlite3.connect(run / "run.sqlite") as con:  # one row's bytes cut off
+        con.execute(
+            "UPDATE trajectories SET data = substr(data, 1, 10) "
+            "WHERE problem = 'a1' AND sample_index = 0"
+        )
+    report = runner.invoke(app, ["report", str(run)])
+    lines = report.stderr.strip().splitlines()
+    assert report.exit_code == 2 and "Traceback" not in report.output, report.output
+    assert len(lines) == 1 and "the trajectory of a1 sample 0 is damaged" in lines[0], lines
+    again = runner.invoke(app, eval_args(setup, "--limit", "1"))
+    assert again.exit_code == 0, again.output
+    assert "1 stored trajectories" in again.stderr and "(a1 sample 0)" in again.stderr
+    assert "those samples are run again" in again.stderr
+    assert sorted(rows(run)) == [("a1", 0), ("a1", 1)]
+    assert runner.invoke(app, ["report", str(run)]).exit_code == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB file system (tmpfs; needs root and the right to mount)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk is full; return it (delete it to free the space)."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as f:  # unbuffered: nothing left to write at close
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_is_said_so_never_called_damage(
+    setup: dict[str, Any], small_disk: Path
+) -> None:
+    run = small_disk / "run"
+    setup = {**setup, "run": run}
+    assert invoke(eval_args(setup, "--limit", "1")).exit_code == 0
+    filler = fill(small_disk)
+    for args in (eval_args(setup, "--limit", "3"), ["report", str(run)]):
+        result = runner.invoke(app, args)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        said = lines[-1]
+        assert "damaged" not in said and "aside" not in said and "not a readable" not in said
+        assert "disk full" in said or "No space left on device" in said, said
+    assert "intact" in said_by(runner.invoke(app, eval_args(setup, "--limit", "3")))
+    filler.unlink()  # space freed: the same command resumes the intact run
+    resumed = invoke(eval_args(setup, "--limit", "3"))
+    assert resumed.exit_code == 0, resumed.output
+    assert sorted(rows(run)) == [(p, i) for p in ("a1", "a2", "a3") for i in (0, 1)]
+
+
+def said_by(result: Result) -> str:
+    return str(result.stderr.strip().splitlines()[-1])

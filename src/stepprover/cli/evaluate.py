@@ -63,7 +63,14 @@ from stepprover.data.problems import (
     lean_version_warning,
     load_benchmark,
 )
-from stepprover.errors import DataError, LeanUnavailable, RunConfigMismatch, RunDamaged, RunStopped
+from stepprover.errors import (
+    DataError,
+    DiskFull,
+    LeanUnavailable,
+    RunConfigMismatch,
+    RunDamaged,
+    RunStopped,
+)
 from stepprover.eval.metrics import mean_pass_at_k
 from stepprover.eval.runner import EvalPlan, OutageBreaker, evaluate
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
@@ -206,10 +213,20 @@ def eval_(
     with contextlib.ExitStack() as stack:
         try:
             run = stack.enter_context(open_run(settings, folder))
-        except (RunConfigMismatch, RunDamaged) as exc:
+        except (RunConfigMismatch, RunDamaged, DiskFull) as exc:
             fail(exc)
         store = run.store
         assert store is not None
+        if damaged := store.forget_damaged():
+            lost = ", ".join(f"{name} sample {index}" for name, index in damaged[:5])
+            more = f" and {len(damaged) - 5} more" if len(damaged) > 5 else ""
+            err.print(
+                f"{len(damaged)} stored trajectories in {store.path} are damaged ({lost}{more}): "
+                "those samples are run again",
+                style="yellow",
+                markup=False,
+                highlight=False,
+            )
         if line := defects_start_line(
             benchmark, run.config.dataset_sha256, [p.name for p in chosen]
         ):
