@@ -217,16 +217,6 @@ def eval_(
             fail(exc)
         store = run.store
         assert store is not None
-        if damaged := store.forget_damaged():
-            lost = ", ".join(f"{name} sample {index}" for name, index in damaged[:5])
-            more = f" and {len(damaged) - 5} more" if len(damaged) > 5 else ""
-            err.print(
-                f"{len(damaged)} stored trajectories in {store.path} are damaged ({lost}{more}): "
-                "those samples are run again",
-                style="yellow",
-                markup=False,
-                highlight=False,
-            )
         if line := defects_start_line(
             benchmark, run.config.dataset_sha256, [p.name for p in chosen]
         ):
@@ -392,6 +382,13 @@ def report(
             help="Show pass@1 of a run with retryable or missing samples (labelled incomplete)."
         ),
     ] = False,
+    drop_damaged: Annotated[
+        bool,
+        typer.Option(
+            help="Drop the samples whose stored trajectory cannot be read, so that the same "
+            "`stepprover eval` runs them again."
+        ),
+    ] = False,
 ) -> None:
     """Write report.md (tables like the paper's), PNG plots and trajectories.html into RUN.
 
@@ -399,8 +396,19 @@ def report(
     """
     from stepprover.errors import StepproverError
     from stepprover.eval.report import write_report
+    from stepprover.eval.store import RunStore
 
     try:
+        if drop_damaged:
+            with RunStore.reopen(run) as store:
+                dropped = store.forget_damaged()
+            lost = ", ".join(f"{name} sample {index}" for name, index in dropped)
+            err.print(
+                f"dropped {len(dropped)} samples whose stored trajectory is damaged"
+                + (f" ({lost}): the same `stepprover eval` runs them again" if dropped else ""),
+                markup=False,
+                highlight=False,
+            )
         paths = write_report(run, per_problem=per_problem, allow_incomplete=allow_incomplete)
         summary = summarize_folder(run)
     except StepproverError as exc:

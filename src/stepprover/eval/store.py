@@ -254,7 +254,8 @@ class RunStore:
 
     def forget_damaged(self) -> list[tuple[str, int]]:
         """Drop the samples whose stored trajectory cannot be read (a resume then runs them
-        again, rather than counting a result nobody can show) and return them."""
+        again, rather than counting a result nobody can show) and return them. Reads every
+        trajectory: not done on resume, which reads only the index."""
         rows = self._db.execute("SELECT problem, sample_index, data FROM trajectories")
         damaged = []
         for p, i, blob in rows.fetchall():
@@ -393,5 +394,6 @@ def _decoded(blob: bytes, problem: str, index: int, path: Path) -> Trajectory:
     except (zlib.error, ValueError) as exc:
         raise RunDamaged(
             f"{path}: the trajectory of {problem} sample {index} is damaged ({exc}); "
-            "run the same `stepprover eval` again to redo that sample (the others are kept)"
+            "`stepprover report --drop-damaged` drops such samples, then the same "
+            "`stepprover eval` runs them again (the others are kept)"
         ) from exc
