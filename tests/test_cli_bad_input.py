@@ -644,3 +644,15 @@ def test_a_statement_that_cannot_be_checked_against_is_exit_2(
     args = ["check", str(files["proof"]), "--statement", str(path)]
     result = runner.invoke(app, [*args, "--repl", shlex.join(standin_command())])
     one_line_error(result, f"statement {path}", *words)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_problem_file_is_read_against_its_limit(tmp_path: Path) -> None:
+    from stepprover.data.problems import PROBLEM_FILE_LIMIT, file_sha256, load_jsonl
+    from stepprover.errors import DataError
+
+    endless = tmp_path / "bench.jsonl"
+    endless.symlink_to("/dev/zero")
+    for read in (load_jsonl, file_sha256):
+        with pytest.raises(DataError, match=f"over the {PROBLEM_FILE_LIMIT}-byte limit"):
+            read(endless)

@@ -67,7 +67,7 @@ def load_jsonl(path: Path | str, *, split: str | None = None) -> list[Problem]:
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = _read_limited(path).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read problems from {path}: {exc}") from exc
     problems = []
@@ -158,7 +158,19 @@ def lean_version_warning(spec: str, lean_version: str | None) -> str | None:
     return None
 
 
+PROBLEM_FILE_LIMIT = 256 * 2**20
+"""Bytes read at most from a problem file (/dev/zero given as one is refused, not read)."""
+
+
+def _read_limited(path: Path) -> bytes:
+    with path.open("rb") as f:
+        data = f.read(PROBLEM_FILE_LIMIT + 1)
+    if len(data) > PROBLEM_FILE_LIMIT:
+        raise DataError(f"{path} is over the {PROBLEM_FILE_LIMIT}-byte limit for a problem file")
+    return data
+
+
 def file_sha256(path: Path) -> str:
     import hashlib
 
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(_read_limited(path)).hexdigest()

@@ -26,6 +26,7 @@ from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.pool import PoolHealth
 from stepprover.lean.verify import Verdict, VerifyConfig, proof_text
 from stepprover.lean.wire import ProofItem, RunRequest, VerifyRequest, VerifyResponse
+from stepprover.models.bounded_http import DEFAULT_MAX_RESPONSE_BYTES, BoundedTransport
 
 
 class RemoteLean:
@@ -40,11 +41,19 @@ class RemoteLean:
         http_timeout: float = 900.0,
         max_connections: int = 256,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        # Every answer is read against max_response_bytes: an endless body is an error, not OOM.
+        bounded = BoundedTransport(
+            transport or httpx.AsyncHTTPTransport(limits=limits), max_response_bytes
+        )
         self.client = httpx.AsyncClient(
-            base_url=url.rstrip("/"), headers=headers, timeout=http_timeout, transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            base_url=url.rstrip("/"), headers=headers, timeout=http_timeout, transport=bounded,
+            limits=limits,
         )  # fmt: skip
         self.retries = retries
         self.backoff = backoff
