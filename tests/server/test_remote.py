@@ -20,6 +20,7 @@ from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.protocol import CommandReply, parse_reply
 from stepprover.lean.remote import RemoteLean
 from stepprover.models.scripted import ScriptedGenerator
+from tests.fakes.endless_http import endless_http_server
 from tests.server.conftest import running_service, standin_settings
 
 AXIOMS = {
@@ -249,49 +250,15 @@ async def test_text_no_encoder_takes_is_a_verdict_as_from_the_service_and_the_cl
     assert served["outcome"] == "rejected"
 
 
-@pytest.fixture
-async def endless_server() -> Any:
-    """A hostile "service" on 127.0.0.1: every answer is a 200 whose JSON body never ends
-    (chunked), or one that declares 10 GB; it stops sending once the client goes away."""
-    sent = {"bytes": 0}
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = await reader.readuntil(b"\r\n\r\n")
-        declared = b"declared" in request.split(b"\r\n")[0]
-        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        if declared:
-            writer.write(head + b"Content-Length: 10000000000\r\n\r\n" + b'{"a": "')
-        else:
-            writer.write(head + b"Transfer-Encoding: chunked\r\n\r\n")
-        chunk = b"x" * 65536
-        try:
-            writer.write(b"" if declared else b'7\r\n{"a": "\r\n')
-            while True:
-                writer.write(chunk if declared else b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                await writer.drain()
-                sent["bytes"] += len(chunk)
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", sent
-    finally:
-        server.close()
-
-
 @pytest.mark.parametrize("path", ["/chunked", "/declared"])
-async def test_an_endless_answer_is_read_against_the_limit(endless_server: Any, path: str) -> None:
-    url, sent = endless_server
-    remote = RemoteLean(url + path, retries=1, backoff=0, max_response_bytes=2**20)
-    try:
-        with pytest.raises(RemoteUnreachable, match=r"body over 1048576 bytes"):
-            await remote.check("theorem t : True := by\n  trivial")
-        with pytest.raises(RemoteUnreachable, match=r"body over 1048576 bytes"):
-            await remote.preflight()
-    finally:
-        await remote.close()
+async def test_an_endless_answer_is_read_against_the_limit(path: str) -> None:
+    async with endless_http_server() as (url, sent):
+        remote = RemoteLean(url + path, retries=1, backoff=0, max_response_bytes=2**20)
+        try:
+            with pytest.raises(RemoteUnreachable, match=r"body over 1048576 bytes"):
+                await remote.check("theorem t : True := by\n  trivial")
+            with pytest.raises(RemoteUnreachable, match=r"body over 1048576 bytes"):
+                await remote.preflight()
+        finally:
+            await remote.close()
     assert sent["bytes"] < 64 * 2**20  # it stopped reading, and the server stopped sending

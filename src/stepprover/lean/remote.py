@@ -26,7 +26,7 @@ from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.pool import PoolHealth
 from stepprover.lean.verify import Verdict, VerifyConfig, proof_text
 from stepprover.lean.wire import ProofItem, RunRequest, VerifyRequest, VerifyResponse
-from stepprover.models.bounded_http import DEFAULT_MAX_RESPONSE_BYTES, BoundedTransport
+from stepprover.models.bounded_http import DEFAULT_MAX_RESPONSE_BYTES, bounded_transport
 
 
 class RemoteLean:
@@ -48,7 +48,7 @@ class RemoteLean:
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         # Every answer is read against max_response_bytes: an endless body is an error, not OOM.
-        bounded = BoundedTransport(
+        bounded = bounded_transport(
             transport or httpx.AsyncHTTPTransport(limits=limits), max_response_bytes
         )
         self.client = httpx.AsyncClient(

@@ -54,7 +54,11 @@ class OpenAICompatGenerator:
         logprobs: bool = False,
         prompt_mode: PromptMode = "auto",
     ) -> None:
-        from openai import AsyncOpenAI
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+
+        from stepprover.models.bounded_http import bounded_transport, http_module_of
+
+        http = http_module_of(DefaultAsyncHttpxClient)  # openai's own httpx (httpx2 today)
 
         self.tokenizer = tokenizer
         self.model = model
@@ -65,8 +69,12 @@ class OpenAICompatGenerator:
         if prompt_mode == "text":
             self._check_text_mode([])
         self.client = AsyncOpenAI(
-            base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
-        )
+            base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout,
+            http_client=DefaultAsyncHttpxClient(transport=bounded_transport(
+                http.AsyncHTTPTransport(limits=http.Limits(max_connections=1000, max_keepalive_connections=100)),
+                http=http,
+            )),  # every answer read against a limit (openai's own connection limits kept)
+        )  # fmt: skip
         self._slots = asyncio.Semaphore(max_concurrency)
         self._probe = asyncio.Lock()
 
