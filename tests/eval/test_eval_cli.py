@@ -4,8 +4,13 @@ resume, and outages of the model server or the verification service (stand-in RE
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -324,8 +329,6 @@ def test_a_damaged_trajectory_is_one_line_in_report_and_can_be_run_again(
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 1 MiB file system (tmpfs; needs root and the right to mount)."""
-    import subprocess
-
     mount = tmp_path / "disk"
     mount.mkdir()
     made = subprocess.run(
@@ -376,3 +379,43 @@ def test_a_full_disk_is_said_so_never_called_damage(
 
 def said_by(result: Result) -> str:
     return str(result.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "line"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_signal_stops_eval_with_one_line_and_its_status_and_the_run_resumes(
+    setup: dict[str, Any], script_file: Callable[[Any], str], signum: int, status: int, line: str
+) -> None:
+    from tests.eval.test_store_and_runner import sample_count
+
+    slow = {
+        **setup,
+        "repl": shlex.join(standin_command("--script", script_file(SCRIPT), "--delay", "0.2")),
+    }
+    argv = [sys.executable, "-c", SIGINT_AS_FROM_A_TERMINAL, *eval_args(slow, "--samples", "8")]
+    run = slow["run"]
+    command = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while sample_count(run / "run.sqlite") < 1 and command.poll() is None:
+            time.sleep(0.05)
+        os.kill(command.pid, signum)
+        _, stderr = command.communicate(timeout=120)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+    assert command.returncode == status, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{line}; run the same command again to resume {run}"), last
+    resumed = invoke(eval_args(slow, "--samples", "8"))
+    assert resumed.exit_code == 0, resumed.output
+
+
+SIGINT_AS_FROM_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = ['stepprover', *sys.argv[1:]]; "
+    "runpy.run_module('stepprover.cli', run_name='__main__', alter_sys=True)"
+)
