@@ -164,8 +164,12 @@ def test_an_idempotency_key_is_bound_to_the_callers_api_key(
             self.headers = {k.replace("_", "-"): v for k, v in headers.items()}
 
     same_key = {"Idempotency_Key": "k1"}
-    one = _idempotency_scope(Asked(Authorization="Bearer one", **same_key), "one")  # type: ignore[arg-type]
-    two = _idempotency_scope(Asked(Authorization="Bearer two", **same_key), "one")  # type: ignore[arg-type]
+    caller_one, caller_two = (
+        Asked(Authorization="Bearer one", **same_key),
+        Asked(Authorization="Bearer two", **same_key),
+    )
+    one = _idempotency_scope(caller_one, "one")  # type: ignore[arg-type]
+    two = _idempotency_scope(caller_two, "one")  # type: ignore[arg-type]
     assert one is not None and one != two
     # No key required: there is no caller to tell apart (the content binding still holds).
     assert _idempotency_scope(Asked(Authorization="Bearer one", **same_key), None) == (

@@ -162,7 +162,7 @@ class LegacyVerifyRequest(BaseModel):
         # as /api/check: results are matched to codes by custom_id, answered as a string
         # (so 1 and "1" are the same id)
         if len({str(c.custom_id) for c in self.codes}) != len(self.codes):
-            raise ValueError("`codes` must have unique custom_ids (1 and \"1\" are the same)")
+            raise ValueError('`codes` must have unique custom_ids (1 and "1" are the same)')
         return self
 
 

@@ -24,6 +24,11 @@ _OUTAGES = (openai.APIConnectionError, openai.InternalServerError, openai.RateLi
 """Unreachable (timeouts included), 5xx or 429 after the client's retries: no answer at all."""
 
 
+def _connection_limits(http: Any) -> Any:
+    """openai's own DEFAULT_CONNECTION_LIMITS, in the HTTP library it is built on."""
+    return http.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
 class OpenAICompatGenerator:
     """Calls ``/v1/completions``.
 
@@ -71,8 +76,7 @@ class OpenAICompatGenerator:
         self.client = AsyncOpenAI(
             base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout,
             http_client=DefaultAsyncHttpxClient(transport=bounded_transport(
-                http.AsyncHTTPTransport(limits=http.Limits(max_connections=1000, max_keepalive_connections=100)),
-                http=http,
+                http.AsyncHTTPTransport(limits=_connection_limits(http)), http=http
             )),  # every answer read against a limit (openai's own connection limits kept)
         )  # fmt: skip
         self._slots = asyncio.Semaphore(max_concurrency)
