@@ -517,3 +517,142 @@ def test_selftest_with_a_repl_that_cannot_start_says_so_with_exit_3() -> None:
     )
     assert result.exit_code == 3, result.output
     assert "Lean could not be started" in result.stderr and "Traceback" not in result.output
+
+
+def _check_in_bounded_memory(*args: str) -> Any:
+    """`stepprover check ARGS` in a process whose address space is capped at 2 GiB: an input
+    read whole into memory ends it (MemoryError) instead of the test machine."""
+    import resource
+    import subprocess
+    import sys
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stepprover.cli",
+            "check",
+            *args,
+            "--repl",
+            shlex.join(standin_command()),
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=cap,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_proof_file_is_read_against_the_proof_limit(tmp_path: Path) -> None:
+    # The proof is refused before Lean: no REPL is started.
+    verdicts = tmp_path / "verdicts.jsonl"
+    done = _check_in_bounded_memory("/dev/zero", "--output", str(verdicts))
+    assert done.returncode == 1, done.stderr
+    record = json.loads(verdicts.read_text())
+    assert record["outcome"] == "rejected"
+    assert "over the 1000000-byte limit" in record["reason"]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_jsonl_and_statement_are_read_against_their_limits(
+    files: dict[str, Path],
+) -> None:
+    done = _check_in_bounded_memory("/dev/zero", "--jsonl")
+    assert done.returncode == BAD_INPUT, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"JSONL /dev/zero: over the {2**30}-byte limit for a JSONL; split it"
+    ]
+    done = _check_in_bounded_memory(str(files["proof"]), "--statement", "/dev/zero")
+    assert done.returncode == BAD_INPUT, done.stderr
+    assert done.stderr.strip() == "statement /dev/zero is over the 1000000-byte limit"
+
+
+def test_a_jsonl_line_over_its_limit_is_its_own_verdict(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    from stepprover.cli.check import JSONL_LINE_LIMIT
+
+    path = tmp_path / "in.jsonl"
+    long_line = '{"id": "long", "code": "' + "x" * JSONL_LINE_LIMIT + '"}'
+    path.write_text(long_line + "\n" + json.dumps({"id": "good", "code": PROOF}) + "\n")
+    result = runner.invoke(app, ["check", str(path), "--jsonl", *repl(script_file)])
+    assert result.exit_code == 1, result.output
+    records = {r["id"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert records["good"]["outcome"] == "proved"
+    assert records["1"]["outcome"] == "rejected"
+    assert "over the 16777216-byte limit for one line" in records["1"]["reason"]
+
+
+def test_a_line_without_id_never_collides_with_another_lines_id(
+    script_file: Callable[[Any], str], tmp_path: Path
+) -> None:
+    # Line 1 has no id (it is known by its number), line 2 gives "1" as its id: both are
+    # checked, neither refuses the batch.
+    path = tmp_path / "in.jsonl"
+    lines = [{"code": PROOF}, {"id": "1", "code": PROOF}, {"id": 3, "code": PROOF}, "not json"]
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    result = runner.invoke(app, ["check", str(path), "--jsonl", *repl(script_file)])
+    assert result.exit_code == 1, result.output
+    records = {r["id"]: r["outcome"] for r in map(json.loads, result.stdout.splitlines())}
+    assert records == {"line 1": "proved", "1": "proved", "3": "proved", "4": "rejected"}
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_an_empty_jsonl_is_one_line_not_zero_of_zero_proved(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(content)
+    result = runner.invoke(app, ["check", str(path), "--jsonl", "--repl", "/nonexistent/repl"])
+    one_line_error(result, "holds no proof")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", ["is empty"]),
+        (b"\r\r\r", ["holds only whitespace (3 bytes)"]),
+        (b" \n\t\n", ["holds only whitespace"]),
+        (b"theorem t : True := by\r  trivial -- done\r", ["CR alone", "convert it"]),
+    ],
+)
+def test_a_proof_file_with_no_lean_text_is_one_line(
+    tmp_path: Path, content: bytes, words: list[str]
+) -> None:
+    proof = tmp_path / "p.lean"
+    proof.write_bytes(content)
+    result = runner.invoke(app, ["check", str(proof), "--repl", shlex.join(standin_command())])
+    one_line_error(result, f"proof {proof}", *words)
+
+
+@pytest.mark.parametrize(
+    ("statement", "words"),
+    [
+        ("import Mathlib\n-- no theorem here\n", ["declares no theorem"]),
+        ("#eval 1\ntheorem t : True := by\n", ["is refused", "#eval"]),
+    ],
+)
+def test_a_statement_that_cannot_be_checked_against_is_exit_2(
+    files: dict[str, Path], tmp_path: Path, statement: str, words: list[str]
+) -> None:
+    path = tmp_path / "statement.lean"
+    path.write_text(statement)
+    args = ["check", str(files["proof"]), "--statement", str(path)]
+    result = runner.invoke(app, [*args, "--repl", shlex.join(standin_command())])
+    one_line_error(result, f"statement {path}", *words)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_problem_file_is_read_against_its_limit(tmp_path: Path) -> None:
+    from stepprover.data.problems import PROBLEM_FILE_LIMIT, file_sha256, load_jsonl
+    from stepprover.errors import DataError
+
+    endless = tmp_path / "bench.jsonl"
+    endless.symlink_to("/dev/zero")
+    for read in (load_jsonl, file_sha256):
+        with pytest.raises(DataError, match=f"over the {PROBLEM_FILE_LIMIT}-byte limit"):
+            read(endless)

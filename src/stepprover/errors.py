@@ -32,6 +32,7 @@ base class itself::
     ├── RunConfigMismatch         a run folder holds a run made with another configuration
     ├── RunNotFound               a folder holds no run
     ├── RunDamaged                a run.sqlite that is not a readable run database
+    ├── DiskFull                  a database could not be written: its file system is full
     ├── TrainConfigError          a training config that cannot run (also a ValueError)
     │   └── NoTrainingData        its data sources gave no examples or problems
     ├── BatchTooLarge             a batch larger than the service's queue can ever hold
@@ -263,6 +264,11 @@ class RunNotFound(StepproverError):
 class RunDamaged(StepproverError):
     """``run.sqlite`` is not a readable run database (not SQLite, cut off, a folder, or its
     configuration unreadable); the message says what to do."""
+
+
+class DiskFull(StepproverError):
+    """A database could not be written because its file system is full (what it holds is
+    intact); the message says where, and what to free."""
 
 
 class TrainConfigError(StepproverError, ValueError):

@@ -4,9 +4,14 @@ resume, and outages of the model server or the verification service (stand-in RE
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
 import sqlite3
-from collections.abc import Callable
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -363,3 +368,123 @@ def test_report_and_compare_show_the_rules_each_run_was_judged_under(
     assert f"verification rules differ: A {RULES_VERSION}, B not recorded" in compared.output
     same = invoke(["compare", str(run), str(run)])
     assert "Judged differently" not in same.output
+
+
+def test_a_damaged_trajectory_is_one_line_in_report_and_can_be_run_again(
+    setup: dict[str, Any],
+) -> None:
+    run = setup["run"]
+    assert invoke(eval_args(setup, "--limit", "1")).exit_code == 0
+    with sqlite3.connect(run / "run.sqlite") as con:  # one row's bytes cut off
+        con.execute(
+            "UPDATE trajectories SET data = substr(data, 1, 10) "
+            "WHERE problem = 'a1' AND sample_index = 0"
+        )
+    report = runner.invoke(app, ["report", str(run)])
+    lines = report.stderr.strip().splitlines()
+    assert report.exit_code == 2 and "Traceback" not in report.output, report.output
+    assert len(lines) == 1 and "the trajectory of a1 sample 0 is damaged" in lines[0], lines
+    assert "--drop-damaged" in lines[0]
+    dropped = runner.invoke(app, ["report", str(run), "--drop-damaged"])
+    assert "dropped 1 samples whose stored trajectory is damaged (a1 sample 0)" in dropped.stderr
+    assert dropped.exit_code == 1, dropped.output  # incomplete now: one sample to run again
+    assert sorted(rows(run)) == [("a1", 1)]
+    again = runner.invoke(app, eval_args(setup, "--limit", "1"))
+    assert again.exit_code == 0, again.output
+    assert sorted(rows(run)) == [("a1", 0), ("a1", 1)]
+    assert runner.invoke(app, ["report", str(run)]).exit_code == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB file system (tmpfs; needs root and the right to mount)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk is full; return it (delete it to free the space)."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as f:  # unbuffered: nothing left to write at close
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_is_said_so_never_called_damage(
+    setup: dict[str, Any], small_disk: Path
+) -> None:
+    run = small_disk / "run"
+    setup = {**setup, "run": run}
+    assert invoke(eval_args(setup, "--limit", "1")).exit_code == 0
+    filler = fill(small_disk)
+    for args in (eval_args(setup, "--limit", "3"), ["report", str(run)]):
+        result = runner.invoke(app, args)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        said = lines[-1]
+        assert "damaged" not in said and "aside" not in said and "not a readable" not in said
+        assert "disk full" in said or "No space left on device" in said, said
+    assert "intact" in said_by(runner.invoke(app, eval_args(setup, "--limit", "3")))
+    filler.unlink()  # space freed: the same command resumes the intact run
+    resumed = invoke(eval_args(setup, "--limit", "3"))
+    assert resumed.exit_code == 0, resumed.output
+    assert sorted(rows(run)) == [(p, i) for p in ("a1", "a2", "a3") for i in (0, 1)]
+
+
+def said_by(result: Result) -> str:
+    return str(result.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "line"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_signal_stops_eval_with_one_line_and_its_status_and_the_run_resumes(
+    setup: dict[str, Any], script_file: Callable[[Any], str], signum: int, status: int, line: str
+) -> None:
+    from tests.eval.test_store_and_runner import sample_count
+
+    slow = {
+        **setup,
+        "repl": shlex.join(standin_command("--script", script_file(SCRIPT), "--delay", "0.2")),
+    }
+    argv = [sys.executable, "-c", SIGINT_AS_FROM_A_TERMINAL, *eval_args(slow, "--samples", "8")]
+    run = slow["run"]
+    command = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while sample_count(run / "run.sqlite") < 1 and command.poll() is None:
+            time.sleep(0.05)
+        os.kill(command.pid, signum)
+        _, stderr = command.communicate(timeout=120)
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+    assert command.returncode == status, stderr
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{line}; run the same command again to resume {run}"), last
+    resumed = invoke(eval_args(slow, "--samples", "8"))
+    assert resumed.exit_code == 0, resumed.output
+
+
+SIGINT_AS_FROM_A_TERMINAL = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = ['stepprover', *sys.argv[1:]]; "
+    "runpy.run_module('stepprover.cli', run_name='__main__', alter_sys=True)"
+)

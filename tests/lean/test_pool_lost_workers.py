@@ -133,3 +133,57 @@ async def test_a_repl_that_exits_at_once_is_an_infrastructure_fault() -> None:
             outcome = await pool.run_command(MATHLIB, "theorem a : True := trivial", timeout=30)
         assert outcome.status is CommandStatus.INFRASTRUCTURE, outcome
         assert "warm-up 'import Mathlib' failed" in outcome.error
+
+
+async def test_close_while_a_replacement_is_being_spawned_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A replacement whose pipes are not yet connected when close() cancels it (a loaded
+    # machine): asyncio's own clean-up of that spawn kills only the guard and then waits,
+    # forever, for pipes the REPL's surviving child holds (--fork-child, as under lake).
+    import asyncio
+
+    pool = ReplPool(standin_pool_config("--fork-child", workers=1))
+    try:
+        assert (await pool.run_command(MATHLIB, "theorem a : True := trivial", timeout=30)).ok
+        loop = asyncio.get_running_loop()
+        connect = loop.connect_write_pipe
+        entered, release = asyncio.Event(), asyncio.Event()
+
+        async def held(*args: Any, **kwargs: Any) -> Any:
+            entered.set()
+            await release.wait()
+            return await connect(*args, **kwargs)
+
+        monkeypatch.setattr(loop, "connect_write_pipe", held)
+        (worker,) = pool._idle
+        os.killpg(worker.process.pid, signal.SIGKILL)  # lost while idle, from outside
+        await until(lambda: not worker.process.alive, "the killed worker to be seen dead")
+        await pool.health()  # drops it and starts its replacement, which meets `held`
+        await entered.wait()
+        await until(  # the replacement's REPL and its child are up
+            lambda: any(len(c.children(recursive=True)) >= 2 for c in _guards()),
+            "the replacement's REPL and its child",
+        )
+        closing = asyncio.ensure_future(pool.close())
+        for _ in range(20):  # let the cancellation reach the spawn before its pipes connect
+            await asyncio.sleep(0)
+        release.set()
+        done, _ = await asyncio.wait({closing}, timeout=60)
+        assert done, "close() never returned: it waits on a cancelled spawn"
+    finally:
+        release.set()
+        monkeypatch.undo()
+    assert not pool._processes
+
+
+def _guards() -> list[psutil.Process]:
+    """The REPL guards this test process started that are still running."""
+    found = []
+    for child in psutil.Process().children():
+        try:
+            if any(part.endswith("guard.py") for part in child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found

@@ -9,6 +9,7 @@ import pytest
 
 from stepprover.models.base import SamplingParams
 from stepprover.models.openai_compat import OpenAICompatGenerator
+from tests.fakes.endless_http import endless_http_server
 from tests.models.fake_vllm_server import FakeVllmState, fake_vllm_server
 
 
@@ -106,3 +107,23 @@ async def test_concurrency_limit(tokenizer: Any) -> None:
         await asyncio.gather(*(gen.generate([i], SamplingParams(), stops) for i in range(10)))
         await gen.close()
     assert len(state.requests) == 10 and state.max_in_flight == 3
+
+
+@pytest.mark.parametrize("path", ["/chunked", "/declared"])
+async def test_an_endless_model_answer_is_an_outage_not_an_oom(tokenizer: Any, path: str) -> None:
+    from stepprover.errors import ModelBackendUnavailable
+    from stepprover.models.bounded_http import DEFAULT_MAX_RESPONSE_BYTES
+
+    async with endless_http_server() as (url, sent):
+        gen = OpenAICompatGenerator(url + path + "/v1", "m", tokenizer, max_retries=0)
+        try:
+            with pytest.raises(ModelBackendUnavailable) as raised:
+                await gen.generate([1], SamplingParams(), [tokenizer.eos_token_id])
+        finally:
+            await gen.close()
+    assert sent["bytes"] < DEFAULT_MAX_RESPONSE_BYTES + 64 * 2**20  # it stopped reading
+    causes, cause = [], raised.value.__cause__
+    while cause is not None:
+        causes.append(str(cause))
+        cause = cause.__cause__
+    assert any(f"answered a body over {DEFAULT_MAX_RESPONSE_BYTES} bytes" in c for c in causes)

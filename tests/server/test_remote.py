@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.protocol import CommandReply, parse_reply
 from stepprover.lean.remote import RemoteLean
 from stepprover.models.scripted import ScriptedGenerator
+from tests.fakes.endless_http import endless_http_server
 from tests.progress import until
 from tests.server.conftest import running_service, standin_settings
 
@@ -215,3 +217,52 @@ async def test_a_proof_of_another_statement_is_rejected_over_http(
     assert rejected.outcome is Outcome.REJECTED, rejected
     assert "does not prove the given statement" in rejected.reason
     assert unchecked.proved, "without the statement the same proof passes: the statement was sent"
+
+
+@pytest.mark.parametrize(
+    ("code", "statement", "reason"),
+    [
+        (b"theorem t : True := by\n  trivial -- caf\xe9", None, "not UTF-8 text"),
+        ("theorem t : True := by\n  trivial -- \ud800", None, "lone surrogate U+D800"),
+        (
+            b"theorem t : True := by\n  trivial",
+            "theorem t : True := by -- \udfff",
+            "the statement is not valid Unicode",
+        ),
+    ],
+)
+async def test_text_no_encoder_takes_is_a_verdict_as_from_the_service_and_the_cli(
+    script_file: Callable[[Any], str], code: str | bytes, statement: str | None, reason: str
+) -> None:
+    with running_service(standin_settings("--script", script_file(SCRIPT))) as url:
+        remote = RemoteLean(url)
+        try:
+            verdict = await remote.check(code, statement=statement)
+        finally:
+            await remote.close()
+        # the service itself, sent the same text as JSON escapes
+        text = code.decode("utf-8", "surrogateescape") if isinstance(code, bytes) else code
+        raw = json.dumps({"proofs": [{"id": "a", "code": text, "statement": statement}]})
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                url + "/api/verify",
+                content=raw.encode(),
+                headers={"Content-Type": "application/json"},
+            )
+        served = response.json()["results"][0]["verdict"]
+    assert verdict.outcome.value == "rejected" and reason in verdict.reason
+    assert served["outcome"] == "rejected"
+
+
+@pytest.mark.parametrize("path", ["/chunked", "/declared"])
+async def test_an_endless_answer_is_read_against_the_limit(path: str) -> None:
+    async with endless_http_server() as (url, sent):
+        remote = RemoteLean(url + path, retries=1, backoff=0, max_response_bytes=2**20)
+        try:
+            with pytest.raises(RemoteUnreachable, match=r"body over 1048576 bytes"):
+                await remote.check("theorem t : True := by\n  trivial")
+            with pytest.raises(RemoteUnreachable, match=r"body over 1048576 bytes"):
+                await remote.preflight()
+        finally:
+            await remote.close()
+    assert sent["bytes"] < 64 * 2**20  # it stopped reading, and the server stopped sending

@@ -131,6 +131,52 @@ def test_native_verify_with_idempotency(script_file: Callable[[Any], str]) -> No
         )
 
 
+def test_an_idempotency_key_is_bound_to_its_request_content(
+    script_file: Callable[[Any], str],
+) -> None:
+    # A retry of the same proofs (in other JSON spelling) gets the first answer; the key used
+    # again for other proofs is refused, never answered with the first body's verdicts.
+    good = {"proofs": [{"id": "a", "code": "import Mathlib\ntheorem t : True := good_proof"}]}
+    sorry = {"proofs": [{"id": "a", "code": "import Mathlib\ntheorem t : False := sorry_proof"}]}
+    key = {"Idempotency-Key": "k1", "Content-Type": "application/json"}
+    with running_service(standin_settings("--script", script_file(SCRIPT))) as url:
+        first = httpx.post(url + "/api/verify", json=good, headers=key, timeout=30)
+        assert first.json()["results"][0]["verdict"]["outcome"] == "proved"
+        spelled_otherwise = json.dumps(good, indent=2).encode()
+        retry = httpx.post(url + "/api/verify", content=spelled_otherwise, headers=key, timeout=30)
+        assert retry.json() == first.json()
+        reused = httpx.post(url + "/api/verify", json=sorry, headers=key, timeout=30)
+        assert reused.status_code == 422, reused.text
+        assert "Idempotency-Key was used for a request with other content" in reused.text
+        fresh = httpx.post(
+            url + "/api/verify", json=sorry, headers={**key, "Idempotency-Key": "k2"}, timeout=30
+        )
+        assert fresh.json()["results"][0]["verdict"]["outcome"] != "proved"
+
+
+def test_an_idempotency_key_is_bound_to_the_callers_api_key(
+    script_file: Callable[[Any], str],
+) -> None:
+    from stepprover.server.app import _idempotency_scope
+
+    class Asked:  # what the scope reads of a request: its headers
+        def __init__(self, **headers: str) -> None:
+            self.headers = {k.replace("_", "-"): v for k, v in headers.items()}
+
+    same_key = {"Idempotency_Key": "k1"}
+    caller_one, caller_two = (
+        Asked(Authorization="Bearer one", **same_key),
+        Asked(Authorization="Bearer two", **same_key),
+    )
+    one = _idempotency_scope(caller_one, "one")  # type: ignore[arg-type]
+    two = _idempotency_scope(caller_two, "one")  # type: ignore[arg-type]
+    assert one is not None and one != two
+    # No key required: there is no caller to tell apart (the content binding still holds).
+    assert _idempotency_scope(Asked(Authorization="Bearer one", **same_key), None) == (
+        _idempotency_scope(Asked(**same_key), None)  # type: ignore[arg-type]
+    )
+
+
 def test_auth_limits_and_bad_input() -> None:
     settings = standin_settings(api_key="s3cret", max_body_bytes=10_000)
     with running_service(settings) as url:

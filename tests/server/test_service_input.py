@@ -68,6 +68,16 @@ def test_duplicate_ids_get_422(path: str, key: str) -> None:
     assert f"`{key}` must have unique ids" in response.text
 
 
+@pytest.mark.parametrize("ids", [["a", "a"], [1, "1"], [7, 7]])
+def test_duplicate_custom_ids_of_the_legacy_verify_get_422(ids: list[Any]) -> None:
+    # Kimina's /verify answers each code by custom_id, as a string: 1 and "1" are one id.
+    body = {"codes": [{"custom_id": i, "proof": f"def a{n} := 1"} for n, i in enumerate(ids)]}
+    with running_service(standin_settings()) as url:
+        response = httpx.post(url + "/verify", json=body, timeout=60)
+    assert response.status_code == 422, response.text
+    assert "unique custom_ids" in response.text
+
+
 def test_refused_imports_are_the_snippets_own_answer_not_infrastructure(
     script_file: Callable[[Any], str],
 ) -> None:

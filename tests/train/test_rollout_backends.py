@@ -318,3 +318,32 @@ def test_logged_rates_cover_every_training_process() -> None:
 
     assert summed_over_processes(SimpleNamespace(accelerator=TwoRanks()), [4, 1]) == [8.0, 4.0]
     assert summed_over_processes(SimpleNamespace(), [4, 1]) == [4.0, 1.0]
+
+
+def test_a_model_server_with_an_endless_models_list_is_an_error_not_an_oom() -> None:
+    import asyncio
+    import threading
+
+    import httpx
+
+    from stepprover.train.rollout_backends import served_model
+    from tests.fakes.endless_http import endless_http_server
+
+    started, stop = threading.Event(), threading.Event()
+    where: list[str] = []
+
+    async def serve() -> None:
+        async with endless_http_server() as (url, _):
+            where.append(url)
+            started.set()
+            await asyncio.to_thread(stop.wait)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    try:
+        assert started.wait(60)
+        with pytest.raises(httpx.RemoteProtocolError, match="answered a body over"):
+            served_model(where[0] + "/chunked")
+    finally:
+        stop.set()
+        thread.join(60)

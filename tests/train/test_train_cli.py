@@ -370,3 +370,24 @@ def test_train_without_the_weights_or_metrics_says_so_in_one_line(tmp_path: Path
     (tmp_path / "empty" / "metrics.csv").write_text("step,reward\n")
     result = runner.invoke(app, ["train", "plot", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "has no rows" in result.output
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+@pytest.mark.parametrize("command", ["sft", "grpo"])
+def test_an_endless_config_file_is_one_line(tmp_path: Path, command: str) -> None:
+    endless = tmp_path / "config.yaml"
+    endless.symlink_to("/dev/zero")
+    result = CliRunner().invoke(app, ["train", command, str(endless)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "over the 1000000-byte limit for a config file" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_endless_line_in_training_data_is_one_line(tmp_path: Path) -> None:
+    from stepprover.agent.trajectory import TRAJECTORY_LINE_LIMIT, load_jsonl
+    from stepprover.errors import DataError
+
+    endless = tmp_path / "trajectories.jsonl"
+    endless.symlink_to("/dev/zero")
+    with pytest.raises(DataError, match=f":1: over the {TRAJECTORY_LINE_LIMIT}-byte limit"):
+        load_jsonl(endless)

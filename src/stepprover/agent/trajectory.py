@@ -143,6 +143,14 @@ def save_jsonl(trajectories: Iterable[Trajectory], path: Path | str) -> None:
         f.writelines(trajectory.model_dump_json() + "\n" for trajectory in trajectories)
 
 
+TRAJECTORY_LINE_LIMIT = 256 * 2**20
+"""Bytes in one line of a trajectory JSONL (one trajectory, its token ids included)."""
+
+
 def load_jsonl(path: Path | str) -> list[Trajectory]:
-    with Path(path).open(encoding="utf-8") as f:
-        return [Trajectory.model_validate_json(line) for line in f if line.strip()]
+    """Trajectories, one a line, each line read against ``TRAJECTORY_LINE_LIMIT``."""
+    from stepprover.data.problems import limited_lines
+
+    with Path(path).open("rb") as f:
+        lines = limited_lines(f, TRAJECTORY_LINE_LIMIT, path)
+        return [Trajectory.model_validate_json(line) for line in lines if line.strip()]

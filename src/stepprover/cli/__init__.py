@@ -1,13 +1,19 @@
 """The ``stepprover`` command line. Each command lives in the module of its group;
 this file puts them on the application, in the order ``--help`` lists them."""
 
-import typer
-from rich.markup import escape
+import sys
 
-from stepprover.cli import check, evaluate, lean, prove, serve, train
-from stepprover.cli.command import Command, Group
-from stepprover.cli.common import STYLES_EPILOG
-from stepprover.cli.prove import problem_from_lean
+try:
+    import typer
+    from rich.markup import escape
+
+    from stepprover.cli import check, evaluate, lean, prove, serve, train
+    from stepprover.cli.command import Command, Group
+    from stepprover.cli.common import STYLES_EPILOG
+    from stepprover.cli.prove import problem_from_lean
+except KeyboardInterrupt:  # Ctrl-C while the modules load (seconds, with torch): no traceback
+    sys.stderr.write("interrupted\n")
+    raise SystemExit(130) from None
 
 app = typer.Typer(
     help="Tool-integrated reasoning for Lean 4 theorem proving.", no_args_is_help=True, cls=Group

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.text import Text
 
 from stepprover.cli.common import (
-    INTERRUPTED,
     OUTAGE,
     Cache,
     CacheDir,
@@ -26,11 +25,13 @@ from stepprover.cli.common import (
     cache_or_none,
     err,
     fail,
+    interrupted,
+    open_or_exit,
     output_folder_or_exit,
     positive_or_exit,
     process_config_or_exit,
-    read_bytes_or_exit,
     read_text_or_exit,
+    read_upto_or_exit,
 )
 from stepprover.cli.gold import (
     Gold,
@@ -43,7 +44,14 @@ from stepprover.errors import DataError, GoldUnavailable, LeanUnavailable
 from stepprover.lean.gold import GoldVerdict
 from stepprover.lean.pool import PoolConfig, ReplPool
 from stepprover.lean.verdict_cache import CacheSettings
-from stepprover.lean.verify import LeanVerifier, Outcome, Verdict, Verifier, VerifyConfig
+from stepprover.lean.verify import (
+    LeanVerifier,
+    Outcome,
+    Verdict,
+    Verifier,
+    VerifyConfig,
+    statement_problem,
+)
 
 
 def check(
@@ -79,26 +87,42 @@ def check(
 
     Exit status: 0 if every proof is proved (and, with --gold, comparator proves each of
     them too), 1 if one is not, 2 for input that cannot be used (one line on stderr says
-    why), 3 if Lean could not be started or reached (no verdict), 130 if interrupted."""
+    why), 3 if Lean could not be started or reached (no verdict), 130 after Ctrl-C, 143 after
+    SIGTERM."""
     positive_or_exit("--timeout", timeout)
     positive_or_exit("--warmup-timeout", warmup_timeout)
     at_least_one_or_exit("--workers", workers)
     output_folder_or_exit(output)
+    verify_config = VerifyConfig(timeout=timeout)
+    limit = verify_config.max_code_bytes
     if jsonl:
-        try:
-            items = _read_jsonl(read_bytes_or_exit(path, "JSONL"))
-        except DataError as exc:
-            fail(exc)
+        with open_or_exit(path, "JSONL") as f:
+            try:
+                items = _read_jsonl(f)
+            except DataError as exc:
+                fail(f"JSONL {path}: {exc}")
+            except OSError as exc:
+                fail(f"cannot read JSONL {path}: {exc.strerror or exc}")
+        if not items:
+            fail(f"JSONL {path} holds no proof (no line that is not blank)")
     else:
-        stmt = read_text_or_exit(statement, "statement") if statement else None
-        items = [{"id": str(path), "code": read_bytes_or_exit(path, "proof"), "statement": stmt}]
+        stmt = read_text_or_exit(statement, "statement", limit) if statement else None
+        if statement and stmt is not None and (problem := statement_problem(stmt)):
+            fail(f"statement {statement}: {problem.removeprefix('the given statement ')}")
+        code = read_upto_or_exit(path, "proof", limit)
+        if problem := _unusable_proof_file(code):
+            fail(f"proof {path} {problem}")
+        items = [
+            {"id": str(path), "code": code, "statement": stmt}
+            if len(code) <= limit
+            else {"id": str(path), "error": f"the proof is over the {limit}-byte limit"}
+        ]
     pool_config = PoolConfig(
         process=process_config_or_exit(repl, lean_dir, sandbox),
         workers=workers,
         warmup_timeout=warmup_timeout,
     )
     verdict_cache = cache_or_none(cache, cache_dir, repl, lean_dir)
-    verify_config = VerifyConfig(timeout=timeout)
     checker = (
         gold_checker_or_exit(lean_dir, verify_config, gold_timeout, gold_workers) if gold else None
     )
@@ -135,8 +159,7 @@ def check(
             for item, verdict, gold_verdict in zip(items, verdicts, golds, strict=True):
                 write(item, verdict, gold_verdict)
     except KeyboardInterrupt:
-        err.print("interrupted", style="red", highlight=False)
-        raise typer.Exit(INTERRUPTED) from None
+        interrupted()
     except LeanUnavailable as exc:
         fail(f"no verdict: Lean could not be started or reached ({exc})", code=OUTAGE)
     finally:
@@ -159,37 +182,88 @@ def check(
 _GOLD_FIELDS = {"outcome", "reason", "elapsed", "peak_rss_mb"}
 
 
-def _read_jsonl(data: bytes) -> list[dict[str, Any]]:
+def _unusable_proof_file(code: bytes) -> str | None:
+    """Why a proof file is unusable as it stands (only whitespace; lines ended by CR alone,
+    which Lean does not take as line ends: its ``whitespace`` in src/Lean/Parser/Basic.lean
+    ends a ``--`` comment with ``takeUntilFn (fun c => c = '\\n')``), or None."""
+    if not code.strip():
+        return "is empty" if not code else f"holds only whitespace ({len(code)} bytes)"
+    if b"\r" in code and b"\n" not in code:
+        return (
+            "ends its lines with CR alone (classic Mac OS); Lean ends a line at LF only, so a "
+            "`--` comment would run to the end of the file: convert it (tr '\\r' '\\n')"
+        )
+    return None
+
+
+JSONL_LINE_LIMIT = 16 * 2**20
+"""Bytes in one JSONL line (a proof at the verifier's limit, JSON-escaped, and its statement)."""
+JSONL_LIMIT = 2**30
+"""Bytes in a whole JSONL file."""
+
+
+def _jsonl_lines(f: IO[bytes]) -> Iterator[bytes | None]:
+    """The lines of ``f``, each read against ``JSONL_LINE_LIMIT`` (``None`` for a longer one,
+    whose rest is skipped unread into memory). Raises ``DataError`` past ``JSONL_LIMIT``."""
+    total = 0
+    while line := f.readline(JSONL_LINE_LIMIT + 1):
+        total += len(line)
+        too_long = len(line) > JSONL_LINE_LIMIT
+        while too_long and not line.endswith(b"\n") and (line := f.readline(1 << 16)):
+            total += len(line)
+            if total > JSONL_LIMIT:
+                break
+        if total > JSONL_LIMIT:
+            raise DataError(f"over the {JSONL_LIMIT}-byte limit for a JSONL; split it")
+        if too_long:
+            yield None
+        else:
+            yield from line.splitlines() or [b""]
+
+
+def _read_jsonl(f: IO[bytes]) -> list[dict[str, Any]]:
     """Proof records; a bad line becomes a record with an ``error`` (kept, never dropped).
-    Raises ``DataError`` for an id used twice (a line without one is known by its number)."""
-    items: list[dict[str, Any]] = []
-    lines: dict[str, int] = {}
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
+    A line without a usable id is known by its number (``"line N"`` where another line
+    gives that number as its id). Raises ``DataError`` for an id given twice."""
+    parsed: list[tuple[int, dict[str, Any], str | None]] = []  # line number, record, its id
+    given_on: dict[str, int] = {}
+    for number, line in enumerate(_jsonl_lines(f), start=1):
+        if line is not None and not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            items.append({"id": str(number), "error": f"line {number}: {exc}"})
-            continue
-        except RecursionError:
-            items.append({"id": str(number), "error": f"line {number}: JSON nested too deeply"})
-            continue
-        problem = _record_problem(record)
-        given = record.get("id") if isinstance(record, dict) else None
-        # An id is echoed back; one that cannot be written as UTF-8 is replaced by the line number.
-        given = given if given is not None and _utf8(str(given)) else None
-        if problem:
-            record = {"id": given, "error": f"line {number}: {problem}"}
-        record["id"] = str(given or number)
-        if record["id"] in lines:
-            raise DataError(
-                f"JSONL line {number}: id {record['id']!r} is also on line {lines[record['id']]}; "
-                "ids must be unique (verdicts are written as they are reached, each with its id)"
-            )
-        lines[record["id"]] = number
-        items.append(record)
+        record, given = _parse_line(number, line)
+        if given is not None:
+            if given in given_on:
+                raise DataError(
+                    f"line {number}: id {given!r} is also on line {given_on[given]}; ids must "
+                    "be unique (verdicts are written as they are reached, each with its id)"
+                )
+            given_on[given] = number
+        parsed.append((number, record, given))
+    items = []
+    for number, record, given in parsed:
+        fallback = str(number) if str(number) not in given_on else f"line {number}"
+        items.append({**record, "id": given if given is not None else fallback})
     return items
+
+
+def _parse_line(number: int, line: bytes | None) -> tuple[dict[str, Any], str | None]:
+    """The line's record (with an ``error`` if it cannot be checked) and the id it gives."""
+    if line is None:
+        return {
+            "error": f"line {number}: over the {JSONL_LINE_LIMIT}-byte limit for one line"
+        }, None
+    try:
+        record = json.loads(line)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return {"error": f"line {number}: {exc}"}, None
+    except RecursionError:
+        return {"error": f"line {number}: JSON nested too deeply"}, None
+    given = record.get("id") if isinstance(record, dict) else None
+    # An id is echoed back; one that cannot be written as UTF-8 is replaced by the line number.
+    given = str(given) if given is not None and given != "" and _utf8(str(given)) else None
+    if problem := _record_problem(record):
+        return {"error": f"line {number}: {problem}"}, given
+    return record, given
 
 
 def _record_problem(record: Any) -> str | None:

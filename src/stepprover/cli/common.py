@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, cast, get_args
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, NoReturn, cast, get_args
 
 import typer
 from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
+from stepprover.cli.signals import EXIT_STATUS, stop_line, stop_status
 from stepprover.errors import (
     LeanUnavailable,
     ModelUnavailable,
@@ -115,8 +117,10 @@ BAD_INPUT = 2
 """Exit status for input the command cannot use (1 means "not proved" / "not solved")."""
 OUTAGE = 3
 """Exit status when a model server or Lean could not be reached: no result exists."""
-INTERRUPTED = 130
-"""Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)."""
+INTERRUPTED = EXIT_STATUS[signal.SIGINT]
+"""Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
+TERMINATED = EXIT_STATUS[signal.SIGTERM]
+"""Exit status after SIGTERM (128 + SIGTERM)."""
 
 
 def fail(message: object, *, prefix: str = "", code: int = BAD_INPUT) -> NoReturn:
@@ -126,21 +130,43 @@ def fail(message: object, *, prefix: str = "", code: int = BAD_INPUT) -> NoRetur
     raise typer.Exit(code)
 
 
-def read_bytes_or_exit(path: Path, what: str) -> bytes:
-    """The bytes of the file ``path`` (``what`` names it in the one-line error)."""
+TEXT_FILE_LIMIT = 1_000_000
+"""Bytes read at most from a statement or problem file (the verifier's proof limit)."""
+
+
+def open_or_exit(path: Path, what: str) -> BinaryIO:
+    """``path`` opened for reading (``what`` names it in the one-line error)."""
     if path.is_dir():
         fail(f"{what} {path} is a directory, not a file")
     try:
-        return path.read_bytes()
+        return path.open("rb")
     except FileNotFoundError:
         fail(f"{what} {path} does not exist")
     except OSError as exc:
         fail(f"cannot read {what} {path}: {exc.strerror or exc}")
 
 
-def read_text_or_exit(path: Path, what: str) -> str:
+def read_upto_or_exit(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of ``path``, but never more than ``limit`` + 1 of them (a longer input, or
+    one without end such as /dev/zero, is known by its length: it is not read whole)."""
+    with open_or_exit(path, what) as f:
+        try:
+            return f.read(limit + 1)
+        except OSError as exc:
+            fail(f"cannot read {what} {path}: {exc.strerror or exc}")
+
+
+def read_bytes_or_exit(path: Path, what: str, limit: int = TEXT_FILE_LIMIT) -> bytes:
+    """The bytes of the file ``path``; over ``limit`` bytes is a one-line error."""
+    data = read_upto_or_exit(path, what, limit)
+    if len(data) > limit:
+        fail(f"{what} {path} is over the {limit}-byte limit")
+    return data
+
+
+def read_text_or_exit(path: Path, what: str, limit: int = TEXT_FILE_LIMIT) -> str:
     """The UTF-8 text of the file ``path``; bad UTF-8 is a one-line error, not a traceback."""
-    data = read_bytes_or_exit(path, what)
+    data = read_bytes_or_exit(path, what, limit)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -158,6 +184,12 @@ def output_folder_or_exit(path: Path | None) -> None:
         fail(f"--output {path} is a directory; give a file name")
     if not path.parent.is_dir():
         fail(f"--output {path}: the folder {path.parent} does not exist")
+
+
+def interrupted(advice: str = "") -> NoReturn:
+    """After Ctrl-C or SIGTERM: one line ("interrupted" or "terminated", then ``advice``) and
+    the signal's exit status (``cli.signals``)."""
+    fail(stop_line() + advice, code=stop_status())
 
 
 def require(condition: bool, message: str) -> None:
@@ -309,7 +341,7 @@ def repl_starts_or_exit(config: ProcessConfig, warmup_timeout: float, code: int 
     try:
         asyncio.run(probe_saying_why_it_waits())
     except KeyboardInterrupt:
-        fail("interrupted", code=INTERRUPTED)
+        interrupted()
     except ReplStartError as exc:
         tail = [line for line in exc.stderr_tail.splitlines() if line.strip()][-3:]
         fail(

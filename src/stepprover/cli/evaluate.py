@@ -12,7 +12,6 @@ from rich.console import Console
 
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
-    INTERRUPTED,
     OUTAGE,
     BaseUrl,
     Cache,
@@ -39,6 +38,7 @@ from stepprover.cli.common import (
     exit_if_missing,
     fail,
     generator_or_exit,
+    interrupted,
     lean_problems,
     lean_setup_for,
     loop_config_or_exit,
@@ -70,6 +70,7 @@ from stepprover.data.problems import (
 )
 from stepprover.errors import (
     DataError,
+    DiskFull,
     LeanUnavailable,
     RunConfigMismatch,
     RunDamaged,
@@ -168,7 +169,8 @@ def eval_(
     Exit status: 0 when the run is complete, 1 when it is not (samples retryable or not
     run), 2 for input that cannot be used (one line on stderr says why), 3 when Lean could
     not be used (no REPL starts, the --lean-url service is unreachable or refuses the key)
-    or the run stopped after too many outages in a row, 130 if interrupted (rerun to resume)."""
+    or the run stopped after too many outages in a row, 130 after Ctrl-C, 143 after SIGTERM
+    (rerun to resume)."""
     if rejudge is not None:
         _rejudge_or_exit(
             rejudge, run_dir, repl=repl, lean_url=lean_url, lean_api_key=lean_api_key,
@@ -255,7 +257,7 @@ def eval_(
     with contextlib.ExitStack() as stack:
         try:
             run = stack.enter_context(open_run(settings, folder))
-        except (RunConfigMismatch, RunDamaged) as exc:
+        except (RunConfigMismatch, RunDamaged, DiskFull) as exc:
             fail(exc)
         store = run.store
         assert store is not None
@@ -286,7 +288,7 @@ def eval_(
                 code=OUTAGE,
             )
         except KeyboardInterrupt:
-            fail(f"interrupted; run the same command again to resume {folder}", code=INTERRUPTED)
+            interrupted(f"; run the same command again to resume {folder}")
         complete = _print_eval_summary(store, run.config, folder, [p.name for p in chosen], tree)
         if not complete and breaker.last is not None:
             # Too few in a row to stop the run, but a rerun only helps once the cause is fixed.
@@ -375,7 +377,7 @@ def _rejudge_or_exit(
     except LeanUnavailable as exc:
         fail(f"rejudge stopped: {exc}; rerun the same command to resume {run_dir}", code=OUTAGE)
     except KeyboardInterrupt:
-        fail(f"interrupted; run the same command again to resume {run_dir}", code=INTERRUPTED)
+        interrupted(f"; run the same command again to resume {run_dir}")
     typer.echo(
         f"rejudged {old_folder} into {run_dir}: {result.checked} final proofs verified again, "
         f"{result.copied} samples without a final proof copied, {result.already} already there, "
@@ -518,6 +520,13 @@ def report(
             help="Show pass@1 of a run with retryable or missing samples (labelled incomplete)."
         ),
     ] = False,
+    drop_damaged: Annotated[
+        bool,
+        typer.Option(
+            help="Drop the samples whose stored trajectory cannot be read, so that the same "
+            "`stepprover eval` runs them again."
+        ),
+    ] = False,
 ) -> None:
     """Write report.md (tables like the paper's), PNG plots and trajectories.html into RUN.
 
@@ -525,8 +534,19 @@ def report(
     """
     from stepprover.errors import StepproverError
     from stepprover.eval.report import write_report
+    from stepprover.eval.store import RunStore
 
     try:
+        if drop_damaged:
+            with RunStore.reopen(run) as store:
+                dropped = store.forget_damaged()
+            lost = ", ".join(f"{name} sample {index}" for name, index in dropped)
+            err.print(
+                f"dropped {len(dropped)} samples whose stored trajectory is damaged"
+                + (f" ({lost}): the same `stepprover eval` runs them again" if dropped else ""),
+                markup=False,
+                highlight=False,
+            )
         paths = write_report(run, per_problem=per_problem, allow_incomplete=allow_incomplete)
         summary = summarize_folder(run)
     except StepproverError as exc:

@@ -13,7 +13,6 @@ from rich.console import Console
 from stepprover.agent.display import render_trajectory, summary_line
 from stepprover.agent.trajectory import Trajectory
 from stepprover.cli.common import (
-    INTERRUPTED,
     OUTAGE,
     BaseUrl,
     Cache,
@@ -39,6 +38,7 @@ from stepprover.cli.common import (
     cache_or_none,
     fail,
     generator_or_exit,
+    interrupted,
     loop_config_or_exit,
     positive_or_exit,
     process_config_or_exit,
@@ -116,7 +116,8 @@ def prove(
 
     Exit status: 0 if proved, 1 if not, 2 for input that cannot be used (one line on stderr says
     why), 3 if Lean could not be used (no REPL starts, the --lean-url service is unreachable or
-    refuses the key, or an outage cut the proof short: no result), 130 if interrupted."""
+    refuses the key, or an outage cut the proof short: no result), 130 after Ctrl-C, 143 after
+    SIGTERM."""
     positive_or_exit("--sketch-timeout", sketch_timeout)
     positive_or_exit("--warmup-timeout", warmup_timeout)
     at_least_one_or_exit("--max-repl-calls", max_repl_calls)
@@ -172,7 +173,7 @@ def prove(
     except LeanUnavailable as exc:  # the service's pre-flight: wrong URL or key, or no REPL starts
         fail(exc, code=OUTAGE)
     except KeyboardInterrupt:
-        fail("interrupted", code=INTERRUPTED)
+        interrupted()
     if as_json:
         typer.echo(trajectory.model_dump_json())
     else:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -153,7 +154,7 @@ def load_jsonl(path: Path | str, *, split: str | None = None) -> list[Problem]:
     """
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_limited(path).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read problems from {path}: {exc}") from exc
     problems = []
@@ -294,7 +295,31 @@ def lean_version_warning(spec: str, lean_version: str | None) -> str | None:
     return None
 
 
+PROBLEM_FILE_LIMIT = 256 * 2**20
+"""Bytes read at most from a problem file (/dev/zero given as one is refused, not read)."""
+
+
+def read_limited(
+    path: Path | str, limit: int = PROBLEM_FILE_LIMIT, what: str = "a problem file"
+) -> bytes:
+    """The bytes of ``path``, never more than ``limit`` + 1 read (/dev/zero included).
+    Raises ``DataError`` when it is longer, ``OSError`` when it cannot be read."""
+    with Path(path).open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(f"{path} is over the {limit}-byte limit for {what}")
+    return data
+
+
+def limited_lines(f: IO[bytes], limit: int, name: object) -> Iterator[bytes]:
+    """The lines of ``f``, each read against ``limit`` bytes (``DataError`` naming the line)."""
+    for number, line in enumerate(iter(lambda: f.readline(limit + 1), b""), start=1):
+        if len(line) > limit:
+            raise DataError(f"{name}:{number}: over the {limit}-byte limit for one line")
+        yield line
+
+
 def file_sha256(path: Path) -> str:
     import hashlib
 
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_limited(path)).hexdigest()

@@ -12,7 +12,9 @@ index table; a sample an outage cut short is stored but is not a result.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import shutil
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -23,7 +25,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict
 
 from stepprover.agent.trajectory import Finish, Trajectory
-from stepprover.errors import RunConfigMismatch, RunDamaged, RunNotFound
+from stepprover.errors import DiskFull, RunConfigMismatch, RunDamaged, RunNotFound
 from stepprover.eval.metrics import SampleResult
 
 _SCHEMA = """
@@ -242,10 +244,7 @@ class RunStore:
             "USING (problem, sample_index) WHERE s.finish = ?",
             (Finish.OUTAGE.value,),
         )
-        return {
-            (p, i): Trajectory.model_validate_json(zlib.decompress(blob)).error or ""
-            for p, i, blob in rows
-        }
+        return {(p, i): _decoded(blob, p, i, self.path).error or "" for p, i, blob in rows}
 
     def outcome_counts(self) -> dict[str, int]:
         rows = self._db.execute(
@@ -262,11 +261,30 @@ class RunStore:
         return FinalChecks(int(total), int(cached), float(saved))
 
     def trajectories(self, problem: str | None = None) -> Iterator[Trajectory]:
-        query, args = "SELECT data FROM trajectories", tuple[str, ...]()
+        query, args = "SELECT problem, sample_index, data FROM trajectories", tuple[str, ...]()
         if problem is not None:
             query, args = query + " WHERE problem = ?", (problem,)
-        for (blob,) in self._db.execute(query + " ORDER BY problem, sample_index", args):
-            yield Trajectory.model_validate_json(zlib.decompress(blob))
+        for p, i, blob in self._db.execute(query + " ORDER BY problem, sample_index", args):
+            yield _decoded(blob, p, i, self.path)
+
+    def forget_damaged(self) -> list[tuple[str, int]]:
+        """Drop the samples whose stored trajectory cannot be read (a resume then runs them
+        again, rather than counting a result nobody can show) and return them. Reads every
+        trajectory: not done on resume, which reads only the index."""
+        rows = self._db.execute("SELECT problem, sample_index, data FROM trajectories")
+        damaged = []
+        for p, i, blob in rows.fetchall():
+            try:
+                _decoded(blob, p, i, self.path)
+            except RunDamaged:
+                damaged.append((p, i))
+        with self._transaction():
+            for key in damaged:
+                for table in ("samples", "trajectories", "final_checks"):
+                    self._db.execute(
+                        f"DELETE FROM {table} WHERE problem = ? AND sample_index = ?", key
+                    )
+        return damaged
 
     def record_problems(self, names: list[str]) -> None:
         """Add the problems this run covers (every average divides by their count)."""
@@ -323,15 +341,74 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 @contextlib.contextmanager
 def _damage_is_one_line(path: Path) -> Iterator[None]:
     """A run.sqlite that is not SQLite, is cut off, or holds an unreadable configuration:
-    ``RunDamaged`` saying so, not a database traceback."""
+    ``RunDamaged`` saying so, not a database traceback; a full disk: ``DiskFull``."""
     try:
         yield
     except (
         sqlite3.DatabaseError,
         ValueError,
     ) as exc:  # ValueError: bad JSON, a config pydantic refuses
+        if disk_full(exc, path):
+            raise DiskFull(disk_full_line(path)) from exc
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise RunDamaged(
             f"{path} is not a readable run database ({first}); move it aside to start "
             "a new run in this folder, or restore it from a copy"
+        ) from exc
+
+
+def disk_full(exc: BaseException, path: Path | None = None) -> bool:
+    """Whether ``exc`` says that a write found its file system full: SQLite's SQLITE_FULL or
+    the OS's ENOSPC, or SQLite's I/O error (growing its shared-memory file, say) while the
+    file system of ``path`` has no room left."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = getattr(exc, "sqlite_errorcode", None)
+    if not isinstance(exc, sqlite3.Error) or code is None:
+        return False
+    if code & 0xFF == sqlite3.SQLITE_FULL:
+        return True
+    if code & 0xFF != sqlite3.SQLITE_IOERR or path is None:
+        return False
+    try:
+        return shutil.disk_usage(path.parent).free < _NO_ROOM_BYTES
+    except OSError:
+        return False
+
+
+_NO_ROOM_BYTES = 64 * 1024
+"""Less free space than this on a database's file system: no room for SQLite to write."""
+
+
+def disk_full_line(path: Path | None) -> str:
+    """One line for a database its full disk kept from being written (it stays intact)."""
+    if path is None:
+        where = (
+            "a database this command writes (the run folder's run.sqlite or gold.sqlite, "
+            "or the verdict cache's verdicts.sqlite)"
+        )
+        return (
+            f"disk full: {where} could not be written; what it holds is intact: free space "
+            "on its file system and rerun the same command (eval resumes)"
+        )
+    folder = path.parent
+    try:
+        free = f", {shutil.disk_usage(folder).free // 1024} KiB free there"
+    except OSError:
+        free = ""
+    return (
+        f"disk full: {path} could not be written{free}; the run in it is intact: free space on "
+        f"the file system of {folder} and rerun the same command (it resumes the run)"
+    )
+
+
+def _decoded(blob: bytes, problem: str, index: int, path: Path) -> Trajectory:
+    """A stored trajectory; an unreadable one is ``RunDamaged`` naming its sample."""
+    try:
+        return Trajectory.model_validate_json(zlib.decompress(blob))
+    except (zlib.error, ValueError) as exc:
+        raise RunDamaged(
+            f"{path}: the trajectory of {problem} sample {index} is damaged ({exc}); "
+            "`stepprover report --drop-damaged` drops such samples, then the same "
+            "`stepprover eval` runs them again (the others are kept)"
         ) from exc

@@ -181,8 +181,12 @@ class ReplProcess:
     async def spawn(cls, config: ProcessConfig) -> ReplProcess:
         """Start the process in a new session (its own process group), under the guard."""
         check_executable(config)
-        try:
-            proc = await asyncio.create_subprocess_exec(
+        # Never cancelled halfway: asyncio's clean-up of a spawn cancelled before its pipes are
+        # connected kills only the guard, then waits for pipes that the REPL's surviving
+        # children hold, forever (Ctrl-C at that moment was lost). A cancelled spawn is let
+        # finish (connecting pipes takes no time) and its whole process tree is stopped.
+        spawning = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *_guarded(list(config.argv)),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -192,8 +196,16 @@ class ReplProcess:
                 start_new_session=True,
                 preexec_fn=_guard_dies_with_parent,
             )
+        )
+        try:
+            proc = await asyncio.shield(spawning)
         except OSError as exc:
             raise ReplStartError(f"cannot start REPL {config.argv!r}: {exc}") from exc
+        except asyncio.CancelledError:
+            await asyncio.wait({spawning})
+            if not spawning.cancelled() and spawning.exception() is None:
+                await cls(config, spawning.result()).close()
+            raise
         return cls(config, proc)
 
     # ------------------------------------------------------------------ state

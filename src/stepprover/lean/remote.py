@@ -24,8 +24,9 @@ from pydantic import BaseModel
 from stepprover.errors import LeanUnavailable, RemoteError, RemoteUnreachable
 from stepprover.lean.outcome import CommandOutcome
 from stepprover.lean.pool import PoolHealth
-from stepprover.lean.verify import Verdict
+from stepprover.lean.verify import Verdict, VerifyConfig, proof_text
 from stepprover.lean.wire import ProofItem, RunRequest, VerifyRequest, VerifyResponse
+from stepprover.models.bounded_http import DEFAULT_MAX_RESPONSE_BYTES, bounded_transport
 
 
 class RemoteLean:
@@ -40,12 +41,19 @@ class RemoteLean:
         http_timeout: float = 900.0,
         max_connections: int = 256,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        # Every answer is read against max_response_bytes: an endless body is an error, not OOM.
+        bounded = bounded_transport(
+            transport or httpx.AsyncHTTPTransport(limits=limits), max_response_bytes
+        )
         self.client = httpx.AsyncClient(
-            base_url=url.rstrip("/"), headers=headers, timeout=http_timeout, transport=transport,
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
+            base_url=url.rstrip("/"), headers=headers, timeout=http_timeout, transport=bounded,
+            limits=limits,
         )  # fmt: skip
         self.retries = retries
         self.backoff = backoff
@@ -61,7 +69,9 @@ class RemoteLean:
         """Raises ``RemoteUnreachable`` (a ``LeanUnavailable``) when the service cannot be
         reached after every retry, ``LeanUnavailable`` when it could get no worker for the
         proof, ``RemoteError`` when it refuses the request."""
-        text = code.decode("utf-8", errors="surrogateescape") if isinstance(code, bytes) else code
+        text = proof_text(code, statement, VerifyConfig().max_code_bytes)
+        if isinstance(text, Verdict):  # as the service and the CLI answer it (JSON cannot send it)
+            return text
         body = VerifyRequest(
             proofs=[ProofItem(id="0", code=text, statement=statement)], timeout=timeout
         )

@@ -279,10 +279,9 @@ def plan(
     declared = body.declarations
     before, after = "", body_text
     if given is not None:
-        targets = scan(statement_body, deadline=deadline).declarations
-        if not targets:
-            return "the given statement declares no theorem"
-        target = targets[-1]
+        if problem := statement_problem(statement_body):
+            return problem
+        target = scan(statement_body, deadline=deadline).declarations[-1]
         if target.resolved not in {d.resolved for d in declared}:
             return f"the proof does not declare theorem {target.full_name}"
         if slots and slots[-1].end > target.start:
@@ -446,6 +445,18 @@ def statement_check(name: str, reference: str = REFERENCE_NAME) -> str:
     )
 
 
+def statement_problem(statement: str) -> str | None:
+    """Why ``statement`` (header + ``theorem NAME … := by``) cannot be checked against, whatever
+    the proof: its header is not one Lean reads, or it declares no theorem. ``None`` if it can.
+    Nothing else of it is judged: the statement is trusted as given (see ``plan``)."""
+    given = split_imports(statement)
+    if given.problem:
+        return f"the given statement's header: {given.problem}"
+    if not scan(given.body).declarations:
+        return "the given statement declares no theorem"
+    return None
+
+
 def _probe(
     names: list[str], reference: str | None, *, slots: list[tuple[int, answers.AnswerSlot]]
 ) -> str:
@@ -487,7 +498,7 @@ class LeanVerifier:
         )
 
     async def _check(self, code: str | bytes, statement: str | None, timeout: float) -> Verdict:  # noqa: ASYNC109 - see SketchRepl
-        text = _as_text(code, self.config.max_code_bytes)
+        text = proof_text(code, statement, self.config.max_code_bytes)
         if isinstance(text, Verdict):
             return text
         planned = await plan_off_loop(text, statement, self.config)
@@ -667,7 +678,12 @@ def _public_name(printed: str) -> tuple[str, ...]:
     return components
 
 
-def _as_text(code: str | bytes, max_bytes: int) -> str | Verdict:
+def proof_text(code: str | bytes, statement: str | None, max_bytes: int) -> str | Verdict:
+    """The proof as text, or the ``rejected`` verdict on input no UTF-8 encoder takes (bytes
+    that are not UTF-8, a lone surrogate in the proof or the statement), over ``max_bytes``,
+    or holding NUL: every verifier (local, Ray, the service's client) answers it alike."""
+    if statement is not None and (reason := invalid_unicode_reason(statement, "the statement")):
+        return _rejected(reason)
     if isinstance(code, bytes):
         if len(code) > max_bytes:
             return _rejected(f"the proof is {len(code)} bytes, over the {max_bytes}-byte limit")

@@ -157,6 +157,14 @@ class LegacyVerifyRequest(BaseModel):
     infotree_type: Literal["full", "tactics", "original", "substantive"] | None = None
     disable_cache: bool = False
 
+    @model_validator(mode="after")
+    def _unique_ids(self) -> LegacyVerifyRequest:
+        # as /api/check: results are matched to codes by custom_id, answered as a string
+        # (so 1 and "1" are the same id)
+        if len({str(c.custom_id) for c in self.codes}) != len(self.codes):
+            raise ValueError('`codes` must have unique custom_ids (1 and "1" are the same)')
+        return self
+
 
 class LegacyResult(BaseModel):
     """Kimina's ``BackwardResponse``: the REPL's reply with ``time`` added, or an error."""

@@ -24,6 +24,11 @@ _OUTAGES = (openai.APIConnectionError, openai.InternalServerError, openai.RateLi
 """Unreachable (timeouts included), 5xx or 429 after the client's retries: no answer at all."""
 
 
+def _connection_limits(http: Any) -> Any:
+    """openai's own DEFAULT_CONNECTION_LIMITS, in the HTTP library it is built on."""
+    return http.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
 class OpenAICompatGenerator:
     """Calls ``/v1/completions``.
 
@@ -54,7 +59,11 @@ class OpenAICompatGenerator:
         logprobs: bool = False,
         prompt_mode: PromptMode = "auto",
     ) -> None:
-        from openai import AsyncOpenAI
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+
+        from stepprover.models.bounded_http import bounded_transport, http_module_of
+
+        http = http_module_of(DefaultAsyncHttpxClient)  # openai's own httpx (httpx2 today)
 
         self.tokenizer = tokenizer
         self.model = model
@@ -65,8 +74,11 @@ class OpenAICompatGenerator:
         if prompt_mode == "text":
             self._check_text_mode([])
         self.client = AsyncOpenAI(
-            base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
-        )
+            base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout,
+            http_client=DefaultAsyncHttpxClient(transport=bounded_transport(
+                http.AsyncHTTPTransport(limits=_connection_limits(http)), http=http
+            )),  # every answer read against a limit (openai's own connection limits kept)
+        )  # fmt: skip
         self._slots = asyncio.Semaphore(max_concurrency)
         self._probe = asyncio.Lock()
 

@@ -16,6 +16,8 @@ queue 429; a client that goes away cancels its work.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import math
 import time
@@ -130,8 +132,9 @@ class Service:
         self.caching = cache.wrap(lean, lean.config) if cache else None
         self.verifier: Verifier = self.caching or lean
         self.metrics = Metrics(pool)
-        self.done: OrderedDict[str, VerifyResponse] = OrderedDict()
-        self.in_flight: dict[str, SharedRun] = {}
+        self.done: OrderedDict[str, tuple[str, VerifyResponse]] = OrderedDict()
+        """Finished /api/verify answers by idempotency scope, with their request's content."""
+        self.in_flight: dict[str, tuple[str, SharedRun]] = {}
         self.pending = 0
         self.handlers: set[asyncio.Task[Any]] = set()
         """Requests waiting on checks: at shutdown they are answered before the pool closes."""
@@ -340,6 +343,28 @@ def _writable(node: Any) -> Any:
     return node
 
 
+def _idempotency_scope(request: Request, api_key: str | None) -> str | None:
+    """What a request's ``Idempotency-Key`` names: the key, bound, when the service requires
+    an API key, to the caller's key (keys of different callers never meet)."""
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return None
+    caller = request.headers.get("Authorization", "") if api_key else ""
+    return hashlib.sha256(f"{caller}\0{key}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _content(body: VerifyRequest) -> str:
+    """The request's content, as a digest (the same proofs in other JSON spelling: the same)."""
+    # json, not pydantic: a lone surrogate (a proof's own answer) is escaped, not an error
+    canonical = json.dumps(body.model_dump(), sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+REUSED_KEY = (
+    "this Idempotency-Key was used for a request with other content; a new request needs a new key"
+)
+
+
 def _service(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
@@ -448,11 +473,18 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
 
     @app.post("/api/verify", dependencies=auth)
     async def verify(body: VerifyRequest, request: Request, svc: Svc) -> VerifyResponse:
-        key = request.headers.get("Idempotency-Key")
+        # A retry (same key, same content) gets the first answer; a key used again for
+        # other content is refused: answering it with the first body's verdicts would be a lie.
+        key = _idempotency_scope(request, settings.api_key)
+        content = _content(body)
         if key and key in svc.done:
-            return svc.done[key]
+            if svc.done[key][0] != content:
+                raise HTTPException(422, REUSED_KEY)
+            return svc.done[key][1]
         if key and key in svc.in_flight:
-            return await svc.in_flight[key].wait(request)
+            if svc.in_flight[key][0] != content:
+                raise HTTPException(422, REUSED_KEY)
+            return await svc.in_flight[key][1].wait(request)
         timeout = svc.timeout(body.timeout)
         count = len(body.proofs)
 
@@ -467,20 +499,20 @@ def create_app(settings: ServiceSettings, *, pool: ReplPool | None = None) -> Fa
 
         def finished(future: asyncio.Future[VerifyResponse]) -> None:
             svc.release(count)
-            if key and svc.in_flight.get(key) is run:
+            if key and svc.in_flight.get(key, (None, None))[1] is run:
                 del svc.in_flight[key]
             if future.cancelled() or future.exception() is not None or not key:
                 return
             response = future.result()
             if any(r.verdict is None for r in response.results):
                 return  # not cached: a retry should check those proofs again
-            svc.done[key] = response
+            svc.done[key] = (content, response)
             while len(svc.done) > settings.idempotency_cache:
                 svc.done.popitem(last=False)
 
         run.future.add_done_callback(finished)
         if key:
-            svc.in_flight[key] = run
+            svc.in_flight[key] = (content, run)
         with svc.metrics.latency.labels("verify").time():
             return await run.wait(request)
 

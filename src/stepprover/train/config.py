@@ -9,7 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from stepprover.agent.loop import LoopConfig
-from stepprover.errors import TrainConfigError
+from stepprover.data.problems import read_limited
+from stepprover.errors import DataError, TrainConfigError
 from stepprover.models.base import SamplingParams
 
 
@@ -167,11 +168,15 @@ class GRPORunConfig(BaseModel):
         return args
 
 
+CONFIG_FILE_LIMIT = 1_000_000
+"""Bytes read at most from a config file."""
+
+
 def load_config(path: Path | str, kind: type[BaseModel]) -> Any:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        return kind.model_validate(data)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as exc:
+        text = read_limited(path, CONFIG_FILE_LIMIT, "a config file").decode("utf-8")
+        return kind.model_validate(yaml.safe_load(text))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError, DataError) as exc:
         raise TrainConfigError(f"{path}: {exc}") from exc
 
 

@@ -166,7 +166,12 @@ def served_model(base_url: str) -> str:
     that goes away later fails the turns (reward 0, reason logged), not the run."""
     import httpx
 
-    response = httpx.get(f"{base_url.rstrip('/')}/v1/models", timeout=30)
+    from stepprover.models.bounded_http import bounded_sync_transport
+
+    with httpx.Client(
+        transport=bounded_sync_transport(httpx.HTTPTransport()), timeout=30
+    ) as client:
+        response = client.get(f"{base_url.rstrip('/')}/v1/models")  # read against a limit
     response.raise_for_status()
     return str(response.json()["data"][0]["id"])
 

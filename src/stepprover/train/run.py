@@ -11,7 +11,7 @@ from typing import Any
 
 from stepprover.agent.trajectory import Trajectory
 from stepprover.agent.trajectory import load_jsonl as load_trajectories
-from stepprover.data.problems import Problem
+from stepprover.data.problems import Problem, read_limited
 from stepprover.errors import NoTrainingData, TrainConfigError
 from stepprover.eval.store import RunStore
 from stepprover.lean.backend import LeanBackend
@@ -92,11 +92,17 @@ def run_sft(config: SFTRunConfig) -> Path:
     return out / "final"
 
 
+TRAINING_LINE_LIMIT = 64 * 2**20
+"""Bytes in one line of a training JSONL (one example, its token ids included)."""
+
+
 def _jsonl_rows(path: str) -> Iterator[dict[str, Any]]:
     import json
 
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    from stepprover.data.problems import limited_lines
+
+    with open(path, "rb") as f:
+        for line in limited_lines(f, TRAINING_LINE_LIMIT, path):
             if line.strip():
                 yield json.loads(line)
 
@@ -107,7 +113,8 @@ def grpo_problems(config: GRPORunConfig) -> list[Problem]:
     print(cleaned.summary())
     kept = cleaned.kept
     if config.curriculum:
-        names = set(Path(config.curriculum).read_text(encoding="utf-8").split())
+        text = read_limited(config.curriculum, what="a curriculum").decode("utf-8")
+        names = set(text.split())
         kept = [p for p in kept if p.name in names]
         print(f"curriculum {config.curriculum}: {len(kept)} problems")
     if not kept:
