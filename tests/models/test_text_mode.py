@@ -18,14 +18,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import openai
 import pytest
 from typer.testing import CliRunner
 
 from stepprover.agent.prompts import STEPFUN_TIR
 from stepprover.cli import app
 from stepprover.data.problems import find_problem, load_minif2f
-from stepprover.errors import ModelServerUnsupported
+from stepprover.errors import ModelBackendUnavailable, ModelServerUnsupported
 from stepprover.models.base import SamplingParams
 from stepprover.models.openai_compat import OpenAICompatGenerator
 from tests.conftest import standin_command
@@ -153,11 +152,11 @@ async def test_text_mode_settles_once_and_restores_the_stop_token(served: tuple[
     strict = OpenAICompatGenerator(
         url, str(model), tokenizer, max_retries=0, prompt_mode="token_ids"
     )
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(ModelBackendUnavailable, match="UnprocessableEntityError: Error code: 422"):
         await strict.generate(prompt, greedy, stops)
     await strict.close()
     training = OpenAICompatGenerator(url, str(model), tokenizer, max_retries=0, logprobs=True)
-    with pytest.raises(ModelServerUnsupported, match="logprobs"):
+    with pytest.raises(ModelBackendUnavailable, match=r"422.*text mode cannot.*logprobs"):
         await training.generate(prompt, greedy, stops)
     await training.close()
 
