@@ -357,7 +357,7 @@ def test_train_without_the_weights_or_metrics_says_so_in_one_line(tmp_path: Path
             )
         )
         result = runner.invoke(app, ["train", kind, str(config)])
-        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert result.exit_code == 3 and "Traceback" not in result.output, result.output
         said = " ".join(result.output.split())
         assert "'nobody/no-such-prover-7b' is not on this machine" in said, said
         assert "--base-url" not in said, "training has no served-model option to suggest"

@@ -181,6 +181,14 @@ class Step:
     done: bool
     """Already satisfied; ``run_plan`` skips it."""
 
+    @property
+    def shown(self) -> str:
+        """The command as a person would type it: a ``sh -c`` script in double quotes
+        (``shlex.join`` would write its single quotes as ``'"'"'``)."""
+        if self.argv[:2] == ["sh", "-c"] and len(self.argv) == 3 and '"' not in self.argv[2]:
+            return f'sh -c "{_double_quoted(self.argv[2])}"'
+        return shlex.join(self.argv)
+
 
 def setup_plan(setup: LeanSetup) -> list[Step]:
     """The steps that install elan, the toolchain, the REPL and Mathlib, in order."""
@@ -309,12 +317,24 @@ def run_plan(
         if step.done:
             log(f"[done]    {step.name}")
             continue
-        log(f"[running] {step.name}: {' '.join(step.argv)}")
+        log(f"[running] {step.name}: {step.shown}")
         if step.cwd is not None:
             step.cwd.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(step.argv, cwd=step.cwd, env=env, check=False)
         if result.returncode != 0:
             raise SetupError(f"step '{step.name}' failed with exit code {result.returncode}")
+
+
+def _double_quoted(text: str) -> str:
+    """``text`` for a shell's double quotes: ``$`` and a backtick escaped, a backslash only
+    where the shell would read it as an escape (before ``$ ` \\`` or a newline)."""
+    out = []
+    for i, char in enumerate(text):
+        after = text[i + 1 : i + 2]
+        if char in "$`" or (char == "\\" and after in ("$", "`", "\\", "\n", "")):
+            out.append("\\")
+        out.append(char)
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -323,6 +343,8 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    failed_as: str = "missing"
+    """What the doctor's table says when the check fails."""
 
 
 def doctor(setup: LeanSetup) -> list[Check]:
@@ -386,6 +408,7 @@ def gold_doctor(setup: LeanSetup) -> list[Check]:
             "run --gold checks as a user other than root: comparator's guarantees assume it"
             if root
             else "",
+            failed_as="running as root",
         )
     )
     return checks
