@@ -71,6 +71,9 @@ def test_every_command_of_the_page_does_what_it_says(reader: Path) -> None:
         said[argv[1]] = said.get(argv[1], "") + result.output
     assert "proved" in said["check"]
     assert "PROVED" in said["prove"] and "<REPL>" in said["prove"]
+    # Lean lines as the model wrote them, however wide (the terminal wraps, not stepprover)
+    theorem = "theorem mathd_algebra_10 : abs ((120 : ℝ) / 100 * 30 - 130 / 100 * 20) = 10 := by"
+    assert f"{theorem}\n  norm_num [abs_of_nonneg]" in said["prove"], said["prove"]
     assert said["eval"].count("verdict cache: off") == 2
     assert (reader / "try/run-a/trajectories.html").exists()
     assert "sampling.temperature: A 0.999, B 0.0" in said["compare"]

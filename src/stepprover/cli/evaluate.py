@@ -446,10 +446,10 @@ def compare(
         Path | None, typer.Option(help="Markdown file (default RUN_A/compare-RUN_B.md).")
     ] = None,
 ) -> None:
-    """Compare two runs: the paired difference in pass@1, with a bootstrap interval.
+    """Compare two runs: the paired difference in pass@1.
 
-    Also the problems one run solved and the other did not, and the settings that differ;
-    printed and written as Markdown."""
+    With its bootstrap interval, the problems one run solved and the other did not, and the
+    settings that differ; printed and written as Markdown."""
     from stepprover.errors import StepproverError
     from stepprover.eval.compare import compare_runs, to_markdown
 
