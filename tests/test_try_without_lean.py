@@ -1,5 +1,5 @@
 """docs/try-without-lean.md, done as a reader does it: its files written as shown, its
-commands run as written (from a folder that holds the checkout's tests/ and examples/),
+commands run as written (from a folder that holds the checkout's tests/, examples/, configs/),
 each saying what the page says it does. The stand-in REPL is a test program, not Lean."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def commands(first_word: str) -> list[list[str]]:
 @pytest.fixture
 def reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder laid out as the checkout (tests/, examples/), with the page's files."""
-    for name in ("tests", "examples"):
+    for name in ("tests", "examples", "configs"):
         (tmp_path / name).symlink_to(ROOT / name)
     for path, text in shown_files().items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +77,10 @@ def test_every_command_of_the_page_does_what_it_says(reader: Path) -> None:
     assert said["eval"].count("verdict cache: off") == 2
     assert (reader / "try/run-a/trajectories.html").exists()
     assert "sampling.temperature: A 0.999, B 0.0" in said["compare"]
+    # the smoke run of training: SFT, then two GRPO steps, then the plot
+    assert (reader / "try/tiny-sft/final/config.json").exists()
+    metrics = (reader / "try/tiny-grpo/metrics.csv").read_text().splitlines()
+    assert len(metrics) == 3 and (reader / "try/tiny-grpo/metrics.png").exists()
 
 
 @pytest.mark.slow

@@ -21,12 +21,14 @@ def _training(run: Callable[[], _T]) -> _T:
         ModelServerUnsupported,
         ModelUnavailable,
         Outage,
+        RunIncomplete,
+        RunStopped,
         StepproverError,
     )
 
     try:
         return run()
-    except (ModelUnavailable, ModelServerUnsupported, Outage) as exc:
+    except (ModelUnavailable, ModelServerUnsupported, Outage, RunIncomplete, RunStopped) as exc:
         fail(exc, code=OUTAGE)
     except StepproverError as exc:
         fail(exc)
