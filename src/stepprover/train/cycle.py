@@ -86,8 +86,12 @@ def _eval_stage(
     with asyncio.Runner() as runner:  # one event loop: the backend's connections belong to it
         # One call as the run makes them, before its folder: a backend that cannot serve the
         # run is one line with its error, not an eval whose every sample is retryable.
-        error = problems and runner.run(first_call_error(generator, settings.loop, problems[0]))
-        if error:
+        error = (
+            runner.run(first_call_error(generator, settings.loop, problems[0]))
+            if problems
+            else None
+        )
+        if error is not None:
             runner.run(generator.close())
             raise ModelBackendUnavailable(
                 "the cycle's eval", f"the model backend cannot serve it: {error}"
