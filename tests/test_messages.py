@@ -64,3 +64,16 @@ def test_one_repl_call_is_singular() -> None:
     assert "[0 REPL calls, 1 context token]" in summary_line(trajectory).plain
     trajectory.repl_calls.append(call)
     assert "[1 REPL call, 1 context token]" in summary_line(trajectory).plain
+
+
+def test_a_sandbox_that_refuses_the_repl_names_the_way_out() -> None:
+    import sys
+
+    env = {
+        "STEPPROVER_SERVICE_REPL_COMMAND": f"{sys.executable} relative/repl.py",
+        "STEPPROVER_SERVICE_SANDBOX": "true",
+    }
+    result = runner.invoke(app, ["serve", "--port", "0"], env=env)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "--no-sandbox" in said and "STEPPROVER_SERVICE_SANDBOX=false" in said, said
