@@ -463,6 +463,6 @@ def model_serves_or_exit(
     try:
         error = runner.run(call())
     except KeyboardInterrupt:
-        fail("interrupted", code=INTERRUPTED)
+        interrupted()
     if error is not None:
         fail(f"the model backend cannot serve this run: {error}", code=OUTAGE)
