@@ -107,7 +107,7 @@ def test_check_without_lean_says_what_is_missing(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["check", str(EXAMPLES / "mathd_algebra_10.lean"), "--lean-dir", str(tmp_path)]
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # no verdict: Lean cannot be used here
     assert "Lean is not set up" in result.output and "stepprover lean setup" in result.output
 
 
@@ -150,7 +150,7 @@ def test_setup_stops_early_with_a_clear_message_when_offline(
     monkeypatch.setenv("STEPPROVER_DOWNLOAD_PROBE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("ELAN_HOME", str(tmp_path / "elan"))
     result = runner.invoke(app, ["lean", "setup", "--lean-dir", str(tmp_path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # Lean cannot be set up here (README, exit status)
     assert "cannot reach http://127.0.0.1:9" in result.output
     assert not (tmp_path / "elan").exists(), "nothing is attempted once the host is unreachable"
 

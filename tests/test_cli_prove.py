@@ -88,7 +88,7 @@ def test_prove_without_weights_stops_with_instructions(script_file: Callable[[An
             repl,
         ],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # no result: the weights cannot be had here
     assert "is not on this machine" in result.output and "hf download" in result.output
 
 
@@ -96,7 +96,7 @@ def test_prove_without_lean_stops_first(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["prove", "--model", "x", "--minif2f", NAME, "--lean-dir", str(tmp_path)]
     )
-    assert result.exit_code == 2 and "Lean is not set up" in result.output
+    assert result.exit_code == 3 and "Lean is not set up" in result.output
 
 
 @pytest.mark.parametrize("command", ["prove", "eval"])
@@ -122,7 +122,7 @@ def test_without_lean_weights_or_gpu_every_missing_thing_is_named_at_once(
         ],
     )
     said = " ".join(result.output.split())
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 3, result.output
     assert "Lean is not set up" in said and "stepprover lean setup" in said
     assert "is not on this machine" in said and "hf download" in said
     assert torch.cuda.is_available() or "no CUDA GPU found" in said
@@ -161,7 +161,7 @@ def test_auto_backend_without_a_gpu_stops_with_the_choices(model_dir: Path) -> N
             shlex.join(standin_command()),
         ],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     said = " ".join(result.output.split())
     assert "no CUDA GPU found" in said and "--backend transformers" in said
     # the extra of this checkout, not a PyPI package named stepprover

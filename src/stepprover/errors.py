@@ -29,6 +29,7 @@ base class itself::
     ├── DataError                 a problem file is missing or malformed
     ├── ModelUnavailable          the model, or the hardware it needs, is not on this machine
     ├── ModelServerUnsupported    a model server cannot do what the run needs
+    │   └── ModelAnswerMalformed  it answered something that is not a completion
     ├── RunConfigMismatch         a run folder holds a run made with another configuration
     ├── RunNotFound               a folder holds no run
     ├── RunDamaged                a run.sqlite that is not a readable run database
@@ -300,6 +301,12 @@ class GoldUnavailable(StepproverError):
 class ModelServerUnsupported(StepproverError):
     """An OpenAI-compatible server (or the tokenizer it serves) lacks what the run needs:
     e.g. training needs token-id prompts and per-token logprobs, which text mode has not."""
+
+
+class ModelAnswerMalformed(ModelServerUnsupported):
+    """The server answered 200 with something that is not a completion (an HTML page, no
+    ``choices``, ``null`` text, token ids that are not ids of this tokenizer); the backend
+    reports it as ``ModelBackendUnavailable`` (no text of the model)."""
 
 
 class RunStopped(StepproverError):

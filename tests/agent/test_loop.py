@@ -237,9 +237,13 @@ async def test_bad_model_output_has_a_defined_outcome(
     assert traj.solved == (final is not None)
 
 
-async def test_backend_failure_is_recorded_not_raised(tokenizer: Any, pool: ReplPool) -> None:
+async def test_backend_failure_is_an_outage_recorded_not_raised(
+    tokenizer: Any, pool: ReplPool
+) -> None:
+    # Any exception of the backend: the model wrote nothing, so the sample has no result.
     traj = await agent(tokenizer, pool, []).run(PROBLEM)  # the script runs dry at once
-    assert traj.finish is Finish.ERROR and "IndexError" in (traj.error or "")
+    assert traj.finish is Finish.OUTAGE and traj.retryable
+    assert "model backend ScriptedGenerator: IndexError" in (traj.error or "")
 
 
 def test_loop_config_validation() -> None:

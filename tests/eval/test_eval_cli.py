@@ -22,6 +22,7 @@ from stepprover.cli import app
 from tests.conftest import standin_command
 from tests.eval.test_honesty import closed_port
 from tests.eval.test_store_and_runner import ANSWER, SCRIPT, SKETCH, problems
+from tests.models.fake_vllm_server import answering_server, json_answer, text_completion
 
 runner = CliRunner()
 
@@ -39,7 +40,10 @@ def setup(tokenizer: Any, tmp_path: Path, script_file: Callable[[Any], str]) -> 
         "".join(p.model_dump_json() + "\n" for p in problems(["a1", "a2", "a3", "bad1"]))
     )
     repl = shlex.join(standin_command("--script", script_file(SCRIPT)))
-    return {"tok": tok_dir, "turns": turns, "bench": bench, "repl": repl, "run": tmp_path / "run"}
+    return {
+        "tok": tok_dir, "turns": turns, "bench": bench, "repl": repl, "run": tmp_path / "run",
+        "tokenizer": tokenizer,
+    }  # fmt: skip
 
 
 def eval_args(s: dict[str, Any], *extra: str, backend: str = "scripted") -> list[str]:
@@ -177,11 +181,25 @@ def test_model_server_down_stops_the_run_and_resume_redoes_only_the_lost_samples
     down = invoke(
         eval_args(setup, "--limit", "3", "--base-url", url, "--max-outages", "4", backend="openai")
     )
+    said = " ".join(down.output.split())
+    assert down.exit_code == 3, down.output  # the call before the run finds no server
+    assert f"cannot serve this run: model server {url}: APIConnectionError" in said, said
+    assert rows(setup["run"]) == kept
+    # A server that answers the call before the run, then refuses every call.
+    gone = json_answer(404, {"error": {"message": "model unloaded"}})
+    good = text_completion(setup["tokenizer"], ANSWER)
+    with answering_server(lambda i, body: good if i == 0 else gone) as (served, _):
+        url = f"{served}/v1"
+        down = invoke(
+            eval_args(
+                setup, "--limit", "3", "--base-url", url, "--max-outages", "4", backend="openai"
+            )
+        )
     assert down.exit_code == 3, down.output
     stop_lines = [line for line in down.output.splitlines() if line.startswith("eval stopped:")]
     assert len(stop_lines) == 1
     assert (
-        f"4 consecutive outages since the last result; last: model server {url}: APIConnectionError"
+        f"4 consecutive outages since the last result; last: model server {url}: NotFoundError"
         in stop_lines[0]
     )
     assert "2 finished samples are kept" in stop_lines[0]
@@ -248,7 +266,7 @@ def test_verification_service_that_starts_no_repl_stores_outages_not_verdicts(
         ]
         result = invoke(args)
         again = invoke(args)  # now the pre-flight sees that no REPL starts
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output  # no result: samples not run
     assert preflight_rows(setup["run"]) == {}, "an outage is not Lean rejecting the statement"
     assert rows(setup["run"]) == {}
     assert "the run is incomplete: 8 samples not run" in result.output

@@ -305,21 +305,27 @@ def test_a_run_folder_written_before_the_run_setup_change_still_loads_and_resume
     assert {p.name for p in write_report(folder)} >= {"report.md", "trajectories.html"}
 
 
-async def test_preflight_stores_refused_imports_as_the_statements_failure(tmp_path: Path) -> None:
+async def test_preflight_takes_refused_imports_as_an_outage_of_the_environment(
+    tmp_path: Path,
+) -> None:
     from stepprover.errors import ReplStartError
+    from stepprover.eval.runner import OutageBreaker
     from stepprover.lean.outcome import CommandOutcome
 
-    class RefusingRepl:  # as the pool answers a header whose imports Lean refuses
+    class RefusingRepl:  # as the pool answers a header whose imports Lean cannot load
         async def run_command(self, imports: str, cmd: str, timeout: float) -> CommandOutcome:  # noqa: ASYNC109 - see SketchRepl
             async def warm_up() -> Any:
                 raise ReplStartError(
-                    f"warm-up {imports!r} was refused: unknown package 'Nope'", refused=True
+                    f"warm-up {imports!r} was refused: unknown module prefix 'Nope'", refused=True
                 )
 
             return await CommandOutcome.of(warm_up())
 
     problem = problems(["a1"])[0].model_copy(update={"header": "import Nope\n\n"})
     with RunStore.open(tmp_path, CONFIG) as store:
-        checks = await preflight(RefusingRepl(), store, [problem], timeout=10)  # type: ignore[arg-type]
-    ok, reason = checks["a1"]
-    assert not ok and "the imports were refused" in reason and "unknown package 'Nope'" in reason
+        # What an older run stored for such imports: checked again, then dropped.
+        store.record_preflight("a1", False, "the imports were refused: unknown package 'Nope'")
+        breaker = OutageBreaker(0)
+        checks = await preflight(RefusingRepl(), store, [problem], 10, breaker)  # type: ignore[arg-type]
+        assert checks == {} and store.preflight() == {}
+        assert breaker.total == 1 and "unknown module prefix 'Nope'" in str(breaker.last)

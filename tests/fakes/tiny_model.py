@@ -182,3 +182,29 @@ def memorise(model: Any, token_ids: list[int], steps: int = 150, lr: float = 3e-
         loss.backward()
         optimizer.step()
     model.eval()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tests.fakes.tiny_model --out DIR``: the test tokenizer in DIR, and (with
+    PyTorch installed) a tiny random Qwen2 beside it, the model the suite trains. A test
+    fixture for trying stepprover without downloads: it proves nothing."""
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(
+        description=main.__doc__.splitlines()[0] if main.__doc__ else ""
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder to write")
+    out = parser.parse_args(argv).out
+    tokenizer = build_tokenizer()
+    tokenizer.save_pretrained(out)
+    if importlib.util.find_spec("torch") is None:
+        print(f"{out}: the tokenizer only (no PyTorch here, so no model: pip install -e '.[hf]')")
+        return
+    build_model(len(tokenizer)).save_pretrained(out)
+    print(f"{out}: the tokenizer and a tiny random Qwen2 (a test model: it proves nothing)")
+
+
+if __name__ == "__main__":
+    main()

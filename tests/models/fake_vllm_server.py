@@ -123,3 +123,63 @@ def fake_vllm_server(state: FakeVllmState) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+RawAnswer = tuple[int, str, bytes]
+"""(HTTP status, content type, body) of one answer, sent as it is."""
+
+
+def completion_answer(choices: list[dict[str, Any]]) -> RawAnswer:
+    """A 200 completion with these choices (the rest of vLLM's fields filled in)."""
+    body = {"id": "cmpl-1", "object": "text_completion", "created": 0, "model": "m"}
+    return 200, "application/json", json.dumps({**body, "choices": choices}).encode()
+
+
+def json_answer(status: int, payload: Any) -> RawAnswer:
+    return status, "application/json", json.dumps(payload).encode()
+
+
+def text_completion(tokenizer: Any, text: str) -> RawAnswer:
+    """A 200 completion of ``text`` ending at EOS, with vLLM's token ids."""
+    ids = [*tokenizer.encode(text, add_special_tokens=False), tokenizer.eos_token_id]
+    choice = {"index": 0, "text": text, "finish_reason": "stop", "stop_reason": None}
+    return completion_answer([{**choice, "token_ids": ids}])
+
+
+@contextmanager
+def answering_server(
+    answer: Callable[[int, dict[str, Any]], RawAnswer],
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A server answering the i-th POST (0-based) with ``answer(i, body)``, whatever that
+    is (an HTML page, a 4xx, a completion with bad fields). Yields (base URL, the request
+    bodies received)."""
+    received: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with lock:
+                index = len(received)
+                received.append(body)
+            status, content_type, data = answer(index, body)
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -18,14 +18,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import openai
 import pytest
 from typer.testing import CliRunner
 
 from stepprover.agent.prompts import STEPFUN_TIR
 from stepprover.cli import app
 from stepprover.data.problems import find_problem, load_minif2f
-from stepprover.errors import ModelServerUnsupported
+from stepprover.errors import ModelBackendUnavailable, ModelServerUnsupported
 from stepprover.models.base import SamplingParams
 from stepprover.models.openai_compat import OpenAICompatGenerator
 from tests.conftest import standin_command
@@ -133,6 +132,22 @@ def test_prove_through_transformers_serve(
     assert forced.exit_code == 0 and "refused" not in forced.stderr
 
 
+def test_a_server_refusing_token_id_prompts_stops_prove_before_the_run(
+    served: tuple[str, Path], script_file: Callable[[Any], str]
+) -> None:
+    # transformers serve answers every token-id prompt 422: with --server-prompt token_ids the
+    # run cannot be served, which the call before the run says with the server's own error.
+    url, model = served
+    repl = shlex.join(standin_command("--script", script_file(SCRIPT)))
+    args = ["prove", "--model", str(model), "--base-url", url, "--minif2f", NAME,
+            "--server-prompt", "token_ids", "--repl", repl]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 3, said
+    assert "the model backend cannot serve this run" in said and "422" in said, said
+    assert "unsolved" not in said and "<sketch>" not in said
+
+
 async def test_text_mode_settles_once_and_restores_the_stop_token(served: tuple[str, Path]) -> None:
     url, model = served
     tokenizer = reference_tokenizer(add_bos=False)
@@ -154,11 +169,11 @@ async def test_text_mode_settles_once_and_restores_the_stop_token(served: tuple[
     strict = OpenAICompatGenerator(
         url, str(model), tokenizer, max_retries=0, prompt_mode="token_ids"
     )
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(ModelBackendUnavailable, match="UnprocessableEntityError: Error code: 422"):
         await strict.generate(prompt, greedy, stops)
     await strict.close()
     training = OpenAICompatGenerator(url, str(model), tokenizer, max_retries=0, logprobs=True)
-    with pytest.raises(ModelServerUnsupported, match="logprobs"):
+    with pytest.raises(ModelBackendUnavailable, match=r"422.*text mode cannot.*logprobs"):
         await training.generate(prompt, greedy, stops)
     await training.close()
 

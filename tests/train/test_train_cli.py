@@ -360,7 +360,7 @@ def test_train_without_the_weights_or_metrics_says_so_in_one_line(tmp_path: Path
             )
         )
         result = runner.invoke(app, ["train", kind, str(config)])
-        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert result.exit_code == 3 and "Traceback" not in result.output, result.output
         said = " ".join(result.output.split())
         assert "'nobody/no-such-prover-7b' is not on this machine" in said, said
         assert "--base-url" not in said, "training has no served-model option to suggest"
@@ -391,3 +391,32 @@ def test_an_endless_line_in_training_data_is_one_line(tmp_path: Path) -> None:
     endless.symlink_to("/dev/zero")
     with pytest.raises(DataError, match=f":1: over the {TRAJECTORY_LINE_LIMIT}-byte limit"):
         load_jsonl(endless)
+
+
+def test_a_cycle_whose_model_backend_cannot_serve_stops_before_its_eval(
+    tmp_path: Path, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stepprover.models.scripted import ScriptedGenerator
+    from stepprover.train import cycle
+
+    def refusing(context: str, index: int) -> str:
+        raise RuntimeError("HTTP 400: temperature must be at most 2")
+
+    monkeypatch.setattr(
+        cycle, "load_generator", lambda *a, **k: ScriptedGenerator(tokenizer, refusing)
+    )
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(PROBLEM.model_dump_json() + "\n")
+    out = tmp_path / "cycle"
+    cpu = {"use_cpu": True, "bf16": False, "report_to": "none"}
+    config = {"model": "m", "prompts": str(prompts), "output_dir": str(out),
+              "lean": {"repl": shlex.join(standin_command())},
+              "sft_trl": cpu, "grpo_trl": {**cpu, "max_completion_length": 600},
+              "loop": {"max_context_tokens": 600}}  # fmt: skip
+    path = tmp_path / "cycle.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["train", "cycle", str(path)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 3, said
+    assert "the model backend cannot serve it" in said and "temperature must be at most 2" in said
+    assert not list(out.glob("iter0/eval*")), "no eval run folder"

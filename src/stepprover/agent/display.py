@@ -52,6 +52,11 @@ def _thinking_parts(text: str) -> list[tuple[Part, str]]:
     return [*parts, ("think", text[position:])]
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 REPL call``, ``2 REPL calls``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def render_trajectory(trajectory: Trajectory) -> Text:
     text = Text()
     for kind, part in trajectory_parts(trajectory):
@@ -65,12 +70,15 @@ def summary_line(trajectory: Trajectory) -> Text:
         status, style = "PROVED", "bold green"
     elif verdict is not None:
         status, style = f"{verdict.outcome.value}: {verdict.reason}", "bold red"
+    elif trajectory.retryable:
+        status, style = f"no result ({trajectory.finish}: retryable)", "bold yellow"
     else:
         status, style = f"unsolved ({trajectory.finish})", "bold red"
     line = Text(f"{trajectory.problem}: ", style="bold")
     line.append(status, style=style)
     line.append(
-        f"  [{len(trajectory.repl_calls)} REPL calls, {len(trajectory.context_ids)} context tokens]"
+        f"  [{plural(len(trajectory.repl_calls), 'REPL call')}, "
+        f"{plural(len(trajectory.context_ids), 'context token')}]"
     )
     if trajectory.error:
         line.append(f"\nerror: {trajectory.error}", style="red")

@@ -25,7 +25,13 @@ from stepprover.data.problems import Problem
 from stepprover.errors import LeanUnavailable, outage_of
 from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.verify import SketchRepl, Verifier
-from stepprover.models.base import Generator, SamplingParams, generated_text, vllm_text
+from stepprover.models.base import (
+    Generator,
+    SamplingParams,
+    generate_or_outage,
+    generated_text,
+    vllm_text,
+)
 
 
 @dataclass(frozen=True)
@@ -140,8 +146,8 @@ class TirAgent:
                 if room <= 0:
                     return Finish.CONTEXT_EXHAUSTED
                 max_tokens = min(max_tokens, room)
-            generation = await self.generator.generate(
-                prompt, config.sampling.with_max_tokens(max_tokens), self.stop_ids
+            generation = await generate_or_outage(
+                self.generator, prompt, config.sampling.with_max_tokens(max_tokens), self.stop_ids
             )
             finish_reason = generation.finish_reason
             if config.length_before_stop and len(generation.token_ids) >= max_tokens:

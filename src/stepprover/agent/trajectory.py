@@ -32,10 +32,15 @@ class Finish(StrEnum):
     LENGTH = "length"
     """One call reached its ``max_tokens`` with context left."""
     ERROR = "error"
-    """The backend or the verifier failed; ``error`` says how."""
+    """Something other than an outage failed mid-way (``error`` says what): no result
+    either, retried like an outage (runs stored before it was so marked hold these)."""
     OUTAGE = "outage"
     """The model server or Lean's machinery was unavailable after its retries
     (``errors.Outage``; ``error`` names the endpoint): no result, retry the sample."""
+
+
+RETRYABLE = frozenset({Finish.OUTAGE, Finish.ERROR})
+"""Finishes that are no result: the sample is redone by the next run."""
 
 
 class Segment(BaseModel):
@@ -97,8 +102,8 @@ class Trajectory(BaseModel):
 
     @property
     def retryable(self) -> bool:
-        """True when an outage cut the sample short: it is not a result."""
-        return self.finish is Finish.OUTAGE
+        """True when an outage or another failure cut the sample short: it is not a result."""
+        return self.finish in RETRYABLE
 
     @property
     def solved(self) -> bool:

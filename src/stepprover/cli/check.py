@@ -87,8 +87,8 @@ def check(
 
     Exit status: 0 if every proof is proved (and, with --gold, comparator proves each of
     them too), 1 if one is not, 2 for input that cannot be used (one line on stderr says
-    why), 3 if Lean could not be started or reached (no verdict), 130 after Ctrl-C, 143 after
-    SIGTERM."""
+    why), 3 if Lean is not set up or could not be started or reached (no verdict), 130 after
+    Ctrl-C, 143 after SIGTERM."""
     positive_or_exit("--timeout", timeout)
     positive_or_exit("--warmup-timeout", warmup_timeout)
     at_least_one_or_exit("--workers", workers)

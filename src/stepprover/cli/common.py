@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO, Literal, NoReturn, cast, get_args
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from stepprover.agent.loop import LoopConfig
 from stepprover.cli.signals import EXIT_STATUS, stop_line, stop_status
+from stepprover.data.problems import Problem
 from stepprover.errors import (
     LeanUnavailable,
     ModelUnavailable,
@@ -25,7 +27,12 @@ from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
 from stepprover.lean.verdict_cache import CacheSettings, cache_settings
 from stepprover.models.base import Generator, SamplingParams
-from stepprover.models.loader import Backend, load_generator, model_problems
+from stepprover.models.loader import (
+    Backend,
+    load_generator,
+    model_problems,
+    names_a_missing_folder,
+)
 from stepprover.models.openai_compat import PromptMode
 from stepprover.provers.registry import PROVER_STYLES, default_budgets, default_sampling
 
@@ -116,7 +123,9 @@ Reference = Annotated[
 BAD_INPUT = 2
 """Exit status for input the command cannot use (1 means "not proved" / "not solved")."""
 OUTAGE = 3
-"""Exit status when a model server or Lean could not be reached: no result exists."""
+"""Exit status when no result exists because something the command needs cannot be used
+here: Lean not set up, not starting or unreachable, the model's weights, a GPU or PyTorch
+missing, a model server or service refusing or failing (the README's exit-status table)."""
 INTERRUPTED = EXIT_STATUS[signal.SIGINT]
 """Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
 TERMINATED = EXIT_STATUS[signal.SIGTERM]
@@ -228,17 +237,18 @@ def lean_problems(lean_dir: Path | None, instead: str = USE_REPL) -> list[str]:
     ]
 
 
-def exit_if_missing(problems: list[str]) -> None:
-    """Print every problem (one message each) and exit 2, if there is any."""
+def exit_if_missing(problems: list[str], code: int = OUTAGE) -> None:
+    """Print every problem (one message each) and exit 3 (nothing to judge with), if there
+    is any."""
     for problem in problems:
         err.print(problem, style="red", markup=False, highlight=False)
     if problems:
-        raise typer.Exit(BAD_INPUT)
+        raise typer.Exit(code)
 
 
-def require_lean(lean_dir: Path | None, instead: str = USE_REPL) -> None:
-    """Exit 2 naming what is missing unless `stepprover lean setup` has installed Lean."""
-    exit_if_missing(lean_problems(lean_dir, instead))
+def require_lean(lean_dir: Path | None, instead: str = USE_REPL, code: int = OUTAGE) -> None:
+    """Exit 3 naming what is missing unless `stepprover lean setup` has installed Lean."""
+    exit_if_missing(lean_problems(lean_dir, instead), code)
 
 
 def require_lean_and_model(
@@ -252,16 +262,19 @@ def require_lean_and_model(
     base_url: str | None,
     tokenizer: str | None,
 ) -> None:
-    """Before a run starts: exit 2 naming everything missing at once, Lean (unless --repl or
-    --lean-url) and the model (weights, GPU); then exit 3 if the --lean-url service cannot
-    be used (``service_or_exit``)."""
+    """Before a run starts: exit 3 naming everything missing at once, Lean (unless --repl or
+    --lean-url) and the model (weights, GPU, PyTorch); then exit 3 if the --lean-url service
+    cannot be used (``service_or_exit``)."""
     problems = [] if repl or lean_url else lean_problems(lean_dir)
+    code = OUTAGE
     if backend in BACKENDS:  # an unknown one is generator_or_exit's one line
         problems += [
             f"Model unavailable: {p}"
             for p in model_problems(model, cast(Backend, backend), base_url, tokenizer)
         ]
-    exit_if_missing(problems)
+        if backend != "scripted" and names_a_missing_folder(model, tokenizer):
+            code = BAD_INPUT  # a folder given that is not there: the input, not this machine
+    exit_if_missing(problems, code)
     if lean_url:
         service_or_exit(lean_url, lean_api_key)
 
@@ -371,6 +384,11 @@ def cache_or_none(
 def sampling_or_exit(style: str, temperature: float | None) -> SamplingParams:
     if style not in PROVER_STYLES:
         fail(f"unknown prompt style {style!r}; known: {', '.join(PROVER_STYLES)}")
+    if temperature is not None:
+        require(
+            math.isfinite(temperature) and temperature >= 0,
+            f"--temperature must be a finite number >= 0 (0: greedy), not {temperature:g}",
+        )
     params = default_sampling(style)
     return params if temperature is None else dataclasses.replace(params, temperature=temperature)
 
@@ -426,3 +444,25 @@ def generator_or_exit(
         )
     except ModelUnavailable as exc:
         fail(exc, prefix="Model unavailable:")
+
+
+def model_serves_or_exit(
+    runner: asyncio.Runner, generator: Generator, loop: LoopConfig, problem: Problem
+) -> None:
+    """Before a run folder is made: one short call made as the run makes them
+    (``eval.first_call``); exit 3 with the backend's own error unless it is answered.
+    ``runner`` is the event loop the run then uses (a backend's connections belong to one)."""
+    from stepprover.eval.first_call import first_call_error
+
+    async def call() -> str | None:
+        error = await first_call_error(generator, loop, problem)
+        if error is not None:
+            await generator.close()
+        return error
+
+    try:
+        error = runner.run(call())
+    except KeyboardInterrupt:
+        interrupted()
+    if error is not None:
+        fail(f"the model backend cannot serve this run: {error}", code=OUTAGE)

@@ -42,6 +42,7 @@ from stepprover.cli.common import (
     lean_problems,
     lean_setup_for,
     loop_config_or_exit,
+    model_serves_or_exit,
     positive_or_exit,
     process_config_or_exit,
     repl_starts_or_exit,
@@ -61,6 +62,7 @@ from stepprover.data.defects import start_line as defects_start_line
 from stepprover.data.problems import (
     benchmark_description,
     benchmark_track,
+    benchmarks_holding,
     bundled_benchmarks,
     file_sha256,
     find_problem,
@@ -166,11 +168,12 @@ def eval_(
     Samples lost to an outage (model server or Lean unavailable after retries) are stored
     as retryable, never as results; rerunning the same command redoes them.
 
-    Exit status: 0 when the run is complete, 1 when it is not (samples retryable or not
-    run), 2 for input that cannot be used (one line on stderr says why), 3 when Lean could
-    not be used (no REPL starts, the --lean-url service is unreachable or refuses the key)
-    or the run stopped after too many outages in a row, 130 after Ctrl-C, 143 after SIGTERM
-    (rerun to resume)."""
+    Exit status: 0 when the run is complete, 2 for input that cannot be used (one line on
+    stderr says why), 3 when there is no result yet: Lean or the model backend could not be
+    used (no REPL starts, the --lean-url service is unreachable or refuses the key, the
+    model server refuses the run's first call), the run stopped after too many outages in
+    a row, or it ended with samples retryable or not run (rerun to finish them); 130 after
+    Ctrl-C, 143 after SIGTERM (rerun to resume)."""
     if rejudge is not None:
         _rejudge_or_exit(
             rejudge, run_dir, repl=repl, lean_url=lean_url, lean_api_key=lean_api_key,
@@ -199,6 +202,9 @@ def eval_(
         chosen, path, split = load_benchmark(benchmark)
         if problems:
             names = [n.strip() for n in problems.split(",") if n.strip()]
+            known = {p.name for p in chosen}
+            if missing := [n for n in names if n not in known]:
+                fail(_not_in_benchmark(missing, benchmark, len(chosen)))
             chosen = [find_problem(chosen, n) for n in names]
         chosen = chosen[:limit] if limit else chosen
     except (DataError, OSError) as exc:
@@ -255,6 +261,10 @@ def eval_(
         run_dir or Path("runs") / f"{Path(model).name}-{benchmark.replace('/', '_')}-n{samples}"
     )
     with contextlib.ExitStack() as stack:
+        runner = stack.enter_context(asyncio.Runner())  # the backend's connections live in it
+        generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
+        if chosen:
+            model_serves_or_exit(runner, generator, loop, chosen[0])
         try:
             run = stack.enter_context(open_run(settings, folder))
         except (RunConfigMismatch, RunDamaged, DiskFull) as exc:
@@ -270,10 +280,9 @@ def eval_(
             chosen, samples, concurrency, corrections=tree, max_consecutive_outages=max_outages
         )
         store.record_problems([p.name for p in chosen])
-        generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
         breaker = OutageBreaker(plan.max_consecutive_outages)
         try:
-            asyncio.run(
+            runner.run(
                 with_gold(
                     checker,
                     store,
@@ -289,7 +298,14 @@ def eval_(
             )
         except KeyboardInterrupt:
             interrupted(f"; run the same command again to resume {folder}")
-        complete = _print_eval_summary(store, run.config, folder, [p.name for p in chosen], tree)
+        complete = _print_eval_summary(
+            store,
+            run.config,
+            folder,
+            [p.name for p in chosen],
+            tree,
+            settings.lean.cache is not None or lean_url is not None,
+        )
         if not complete and breaker.last is not None:
             # Too few in a row to stop the run, but a rerun only helps once the cause is fixed.
             err.print(
@@ -298,8 +314,24 @@ def eval_(
                 markup=False,
                 highlight=False,
             )
-    if not complete:
-        raise typer.Exit(1)
+    if not complete:  # samples retryable or not run: no result yet
+        raise typer.Exit(OUTAGE)
+
+
+def _not_in_benchmark(missing: list[str], benchmark: str, size: int) -> str:
+    """Which names the benchmark searched lacks, and which bundled benchmarks have them."""
+    where = []
+    for name in missing:
+        holders = benchmarks_holding(name)
+        where.append(
+            f"{name!r} is in {', '.join(holders)} (pass --benchmark {holders[0]})"
+            if holders
+            else f"{name!r} is in no bundled benchmark"
+        )
+    return (
+        f"no problem named {', '.join(map(repr, missing))} in --benchmark {benchmark} "
+        f"({size} problems); " + "; ".join(where)
+    )
 
 
 def _rejudge_or_exit(
@@ -318,8 +350,8 @@ def _rejudge_or_exit(
     cache: bool | None,
     cache_dir: Path | None,
 ) -> None:
-    """``eval --rejudge OLD --run-dir NEW`` (``eval.rejudge``); exits 1 unless every sample
-    of OLD that is a result was judged again."""
+    """``eval --rejudge OLD --run-dir NEW`` (``eval.rejudge``); exits 3 (no result yet) unless
+    every sample of OLD that is a result was judged again."""
     from stepprover.eval.rejudge import rejudge, rejudged_config
 
     if run_dir is None:
@@ -391,7 +423,7 @@ def _rejudge_or_exit(
     for line in result_lines(summary):
         typer.echo(line)
     if result.outages or not summary.complete:
-        raise typer.Exit(1)
+        raise typer.Exit(OUTAGE)
 
 
 async def _eval(
@@ -473,6 +505,7 @@ def _print_eval_summary(
     folder: Path,
     problems: list[str],
     tree: CorrectionTree | None,
+    cache_on: bool = True,
 ) -> bool:
     """Print the run's results; True when the run is complete."""
     summary = summarize(store, config)
@@ -497,7 +530,8 @@ def _print_eval_summary(
         )
     console.print(f"judged under {config.judged_under()}", markup=False, highlight=False)
     console.print(f"outcomes: {store.outcome_counts()}", markup=False, highlight=False)
-    console.print(store.final_checks().line(), markup=False, highlight=False)
+    cache_line = store.final_checks().line() if cache_on else "verdict cache: off"
+    console.print(cache_line, markup=False, highlight=False)
     print_gold_summary(folder, store, problems, console)
     if summary.failed_preflight:
         console.print(
@@ -576,8 +610,10 @@ def compare(
         Path | None, typer.Option(help="Markdown file (default RUN_A/compare-RUN_B.md).")
     ] = None,
 ) -> None:
-    """Paired difference in pass@1 of two runs (bootstrap interval), the problems one solved
-    and the other did not, and the settings that differ; printed and written as Markdown."""
+    """Compare two runs: the paired difference in pass@1.
+
+    With its bootstrap interval, the problems one run solved and the other did not, and the
+    settings that differ; printed and written as Markdown."""
     from stepprover.errors import StepproverError
     from stepprover.eval.compare import compare_runs, to_markdown
 

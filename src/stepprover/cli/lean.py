@@ -50,19 +50,32 @@ _DEFAULT = LeanSetup()
 def lean_setup(
     lean_dir: LeanDir = None,
     lean_version: Annotated[
-        str | None, typer.Option(help="Lean toolchain tag.", show_default=_DEFAULT.lean_version)
+        str | None,
+        typer.Option(
+            help=f"Lean toolchain tag (default {_DEFAULT.lean_version}).", show_default=False
+        ),
     ] = None,
     mathlib_rev: Annotated[
-        str | None, typer.Option(help="Mathlib tag or branch.", show_default=_DEFAULT.mathlib_rev)
+        str | None,
+        typer.Option(
+            help=f"Mathlib tag or branch (default {_DEFAULT.mathlib_rev}).", show_default=False
+        ),
     ] = None,
     repl_rev: Annotated[
         str | None,
-        typer.Option(help="leanprover-community/repl branch.", show_default=_DEFAULT.repl_rev),
+        typer.Option(
+            help=f"leanprover-community/repl branch (default {_DEFAULT.repl_rev}).",
+            show_default=False,
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Print the plan, run nothing.")] = False,
     with_comparator: WithComparator = False,
 ) -> None:
-    """Install elan, the pinned Lean toolchain, the REPL and Mathlib (with its cache)."""
+    """Install elan, the pinned Lean toolchain, the REPL and Mathlib (with its cache).
+
+    Exit status: 0 when Lean is ready (or the plan was printed), 2 for options that cannot
+    be used (a Lean version comparator does not support), 3 when a step failed or GitHub
+    cannot be reached (Lean cannot be set up here)."""
     setup = lean_setup_for(
         lean_dir, lean_version=lean_version, mathlib_rev=mathlib_rev, repl_rev=repl_rev
     )
@@ -75,24 +88,24 @@ def lean_setup(
     if dry_run:
         for step in steps:
             cwd = f"  (in {step.cwd})" if step.cwd else ""
-            typer.echo(
-                f"[{'done' if step.done else 'todo'}] {step.name}: {shlex.join(step.argv)}{cwd}"
-            )
+            typer.echo(f"[{'done' if step.done else 'todo'}] {step.name}: {step.shown}{cwd}")
         return
     try:
         if not all(step.done for step in steps):
             check_reachable()
         run_plan(steps, log=typer.echo)
-    except SetupError as exc:
-        fail(exc, prefix="Lean setup stopped:")
+    except SetupError as exc:  # no network, a step that failed: nothing to judge with yet
+        fail(exc, prefix="Lean setup stopped:", code=OUTAGE)
     typer.echo(f"Lean is ready: {shlex.join(setup.process_config().command)}")
     if with_comparator:
         typer.echo(f"comparator is ready: {setup.comparator_binary}")
 
 
 def lean_doctor(lean_dir: LeanDir = None, with_comparator: WithComparator = False) -> None:
-    """Say what is present and what is missing for real Lean verification (and for the
-    gold check with comparator; those count for the exit code with --with-comparator)."""
+    """Say what is present and what is missing for real Lean verification.
+
+    Also for the gold check with comparator (those count for the exit status with
+    --with-comparator). Exit status: 0 when all is present, 1 when something is missing."""
     setup = lean_setup_for(lean_dir)
     checks = doctor(setup)
     gold = gold_doctor(setup)
@@ -108,7 +121,7 @@ def _table(checks: list[Check], title: str) -> Table:
     for c in checks:
         table.add_row(
             c.name,
-            "[green]ok[/green]" if c.ok else "[red]missing[/red]",
+            "[green]ok[/green]" if c.ok else f"[red]{c.failed_as}[/red]",
             c.fix or c.detail,
             c.evidence,
         )
@@ -131,11 +144,11 @@ def lean_selftest(
         typer.Option(help="List every case, not only misclassified ones (a dry run lists all)."),
     ] = False,
 ) -> None:
-    """Run the verifier's shipped suite (honest proofs, exploits) and print a confusion matrix.
+    """Run the verifier's shipped suite (honest proofs, exploits); print a confusion matrix.
 
     Exits 1 if any case is misclassified: an honest proof not proved (or refused before
     Lean), an exploit proved (or, in a dry run, stopped at another stage than expected);
-    2 for input that cannot be used, 3 if Lean could not be started or reached.
+    2 for input that cannot be used, 3 if Lean is not set up or could not be started.
     """
     positive_or_exit("--timeout", timeout)
     at_least_one_or_exit("--workers", workers)

@@ -40,6 +40,7 @@ from stepprover.cli.common import (
     generator_or_exit,
     interrupted,
     loop_config_or_exit,
+    model_serves_or_exit,
     positive_or_exit,
     process_config_or_exit,
     read_text_or_exit,
@@ -114,10 +115,11 @@ def prove(
 ) -> None:
     """Prove one problem with tool-integrated reasoning and show the trajectory.
 
-    Exit status: 0 if proved, 1 if not, 2 for input that cannot be used (one line on stderr says
-    why), 3 if Lean could not be used (no REPL starts, the --lean-url service is unreachable or
-    refuses the key, or an outage cut the proof short: no result), 130 after Ctrl-C, 143 after
-    SIGTERM."""
+    Exit status: 0 if proved, 1 if not, 2 for input that cannot be used (one line on stderr
+    says why), 3 if there is no result: Lean or the model cannot be used here (Lean not set
+    up, no REPL starts, the --lean-url service is unreachable or refuses the key, the
+    weights, PyTorch or a GPU missing, the model server refuses the first call) or an
+    outage cut the proof short; 130 after Ctrl-C, 143 after SIGTERM."""
     positive_or_exit("--sketch-timeout", sketch_timeout)
     positive_or_exit("--warmup-timeout", warmup_timeout)
     at_least_one_or_exit("--max-repl-calls", max_repl_calls)
@@ -147,7 +149,6 @@ def prove(
     )
     if pool_config is not None:
         repl_starts_or_exit(pool_config.process, warmup_timeout)
-    generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
     config = loop_config_or_exit(
         prompt_style, temperature, max_context_tokens=max_context_tokens, final_timeout=None,
         reference=reference, max_repl_calls=max_repl_calls, sketch_timeout=sketch_timeout,
@@ -167,17 +168,20 @@ def prove(
         lean_label=lean_label(url=lean_url, repl=repl, lean_dir=lean_dir),
         dataset=str(problem) if problem else f"minif2f:{minif2f}",
     )
-    try:
-        with open_run(settings) as run:
-            trajectory = asyncio.run(_prove(generator, run, target))
-    except LeanUnavailable as exc:  # the service's pre-flight: wrong URL or key, or no REPL starts
-        fail(exc, code=OUTAGE)
-    except KeyboardInterrupt:
-        interrupted()
+    with asyncio.Runner() as runner:  # one event loop: the backend's connections belong to it
+        generator = generator_or_exit(model, backend, base_url, tokenizer, server_prompt)
+        model_serves_or_exit(runner, generator, config, target)
+        try:
+            with open_run(settings) as run:
+                trajectory = runner.run(_prove(generator, run, target))
+        except LeanUnavailable as exc:  # the service's pre-flight: wrong URL or key, or no REPL
+            fail(exc, code=OUTAGE)
+        except KeyboardInterrupt:
+            interrupted()
     if as_json:
         typer.echo(trajectory.model_dump_json())
     else:
-        console = Console()
+        console = Console(soft_wrap=True)  # Lean lines as written: the terminal wraps them
         console.print(render_trajectory(trajectory))
         console.print(summary_line(trajectory))
     if trajectory.retryable:  # no result: an outage is not "not proved"

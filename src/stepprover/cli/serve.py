@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,6 +19,19 @@ def serve(
     port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")
     ] = 8000,
+    repl: Annotated[
+        str | None,
+        typer.Option(
+            help="REPL command line instead of the installed Lean (the REPL_COMMAND setting)."
+        ),
+    ] = None,
+    sandbox: Annotated[
+        bool | None,
+        typer.Option(
+            "--sandbox/--no-sandbox",
+            help="Run each REPL in the sandbox (the SANDBOX setting; default on).",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP verification service (settings from STEPPROVER_SERVICE_* variables).
 
@@ -29,7 +43,8 @@ def serve(
 
     from stepprover.server.app import create_app
 
-    settings = settings_or_exit()
+    overrides: dict[str, Any] = {"repl_command": repl, "sandbox": sandbox}
+    settings = settings_or_exit({k: v for k, v in overrides.items() if v is not None})
     app = create_app(settings)
 
     class Server(uvicorn.Server):
@@ -45,6 +60,12 @@ def serve(
                 bound = [s.getsockname() for srv in self.servers for s in srv.sockets]
                 where = f"{host}:{bound[0][1]}" if bound else f"{host}:{port}"
                 typer.echo(started_line(settings, where, app.state.service.pool.size))
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            await super().shutdown(sockets=sockets)  # the app's lifespan closes the pool
+            if self.started:  # said here: uvicorn then raises SIGTERM again, which ends us
+                why = f" by {signal.Signals(self.stopped_by).name}" if self.stopped_by else ""
+                typer.echo(f"stepprover serve: stopped{why}; every REPL worker is closed")
 
     # On SIGTERM/SIGINT, requests in flight get SHUTDOWN_GRACE seconds, then are cancelled
     # (answered 503, their workers killed) and the pool closes. uvicorn's default waits for
@@ -62,7 +83,7 @@ def serve(
         raise typer.Exit(128 + server.stopped_by)
 
 
-def settings_or_exit() -> ServiceSettings:
+def settings_or_exit(overrides: dict[str, Any] | None = None) -> ServiceSettings:
     """The service's settings, checked before anything starts: one line and exit 2 for a
     variable that does not parse, Lean not set up, a sandbox that cannot be built or a REPL
     that does not answer a first command (a service that listens but can start no REPL would
@@ -78,7 +99,7 @@ def settings_or_exit() -> ServiceSettings:
     from stepprover.server.settings import ServiceSettings
 
     try:
-        settings = ServiceSettings()
+        settings = ServiceSettings(**(overrides or {}))
     except ValidationError as exc:
         fail("; ".join(_setting_error(e) for e in exc.errors()))
     if settings.repl_command:
@@ -87,15 +108,17 @@ def settings_or_exit() -> ServiceSettings:
         except ValueError as exc:  # unbalanced quotes, a trailing backslash
             fail(f"STEPPROVER_SERVICE_REPL_COMMAND is not a valid command line: {exc}")
     else:
-        require_lean(
-            settings.lean_dir, "set STEPPROVER_SERVICE_REPL_COMMAND to another REPL command"
+        require_lean(  # serve: every start-up failure is exit 2 (README, exit status)
+            settings.lean_dir,
+            "set STEPPROVER_SERVICE_REPL_COMMAND (or pass --repl) to another REPL command",
+            code=BAD_INPUT,
         )
     try:
         pool = settings.pool_config()
         if settings.repl_command:
             check_executable(dataclasses.replace(pool.process, prefix=()))
     except SandboxUnavailable as exc:
-        fail(exc)
+        fail(f"{exc} (or serve without it: --no-sandbox, STEPPROVER_SERVICE_SANDBOX=false)")
     except ReplStartError as exc:
         fail(f"STEPPROVER_SERVICE_REPL_COMMAND: {exc}")
     repl_starts_or_exit(pool.process, pool.warmup_timeout, code=BAD_INPUT)

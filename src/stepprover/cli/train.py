@@ -8,18 +8,28 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from stepprover.cli.common import fail
+from stepprover.cli.common import OUTAGE, fail
 
 _T = TypeVar("_T")
 
 
 def _training(run: Callable[[], _T]) -> _T:
     """Run a training command; a config, data or setup problem is one clear line, not a
-    traceback."""
-    from stepprover.errors import StepproverError
+    traceback: exit 3 when what it needs cannot be used here (the weights, Lean, a server),
+    2 for a config or data that cannot be used."""
+    from stepprover.errors import (
+        ModelServerUnsupported,
+        ModelUnavailable,
+        Outage,
+        RunIncomplete,
+        RunStopped,
+        StepproverError,
+    )
 
     try:
         return run()
+    except (ModelUnavailable, ModelServerUnsupported, Outage, RunIncomplete, RunStopped) as exc:
+        fail(exc, code=OUTAGE)
     except StepproverError as exc:
         fail(exc)
 

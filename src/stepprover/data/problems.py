@@ -201,6 +201,11 @@ def find_problem(problems: list[Problem], name: str) -> Problem:
     raise DataError(f"no problem named {name!r}")
 
 
+def benchmarks_holding(name: str) -> list[str]:
+    """The bundled benchmarks (``NAME-SPLIT``) that have a problem named ``name``."""
+    return [b for b in bundled_benchmarks() if any(p.name == name for p in load_benchmark(b)[0])]
+
+
 def load_benchmark(spec: str) -> tuple[list[Problem], Path, str | None]:
     """A bundled ``NAME-PART`` (``minif2f-test``, ``putnambench-given``...), or
     ``FILE.jsonl`` / ``FILE.jsonl:SPLIT``.

@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from stepprover.agent.display import trajectory_parts
+from stepprover.agent.display import plural, trajectory_parts
 from stepprover.agent.trajectory import Trajectory
 from stepprover.data.problems import benchmark_description
 from stepprover.eval.corrections import fold_corrections
@@ -388,13 +388,14 @@ def _plot(
 
 
 def _pick_trajectories(store: RunStore, problems: list[str], per_problem: int) -> list[Trajectory]:
-    """Per problem: its first solved trajectory first, then unsolved ones, up to ``per_problem``."""
+    """Per problem: its first solved trajectory first, then unsolved ones, up to ``per_problem``;
+    and every retryable one (no result: each shows its error)."""
     chosen: list[Trajectory] = []
     for problem in problems:
         trajectories = list(store.trajectories(problem))
         solved = [t for t in trajectories if t.solved][:1]
-        rest = [t for t in trajectories if not t.solved]
-        chosen += (solved + rest)[:per_problem]
+        rest = [t for t in trajectories if not t.solved and not t.retryable]
+        chosen += (solved + rest)[:per_problem] + [t for t in trajectories if t.retryable]
     return chosen
 
 
@@ -414,12 +415,14 @@ pre {{ white-space: pre-wrap; margin: 0.2em 0; padding: 0.3em; }}
 .answer {{ background: #eaffea; }} .hidden {{ display: none; }}
 details {{ border: 1px solid #ccc; margin: 0.4em 0; padding: 0.3em; }}
 .solved summary {{ color: #17702a; }} .unsolved summary {{ color: #a31515; }}
+.retryable summary {{ color: #8a5a00; }} .error {{ background: #ffe6e6; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{summary}</p>
 <p>Show: <button id="show-all" onclick="applyFilter('all')">all</button>
 <button id="show-solved" onclick="applyFilter('solved')">solved</button>
 <button id="show-unsolved" onclick="applyFilter('unsolved')">unsolved</button>
+<button id="show-retryable" onclick="applyFilter('retryable')">retryable (no result)</button>
 <span id="shown"></span></p>
 {items}
 <script>
@@ -443,24 +446,31 @@ def _html(
     counts = summary.counts
     items = []
     for t in trajectories:
-        status = "solved" if t.solved else "unsolved"
-        verdict = t.verdict.outcome.value if t.verdict else f"no verdict ({t.finish})"
+        status = "solved" if t.solved else "retryable" if t.retryable else "unsolved"
+        if t.retryable:
+            verdict = f"retryable, no result ({t.finish}): {t.error or 'no error recorded'}"
+        else:
+            verdict = t.verdict.outcome.value if t.verdict else f"no verdict ({t.finish})"
         n, c = counts.get(t.problem, (0, 0))
-        line = (
-            f"{html.escape(t.problem)} #{t.sample_index}: {verdict} · "
-            f"{len(t.repl_calls)} REPL calls · problem solved {c}/{n}"
+        line = html.escape(
+            f"{t.problem} #{t.sample_index}: {verdict} · {plural(len(t.repl_calls), 'REPL call')} "
+            f"· problem solved {c}/{n}"
         )
+        error = f'<pre class="error">{html.escape(t.error)}</pre>' if t.error else ""
         items.append(
             f'<details class="trajectory {status}" data-problem="{html.escape(t.problem)}">'
-            f"<summary>{line}</summary>"
+            f"<summary>{line}</summary>{error}"
             f'<pre class="prompt">{html.escape(t.prompt_text)}</pre>{_render_completion(t)}'
             "</details>"
         )
     headline = _pct(summary.headline()) if shown else "not reported (incomplete run)"
     label = "" if summary.complete else "INCOMPLETE RUN · "
+    retry = len(summary.retryable)
     text = (
         f"{label}pass@1 {headline} over {len(summary.problems)} problems, {config.samples} "
-        f"samples each · showing up to a few trajectories per problem"
+        f"samples each"
+        + (f" · {plural(retry, 'sample')} retryable (no result; each shown)" if retry else "")
+        + " · showing up to a few trajectories per problem"
     )
     title = html.escape(f"{config.model} on {config.dataset}")
     return _PAGE.format(title=title, summary=html.escape(text), items="\n".join(items))

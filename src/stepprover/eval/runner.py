@@ -79,13 +79,19 @@ async def preflight(
 ) -> dict[str, tuple[bool, str]]:
     """Elaborate each statement once with ``sorry`` under its header.
 
-    A failure is stored (and the statement counts as unsolved) only when Lean itself
-    rejected the statement or its imports. An outage stores nothing (the next run checks
-    again); so does a timeout or crash, which is Lean's machinery, not a judgement.
-    Returns the stored checks.
+    A failure is stored (and the statement counts as unsolved) only when Lean elaborated
+    the statement and rejected it. Imports Lean cannot load (a module the environment
+    lacks, a Mathlib that does not build) are the environment's fault, not the
+    statement's: an outage, like any failure of the machinery, which stores nothing (the
+    next run checks again; a refusal stored by an older run is checked again too). A
+    timeout or crash stores nothing either. Returns the stored checks.
     """
     breaker = breaker or OutageBreaker(0)
-    known = store.preflight()
+    known = {
+        name
+        for name, (ok, reason) in store.preflight().items()
+        if ok or not reason.startswith(_IMPORTS_REFUSED)
+    }
 
     async def check(problem: Problem) -> None:
         if problem.name in known or breaker.stopped:
@@ -93,20 +99,29 @@ async def preflight(
         source = split_imports(problem.header + with_sorry(problem.formal_statement))
         try:
             outcome = await repl.run_command(source.imports, source.body, timeout)
-        except Exception as exc:  # e.g. PoolBusy: no judgement of the statement
-            if (outage := outage_of(exc)) is not None:
-                breaker.outage(outage)
+        except Exception as exc:
+            store.forget_preflight(problem.name)
+            breaker.outage(
+                outage_of(exc) or Outage("Lean (pre-flight)", f"{type(exc).__name__}: {exc}")
+            )
+            return
+        if outcome.status in (CommandStatus.INFRASTRUCTURE, CommandStatus.REFUSED):
+            store.forget_preflight(problem.name)
+            why = "Lean cannot load the imports " if outcome.status is CommandStatus.REFUSED else ""
+            breaker.outage(LeanUnavailable("Lean (pre-flight)", f"{why}{outcome.error}"))
             return
         judged = _judgement(outcome)
         if judged is None:
-            if outcome.status is CommandStatus.INFRASTRUCTURE:
-                breaker.outage(LeanUnavailable(outcome.error))
             return
         breaker.result()
         store.record_preflight(problem.name, *judged)
 
     await _all_or_none([check(p) for p in problems])
     return store.preflight()
+
+
+_IMPORTS_REFUSED = "the imports were refused"
+"""How runs stored before refused imports were outages recorded them (checked again)."""
 
 
 async def run_samples(
@@ -213,8 +228,6 @@ def _outage_in(trajectory: Trajectory) -> Outage:
 def _judgement(outcome: CommandOutcome) -> tuple[bool, str] | None:
     """(the statement elaborated, why not) when Lean judged it; None when it did not
     (a timeout, crash or infrastructure failure is Lean's machinery, not a judgement)."""
-    if outcome.status is CommandStatus.REFUSED:
-        return False, f"the imports were refused: {outcome.error}"
     if not outcome.ok:
         return None
     reply = outcome.parsed

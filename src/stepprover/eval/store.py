@@ -24,7 +24,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from stepprover.agent.trajectory import Finish, Trajectory
+from stepprover.agent.trajectory import RETRYABLE, Trajectory
 from stepprover.errors import DiskFull, RunConfigMismatch, RunDamaged, RunNotFound
 from stepprover.eval.metrics import SampleResult
 
@@ -59,8 +59,9 @@ CREATE TABLE IF NOT EXISTS final_checks (
 """
 
 
-_FINISHED = f"finish IS NOT '{Finish.OUTAGE.value}'"
-"""Rows that are results: an outage's row is kept only to be redone."""
+_RETRYABLE = ", ".join(sorted(f"'{f.value}'" for f in RETRYABLE))
+_FINISHED = f"(finish IS NULL OR finish NOT IN ({_RETRYABLE}))"
+"""Rows that are results: an outage's (or another failure's) row is kept only to be redone."""
 
 
 class RunConfig(BaseModel):
@@ -241,8 +242,7 @@ class RunStore:
         redoes exactly these (and the missing ones)."""
         rows = self._db.execute(
             "SELECT s.problem, s.sample_index, t.data FROM samples s JOIN trajectories t "
-            "USING (problem, sample_index) WHERE s.finish = ?",
-            (Finish.OUTAGE.value,),
+            f"USING (problem, sample_index) WHERE NOT {_FINISHED}"
         )
         return {(p, i): _decoded(blob, p, i, self.path).error or "" for p, i, blob in rows}
 
@@ -303,6 +303,11 @@ class RunStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO preflight VALUES (?,?,?)", (problem, int(ok), reason)
             )
+
+    def forget_preflight(self, problem: str) -> None:
+        """Drop a stored check (one that an outage now stands for: it is checked again)."""
+        with self._transaction():
+            self._db.execute("DELETE FROM preflight WHERE problem = ?", (problem,))
 
     def preflight(self) -> dict[str, tuple[bool, str]]:
         rows = self._db.execute("SELECT problem, ok, reason FROM preflight")

@@ -109,8 +109,13 @@ def incomplete_line(summary: RunSummary) -> str:
     """Why the run has no headline yet, and how to finish it."""
     parts = []
     if summary.retryable:
-        errors = Counter(summary.retryable.values()).most_common(1)[0][0]
-        parts.append(f"{len(summary.retryable)} samples retryable after outages (e.g. {errors})")
+        errors = Counter(summary.retryable.values()).most_common()
+        shown = "; ".join(f"{n} x {error or 'no error recorded'}" for error, n in errors[:3])
+        more = f"; and {len(errors) - 3} other errors" if len(errors) > 3 else ""
+        parts.append(
+            f"{len(summary.retryable)} samples retryable after outages, no results "
+            f"({shown}{more}; each in report.md)"
+        )
     if summary.pending:
         parts.append(f"{summary.pending} samples not run")
     return (

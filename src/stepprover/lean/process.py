@@ -461,7 +461,8 @@ async def probe(config: ProcessConfig, warmup_timeout: float) -> None:
         hint = (
             (
                 "; it runs in the sandbox, which hides /tmp and home folders only root can read "
-                "and starts it in / (use absolute paths elsewhere)"
+                "and starts it in / (use absolute paths elsewhere, or run without the sandbox: "
+                "--no-sandbox, STEPPROVER_SERVICE_SANDBOX=false for the service)"
             )
             if config.prefix
             else ""

@@ -208,6 +208,14 @@ class Step:
     stamp_text: str = ""
     timeout: float | None = None
 
+    @property
+    def shown(self) -> str:
+        """The command as a person would type it: a ``sh -c`` script in double quotes
+        (``shlex.join`` would write its single quotes as ``'"'"'``)."""
+        if self.argv[:2] == ["sh", "-c"] and len(self.argv) == 3 and '"' not in self.argv[2]:
+            return f'sh -c "{_double_quoted(self.argv[2])}"'
+        return shlex.join(self.argv)
+
 
 REPL_CHECK_REQUEST = b'{"cmd": "import Mathlib"}\n\n'
 """What ``lean setup`` asks the installed REPL before it says done (then end of input, on
@@ -410,7 +418,7 @@ def run_plan(
         if step.done:
             log(f"[done]    {step.name}")
             continue
-        log(f"[running] {step.name}: {' '.join(step.argv)}")
+        log(f"[running] {step.name}: {step.shown}")
         if step.cwd is not None:
             step.cwd.mkdir(parents=True, exist_ok=True)
         try:
@@ -429,6 +437,18 @@ def run_plan(
             step.stamp.write_text(step.stamp_text)
 
 
+def _double_quoted(text: str) -> str:
+    """``text`` for a shell's double quotes: ``$`` and a backtick escaped, a backslash only
+    where the shell would read it as an escape (before ``$ ` \\`` or a newline)."""
+    out = []
+    for i, char in enumerate(text):
+        after = text[i + 1 : i + 2]
+        if char in "$`" or (char == "\\" and after in ("$", "`", "\\", "\n", "")):
+            out.append("\\")
+        out.append(char)
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -438,6 +458,8 @@ class Check:
     evidence: str = ""
     """What the check looked at: a file that exists, or ``verified: …`` where ``lean setup``
     ran the step and checked its result (a stamp it left)."""
+    failed_as: str = "missing"
+    """What the doctor's table says when the check fails."""
 
 
 def doctor(setup: LeanSetup) -> list[Check]:
@@ -505,6 +527,7 @@ def gold_doctor(setup: LeanSetup) -> list[Check]:
             "run --gold checks as a user other than root: comparator's guarantees assume it"
             if root
             else "",
+            failed_as="running as root",
         )
     )
     return checks

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from stepprover.errors import ModelBackendUnavailable, Outage
+
 FinishReason = Literal["stop", "length"]
 
 
@@ -69,6 +71,23 @@ class Generator(Protocol):
     ) -> Generation: ...
 
     async def close(self) -> None: ...
+
+
+async def generate_or_outage(
+    generator: Generator, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
+) -> Generation:
+    """``generator.generate``, where any failure is an outage (``ModelBackendUnavailable``
+    with the backend's own error): a call that raised produced no text of the model, so
+    nothing about the sample can be judged from it."""
+    try:
+        return await generator.generate(prompt_ids, params, stop_token_ids)
+    except Outage:
+        raise
+    except Exception as exc:  # whatever failed, the model answered nothing
+        endpoint = (
+            getattr(generator, "endpoint", None) or f"model backend {type(generator).__name__}"
+        )
+        raise ModelBackendUnavailable(endpoint, f"{type(exc).__name__}: {exc}") from exc
 
 
 def generated_text(tokenizer: Tokenizer, token_ids: list[int]) -> str:

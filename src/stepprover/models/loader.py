@@ -21,6 +21,8 @@ def resolve_backend(
         return backend
     if base_url:
         return "openai"
+    if importlib.util.find_spec("torch") is None:
+        raise ModelUnavailable(_no_torch())
     if _vllm_usable():
         return "vllm"
     if _cuda_available():
@@ -31,6 +33,26 @@ def resolve_backend(
         "model, or pass --backend transformers to run on this CPU (practical only for small "
         "models)."
     )
+
+
+def _no_torch() -> str:
+    """What to install for a model to run here, said for this machine."""
+    where = (
+        "this machine has an NVIDIA GPU: `pip install -e '.[gpu]'` (vLLM and PyTorch)"
+        if _gpu_present()
+        else "no GPU found here: `pip install -e '.[hf]'` runs small models on this CPU "
+        "(PyPI's torch is the CUDA build, several GB)"
+    )
+    return (
+        "running the model on this machine needs PyTorch, which the base install leaves out; "
+        f"{where}; or serve the model elsewhere and pass --base-url"
+    )
+
+
+def _gpu_present() -> bool:
+    """An NVIDIA GPU with its driver loaded, found without PyTorch."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
 
 
 def _cuda_available() -> bool:
@@ -94,12 +116,29 @@ def model_problems(
     for check in (
         lambda: check_model_available(tokenizer or model),
         lambda: resolve_backend(backend, base_url),
+        lambda: _torch_for(backend),
     ):
         try:
             check()
         except ModelUnavailable as exc:
             problems.append(str(exc))
     return problems
+
+
+def names_a_missing_folder(model: str, tokenizer: str | None = None) -> bool:
+    """The model or tokenizer given is a path to a folder that does not exist: input that
+    cannot be used, not something this machine lacks."""
+    return any(
+        _looks_like_a_path(name) and not Path(name).is_dir()
+        for name in (model, tokenizer)
+        if name is not None
+    )
+
+
+def _torch_for(backend: Backend) -> None:
+    """A backend that runs the model in this process needs PyTorch (``auto`` says so itself)."""
+    if backend in ("transformers", "vllm") and importlib.util.find_spec("torch") is None:
+        raise ModelUnavailable(_no_torch())
 
 
 def _looks_like_a_path(model: str) -> bool:
@@ -153,9 +192,7 @@ def _load(
             raise ModelUnavailable(str(exc)) from exc
     check_model_available(model)
     if importlib.util.find_spec("torch") is None:
-        raise ModelUnavailable(
-            "running a model here needs PyTorch: pip install -e '.[hf]' in the stepprover checkout"
-        )
+        raise ModelUnavailable(_no_torch())
     if chosen == "vllm":
         if not _vllm_usable():
             raise ModelUnavailable(

@@ -5,23 +5,26 @@ prompts, or (text mode) any server that takes a text prompt and stop strings
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
+from collections.abc import Sized
 from typing import Any, Literal
 
 import openai
 from openai import omit
 
-from stepprover.errors import ModelBackendUnavailable, ModelServerUnsupported
+from stepprover.errors import (
+    ModelAnswerMalformed,
+    ModelBackendUnavailable,
+    ModelServerUnsupported,
+)
 from stepprover.models.base import Generation, SamplingParams, Tokenizer, finish_for
 
 PromptMode = Literal["auto", "token_ids", "text"]
 
 _REFUSALS = (openai.BadRequestError, openai.UnprocessableEntityError)
 """What a server that takes only text prompts answers a token-id prompt with (400, 422)."""
-
-_OUTAGES = (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError)
-"""Unreachable (timeouts included), 5xx or 429 after the client's retries: no answer at all."""
 
 
 def _connection_limits(http: Any) -> Any:
@@ -85,15 +88,18 @@ class OpenAICompatGenerator:
     async def generate(
         self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
     ) -> Generation:
-        """Raises ``ModelBackendUnavailable`` when the server stays unreachable, or answers
-        429/5xx, after ``max_retries`` retries (the openai client's backoff)."""
+        """Raises ``ModelBackendUnavailable``, naming the server's own error, when the server
+        stays unreachable or answers 429/5xx after ``max_retries`` retries (the openai
+        client's backoff), refuses the request (any other 4xx), or answers with something
+        that is not a completion: none of these is the model's text."""
         try:
             return await self._generate(prompt_ids, params, stop_token_ids)
-        except _OUTAGES as exc:
-            raise ModelBackendUnavailable(
-                f"model server {str(self.client.base_url).rstrip('/')}",
-                f"{type(exc).__name__}: {exc}",
-            ) from exc
+        except (openai.APIError, ModelAnswerMalformed) as exc:
+            raise ModelBackendUnavailable(self.endpoint, server_error(exc)) from exc
+
+    @property
+    def endpoint(self) -> str:
+        return f"model server {str(self.client.base_url).rstrip('/')}"
 
     async def _generate(
         self, prompt_ids: list[int], params: SamplingParams, stop_token_ids: list[int]
@@ -120,7 +126,16 @@ class OpenAICompatGenerator:
         try:
             result = await self._token_id_call(prompt_ids, params, stop_token_ids)
         except _REFUSALS as refusal:
-            self._check_text_mode(stop_token_ids, refusal)
+            try:
+                self._check_text_mode(stop_token_ids)
+            except ModelServerUnsupported as why_not:
+                # The refusal may be of anything in the request (a bad temperature, a model
+                # name it does not serve): its own words come first.
+                raise ModelBackendUnavailable(
+                    self.endpoint,
+                    f"{server_error(refusal)} (if it takes only text prompts, "
+                    f"text mode cannot serve this run: {why_not})",
+                ) from refusal
             try:
                 text_result = await self._text_call(prompt_ids, params, stop_token_ids)
             except _REFUSALS:
@@ -135,12 +150,11 @@ class OpenAICompatGenerator:
         self.prompt_mode = "token_ids"
         return result
 
-    def _check_text_mode(self, stop_token_ids: list[int], refusal: Exception | None = None) -> None:
-        why = f" (the server refused token-id prompts: {refusal})" if refusal is not None else ""
+    def _check_text_mode(self, stop_token_ids: list[int]) -> None:
         if self.logprobs:
             raise ModelServerUnsupported(
                 "training needs the sampled tokens' ids and logprobs, which text mode cannot give"
-                f"{why}; serve the policy with vLLM (`trl vllm-serve` or `vllm serve`)"
+                "; serve the policy with vLLM (`trl vllm-serve` or `vllm serve`)"
             )
         eos = int(self.tokenizer.eos_token_id)
         dropped = [self.tokenizer.decode([t], skip_special_tokens=False) for t in stop_token_ids
@@ -149,8 +163,8 @@ class OpenAICompatGenerator:
         if dropped:
             raise ModelServerUnsupported(
                 f"text mode needs {', '.join(dropped)} as ordinary tokens, but this tokenizer "
-                f"marks them special, so the server's text would drop them{why}; use a server "
-                "that takes token ids"
+                "marks them special, so the server's text would drop them; use a server that "
+                "takes token ids"
             )
 
     async def _token_id_call(
@@ -173,7 +187,7 @@ class OpenAICompatGenerator:
                     "return_token_ids": True,
                 },
             )
-        choice = response.choices[0]
+        choice = _first_choice(response)
         ids = self._token_ids(choice, stop_token_ids)
         finish, stop_id = finish_for(ids, stop_token_ids)
         logprobs = self._logprobs(choice, len(ids)) if self.logprobs else None
@@ -204,8 +218,8 @@ class OpenAICompatGenerator:
                 seed=params.seed,
                 stop=stops or omit,
             )
-        choice = response.choices[0]
-        text: str = choice.text or ""
+        choice = _first_choice(response)
+        text = _text_of(choice)
         ids = self.tokenizer.encode(text, add_special_tokens=False)
         if choice.finish_reason != "stop":
             return ids, "length", None
@@ -251,13 +265,61 @@ class OpenAICompatGenerator:
     def _token_ids(self, choice: Any, stop_token_ids: list[int]) -> list[int]:
         extra = choice.model_extra or {}
         if extra.get("token_ids") is not None:
-            return [int(t) for t in extra["token_ids"]]
-        ids = self.tokenizer.encode(choice.text, add_special_tokens=False)
+            return self._checked_ids(extra["token_ids"])
+        ids = self.tokenizer.encode(_text_of(choice), add_special_tokens=False)
         if choice.finish_reason == "stop" and not (ids and ids[-1] in stop_token_ids):
             # vLLM reports the stop token in stop_reason (None for EOS) but may omit its text.
             stop = extra.get("stop_reason")
             ids.append(int(stop) if isinstance(stop, int) else int(self.tokenizer.eos_token_id))
         return ids
 
+    def _checked_ids(self, ids: Any) -> list[int]:
+        """The server's token ids, each an integer id of this tokenizer (a NaN, a float, a
+        negative or out-of-range id is a server at fault, not text of the model)."""
+        size = len(self.tokenizer) if isinstance(self.tokenizer, Sized) else None
+        if not isinstance(ids, list):
+            raise ModelAnswerMalformed(f"token_ids is {type(ids).__name__}, not a list")
+        for token in ids:
+            if type(token) is not int or token < 0 or (size is not None and token >= size):
+                limit = f" (the tokenizer has {size} ids)" if size is not None else ""
+                raise ModelAnswerMalformed(f"token_ids holds {token!r}, not a token id{limit}")
+        return list(ids)
+
     async def close(self) -> None:
         await self.client.close()
+
+
+SHOWN_BODY_CHARS = 500
+"""How much of a refusal's body an error message quotes (a server may answer a page)."""
+
+
+def server_error(exc: Exception) -> str:
+    """The server's own error, one line: the openai client's message and, when that leaves
+    it out (it quotes only ``error.message``), the body it answered (FastAPI's ``detail``)."""
+    text = f"{type(exc).__name__}: {exc}"
+    body = getattr(exc, "body", None)
+    if isinstance(exc, openai.APIStatusError) and body is not None:
+        shown = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+        if shown and shown not in text:
+            text += f": {shown[:SHOWN_BODY_CHARS]}"
+    return " ".join(text.split())
+
+
+def _first_choice(response: Any) -> Any:
+    """The completion's first choice; an answer that has none is not a completion."""
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list):
+        shown = response if isinstance(response, str) else type(response).__name__
+        raise ModelAnswerMalformed(f"the answer is not a completion: {str(shown)[:200]!r}")
+    if not choices:
+        raise ModelAnswerMalformed("the completion has no choices")
+    if not hasattr(choices[0], "finish_reason"):
+        raise ModelAnswerMalformed(f"the completion's choice is {choices[0]!r}, not an object")
+    return choices[0]
+
+
+def _text_of(choice: Any) -> str:
+    text = getattr(choice, "text", None)
+    if not isinstance(text, str):
+        raise ModelAnswerMalformed(f"the completion's text is {text!r}, not a string")
+    return text

@@ -28,7 +28,7 @@ from stepprover.lean.outcome import CommandStatus
 from stepprover.lean.protocol import CommandReply
 from stepprover.lean.source import split_imports
 from stepprover.lean.verify import Outcome, SketchRepl, Verdict, Verifier
-from stepprover.models.base import Generator, generated_text
+from stepprover.models.base import Generator, generate_or_outage, generated_text
 from stepprover.provers.styles import Attempt, WholeProofStyle
 
 
@@ -122,7 +122,7 @@ class WholeProofAgent:
             if room <= 0:
                 return Finish.CONTEXT_EXHAUSTED
             params = config.sampling.with_max_tokens(min(config.max_tokens_per_call, room))
-            generation = await self.generator.generate(context_ids, params, [eos])
+            generation = await generate_or_outage(self.generator, context_ids, params, [eos])
             ids = generation.token_ids
             text = generated_text(tokenizer, ids)
             trajectory.segments.append(

@@ -20,7 +20,8 @@ from typing import Any
 
 from stepprover.agent.trajectory import save_jsonl
 from stepprover.data.problems import file_sha256
-from stepprover.errors import RunIncomplete
+from stepprover.errors import ModelBackendUnavailable, RunIncomplete
+from stepprover.eval.first_call import first_call_error
 from stepprover.eval.metrics import pass1, solve_counts, solve_rates
 from stepprover.eval.runner import EvalPlan, evaluate
 from stepprover.eval.session import RunSettings, lean_label, open_run
@@ -82,25 +83,38 @@ def _eval_stage(
         samples=config.eval.samples,
         dataset=config.prompts, dataset_sha256=_sha(config.prompts),
     )  # fmt: skip
-    with open_run(settings, run_dir) as run:
-        store = run.store
-        assert store is not None
-        store.record_problems([p.name for p in problems])
-        generator = load_generator(model, backend=config.eval.backend)  # type: ignore[arg-type]
+    generator = load_generator(model, backend=config.eval.backend)  # type: ignore[arg-type]
+    with asyncio.Runner() as runner:  # one event loop: the backend's connections belong to it
+        # One call as the run makes them, before its folder: a backend that cannot serve the
+        # run is one line with its error, not an eval whose every sample is retryable.
+        error = (
+            runner.run(first_call_error(generator, settings.loop, problems[0]))
+            if problems
+            else None
+        )
+        if error is not None:
+            runner.run(generator.close())
+            raise ModelBackendUnavailable(
+                "the cycle's eval", f"the model backend cannot serve it: {error}"
+            )
+        with open_run(settings, run_dir) as run:
+            store = run.store
+            assert store is not None
+            store.record_problems([p.name for p in problems])
 
-        async def go() -> None:
-            try:
-                async with run.prover(generator) as (prover, repl):
-                    plan = EvalPlan(problems, config.eval.samples, config.eval.concurrency)
-                    await evaluate(prover, repl, store, plan)
-            finally:
-                await generator.close()
+            async def go() -> None:
+                try:
+                    async with run.prover(generator) as (prover, repl):
+                        plan = EvalPlan(problems, config.eval.samples, config.eval.concurrency)
+                        await evaluate(prover, repl, store, plan)
+                finally:
+                    await generator.close()
 
-        asyncio.run(go())
-        summary = summarize(store, run.config)
-        if not summary.complete:  # the stage is not done: rerunning the cycle resumes it
-            raise RunIncomplete(f"the cycle's eval in {run_dir}: {incomplete_line(summary)}")
-        counts = summary.counts
+            runner.run(go())
+            summary = summarize(store, run.config)
+            if not summary.complete:  # the stage is not done: rerunning the cycle resumes it
+                raise RunIncomplete(f"the cycle's eval in {run_dir}: {incomplete_line(summary)}")
+            counts = summary.counts
     return {"run": str(run_dir), "pass@1": pass1(counts).value, "counts": counts}
 
 
