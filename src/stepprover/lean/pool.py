@@ -439,17 +439,18 @@ class ReplPool:
             if self._closed:
                 await self._close_process(worker.process)
                 return
-            if not worker.process.alive and worker.start_failed:
+            alive = worker.process.alive
+            if not alive and worker.start_failed:
                 self._forget(worker)  # not replaced: see _drop_dead
-            elif not worker.process.alive:
+            elif not alive:
                 self._forget(worker, keep_successor=True)
                 self._replace(worker.imports, successor=worker.successor)
-            elif worker.tainted or self._must_retire(worker):
+            elif worker.tainted or self._must_retire(worker, rss := self._rss_mb(worker)):
                 self._recycled += 1
                 self._forget(worker, keep_successor=True)
                 self._replace(worker.imports, successor=worker.successor)
             else:
-                if self.config.prewarm and worker.successor is None and self._near_end(worker):
+                if self.config.prewarm and worker.successor is None and self._near_end(worker, rss):
                     worker.successor = self._start_spare(worker.imports)
                 worker.idle_since = time.monotonic()
                 self._idle.append(worker)
@@ -464,16 +465,20 @@ class ReplPool:
 
     # ------------------------------------------------------------------ life cycle
 
-    def _must_retire(self, worker: _Worker) -> bool:
+    def _rss_mb(self, worker: _Worker) -> float:
+        """The worker's RSS now, read only when a recycle threshold needs it."""
+        return 0.0 if self.config.recycle_threshold_mb is None else worker.process.rss_mb()
+
+    def _must_retire(self, worker: _Worker, rss_mb: float) -> bool:
         if worker.life is not None and worker.commands >= worker.life:
             return True
         cap = self.config.recycle_threshold_mb
-        return cap is not None and worker.process.rss_mb() > cap
+        return cap is not None and rss_mb > cap
 
-    def _near_end(self, worker: _Worker) -> bool:
+    def _near_end(self, worker: _Worker, rss_mb: float) -> bool:
         """Would the worker's remaining commands take about as long as warming its successor?"""
         cap = self.config.recycle_threshold_mb
-        if cap is not None and worker.process.rss_mb() > 0.85 * cap:
+        if cap is not None and rss_mb > 0.85 * cap:
             return True
         if worker.life is None:
             return False
