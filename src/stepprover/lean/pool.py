@@ -8,10 +8,18 @@ Policy (after kimina-lean-server's manager, minus its failures):
 
 1. An idle worker with the same imports takes the request.
 2. Else a new worker starts if the pool is under its size.
-3. Else the oldest idle worker of other imports is evicted for a new one.
-4. Else the request waits (at most ``max_queue`` wait; more raise ``PoolBusy``).
-   Every event frees exactly one worker or slot, and any waiter can use any
-   free worker (rule 3), so each event wakes one waiter, not all of them.
+3. Else an idle worker of another import block is evicted for a new one, but only
+   when demand calls for it (``_evict_for``): workers follow demand, so traffic that
+   alternates between blocks does not start a REPL per check. A block's fair share is
+   the pool size times its part of the last ``RECENT_PER_WORKER`` x size requests
+   (the mix the clients send, whatever the queues look like at one moment). A worker
+   moves from block B to a waiting block A when A has none, or when B is more than one
+   worker further above its share than A (so that the next move cannot undo it). A
+   block with no recent traffic has a share of 0: it keeps its idle workers until
+   another block waits, then gives them up.
+4. Else the request waits (at most ``max_queue`` wait; more raise ``PoolBusy``),
+   first come first served within its block. Every event (a worker freed, a slot
+   freed) wakes one waiter of each block that has any: with one block, one waiter.
 
 A worker that ran a command the prefilter would refuse (any sketch or snippet with
 ``#eval``, meta code, ``def``...: what the verifier never sends) retires right after
@@ -39,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -66,6 +75,8 @@ MATHLIB_WORKER_RSS_MB = 6500.0
 
 RECYCLE_FRACTION = 0.8
 """Default soft recycle threshold, as a fraction of the hard RSS cap."""
+RECENT_PER_WORKER = 32
+"""The fair shares of rule 3 count the last this many x pool size requests."""
 UNREAD_EXTRA_TRIES = 2
 """A request whose worker died before reading it is sent again, to at most pool size +
 this many workers in all (workers with equal lives can die one after another)."""
@@ -129,6 +140,17 @@ class PoolConfig:
         return self.workers or default_worker_count(self.expected_worker_rss_mb)
 
 
+@dataclass
+class _Block:
+    """The requests of one import block (``_Worker.imports``) in the pool."""
+
+    wake: asyncio.Condition
+    sleeping: int = 0
+    """Requests of the block waiting for an event."""
+    starting: int = 0
+    """Workers of the block being started (for a request, or as a replacement)."""
+
+
 @dataclass(frozen=True)
 class PoolHealth:
     """A snapshot of the pool, for health checks and metrics."""
@@ -150,6 +172,8 @@ class PoolHealth:
     header's imports made Lean refuse is not counted: that is the request's fault)."""
     ready: int = 0
     """Workers that have answered (their warm-up or a request): known to work."""
+    started: int = 0
+    """REPL processes started since the pool opened (warm-ups, replacements, evictions)."""
 
     @property
     def status(self) -> str:
@@ -215,14 +239,19 @@ class ReplPool:
         self._starting = 0
         self._spares = 0
         self._waiting = 0
-        self._sleeping = 0
+        self._blocks: dict[str, _Block] = {}
+        self._recent: deque[str] = deque()
+        """The import blocks of the latest requests (rule 3's window), counted in _arrivals."""
+        self._arrivals: dict[str, int] = {}
         self._spawned = 0
         self._served = 0
         self._replaced = 0
         self._recycled = 0
         self._warmup_seconds: dict[str, float] = {}
         self._last_start_error: str | None = None
-        self._cond = asyncio.Condition()
+        self._lock = asyncio.Lock()
+        self._cond = asyncio.Condition(self._lock)
+        """Its lock guards the pool's state; waiters sleep on their block's condition."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._processes: set[ReplProcess] = set()
         self._closed = False
@@ -335,6 +364,7 @@ class ReplPool:
             closed=self._closed,
             last_start_error=self._last_start_error,
             ready=sum(w.answered for w in self._workers),
+            started=self._spawned,
         )
 
     def worker_pids(self) -> list[int]:
@@ -355,9 +385,30 @@ class ReplPool:
         processes = list(self._processes)
         await asyncio.gather(*(self._close_process(p) for p in processes), return_exceptions=True)
         async with self._cond:
-            self._cond.notify_all()
+            for block in self._blocks.values():
+                block.wake.notify_all()
 
     # ------------------------------------------------------------------ acquire / release
+
+    def _block(self, imports: str) -> _Block:
+        block = self._blocks.get(imports)
+        if block is None:
+            block = self._blocks[imports] = _Block(asyncio.Condition(self._lock))
+        return block
+
+    def _settle(self, imports: str) -> None:
+        """Forget a block's bookkeeping once nothing of it is left in the pool."""
+        block = self._blocks.get(imports)
+        if block is not None and not (block.sleeping or block.starting):
+            del self._blocks[imports]
+
+    def _notify(self) -> None:
+        """An event (a worker or a slot freed): wake one waiter of each waiting block. Waiters
+        of one block are interchangeable, so one each is enough; the one that cannot use
+        the event sleeps again."""
+        for block in self._blocks.values():
+            if block.sleeping:
+                block.wake.notify()
 
     async def _acquire(self, imports: str) -> _Worker:
         if self._closed:
@@ -365,45 +416,65 @@ class ReplPool:
         if self._waiting >= self.config.max_queue:
             raise PoolBusy(queued=self._waiting, max_queue=self.config.max_queue)
         self._waiting += 1
+        self._arrive(imports)
         try:
-            async with self._cond:
-                newcomer = True
-                while True:
-                    if self._closed:
-                        raise PoolClosed("the REPL pool is closed")
-                    # First come, first served: a newcomer queues behind sleeping waiters
-                    # instead of taking the worker that was just freed for one of them.
-                    if not (newcomer and self._sleeping):
-                        worker = self._take_idle(imports)
-                        if worker is not None:
-                            return worker
-                        if self._has_room() or self._evict_idle():
-                            self._starting += 1
-                            break
-                    newcomer = False
-                    self._sleeping += 1
-                    try:
-                        await self._cond.wait()
-                    finally:
-                        self._sleeping -= 1
-        finally:
-            self._waiting -= 1
-        try:
-            worker = await self._start_worker(imports)
-        except BaseException as exc:
+            try:
+                async with self._cond:
+                    block = self._block(imports)  # kept while it sleeps or starts (_settle)
+                    newcomer = True
+                    while True:
+                        if self._closed:
+                            raise PoolClosed("the REPL pool is closed")
+                        # First come, first served: a newcomer queues behind its block's
+                        # sleeping waiters instead of taking the worker freed for one of them.
+                        if not (newcomer and block.sleeping):
+                            worker = self._take_idle(imports)
+                            if worker is not None:
+                                if block.sleeping and any(w.imports != imports for w in self._idle):
+                                    block.wake.notify()  # the next may evict one (rule 3)
+                                return worker
+                            if self._has_room() or self._evict_for(imports):
+                                self._starting += 1
+                                block.starting += 1
+                                break
+                        newcomer = False
+                        block.sleeping += 1
+                        try:
+                            await block.wake.wait()
+                        finally:
+                            block.sleeping -= 1
+            finally:
+                self._waiting -= 1
+            try:
+                worker = await self._start_worker(imports)
+            except BaseException as exc:
+                async with self._cond:
+                    self._starting -= 1
+                    block.starting -= 1
+                    self._notify()
+                if self._closed and isinstance(exc, ReplError):
+                    raise PoolClosed("the REPL pool was closed during the warm-up") from exc
+                raise
             async with self._cond:
                 self._starting -= 1
-                self._cond.notify()
-            if self._closed and isinstance(exc, ReplError):
-                raise PoolClosed("the REPL pool was closed during the warm-up") from exc
-            raise
-        async with self._cond:
-            self._starting -= 1
-            if self._closed:
-                await self._close_process(worker.process)
-                raise PoolClosed("the REPL pool is closed")
-            self._workers.add(worker)
-        return worker
+                block.starting -= 1
+                if self._closed:
+                    await self._close_process(worker.process)
+                    raise PoolClosed("the REPL pool is closed")
+                self._workers.add(worker)
+            return worker
+        finally:
+            self._settle(imports)
+
+    def _arrive(self, imports: str) -> None:
+        """Count a request in rule 3's window of recent requests."""
+        self._recent.append(imports)
+        self._arrivals[imports] = self._arrivals.get(imports, 0) + 1
+        if len(self._recent) > RECENT_PER_WORKER * self.size:
+            old = self._recent.popleft()
+            self._arrivals[old] -= 1
+            if not self._arrivals[old]:
+                del self._arrivals[old]
 
     def _take_idle(self, imports: str) -> _Worker | None:
         """An idle, live worker for ``imports``; the dead ones met on the way are replaced."""
@@ -424,12 +495,28 @@ class ReplPool:
     def _has_room(self) -> bool:
         return len(self._workers) + self._starting < self.size
 
-    def _evict_idle(self) -> bool:
-        if not self._idle:
+    def _evict_for(self, imports: str) -> bool:
+        """Stop an idle worker of another block to make room for one of ``imports``, if the
+        blocks' demand calls for it (rule 3 of the module doc). The victim is the oldest
+        idle worker of the block furthest above its fair share."""
+        others = [w for w in self._idle if w.imports != imports]
+        if not others:
             return False
-        oldest = min(self._idle, key=lambda w: w.idle_since)
-        self._idle.remove(oldest)
-        self._forget(oldest)
+        workers: dict[str, int] = {}
+        for worker in self._workers:
+            workers[worker.imports] = workers.get(worker.imports, 0) + 1
+        for key, block in self._blocks.items():
+            workers[key] = workers.get(key, 0) + block.starting
+        total = len(self._recent)
+
+        def surplus(key: str) -> int:  # workers above the fair share, times ``total``
+            return workers.get(key, 0) * total - self.size * self._arrivals.get(key, 0)
+
+        victim = max(others, key=lambda w: (surplus(w.imports), -w.idle_since))
+        if workers.get(imports, 0) and surplus(victim.imports) - surplus(imports) <= total:
+            return False  # it has a worker, and the victim's block is not far enough above
+        self._idle.remove(victim)
+        self._forget(victim)
         return True
 
     async def _release(self, worker: _Worker, *, counted: bool = True) -> None:
@@ -454,7 +541,7 @@ class ReplPool:
                     worker.successor = self._start_spare(worker.imports)
                 worker.idle_since = time.monotonic()
                 self._idle.append(worker)
-            self._cond.notify()
+            self._notify()
 
     def _forget(self, worker: _Worker, *, keep_successor: bool = False) -> None:
         """Take a worker out of service and stop it (and, unless kept, its successor)."""
@@ -506,6 +593,7 @@ class ReplPool:
         """Fill a freed slot in the background, with the warmed successor if there is one."""
         self._replaced += 1
         self._starting += 1
+        self._block(imports).starting += 1
 
         async def fill_slot() -> None:
             try:
@@ -515,14 +603,16 @@ class ReplPool:
             finally:
                 async with self._cond:
                     self._starting -= 1
-                    self._cond.notify()
+                    self._blocks[imports].starting -= 1
+                    self._settle(imports)
+                    self._notify()
             async with self._cond:
                 if self._closed:
                     await self._close_process(worker.process)
                     return
                 self._workers.add(worker)
                 self._idle.append(worker)
-                self._cond.notify()
+                self._notify()
 
         self._spawn(fill_slot())
 
