@@ -59,6 +59,8 @@ class SplitSource:
 
 def split_imports(code: str) -> SplitSource:
     """Separate the leading ``import`` lines (and comments among them) from the body."""
+    if "import" not in code:  # no import token can be lexed: skip the lexer (a body sent again)
+        return SplitSource("", code, 0)
     lexed = tokenize(code)
     tokens = lexed.tokens
     modules: list[str] = []
