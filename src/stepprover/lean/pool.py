@@ -345,7 +345,6 @@ class ReplPool:
             for worker in [w for w in self._idle if not w.process.alive]:
                 self._idle.remove(worker)
                 self._drop_dead(worker)
-                self._notify()  # its slot may be free now
             return self.snapshot()
 
     def snapshot(self) -> PoolHealth:
@@ -404,17 +403,11 @@ class ReplPool:
             del self._blocks[imports]
 
     def _notify(self) -> None:
-        """An event (a worker or a slot freed): wake one waiter of each block whose waiters
-        can now go on (an idle worker of theirs, a free slot, or a worker rule 3 lets them
-        evict): what a woken waiter checks, checked here, so that none wakes to sleep again.
-        Waiters of one block are interchangeable, so one each is enough."""
-        room = self._has_room()
-        for key, block in self._blocks.items():
-            if block.sleeping and (
-                room
-                or any(w.imports == key for w in self._idle)
-                or self._eviction_victim(key) is not None
-            ):
+        """An event (a worker or a slot freed): wake one waiter of each waiting block. Waiters
+        of one block are interchangeable, so one each is enough; the one that cannot use
+        the event sleeps again."""
+        for block in self._blocks.values():
+            if block.sleeping:
                 block.wake.notify()
 
     async def _acquire(self, imports: str) -> _Worker:
@@ -437,7 +430,7 @@ class ReplPool:
                         if not (newcomer and block.sleeping):
                             worker = self._take_idle(imports)
                             if worker is not None:
-                                if block.sleeping and self._eviction_victim(imports):
+                                if block.sleeping and any(w.imports != imports for w in self._idle):
                                     block.wake.notify()  # the next may evict one (rule 3)
                                 return worker
                             if self._has_room() or self._evict_for(imports):
@@ -504,20 +497,11 @@ class ReplPool:
 
     def _evict_for(self, imports: str) -> bool:
         """Stop an idle worker of another block to make room for one of ``imports``, if the
-        blocks' demand calls for it (rule 3 of the module doc)."""
-        victim = self._eviction_victim(imports)
-        if victim is None:
-            return False
-        self._idle.remove(victim)
-        self._forget(victim)
-        return True
-
-    def _eviction_victim(self, imports: str) -> _Worker | None:
-        """The idle worker of another block that rule 3 lets a request of ``imports`` evict:
-        the oldest idle one of the block furthest above its fair share; ``None`` if none."""
+        blocks' demand calls for it (rule 3 of the module doc). The victim is the oldest
+        idle worker of the block furthest above its fair share."""
         others = [w for w in self._idle if w.imports != imports]
         if not others:
-            return None
+            return False
         workers: dict[str, int] = {}
         for worker in self._workers:
             workers[worker.imports] = workers.get(worker.imports, 0) + 1
@@ -530,8 +514,10 @@ class ReplPool:
 
         victim = max(others, key=lambda w: (surplus(w.imports), -w.idle_since))
         if workers.get(imports, 0) and surplus(victim.imports) - surplus(imports) <= total:
-            return None  # it has a worker, and the victim's block is not far enough above
-        return victim
+            return False  # it has a worker, and the victim's block is not far enough above
+        self._idle.remove(victim)
+        self._forget(victim)
+        return True
 
     async def _release(self, worker: _Worker, *, counted: bool = True) -> None:
         if counted:
