@@ -172,7 +172,12 @@ class _TreeMemory:
         if not self._proc_fs:
             return tree_rss_mb(self.pid)
         now = time.monotonic()
-        if now - self._listed_at > _TREE_RELIST_SECONDS:
+        # Listed again every _TREE_RELIST_SECONDS, and at every read while only the root is
+        # known: a first listing made while the guard was still starting the REPL would
+        # otherwise leave the REPL's memory unseen until the next listing.
+        if self._listed_at == float("inf"):
+            return 0.0  # closed
+        if now - self._listed_at > _TREE_RELIST_SECONDS or len(self._statm) <= 1:
             self._relist()
             self._listed_at = now
         pages = 0
