@@ -293,3 +293,49 @@ async def test_until_free_waits_for_a_free_worker(tmp_path: Path) -> None:
             await blocker
         await asyncio.wait_for(waiter, PROGRESS_WAIT)  # a hang guard, not a timing bound
         assert not pool.snapshot().saturated
+
+
+AESOP = "import Mathlib\nimport Aesop"
+
+
+async def alternate(pool: ReplPool, clients: int, checks: int) -> None:
+    """``clients`` concurrent clients, ``checks`` in all, the i-th check under header i % 2."""
+    numbers = iter(range(checks))
+
+    async def client() -> None:
+        for i in numbers:
+            await run_ok(pool, f"theorem t{i} : True := trivial", (MATHLIB, AESOP)[i % 2])
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+async def test_alternating_headers_start_few_repls_beyond_the_warm_up() -> None:
+    # Two import blocks, four workers: once each block holds its share, a check of one
+    # block waits for that block's workers instead of evicting the other's idle worker
+    # (which started a REPL, an `import Mathlib`, for about every other check).
+    async with ReplPool(standin_pool_config("--delay", "0.002", workers=4)) as pool:
+        await alternate(pool, clients=16, checks=100)  # warm-up: the workers settle
+        warm = (await pool.health()).started
+        await alternate(pool, clients=16, checks=600)
+        health = await pool.health()
+    assert health.served == 700
+    assert health.started - warm <= 4, f"{health.started - warm} REPLs started for 600 checks"
+
+
+async def test_a_block_without_traffic_gives_its_workers_up_when_another_waits() -> None:
+    async with ReplPool(standin_pool_config(workers=2)) as pool:
+        await pool.warm(MATHLIB)
+        mathlib_workers = set(pool.worker_pids())
+        await alternate(pool, clients=1, checks=1)  # a Mathlib check: no REPL starts
+        assert set(pool.worker_pids()) == mathlib_workers
+        # Only Aesop traffic now: as Mathlib's share of the recent checks falls, its idle
+        # workers are given up to Aesop checks that wait, until Aesop holds the pool.
+        numbers = iter(range(40))
+
+        async def aesop_client() -> None:
+            for i in numbers:
+                await run_ok(pool, f"a{i}", AESOP)
+
+        await asyncio.gather(*(aesop_client() for _ in range(8)))
+        assert not set(pool.worker_pids()) & mathlib_workers
+        assert (await pool.health()).workers == 2

@@ -8,10 +8,18 @@ Policy (after kimina-lean-server's manager, minus its failures):
 
 1. An idle worker with the same imports takes the request.
 2. Else a new worker starts if the pool is under its size.
-3. Else the oldest idle worker of other imports is evicted for a new one.
-4. Else the request waits (at most ``max_queue`` wait; more raise ``PoolBusy``).
-   Every event frees exactly one worker or slot, and any waiter can use any
-   free worker (rule 3), so each event wakes one waiter, not all of them.
+3. Else an idle worker of another import block is evicted for a new one, but only
+   when demand calls for it (``_evict_for``): workers follow demand, so traffic that
+   alternates between blocks does not start a REPL per check. A block's fair share is
+   the pool size times its part of the last ``RECENT_PER_WORKER`` x size requests
+   (the mix the clients send, whatever the queues look like at one moment). A worker
+   moves from block B to a waiting block A when A has none, or when B is more than one
+   worker further above its share than A (so that the next move cannot undo it). A
+   block with no recent traffic has a share of 0: it keeps its idle workers until
+   another block waits, then gives them up.
+4. Else the request waits (at most ``max_queue`` wait; more raise ``PoolBusy``),
+   first come first served within its block. Every event (a worker freed, a slot
+   freed) wakes one waiter of each block that has any: with one block, one waiter.
 
 A worker that ran a command the prefilter would refuse (any sketch or snippet with
 ``#eval``, meta code, ``def``...: what the verifier never sends) retires right after
@@ -40,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -67,6 +76,8 @@ MATHLIB_WORKER_RSS_MB = 6500.0
 
 RECYCLE_FRACTION = 0.8
 """Default soft recycle threshold, as a fraction of the hard RSS cap."""
+RECENT_PER_WORKER = 32
+"""The fair shares of rule 3 count the last this many x pool size requests."""
 UNREAD_EXTRA_TRIES = 2
 """A request whose worker died before reading it is sent again, to at most pool size +
 this many workers in all (workers with equal lives can die one after another)."""
@@ -130,6 +141,17 @@ class PoolConfig:
         return self.workers or default_worker_count(self.expected_worker_rss_mb)
 
 
+@dataclass
+class _Block:
+    """The requests of one import block (``_Worker.imports``) in the pool."""
+
+    wake: asyncio.Condition
+    sleeping: int = 0
+    """Requests of the block waiting for an event."""
+    starting: int = 0
+    """Workers of the block being started (for a request, or as a replacement)."""
+
+
 @dataclass(frozen=True)
 class PoolHealth:
     """A snapshot of the pool, for health checks and metrics."""
@@ -151,6 +173,8 @@ class PoolHealth:
     header's imports made Lean refuse is not counted: that is the request's fault)."""
     ready: int = 0
     """Workers that have answered (their warm-up or a request): known to work."""
+    started: int = 0
+    """REPL processes started since the pool opened (warm-ups, replacements, evictions)."""
 
     @property
     def status(self) -> str:
@@ -230,14 +254,19 @@ class ReplPool:
         self._starting = 0
         self._spares = 0
         self._waiting = 0
-        self._sleeping = 0
+        self._blocks: dict[EnvKey, _Block] = {}
+        self._recent: deque[EnvKey] = deque()
+        """The import blocks of the latest requests (rule 3's window), counted in _arrivals."""
+        self._arrivals: dict[EnvKey, int] = {}
         self._spawned = 0
         self._served = 0
         self._replaced = 0
         self._recycled = 0
         self._warmup_seconds: dict[EnvKey, float] = {}
         self._last_start_error: str | None = None
-        self._cond = asyncio.Condition()
+        self._lock = asyncio.Lock()
+        self._cond = asyncio.Condition(self._lock)
+        """Its lock guards the pool's state; waiters sleep on their block's condition."""
         self._changed = asyncio.Event()  # set (and replaced) whenever a worker may be free
         self._tasks: set[asyncio.Task[Any]] = set()
         self._processes: set[ReplProcess] = set()
@@ -363,6 +392,7 @@ class ReplPool:
             closed=self._closed,
             last_start_error=self._last_start_error,
             ready=sum(w.answered for w in self._workers),
+            started=self._spawned,
         )
 
     async def until_free(self) -> None:
@@ -388,10 +418,35 @@ class ReplPool:
         processes = list(self._processes)
         await asyncio.gather(*(self._close_process(p) for p in processes), return_exceptions=True)
         async with self._cond:
-            self._cond.notify_all()
+            for block in self._blocks.values():
+                block.wake.notify_all()
         self._changed.set()
 
     # ------------------------------------------------------------------ acquire / release
+
+    def _block(self, imports: str) -> _Block:
+        key = env_key(imports)
+        block = self._blocks.get(key)
+        if block is None:
+            block = self._blocks[key] = _Block(asyncio.Condition(self._lock))
+        return block
+
+    def _settle(self, imports: str) -> None:
+        """Forget a block's bookkeeping once nothing of it is left in the pool."""
+        key = env_key(imports)
+        block = self._blocks.get(key)
+        if block is not None and not (block.sleeping or block.starting):
+            del self._blocks[key]
+
+    def _notify(self) -> None:
+        """An event (a worker or a slot freed): wake one waiter of each waiting block. Waiters
+        of one block are interchangeable, so one each is enough; the one that cannot use
+        the event sleeps again."""
+        for block in self._blocks.values():
+            if block.sleeping:
+                block.wake.notify()
+        self._changed.set()  # and every until_free
+        self._changed = asyncio.Event()
 
     async def _acquire(self, imports: str) -> _Worker:
         if self._closed:
@@ -399,45 +454,66 @@ class ReplPool:
         if self._waiting >= self.config.max_queue:
             raise PoolBusy(queued=self._waiting, max_queue=self.config.max_queue)
         self._waiting += 1
+        self._arrive(imports)
         try:
-            async with self._cond:
-                newcomer = True
-                while True:
-                    if self._closed:
-                        raise PoolClosed("the REPL pool is closed")
-                    # First come, first served: a newcomer queues behind sleeping waiters
-                    # instead of taking the worker that was just freed for one of them.
-                    if not (newcomer and self._sleeping):
-                        worker = self._take_idle(imports)
-                        if worker is not None:
-                            return worker
-                        if self._has_room() or self._evict_idle():
-                            self._starting += 1
-                            break
-                    newcomer = False
-                    self._sleeping += 1
-                    try:
-                        await self._cond.wait()
-                    finally:
-                        self._sleeping -= 1
-        finally:
-            self._waiting -= 1
-        try:
-            worker = await self._start_worker(imports)
-        except BaseException as exc:
+            try:
+                async with self._cond:
+                    block = self._block(imports)  # kept while it sleeps or starts (_settle)
+                    newcomer = True
+                    while True:
+                        if self._closed:
+                            raise PoolClosed("the REPL pool is closed")
+                        # First come, first served: a newcomer queues behind its block's
+                        # sleeping waiters instead of taking the worker freed for one of them.
+                        if not (newcomer and block.sleeping):
+                            worker = self._take_idle(imports)
+                            if worker is not None:
+                                if block.sleeping and any(w.key != worker.key for w in self._idle):
+                                    block.wake.notify()  # the next may evict one (rule 3)
+                                return worker
+                            if self._has_room() or self._evict_for(imports):
+                                self._starting += 1
+                                block.starting += 1
+                                break
+                        newcomer = False
+                        block.sleeping += 1
+                        try:
+                            await block.wake.wait()
+                        finally:
+                            block.sleeping -= 1
+            finally:
+                self._waiting -= 1
+            try:
+                worker = await self._start_worker(imports)
+            except BaseException as exc:
+                async with self._cond:
+                    self._starting -= 1
+                    block.starting -= 1
+                    self._notify()
+                if self._closed and isinstance(exc, ReplError):
+                    raise PoolClosed("the REPL pool was closed during the warm-up") from exc
+                raise
             async with self._cond:
                 self._starting -= 1
-                self._notify()
-            if self._closed and isinstance(exc, ReplError):
-                raise PoolClosed("the REPL pool was closed during the warm-up") from exc
-            raise
-        async with self._cond:
-            self._starting -= 1
-            if self._closed:
-                await self._close_process(worker.process)
-                raise PoolClosed("the REPL pool is closed")
-            self._workers.add(worker)
-        return worker
+                block.starting -= 1
+                if self._closed:
+                    await self._close_process(worker.process)
+                    raise PoolClosed("the REPL pool is closed")
+                self._workers.add(worker)
+            return worker
+        finally:
+            self._settle(imports)
+
+    def _arrive(self, imports: str) -> None:
+        """Count a request in rule 3's window of recent requests."""
+        key = env_key(imports)
+        self._recent.append(key)
+        self._arrivals[key] = self._arrivals.get(key, 0) + 1
+        if len(self._recent) > RECENT_PER_WORKER * self.size:
+            old = self._recent.popleft()
+            self._arrivals[old] -= 1
+            if not self._arrivals[old]:
+                del self._arrivals[old]
 
     def _take_idle(self, imports: str) -> _Worker | None:
         """An idle, live worker for ``imports``; the dead ones met on the way are replaced."""
@@ -459,12 +535,29 @@ class ReplPool:
     def _has_room(self) -> bool:
         return len(self._workers) + self._starting < self.size
 
-    def _evict_idle(self) -> bool:
-        if not self._idle:
+    def _evict_for(self, imports: str) -> bool:
+        """Stop an idle worker of another block to make room for one of ``imports``, if the
+        blocks' demand calls for it (rule 3 of the module doc). The victim is the oldest
+        idle worker of the block furthest above its fair share."""
+        wanted = env_key(imports)
+        others = [w for w in self._idle if w.key != wanted]
+        if not others:
             return False
-        oldest = min(self._idle, key=lambda w: w.idle_since)
-        self._idle.remove(oldest)
-        self._forget(oldest)
+        workers: dict[EnvKey, int] = {}
+        for worker in self._workers:
+            workers[worker.key] = workers.get(worker.key, 0) + 1
+        for key, block in self._blocks.items():
+            workers[key] = workers.get(key, 0) + block.starting
+        total = len(self._recent)
+
+        def surplus(key: EnvKey) -> int:  # workers above the fair share, times ``total``
+            return workers.get(key, 0) * total - self.size * self._arrivals.get(key, 0)
+
+        victim = max(others, key=lambda w: (surplus(w.key), -w.idle_since))
+        if workers.get(wanted, 0) and surplus(victim.key) - surplus(wanted) <= total:
+            return False  # it has a worker, and the victim's block is not far enough above
+        self._idle.remove(victim)
+        self._forget(victim)
         return True
 
     async def _release(self, worker: _Worker, *, counted: bool = True) -> None:
@@ -474,27 +567,22 @@ class ReplPool:
             if self._closed:
                 await self._close_process(worker.process)
                 return
-            if not worker.process.alive and worker.start_failed:
+            alive = worker.process.alive
+            if not alive and worker.start_failed:
                 self._forget(worker)  # not replaced: see _drop_dead
-            elif not worker.process.alive:
+            elif not alive:
                 self._forget(worker, keep_successor=True)
                 self._replace(worker.imports, successor=worker.successor)
-            elif worker.tainted or self._must_retire(worker):
+            elif worker.tainted or self._must_retire(worker, rss := self._rss_mb(worker)):
                 self._recycled += 1
                 self._forget(worker, keep_successor=True)
                 self._replace(worker.imports, successor=worker.successor)
             else:
-                if self.config.prewarm and worker.successor is None and self._near_end(worker):
+                if self.config.prewarm and worker.successor is None and self._near_end(worker, rss):
                     worker.successor = self._start_spare(worker.imports)
                 worker.idle_since = time.monotonic()
                 self._idle.append(worker)
             self._notify()
-
-    def _notify(self) -> None:
-        """A worker may be free: wake one request waiting for one, and every ``until_free``."""
-        self._cond.notify()
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     def _forget(self, worker: _Worker, *, keep_successor: bool = False) -> None:
         """Take a worker out of service and stop it (and, unless kept, its successor)."""
@@ -505,16 +593,20 @@ class ReplPool:
 
     # ------------------------------------------------------------------ life cycle
 
-    def _must_retire(self, worker: _Worker) -> bool:
+    def _rss_mb(self, worker: _Worker) -> float:
+        """The worker's RSS now, read only when a recycle threshold needs it."""
+        return 0.0 if self.config.recycle_threshold_mb is None else worker.process.rss_mb()
+
+    def _must_retire(self, worker: _Worker, rss_mb: float) -> bool:
         if worker.life is not None and worker.commands >= worker.life:
             return True
         cap = self.config.recycle_threshold_mb
-        return cap is not None and worker.process.rss_mb() > cap
+        return cap is not None and rss_mb > cap
 
-    def _near_end(self, worker: _Worker) -> bool:
+    def _near_end(self, worker: _Worker, rss_mb: float) -> bool:
         """Would the worker's remaining commands take about as long as warming its successor?"""
         cap = self.config.recycle_threshold_mb
-        if cap is not None and worker.process.rss_mb() > 0.85 * cap:
+        if cap is not None and rss_mb > 0.85 * cap:
             return True
         if worker.life is None:
             return False
@@ -542,6 +634,7 @@ class ReplPool:
         """Fill a freed slot in the background, with the warmed successor if there is one."""
         self._replaced += 1
         self._starting += 1
+        self._block(imports).starting += 1
 
         async def fill_slot() -> None:
             try:
@@ -551,6 +644,8 @@ class ReplPool:
             finally:
                 async with self._cond:
                     self._starting -= 1
+                    self._blocks[env_key(imports)].starting -= 1
+                    self._settle(imports)
                     self._notify()
             async with self._cond:
                 if self._closed:

@@ -96,6 +96,37 @@ def check_executable(config: ProcessConfig) -> None:
         )
 
 
+def descendant_pids(pid: int) -> list[int]:
+    """Pids below ``pid``, read from each thread's ``/proc/PID/task/TID/children`` (Linux):
+    it touches only the tree's own entries, where ``psutil.Process.children`` reads every
+    process on the machine (milliseconds on a busy one). Falls back to psutil where the
+    kernel has no children files."""
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        try:
+            threads = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue  # gone meanwhile
+        for tid in threads:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:
+                    children = [int(c) for c in f.read().split()]
+            except FileNotFoundError:
+                if not os.path.exists(f"/proc/{parent}/task/{tid}"):
+                    continue  # the thread ended
+                try:  # a kernel without the children files
+                    return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+                except psutil.Error:
+                    return found
+            except OSError:
+                continue
+            found.extend(children)
+            stack.extend(children)
+    return found
+
+
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of process ``pid`` and all its descendants, in MB (0 if gone)."""
     try:
@@ -121,6 +152,55 @@ def kill_tree(pid: int) -> None:
     for child in stray:
         with contextlib.suppress(psutil.Error):
             child.kill()
+
+
+class _TreeMemory:
+    """The summed RSS of a process tree, read after every request and while one runs: each
+    process's ``/proc/PID/statm`` is held open (a reading is one pread per process, where
+    psutil opens and parses a file each time), and the tree is listed again every
+    ``_TREE_RELIST_SECONDS`` (listing costs more than reading). Without /proc: psutil."""
+
+    _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._statm: dict[int, int] = {}
+        self._listed_at = -float("inf")
+        self._proc_fs = os.path.isdir(f"/proc/{os.getpid()}")
+
+    def rss_mb(self) -> float:
+        if not self._proc_fs:
+            return tree_rss_mb(self.pid)
+        now = time.monotonic()
+        # Listed again every _TREE_RELIST_SECONDS, and at every read while only the root is
+        # known: a first listing made while the guard was still starting the REPL would
+        # otherwise leave the REPL's memory unseen until the next listing.
+        if self._listed_at == float("inf"):
+            return 0.0  # closed
+        if now - self._listed_at > _TREE_RELIST_SECONDS or len(self._statm) <= 1:
+            self._relist()
+            self._listed_at = now
+        pages = 0
+        for pid, fd in list(self._statm.items()):
+            try:
+                pages += int(os.pread(fd, 256, 0).split()[1])
+            except (OSError, IndexError, ValueError):  # reaped (the pid may be reused): gone
+                os.close(self._statm.pop(pid))
+        return pages * self._PAGE / (1024 * 1024)
+
+    def _relist(self) -> None:
+        tree = {self.pid, *descendant_pids(self.pid)}
+        for pid in self._statm.keys() - tree:
+            os.close(self._statm.pop(pid))
+        for pid in tree - self._statm.keys():
+            with contextlib.suppress(OSError):  # gone meanwhile
+                self._statm[pid] = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
+
+    def close(self) -> None:
+        for fd in self._statm.values():
+            os.close(fd)
+        self._statm.clear()
+        self._listed_at = float("inf")  # never listed again: a closed tree reads 0
 
 
 @dataclass(frozen=True)
@@ -165,8 +245,13 @@ class ReplProcess:
         self._stderr_task = asyncio.create_task(self._drain_stderr())
         self._lock = asyncio.Lock()
         self._dead_reason: ReplError | None = None
-        self._tree: list[psutil.Process] = []
-        self._tree_listed_at = -float("inf")
+        self._tree = _TreeMemory(proc.pid)
+        # /proc/PID/stat held open: a liveness check is one pread (it fails once the process
+        # is reaped, so a reused pid is never mistaken for it).
+        self._stat_fd: int | None = None
+        with contextlib.suppress(OSError):  # gone already, or no /proc: see ``alive``
+            self._stat_fd = os.open(f"/proc/{proc.pid}/stat", os.O_RDONLY)
+        self._memory_poll: asyncio.Handle | None = None
         self.stats = ProcessStats()
         # Our own handle on the stdin pipe, to ask how much of a request is still unread
         # after the REPL died (asyncio closes its end once it notices the reader is gone).
@@ -219,10 +304,16 @@ class ReplProcess:
         """Not killed, and not exited (the OS is asked too: asyncio notices an exit late)."""
         if self._dead_reason is not None or self._proc.returncode is not None:
             return False
+        if self._stat_fd is None:
+            try:
+                return bool(psutil.Process(self._proc.pid).status() != psutil.STATUS_ZOMBIE)
+            except psutil.Error:
+                return False
         try:
-            return bool(psutil.Process(self._proc.pid).status() != psutil.STATUS_ZOMBIE)
-        except psutil.Error:
-            return False
+            stat = os.pread(self._stat_fd, 512, 0)
+        except OSError:
+            return False  # reaped
+        return stat[stat.rindex(b")") + 2 :][:1] not in (b"Z", b"X")  # zombie, dead
 
     @property
     def stderr_tail(self) -> str:
@@ -230,20 +321,7 @@ class ReplProcess:
 
     def rss_mb(self) -> float:
         """Resident memory of the process and all its descendants, in MB."""
-        now = time.monotonic()
-        if now - self._tree_listed_at > _TREE_RELIST_SECONDS:
-            # Listing descendants scans every process on the machine; reading RSS is cheap.
-            try:
-                root = psutil.Process(self._proc.pid)
-                self._tree = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                self._tree = []
-            self._tree_listed_at = now
-        total = 0
-        for p in self._tree:
-            with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-        return total / (1024 * 1024)
+        return self._tree.rss_mb()
 
     # ------------------------------------------------------------------ requests
 
@@ -280,11 +358,8 @@ class ReplProcess:
                     between_requests=True,
                 )
             started = time.monotonic()
-            watchdog = (
-                asyncio.create_task(self._watch_memory())
-                if self.config.max_rss_mb is not None
-                else None
-            )
+            if self.config.max_rss_mb is not None:
+                self._memory_poll = asyncio.get_running_loop().call_soon(self._poll_memory)
             try:
                 async with asyncio.timeout(timeout):
                     await self._write(payload)
@@ -303,8 +378,9 @@ class ReplProcess:
                 await self._die(ReplCrashed(returncode=None, stderr_tail="request cancelled"))
                 raise
             finally:
-                if watchdog is not None:
-                    await cancel_and_wait(watchdog)
+                if self._memory_poll is not None:
+                    self._memory_poll.cancel()
+                    self._memory_poll = None
             self.stats.requests += 1
             self.stats.busy_seconds += time.monotonic() - started
             return text
@@ -372,18 +448,25 @@ class ReplProcess:
                 "reply is not valid UTF-8", excerpt=data[:200].decode(errors="replace")
             ) from exc
 
-    async def _watch_memory(self) -> None:
+    def _poll_memory(self) -> None:
+        """While a request runs: read the tree's RSS now and every ``rss_poll_interval``
+        seconds; past the cap, kill the tree (the request then reads end-of-file and reports
+        this cause). A timer callback, not a task per request: a request costs one timer."""
         limit = self.config.max_rss_mb
         assert limit is not None
-        while True:
-            rss = self.rss_mb()
-            self.stats.peak_rss_mb = max(self.stats.peak_rss_mb, rss)
-            if rss > limit:
-                await self._die(
-                    ReplMemoryExceeded(rss_mb=rss, limit_mb=limit, stderr_tail=self.stderr_tail)
+        rss = self.rss_mb()
+        self.stats.peak_rss_mb = max(self.stats.peak_rss_mb, rss)
+        if rss > limit:
+            if self._dead_reason is None:
+                self._dead_reason = ReplMemoryExceeded(
+                    rss_mb=rss, limit_mb=limit, stderr_tail=self.stderr_tail
                 )
-                return
-            await asyncio.sleep(self.config.rss_poll_interval)
+            kill_tree(self._proc.pid)
+            self._memory_poll = None
+            return
+        self._memory_poll = asyncio.get_running_loop().call_later(
+            self.config.rss_poll_interval, self._poll_memory
+        )
 
     async def _drain_stderr(self) -> None:
         """Keep only the tail of stderr, so a flood can neither block the REPL nor fill memory."""
@@ -428,6 +511,10 @@ class ReplProcess:
         if self._stdin_probe is not None:
             os.close(self._stdin_probe)
             self._stdin_probe = None
+        if self._stat_fd is not None:
+            os.close(self._stat_fd)
+            self._stat_fd = None
+        self._tree.close()
         await asyncio.wait({self._stderr_task}, timeout=1.0)  # drained (EOF), or given up on
         await cancel_and_wait(self._stderr_task)
 

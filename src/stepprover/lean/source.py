@@ -8,6 +8,7 @@ the prefilter and the probes need.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from stepprover.lean.allowlists import COMMAND_KEYWORDS, COMMANDS, HASH_COMMANDS, MODIFIERS
@@ -98,8 +99,21 @@ class EnvKey:
 
 
 def env_key(imports: str, toolchain: str = "") -> EnvKey:
-    """The key of an import block (``import A\nimport B``)."""
+    """The key of an import block (``import A\nimport B``). The pool asks for every request's
+    key and the blocks in traffic are few, so short blocks' keys are cached."""
+    if len(imports) > _CACHED_BLOCK_CHARS:
+        return _env_key(imports, toolchain)
+    return _cached_env_key(imports, toolchain)
+
+
+_CACHED_BLOCK_CHARS = 2048
+
+
+def _env_key(imports: str, toolchain: str) -> EnvKey:
     return EnvKey(frozenset(split_imports(imports).modules), toolchain)
+
+
+_cached_env_key = functools.lru_cache(maxsize=1024)(_env_key)
 
 
 def split_imports(code: str) -> SplitSource:
@@ -113,6 +127,8 @@ def split_imports(code: str) -> SplitSource:
     ends the header and is read as a command, an error), and ``import runtime X`` imports
     ``X`` only for running code. Comments among the imports are skipped.
     """
+    if "import" not in code and "prelude" not in code:  # no header token: skip the lexer
+        return SplitSource("", code, 0)
     # the import block is at the start: read the first tokens, all of them only if the block
     # runs to the end of those (reading a whole long text here would be wasted)
     tokens = tokenize(code, max_tokens=_IMPORT_TOKENS).tokens
