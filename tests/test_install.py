@@ -75,6 +75,13 @@ def test_command_1_installs_no_gpu_sized_package() -> None:
     assert not {p for p in pulled if GPU_SIZED.match(p)}, sorted(pulled)
 
 
+def test_command_1_brings_what_renders_a_prompt() -> None:
+    # every prompt is the tokenizer's chat template (transformers' apply_chat_template), which
+    # needs jinja2: transformers lists it only under an extra, so pip takes it only if asked
+    pulled = closure(project_requirements(command_1()[3]))
+    assert "jinja2" in pulled, sorted(pulled)
+
+
 def test_the_extras_that_run_a_model_here_bring_torch() -> None:
     for extra in ("hf", "gpu", "train"):
         names = {canonicalize_name(r.name) for r in project_requirements(f".[{extra}]")}
