@@ -477,6 +477,27 @@ def test_comment_openers_lean_reads_differently_are_refused(attack: str) -> None
     assert "ambiguous comment" in rules(attack)
 
 
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # `/--` and `/-!` are tokens, and Lean reads the blanks and comments after a token
+        # (mkTokenAndFixPos) before the doc comment's body (commentBody): the `--` line comment
+        # hides the first `-/`, so the body ends on the next line and the text a reader ending
+        # the comment at the first `-/` takes for a string is code (no parse error at all)
+        RFL + '/-! -- -/ "\n-/ ' + OVERRIDE + ' -- "\n',
+        '/-- -- -/ "\n-/ ' + OVERRIDE + ' -- "\n' + RFL,
+    ],
+)
+def test_a_line_comment_after_a_doc_comment_opener_is_read_as_lean_reads_it(attack: str) -> None:
+    assert "def" in rules(attack)
+
+
+def test_a_tab_after_a_doc_comment_opener_is_refused() -> None:
+    # the tab is an error in the opener's trailing whitespace, so Lean recovers inside the
+    # comment and reads the rest of it as commands
+    assert "lexical error" in rules(RFL + "/--\t\n" + OVERRIDE + " -- -/\n")
+
+
 def test_ordinary_nested_and_doc_comments_still_pass() -> None:
     honest = (
         "/- a /- nested -/ comment -/\n/-- A doc comment. -/\n"
