@@ -498,6 +498,14 @@ def test_a_tab_after_a_doc_comment_opener_is_refused() -> None:
     assert "lexical error" in rules(RFL + "/--\t\n" + OVERRIDE + " -- -/\n")
 
 
+@pytest.mark.parametrize("tail", ["open Nat in\n", "set_option maxHeartbeats 400000 in -- x\n"])
+def test_a_command_level_in_that_ends_the_proof_is_refused(tail: str) -> None:
+    # `open X in` / `set_option … in` applies to the next command: the verifier's check after
+    # the proof (scoped notation, macros or instances of X would change how the check reads)
+    assert "in" in rules(RFL + tail)
+    assert rules(RFL + tail + RFL.replace("theorem t", "theorem u")) == []
+
+
 def test_ordinary_nested_and_doc_comments_still_pass() -> None:
     honest = (
         "/- a /- nested -/ comment -/\n/-- A doc comment. -/\n"

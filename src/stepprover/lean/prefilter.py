@@ -168,6 +168,12 @@ def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
         )
     for problem in structure.scope_problems:
         findings.append(Finding("scope", problem.line, problem.reason))
+    last = structure.tokens[-1] if structure.tokens else None
+    if last is not None and last.kind is Kind.IDENT and last.text == "in":
+        # `open X in` / `set_option … in` scopes the next command: the verifier's own check
+        findings.append(
+            Finding("in", last.line, "ends the proof, so it would apply to the check after it")
+        )
     for command in structure.commands:
         word = command.keyword
         if (
