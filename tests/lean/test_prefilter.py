@@ -492,6 +492,10 @@ def test_a_line_comment_after_a_doc_comment_opener_is_read_as_lean_reads_it(atta
     assert "def" in rules(attack)
 
 
+def test_a_block_comment_after_a_doc_comment_opener_is_refused() -> None:
+    assert "ambiguous comment" in rules("/-- /- a -/ doc -/\n" + RFL)
+
+
 def test_a_tab_after_a_doc_comment_opener_is_refused() -> None:
     # the tab is an error in the opener's trailing whitespace, so Lean recovers inside the
     # comment and reads the rest of it as commands

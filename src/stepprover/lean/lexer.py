@@ -467,7 +467,7 @@ class _Lexer:
         (``mkTokenAndFixPos`` calls ``whitespace``) before the body (``commentBody``). So a
         ``--`` there is a line comment whose ``-/`` ends nothing, and a tab or carriage return
         is an error inside the comment, after which Lean's recovery reads the rest of it as
-        commands. A block comment there is refused as ambiguous (no doc needs one)."""
+        commands. A block comment there is refused (no doc needs one)."""
         s, n = self.s, self.n
         while j < n:
             c = s[j]
@@ -488,7 +488,12 @@ class _Lexer:
                     raise _Stop()
                 j = end
             elif s.startswith("/-", j) and s[j + 2 : j + 3] not in ("-", "!"):
-                self.ambiguous.append(self.line(j))
+                self.problem(
+                    "ambiguous comment",
+                    j,
+                    "a block comment right after a doc comment's opener, which Lean reads "
+                    "before the body; no doc needs one",
+                )
                 return j  # refused; read on as a nested comment
             else:
                 return j
