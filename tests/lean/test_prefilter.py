@@ -314,6 +314,7 @@ def test_print_axioms_of_a_name_is_allowed() -> None:
         THM.replace("linarith", "aesop (add safe apply le_refl, unsafe 20% apply mul_pos)"),
         THM.replace("linarith", "aesop (config := {}) (add unsafe apply mul_pos)"),
         THM.replace("linarith", "aesop? (add unsafe 10% (by linarith))"),
+        "@[aesop unsafe 50% apply]\n" + THM,
     ],
 )
 def test_unsafe_as_aesops_rule_phase_is_honest(honest: str) -> None:
@@ -322,6 +323,8 @@ def test_unsafe_as_aesops_rule_phase_is_honest(honest: str) -> None:
 
 def test_unsafe_outside_aesop_is_refused() -> None:
     assert rules(THM.replace("linarith", "exact unsafe (by linarith)")) == ["unsafe"]
+    # after the `aesop` tactic (its clauses are in brackets) `unsafe` starts a command
+    assert "unsafe" in rules("theorem h : True := by aesop unsafe theorem f : 1 = 2 := f\n")
     assert rules(THM.replace("linarith", "simp (add unsafe foo)")) == ["unsafe"]
 
 

@@ -406,8 +406,8 @@ def _aesop_phase(tokens: list[Token], i: int, brackets: _Enclosing) -> bool:
     if tokens[i].text != "unsafe" or i == 0:
         return False
     before = tokens[i - 1].text
-    if before in ("add_aesop_rules", "aesop"):
-        return True
+    if before == "add_aesop_rules" or (before == "aesop" and brackets.inside_attribute(i)):
+        return True  # (after the `aesop` tactic, whose clauses are bracketed, it starts a command)
     if before not in ("add", ","):
         return False
     # find the enclosing `(` and require `(add …` right after an aesop tactic (or another clause)
