@@ -440,14 +440,16 @@ class _Lexer:
                 end = s.find("\n", i)
                 i = n if end < 0 else end
             elif c == "/" and s.startswith("-", i + 1):
-                if s[i + 2 : i + 3] in ("-", "!") and self.table.longest(s, i) > 3:
+                doc = s[i + 2 : i + 3] in ("-", "!")
+                if doc and self.table.longest(s, i) > 3:
                     return i  # `/--` and `/-!` are tokens: a longer one is read instead
                 self.touch(i, "a `/-` comment")
                 if s.startswith("/-/", i) or s.startswith("/--/", i):
                     self.ambiguous.append(self.line(i))
-                # the body starts after the third character (`/-x`, `/--`, `/-!`)
+                # the body starts after the third character (`/-x`, `/--`, `/-!`), and a doc
+                # comment's after the blanks and comments that follow its opener
                 depth = 1
-                for m in _COMMENT_DELIM.finditer(s, i + 3):
+                for m in _COMMENT_DELIM.finditer(s, self._doc_lead(i + 3) if doc else i + 3):
                     depth += 1 if m.group() == "/-" else -1
                     if depth == 0:
                         i = m.end()
@@ -458,6 +460,44 @@ class _Lexer:
             else:
                 return i
         return i
+
+    def _doc_lead(self, j: int) -> int:
+        """Where a doc comment's body starts, its opener ending at ``j``: ``/--`` and ``/-!``
+        are tokens (``docComment``, ``moduleDoc``), and Lean reads the whitespace after a token
+        (``mkTokenAndFixPos`` calls ``whitespace``) before the body (``commentBody``). So a
+        ``--`` there is a line comment whose ``-/`` ends nothing, and a tab or carriage return
+        is an error inside the comment, after which Lean's recovery reads the rest of it as
+        commands. A block comment there is refused (no doc needs one)."""
+        s, n = self.s, self.n
+        while j < n:
+            c = s[j]
+            if c == " " or c == "\n":
+                j += 1
+            elif c == "\t" or c == "\r":
+                what = "a tab" if c == "\t" else "a carriage return"
+                raise self.stop(
+                    "lexical error",
+                    j,
+                    f"{what} after a doc comment's opener: Lean stops there and reads the rest "
+                    "of the comment as commands",
+                )
+            elif s.startswith("--", j):
+                end = s.find("\n", j)
+                if end < 0:
+                    self.unterminated = "comment"
+                    raise _Stop()
+                j = end
+            elif s.startswith("/-", j) and s[j + 2 : j + 3] not in ("-", "!"):
+                self.problem(
+                    "ambiguous comment",
+                    j,
+                    "a block comment right after a doc comment's opener, which Lean reads "
+                    "before the body; no doc needs one",
+                )
+                return j  # refused; read on as a nested comment
+            else:
+                return j
+        return j
 
     def _string_end(self, i: int) -> int:
         s = self.s
