@@ -41,6 +41,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import NamedTuple
 
+from stepprover.errors import LexingStopped
+
 
 class Kind(StrEnum):
     IDENT = "ident"
@@ -270,10 +272,6 @@ _PIECES = re.compile(f"(?P<ident>[{_ID_FIRST}][{_ID_REST}]*)|.", re.DOTALL)
 _LIMIT_CHECK_EVERY = 2048
 
 
-class _Stop(Exception):
-    """Lexing ends here (a lexical error, an unterminated literal, a limit)."""
-
-
 def tokenize(
     source: str,
     table: TokenTable | None = None,
@@ -317,14 +315,14 @@ class _Lexer:
     def problem(self, rule: str, i: int, reason: str) -> None:
         self.problems.append(Problem(rule, self.line(i), reason))
 
-    def stop(self, rule: str, i: int, reason: str) -> _Stop:
+    def stop(self, rule: str, i: int, reason: str) -> LexingStopped:
         self.problem(rule, i, reason)
-        return _Stop()
+        return LexingStopped()
 
     def run(self) -> Lexed:
         try:
             self._scan()
-        except _Stop:
+        except LexingStopped:
             pass
         return Lexed(self.tokens, self.unterminated, self.ambiguous, self.problems)
 
@@ -417,7 +415,7 @@ class _Lexer:
                 end = s.find(closing, raw.end())
                 if end < 0:
                     self.unterminated = "string"
-                    raise _Stop()
+                    raise LexingStopped()
                 self.emit(Kind.STRING, i, end + len(closing))
             else:
                 self._token(i)
@@ -456,7 +454,7 @@ class _Lexer:
                         break
                 else:
                     self.unterminated = "comment"
-                    raise _Stop()
+                    raise LexingStopped()
             else:
                 return i
         return i
@@ -485,7 +483,7 @@ class _Lexer:
                 end = s.find("\n", j)
                 if end < 0:
                     self.unterminated = "comment"
-                    raise _Stop()
+                    raise LexingStopped()
                 j = end
             elif s.startswith("/-", j) and s[j + 2 : j + 3] not in ("-", "!"):
                 self.problem(
@@ -506,7 +504,7 @@ class _Lexer:
             m = _STRING_SPECIAL.search(s, j)
             if m is None:
                 self.unterminated = "string"
-                raise _Stop()
+                raise LexingStopped()
             k = m.start()
             if s[k] == '"':
                 return k + 1
@@ -531,7 +529,7 @@ class _Lexer:
             return k
         if not c and in_string:
             self.unterminated = "string"
-            raise _Stop()
+            raise LexingStopped()
         raise self.stop("lexical error", j, f"invalid escape `\\{c}`: Lean stops parsing there")
 
     def _hex(self, j: int, count: int) -> bool:
@@ -585,7 +583,7 @@ class _Lexer:
                 close = s.find("»", i + 1)
                 if close < 0:
                     self.unterminated = "identifier escape"
-                    raise _Stop()
+                    raise LexingStopped()
                 i = close + 1
             else:
                 i = _ID_REST_RUN.match(s, i + 1).end()  # type: ignore[union-attr]
