@@ -5,10 +5,15 @@ vLLM or CUDA wheel; and without PyTorch `prove` names what to install for this m
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.markers import default_environment
@@ -75,6 +80,13 @@ def test_command_1_installs_no_gpu_sized_package() -> None:
     assert not {p for p in pulled if GPU_SIZED.match(p)}, sorted(pulled)
 
 
+def test_command_1_brings_what_renders_a_prompt() -> None:
+    # every prompt is the tokenizer's chat template (transformers' apply_chat_template), which
+    # needs jinja2: transformers lists it only under an extra, so pip takes it only if asked
+    pulled = closure(project_requirements(command_1()[3]))
+    assert "jinja2" in pulled, sorted(pulled)
+
+
 def test_the_extras_that_run_a_model_here_bring_torch() -> None:
     for extra in ("hf", "gpu", "train"):
         names = {canonicalize_name(r.name) for r in project_requirements(f".[{extra}]")}
@@ -106,3 +118,22 @@ def test_prove_without_torch_names_what_to_install_for_this_machine(
     assert result.exit_code == 3, said
     assert "needs PyTorch, which the base install leaves out" in said and advice in said, said
     assert "Traceback" not in said
+
+
+def test_the_base_install_does_not_say_models_are_unavailable(
+    tmp_path: Path, tokenizer: Any
+) -> None:
+    # without PyTorch transformers says at import "Models won't be available": the base
+    # install's scripted and served models run, and stepprover names PyTorch where needed
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    (tmp_path / "turns.json").write_text(json.dumps(["```lean4\ntheorem x : True := trivial\n```"]))
+    argv = ["stepprover", "prove", "--model", str(tmp_path / "turns.json"), "--backend",
+            "scripted", "--tokenizer", str(tmp_path / "tiny"), "--minif2f", "mathd_algebra_10",
+            "--repl", shlex.join(standin_command())]  # fmt: skip
+    no_torch = f"import sys; sys.modules['torch'] = None; sys.argv = {argv!r}; "
+    run = subprocess.run(
+        [sys.executable, "-c", no_torch + "from stepprover.cli import app; app()"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    assert "mathd_algebra_10: " in run.stdout, (run.stdout, run.stderr)  # the run was made
+    assert "PyTorch was not found" not in run.stderr, run.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,4 +111,30 @@ def test_the_service_of_the_page_answers_the_curl_and_says_when_it_stops(reader:
         process.send_signal(signal.SIGTERM)
         rest, _ = process.communicate(timeout=60)
     assert "stepprover serve: stopped by SIGTERM; every REPL worker is closed" in rest, rest
-    assert process.returncode == -signal.SIGTERM
+    assert process.returncode == 143  # the status a shell gives SIGTERM (the README's signal table)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the page's block calls curl")
+def test_the_service_block_runs_as_pasted(reader: Path) -> None:
+    # the whole block at once, as a reader pastes it: its curl must not run before serve listens
+    [block] = [b for b in re.findall(r"```bash\n(.*?)^```$", PAGE, re.S | re.M) if "serve" in b]
+    python = shlex.quote(sys.executable)
+    script = re.sub(r"^stepprover ", f"{python} -m stepprover.cli ", block, flags=re.M)
+    script = re.sub(
+        r"^python |\"python ", lambda m: m[0].replace("python", python), script, flags=re.M
+    )
+    script = script.replace("8000", str(free_port()))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        ["bash", "-c", script + "wait\n"], cwd=reader, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        said, _ = process.communicate(timeout=600)  # a guard against a hang, not a time bound
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert '"outcome":"proved"' in said, said
+    assert "stepprover serve: stopped by SIGTERM; every REPL worker is closed" in said, said

@@ -18,8 +18,7 @@ base class itself::
     ├── Outage                    a service a sample needs failed after its retries: no result
     │   ├── ModelBackendUnavailable  the model server (connection refused, 429/5xx after retries)
     │   └── LeanUnavailable       no worker could be got or reached: an outage, never a verdict
-    │       └── RemoteUnreachable  the service stayed unreachable after every retry
-    │                              (also a RemoteError)
+    │       └── RemoteUnreachable  unreachable after every retry (also a RemoteError)
     ├── RemoteError               the verification service refused the request (4xx)
     ├── RayUnavailable            Ray is missing, not connected, or the cluster has no node
     ├── LeanBackendError          a Lean backend described without a place to run Lean
@@ -39,7 +38,8 @@ base class itself::
     ├── BatchTooLarge             a batch larger than the service's queue can ever hold
     ├── RunStopped                an eval stopped after too many outages in a row
     ├── RunIncomplete             an eval ended with samples retryable or not run
-    └── RunsNotComparable         two runs cover different problems, or one is incomplete
+    ├── RunsNotComparable         two runs cover different problems, or one is incomplete
+    └── LexingStopped             internal: the lexer stops at an error or limit (never escapes)
 
 ``outage_of(exc)`` says whether an exception is an outage (no verdict exists for the
 sample, so evaluation stores it as retryable, never as a result).
@@ -220,6 +220,11 @@ class ModelBackendUnavailable(Outage):
 class LeanUnavailable(Outage):
     """No REPL worker could be got or reached (REPL start failure, pool closed, service
     unreachable): an infrastructure failure, never the proof's fault nor a verdict."""
+
+
+class LexingStopped(StepproverError):
+    """Internal to ``lean.lexer``: the scan ends here (a lexical error, an unterminated
+    literal, a limit), recorded as a problem of the text; ``tokenize`` catches it."""
 
 
 class RemoteError(StepproverError):

@@ -309,8 +309,9 @@ class ReferenceLexer:
                     end, m = self.raw_lit(i), "s"
                 else:
                     end, m = self.ident(i, self.match_prefix(i)), "c"
-                    if self.s[i:end] in ("/--", "/-!"):  # docComment: the token, commentBody
-                        end, m = self.finish_comment(end, 1), " "
+                    if self.s[i:end] in ("/--", "/-!"):
+                        # docComment: the token, its trailing whitespace, then commentBody
+                        end, m = self.finish_comment(self.whitespace(end), 1), " "
                 self.mark(i, end, m)
                 i = end
         except LeanError as err:

@@ -314,6 +314,7 @@ def test_print_axioms_of_a_name_is_allowed() -> None:
         THM.replace("linarith", "aesop (add safe apply le_refl, unsafe 20% apply mul_pos)"),
         THM.replace("linarith", "aesop (config := {}) (add unsafe apply mul_pos)"),
         THM.replace("linarith", "aesop? (add unsafe 10% (by linarith))"),
+        "@[aesop unsafe 50% apply]\n" + THM,
     ],
 )
 def test_unsafe_as_aesops_rule_phase_is_honest(honest: str) -> None:
@@ -322,6 +323,8 @@ def test_unsafe_as_aesops_rule_phase_is_honest(honest: str) -> None:
 
 def test_unsafe_outside_aesop_is_refused() -> None:
     assert rules(THM.replace("linarith", "exact unsafe (by linarith)")) == ["unsafe"]
+    # after the `aesop` tactic (its clauses are in brackets) `unsafe` starts a command
+    assert "unsafe" in rules("theorem h : True := by aesop unsafe theorem f : 1 = 2 := f\n")
     assert rules(THM.replace("linarith", "simp (add unsafe foo)")) == ["unsafe"]
 
 
@@ -475,6 +478,39 @@ RFL = "theorem t : 1 = 1 := by\n  rfl\n"
 )
 def test_comment_openers_lean_reads_differently_are_refused(attack: str) -> None:
     assert "ambiguous comment" in rules(attack)
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # `/--` and `/-!` are tokens, and Lean reads the blanks and comments after a token
+        # (mkTokenAndFixPos) before the doc comment's body (commentBody): the `--` line comment
+        # hides the first `-/`, so the body ends on the next line and the text a reader ending
+        # the comment at the first `-/` takes for a string is code (no parse error at all)
+        RFL + '/-! -- -/ "\n-/ ' + OVERRIDE + ' -- "\n',
+        '/-- -- -/ "\n-/ ' + OVERRIDE + ' -- "\n' + RFL,
+    ],
+)
+def test_a_line_comment_after_a_doc_comment_opener_is_read_as_lean_reads_it(attack: str) -> None:
+    assert "def" in rules(attack)
+
+
+def test_a_block_comment_after_a_doc_comment_opener_is_refused() -> None:
+    assert "ambiguous comment" in rules("/-- /- a -/ doc -/\n" + RFL)
+
+
+def test_a_tab_after_a_doc_comment_opener_is_refused() -> None:
+    # the tab is an error in the opener's trailing whitespace, so Lean recovers inside the
+    # comment and reads the rest of it as commands
+    assert "lexical error" in rules(RFL + "/--\t\n" + OVERRIDE + " -- -/\n")
+
+
+@pytest.mark.parametrize("tail", ["open Nat in\n", "set_option maxHeartbeats 400000 in -- x\n"])
+def test_a_command_level_in_that_ends_the_proof_is_refused(tail: str) -> None:
+    # `open X in` / `set_option … in` applies to the next command: the verifier's check after
+    # the proof (scoped notation, macros or instances of X would change how the check reads)
+    assert "in" in rules(RFL + tail)
+    assert rules(RFL + tail + RFL.replace("theorem t", "theorem u")) == []
 
 
 def test_ordinary_nested_and_doc_comments_still_pass() -> None:

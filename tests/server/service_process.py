@@ -11,7 +11,14 @@ from typing import Any
 
 import httpx
 
+from stepprover.lean.process import die_with_parent
 from tests.server.conftest import free_port
+
+
+def _stops_with_its_starter() -> None:
+    """SIGTERM (serve's prompt stop, which ends its REPLs) if the test or benchmark that
+    started the service dies without stopping it (killed by a timeout, say)."""
+    die_with_parent(signal.SIGTERM)
 
 
 class ServiceProcess:
@@ -29,6 +36,7 @@ class ServiceProcess:
             [sys.executable, "-m", "stepprover.cli", "serve", "--port", str(self.port)],
             env=self.env,
             start_new_session=True,
+            preexec_fn=_stops_with_its_starter,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

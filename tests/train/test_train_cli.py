@@ -18,7 +18,7 @@ from stepprover.cli import app
 from stepprover.eval.store import RunStore
 from stepprover.train.config import CycleRunConfig, GRPORunConfig, SFTRunConfig, load_config
 from tests.conftest import standin_command
-from tests.fakes.tiny_model import memorised_model
+from tests.fakes.tiny_model import build_model, memorised_model
 from tests.train.trivial_problem import ANSWER, PROBLEM, SCRIPT, SKETCH
 
 pytest.importorskip("trl")
@@ -124,6 +124,7 @@ def test_train_commands_fail_with_one_clear_line(tmp_path: Path) -> None:
 
 def test_sft_without_examples_exits_with_one_clear_line(tmp_path: Path, tokenizer: Any) -> None:
     tokenizer.save_pretrained(tmp_path / "model")
+    build_model(len(tokenizer)).save_pretrained(tmp_path / "model")
     (tmp_path / "none.jsonl").write_text("")
     config = tmp_path / "sft.yaml"
     config.write_text(
@@ -370,6 +371,35 @@ def test_train_without_the_weights_or_metrics_says_so_in_one_line(tmp_path: Path
     (tmp_path / "empty" / "metrics.csv").write_text("step,reward\n")
     result = runner.invoke(app, ["train", "plot", str(tmp_path / "empty")])
     assert result.exit_code == 2 and "has no rows" in result.output
+
+
+@pytest.mark.parametrize("kind", ["sft", "grpo"])
+def test_a_tokenizer_folder_as_the_model_is_one_line(
+    kind: str, tmp_path: Path, tokenizer: Any
+) -> None:
+    """The try-without-Lean page's first step, run before PyTorch was installed, leaves
+    try/tiny a tokenizer only; training it was a ValueError traceback from transformers."""
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    (tmp_path / "p.jsonl").write_text(PROBLEM.model_dump_json() + "\n")
+    extra: dict[str, Any] = (
+        {"trajectories": [str(tmp_path / "p.jsonl")]}
+        if kind == "sft"
+        else {
+            "prompts": str(tmp_path / "p.jsonl"),
+            "loop": {"max_context_tokens": 600},
+            "trl": {"max_completion_length": 600, "use_cpu": True, "bf16": False},
+        }
+    )
+    config = tmp_path / f"{kind}.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"model": str(tmp_path / "tiny"), "output_dir": str(tmp_path / "out"), **extra}
+        )
+    )
+    result = CliRunner().invoke(app, ["train", kind, str(config)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 3 and "Traceback" not in said, said
+    assert f"model folder {tmp_path / 'tiny'} holds no config.json" in said, said
 
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")

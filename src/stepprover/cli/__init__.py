@@ -1,7 +1,17 @@
 """The ``stepprover`` command line. Each command lives in the module of its group;
 this file puts them on the application, in the order ``--help`` lists them."""
 
+import logging
 import sys
+
+
+def _not_the_no_torch_advice(record: logging.LogRecord) -> bool:
+    # transformers says at import, without PyTorch, that "Models won't be available": the base
+    # install runs served and scripted models, and names PyTorch itself where a run needs it
+    return not str(record.msg).startswith("PyTorch was not found.")
+
+
+logging.getLogger("transformers").addFilter(_not_the_no_torch_advice)
 
 try:
     import typer

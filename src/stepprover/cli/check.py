@@ -328,9 +328,7 @@ def _print_verdict(verdict: Verdict, label: str = "") -> None:
     """The verdict line in color, then Lean's messages as plain text: no markup, no
     highlighting (a megabyte message must print as fast as it can be written)."""
     console = Console(highlight=False)
-    console.print(
-        Text(label + verdict.outcome.value, style="green" if verdict.proved else "red"),
-        Text(verdict.reason) if verdict.reason else "",
-    )
+    line = Text(label + verdict.outcome.value, style="green" if verdict.proved else "red")
+    console.print(*(line, Text(verdict.reason)) if verdict.reason else (line,))
     for m in verdict.messages:
         typer.echo(f"  {m.pos.line}:{m.pos.column} {m.severity}: {m.data}")

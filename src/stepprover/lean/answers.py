@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stepprover.lean.lexer import Kind, Token
-from stepprover.lean.source import Scan, name_components
+from stepprover.lean.source import Scan, command_start, name_components
 
 
 def answer_reference(reference: str, index: int) -> str:
@@ -72,7 +72,7 @@ def answer_slots(body: str, structure: Scan) -> list[AnswerSlot] | str:
             return f"line {command.line}: an answer's name is one plain component, not {name}"
         assign = _assignment(tokens, i + 3)
         following = commands[n + 1].token if n + 1 < len(commands) else len(tokens)
-        last = _before_command(tokens, following)
+        last = command_start(tokens, following) - 1
         if assign is None or last <= assign + 1:
             return f"line {command.line}: an answer definition is `abbrev NAME : TYPE := VALUE`"
         first = i - len(command.modifiers)
@@ -136,35 +136,6 @@ def _assignment(tokens: list[Token], start: int) -> int | None:
         ):
             return j
     return None
-
-
-def _before_command(tokens: list[Token], keyword: int) -> int:
-    """Index of the last token before the command whose word is at ``keyword`` (its
-    modifiers and attributes belong to it)."""
-    j = keyword - 1
-    while j >= 0:
-        if tokens[j].kind is Kind.IDENT and tokens[j].text in (
-            "noncomputable",
-            "private",
-            "protected",
-        ):
-            j -= 1
-        elif tokens[j].text == "]":
-            depth = 0
-            k = j
-            while k >= 0:
-                depth += tokens[k].text == "]"
-                depth -= tokens[k].text == "["
-                if depth == 0:
-                    break
-                k -= 1
-            if k > 0 and tokens[k - 1].text == "@":
-                j = k - 2
-            else:
-                return j
-        else:
-            return j
-    return j
 
 
 def _end(token: Token) -> int:

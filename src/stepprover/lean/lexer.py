@@ -41,6 +41,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import NamedTuple
 
+from stepprover.errors import LexingStopped
+
 
 class Kind(StrEnum):
     IDENT = "ident"
@@ -270,10 +272,6 @@ _PIECES = re.compile(f"(?P<ident>[{_ID_FIRST}][{_ID_REST}]*)|.", re.DOTALL)
 _LIMIT_CHECK_EVERY = 2048
 
 
-class _Stop(Exception):
-    """Lexing ends here (a lexical error, an unterminated literal, a limit)."""
-
-
 def tokenize(
     source: str,
     table: TokenTable | None = None,
@@ -317,14 +315,14 @@ class _Lexer:
     def problem(self, rule: str, i: int, reason: str) -> None:
         self.problems.append(Problem(rule, self.line(i), reason))
 
-    def stop(self, rule: str, i: int, reason: str) -> _Stop:
+    def stop(self, rule: str, i: int, reason: str) -> LexingStopped:
         self.problem(rule, i, reason)
-        return _Stop()
+        return LexingStopped()
 
     def run(self) -> Lexed:
         try:
             self._scan()
-        except _Stop:
+        except LexingStopped:
             pass
         return Lexed(self.tokens, self.unterminated, self.ambiguous, self.problems)
 
@@ -417,7 +415,7 @@ class _Lexer:
                 end = s.find(closing, raw.end())
                 if end < 0:
                     self.unterminated = "string"
-                    raise _Stop()
+                    raise LexingStopped()
                 self.emit(Kind.STRING, i, end + len(closing))
             else:
                 self._token(i)
@@ -440,24 +438,64 @@ class _Lexer:
                 end = s.find("\n", i)
                 i = n if end < 0 else end
             elif c == "/" and s.startswith("-", i + 1):
-                if s[i + 2 : i + 3] in ("-", "!") and self.table.longest(s, i) > 3:
+                doc = s[i + 2 : i + 3] in ("-", "!")
+                if doc and self.table.longest(s, i) > 3:
                     return i  # `/--` and `/-!` are tokens: a longer one is read instead
                 self.touch(i, "a `/-` comment")
                 if s.startswith("/-/", i) or s.startswith("/--/", i):
                     self.ambiguous.append(self.line(i))
-                # the body starts after the third character (`/-x`, `/--`, `/-!`)
+                # the body starts after the third character (`/-x`, `/--`, `/-!`), and a doc
+                # comment's after the blanks and comments that follow its opener
                 depth = 1
-                for m in _COMMENT_DELIM.finditer(s, i + 3):
+                for m in _COMMENT_DELIM.finditer(s, self._doc_lead(i + 3) if doc else i + 3):
                     depth += 1 if m.group() == "/-" else -1
                     if depth == 0:
                         i = m.end()
                         break
                 else:
                     self.unterminated = "comment"
-                    raise _Stop()
+                    raise LexingStopped()
             else:
                 return i
         return i
+
+    def _doc_lead(self, j: int) -> int:
+        """Where a doc comment's body starts, its opener ending at ``j``: ``/--`` and ``/-!``
+        are tokens (``docComment``, ``moduleDoc``), and Lean reads the whitespace after a token
+        (``mkTokenAndFixPos`` calls ``whitespace``) before the body (``commentBody``). So a
+        ``--`` there is a line comment whose ``-/`` ends nothing, and a tab or carriage return
+        is an error inside the comment, after which Lean's recovery reads the rest of it as
+        commands. A block comment there is refused (no doc needs one)."""
+        s, n = self.s, self.n
+        while j < n:
+            c = s[j]
+            if c == " " or c == "\n":
+                j += 1
+            elif c == "\t" or c == "\r":
+                what = "a tab" if c == "\t" else "a carriage return"
+                raise self.stop(
+                    "lexical error",
+                    j,
+                    f"{what} after a doc comment's opener: Lean stops there and reads the rest "
+                    "of the comment as commands",
+                )
+            elif s.startswith("--", j):
+                end = s.find("\n", j)
+                if end < 0:
+                    self.unterminated = "comment"
+                    raise LexingStopped()
+                j = end
+            elif s.startswith("/-", j) and s[j + 2 : j + 3] not in ("-", "!"):
+                self.problem(
+                    "ambiguous comment",
+                    j,
+                    "a block comment right after a doc comment's opener, which Lean reads "
+                    "before the body; no doc needs one",
+                )
+                return j  # refused; read on as a nested comment
+            else:
+                return j
+        return j
 
     def _string_end(self, i: int) -> int:
         s = self.s
@@ -466,7 +504,7 @@ class _Lexer:
             m = _STRING_SPECIAL.search(s, j)
             if m is None:
                 self.unterminated = "string"
-                raise _Stop()
+                raise LexingStopped()
             k = m.start()
             if s[k] == '"':
                 return k + 1
@@ -491,7 +529,7 @@ class _Lexer:
             return k
         if not c and in_string:
             self.unterminated = "string"
-            raise _Stop()
+            raise LexingStopped()
         raise self.stop("lexical error", j, f"invalid escape `\\{c}`: Lean stops parsing there")
 
     def _hex(self, j: int, count: int) -> bool:
@@ -545,7 +583,7 @@ class _Lexer:
                 close = s.find("»", i + 1)
                 if close < 0:
                     self.unterminated = "identifier escape"
-                    raise _Stop()
+                    raise LexingStopped()
                 i = close + 1
             else:
                 i = _ID_REST_RUN.match(s, i + 1).end()  # type: ignore[union-attr]

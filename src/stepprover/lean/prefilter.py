@@ -168,6 +168,12 @@ def _structural(body: str, structure: Scan, policy: Policy) -> list[Finding]:
         )
     for problem in structure.scope_problems:
         findings.append(Finding("scope", problem.line, problem.reason))
+    last = structure.tokens[-1] if structure.tokens else None
+    if last is not None and last.kind is Kind.IDENT and last.text == "in":
+        # `open X in` / `set_option … in` scopes the next command: the verifier's own check
+        findings.append(
+            Finding("in", last.line, "ends the proof, so it would apply to the check after it")
+        )
     for command in structure.commands:
         word = command.keyword
         if (
@@ -400,8 +406,8 @@ def _aesop_phase(tokens: list[Token], i: int, brackets: _Enclosing) -> bool:
     if tokens[i].text != "unsafe" or i == 0:
         return False
     before = tokens[i - 1].text
-    if before in ("add_aesop_rules", "aesop"):
-        return True
+    if before == "add_aesop_rules" or (before == "aesop" and brackets.inside_attribute(i)):
+        return True  # (after the `aesop` tactic, whose clauses are bracketed, it starts a command)
     if before not in ("add", ","):
         return False
     # find the enclosing `(` and require `(add …` right after an aesop tactic (or another clause)

@@ -702,6 +702,23 @@ EXPLOITS: list[Case] = [
         + "\n  linarith",
         S_24,
     ),
+    # `/--` and `/-!` are tokens whose trailing whitespace Lean reads before the doc's body:
+    # a `--` there hides the first `-/`, so what follows the doc on the next line is code
+    exploit(
+        "doc_comment_leading_line_comment",
+        "lexer desync",
+        "prefilter",
+        S_24 + '\n  linarith\n/-! -- -/ "\n-/ ' + _SPOOF + ' -- "',
+        S_24,
+    ),
+    # a tab there is an error inside the comment; Lean recovers there and reads the rest
+    exploit(
+        "doc_comment_tab",
+        "lexer desync",
+        "prefilter",
+        "/--\t\n" + _SPOOF + " -- -/\n" + S_24 + "\n  linarith",
+        S_24,
+    ),
     exploit(
         "hash_command_mid_line",
         "lexer desync",

@@ -187,6 +187,31 @@ def _import_block_end(tokens: list[Token]) -> int:
     return next((i for i, t in enumerate(tokens) if t.kind is not Kind.IDENT), len(tokens))
 
 
+def command_start(tokens: list[Token], keyword: int) -> int:
+    """Index of the first token of the command whose word is ``tokens[keyword]``: its
+    modifiers (``MODIFIERS``) and ``@[…]`` attributes belong to it (``keyword`` may be
+    ``len(tokens)``: then where the modifiers and attributes at the end start)."""
+    i = keyword
+    while i > 0:
+        prev = tokens[i - 1]
+        if prev.kind is Kind.IDENT and prev.text in MODIFIERS:
+            i -= 1
+        elif prev.text == "]":
+            depth, j = 0, i - 1
+            while j >= 0:
+                depth += {"]": 1, "[": -1}.get(tokens[j].text, 0)
+                if depth == 0:
+                    break
+                j -= 1
+            if j > 0 and tokens[j - 1].text == "@":
+                i = j - 1
+            else:
+                return i
+        else:
+            return i
+    return i
+
+
 def odd_imports(imports: str) -> list[str]:
     """Modules of an import block (``import A\nimport B``) that are not plain dotted names,
     and any text of it that is no import.

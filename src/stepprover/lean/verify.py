@@ -49,6 +49,7 @@ from stepprover.lean.prefilter import DEFAULT_POLICY, Finding, Policy, prefilter
 from stepprover.lean.protocol import CommandReply, ErrorReply, Message, Pos, Reply
 from stepprover.lean.source import (
     THEOREM_KEYWORDS,
+    command_start,
     escape_name,
     name_components,
     odd_imports,
@@ -58,7 +59,7 @@ from stepprover.lean.source import (
 )
 from stepprover.lean.text import invalid_unicode_reason
 
-RULES_VERSION: str = "2026-12-04.1"
+RULES_VERSION: str = "2026-12-04.2"
 """The version of the verification rules; bump on any change to prefilter, probes or
 judging (the allow-lists included). It is part of every verdict-cache key, so a bump
 retires every stored verdict."""
@@ -343,33 +344,9 @@ def _statement_parts(body: str) -> tuple[str, str]:
     theorems = [c for c in structure.commands if c.keyword in THEOREM_KEYWORDS]
     if not theorems or not prefilter(body):
         return "", body
-    first = _command_first_token(structure.tokens, theorems[-1].token)
+    first = command_start(structure.tokens, theorems[-1].token)
     start = structure.tokens[first].start
     return body[:start].strip(), body[start:]
-
-
-def _command_first_token(tokens: list[Token], keyword: int) -> int:
-    """The first token of the command whose word is ``tokens[keyword]`` (its modifiers and
-    ``@[…]`` attributes included)."""
-    i = keyword
-    while i > 0:
-        prev = tokens[i - 1]
-        if prev.kind is Kind.IDENT and prev.text in MODIFIERS:
-            i -= 1
-        elif prev.text == "]":
-            depth, j = 0, i - 1
-            while j >= 0:
-                depth += {"]": 1, "[": -1}.get(tokens[j].text, 0)
-                if depth == 0:
-                    break
-                j -= 1
-            if j > 0 and tokens[j - 1].text == "@":
-                i = j - 1
-            else:
-                return i
-        else:
-            return i
-    return i
 
 
 def _after_preamble(body: str, preamble: str) -> int:

@@ -67,14 +67,20 @@ def _vllm_usable() -> bool:
     return importlib.util.find_spec("vllm") is not None and _cuda_available()
 
 
-def check_model_available(model: str, *, servable: bool = True) -> None:
+def check_model_available(model: str, *, servable: bool = True, weights: bool = False) -> None:
     """Raise ``ModelUnavailable`` unless ``model`` is a local folder or in the HF cache.
 
     Checked before anything loads, so that a machine without the weights stops
     at once with instructions instead of failing deep inside a download. ``servable``:
     the caller can use a served model instead (``--base-url``); training cannot.
+    ``weights``: the caller loads the model itself, so a local folder must hold one (a
+    tokenizer folder, as `python -m tests.fakes.tiny_model` writes without PyTorch, does not).
     """
     if Path(model).is_dir():
+        if weights and not (Path(model) / "config.json").is_file():
+            raise ModelUnavailable(
+                f"model folder {model} holds no config.json: a tokenizer without a model"
+            )
         return
     if _looks_like_a_path(model):
         raise ModelUnavailable(f"model folder {model} does not exist")

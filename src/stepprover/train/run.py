@@ -58,7 +58,7 @@ def run_sft(config: SFTRunConfig) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     check_model_available(
-        config.model, servable=False
+        config.model, servable=False, weights=True
     )  # one clear line, not a Hub download error deep inside
     tokenizer = AutoTokenizer.from_pretrained(config.model)
     stats = BuildStats()
@@ -168,7 +168,7 @@ def run_grpo(config: GRPORunConfig, *, model: Any = None, tokenizer: Any = None)
             "for the whole machine; set lean.url (`stepprover serve`), lean.ray or lean.workers"
         )
     if model is None or tokenizer is None:
-        check_model_available(config.model, servable=False)
+        check_model_available(config.model, servable=False, weights=True)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.model)
