@@ -176,8 +176,9 @@ def test_each_track_sends_its_answer_checks_to_lean(bench: dict[str, Any]) -> No
     bench["log"].unlink()
     run_eval(bench, "putnambench-found")
     found, *_ = [c for c in final_commands(bench["log"]) if "theorem putnam_2020_a1\n" in c]
-    assert not GIVEN_CHECK.search(found) and TYPE_CHECK.search(found)
-    assert "_answer_1 : ℕ := sorry\nvariable (putnam_2020_a1_solution : ℕ)" in found
+    # the model saw `:= sorry`; its answer is compared with the published one all the same
+    assert GIVEN_CHECK.search(found) and TYPE_CHECK.search(found)
+    assert "_answer_1 : ℕ := 508536\nvariable (putnam_2020_a1_solution : ℕ)" in found
 
 
 def test_report_and_compare_name_the_track_and_leave_known_defects_out(
@@ -193,7 +194,10 @@ def test_report_and_compare_name_the_track_and_leave_known_defects_out(
     assert compared.exit_code == 0, compared.output
     assert "Benchmark of A: putnambench-given: statements for Lean v4.27.0" in compared.output
     assert "Benchmark of B: putnambench-found: statements for Lean v4.27.0" in compared.output
-    assert "answer track: answer found (the proof defines the answers)" in compared.output
+    assert (
+        "answer track: answer found (the proof defines the answers; "
+        "each must unfold to the published one)" in compared.output
+    )
 
 
 def test_a_benchmark_for_another_lean_runs_only_when_its_lean_is_named(tmp_path: Path) -> None:

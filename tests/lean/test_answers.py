@@ -155,3 +155,33 @@ def test_judge_reads_the_answer_checks_and_the_axioms_after_them() -> None:
     assert wrong.reason.startswith("the proof's answer definitions are not the statement's")
     misplaced = judge(reply([("info", axioms - 1, "'putnam_2020_a1' depends on axioms: []")]), p)
     assert misplaced.outcome is Outcome.REJECTED and "no axioms report" in misplaced.reason
+
+
+def test_a_found_answer_is_compared_with_the_published_one() -> None:
+    # The answer-found track: the model sees `:= sorry`, and the verifier compares the proof
+    # with the published answer filled in, so restating the problem as the answer (a set's
+    # cardinality proved by `rfl`) is checked against 508536 and fails in Lean.
+    assert PROBLEM.statement_text.endswith(FOUND)
+    assert PROBLEM.verified_statement == HEADER + GIVEN
+    restated = "Set.ncard {x : ℕ | (2020 ∣ x) ∧ (Nat.log 10 x) + 1 ≤ 2020}"
+    p = planned(proof(restated), PROBLEM.verified_statement)
+    probe = p.command.splitlines()[p.probe_line - 1 :]
+    assert (
+        "#guard_expr @_root_.putnam_2020_a1_solution = "
+        "@_root_.stepprover_reference_statement_answer_1"
+    ) in probe
+    assert ":= 508536\nvariable (putnam_2020_a1_solution : ℕ)" in p.command
+    # a statement without answers, or with them filled in, is compared as it is
+    given = PROBLEM.with_answers_given()
+    assert given.verified_statement == given.statement_text
+    plain = Problem(name="t", formal_statement="theorem t : True := by\n")
+    assert plain.verified_statement == plain.statement_text
+
+
+def test_found_answers_without_a_published_one_are_said_to_be_unchecked() -> None:
+    from stepprover.data.problems import benchmark_description
+
+    combibench = benchmark_description("combibench-test") or ""
+    assert "45 problems have answer definitions without a published answer" in combibench
+    assert "upper bound" in combibench
+    assert "WARNING" not in (benchmark_description("putnambench-found") or "")

@@ -156,6 +156,13 @@ def test_settings_that_cannot_change_a_verdict_keep_the_key() -> None:
     assert key(code=CODE.encode()) == key()  # the same bytes, given as bytes
 
 
+def test_text_moved_between_proof_and_statement_changes_the_key() -> None:
+    # the parts are length-prefixed: shifting the boundary between them is another check
+    assert key(code="ab", statement="c") != key(code="a", statement="bc")
+    assert key(code="a", statement="") != key(code="a", statement=None)
+    assert key(code="-", statement=None) != key(code="", statement="")
+
+
 def test_axiom_set_order_does_not_matter_across_processes() -> None:
     # Set iteration order depends on PYTHONHASHSEED: the key must not.
     script = textwrap.dedent("""

@@ -225,6 +225,6 @@ class TirAgent:
             return
         trajectory.verdict = await self.verifier.check(
             problem.with_proof(proof),
-            statement=problem.statement_text,
+            statement=problem.verified_statement,
             timeout=self.config.final_timeout,
         )

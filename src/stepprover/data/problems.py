@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -123,6 +124,20 @@ class Problem(BaseModel):
         """Header + statement: what a proof must prove, as the verifier takes it."""
         return self.header + self.formal_statement
 
+    @property
+    def verified_statement(self) -> str:
+        """What the verifier compares a proof with: ``statement_text``, except that answer
+        definitions still open (``:= sorry``: the answer-found track) are filled in with their
+        published answers, so a found answer counts only where it unfolds to the published
+        one (``lean.answers``: reducibly, so another form of the right answer fails closed),
+        never where it restates the problem (``:= 2 + 2`` proved by ``rfl``)."""
+        if not self.answers:
+            return self.statement_text
+        try:
+            return self.with_answers_given().statement_text
+        except DataError:  # filled in already (the answer-given track)
+            return self.statement_text
+
     def with_answers_given(self) -> Problem:
         """The statement with each answer definition filled in with its published answer
         (made ``noncomputable``: an answer in ℝ has no code); raises DataError when a
@@ -242,7 +257,7 @@ def benchmark_track(spec: str) -> Track | None:
 
 TRACKS: dict[Track, str] = {
     "given": "answer given (the published answers filled in before the model sees the statement)",
-    "found": "answer found (the proof defines the answers)",
+    "found": "answer found (the proof defines the answers; each must unfold to the published one)",
 }
 
 
@@ -253,7 +268,26 @@ def benchmark_description(spec: str) -> str | None:
         return None
     name, part = bundled
     line = f"{spec}: statements for {BUNDLED[name].toolchain}"
-    return line + (f"; answer track: {TRACKS[part.track]}" if part.track else "")
+    if part.track:
+        line += f"; answer track: {TRACKS[part.track]}"
+    if part.track == "found" and (unchecked := _unchecked_answers(bundled_path(name))):
+        line += (
+            f"; WARNING: {unchecked} problems have answer definitions without a published "
+            "answer bundled, so their found answers are not checked (a proof may restate "
+            "the problem as its answer): their pass@k is an upper bound"
+        )
+    return line
+
+
+@functools.lru_cache(maxsize=16)
+def _unchecked_answers(path: Path) -> int:
+    """Problems with an open answer definition (``:= sorry``) but no published answer."""
+    return sum(
+        1
+        for p in load_jsonl(path)
+        if not p.answers
+        and re.search(r"^(noncomputable )?abbrev .*:= sorry$", p.formal_statement, re.M)
+    )
 
 
 def lean_version_refusal(spec: str, in_use: str | None, asked: str | None) -> str | None:

@@ -95,7 +95,9 @@ async def rejudge(
             )
         before = trajectory.verdict.outcome.value if trajectory.verdict else "no verdict"
         verdict = await verifier.check(
-            proof_file(trajectory, problem), statement=problem.statement_text, timeout=final_timeout
+            proof_file(trajectory, problem),
+            statement=problem.verified_statement,
+            timeout=final_timeout,
         )
         rejudged = trajectory.model_copy(
             update={

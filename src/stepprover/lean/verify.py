@@ -59,7 +59,7 @@ from stepprover.lean.source import (
 )
 from stepprover.lean.text import invalid_unicode_reason
 
-RULES_VERSION: str = "2026-12-04.2"
+RULES_VERSION: str = "2026-12-04.3"
 """The version of the verification rules; bump on any change to prefilter, probes or
 judging (the allow-lists included). It is part of every verdict-cache key, so a bump
 retires every stored verdict."""

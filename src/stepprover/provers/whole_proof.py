@@ -216,7 +216,7 @@ class WholeProofAgent:
         timeout = self.config.final_timeout
         if code is not None:
             return await self.verifier.check(
-                code, statement=problem.statement_text, timeout=timeout
+                code, statement=problem.verified_statement, timeout=timeout
             ), code
         if placeholder is None or self.repl is None:
             return None, None
