@@ -22,6 +22,7 @@ from stepprover.errors import (
     ReplStartError,
     SandboxUnavailable,
 )
+from stepprover.lean.pool import PoolConfig
 from stepprover.lean.process import ProcessConfig, check_executable, probe
 from stepprover.lean.sandbox import SandboxConfig
 from stepprover.lean.toolchain import LeanSetup, doctor, repl_process
@@ -334,6 +335,25 @@ def process_config_or_exit(
         except ReplStartError as exc:
             fail(f"--repl: {exc}")
     return config
+
+
+def pool_config_or_exit(
+    lean_url: str | None,
+    repl: str | None,
+    lean_dir: Path | None,
+    sandbox: bool,
+    workers: int | None,
+    warmup_timeout: float,
+) -> PoolConfig | None:
+    """The local pool's settings (``process_config_or_exit``), or None when the proofs go to
+    the service at ``lean_url``."""
+    if lean_url:
+        return None
+    return PoolConfig(
+        process=process_config_or_exit(repl, lean_dir, sandbox),
+        workers=workers,
+        warmup_timeout=warmup_timeout,
+    )
 
 
 def repl_starts_or_exit(config: ProcessConfig, warmup_timeout: float, code: int = OUTAGE) -> None:

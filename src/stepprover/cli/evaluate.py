@@ -43,8 +43,8 @@ from stepprover.cli.common import (
     lean_setup_for,
     loop_config_or_exit,
     model_serves_or_exit,
+    pool_config_or_exit,
     positive_or_exit,
-    process_config_or_exit,
     repl_starts_or_exit,
     require_lean_and_model,
     service_or_exit,
@@ -85,7 +85,6 @@ from stepprover.eval.session import Run, RunSettings, lean_label, open_run
 from stepprover.eval.store import RunConfig, RunStore
 from stepprover.eval.summary import result_lines, summarize, summarize_folder
 from stepprover.lean.backend import LeanBackend
-from stepprover.lean.pool import PoolConfig
 from stepprover.lean.verify import VerifyConfig
 from stepprover.models.base import Generator
 from stepprover.provers.registry import correction_tree
@@ -229,15 +228,7 @@ def eval_(
     checker = (
         gold_checker_or_exit(lean_dir, VerifyConfig(), gold_timeout, gold_workers) if gold else None
     )
-    pool_config = (
-        None
-        if lean_url
-        else PoolConfig(
-            process=process_config_or_exit(repl, lean_dir, sandbox),
-            workers=workers,
-            warmup_timeout=warmup_timeout,
-        )
-    )
+    pool_config = pool_config_or_exit(lean_url, repl, lean_dir, sandbox, workers, warmup_timeout)
     if pool_config is not None and not lean_ray:  # on Ray, Lean runs on the cluster's nodes
         repl_starts_or_exit(pool_config.process, warmup_timeout)
     if described := benchmark_description(benchmark):
@@ -374,15 +365,7 @@ def _rejudge_or_exit(
     exit_if_missing([] if repl or lean_url else lean_problems(lean_dir))
     if lean_url:
         service_or_exit(lean_url, lean_api_key)
-    pool_config = (
-        None
-        if lean_url
-        else PoolConfig(
-            process=process_config_or_exit(repl, lean_dir, sandbox),
-            workers=workers,
-            warmup_timeout=warmup_timeout,
-        )
-    )
+    pool_config = pool_config_or_exit(lean_url, repl, lean_dir, sandbox, workers, warmup_timeout)
     if pool_config is not None and not lean_ray:
         repl_starts_or_exit(pool_config.process, warmup_timeout)
     backend = LeanBackend(

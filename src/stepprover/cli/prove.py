@@ -41,8 +41,8 @@ from stepprover.cli.common import (
     interrupted,
     loop_config_or_exit,
     model_serves_or_exit,
+    pool_config_or_exit,
     positive_or_exit,
-    process_config_or_exit,
     read_text_or_exit,
     repl_starts_or_exit,
     require_lean_and_model,
@@ -51,7 +51,6 @@ from stepprover.data.problems import Problem, find_problem, load_jsonl, load_min
 from stepprover.errors import DataError, LeanUnavailable
 from stepprover.eval.session import Run, RunSettings, lean_label, open_run
 from stepprover.lean.backend import LeanBackend
-from stepprover.lean.pool import PoolConfig
 from stepprover.models.base import Generator
 
 
@@ -138,15 +137,7 @@ def prove(
         base_url=base_url,
         tokenizer=tokenizer,
     )
-    pool_config = (
-        None
-        if lean_url
-        else PoolConfig(
-            process=process_config_or_exit(repl, lean_dir, sandbox),
-            workers=2,
-            warmup_timeout=warmup_timeout,
-        )
-    )
+    pool_config = pool_config_or_exit(lean_url, repl, lean_dir, sandbox, 2, warmup_timeout)
     if pool_config is not None:
         repl_starts_or_exit(pool_config.process, warmup_timeout)
     config = loop_config_or_exit(

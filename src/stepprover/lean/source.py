@@ -493,13 +493,14 @@ def _command_level_in(
     if last_start < 0:
         return False
     if last_start not in commands_at:
-        commands_at[last_start] = _skip_modifiers(tokens, last_start)
+        commands_at[last_start] = skip_modifiers(tokens, last_start)
     k = commands_at[last_start]
     return k is not None and k < i and tokens[k].text in ("open", "set_option")
 
 
-def _skip_modifiers(tokens: list[Token], i: int) -> int | None:
-    """Index of the command word after attributes and modifiers starting at ``i``."""
+def skip_modifiers(tokens: list[Token], i: int) -> int | None:
+    """Index of the command word after attributes and modifiers starting at ``i`` (None: the
+    text ends first)."""
     while i < len(tokens):
         tok = tokens[i]
         if tok.text == "@" and i + 1 < len(tokens) and tokens[i + 1].text == "[":

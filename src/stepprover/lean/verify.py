@@ -33,7 +33,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stepprover.errors import LeanUnavailable
 from stepprover.lean import answers
-from stepprover.lean.allowlists import MODIFIERS
 from stepprover.lean.lean_texts import (
     AXIOMS_LIST,
     NO_AXIOMS,
@@ -42,7 +41,7 @@ from stepprover.lean.lean_texts import (
     STATEMENT_MISMATCH,
     UNKNOWN_ENVIRONMENT,
 )
-from stepprover.lean.lexer import Kind, Token
+from stepprover.lean.lexer import Kind
 from stepprover.lean.outcome import CommandOutcome, CommandStatus
 from stepprover.lean.pool import ReplPool, worker_seconds
 from stepprover.lean.prefilter import DEFAULT_POLICY, Finding, Policy, prefilter, prefilter_scan
@@ -54,6 +53,7 @@ from stepprover.lean.source import (
     name_components,
     odd_imports,
     scan,
+    skip_modifiers,
     split_imports,
     with_sorry,
 )
@@ -365,25 +365,8 @@ def _after_preamble(body: str, preamble: str) -> int:
     if not following:
         return 0
     index = rest.tokens.index(following[0])
-    word = _skip_command_modifiers(rest.tokens, index)
+    word = skip_modifiers(rest.tokens, index)
     return cut if word in rest.command_tokens else 0
-
-
-def _skip_command_modifiers(tokens: list[Token], i: int) -> int:
-    while i < len(tokens):
-        if tokens[i].text == "@" and i + 1 < len(tokens) and tokens[i + 1].text == "[":
-            depth, j = 0, i + 1
-            while j < len(tokens):
-                depth += {"[": 1, "]": -1}.get(tokens[j].text, 0)
-                if depth == 0:
-                    break
-                j += 1
-            i = j + 1
-        elif tokens[i].kind is Kind.IDENT and tokens[i].text in MODIFIERS:
-            i += 1
-        else:
-            return i
-    return i
 
 
 _SHOWN_FINDINGS = 20
